@@ -1,0 +1,3 @@
+//! The HTTP API. `/v1` is the management API of the contract.
+
+pub mod v1;

@@ -1,0 +1,218 @@
+//! `/v1/api-keys`: create (shown once), list, read, revoke, rotate with a
+//! grace period.
+//!
+//! A caller creates keys only for its own environment: a test key mints test
+//! keys, a secret key mints secret or public keys, so no key can reach into
+//! an environment it does not belong to.
+
+use crate::durations::{DurationInput, to_delta};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::state::AppState;
+use crate::validate;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use std::time::Duration;
+use trusec_storage::api_keys::{self, ApiKey, CreateKeyError, KeyType, MintedKey};
+use trusec_storage::{StorageError, ids};
+
+const DEFAULT_GRACE: Duration = Duration::from_secs(86_400);
+const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
+const NAME_MAX: usize = 128;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    #[serde(rename = "type")]
+    key_type: String,
+    name: String,
+    expires_in: Option<DurationInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    grace_period: Option<DurationInput>,
+    expires_in: Option<DurationInput>,
+}
+
+fn key_not_found(e: StorageError) -> ApiError {
+    match e {
+        StorageError::NotFound => ApiError::not_found("API key", Some("id")),
+        other => other.into(),
+    }
+}
+
+fn create_failed(e: CreateKeyError) -> ApiError {
+    match e {
+        CreateKeyError::Storage(s) => key_not_found(s),
+        CreateKeyError::Secret(s) => ApiError::internal(&s),
+    }
+}
+
+fn lifetime(expires_in: Option<&DurationInput>) -> Result<Duration, ApiError> {
+    expires_in.map_or(Ok(validate::API_KEY_LIFETIME_DEFAULT), |d| {
+        validate::duration(
+            "expires_in",
+            d,
+            validate::API_KEY_LIFETIME_MIN,
+            validate::API_KEY_LIFETIME_MAX,
+        )
+    })
+}
+
+fn with_key(minted: &MintedKey) -> Result<serde_json::Value, ApiError> {
+    let mut body = serde_json::to_value(minted.row.to_api_key())?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("key".into(), minted.key.clone().into());
+    }
+    Ok(body)
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let key_type = KeyType::parse(&body.key_type)
+        .ok_or_else(|| ApiError::validation("type", "must be one of secret, public, test"))?;
+    if key_type.environment() != caller.environment {
+        return Err(ApiError::Forbidden(format!(
+            "a {} key cannot create {} keys: keys only create keys of their own environment",
+            caller.key_type.as_str(),
+            key_type.as_str()
+        )));
+    }
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > NAME_MAX {
+        return Err(ApiError::validation(
+            "name",
+            format!("must be 1 to {NAME_MAX} characters"),
+        ));
+    }
+    let lifetime = lifetime(body.expires_in.as_ref())?;
+    let now = state.clock.now_naive();
+    let expires_at = Some(now + to_delta(lifetime));
+    let minted = state
+        .db
+        .run(move |conn| {
+            api_keys::create(conn, key_type, &name, now, expires_at).map_err(|e| match e {
+                CreateKeyError::Storage(s) => s,
+                CreateKeyError::Secret(s) => StorageError::backend(s),
+            })
+        })
+        .await?;
+    state
+        .audit(
+            caller
+                .event("api_key.created")
+                .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()})),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(with_key(&minted)?))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.to_request(ids::API_KEY)?;
+    let env = caller.environment.clone();
+    let rows = state
+        .db
+        .run(move |conn| api_keys::list(conn, &env, &page))
+        .await?;
+    Ok(
+        HttpResponse::Ok().json(list_body(rows.map(|r| r.to_api_key()), |k: &ApiKey| {
+            k.id.clone()
+        })),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<ApiKey>, ApiError> {
+    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let env = caller.environment.clone();
+    let row = state
+        .db
+        .run(move |conn| api_keys::get(conn, &env, &id))
+        .await
+        .map_err(key_not_found)?;
+    Ok(web::Json(row.to_api_key()))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<ApiKey>, ApiError> {
+    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let env = caller.environment.clone();
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| api_keys::revoke(conn, &env, &id, now))
+        .await
+        .map_err(key_not_found)?;
+    state
+        .audit(
+            caller
+                .event("api_key.revoked")
+                .data(serde_json::json!({"api_key_id": row.id})),
+        )
+        .await?;
+    Ok(web::Json(row.to_api_key()))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<RotateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let grace = match &body.grace_period {
+        Some(d) => validate::duration("grace_period", d, Duration::ZERO, MAX_GRACE)?,
+        None => DEFAULT_GRACE,
+    };
+    let lifetime = lifetime(body.expires_in.as_ref())?;
+    let env = caller.environment.clone();
+    let now = state.clock.now_naive();
+    let grace_until = now + to_delta(grace);
+    let new_expiry = Some(now + to_delta(lifetime));
+    let (old, minted) = state
+        .db
+        .run(move |conn| {
+            Ok(api_keys::rotate(
+                conn,
+                &env,
+                &id,
+                now,
+                grace_until,
+                new_expiry,
+            ))
+        })
+        .await?
+        .map_err(create_failed)?;
+    state
+        .audit(caller.event("api_key.rotated").data(serde_json::json!({
+            "api_key_id": old.id,
+            "replaced_by": minted.row.id,
+            "old_key_expires_at": old.to_api_key().expires_at,
+        })))
+        .await?;
+    let mut body = with_key(&minted)?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("previous".into(), serde_json::to_value(old.to_api_key())?);
+    }
+    Ok(HttpResponse::Created().json(body))
+}

@@ -1,0 +1,85 @@
+//! `GET /v1/audit-events`: the caller's environment's audit log, newest
+//! first, filtered by type, user and time.
+
+use crate::error::ApiError;
+use crate::extract::{Caller, PageQuery, list_body};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use trusec_storage::audit::{self, AuditFilter};
+use trusec_storage::ids;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    user_id: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        after: query.after,
+    }
+    .to_request(ids::EVENT)?;
+    if let Some(t) = &query.event_type
+        && (t.is_empty()
+            || t.len() > 64
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
+    {
+        return Err(ApiError::invalid(
+            "type",
+            "must be an event type such as user.created",
+        ));
+    }
+    if let Some(u) = &query.user_id
+        && !ids::is_valid(ids::USER, u)
+    {
+        return Err(ApiError::invalid("user_id", "must be a user id (user_…)"));
+    }
+    let since = query
+        .since
+        .as_deref()
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.naive_utc())
+                .map_err(|_| {
+                    ApiError::invalid(
+                        "since",
+                        "must be an RFC 3339 time such as 2026-01-01T00:00:00Z",
+                    )
+                })
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        event_type: query.event_type,
+        user_id: query.user_id,
+        since,
+    };
+    let env = caller.environment.clone();
+    let rows = state
+        .db
+        .run(move |conn| audit::list(conn, &env, &filter, &page))
+        .await?;
+    let mut data = Vec::with_capacity(rows.data.len());
+    for row in &rows.data {
+        data.push(row.to_event()?);
+    }
+    let page = trusec_storage::Page {
+        data,
+        has_more: rows.has_more,
+    };
+    Ok(HttpResponse::Ok().json(list_body(page, |e| e.id.clone())))
+}

@@ -1,0 +1,238 @@
+//! `/v1/users`: create, read, update, delete, list.
+
+use super::sessions::{forget_sessions, tombstone_sessions};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::state::AppState;
+use crate::validate;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use trusec_storage::users::{self, NewUser, User, UserPatch};
+use trusec_storage::{StorageError, ids};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    email: String,
+    password: Option<String>,
+    name: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    groups: Option<Vec<String>>,
+    metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    email: Option<String>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "validate::nullable")]
+    family_name: Option<Option<String>>,
+    groups: Option<Vec<String>>,
+    metadata: Option<serde_json::Value>,
+}
+
+fn email_taken(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Conflict(_) => ApiError::Conflict {
+            message: "a user with this email already exists".into(),
+            param: Some("email".into()),
+        },
+        other => other.into(),
+    }
+}
+
+fn user_not_found(e: StorageError) -> ApiError {
+    match e {
+        StorageError::NotFound => ApiError::not_found("user", Some("id")),
+        other => other.into(),
+    }
+}
+
+/// Hashes a password after checking its length.
+async fn password_hash(state: &AppState, password: String) -> Result<String, ApiError> {
+    validate::password(&password)?;
+    state.hash_password(password).await
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let email = validate::email("email", &body.email)?;
+    let name = validate::name("name", body.name)?;
+    let given_name = validate::name("given_name", body.given_name)?;
+    let family_name = validate::name("family_name", body.family_name)?;
+    let groups = validate::groups(body.groups.unwrap_or_default())?;
+    let metadata = validate::metadata(body.metadata.unwrap_or_else(|| serde_json::json!({})))?;
+    let password_hash = match body.password {
+        Some(p) => Some(password_hash(&state, p).await?),
+        None => None,
+    };
+    let new = NewUser {
+        environment_id: caller.environment.clone(),
+        email,
+        password_hash,
+        name,
+        given_name,
+        family_name,
+        groups,
+        metadata,
+    };
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| users::insert(conn, new, now))
+        .await
+        .map_err(email_taken)?;
+    let user = row.to_user()?;
+    state
+        .audit(
+            caller
+                .event("user.created")
+                .user(&user.id)
+                .data(serde_json::json!({"email": user.email})),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<User>, ApiError> {
+    let id = path_id(ids::USER, "user", &id)?;
+    let env = caller.environment.clone();
+    let row = state
+        .db
+        .run(move |conn| users::get(conn, &env, &id))
+        .await
+        .map_err(user_not_found)?;
+    Ok(web::Json(row.to_user()?))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.to_request(ids::USER)?;
+    let env = caller.environment.clone();
+    let rows = state
+        .db
+        .run(move |conn| users::list(conn, &env, &page))
+        .await?;
+    let mut data = Vec::with_capacity(rows.data.len());
+    for row in &rows.data {
+        data.push(row.to_user()?);
+    }
+    let page = trusec_storage::Page {
+        data,
+        has_more: rows.has_more,
+    };
+    Ok(HttpResponse::Ok().json(list_body(page, |u| u.id.clone())))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> Result<web::Json<User>, ApiError> {
+    let id = path_id(ids::USER, "user", &id)?;
+    let mut changed: Vec<&'static str> = Vec::new();
+    let mut patch = UserPatch::default();
+    if let Some(email) = body.email {
+        patch.email = Some(validate::email("email", &email)?);
+        changed.push("email");
+    }
+    for (field, value, slot) in [
+        ("name", body.name, &mut patch.name),
+        ("given_name", body.given_name, &mut patch.given_name),
+        ("family_name", body.family_name, &mut patch.family_name),
+    ] {
+        if let Some(value) = value {
+            *slot = Some(validate::name(field, value)?);
+            changed.push(field);
+        }
+    }
+    if let Some(groups) = body.groups {
+        patch.groups = Some(validate::groups(groups)?);
+        changed.push("groups");
+    }
+    if let Some(metadata) = body.metadata {
+        patch.metadata = Some(validate::metadata(metadata)?);
+        changed.push("metadata");
+    }
+    if let Some(password) = body.password {
+        patch.password_hash = Some(match password {
+            Some(p) => Some(password_hash(&state, p).await?),
+            None => None,
+        });
+        changed.push("password");
+    }
+    let env = caller.environment.clone();
+    let now = state.clock.now_naive();
+    let uid = id.clone();
+    let (row, hashes) = state
+        .db
+        .run(move |conn| {
+            let row = users::update(conn, &env, &uid, patch, now)?;
+            let hashes = trusec_storage::sessions::token_hashes_for_user(conn, &uid)?;
+            Ok((row, hashes))
+        })
+        .await
+        .map_err(|e| match e {
+            StorageError::Conflict(_) => email_taken(e),
+            other => user_not_found(other),
+        })?;
+    // Cached session verifications carry the user: drop them.
+    forget_sessions(&state, &hashes).await;
+    state
+        .audit(
+            caller
+                .event("user.updated")
+                .user(&id)
+                .data(serde_json::json!({"fields": changed})),
+        )
+        .await?;
+    Ok(web::Json(row.to_user()?))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id(ids::USER, "user", &id)?;
+    let env = caller.environment.clone();
+    let uid = id.clone();
+    let hashes = state
+        .db
+        .run(move |conn| users::delete(conn, &env, &uid))
+        .await
+        .map_err(user_not_found)?;
+    tombstone_sessions(&state, &hashes).await;
+    state
+        .audit(
+            caller
+                .event("user.deleted")
+                .user(&id)
+                .data(serde_json::json!({"sessions_revoked": hashes.len()})),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
+}

@@ -1,0 +1,153 @@
+//! The command line. Every setting is a global flag with a `TRUSEC_*`
+//! environment variable behind it (clap gives the flag precedence); the
+//! optional `trusec.toml` and the defaults are merged in [`crate::settings`].
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trusec",
+    version,
+    about = "TruSec: an OAuth 2.0 / OpenID Connect and SAML 2.0 identity provider"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, then serve HTTP until SIGTERM or SIGINT.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Inspect the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key and print only the key, on one line.
+    Create {
+        /// secret (trusec_sk_), public (trusec_pk_) or test (trusec_test_).
+        #[arg(long = "type", value_enum)]
+        key_type: KeyTypeArg,
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 90d (the default), 24h.
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KeyTypeArg {
+    Secret,
+    Public,
+    Test,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The environment the user lives in.
+        #[arg(long, value_enum, default_value = "live")]
+        environment: EnvironmentArg,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EnvironmentArg {
+    Live,
+    Test,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and report the first broken link (exit 1 if any).
+    Verify,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings given as flags or environment variables. Every field is optional
+/// here; defaults are applied after the TOML file is merged in.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ConfigArgs {
+    /// Path of an optional TOML settings file.
+    #[arg(
+        long,
+        env = "TRUSEC_CONFIG",
+        global = true,
+        default_value = "trusec.toml"
+    )]
+    pub config: PathBuf,
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "TRUSEC_BIND", global = true)]
+    pub bind: Option<String>,
+    /// Public base URL, the `iss` of every token [default: http://127.0.0.1:8080].
+    #[arg(long, env = "TRUSEC_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// sqlite://PATH or postgres://… [default: sqlite://data/trusec.db].
+    #[arg(
+        long,
+        env = "TRUSEC_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Database connections per instance [default: 10].
+    #[arg(long, env = "TRUSEC_DATABASE_POOL_SIZE", global = true)]
+    pub database_pool_size: Option<u32>,
+    /// redis://… for state shared by every instance [default: in-process].
+    #[arg(long, env = "TRUSEC_REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// 64 hex characters [default: generated into data/master.key].
+    #[arg(long, env = "TRUSEC_MASTER_KEY", global = true, hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Allow anonymous RFC 7591 registration of public clients [default: false].
+    #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
+    pub open_registration: Option<bool>,
+    /// Login attempts per IP and per account, e.g. 10/min, or off.
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_LOGIN", global = true)]
+    pub rate_limit_login: Option<String>,
+    /// Token requests per client, e.g. 1200/min, or off.
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_TOKEN", global = true)]
+    pub rate_limit_token: Option<String>,
+    /// Management API requests per API key, e.g. 600/min, or off.
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_MANAGEMENT", global = true)]
+    pub rate_limit_management: Option<String>,
+    /// Client registrations per IP, e.g. 20/h, or off.
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_REGISTRATION", global = true)]
+    pub rate_limit_registration: Option<String>,
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "TRUSEC_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Log filter, e.g. info or trusec=debug [default: info].
+    #[arg(long, env = "TRUSEC_LOG", global = true)]
+    pub log: Option<String>,
+    /// text or json [default: text].
+    #[arg(long, env = "TRUSEC_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}

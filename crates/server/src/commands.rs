@@ -1,0 +1,150 @@
+//! The CLI commands other than `serve`.
+
+use crate::cli::{EnvironmentArg, KeyTypeArg};
+use crate::settings::{ConfigError, Settings};
+use crate::startup::open_database;
+use crate::{durations, validate};
+use anyhow::{Context, bail};
+use std::io::Read;
+use trusec_storage::api_keys::{self, KeyType};
+use trusec_storage::audit::{self, Actor, AuditLog, NewAuditEvent};
+use trusec_storage::users::{self, NewUser};
+use trusec_storage::{Clock, ids, secrets};
+
+/// `trusec migrate`.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn migrate(settings: &Settings) -> Result<(), ConfigError> {
+    open_database(settings).await?;
+    eprintln!("migrations are up to date");
+    Ok(())
+}
+
+/// `trusec keys create`: prints only the key.
+///
+/// # Errors
+/// Bad arguments or storage failures.
+pub async fn create_key(
+    settings: &Settings,
+    key_type: KeyTypeArg,
+    name: &str,
+    expires_in: &str,
+) -> anyhow::Result<String> {
+    let key_type = match key_type {
+        KeyTypeArg::Secret => KeyType::Secret,
+        KeyTypeArg::Public => KeyType::Public,
+        KeyTypeArg::Test => KeyType::Test,
+    };
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        bail!("--name must not be empty");
+    }
+    let lifetime = validate::duration(
+        "expires_in",
+        &durations::DurationInput::Text(expires_in.to_owned()),
+        validate::API_KEY_LIFETIME_MIN,
+        validate::API_KEY_LIFETIME_MAX,
+    )
+    .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
+    let db = open_database(settings).await?;
+    let clock = Clock::System;
+    let now = clock.now_naive();
+    let expires_at = Some(now + durations::to_delta(lifetime));
+    let minted = db
+        .run(move |conn| {
+            api_keys::create(conn, key_type, &name, now, expires_at).map_err(|e| match e {
+                api_keys::CreateKeyError::Storage(s) => s,
+                api_keys::CreateKeyError::Secret(s) => trusec_storage::StorageError::backend(s),
+            })
+        })
+        .await?;
+    record(
+        &db,
+        NewAuditEvent::new(
+            "api_key.created",
+            Some(key_type.environment()),
+            Actor::cli(),
+        )
+        .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()})),
+    )
+    .await?;
+    Ok(minted.key)
+}
+
+/// `trusec users create`: the password comes from standard input.
+///
+/// # Errors
+/// Bad arguments, a taken email, or storage failures.
+pub async fn create_user(
+    settings: &Settings,
+    email: &str,
+    name: Option<String>,
+    environment: EnvironmentArg,
+) -> anyhow::Result<serde_json::Value> {
+    let email = validate::email("email", email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let name = validate::name("name", name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!(
+            "no password on standard input (pipe it in: echo \"$PASSWORD\" | trusec users create ...)"
+        );
+    }
+    validate::password(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await??;
+    let env = match environment {
+        EnvironmentArg::Live => ids::ENV_LIVE,
+        EnvironmentArg::Test => ids::ENV_TEST,
+    };
+    let db = open_database(settings).await?;
+    let now = Clock::System.now_naive();
+    let new = NewUser {
+        environment_id: env.to_owned(),
+        email,
+        password_hash: Some(hash),
+        name,
+        given_name: None,
+        family_name: None,
+        groups: Vec::new(),
+        metadata: serde_json::json!({}),
+    };
+    let row = db
+        .run(move |conn| users::insert(conn, new, now))
+        .await
+        .map_err(|e| match e {
+            trusec_storage::StorageError::Conflict(_) => {
+                anyhow::anyhow!("a user with this email already exists")
+            }
+            other => other.into(),
+        })?;
+    let user = row.to_user()?;
+    record(
+        &db,
+        NewAuditEvent::new("user.created", Some(env), Actor::cli())
+            .user(&user.id)
+            .data(serde_json::json!({"email": user.email})),
+    )
+    .await?;
+    Ok(serde_json::to_value(user)?)
+}
+
+/// `trusec audit verify`: returns the report; the caller sets the exit code.
+///
+/// # Errors
+/// Storage failures.
+pub async fn verify_audit(settings: &Settings) -> anyhow::Result<audit::ChainReport> {
+    let db = open_database(settings).await?;
+    Ok(db.run(audit::verify_chain).await?)
+}
+
+async fn record(db: &trusec_storage::Db, event: NewAuditEvent) -> anyhow::Result<()> {
+    let (log, task) = AuditLog::start(db.clone(), Clock::System);
+    log.record(event).await?;
+    drop(log);
+    task.await?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! Errors of the `/v1` API, in the contract's shape:
+//! `{"error": {"type", "message", "param"}}` with the matching status.
+//!
+//! Policy: 4xx messages say what was wrong and name the field; 5xx bodies say
+//! only that something failed, with an `error_id` that is logged together
+//! with the full error chain. Database text never reaches a client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use std::time::Duration;
+use trusec_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    PayloadTooLarge { message: String },
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    #[error("{message}")]
+    Validation {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after: Duration },
+    #[error("service unavailable")]
+    Unavailable { error_id: String },
+    #[error("internal error")]
+    Internal { error_id: String },
+}
+
+impl ApiError {
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn validation(param: &str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn not_found(what: &str, param: Option<&str>) -> Self {
+        Self::NotFound {
+            message: format!("no such {what}"),
+            param: param.map(str::to_owned),
+        }
+    }
+
+    /// Logs an internal error under a fresh id and returns the 500.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        let error_id = trusec_storage::ids::new_id("err");
+        tracing::error!(error_id, error = %ErrorChain(error), "internal error");
+        Self::Internal { error_id }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. }
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge { .. }
+            | Self::UnsupportedMediaType { .. } => "invalid_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
+            Self::Validation { .. } => "validation",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal { .. } => "internal_error",
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { param, .. }
+            | Self::NotFound { param, .. }
+            | Self::Conflict { param, .. }
+            | Self::Validation { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn error_id(&self) -> Option<&str> {
+        match self {
+            Self::Unavailable { error_id } | Self::Internal { error_id } => Some(error_id),
+            _ => None,
+        }
+    }
+}
+
+/// Displays an error with all its sources, for logs.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => Self::NotFound {
+                message: "not found".into(),
+                param: None,
+            },
+            StorageError::Conflict(constraint) => Self::Conflict {
+                message: format!("conflicts with an existing object ({constraint})"),
+                param: None,
+            },
+            StorageError::Unavailable(_) => {
+                let error_id = trusec_storage::ids::new_id("err");
+                tracing::error!(error_id, error = %ErrorChain(&e), "storage unavailable");
+                Self::Unavailable { error_id }
+            }
+            StorageError::Backend(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({
+            "type": self.kind(),
+            "message": self.to_string(),
+            "param": self.param(),
+        });
+        if let (Some(id), Some(obj)) = (self.error_id(), body.as_object_mut()) {
+            obj.insert("error_id".into(), id.into());
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            Self::Unauthenticated(_) => {
+                // RFC 6750 §3: a 401 names the scheme to use.
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::RateLimited { retry_after } => {
+                // Round up: a client retrying after the header's seconds must succeed.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
+            }
+            _ => {}
+        }
+        response.json(json!({ "error": body }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn render(e: &ApiError) -> (u16, serde_json::Value) {
+        let resp = e.error_response();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().try_into_bytes().unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn every_variant_has_its_status_and_shape() {
+        let cases = [
+            (
+                ApiError::invalid("email", "bad"),
+                400,
+                "invalid_request",
+                Some("email"),
+            ),
+            (
+                ApiError::Unauthenticated("no key".into()),
+                401,
+                "unauthenticated",
+                None,
+            ),
+            (
+                ApiError::Forbidden("public key".into()),
+                403,
+                "forbidden",
+                None,
+            ),
+            (
+                ApiError::not_found("user", Some("id")),
+                404,
+                "not_found",
+                Some("id"),
+            ),
+            (
+                ApiError::Conflict {
+                    message: "taken".into(),
+                    param: Some("email".into()),
+                },
+                409,
+                "conflict",
+                Some("email"),
+            ),
+            (ApiError::MethodNotAllowed, 405, "invalid_request", None),
+            (
+                ApiError::PayloadTooLarge {
+                    message: "big".into(),
+                },
+                413,
+                "invalid_request",
+                None,
+            ),
+            (
+                ApiError::UnsupportedMediaType {
+                    message: "json".into(),
+                },
+                415,
+                "invalid_request",
+                None,
+            ),
+            (
+                ApiError::validation("password", "short"),
+                422,
+                "validation",
+                Some("password"),
+            ),
+            (
+                ApiError::RateLimited {
+                    retry_after: Duration::from_millis(1500),
+                },
+                429,
+                "rate_limited",
+                None,
+            ),
+            (
+                ApiError::Unavailable {
+                    error_id: "err_1".into(),
+                },
+                503,
+                "unavailable",
+                None,
+            ),
+            (
+                ApiError::Internal {
+                    error_id: "err_2".into(),
+                },
+                500,
+                "internal_error",
+                None,
+            ),
+        ];
+        for (error, status, kind, param) in cases {
+            let (got_status, body) = render(&error);
+            assert_eq!(got_status, status, "{error:?}");
+            assert_eq!(body["error"]["type"], kind);
+            assert_eq!(body["error"]["param"].as_str(), param);
+            assert!(body["error"]["message"].is_string());
+        }
+    }
+
+    #[test]
+    fn headers_for_401_and_429() {
+        let resp = ApiError::Unauthenticated("x".into()).error_response();
+        assert_eq!(resp.headers().get("www-authenticate").unwrap(), "Bearer");
+        let resp = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        }
+        .error_response();
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
+    }
+
+    #[test]
+    fn server_errors_hide_details_but_carry_an_id() {
+        let e = ApiError::from(StorageError::backend(std::io::Error::other(
+            "secret db text",
+        )));
+        let (status, body) = render(&e);
+        assert_eq!(status, 500);
+        assert!(!body.to_string().contains("secret db text"));
+        assert!(
+            body["error"]["error_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("err_")
+        );
+    }
+}

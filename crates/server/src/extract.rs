@@ -1,0 +1,330 @@
+//! Request extractors for the `/v1` API: JSON bodies with field-naming
+//! errors, API-key authentication, client details, pagination.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use trusec_storage::api_keys::{self, KeyRejection, KeyType};
+use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::{PageRequest, ids, secrets};
+
+/// A JSON body, parsed so that every error names the offending field.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.essence_str() == "application/json");
+        let limit = state(req).map_or(64 * 1024, |s| s.settings.max_body_bytes);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType {
+                    message: "Content-Type must be application/json".into(),
+                });
+            }
+            let bytes = body.await.map_err(|e| ApiError::InvalidRequest {
+                message: format!("could not read the body: {e}"),
+                param: None,
+            })?;
+            if bytes.len() > limit {
+                return Err(ApiError::PayloadTooLarge {
+                    message: format!("the body is larger than {limit} bytes"),
+                });
+            }
+            parse_json(&bytes).map(ApiJson)
+        })
+    }
+}
+
+/// Parses JSON, naming the field at fault.
+///
+/// # Errors
+/// `InvalidRequest` with `param` set to the field's path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        let message = inner.to_string();
+        let path = e.path().to_string();
+        // serde reports missing/unknown fields at the parent; name the field.
+        let named = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| message.strip_prefix(p))
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(field, _)| field.to_owned());
+        let param = match (named, path.as_str()) {
+            (Some(field), "." | "") => Some(field),
+            // Unknown fields are already the last path segment.
+            (Some(field), p) if p == field || p.ends_with(&format!(".{field}")) => {
+                Some(p.to_owned())
+            }
+            (Some(field), parent) => Some(format!("{parent}.{field}")),
+            (None, "." | "") => None,
+            (None, p) => Some(p.to_owned()),
+        };
+        let message = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("malformed JSON: {message}")
+            }
+            // "… at line 1 column 34" helps only with syntax errors.
+            _ => message
+                .rsplit_once(" at line ")
+                .map_or(message.clone(), |(m, _)| m.to_owned()),
+        };
+        ApiError::InvalidRequest { message, param }
+    })
+}
+
+fn state(req: &HttpRequest) -> Option<&web::Data<AppState>> {
+    req.app_data::<web::Data<AppState>>()
+}
+
+/// The caller's address and user agent, for the audit log. The peer address
+/// is used as is: forwarded headers are trivially forged unless a trusted
+/// proxy sets them.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn of(req: &HttpRequest) -> Self {
+        Self {
+            ip: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+        }
+    }
+}
+
+/// An authenticated management-API caller: a secret or test API key.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key_id: String,
+    pub key_type: KeyType,
+    /// Every object this caller creates or sees lives here.
+    pub environment: String,
+    pub client: ClientInfo,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor::api_key(&self.key_id)
+    }
+
+    /// An audit event by this caller, in its environment.
+    pub fn event(&self, event_type: &'static str) -> NewAuditEvent {
+        NewAuditEvent::new(event_type, Some(&self.environment), self.actor())
+            .client(self.client.ip.clone(), self.client.user_agent.clone())
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("missing Authorization: Bearer <API key>".into())
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("malformed Authorization header".into()))?;
+    // RFC 6750 §2.1: the scheme is case-insensitive.
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::Unauthenticated(
+            "expected Authorization: Bearer <API key>".into(),
+        )),
+    }
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = state(req)
+        .cloned()
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState missing")))?;
+    let key = bearer(req)?;
+    let claimed = KeyType::from_key(&key)
+        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
+    // The key has 256 bits of entropy, so SHA-256 is enough to store and find
+    // it (see trusec_storage::secrets); the index lookup by hash leaks nothing
+    // about the key itself.
+    let hash = secrets::hash_secret(&key);
+    let lookup = hash.clone();
+    let row = state
+        .db
+        .run(move |conn| api_keys::find_by_hash(conn, &lookup))
+        .await?
+        .filter(|row| secrets::constant_time_eq(row.secret_hash.as_bytes(), hash.as_bytes()))
+        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
+    let key_type = row
+        .key_type()
+        .filter(|t| *t == claimed)
+        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
+    let now = state.clock.now_naive();
+    match row.check(now) {
+        Ok(()) => {}
+        Err(KeyRejection::Revoked) => {
+            return Err(ApiError::Unauthenticated(
+                "this API key has been revoked".into(),
+            ));
+        }
+        Err(KeyRejection::Expired) => {
+            return Err(ApiError::Unauthenticated("this API key has expired".into()));
+        }
+        Err(KeyRejection::Unknown) => {
+            return Err(ApiError::Unauthenticated("invalid API key".into()));
+        }
+    }
+    if key_type == KeyType::Public {
+        return Err(ApiError::Forbidden(
+            "public keys (trusec_pk_) cannot call the management API; use a secret key".into(),
+        ));
+    }
+    let caller = Caller {
+        key_id: row.id.clone(),
+        key_type,
+        environment: row.environment_id.clone(),
+        client: ClientInfo::of(req),
+    };
+    if let Err(limited) = state
+        .rate_limit("management", state.settings.rate_limits.management, &row.id)
+        .await
+    {
+        audit_rate_limit(&state, &caller).await;
+        return Err(limited);
+    }
+    if row
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::TimeDelta::seconds(60))
+    {
+        state
+            .db
+            .run(move |conn| api_keys::touch(conn, &row, now))
+            .await?;
+    }
+    Ok(caller)
+}
+
+/// Audits the first refusal per key and minute, so a client hammering a
+/// limit cannot flood the audit log.
+async fn audit_rate_limit(state: &AppState, caller: &Caller) {
+    let first = state
+        .store
+        .put_if_absent(
+            &format!("rl-audited:management:{}", caller.key_id),
+            b"1",
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap_or(true);
+    if first {
+        let event = caller
+            .event("rate_limit.exceeded")
+            .failed()
+            .data(serde_json::json!({"family": "management"}));
+        if let Err(e) = state.audit(event).await {
+            tracing::warn!(error = %e, "could not audit a rate-limit refusal");
+        }
+    }
+}
+
+/// `?limit=&after=` of every list.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub after: Option<String>,
+}
+
+pub const DEFAULT_PAGE: i64 = 20;
+pub const MAX_PAGE: i64 = 100;
+
+impl PageQuery {
+    /// Checks the limit and that the cursor is an id of the listed kind.
+    ///
+    /// # Errors
+    /// `InvalidRequest` naming `limit` or `after`.
+    pub fn to_request(&self, id_prefix: &str) -> Result<PageRequest, ApiError> {
+        let limit = match &self.limit {
+            None => DEFAULT_PAGE,
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_PAGE).contains(l))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "limit",
+                        format!("limit must be an integer from 1 to {MAX_PAGE}"),
+                    )
+                })?,
+        };
+        if let Some(after) = &self.after
+            && !ids::is_valid(id_prefix, after)
+        {
+            return Err(ApiError::invalid(
+                "after",
+                format!("after must be an id starting with {id_prefix}_"),
+            ));
+        }
+        Ok(PageRequest {
+            limit,
+            after: self.after.clone(),
+        })
+    }
+}
+
+/// A list response: `{"data": [...], "has_more": bool, "next_cursor": id|null}`.
+pub fn list_body<T: serde::Serialize>(
+    page: trusec_storage::Page<T>,
+    cursor: impl Fn(&T) -> String,
+) -> serde_json::Value {
+    let next_cursor = if page.has_more {
+        page.data.last().map(&cursor)
+    } else {
+        None
+    };
+    serde_json::json!({
+        "data": page.data,
+        "has_more": page.has_more,
+        "next_cursor": next_cursor,
+    })
+}
+
+/// Checks a path id before it reaches a query.
+///
+/// # Errors
+/// `NotFound` naming `id` when it is not an id of this kind.
+pub fn path_id(prefix: &str, what: &str, id: &str) -> Result<String, ApiError> {
+    if ids::is_valid(prefix, id) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::not_found(what, Some("id")))
+    }
+}

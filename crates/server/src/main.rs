@@ -1,0 +1,102 @@
+//! `trusec`: the binary.
+
+use clap::Parser;
+use std::process::ExitCode;
+use trusec_server::cli::{AuditCommand, Cli, Command, KeysCommand, UsersCommand};
+use trusec_server::settings::{ConfigError, Settings};
+use trusec_server::startup::StartupError;
+use trusec_server::{Application, commands, telemetry};
+
+/// The contract's exit code for bad configuration.
+const EXIT_CONFIG: u8 = 2;
+
+fn config_failure(e: &ConfigError) -> ExitCode {
+    eprintln!("trusec: {e}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config) {
+        Ok(s) => s,
+        Err(e) => return config_failure(&e),
+    };
+    if let Err(e) = telemetry::init(&settings.log, settings.log_format) {
+        return config_failure(&e);
+    }
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => match commands::migrate(&settings).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => config_failure(&e),
+        },
+        Command::Keys(KeysCommand::Create {
+            key_type,
+            name,
+            expires_in,
+        }) => report(commands::create_key(&settings, key_type, &name, &expires_in).await),
+        Command::Users(UsersCommand::Create {
+            email,
+            name,
+            environment,
+        }) => report(
+            commands::create_user(&settings, &email, name, environment)
+                .await
+                .map(|u| u.to_string()),
+        ),
+        Command::Audit(AuditCommand::Verify) => match commands::verify_audit(&settings).await {
+            Ok(report) => match report.first_broken {
+                None => {
+                    println!("audit chain OK: {} events verified", report.checked);
+                    ExitCode::SUCCESS
+                }
+                Some(link) => {
+                    println!(
+                        "audit chain BROKEN at event #{} ({}): {}; {} events before it verified",
+                        link.seq, link.id, link.reason, report.checked
+                    );
+                    ExitCode::FAILURE
+                }
+            },
+            Err(e) => report::<String>(Err(e)),
+        },
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let bind = settings.bind;
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(StartupError::Config(e)) => return config_failure(&e),
+        Err(e) => {
+            eprintln!("trusec: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%bind, port = app.port(), "trusec is serving");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trusec: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a command's output, or its error (exit 2 for configuration, 1 otherwise).
+fn report<T: std::fmt::Display>(result: anyhow::Result<T>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => match e.downcast_ref::<ConfigError>() {
+            Some(config) => config_failure(config),
+            None => {
+                eprintln!("trusec: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

@@ -1,0 +1,108 @@
+//! The master key that encrypts private signing keys at rest: from
+//! `TRUSEC_MASTER_KEY` (64 hex characters), or generated once into a file
+//! readable only by its owner.
+
+use secrecy::{ExposeSecret, SecretBox};
+use std::io::Write;
+use std::path::Path;
+
+pub const KEY_LEN: usize = 32;
+
+pub type MasterKey = SecretBox<[u8; KEY_LEN]>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    #[error("must be {} hex characters (32 bytes)", KEY_LEN * 2)]
+    Malformed,
+    #[error("cannot read or create {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate a key: {0}")]
+    Random(#[from] trusec_storage::secrets::SecretError),
+}
+
+/// Parses a hex-encoded key.
+///
+/// # Errors
+/// When it is not exactly 64 hex characters.
+pub fn parse(text: &str) -> Result<MasterKey, MasterKeyError> {
+    let bytes = hex_decode(text.trim()).ok_or(MasterKeyError::Malformed)?;
+    let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| MasterKeyError::Malformed)?;
+    Ok(SecretBox::new(Box::new(key)))
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+/// Reads the key file, or creates it (mode 0600) with a fresh random key.
+///
+/// # Errors
+/// When the file is unreadable, malformed, or cannot be created.
+pub fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
+    let io = |source| MasterKeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let mut key = [0u8; KEY_LEN];
+            trusec_storage::secrets::random_bytes(&mut key)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(io)?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            file.write_all(format!("{hex}\n").as_bytes()).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            Ok(SecretBox::new(Box::new(key)))
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Whether two keys are the same (tests).
+pub fn same(a: &MasterKey, b: &MasterKey) -> bool {
+    trusec_storage::secrets::constant_time_eq(a.expose_secret(), b.expose_secret())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_then_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/master.key");
+        let first = load_or_create(&path).unwrap();
+        let second = load_or_create(&path).unwrap();
+        assert!(same(&first, &second));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_keys() {
+        assert!(parse("abcd").is_err());
+        assert!(parse(&"zz".repeat(32)).is_err());
+        assert!(parse(&"ab".repeat(32)).is_ok());
+    }
+}

@@ -1,0 +1,377 @@
+//! Settings: flag > `TRUSEC_*` environment variable > `trusec.toml` > default
+//! (the contract's order). Loaded once in `main`, validated, and passed by
+//! value into [`crate::Application::build`].
+
+use crate::cli::{ConfigArgs, LogFormat};
+use crate::master_key::{self, MasterKey};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use trusec_storage::db::DbUrl;
+use trusec_storage::rate_limit::Limit;
+
+/// A setting that cannot be used, named as the operator would type it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// The reason is folded onto one line: the contract promises one line.
+    pub fn new(setting: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            setting,
+            reason: reason
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// Limits per endpoint family; `None` switches a limit off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimits {
+    pub login: Option<Limit>,
+    pub token: Option<Limit>,
+    pub management: Option<Limit>,
+    pub registration: Option<Limit>,
+}
+
+/// Where the master key comes from.
+#[derive(Clone, Debug)]
+pub enum MasterKeySource {
+    /// Given inline (hex) through the environment or the file.
+    Inline(secrecy::SecretString),
+    /// Read from, or generated into, this file.
+    File(PathBuf),
+}
+
+impl PartialEq for MasterKeySource {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        match (self, other) {
+            (Self::Inline(a), Self::Inline(b)) => a.expose_secret() == b.expose_secret(),
+            (Self::File(a), Self::File(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub issuer: String,
+    pub database_url: DbUrl,
+    pub database_pool_size: u32,
+    pub redis_url: Option<secrecy::SecretString>,
+    /// Prefix of every Redis key (tests give each app its own).
+    pub redis_prefix: String,
+    pub master_key: MasterKeySource,
+    pub open_registration: bool,
+    pub rate_limits: RateLimits,
+    pub workers: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// The optional TOML file. Unknown keys are an error so typos are caught.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub database_pool_size: Option<u32>,
+    pub redis_url: Option<String>,
+    pub master_key: Option<String>,
+    pub open_registration: Option<bool>,
+    pub workers: Option<usize>,
+    pub log: Option<String>,
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub rate_limits: FileRateLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRateLimits {
+    pub login: Option<String>,
+    pub token: Option<String>,
+    pub management: Option<String>,
+    pub registration: Option<String>,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/trusec.db";
+pub const DEFAULT_MASTER_KEY_FILE: &str = "data/master.key";
+pub const DEFAULT_RATE_LIMIT_LOGIN: &str = "10/min";
+pub const DEFAULT_RATE_LIMIT_TOKEN: &str = "1200/min";
+pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "600/min";
+pub const DEFAULT_RATE_LIMIT_REGISTRATION: &str = "20/h";
+
+impl Settings {
+    /// Merges flags/environment over the TOML file over the defaults.
+    ///
+    /// # Errors
+    /// The first setting that is missing its file, unparseable or out of range.
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        let file = read_file(&args.config)?;
+        Self::merge(args.clone(), file)
+    }
+
+    /// The merge itself, separated from file reading for tests.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn merge(args: ConfigArgs, file: FileConfig) -> Result<Self, ConfigError> {
+        let bind = args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind: SocketAddr = bind
+            .parse()
+            .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{bind:?}: {e}")))?;
+        let issuer = validate_issuer(
+            args.issuer
+                .or(file.issuer)
+                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+        )?;
+        let url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let database_url =
+            DbUrl::parse(&url).map_err(|e| ConfigError::new("TRUSEC_DATABASE_URL", e))?;
+        let database_pool_size = args
+            .database_pool_size
+            .or(file.database_pool_size)
+            .unwrap_or(10);
+        if !(1..=512).contains(&database_pool_size) {
+            return Err(ConfigError::new(
+                "TRUSEC_DATABASE_POOL_SIZE",
+                "must be between 1 and 512",
+            ));
+        }
+        let redis_url = args.redis_url.or(file.redis_url).filter(|u| !u.is_empty());
+        if let Some(url) = &redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            return Err(ConfigError::new(
+                "TRUSEC_REDIS_URL",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+        let master_key = match args.master_key.or(file.master_key) {
+            Some(hex) => {
+                master_key::parse(&hex).map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e))?;
+                MasterKeySource::Inline(hex.into())
+            }
+            None => MasterKeySource::File(PathBuf::from(DEFAULT_MASTER_KEY_FILE)),
+        };
+        let limit = |setting, flag: Option<String>, file: Option<String>, default: &str| {
+            let text = flag.or(file).unwrap_or_else(|| default.to_owned());
+            Limit::parse(&text).map_err(|e| ConfigError::new(setting, format!("{text:?}: {e}")))
+        };
+        let rate_limits = RateLimits {
+            login: limit(
+                "TRUSEC_RATE_LIMIT_LOGIN",
+                args.rate_limit_login,
+                file.rate_limits.login,
+                DEFAULT_RATE_LIMIT_LOGIN,
+            )?,
+            token: limit(
+                "TRUSEC_RATE_LIMIT_TOKEN",
+                args.rate_limit_token,
+                file.rate_limits.token,
+                DEFAULT_RATE_LIMIT_TOKEN,
+            )?,
+            management: limit(
+                "TRUSEC_RATE_LIMIT_MANAGEMENT",
+                args.rate_limit_management,
+                file.rate_limits.management,
+                DEFAULT_RATE_LIMIT_MANAGEMENT,
+            )?,
+            registration: limit(
+                "TRUSEC_RATE_LIMIT_REGISTRATION",
+                args.rate_limit_registration,
+                file.rate_limits.registration,
+                DEFAULT_RATE_LIMIT_REGISTRATION,
+            )?,
+        };
+        let workers = args
+            .workers
+            .or(file.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+        if !(1..=256).contains(&workers) {
+            return Err(ConfigError::new(
+                "TRUSEC_WORKERS",
+                "must be between 1 and 256",
+            ));
+        }
+        Ok(Self {
+            bind,
+            issuer,
+            database_url,
+            database_pool_size,
+            redis_url: redis_url.map(Into::into),
+            redis_prefix: "trusec:".into(),
+            master_key,
+            open_registration: args
+                .open_registration
+                .or(file.open_registration)
+                .unwrap_or(false),
+            rate_limits,
+            workers,
+            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            max_body_bytes: 64 * 1024,
+        })
+    }
+
+    /// Settings for an app in a test: the given database, nothing on disk
+    /// beyond it, an inline master key.
+    pub fn for_tests(database_url: DbUrl) -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            issuer: DEFAULT_ISSUER.into(),
+            database_url,
+            database_pool_size: 4,
+            redis_url: None,
+            redis_prefix: "trusec:".into(),
+            master_key: MasterKeySource::Inline("00".repeat(32).into()),
+            open_registration: false,
+            rate_limits: RateLimits {
+                login: None,
+                token: None,
+                management: None,
+                registration: None,
+            },
+            workers: 1,
+            log: "warn".into(),
+            log_format: LogFormat::Text,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+
+    /// Loads the master key (creating the key file on first start).
+    ///
+    /// # Errors
+    /// When the key is malformed or its file unreadable.
+    pub fn load_master_key(&self) -> Result<MasterKey, ConfigError> {
+        use secrecy::ExposeSecret;
+        match &self.master_key {
+            MasterKeySource::Inline(hex) => master_key::parse(hex.expose_secret())
+                .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
+            MasterKeySource::File(path) => master_key::load_or_create(path)
+                .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text)
+            .map_err(|e| ConfigError::new("TRUSEC_CONFIG", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(e) => Err(ConfigError::new(
+            "TRUSEC_CONFIG",
+            format!("{}: {e}", path.display()),
+        )),
+    }
+}
+
+fn validate_issuer(issuer: String) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError::new("TRUSEC_ISSUER", format!("{issuer:?}: {why}"));
+    let rest = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .ok_or_else(|| bad("must be an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(bad("has no host"));
+    }
+    // OIDC Discovery §3: the issuer has no query or fragment.
+    if rest.contains('?') || rest.contains('#') {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ConfigArgs {
+        ConfigArgs {
+            config: PathBuf::from("/nonexistent/trusec.toml"),
+            ..ConfigArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply_with_nothing_set() {
+        let s = Settings::merge(args(), FileConfig::default()).unwrap();
+        assert_eq!(s.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(s.issuer, DEFAULT_ISSUER);
+        assert_eq!(s.database_url, DbUrl::Sqlite("data/trusec.db".into()));
+        assert_eq!(
+            s.master_key,
+            MasterKeySource::File(DEFAULT_MASTER_KEY_FILE.into())
+        );
+        assert_eq!(s.rate_limits.login, Limit::parse("10/min").unwrap());
+    }
+
+    #[test]
+    fn flag_or_env_beats_file() {
+        let file: FileConfig = toml::from_str(
+            "bind = \"0.0.0.0:9000\"\nissuer = \"https://id.example.com/\"\n[rate_limits]\nlogin = \"off\"\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.bind = Some("127.0.0.1:9999".into());
+        let s = Settings::merge(a, file).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:9999");
+        assert_eq!(s.issuer, "https://id.example.com");
+        assert_eq!(s.rate_limits.login, None);
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        type Case = (fn(&mut ConfigArgs), &'static str);
+        let cases: [Case; 5] = [
+            (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
+            (
+                |a| a.database_url = Some("mysql://x".into()),
+                "TRUSEC_DATABASE_URL",
+            ),
+            (|a| a.issuer = Some("ftp://x".into()), "TRUSEC_ISSUER"),
+            (|a| a.master_key = Some("short".into()), "TRUSEC_MASTER_KEY"),
+            (
+                |a| a.rate_limit_token = Some("lots".into()),
+                "TRUSEC_RATE_LIMIT_TOKEN",
+            ),
+        ];
+        for (set, setting) in cases {
+            let mut a = args();
+            set(&mut a);
+            let err = Settings::merge(a, FileConfig::default()).unwrap_err();
+            assert_eq!(err.setting, setting);
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("bnid = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,238 @@
+//! Builds the application from settings: storage, the audit writer, the
+//! HTTP server with its middleware and routes.
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::settings::{ConfigError, Settings};
+use crate::state::AppState;
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{App, HttpMessage, HttpServer, web};
+use secrecy::ExposeSecret;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use trusec_storage::audit::AuditLog;
+use trusec_storage::{Clock, Db, DbSettings, EphemeralStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database pool (off the async runtime: r2d2 blocks while it
+/// connects) and applies migrations.
+///
+/// # Errors
+/// A `ConfigError` naming `TRUSEC_DATABASE_URL` when it cannot connect or migrate.
+pub async fn open_database(settings: &Settings) -> Result<Db, ConfigError> {
+    let db_settings = DbSettings {
+        url: settings.database_url.clone(),
+        pool_size: settings.database_pool_size,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let setting = "TRUSEC_DATABASE_URL";
+    tokio::task::spawn_blocking(move || {
+        let db = Db::connect(&db_settings).map_err(|e| {
+            ConfigError::new(
+                setting,
+                format!("cannot connect: {}", crate::error::ErrorChain(&e)),
+            )
+        })?;
+        db.migrate().map_err(|e| {
+            ConfigError::new(
+                setting,
+                format!("migrations failed: {}", crate::error::ErrorChain(&e)),
+            )
+        })?;
+        Ok(db)
+    })
+    .await
+    .map_err(|e| ConfigError::new(setting, e))?
+}
+
+/// Connects the ephemeral store named by the settings.
+///
+/// # Errors
+/// A `ConfigError` naming `TRUSEC_REDIS_URL` when Redis cannot be reached.
+pub async fn open_store(settings: &Settings, clock: &Clock) -> Result<EphemeralStore, ConfigError> {
+    match &settings.redis_url {
+        None => Ok(EphemeralStore::memory(clock.clone())),
+        Some(url) => EphemeralStore::redis(url.expose_secret(), &settings.redis_prefix)
+            .await
+            .map_err(|e| {
+                ConfigError::new(
+                    "TRUSEC_REDIS_URL",
+                    format!("cannot connect: {}", crate::error::ErrorChain(&e)),
+                )
+            }),
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+    audit_task: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Builds the app on the system clock.
+    ///
+    /// # Errors
+    /// Bad settings, unreachable storage, or a port that cannot be bound.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::System).await
+    }
+
+    /// Builds the app on the given clock (tests pass a fake one).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
+        settings.load_master_key()?;
+        let db = open_database(&settings).await?;
+        let store = open_store(&settings, &clock).await?;
+        let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{}: {e}", settings.bind)))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let state = AppState {
+            db,
+            store,
+            clock,
+            audit,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+            hashing: Arc::new(Semaphore::new(cores)),
+        };
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let metrics = app_state.metrics.clone();
+            App::new()
+                .configure(|cfg| configure(cfg, app_state.clone()))
+                .wrap_fn(move |req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let metrics = metrics.clone();
+                    let call = srv.call(req);
+                    async move {
+                        let res = call.await?;
+                        let route = res
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "unmatched".into());
+                        metrics.observe_request(
+                            &method,
+                            &route,
+                            res.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
+                        Ok(res)
+                    }
+                })
+                .wrap_fn(|req, srv| {
+                    let id = req
+                        .extensions()
+                        .get::<tracing_actix_web::RequestId>()
+                        .copied();
+                    let call = srv.call(req);
+                    async move {
+                        let mut res = call.await?;
+                        if let Some(value) =
+                            id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                        {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+        })
+        .listen(listener)?
+        .workers(workers)
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+            audit_task,
+        })
+    }
+
+    /// The bound port (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server (gracefully with `stop(true)`).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// The shared state (tests reach storage through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM/SIGINT (in-flight requests finish), then lets the
+    /// audit writer commit what is queued.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            server,
+            state,
+            audit_task,
+            ..
+        } = self;
+        server.await?;
+        drop(state);
+        if tokio::time::timeout(Duration::from_secs(10), audit_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit writer did not finish within 10 s of shutdown");
+        }
+        Ok(())
+    }
+}
+
+/// The route table and app-wide configuration.
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    cfg.app_data(web::Data::new(state))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::InvalidRequest {
+                message: format!("invalid query string: {e}"),
+                param: None,
+            }
+            .into()
+        }))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|_, _| ApiError::not_found("object", Some("id")).into()),
+        )
+        .route("/healthz", web::get().to(crate::ops::healthz))
+        .route("/readyz", web::get().to(crate::ops::readyz))
+        .route("/metrics", web::get().to(crate::ops::metrics))
+        .configure(crate::api::v1::configure)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound {
+        message: "no such route".into(),
+        param: None,
+    })
+}

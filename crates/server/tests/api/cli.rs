@@ -1,0 +1,210 @@
+use serde_json::json;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+on_every_backend!(keys_and_users_from_the_cli, audit_verify_reports_tampering);
+
+/// Runs `trusec` in a temp dir with a clean TRUSEC_* environment.
+fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trusec"));
+    cmd.args(args).current_dir(dir.path());
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TRUSEC_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn keys_and_users_from_the_cli(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let db = app.db.url_string();
+    let env = [("TRUSEC_DATABASE_URL", db.as_str())];
+
+    let out = tokio::task::spawn_blocking({
+        let env = env.map(|(k, v)| (k, v.to_owned()));
+        move || {
+            trusec(
+                &["keys", "create", "--type", "secret", "--name", "ops"],
+                &[(env[0].0, &env[0].1)],
+                None,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "only the key, on one line");
+    let key = stdout.trim().to_owned();
+    assert!(key.starts_with("trusec_sk_"));
+    assert_eq!(app.get("/v1/users", &key).await.status(), 200);
+
+    let out = trusec(
+        &[
+            "users",
+            "create",
+            "--email",
+            "cli@example.com",
+            "--name",
+            "Cli User",
+        ],
+        &env,
+        Some("a long enough password\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(user["email"], "cli@example.com");
+    assert_eq!(user["has_password"], true);
+    let (status, _) = status_json(
+        app.get(&format!("/v1/users/{}", user["id"].as_str().unwrap()), &key)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // No password, a short one, or a taken email: refused, nothing written.
+    for (email, input) in [
+        ("x@example.com", ""),
+        ("x@example.com", "short\n"),
+        ("cli@example.com", "long enough pw\n"),
+    ] {
+        let out = trusec(&["users", "create", "--email", email], &env, Some(input));
+        assert_eq!(out.status.code(), Some(1), "{email} {input:?}");
+        assert!(!text(&out.stderr).is_empty());
+    }
+    let (_, page) = status_json(app.get("/v1/users", &key).await).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    // Both commands were audited.
+    let (_, events) = status_json(app.get("/v1/audit-events", &key).await).await;
+    let types: Vec<_> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].clone(), e["actor"]["type"].clone()))
+        .collect();
+    assert!(types.contains(&(json!("user.created"), json!("cli"))));
+    assert!(types.contains(&(json!("api_key.created"), json!("cli"))));
+}
+
+async fn audit_verify_reports_tampering(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_user("v1@example.com").await;
+    app.create_user("v2@example.com").await;
+    let db = app.db.url_string();
+    let env = [("TRUSEC_DATABASE_URL", db.as_str())];
+    let out = trusec(&["audit", "verify"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("OK: 2 events"),
+        "{}",
+        text(&out.stdout)
+    );
+    app.state
+        .db
+        .run(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query("UPDATE audit_events SET ip = '10.0.0.1' WHERE seq = 2")
+                .execute(conn)
+                .map_err(trusec_storage::StorageError::from)
+        })
+        .await
+        .unwrap();
+    let out = trusec(&["audit", "verify"], &env, None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("BROKEN at event #2"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = trusec(&["--help"], &[], None);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for cmd in ["serve", "migrate", "keys", "users", "audit"] {
+        assert!(help.contains(cmd), "{cmd} in {help}");
+    }
+    for args in [
+        &["keys", "create", "--help"][..],
+        &["users", "create", "--help"],
+        &["serve", "--help"],
+        &["audit", "verify", "--help"],
+    ] {
+        let out = trusec(args, &[], None);
+        assert!(out.status.success(), "{args:?}");
+    }
+    assert!(text(&trusec(&["serve", "--help"], &[], None).stdout).contains("TRUSEC_DATABASE_URL"));
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_setting() {
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 5] = [
+        (
+            &["migrate"],
+            &[("TRUSEC_DATABASE_URL", "mysql://localhost/x")],
+            "TRUSEC_DATABASE_URL",
+        ),
+        (
+            &["migrate"],
+            &[(
+                "TRUSEC_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/none",
+            )],
+            "TRUSEC_DATABASE_URL",
+        ),
+        (
+            &["serve"],
+            &[("TRUSEC_MASTER_KEY", "too-short")],
+            "TRUSEC_MASTER_KEY",
+        ),
+        (
+            &["serve"],
+            &[("TRUSEC_BIND", "not-an-address")],
+            "TRUSEC_BIND",
+        ),
+        (
+            &["serve"],
+            &[("TRUSEC_RATE_LIMIT_LOGIN", "many")],
+            "TRUSEC_RATE_LIMIT_LOGIN",
+        ),
+    ];
+    for (args, env, setting) in cases {
+        let out = trusec(args, env, None);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(setting), "{stderr}");
+    }
+}
+
+#[test]
+fn serve_refuses_an_unknown_key_in_trusec_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("trusec.toml");
+    std::fs::write(&config, "bnid = \"127.0.0.1:0\"\n").unwrap();
+    let out = trusec(
+        &["serve"],
+        &[("TRUSEC_CONFIG", config.to_str().unwrap())],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("TRUSEC_CONFIG"));
+}

@@ -1,0 +1,16 @@
+//! Black-box tests: the real app on port 0, spoken to over HTTP.
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests: a failed unwrap is a failed assertion"
+)]
+
+mod api_keys;
+mod audit;
+mod auth;
+mod cli;
+mod ops;
+mod rate_limit;
+mod restart;
+mod sessions;
+mod users;

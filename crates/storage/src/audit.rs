@@ -1,0 +1,425 @@
+//! The audit log: append-only and tamper-evident. Each event stores
+//! `hash = SHA-256(prev_hash ‖ "\n" ‖ canonical JSON of the event)`, chaining
+//! it to the one before, so editing or deleting any row breaks every link
+//! after it; [`verify_chain`] finds the first broken one.
+
+mod writer;
+
+pub use writer::AuditLog;
+
+use crate::clock::rfc3339;
+use crate::db::DbConnection;
+use crate::error::StorageError;
+use crate::ids;
+use crate::page::{Page, PageRequest};
+use crate::schema::audit_events;
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+const PG_AUDIT_LOCK: i64 = 0x7275_7365_635f_6175;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Who did it: an API key, a user, the CLI, the system itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
+impl Actor {
+    pub fn api_key(id: &str) -> Self {
+        Self {
+            kind: "api_key".into(),
+            id: Some(id.into()),
+        }
+    }
+    pub fn user(id: &str) -> Self {
+        Self {
+            kind: "user".into(),
+            id: Some(id.into()),
+        }
+    }
+    pub fn cli() -> Self {
+        Self {
+            kind: "cli".into(),
+            id: None,
+        }
+    }
+    pub fn anonymous() -> Self {
+        Self {
+            kind: "anonymous".into(),
+            id: None,
+        }
+    }
+}
+
+/// An event to record.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent {
+    pub event_type: &'static str,
+    pub environment_id: Option<String>,
+    pub actor: Actor,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: Outcome,
+    pub data: Value,
+}
+
+impl NewAuditEvent {
+    pub fn new(event_type: &'static str, environment_id: Option<&str>, actor: Actor) -> Self {
+        Self {
+            event_type,
+            environment_id: environment_id.map(str::to_owned),
+            actor,
+            user_id: None,
+            ip: None,
+            user_agent: None,
+            outcome: Outcome::Success,
+            data: Value::Object(serde_json::Map::new()),
+        }
+    }
+    #[must_use]
+    pub fn user(mut self, user_id: &str) -> Self {
+        self.user_id = Some(user_id.to_owned());
+        self
+    }
+    #[must_use]
+    pub fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
+    }
+    #[must_use]
+    pub fn data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+    #[must_use]
+    pub fn client(mut self, ip: Option<String>, user_agent: Option<String>) -> Self {
+        self.ip = ip;
+        self.user_agent = user_agent;
+        self
+    }
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub id: String,
+    pub seq: i64,
+    pub event_type: String,
+    pub environment_id: Option<String>,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: String,
+    pub data: String,
+    pub created_at: NaiveDateTime,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An event as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub environment: Option<String>,
+    pub actor: Actor,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: String,
+    pub data: Value,
+    pub created_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRow {
+    /// The public view.
+    ///
+    /// # Errors
+    /// When the stored data column is corrupt.
+    pub fn to_event(&self) -> Result<AuditEvent, StorageError> {
+        Ok(AuditEvent {
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            environment: self.environment_id.clone(),
+            actor: Actor {
+                kind: self.actor_type.clone(),
+                id: self.actor_id.clone(),
+            },
+            user_id: self.user_id.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            outcome: self.outcome.clone(),
+            data: serde_json::from_str(&self.data)?,
+            created_at: rfc3339(self.created_at),
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
+        })
+    }
+
+    /// The hash this row should carry given its `prev_hash`.
+    ///
+    /// # Errors
+    /// When the data column is not JSON.
+    pub fn compute_hash(&self) -> Result<String, StorageError> {
+        let data: Value = serde_json::from_str(&self.data)?;
+        let body = serde_json::json!({
+            "id": self.id,
+            "seq": self.seq,
+            "type": self.event_type,
+            "environment": self.environment_id,
+            "actor": {"type": self.actor_type, "id": self.actor_id},
+            "user_id": self.user_id,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "outcome": self.outcome,
+            "data": data,
+            "created_at": rfc3339(self.created_at),
+        });
+        let mut canonical = String::new();
+        write_canonical(&body, &mut canonical)?;
+        let mut hasher = Sha256::new();
+        hasher.update(self.prev_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(canonical.as_bytes());
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+/// Canonical JSON: object keys sorted at every depth, no whitespace; the same
+/// value always yields the same bytes whatever map order serde_json was built
+/// with.
+fn write_canonical(v: &Value, out: &mut String) -> Result<(), StorageError> {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k)?);
+                out.push(':');
+                if let Some(v) = map.get(k) {
+                    write_canonical(v, out)?;
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar)?),
+    }
+    Ok(())
+}
+
+/// Appends events in order, chaining each to the last stored one, in one
+/// transaction. On PostgreSQL an advisory lock orders writers from every
+/// instance; SQLite serialises writers itself, and a lost race on `seq` is
+/// retried by the caller.
+///
+/// # Errors
+/// Backend failures; `Conflict` if another writer took the same `seq`.
+pub fn append(
+    conn: &mut DbConnection,
+    events: &[NewAuditEvent],
+    now: NaiveDateTime,
+) -> Result<Vec<AuditRow>, StorageError> {
+    conn.transaction(|conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK})"))?;
+        }
+        let last: Option<(i64, String)> = audit_events::table
+            .select((audit_events::seq, audit_events::hash))
+            .order(audit_events::seq.desc())
+            .first(conn)
+            .optional()?;
+        let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            seq += 1;
+            let mut row = AuditRow {
+                id: ids::new_id(ids::EVENT),
+                seq,
+                event_type: event.event_type.to_owned(),
+                environment_id: event.environment_id.clone(),
+                actor_type: event.actor.kind.clone(),
+                actor_id: event.actor.id.clone(),
+                user_id: event.user_id.clone(),
+                ip: event.ip.clone(),
+                user_agent: event.user_agent.clone(),
+                outcome: event.outcome.as_str().to_owned(),
+                data: serde_json::to_string(&event.data)?,
+                created_at: now,
+                prev_hash: prev_hash.clone(),
+                hash: String::new(),
+            };
+            row.hash = row.compute_hash()?;
+            diesel::insert_into(audit_events::table)
+                .values(&row)
+                .execute(conn)?;
+            prev_hash.clone_from(&row.hash);
+            rows.push(row);
+        }
+        Ok(rows)
+    })
+}
+
+/// Filters of `GET /v1/audit-events`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub event_type: Option<String>,
+    pub user_id: Option<String>,
+    pub since: Option<NaiveDateTime>,
+}
+
+/// Events of one environment, newest first; the cursor is an event id.
+///
+/// # Errors
+/// Backend failures.
+pub fn list(
+    conn: &mut DbConnection,
+    env: &str,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditRow>, StorageError> {
+    let mut query = audit_events::table
+        .filter(audit_events::environment_id.eq(env))
+        .select(AuditRow::as_select())
+        .order(audit_events::seq.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(t) = &filter.event_type {
+        query = query.filter(audit_events::event_type.eq(t.clone()));
+    }
+    if let Some(u) = &filter.user_id {
+        query = query.filter(audit_events::user_id.eq(u.clone()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_events::created_at.ge(since));
+    }
+    if let Some(after) = &page.after {
+        let cursor: Option<i64> = audit_events::table
+            .filter(audit_events::id.eq(after))
+            .select(audit_events::seq)
+            .first(conn)
+            .optional()?;
+        query = query.filter(audit_events::seq.lt(cursor.unwrap_or(0)));
+    }
+    Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// The result of walking the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    pub checked: u64,
+    pub first_broken: Option<BrokenLink>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BrokenLink {
+    pub seq: i64,
+    pub id: String,
+    pub reason: String,
+}
+
+/// Walks the whole chain in `seq` order, in batches, and reports the first
+/// event whose `prev_hash`, `hash` or position does not match.
+///
+/// # Errors
+/// Backend failures.
+pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StorageError> {
+    const BATCH: i64 = 1000;
+    let mut expected_prev = GENESIS_HASH.to_owned();
+    let mut expected_seq = 1i64;
+    let mut checked = 0u64;
+    loop {
+        let rows: Vec<AuditRow> = audit_events::table
+            .filter(audit_events::seq.ge(expected_seq))
+            .select(AuditRow::as_select())
+            .order(audit_events::seq.asc())
+            .limit(BATCH)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(ChainReport {
+                checked,
+                first_broken: None,
+            });
+        }
+        for row in rows {
+            let reason = if row.seq != expected_seq {
+                Some(format!("event {expected_seq} is missing"))
+            } else if row.prev_hash != expected_prev {
+                Some("prev_hash does not match the previous event's hash".to_owned())
+            } else if row.compute_hash().ok().as_deref() != Some(row.hash.as_str()) {
+                Some("hash does not match the event's content".to_owned())
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Ok(ChainReport {
+                    checked,
+                    first_broken: Some(BrokenLink {
+                        seq: row.seq,
+                        id: row.id,
+                        reason,
+                    }),
+                });
+            }
+            checked += 1;
+            expected_seq += 1;
+            expected_prev = row.hash;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
+        let mut out = String::new();
+        write_canonical(&v, &mut out).unwrap();
+        assert_eq!(out, r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
+    }
+}

@@ -1,0 +1,98 @@
+//! Group commit for the audit log. Requests hand their event to one writer
+//! task and wait; the writer commits whatever has queued up in one
+//! transaction and answers everyone in the batch. No request pays an fsync of
+//! its own, and none is answered before its event is committed.
+
+use super::{AuditEvent, NewAuditEvent, append};
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::error::StorageError;
+use tokio::sync::{mpsc, oneshot};
+
+const QUEUE: usize = 4096;
+const MAX_BATCH: usize = 256;
+const RETRIES: usize = 5;
+
+type Reply = oneshot::Sender<Result<AuditEvent, String>>;
+
+/// A handle to the writer task; cheap to clone. The task ends when the last
+/// handle is dropped, after committing what was queued.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    tx: mpsc::Sender<(NewAuditEvent, Reply)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("audit event not recorded: {0}")]
+pub struct AuditFailed(String);
+
+impl From<AuditFailed> for StorageError {
+    fn from(e: AuditFailed) -> Self {
+        Self::backend(e)
+    }
+}
+
+impl AuditLog {
+    /// Spawns the writer on the current tokio runtime.
+    pub fn start(db: Db, clock: Clock) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(db, clock, rx));
+        (Self { tx }, task)
+    }
+
+    /// Records an event and waits until it is committed.
+    ///
+    /// # Errors
+    /// When the event could not be committed.
+    pub async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent, StorageError> {
+        let (reply, done) = oneshot::channel();
+        self.tx
+            .send((event, reply))
+            .await
+            .map_err(|_| AuditFailed("the audit writer has stopped".into()))?;
+        let committed = done
+            .await
+            .map_err(|_| AuditFailed("the audit writer has stopped".into()))?;
+        Ok(committed.map_err(AuditFailed)?)
+    }
+}
+
+async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<(NewAuditEvent, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (events, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+        let result = commit(&db, &clock, events).await;
+        match result {
+            Ok(rows) => {
+                for (reply, row) in replies.into_iter().zip(rows) {
+                    let _ = reply.send(row.to_event().map_err(|e| e.to_string()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "audit batch failed");
+                for reply in replies {
+                    let _ = reply.send(Err("database error".into()));
+                }
+            }
+        }
+    }
+}
+
+async fn commit(
+    db: &Db,
+    clock: &Clock,
+    events: Vec<NewAuditEvent>,
+) -> Result<Vec<super::AuditRow>, StorageError> {
+    let clock = clock.clone();
+    db.run(move |conn| {
+        let mut attempt = 0;
+        loop {
+            match append(conn, &events, clock.now_naive()) {
+                // Another process appended at the same seq: read the new tail and retry.
+                Err(StorageError::Conflict(_)) if attempt < RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    })
+    .await
+}

@@ -1,0 +1,136 @@
+//! Short-lived state that may be lost without losing anything durable:
+//! rate-limit counters, the session cache, single-use codes, replay caches.
+//! In-process by default (one instance); Redis when configured, shared by
+//! every instance.
+
+mod memory;
+mod redis;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+use crate::clock::Clock;
+use crate::error::StorageError;
+use crate::rate_limit::{Decision, Limit};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub enum EphemeralStore {
+    Redis(RedisStore),
+    Memory(Arc<MemoryStore>),
+}
+
+impl EphemeralStore {
+    /// The in-process store; expiry follows `clock`.
+    pub fn memory(clock: Clock) -> Self {
+        Self::Memory(Arc::new(MemoryStore::new(clock)))
+    }
+
+    /// Connects to Redis; every key is put under `prefix` (tests use a random one).
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, StorageError> {
+        Ok(Self::Redis(RedisStore::connect(url, prefix).await?))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "redis",
+            Self::Memory(_) => "memory",
+        }
+    }
+
+    /// Stores `value` under `key` for `ttl`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
+        match self {
+            Self::Redis(r) => r.put(key, value, ttl).await,
+            Self::Memory(m) => {
+                m.put(key, value, ttl);
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores `value` only if `key` is absent; returns whether it was stored
+    /// (replay caches: the first writer wins).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StorageError> {
+        match self {
+            Self::Redis(r) => r.put_if_absent(key, value, ttl).await,
+            Self::Memory(m) => Ok(m.put_if_absent(key, value, ttl)),
+        }
+    }
+
+    /// Reads `key`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self {
+            Self::Redis(r) => r.get(key).await,
+            Self::Memory(m) => Ok(m.get(key)),
+        }
+    }
+
+    /// Reads and deletes `key` atomically, so single-use values are used once.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        match self {
+            Self::Redis(r) => r.take(key).await,
+            Self::Memory(m) => Ok(m.take(key)),
+        }
+    }
+
+    /// Deletes keys (missing ones are fine).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Redis(r) => r.delete(keys).await,
+            Self::Memory(m) => {
+                m.delete(keys);
+                Ok(())
+            }
+        }
+    }
+
+    /// One GCRA step for `key` under `limit`.
+    ///
+    /// # Errors
+    /// Store failures (callers decide whether to fail open or closed).
+    pub async fn rate_limit(&self, key: &str, limit: &Limit) -> Result<Decision, StorageError> {
+        match self {
+            Self::Redis(r) => r.rate_limit(key, limit).await,
+            Self::Memory(m) => Ok(m.rate_limit(key, limit)),
+        }
+    }
+
+    /// Readiness.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis does not answer.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self {
+            Self::Redis(r) => r.ping().await,
+            Self::Memory(_) => Ok(()),
+        }
+    }
+}

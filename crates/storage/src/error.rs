@@ -1,0 +1,70 @@
+//! Storage errors. Callers map them to their own wire format; database text
+//! is kept in the source chain for logs and never shown to clients.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// Every failure a repository or store can report.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist (or is not visible in this environment).
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the string names the constraint.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The database or the ephemeral store cannot be reached.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other backend failure.
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StorageError {
+    /// Wraps any error as a backend failure.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+
+    /// Wraps any error as an availability failure.
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+impl From<DieselError> for StorageError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                Self::Conflict(info.constraint_name().unwrap_or("unique").to_owned())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::unavailable(e)
+            }
+            other => Self::backend(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StorageError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Self::unavailable(e)
+    }
+}
+
+impl From<redis::RedisError> for StorageError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            Self::unavailable(e)
+        } else {
+            Self::backend(e)
+        }
+    }
+}
+
+impl From<serde_json::Error> for StorageError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::backend(e)
+    }
+}

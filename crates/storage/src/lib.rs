@@ -1,0 +1,28 @@
+//! TruSec storage: one diesel code path over SQLite and PostgreSQL, the
+//! domain records it keeps (environments, users, API keys, sessions, the audit
+//! chain), and the ephemeral store (Redis or in-process) for short-lived state
+//! such as rate-limit counters and the session cache.
+//!
+//! Repository functions take `&mut DbConnection` so that callers can compose
+//! them inside one `conn.transaction(..)`; [`Db::run`] moves the blocking
+//! diesel work off the async runtime.
+
+pub mod api_keys;
+pub mod audit;
+pub mod clock;
+pub mod db;
+pub mod ephemeral;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod rate_limit;
+pub mod schema;
+pub mod secrets;
+pub mod sessions;
+pub mod users;
+
+pub use clock::Clock;
+pub use db::{Db, DbConnection, DbSettings};
+pub use ephemeral::EphemeralStore;
+pub use error::StorageError;
+pub use page::{Page, PageRequest};

@@ -1,0 +1,234 @@
+//! Sessions: opaque 256-bit bearer tokens bound to a user, stored as SHA-256.
+//! Verification is the hot path; the server caches rows in the ephemeral store
+//! keyed by token hash, and every write here returns the hashes it touched so
+//! the caller can drop them from that cache.
+
+use crate::clock::rfc3339;
+use crate::db::DbConnection;
+use crate::error::StorageError;
+use crate::ids;
+use crate::page::{Page, PageRequest};
+use crate::schema::{sessions, users};
+use crate::users::UserRow;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Queryable, Selectable, Serialize, Deserialize)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub environment_id: String,
+    pub user_id: String,
+    pub token_hash: String,
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// A session as the API shows it (never the token or its hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub environment: String,
+    pub metadata: serde_json::Value,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Why a token does not verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invalid {
+    NotFound,
+    Expired,
+    Revoked,
+}
+
+impl SessionRow {
+    /// The public view of this row.
+    ///
+    /// # Errors
+    /// When the stored metadata is corrupt.
+    pub fn to_session(&self) -> Result<Session, StorageError> {
+        Ok(Session {
+            id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            environment: self.environment_id.clone(),
+            metadata: serde_json::from_str(&self.metadata)?,
+            created_at: rfc3339(self.created_at),
+            expires_at: rfc3339(self.expires_at),
+            revoked_at: self.revoked_at.map(rfc3339),
+        })
+    }
+
+    /// Whether this session is usable at `now`.
+    pub fn check(&self, now: NaiveDateTime) -> Result<(), Invalid> {
+        if self.revoked_at.is_some() {
+            Err(Invalid::Revoked)
+        } else if self.expires_at <= now {
+            Err(Invalid::Expired)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Creates a session for a user of this environment.
+///
+/// # Errors
+/// `NotFound` when the user does not exist in this environment.
+pub fn insert(
+    conn: &mut DbConnection,
+    env: &str,
+    user_id: &str,
+    token_hash: String,
+    metadata: &serde_json::Value,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<SessionRow, StorageError> {
+    conn.transaction(|conn| {
+        crate::users::get(conn, env, user_id)?;
+        let row = SessionRow {
+            id: ids::new_id(ids::SESSION),
+            environment_id: env.to_owned(),
+            user_id: user_id.to_owned(),
+            token_hash,
+            metadata: serde_json::to_string(metadata)?,
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(&row.id),
+                sessions::environment_id.eq(&row.environment_id),
+                sessions::user_id.eq(&row.user_id),
+                sessions::token_hash.eq(&row.token_hash),
+                sessions::metadata.eq(&row.metadata),
+                sessions::created_at.eq(row.created_at),
+                sessions::expires_at.eq(row.expires_at),
+            ))
+            .execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// The session with this token hash and its user, in one indexed read.
+///
+/// # Errors
+/// Backend failures.
+pub fn find_by_token_hash(
+    conn: &mut DbConnection,
+    env: &str,
+    token_hash: &str,
+) -> Result<Option<(SessionRow, UserRow)>, StorageError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::environment_id.eq(env))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks the session with this token hash revoked. Returns whether a live
+/// session was revoked (a second revoke is not an error, and changes nothing).
+///
+/// # Errors
+/// Backend failures.
+pub fn revoke_by_token_hash(
+    conn: &mut DbConnection,
+    env: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SessionRow>, StorageError> {
+    conn.transaction(|conn| {
+        let row = sessions::table
+            .filter(sessions::token_hash.eq(token_hash))
+            .filter(sessions::environment_id.eq(env))
+            .filter(sessions::revoked_at.is_null())
+            .select(SessionRow::as_select())
+            .first(conn)
+            .optional()?;
+        if let Some(row) = &row {
+            diesel::update(sessions::table.filter(sessions::id.eq(&row.id)))
+                .set(sessions::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+        }
+        Ok(row)
+    })
+}
+
+/// Revokes every live session of a user; returns the revoked rows.
+///
+/// # Errors
+/// `NotFound` when the user does not exist in this environment.
+pub fn revoke_all_for_user(
+    conn: &mut DbConnection,
+    env: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<SessionRow>, StorageError> {
+    conn.transaction(|conn| {
+        crate::users::get(conn, env, user_id)?;
+        let rows = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .select(SessionRow::as_select())
+            .load(conn)?;
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(rows)
+    })
+}
+
+/// The user's sessions that are neither revoked nor expired, oldest first.
+///
+/// # Errors
+/// `NotFound` when the user does not exist in this environment.
+pub fn list_active_for_user(
+    conn: &mut DbConnection,
+    env: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+    page: &PageRequest,
+) -> Result<Page<SessionRow>, StorageError> {
+    crate::users::get(conn, env, user_id)?;
+    let mut query = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select(SessionRow::as_select())
+        .order(sessions::id.asc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(sessions::id.gt(after.clone()));
+    }
+    Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// The token hashes of every session of a user (to drop them from caches
+/// after the user changed).
+///
+/// # Errors
+/// Backend failures.
+pub fn token_hashes_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+) -> Result<Vec<String>, StorageError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::token_hash)
+        .load(conn)?)
+}

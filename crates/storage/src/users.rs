@@ -1,0 +1,283 @@
+//! Users: one row per person per environment. Emails are unique per
+//! environment case-insensitively (`email_normalized`), passwords are stored
+//! only as Argon2id PHC strings.
+
+use crate::clock::rfc3339;
+use crate::db::DbConnection;
+use crate::error::StorageError;
+use crate::ids;
+use crate::page::{Page, PageRequest};
+use crate::schema::{sessions, users};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub environment_id: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub groups: String,
+    pub metadata: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A user as the API shows it: never the password or its hash.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct User {
+    pub id: String,
+    pub environment: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub groups: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub has_password: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl UserRow {
+    /// The public view of this row.
+    ///
+    /// # Errors
+    /// When the stored JSON columns are corrupt.
+    pub fn to_user(&self) -> Result<User, StorageError> {
+        Ok(User {
+            id: self.id.clone(),
+            environment: self.environment_id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            groups: serde_json::from_str(&self.groups)?,
+            metadata: serde_json::from_str(&self.metadata)?,
+            has_password: self.password_hash.is_some(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        })
+    }
+}
+
+/// A validated new user (the edge has checked every field).
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub environment_id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub groups: Vec<String>,
+    pub metadata: serde_json::Value,
+}
+
+/// A validated partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub password_hash: Option<Option<String>>,
+    pub name: Option<Option<String>>,
+    pub given_name: Option<Option<String>>,
+    pub family_name: Option<Option<String>>,
+    pub groups: Option<Vec<String>>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct UserChanges {
+    email: Option<String>,
+    email_normalized: Option<String>,
+    password_hash: Option<Option<String>>,
+    name: Option<Option<String>>,
+    given_name: Option<Option<String>>,
+    family_name: Option<Option<String>>,
+    groups: Option<String>,
+    metadata: Option<String>,
+    updated_at: NaiveDateTime,
+}
+
+/// Emails compare case-insensitively; the stored form keeps what was typed.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Inserts a user.
+///
+/// # Errors
+/// `Conflict("users_environment_email_key")` when the email is taken in this environment.
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewUser,
+    now: NaiveDateTime,
+) -> Result<UserRow, StorageError> {
+    let row = UserRow {
+        id: ids::new_id(ids::USER),
+        environment_id: new.environment_id,
+        email_normalized: normalize_email(&new.email),
+        email: new.email.trim().to_owned(),
+        password_hash: new.password_hash,
+        name: new.name,
+        given_name: new.given_name,
+        family_name: new.family_name,
+        groups: serde_json::to_string(&new.groups)?,
+        metadata: serde_json::to_string(&new.metadata)?,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(&row.id),
+            users::environment_id.eq(&row.environment_id),
+            users::email.eq(&row.email),
+            users::email_normalized.eq(&row.email_normalized),
+            users::password_hash.eq(&row.password_hash),
+            users::name.eq(&row.name),
+            users::given_name.eq(&row.given_name),
+            users::family_name.eq(&row.family_name),
+            users::groups.eq(&row.groups),
+            users::metadata.eq(&row.metadata),
+            users::created_at.eq(row.created_at),
+            users::updated_at.eq(row.updated_at),
+        ))
+        .execute(conn)
+        .map_err(|e| match StorageError::from(e) {
+            // SQLite names no constraint; there is only one unique rule here.
+            StorageError::Conflict(_) => {
+                StorageError::Conflict("users_environment_email_key".into())
+            }
+            other => other,
+        })?;
+    Ok(row)
+}
+
+/// The user with this id in this environment.
+///
+/// # Errors
+/// `NotFound` when there is none.
+pub fn get(conn: &mut DbConnection, env: &str, id: &str) -> Result<UserRow, StorageError> {
+    users::table
+        .filter(users::environment_id.eq(env))
+        .filter(users::id.eq(id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .map_err(StorageError::from)
+}
+
+/// The user with this email (any case) in this environment, if any.
+///
+/// # Errors
+/// Backend failures.
+pub fn find_by_email(
+    conn: &mut DbConnection,
+    env: &str,
+    email: &str,
+) -> Result<Option<UserRow>, StorageError> {
+    Ok(users::table
+        .filter(users::environment_id.eq(env))
+        .filter(users::email_normalized.eq(normalize_email(email)))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Users in creation order, after the cursor.
+///
+/// # Errors
+/// Backend failures.
+pub fn list(
+    conn: &mut DbConnection,
+    env: &str,
+    page: &PageRequest,
+) -> Result<Page<UserRow>, StorageError> {
+    let mut query = users::table
+        .filter(users::environment_id.eq(env))
+        .select(UserRow::as_select())
+        .order(users::id.asc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(users::id.gt(after.clone()));
+    }
+    Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// Applies a patch and returns the updated row.
+///
+/// # Errors
+/// `NotFound`, or `Conflict` when the new email is taken.
+pub fn update(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    patch: UserPatch,
+    now: NaiveDateTime,
+) -> Result<UserRow, StorageError> {
+    let changes = UserChanges {
+        email_normalized: patch.email.as_deref().map(normalize_email),
+        email: patch.email.map(|e| e.trim().to_owned()),
+        password_hash: patch.password_hash,
+        name: patch.name,
+        given_name: patch.given_name,
+        family_name: patch.family_name,
+        groups: patch
+            .groups
+            .map(|g| serde_json::to_string(&g))
+            .transpose()?,
+        metadata: patch
+            .metadata
+            .map(|m| serde_json::to_string(&m))
+            .transpose()?,
+        updated_at: now,
+    };
+    let updated = diesel::update(
+        users::table
+            .filter(users::environment_id.eq(env))
+            .filter(users::id.eq(id)),
+    )
+    .set(&changes)
+    .execute(conn)
+    .map_err(|e| match StorageError::from(e) {
+        StorageError::Conflict(_) => StorageError::Conflict("users_environment_email_key".into()),
+        other => other,
+    })?;
+    if updated == 0 {
+        return Err(StorageError::NotFound);
+    }
+    get(conn, env, id)
+}
+
+/// Deletes a user and, through the foreign key, every session of theirs.
+/// Returns the token hashes of those sessions so caches can forget them.
+///
+/// # Errors
+/// `NotFound` when there is no such user.
+pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<Vec<String>, StorageError> {
+    conn.transaction(|conn| {
+        get(conn, env, id)?;
+        let hashes = sessions::table
+            .filter(sessions::user_id.eq(id))
+            .select(sessions::token_hash)
+            .load::<String>(conn)?;
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
+        let deleted = diesel::delete(
+            users::table
+                .filter(users::environment_id.eq(env))
+                .filter(users::id.eq(id)),
+        )
+        .execute(conn)?;
+        if deleted == 0 {
+            return Err(StorageError::NotFound);
+        }
+        Ok(hashes)
+    })
+}

@@ -1,0 +1,75 @@
+//! One database per test: a temp-file SQLite, or a PostgreSQL schema created
+//! for the test and dropped with it (CI has one `test` database).
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use std::path::PathBuf;
+use trusec_storage::db::DbUrl;
+
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    },
+    Postgres {
+        base_url: String,
+        schema: String,
+    },
+}
+
+impl TestDb {
+    /// A fresh SQLite file in a temp dir.
+    ///
+    /// # Panics
+    /// When no temp dir can be made.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("trusec.db");
+        Self::Sqlite { _dir: dir, path }
+    }
+
+    /// A fresh, empty schema in the database at `base_url`.
+    ///
+    /// # Panics
+    /// When PostgreSQL cannot be reached: a set URL must work.
+    pub fn postgres(base_url: &str) -> Self {
+        let schema = format!("t_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let mut conn =
+            PgConnection::establish(base_url).expect("TRUSEC_TEST_DATABASE_URL must be reachable");
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create schema");
+        Self::Postgres {
+            base_url: base_url.to_owned(),
+            schema,
+        }
+    }
+
+    /// The URL the app should use.
+    pub fn url(&self) -> DbUrl {
+        match self {
+            Self::Sqlite { path, .. } => DbUrl::Sqlite(path.clone()),
+            Self::Postgres { base_url, schema } => {
+                let sep = if base_url.contains('?') { '&' } else { '?' };
+                DbUrl::Postgres(format!("{base_url}{sep}options=-csearch_path%3D{schema}"))
+            }
+        }
+    }
+
+    /// The URL as text (for the CLI).
+    pub fn url_string(&self) -> String {
+        match self.url() {
+            DbUrl::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DbUrl::Postgres(u) => u,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { base_url, schema } = self
+            && let Ok(mut conn) = PgConnection::establish(base_url)
+        {
+            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
