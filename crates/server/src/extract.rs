@@ -8,7 +8,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use trusec_storage::api_keys::{self, KeyRejection, KeyType};
+use trusec_storage::api_keys::{KeyRejection, KeyType};
 use trusec_storage::audit::{Actor, NewAuditEvent};
 use trusec_storage::{PageRequest, ids, secrets};
 
@@ -176,10 +176,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     // it (see trusec_storage::secrets); the index lookup by hash leaks nothing
     // about the key itself.
     let hash = secrets::hash_secret(&key);
-    let lookup = hash.clone();
-    let row = state
-        .db
-        .run(move |conn| api_keys::find_by_hash(conn, &lookup))
+    let row = key_cache::lookup(&state, &hash)
         .await?
         .filter(|row| secrets::constant_time_eq(row.secret_hash.as_bytes(), hash.as_bytes()))
         .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
@@ -220,16 +217,103 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         audit_rate_limit(&state, &caller).await;
         return Err(limited);
     }
-    if row
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::TimeDelta::seconds(60))
-    {
-        state
-            .db
-            .run(move |conn| api_keys::touch(conn, &row, now))
-            .await?;
-    }
+    key_cache::record_use(&state, row, now).await?;
     Ok(caller)
+}
+
+/// API keys as the hot path sees them: one ephemeral-store read per request,
+/// the database only on a miss. Revocation writes a tombstone and fills use
+/// set-if-absent, so a revoked key is refused at once by every instance.
+pub mod key_cache {
+    use crate::error::ApiError;
+    use crate::state::AppState;
+    use chrono::NaiveDateTime;
+    use std::time::Duration;
+    use trusec_storage::api_keys::{self, ApiKeyRow};
+
+    const TTL: Duration = Duration::from_secs(60);
+    const TOMBSTONE: &[u8] = b"revoked";
+
+    fn key(hash: &str) -> String {
+        format!("apikey:{hash}")
+    }
+
+    /// The key row for a secret's hash, from the cache or the database.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn lookup(state: &AppState, hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
+        match state.store.get(&key(hash)).await {
+            Ok(Some(bytes)) if bytes == TOMBSTONE => return Ok(None),
+            Ok(Some(bytes)) => {
+                if let Ok(row) = serde_json::from_slice::<ApiKeyRow>(&bytes) {
+                    return Ok(Some(row));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %crate::error::ErrorChain(&e), "API key cache unavailable")
+            }
+        }
+        let lookup = hash.to_owned();
+        let row = state
+            .db
+            .run(move |conn| api_keys::find_by_hash(conn, &lookup))
+            .await?;
+        if let Some(row) = &row {
+            let bytes = serde_json::to_vec(row)?;
+            if let Err(e) = state.store.put_if_absent(&key(hash), &bytes, TTL).await {
+                tracing::warn!(error = %crate::error::ErrorChain(&e), "could not cache an API key");
+            }
+        }
+        Ok(row)
+    }
+
+    /// After a revocation: refuse the key everywhere at once.
+    pub async fn revoked(state: &AppState, row: &ApiKeyRow) {
+        if let Err(e) = state
+            .store
+            .put(&key(&row.secret_hash), TOMBSTONE, TTL)
+            .await
+        {
+            tracing::error!(error = %crate::error::ErrorChain(&e), "could not tombstone a revoked API key");
+        }
+    }
+
+    /// After a change (rotation shortens the old key's life): cache the new row.
+    pub async fn changed(state: &AppState, row: &ApiKeyRow) {
+        let stored = match serde_json::to_vec(row) {
+            Ok(bytes) => state.store.put(&key(&row.secret_hash), &bytes, TTL).await,
+            Err(e) => Err(trusec_storage::StorageError::backend(e)),
+        };
+        if let Err(e) = stored {
+            tracing::error!(error = %crate::error::ErrorChain(&e), "could not refresh a cached API key");
+            let _ = state.store.delete(&[key(&row.secret_hash)]).await;
+        }
+    }
+
+    /// Records `last_used_at` at most once a minute per key, across instances.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn record_use(
+        state: &AppState,
+        row: ApiKeyRow,
+        now: NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let first_this_minute = state
+            .store
+            .put_if_absent(&format!("apikey-used:{}", row.id), b"1", TTL)
+            .await
+            .unwrap_or(true);
+        if first_this_minute {
+            state
+                .db
+                .run(move |conn| api_keys::touch(conn, &row, now))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Audits the first refusal per key and minute, so a client hammering a

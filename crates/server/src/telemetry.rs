@@ -13,6 +13,7 @@ pub fn init(filter: &str, format: LogFormat) -> Result<(), ConfigError> {
     let filter = EnvFilter::try_new(filter).map_err(|e| ConfigError::new("TRUSEC_LOG", e))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -63,7 +63,7 @@ impl KeyType {
     }
 }
 
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, Selectable, Serialize, serde::Deserialize)]
 #[diesel(table_name = api_keys)]
 pub struct ApiKeyRow {
     pub id: String,
@@ -311,8 +311,8 @@ pub fn rotate(
     })
 }
 
-/// Records use, at most once a minute per key so authentication does not
-/// turn every request into a write.
+/// Records use. Callers rate this to once a minute per key so that
+/// authentication does not turn every request into a write.
 ///
 /// # Errors
 /// Backend failures.
@@ -321,13 +321,8 @@ pub fn touch(
     row: &ApiKeyRow,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    let stale = row
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::TimeDelta::seconds(60));
-    if stale {
-        diesel::update(api_keys::table.filter(api_keys::id.eq(&row.id)))
-            .set(api_keys::last_used_at.eq(Some(now)))
-            .execute(conn)?;
-    }
+    diesel::update(api_keys::table.filter(api_keys::id.eq(&row.id)))
+        .set(api_keys::last_used_at.eq(Some(now)))
+        .execute(conn)?;
     Ok(())
 }

@@ -253,8 +253,7 @@ fn write_canonical(v: &Value, out: &mut String) -> Result<(), StorageError> {
 
 /// Appends events in order, chaining each to the last stored one, in one
 /// transaction. On PostgreSQL an advisory lock orders writers from every
-/// instance; SQLite serialises writers itself, and a lost race on `seq` is
-/// retried by the caller.
+/// instance; on SQLite the write lock does, taken first thing.
 ///
 /// # Errors
 /// Backend failures; `Conflict` if another writer took the same `seq`.
@@ -264,8 +263,17 @@ pub fn append(
     now: NaiveDateTime,
 ) -> Result<Vec<AuditRow>, StorageError> {
     conn.transaction(|conn| {
-        if let DbConnection::Postgres(pg) = conn {
-            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK})"))?;
+        match conn {
+            DbConnection::Postgres(pg) => {
+                pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK})"))?;
+            }
+            // A write as the transaction's first statement takes SQLite's
+            // write lock before anything is read (like BEGIN IMMEDIATE), with
+            // the busy timeout applying; reading the tail first and writing
+            // later could fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
+            DbConnection::Sqlite(lite) => {
+                lite.batch_execute("UPDATE audit_events SET seq = seq WHERE seq < 0")?;
+            }
         }
         let last: Option<(i64, String)> = audit_events::table
             .select((audit_events::seq, audit_events::hash))

@@ -26,6 +26,20 @@ impl StorageError {
         Self::Backend(Box::new(e))
     }
 
+    /// Whether running the same transaction again may succeed: a lost race on
+    /// a unique key, or SQLite refusing a write while another connection
+    /// holds the write lock.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Conflict(_) => true,
+            Self::Backend(e) => {
+                let text = e.to_string();
+                text.contains("database is locked") || text.contains("database is busy")
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps any error as an availability failure.
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(e))

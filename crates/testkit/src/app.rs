@@ -50,10 +50,7 @@ impl TestAppBuilder {
             let _ = trusec_server::telemetry::init("info", trusec_server::cli::LogFormat::Text);
         }
         let (db, redis_prefix) = self.shared.unwrap_or_else(|| {
-            let db = match &self.backend {
-                Backend::Sqlite => TestDb::sqlite(),
-                Backend::Shared { database_url, .. } => TestDb::postgres(database_url),
-            };
+            let db = TestDb::for_backend(&self.backend);
             let prefix = format!("trusec-test:{}:", ulid::Ulid::new());
             (Arc::new(db), prefix)
         });
@@ -202,6 +199,16 @@ impl TestApp {
             .await;
         assert_eq!(resp.status(), 201, "creating {email}");
         resp.json().await.expect("json")
+    }
+
+    /// A second instance over the same database and Redis, on the same clock,
+    /// as another replica behind a load balancer would be.
+    pub async fn another_instance(&self) -> Self {
+        Self::builder(self.backend.clone())
+            .with_clock(self.clock.clone())
+            .sharing(self)
+            .spawn()
+            .await
     }
 
     /// Stops the server gracefully.

@@ -1,10 +1,13 @@
 //! One database per test: a temp-file SQLite, or a PostgreSQL schema created
 //! for the test and dropped with it (CI has one `test` database).
 
+use crate::Backend;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use std::path::PathBuf;
+use std::time::Duration;
 use trusec_storage::db::DbUrl;
+use trusec_storage::{Db, DbSettings};
 
 pub enum TestDb {
     Sqlite {
@@ -18,6 +21,27 @@ pub enum TestDb {
 }
 
 impl TestDb {
+    /// A fresh database of the kind `backend` names.
+    pub fn for_backend(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Shared { database_url, .. } => Self::postgres(database_url),
+        }
+    }
+
+    /// A pool over this database (not migrated).
+    ///
+    /// # Panics
+    /// When the database cannot be reached.
+    pub fn connect(&self) -> Db {
+        Db::connect(&DbSettings {
+            url: self.url(),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(5),
+        })
+        .expect("the test database is reachable")
+    }
+
     /// A fresh SQLite file in a temp dir.
     ///
     /// # Panics

@@ -1,6 +1,6 @@
 use chrono::TimeDelta;
 use serde_json::json;
-use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+use trusec_testkit::{Backend, TestApp, on_every_backend, on_shared_backend, status_json};
 
 on_every_backend!(
     missing_and_bad_keys_are_401,
@@ -8,6 +8,7 @@ on_every_backend!(
     test_keys_see_only_test_objects,
     expired_and_revoked_keys_are_401,
 );
+on_shared_backend!(key_revocation_is_seen_by_another_instance);
 
 async fn missing_and_bad_keys_are_401(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -223,4 +224,30 @@ async fn expired_and_revoked_keys_are_401(backend: Backend) {
             .unwrap()
             .contains("revoked")
     );
+}
+
+async fn key_revocation_is_seen_by_another_instance(backend: Backend) {
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
+    let (_, created) = status_json(
+        a.post(
+            "/v1/api-keys",
+            &a.secret_key,
+            &json!({"type": "secret", "name": "shared"}),
+        )
+        .await,
+    )
+    .await;
+    let key = created["key"].as_str().unwrap();
+    // B authenticates (and caches) the key.
+    assert_eq!(b.get("/v1/users", key).await.status(), 200);
+    assert_eq!(b.get("/v1/users", key).await.status(), 200);
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        a.delete(&format!("/v1/api-keys/{id}"), &a.secret_key)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(b.get("/v1/users", key).await.status(), 401);
 }

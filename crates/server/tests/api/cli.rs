@@ -3,7 +3,11 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
-on_every_backend!(keys_and_users_from_the_cli, audit_verify_reports_tampering);
+on_every_backend!(
+    keys_and_users_from_the_cli,
+    audit_verify_reports_tampering,
+    serve_runs_and_stops_on_sigterm
+);
 
 /// Runs `trusec` in a temp dir with a clean TRUSEC_* environment.
 fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
@@ -207,4 +211,93 @@ fn serve_refuses_an_unknown_key_in_trusec_toml() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("TRUSEC_CONFIG"));
+}
+
+/// The real binary: starts on port 0, serves the API, and exits 0 on SIGTERM.
+async fn serve_runs_and_stops_on_sigterm(backend: Backend) {
+    use std::io::BufRead;
+    let app = TestApp::spawn(backend.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trusec"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TRUSEC_")) {
+        cmd.env_remove(k);
+    }
+    cmd.arg("serve")
+        .current_dir(dir.path())
+        .env("TRUSEC_BIND", "127.0.0.1:0")
+        .env("TRUSEC_DATABASE_URL", app.db.url_string())
+        .env("TRUSEC_LOG_FORMAT", "json")
+        .env("TRUSEC_WORKERS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Backend::Shared {
+        redis_url: Some(url),
+        ..
+    } = &backend
+    {
+        cmd.env("TRUSEC_REDIS_URL", url);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // The startup line carries the bound port.
+    let (port, lines) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if event["message"] == "trusec is serving" {
+                return (event["port"].as_u64().unwrap(), lines);
+            }
+        }
+        panic!("trusec exited before serving");
+    })
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let health = app
+        .client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let resp = app
+        .client
+        .post(format!("{base}/v1/users"))
+        .bearer_auth(&app.secret_key)
+        .json(&json!({"email": "binary@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // The first data directory got its master key, private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data/master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (status, rest) = tokio::task::spawn_blocking(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        (child.wait().unwrap(), rest.join("\n"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(0), "graceful exit on SIGTERM: {rest}");
+    // The user created through the binary is in the shared database.
+    let (_, page) = status_json(app.get("/v1/users", &app.secret_key).await).await;
+    assert_eq!(page["data"][0]["email"], "binary@example.com");
 }

@@ -4,7 +4,7 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 on_every_backend!(a_restart_keeps_users_keys_and_sessions);
 
 async fn a_restart_keeps_users_keys_and_sessions(backend: Backend) {
-    let first = TestApp::spawn(backend.clone()).await;
+    let first = TestApp::spawn(backend).await;
     let user = first.create_user("keep@example.com").await;
     let (_, key) = status_json(
         first
@@ -35,11 +35,7 @@ async fn a_restart_keeps_users_keys_and_sessions(backend: Backend) {
         "the first instance is down"
     );
 
-    let second = TestApp::builder(backend)
-        .with_clock(first.clock.clone())
-        .sharing(&first)
-        .spawn()
-        .await;
+    let second = first.another_instance().await;
     let (status, got) = status_json(
         second
             .get(&format!("/v1/users/{}", user["id"].as_str().unwrap()), &key)

@@ -273,12 +273,8 @@ async fn list_and_revoke_all(backend: Backend) {
 }
 
 async fn revoke_is_seen_by_another_instance(backend: Backend) {
-    let a = TestApp::spawn(backend.clone()).await;
-    let b = TestApp::builder(backend)
-        .with_clock(a.clock.clone())
-        .sharing(&a)
-        .spawn()
-        .await;
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
     let user = a.create_user("two@example.com").await;
     let (_, s) = status_json(
         a.post(

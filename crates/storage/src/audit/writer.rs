@@ -88,8 +88,9 @@ async fn commit(
         let mut attempt = 0;
         loop {
             match append(conn, &events, clock.now_naive()) {
-                // Another process appended at the same seq: read the new tail and retry.
-                Err(StorageError::Conflict(_)) if attempt < RETRIES => attempt += 1,
+                // Another writer appended at the same seq (or holds SQLite's
+                // write lock): read the new tail and try again.
+                Err(e) if attempt < RETRIES && e.is_retryable() => attempt += 1,
                 other => return other,
             }
         }

@@ -203,6 +203,7 @@ pub async fn rotate(
         })
         .await?
         .map_err(create_failed)?;
+    crate::extract::key_cache::changed(&state, &old).await;
     state
         .audit(caller.event("api_key.rotated").data(serde_json::json!({
             "api_key_id": old.id,

@@ -1,0 +1,22 @@
+//! Storage contract tests: the same assertions on every backend. SQLite and
+//! the in-process store always; PostgreSQL and Redis when
+//! `TRUSEC_TEST_DATABASE_URL` / `TRUSEC_TEST_REDIS_URL` are set.
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests: a failed unwrap is a failed assertion"
+)]
+
+mod audit_chain;
+mod ephemeral;
+mod migrations;
+
+use trusec_storage::Db;
+use trusec_testkit::{Backend, TestDb};
+
+/// A fresh database for `backend`, migrated.
+pub fn fresh_db(backend: &Backend) -> (TestDb, Db) {
+    let test_db = TestDb::for_backend(backend);
+    let db = test_db.connect();
+    db.migrate().unwrap();
+    (test_db, db)
+}
