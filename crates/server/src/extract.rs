@@ -222,8 +222,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
 }
 
 /// API keys as the hot path sees them: one ephemeral-store read per request,
-/// the database only on a miss. Revocation writes a tombstone and fills use
-/// set-if-absent, so a revoked key is refused at once by every instance.
+/// the database only on a miss. A revocation overwrites the cached row and
+/// fills use set-if-absent, so a revoked key is refused at once by every
+/// instance.
 pub mod key_cache {
     use crate::error::ApiError;
     use crate::state::AppState;
@@ -232,7 +233,6 @@ pub mod key_cache {
     use trusec_storage::api_keys::{self, ApiKeyRow};
 
     const TTL: Duration = Duration::from_secs(60);
-    const TOMBSTONE: &[u8] = b"revoked";
 
     fn key(hash: &str) -> String {
         format!("apikey:{hash}")
@@ -244,7 +244,6 @@ pub mod key_cache {
     /// Database failures.
     pub async fn lookup(state: &AppState, hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
         match state.store.get(&key(hash)).await {
-            Ok(Some(bytes)) if bytes == TOMBSTONE => return Ok(None),
             Ok(Some(bytes)) => {
                 if let Ok(row) = serde_json::from_slice::<ApiKeyRow>(&bytes) {
                     return Ok(Some(row));
@@ -269,19 +268,11 @@ pub mod key_cache {
         Ok(row)
     }
 
-    /// After a revocation: refuse the key everywhere at once.
-    pub async fn revoked(state: &AppState, row: &ApiKeyRow) {
-        if let Err(e) = state
-            .store
-            .put(&key(&row.secret_hash), TOMBSTONE, TTL)
-            .await
-        {
-            tracing::error!(error = %crate::error::ErrorChain(&e), "could not tombstone a revoked API key");
-        }
-    }
-
-    /// After a change (rotation shortens the old key's life): cache the new row.
-    pub async fn changed(state: &AppState, row: &ApiKeyRow) {
+    /// After a change (revocation, or a rotation shortening the old key's
+    /// life): overwrite the cached row so every instance sees the change at
+    /// once. Fills never overwrite (set-if-absent), so a fill racing this
+    /// cannot bring back the old row.
+    pub async fn refresh(state: &AppState, row: &ApiKeyRow) {
         let stored = match serde_json::to_vec(row) {
             Ok(bytes) => state.store.put(&key(&row.secret_hash), &bytes, TTL).await,
             Err(e) => Err(trusec_storage::StorageError::backend(e)),

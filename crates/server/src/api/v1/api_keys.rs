@@ -162,6 +162,7 @@ pub async fn revoke(
         .run(move |conn| api_keys::revoke(conn, &env, &id, now))
         .await
         .map_err(key_not_found)?;
+    crate::extract::key_cache::refresh(&state, &row).await;
     state
         .audit(
             caller
@@ -203,7 +204,7 @@ pub async fn rotate(
         })
         .await?
         .map_err(create_failed)?;
-    crate::extract::key_cache::changed(&state, &old).await;
+    crate::extract::key_cache::refresh(&state, &old).await;
     state
         .audit(caller.event("api_key.rotated").data(serde_json::json!({
             "api_key_id": old.id,
