@@ -84,7 +84,7 @@ pub enum AuditCommand {
     Verify,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,

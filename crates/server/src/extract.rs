@@ -34,9 +34,19 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     message: "Content-Type must be application/json".into(),
                 });
             }
-            let bytes = body.await.map_err(|e| ApiError::InvalidRequest {
-                message: format!("could not read the body: {e}"),
-                param: None,
+            let bytes = body.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge {
+                        message: format!("the body is larger than {limit} bytes"),
+                    }
+                } else {
+                    ApiError::InvalidRequest {
+                        message: format!("could not read the body: {e}"),
+                        param: None,
+                    }
+                }
             })?;
             if bytes.len() > limit {
                 return Err(ApiError::PayloadTooLarge {

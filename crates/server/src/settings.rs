@@ -81,7 +81,7 @@ pub struct Settings {
 }
 
 /// The optional TOML file. Unknown keys are an error so typos are caught.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub bind: Option<String>,
@@ -98,7 +98,7 @@ pub struct FileConfig {
     pub rate_limits: FileRateLimits,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRateLimits {
     pub login: Option<String>,
@@ -367,6 +367,48 @@ mod tests {
             set(&mut a);
             let err = Settings::merge(a, FileConfig::default()).unwrap_err();
             assert_eq!(err.setting, setting);
+        }
+    }
+
+    /// `deploy/trusec.example.toml` documents every key, and its values are
+    /// the defaults.
+    #[test]
+    fn the_example_file_is_complete_and_matches_the_defaults() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/trusec.example.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let example: FileConfig = toml::from_str(&text).unwrap();
+        let from_example = Settings::merge(args(), example).unwrap();
+        let defaults = Settings::merge(args(), FileConfig::default()).unwrap();
+        assert_eq!(format!("{from_example:?}"), format!("{defaults:?}"));
+        let full = FileConfig {
+            bind: Some(String::new()),
+            issuer: Some(String::new()),
+            database_url: Some(String::new()),
+            database_pool_size: Some(1),
+            redis_url: Some(String::new()),
+            master_key: Some(String::new()),
+            open_registration: Some(false),
+            workers: Some(1),
+            log: Some(String::new()),
+            log_format: Some(LogFormat::Text),
+            rate_limits: FileRateLimits {
+                login: Some(String::new()),
+                token: Some(String::new()),
+                management: Some(String::new()),
+                registration: Some(String::new()),
+            },
+        };
+        let every_key = toml::to_string(&full).unwrap();
+        for line in every_key.lines().filter(|l| l.contains(" = ")) {
+            let key = line.split(" = ").next().unwrap();
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+                "deploy/trusec.example.toml does not document {key}"
+            );
         }
     }
 

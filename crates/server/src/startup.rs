@@ -129,11 +129,18 @@ impl Application {
                             .request()
                             .match_pattern()
                             .unwrap_or_else(|| "unmatched".into());
-                        metrics.observe_request(
-                            &method,
-                            &route,
-                            res.status().as_u16(),
-                            started.elapsed().as_secs_f64(),
+                        let status = res.status().as_u16();
+                        let elapsed = started.elapsed();
+                        metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+                        // One access line per request, inside the request's
+                        // span (so it carries the request id); never the path
+                        // or query, which may hold ids or tokens.
+                        tracing::info!(
+                            method,
+                            route,
+                            status,
+                            micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                            "request"
                         );
                         Ok(res)
                     }
@@ -211,7 +218,10 @@ impl Application {
 
 /// The route table and app-wide configuration.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let max_body = state.settings.max_body_bytes;
     cfg.app_data(web::Data::new(state))
+        // Bodies are read only up to the cap, however they are framed.
+        .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             ApiError::InvalidRequest {
                 message: format!("invalid query string: {e}"),

@@ -25,10 +25,20 @@ pub enum DbConnection {
 }
 
 /// A parsed database URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DbUrl {
     Postgres(String),
     Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for DbUrl {
+    /// Never prints a Postgres URL: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+            Self::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -273,5 +283,7 @@ mod tests {
             Err(DbUrlError::UnknownScheme("data/trusec.db".into()))
         );
         assert_eq!(DbUrl::parse("sqlite://"), Err(DbUrlError::EmptySqlitePath));
+        let secret = DbUrl::parse("postgres://u:hunter2@h/db").unwrap();
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

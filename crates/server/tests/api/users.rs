@@ -216,6 +216,9 @@ async fn bad_inputs_name_the_field(backend: Backend) {
     let huge = json!({"email": "a@example.com", "name": "x".repeat(70 * 1024)});
     let (status, err) = status_json(app.post("/v1/users", key, &huge).await).await;
     assert_eq!(status, 413, "{err}");
+    let enormous = json!({"email": "a@example.com", "name": "x".repeat(1024 * 1024)});
+    let (status, _) = status_json(app.post("/v1/users", key, &enormous).await).await;
+    assert_eq!(status, 413);
     // Bad ids are 404s, never errors from the database.
     for path in [
         "/v1/users/nope",
