@@ -5,9 +5,10 @@ use crate::settings::{ConfigError, Settings};
 use crate::startup::open_database;
 use crate::{durations, validate};
 use anyhow::{Context, bail};
+use diesel::Connection;
 use std::io::Read;
 use trusec_storage::api_keys::{self, KeyType};
-use trusec_storage::audit::{self, Actor, AuditLog, NewAuditEvent};
+use trusec_storage::audit::{self, Actor, NewAuditEvent};
 use trusec_storage::users::{self, NewUser};
 use trusec_storage::{Clock, ids, secrets};
 
@@ -51,24 +52,30 @@ pub async fn create_key(
     let clock = Clock::System;
     let now = clock.now_naive();
     let expires_at = Some(now + durations::to_delta(lifetime));
+    // The key and its audit event commit together: a key nobody saw being
+    // created must not exist.
     let minted = db
         .run(move |conn| {
-            api_keys::create(conn, key_type, &name, now, expires_at).map_err(|e| match e {
-                api_keys::CreateKeyError::Storage(s) => s,
-                api_keys::CreateKeyError::Secret(s) => trusec_storage::StorageError::backend(s),
+            conn.transaction(|conn| {
+                let minted = api_keys::create(conn, key_type, &name, now, expires_at).map_err(
+                    |e| match e {
+                        api_keys::CreateKeyError::Storage(s) => s,
+                        api_keys::CreateKeyError::Secret(s) => {
+                            trusec_storage::StorageError::backend(s)
+                        }
+                    },
+                )?;
+                let event = NewAuditEvent::new(
+                    "api_key.created",
+                    Some(key_type.environment()),
+                    Actor::cli(),
+                )
+                .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()}));
+                audit::append(conn, &[event], now)?;
+                Ok(minted)
             })
         })
         .await?;
-    record(
-        &db,
-        NewAuditEvent::new(
-            "api_key.created",
-            Some(key_type.environment()),
-            Actor::cli(),
-        )
-        .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()})),
-    )
-    .await?;
     Ok(minted.key)
 }
 
@@ -113,7 +120,16 @@ pub async fn create_user(
         metadata: serde_json::json!({}),
     };
     let row = db
-        .run(move |conn| users::insert(conn, new, now))
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let row = users::insert(conn, new, now)?;
+                let event = NewAuditEvent::new("user.created", Some(env), Actor::cli())
+                    .user(&row.id)
+                    .data(serde_json::json!({"email": row.email}));
+                audit::append(conn, &[event], now)?;
+                Ok(row)
+            })
+        })
         .await
         .map_err(|e| match e {
             trusec_storage::StorageError::Conflict(_) => {
@@ -122,13 +138,6 @@ pub async fn create_user(
             other => other.into(),
         })?;
     let user = row.to_user()?;
-    record(
-        &db,
-        NewAuditEvent::new("user.created", Some(env), Actor::cli())
-            .user(&user.id)
-            .data(serde_json::json!({"email": user.email})),
-    )
-    .await?;
     Ok(serde_json::to_value(user)?)
 }
 
@@ -139,12 +148,4 @@ pub async fn create_user(
 pub async fn verify_audit(settings: &Settings) -> anyhow::Result<audit::ChainReport> {
     let db = open_database(settings).await?;
     Ok(db.run(audit::verify_chain).await?)
-}
-
-async fn record(db: &trusec_storage::Db, event: NewAuditEvent) -> anyhow::Result<()> {
-    let (log, task) = AuditLog::start(db.clone(), Clock::System);
-    log.record(event).await?;
-    drop(log);
-    task.await?;
-    Ok(())
 }

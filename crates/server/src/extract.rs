@@ -10,6 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use trusec_storage::api_keys::{KeyRejection, KeyType};
 use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::rate_limit::Limit;
 use trusec_storage::{PageRequest, ids, secrets};
 
 /// A JSON body, parsed so that every error names the offending field.
@@ -179,6 +180,17 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let state = state(req)
         .cloned()
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState missing")))?;
+    // Per client IP first, before any lookup, so a flood of made-up keys
+    // from one address is refused without touching the database. The IP
+    // budget is ten keys' worth: several services may share one address.
+    let client = ClientInfo::of(req);
+    if let (Some(ip), Some(limit)) = (&client.ip, state.settings.rate_limits.management) {
+        let per_ip = Limit {
+            count: limit.count.saturating_mul(10),
+            period: limit.period,
+        };
+        state.rate_limit("management-ip", Some(per_ip), ip).await?;
+    }
     let key = bearer(req)?;
     let claimed = KeyType::from_key(&key)
         .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
@@ -218,7 +230,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         key_id: row.id.clone(),
         key_type,
         environment: row.environment_id.clone(),
-        client: ClientInfo::of(req),
+        client,
     };
     if let Err(limited) = state
         .rate_limit("management", state.settings.rate_limits.management, &row.id)
@@ -282,15 +294,23 @@ pub mod key_cache {
     /// life): overwrite the cached row so every instance sees the change at
     /// once. Fills never overwrite (set-if-absent), so a fill racing this
     /// cannot bring back the old row.
-    pub async fn refresh(state: &AppState, row: &ApiKeyRow) {
+    ///
+    /// # Errors
+    /// When the cache can be neither updated nor cleared: the caller answers
+    /// 503 rather than report a change other instances cannot see.
+    pub async fn refresh(
+        state: &AppState,
+        row: &ApiKeyRow,
+    ) -> Result<(), trusec_storage::StorageError> {
         let stored = match serde_json::to_vec(row) {
             Ok(bytes) => state.store.put(&key(&row.secret_hash), &bytes, TTL).await,
             Err(e) => Err(trusec_storage::StorageError::backend(e)),
         };
         if let Err(e) = stored {
             tracing::error!(error = %crate::error::ErrorChain(&e), "could not refresh a cached API key");
-            let _ = state.store.delete(&[key(&row.secret_hash)]).await;
+            state.store.delete(&[key(&row.secret_hash)]).await?;
         }
+        Ok(())
     }
 
     /// Records `last_used_at` at most once a minute per key, across instances.

@@ -120,7 +120,12 @@ impl Application {
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .wrap_fn(move |req, srv| {
                     let started = Instant::now();
-                    let method = req.method().to_string();
+                    // A fixed label set: a made-up method must not mint a series.
+                    let method = match req.method().as_str() {
+                        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+                        _ => "other",
+                    }
+                    .to_owned();
                     let metrics = metrics.clone();
                     let call = srv.call(req);
                     async move {

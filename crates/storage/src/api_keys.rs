@@ -259,7 +259,8 @@ pub fn list(
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
 }
 
-/// Revokes a key at once; revoking twice is harmless.
+/// Revokes a key at once; revoking twice is harmless. Returns the row and
+/// whether this call revoked it.
 ///
 /// # Errors
 /// `NotFound` when the key is not in this environment.
@@ -268,15 +269,19 @@ pub fn revoke(
     env: &str,
     id: &str,
     now: NaiveDateTime,
-) -> Result<ApiKeyRow, StorageError> {
+) -> Result<(ApiKeyRow, bool), StorageError> {
     conn.transaction(|conn| {
-        let row = get(conn, env, id)?;
-        if row.revoked_at.is_none() {
-            diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
-                .set(api_keys::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-        }
-        get(conn, env, id)
+        crate::db::begin_write(conn)?;
+        get(conn, env, id)?;
+        // Conditional: of two concurrent revokes exactly one reports it.
+        let revoked = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok((get(conn, env, id)?, revoked == 1))
     })
 }
 
@@ -284,7 +289,8 @@ pub fn revoke(
 /// working until `grace_until` (or its own expiry, if sooner), then stops.
 ///
 /// # Errors
-/// `NotFound` when the key is unknown, revoked or already expired.
+/// `NotFound` when the key is unknown, revoked, expired or already rotated;
+/// `Conflict` when a concurrent rotation of the same key won.
 pub fn rotate(
     conn: &mut DbConnection,
     env: &str,
@@ -294,19 +300,30 @@ pub fn rotate(
     new_expires_at: Option<NaiveDateTime>,
 ) -> Result<(ApiKeyRow, MintedKey), CreateKeyError> {
     conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
         let old = get(conn, env, id)?;
         let key_type = old.key_type().ok_or(StorageError::NotFound)?;
-        if old.check(now).is_err() {
+        if old.check(now).is_err() || old.rotated_to.is_some() {
             return Err(StorageError::NotFound.into());
         }
         let minted = create(conn, key_type, &old.name, now, new_expires_at)?;
         let old_expiry = old.expires_at.map_or(grace_until, |e| e.min(grace_until));
-        diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
-            .set((
-                api_keys::expires_at.eq(Some(old_expiry)),
-                api_keys::rotated_to.eq(Some(&minted.row.id)),
-            ))
-            .execute(conn)?;
+        // Conditional: of two concurrent rotations one wins; the other rolls
+        // back, new key and all.
+        let claimed = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::rotated_to.is_null())
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set((
+            api_keys::expires_at.eq(Some(old_expiry)),
+            api_keys::rotated_to.eq(Some(&minted.row.id)),
+        ))
+        .execute(conn)?;
+        if claimed == 0 {
+            return Err(StorageError::Conflict("api_keys_rotated_to".into()).into());
+        }
         Ok((get(conn, env, id)?, minted))
     })
 }

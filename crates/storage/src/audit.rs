@@ -14,7 +14,6 @@ use crate::ids;
 use crate::page::{Page, PageRequest};
 use crate::schema::audit_events;
 use chrono::NaiveDateTime;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -263,18 +262,7 @@ pub fn append(
     now: NaiveDateTime,
 ) -> Result<Vec<AuditRow>, StorageError> {
     conn.transaction(|conn| {
-        match conn {
-            DbConnection::Postgres(pg) => {
-                pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_AUDIT_LOCK})"))?;
-            }
-            // A write as the transaction's first statement takes SQLite's
-            // write lock before anything is read (like BEGIN IMMEDIATE), with
-            // the busy timeout applying; reading the tail first and writing
-            // later could fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
-            DbConnection::Sqlite(lite) => {
-                lite.batch_execute("UPDATE audit_events SET seq = seq WHERE seq < 0")?;
-            }
-        }
+        crate::db::serialize_writers(conn, PG_AUDIT_LOCK)?;
         let last: Option<(i64, String)> = audit_events::table
             .select((audit_events::seq, audit_events::hash))
             .order(audit_events::seq.desc())
@@ -322,7 +310,7 @@ pub struct AuditFilter {
 /// Events of one environment, newest first; the cursor is an event id.
 ///
 /// # Errors
-/// Backend failures.
+/// `NotFound` when the cursor is not an event of this environment.
 pub fn list(
     conn: &mut DbConnection,
     env: &str,
@@ -345,12 +333,14 @@ pub fn list(
         query = query.filter(audit_events::created_at.ge(since));
     }
     if let Some(after) = &page.after {
-        let cursor: Option<i64> = audit_events::table
+        let cursor: i64 = audit_events::table
             .filter(audit_events::id.eq(after))
+            .filter(audit_events::environment_id.eq(env))
             .select(audit_events::seq)
             .first(conn)
-            .optional()?;
-        query = query.filter(audit_events::seq.lt(cursor.unwrap_or(0)));
+            .optional()?
+            .ok_or(StorageError::NotFound)?;
+        query = query.filter(audit_events::seq.lt(cursor));
     }
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
 }

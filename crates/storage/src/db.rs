@@ -115,8 +115,9 @@ impl ManageConnection for DbManager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        // A closed socket or a transaction left half-done: never reuse it.
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 
@@ -239,6 +240,41 @@ impl Db {
         })
         .await
     }
+}
+
+/// First statement of a transaction that reads and then writes: on SQLite it
+/// takes the write lock up front (see [`serialize_writers`]) so the later
+/// write cannot fail with SQLITE_BUSY; PostgreSQL needs nothing (row locks
+/// and conditional updates do the work there).
+///
+/// # Errors
+/// Backend failures (or a lock wait past the busy timeout).
+pub fn begin_write(conn: &mut DbConnection) -> Result<(), StorageError> {
+    if let DbConnection::Sqlite(lite) = conn {
+        lite.batch_execute(SQLITE_TAKE_WRITE_LOCK)?;
+    }
+    Ok(())
+}
+
+const SQLITE_TAKE_WRITE_LOCK: &str = "UPDATE environments SET name = name WHERE id = ''";
+
+/// Inside a transaction: waits until this transaction is the only writer
+/// among every instance. On PostgreSQL a transaction-scoped advisory lock
+/// named by `lock_id`; on SQLite a write as the first statement takes the
+/// database's write lock before anything is read (like BEGIN IMMEDIATE) with
+/// the busy timeout applying, where reading first and writing later could
+/// fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
+///
+/// # Errors
+/// Backend failures (or a lock wait past the busy timeout).
+pub fn serialize_writers(conn: &mut DbConnection, lock_id: i64) -> Result<(), StorageError> {
+    match conn {
+        DbConnection::Postgres(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({lock_id})"))?
+        }
+        DbConnection::Sqlite(lite) => lite.batch_execute(SQLITE_TAKE_WRITE_LOCK)?,
+    }
+    Ok(())
 }
 
 fn run_migrations(conn: &mut DbConnection) -> Result<usize, StorageError> {

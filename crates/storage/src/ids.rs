@@ -10,13 +10,27 @@ pub const USER: &str = "user";
 pub const SESSION: &str = "sess";
 pub const API_KEY: &str = "key";
 pub const EVENT: &str = "evt";
+pub const CLIENT: &str = "client";
+pub const SIGNING_KEY: &str = "sig";
+pub const CONSENT: &str = "consent";
+pub const REFRESH_TOKEN: &str = "rt";
+pub const TOKEN_FAMILY: &str = "fam";
 
-/// A new id with the given prefix.
+static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+
+/// A new id with the given prefix. Ids made by one process are strictly
+/// increasing, even within a millisecond, so "creation order" is id order.
+#[expect(
+    clippy::unwrap_or_default,
+    reason = "Ulid::default() is the nil id; Ulid::new() is a fresh one"
+)]
 pub fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        ulid::Ulid::new().to_string().to_ascii_lowercase()
-    )
+    let ulid = GENERATOR
+        .lock()
+        .ok()
+        .and_then(|mut g| g.generate().ok())
+        .unwrap_or_else(ulid::Ulid::new);
+    format!("{prefix}_{}", ulid.to_string().to_ascii_lowercase())
 }
 
 /// Whether `id` looks like an id of this kind; ids from outside are checked

@@ -9,16 +9,20 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod clients;
 pub mod clock;
+pub mod consents;
 pub mod db;
 pub mod ephemeral;
 pub mod error;
 pub mod ids;
 pub mod page;
 pub mod rate_limit;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 
 pub use clock::Clock;

@@ -91,6 +91,7 @@ pub fn insert(
     expires_at: NaiveDateTime,
 ) -> Result<SessionRow, StorageError> {
     conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
         crate::users::get(conn, env, user_id)?;
         let row = SessionRow {
             id: ids::new_id(ids::SESSION),
@@ -135,8 +136,9 @@ pub fn find_by_token_hash(
         .optional()?)
 }
 
-/// Marks the session with this token hash revoked. Returns whether a live
-/// session was revoked (a second revoke is not an error, and changes nothing).
+/// Marks the session with this token hash revoked. Returns the session (if
+/// it exists in this environment) and whether this call revoked it; a second
+/// revoke changes nothing and is not an error.
 ///
 /// # Errors
 /// Backend failures.
@@ -145,21 +147,27 @@ pub fn revoke_by_token_hash(
     env: &str,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<SessionRow>, StorageError> {
+) -> Result<Option<(SessionRow, bool)>, StorageError> {
     conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
         let row = sessions::table
             .filter(sessions::token_hash.eq(token_hash))
             .filter(sessions::environment_id.eq(env))
-            .filter(sessions::revoked_at.is_null())
             .select(SessionRow::as_select())
             .first(conn)
             .optional()?;
-        if let Some(row) = &row {
-            diesel::update(sessions::table.filter(sessions::id.eq(&row.id)))
-                .set(sessions::revoked_at.eq(Some(now)))
-                .execute(conn)?;
-        }
-        Ok(row)
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        // Conditional: of two concurrent revokes exactly one reports it.
+        let revoked = diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(&row.id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(Some((row, revoked == 1)))
     })
 }
 
@@ -174,6 +182,7 @@ pub fn revoke_all_for_user(
     now: NaiveDateTime,
 ) -> Result<Vec<SessionRow>, StorageError> {
     conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
         crate::users::get(conn, env, user_id)?;
         let rows = sessions::table
             .filter(sessions::user_id.eq(user_id))

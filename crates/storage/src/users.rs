@@ -263,6 +263,7 @@ pub fn update(
 /// `NotFound` when there is no such user.
 pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<Vec<String>, StorageError> {
     conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
         get(conn, env, id)?;
         let hashes = sessions::table
             .filter(sessions::user_id.eq(id))

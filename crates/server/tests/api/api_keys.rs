@@ -107,6 +107,11 @@ async fn rotation_keeps_the_old_key_for_the_grace_period(backend: Backend) {
     assert_eq!(rotated["name"], "ci");
     assert_eq!(rotated["previous"]["id"], id.as_str());
     assert_eq!(rotated["previous"]["rotated_to"], rotated["id"]);
+    // A key is rotated once: its successor is the one to rotate next.
+    let resp = app
+        .post(&format!("/v1/api-keys/{id}/rotate"), &new_key, &json!({}))
+        .await;
+    assert_eq!(resp.status(), 404);
     // Both work inside the grace period.
     app.clock.advance(TimeDelta::minutes(119));
     assert_eq!(app.get("/v1/users", &old_key).await.status(), 200);

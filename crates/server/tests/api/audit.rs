@@ -87,6 +87,7 @@ async fn events_are_recorded_and_filtered(backend: Backend) {
         "user_id=bob",
         "type=DROP%20TABLE",
         "limit=1000",
+        "after=evt_01m8fd810xtm1pfz1r4ask08ad",
     ] {
         let (status, _) = status_json(app.get(&format!("/v1/audit-events?{bad}"), key).await).await;
         assert_eq!(status, 400, "{bad}");

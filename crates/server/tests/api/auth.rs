@@ -119,6 +119,24 @@ async fn test_keys_see_only_test_objects(backend: Backend) {
     )
     .await;
     assert_eq!(verdict["valid"], false);
+    // Nor does a revoked one reveal, through the revocation cache, that it
+    // exists in the live environment.
+    app.post(
+        "/v1/sessions/revoke",
+        &app.secret_key,
+        &json!({"token": session["token"]}),
+    )
+    .await;
+    let (_, verdict) = status_json(
+        app.post(
+            "/v1/sessions/verify",
+            &app.test_key,
+            &json!({"token": session["token"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(verdict, json!({"valid": false, "reason": "not_found"}));
     // And the other way round.
     let (status, test_user) = status_json(
         app.post(

@@ -45,6 +45,10 @@ fn key_not_found(e: StorageError) -> ApiError {
 
 fn create_failed(e: CreateKeyError) -> ApiError {
     match e {
+        CreateKeyError::Storage(StorageError::Conflict(_)) => ApiError::Conflict {
+            message: "this key is being rotated by another request".into(),
+            param: Some("id".into()),
+        },
         CreateKeyError::Storage(s) => key_not_found(s),
         CreateKeyError::Secret(s) => ApiError::internal(&s),
     }
@@ -157,19 +161,23 @@ pub async fn revoke(
     let id = path_id(ids::API_KEY, "API key", &id)?;
     let env = caller.environment.clone();
     let now = state.clock.now_naive();
-    let row = state
+    let (row, newly) = state
         .db
         .run(move |conn| api_keys::revoke(conn, &env, &id, now))
         .await
         .map_err(key_not_found)?;
-    crate::extract::key_cache::refresh(&state, &row).await;
-    state
-        .audit(
-            caller
-                .event("api_key.revoked")
-                .data(serde_json::json!({"api_key_id": row.id})),
-        )
-        .await?;
+    // Refresh even when it was revoked before: this may be a retry after a
+    // 503 from an attempt whose cache update failed.
+    crate::extract::key_cache::refresh(&state, &row).await?;
+    if newly {
+        state
+            .audit(
+                caller
+                    .event("api_key.revoked")
+                    .data(serde_json::json!({"api_key_id": row.id})),
+            )
+            .await?;
+    }
     Ok(web::Json(row.to_api_key()))
 }
 
@@ -204,7 +212,11 @@ pub async fn rotate(
         })
         .await?
         .map_err(create_failed)?;
-    crate::extract::key_cache::refresh(&state, &old).await;
+    if let Err(e) = crate::extract::key_cache::refresh(&state, &old).await {
+        // The old key then keeps its previous expiry for at most the cache
+        // lifetime (a minute) on other instances.
+        tracing::error!(error = %crate::error::ErrorChain(&e), "rotated key's cache entry not refreshed");
+    }
     state
         .audit(caller.event("api_key.rotated").data(serde_json::json!({
             "api_key_id": old.id,

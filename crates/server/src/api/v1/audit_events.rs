@@ -72,7 +72,14 @@ pub async fn list(
     let rows = state
         .db
         .run(move |conn| audit::list(conn, &env, &filter, &page))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            trusec_storage::StorageError::NotFound => ApiError::invalid(
+                "after",
+                "after must be the id of an event of this environment",
+            ),
+            other => other.into(),
+        })?;
     let mut data = Vec::with_capacity(rows.data.len());
     for row in &rows.data {
         data.push(row.to_event()?);

@@ -24,10 +24,20 @@ const MAX_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(86_400);
 /// Cache entries and tombstones live this long at most.
 const CACHE_TTL: Duration = Duration::from_secs(300);
-const TOMBSTONE: &[u8] = b"revoked";
+/// After a user changes, fills are kept out this long (a verification that
+/// read the old row before the change must not cache it afterwards).
+const STALE_TTL: Duration = Duration::from_secs(30);
+const STALE: &[u8] = b"stale";
+const TOMBSTONE_PREFIX: &[u8] = b"revoked:";
 
 fn cache_key(token_hash: &str) -> String {
     format!("sess:{token_hash}")
+}
+
+/// A tombstone names its environment, so a key of another environment
+/// learns nothing from it.
+fn tombstone(env: &str) -> Vec<u8> {
+    [TOMBSTONE_PREFIX, env.as_bytes()].concat()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -36,25 +46,36 @@ struct Cached {
     user: User,
 }
 
-/// Marks sessions revoked in the shared cache.
-pub async fn tombstone_sessions(state: &AppState, hashes: &[String]) {
+/// Marks sessions revoked in the shared cache (overwriting any cached
+/// verification). A revocation is reported only once this succeeded.
+///
+/// # Errors
+/// When the store cannot be written: the caller answers 503 and the client
+/// retries (a retry tombstones again).
+pub async fn tombstone_sessions(
+    state: &AppState,
+    env: &str,
+    hashes: &[String],
+) -> Result<(), StorageError> {
+    let mark = tombstone(env);
+    let mut failed = None;
     for hash in hashes {
-        if let Err(e) = state
-            .store
-            .put(&cache_key(hash), TOMBSTONE, CACHE_TTL)
-            .await
-        {
-            tracing::error!(error = %crate::error::ErrorChain(&e), "could not tombstone a revoked session in the cache");
+        if let Err(e) = state.store.put(&cache_key(hash), &mark, CACHE_TTL).await {
+            tracing::error!(error = %crate::error::ErrorChain(&e), "could not tombstone a revoked session");
+            failed = Some(e);
         }
     }
+    failed.map_or(Ok(()), Err)
 }
 
-/// Drops cached verifications (after the user changed) so the next one reads
-/// the database.
-pub async fn forget_sessions(state: &AppState, hashes: &[String]) {
-    let keys: Vec<String> = hashes.iter().map(|h| cache_key(h)).collect();
-    if let Err(e) = state.store.delete(&keys).await {
-        tracing::error!(error = %crate::error::ErrorChain(&e), "could not drop cached sessions");
+/// After a user changed: replaces cached verifications with a short-lived
+/// marker, so the next verification reads the database and no late fill
+/// brings the old user back.
+pub async fn mark_sessions_stale(state: &AppState, hashes: &[String]) {
+    for hash in hashes {
+        if let Err(e) = state.store.put(&cache_key(hash), STALE, STALE_TTL).await {
+            tracing::error!(error = %crate::error::ErrorChain(&e), "could not mark a cached session stale");
+        }
     }
 }
 
@@ -149,10 +170,19 @@ pub async fn verify(
     let hash = secrets::hash_secret(&body.token);
     let key = cache_key(&hash);
     match state.store.get(&key).await {
-        Ok(Some(bytes)) if bytes == TOMBSTONE => {
-            return Ok(HttpResponse::Ok()
-                .json(serde_json::json!({"valid": false, "reason": Invalid::Revoked})));
+        Ok(Some(bytes)) if bytes.starts_with(TOMBSTONE_PREFIX) => {
+            let same_env =
+                bytes.get(TOMBSTONE_PREFIX.len()..) == Some(caller.environment.as_bytes());
+            let reason = if same_env {
+                Invalid::Revoked
+            } else {
+                Invalid::NotFound
+            };
+            return Ok(
+                HttpResponse::Ok().json(serde_json::json!({"valid": false, "reason": reason}))
+            );
         }
+        Ok(Some(bytes)) if bytes == STALE => {}
         Ok(Some(bytes)) => {
             if let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
                 && cached.session.environment_id == caller.environment
@@ -207,20 +237,24 @@ pub async fn revoke(
         .db
         .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
-    let Some(row) = revoked else {
+    let Some((row, newly)) = revoked else {
         // RFC 7009 §2.2 in spirit: revoking an unknown token is not an error.
         return Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": false})));
     };
-    tombstone_sessions(&state, &[hash]).await;
-    state
-        .audit(
-            caller
-                .event("session.revoked")
-                .user(&row.user_id)
-                .data(serde_json::json!({"session_id": row.id})),
-        )
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": true, "session_id": row.id})))
+    // Tombstone even when it was revoked before: this may be the client's
+    // retry after a 503 from a first attempt whose tombstone failed.
+    tombstone_sessions(&state, &caller.environment, &[hash]).await?;
+    if newly {
+        state
+            .audit(
+                caller
+                    .event("session.revoked")
+                    .user(&row.user_id)
+                    .data(serde_json::json!({"session_id": row.id})),
+            )
+            .await?;
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": newly, "session_id": row.id})))
 }
 
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
@@ -272,7 +306,7 @@ pub async fn revoke_all_for_user(
             other => other.into(),
         })?;
     let hashes: Vec<String> = rows.iter().map(|r| r.token_hash.clone()).collect();
-    tombstone_sessions(&state, &hashes).await;
+    tombstone_sessions(&state, &caller.environment, &hashes).await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     state
         .audit(

@@ -1,6 +1,6 @@
 //! `/v1/users`: create, read, update, delete, list.
 
-use super::sessions::{forget_sessions, tombstone_sessions};
+use super::sessions::{mark_sessions_stale, tombstone_sessions};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
 use crate::state::AppState;
@@ -199,7 +199,7 @@ pub async fn update(
             other => user_not_found(other),
         })?;
     // Cached session verifications carry the user: drop them.
-    forget_sessions(&state, &hashes).await;
+    mark_sessions_stale(&state, &hashes).await;
     state
         .audit(
             caller
@@ -225,7 +225,12 @@ pub async fn delete(
         .run(move |conn| users::delete(conn, &env, &uid))
         .await
         .map_err(user_not_found)?;
-    tombstone_sessions(&state, &hashes).await;
+    // The user is gone whatever happens next; a cache that cannot be told
+    // only matters while Redis half-works, and verification re-reads the
+    // database on every miss.
+    if let Err(e) = tombstone_sessions(&state, &caller.environment, &hashes).await {
+        tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of a deleted user may stay cached");
+    }
     state
         .audit(
             caller

@@ -1,0 +1,270 @@
+//! OAuth clients. Confidential clients keep only the SHA-256 of their 256-bit
+//! secret (a fast hash is right for a random secret: see [`crate::secrets`]).
+//! List-valued fields are stored as JSON text.
+
+use crate::clock::rfc3339;
+use crate::db::DbConnection;
+use crate::error::StorageError;
+use crate::ids;
+use crate::page::{Page, PageRequest};
+use crate::schema::oauth_clients;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = oauth_clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub environment_id: String,
+    pub name: String,
+    pub client_type: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub token_endpoint_auth_method: String,
+    pub id_token_signed_response_alg: String,
+    pub refresh_token_leeway_seconds: i64,
+    pub registered_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A client as the API shows it (never the secret or its hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub environment: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub client_type: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub id_token_signed_response_alg: String,
+    pub refresh_token_leeway_seconds: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ClientRow {
+    pub fn is_public(&self) -> bool {
+        self.client_type == "public"
+    }
+
+    /// # Errors
+    /// When a stored JSON list is corrupt.
+    pub fn list(&self, column: &str) -> Result<Vec<String>, StorageError> {
+        let text = match column {
+            "redirect_uris" => &self.redirect_uris,
+            "post_logout_redirect_uris" => &self.post_logout_redirect_uris,
+            "grant_types" => &self.grant_types,
+            _ => &self.scopes,
+        };
+        Ok(serde_json::from_str(text)?)
+    }
+
+    /// # Errors
+    /// When a stored JSON list is corrupt.
+    pub fn to_client(&self) -> Result<Client, StorageError> {
+        Ok(Client {
+            client_id: self.id.clone(),
+            environment: self.environment_id.clone(),
+            name: self.name.clone(),
+            client_type: self.client_type.clone(),
+            redirect_uris: self.list("redirect_uris")?,
+            post_logout_redirect_uris: self.list("post_logout_redirect_uris")?,
+            grant_types: self.list("grant_types")?,
+            scopes: self.list("scopes")?,
+            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
+            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        })
+    }
+}
+
+/// A validated new client.
+#[derive(Clone, Debug)]
+pub struct NewClient {
+    pub environment_id: String,
+    pub name: String,
+    pub client_type: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub id_token_signed_response_alg: String,
+    pub refresh_token_leeway_seconds: i64,
+    pub registered_by: String,
+}
+
+/// A validated partial update.
+#[derive(Clone, Debug, Default)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub refresh_token_leeway_seconds: Option<i64>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = oauth_clients)]
+struct ClientChanges {
+    name: Option<String>,
+    redirect_uris: Option<String>,
+    post_logout_redirect_uris: Option<String>,
+    grant_types: Option<String>,
+    scopes: Option<String>,
+    id_token_signed_response_alg: Option<String>,
+    refresh_token_leeway_seconds: Option<i64>,
+    updated_at: NaiveDateTime,
+}
+
+fn json(list: &[String]) -> Result<String, StorageError> {
+    Ok(serde_json::to_string(list)?)
+}
+
+/// Inserts a client.
+///
+/// # Errors
+/// Backend failures.
+pub fn insert(
+    conn: &mut DbConnection,
+    new: NewClient,
+    now: NaiveDateTime,
+) -> Result<ClientRow, StorageError> {
+    let row = ClientRow {
+        id: ids::new_id(ids::CLIENT),
+        environment_id: new.environment_id,
+        name: new.name,
+        client_type: new.client_type,
+        secret_hash: new.secret_hash,
+        redirect_uris: json(&new.redirect_uris)?,
+        post_logout_redirect_uris: json(&new.post_logout_redirect_uris)?,
+        grant_types: json(&new.grant_types)?,
+        scopes: json(&new.scopes)?,
+        token_endpoint_auth_method: new.token_endpoint_auth_method,
+        id_token_signed_response_alg: new.id_token_signed_response_alg,
+        refresh_token_leeway_seconds: new.refresh_token_leeway_seconds,
+        registered_by: new.registered_by,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(oauth_clients::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(row)
+}
+
+/// The client with this id in this environment.
+///
+/// # Errors
+/// `NotFound` when there is none.
+pub fn get(conn: &mut DbConnection, env: &str, id: &str) -> Result<ClientRow, StorageError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::environment_id.eq(env))
+        .filter(oauth_clients::id.eq(id))
+        .select(ClientRow::as_select())
+        .first(conn)?)
+}
+
+/// The client with this id in any environment: protocol endpoints learn the
+/// environment from the client.
+///
+/// # Errors
+/// Backend failures.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<ClientRow>, StorageError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::id.eq(id))
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Clients of this environment in creation order.
+///
+/// # Errors
+/// Backend failures.
+pub fn list(
+    conn: &mut DbConnection,
+    env: &str,
+    page: &PageRequest,
+) -> Result<Page<ClientRow>, StorageError> {
+    let mut query = oauth_clients::table
+        .filter(oauth_clients::environment_id.eq(env))
+        .select(ClientRow::as_select())
+        .order(oauth_clients::id.asc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(oauth_clients::id.gt(after.clone()));
+    }
+    Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// Applies a patch.
+///
+/// # Errors
+/// `NotFound` when the client is not in this environment.
+pub fn update(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    patch: ClientPatch,
+    now: NaiveDateTime,
+) -> Result<ClientRow, StorageError> {
+    let changes = ClientChanges {
+        name: patch.name,
+        redirect_uris: patch.redirect_uris.as_deref().map(json).transpose()?,
+        post_logout_redirect_uris: patch
+            .post_logout_redirect_uris
+            .as_deref()
+            .map(json)
+            .transpose()?,
+        grant_types: patch.grant_types.as_deref().map(json).transpose()?,
+        scopes: patch.scopes.as_deref().map(json).transpose()?,
+        id_token_signed_response_alg: patch.id_token_signed_response_alg,
+        refresh_token_leeway_seconds: patch.refresh_token_leeway_seconds,
+        updated_at: now,
+    };
+    let n = diesel::update(
+        oauth_clients::table
+            .filter(oauth_clients::environment_id.eq(env))
+            .filter(oauth_clients::id.eq(id)),
+    )
+    .set(&changes)
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StorageError::NotFound);
+    }
+    get(conn, env, id)
+}
+
+/// Deletes a client; its consents and refresh tokens go with it.
+///
+/// # Errors
+/// `NotFound` when the client is not in this environment.
+pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<(), StorageError> {
+    let n = diesel::delete(
+        oauth_clients::table
+            .filter(oauth_clients::environment_id.eq(env))
+            .filter(oauth_clients::id.eq(id)),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Signing keys for JWTs, one chain per algorithm: `next` (published in
+//! JWKS, not yet signing) → `current` (signing) → `retired` (published until
+//! every token it signed has expired). Private keys arrive here already
+//! encrypted; this module never sees them in the clear.
+
+use crate::db::{DbConnection, serialize_writers};
+use crate::error::StorageError;
+use crate::schema::signing_keys;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+const PG_ROTATION_LOCK: i64 = 0x7275_7365_635f_6b79;
+
+pub const NEXT: &str = "next";
+pub const CURRENT: &str = "current";
+pub const RETIRED: &str = "retired";
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct SigningKeyRow {
+    pub id: String,
+    pub algorithm: String,
+    pub state: String,
+    pub private_key: String,
+    pub public_jwk: String,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub retired_at: Option<NaiveDateTime>,
+    pub publish_until: Option<NaiveDateTime>,
+}
+
+/// Every key still published at `now`: next, current, and retired keys whose
+/// tokens may still be alive.
+///
+/// # Errors
+/// Backend failures.
+pub fn published(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+) -> Result<Vec<SigningKeyRow>, StorageError> {
+    Ok(signing_keys::table
+        .filter(
+            signing_keys::state
+                .eq_any([NEXT, CURRENT])
+                .or(signing_keys::publish_until.gt(now)),
+        )
+        .select(SigningKeyRow::as_select())
+        .order(signing_keys::created_at.asc())
+        .load(conn)?)
+}
+
+/// The algorithms that have a current key.
+///
+/// # Errors
+/// Backend failures.
+pub fn algorithms_with_current(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::state.eq(CURRENT))
+        .select(signing_keys::algorithm)
+        .load(conn)?)
+}
+
+/// Installs a first `current` and `next` key for an algorithm unless another
+/// instance did so first. Returns whether these keys were installed.
+///
+/// # Errors
+/// Backend failures.
+pub fn install_first(
+    conn: &mut DbConnection,
+    current: &SigningKeyRow,
+    next: &SigningKeyRow,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        serialize_writers(conn, PG_ROTATION_LOCK)?;
+        let exists: i64 = signing_keys::table
+            .filter(signing_keys::algorithm.eq(&current.algorithm))
+            .filter(signing_keys::state.eq(CURRENT))
+            .count()
+            .get_result(conn)?;
+        if exists > 0 {
+            return Ok(false);
+        }
+        diesel::insert_into(signing_keys::table)
+            .values(current)
+            .execute(conn)?;
+        diesel::insert_into(signing_keys::table)
+            .values(next)
+            .execute(conn)?;
+        Ok(true)
+    })
+}
+
+/// When the current key of `algorithm` became current, if there is one.
+///
+/// # Errors
+/// Backend failures.
+pub fn current_since(
+    conn: &mut DbConnection,
+    algorithm: &str,
+) -> Result<Option<NaiveDateTime>, StorageError> {
+    Ok(signing_keys::table
+        .filter(signing_keys::algorithm.eq(algorithm))
+        .filter(signing_keys::state.eq(CURRENT))
+        .select(signing_keys::activated_at)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// One rotation step for `algorithm`: current → retired (published until
+/// `publish_retired_until`), next → current, `new_next` → next. When
+/// `only_if_activated_before` is set, rotates only if the current key became
+/// current before it (so instances racing on the 90-day schedule rotate once).
+/// Returns whether a rotation happened.
+///
+/// # Errors
+/// Backend failures.
+pub fn rotate(
+    conn: &mut DbConnection,
+    algorithm: &str,
+    new_next: &SigningKeyRow,
+    now: NaiveDateTime,
+    publish_retired_until: NaiveDateTime,
+    only_if_activated_before: Option<NaiveDateTime>,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        serialize_writers(conn, PG_ROTATION_LOCK)?;
+        if let Some(cutoff) = only_if_activated_before {
+            let since = current_since(conn, algorithm)?;
+            if since.is_some_and(|t| t >= cutoff) {
+                return Ok(false);
+            }
+        }
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::algorithm.eq(algorithm))
+                .filter(signing_keys::state.eq(CURRENT)),
+        )
+        .set((
+            signing_keys::state.eq(RETIRED),
+            signing_keys::retired_at.eq(Some(now)),
+            signing_keys::publish_until.eq(Some(publish_retired_until)),
+        ))
+        .execute(conn)?;
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::algorithm.eq(algorithm))
+                .filter(signing_keys::state.eq(NEXT)),
+        )
+        .set((
+            signing_keys::state.eq(CURRENT),
+            signing_keys::activated_at.eq(Some(now)),
+        ))
+        .execute(conn)?;
+        diesel::insert_into(signing_keys::table)
+            .values(new_next)
+            .execute(conn)?;
+        Ok(true)
+    })
+}
