@@ -124,19 +124,24 @@ impl ClientInfo {
     }
 }
 
-/// An authenticated management-API caller: a secret or test API key.
+/// An authenticated management-API caller: a secret or test API key, or an
+/// OAuth access token of this server whose scopes cover the route.
 #[derive(Clone, Debug)]
 pub struct Caller {
+    /// The API key's id, or the OAuth client's id.
     pub key_id: String,
     pub key_type: KeyType,
     /// Every object this caller creates or sees lives here.
     pub environment: String,
     pub client: ClientInfo,
+    /// Authenticated by an OAuth access token rather than an API key.
+    pub via_oauth: bool,
+    actor: Actor,
 }
 
 impl Caller {
     pub fn actor(&self) -> Actor {
-        Actor::api_key(&self.key_id)
+        self.actor.clone()
     }
 
     /// An audit event by this caller, in its environment.
@@ -156,7 +161,11 @@ impl FromRequest for Caller {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+/// The bearer token of the request.
+///
+/// # Errors
+/// `Unauthenticated` when there is none.
+pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthenticated("missing Authorization: Bearer <API key>".into())
     })?;
@@ -192,8 +201,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         state.rate_limit("management-ip", Some(per_ip), ip).await?;
     }
     let key = bearer(req)?;
-    let claimed = KeyType::from_key(&key)
-        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
+    let Some(claimed) = KeyType::from_key(&key) else {
+        return authenticate_access_token(&state, req, &key, client).await;
+    };
     // The key has 256 bits of entropy, so SHA-256 is enough to store and find
     // it (see trusec_storage::secrets); the index lookup by hash leaks nothing
     // about the key itself.
@@ -231,6 +241,8 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         key_type,
         environment: row.environment_id.clone(),
         client,
+        via_oauth: false,
+        actor: Actor::api_key(&row.id),
     };
     if let Err(limited) = state
         .rate_limit("management", state.settings.rate_limits.management, &row.id)
@@ -241,6 +253,82 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     }
     key_cache::record_use(&state, row, now).await?;
     Ok(caller)
+}
+
+/// The scope a route needs from an OAuth access token: `read:X` for GET,
+/// `write:X` otherwise, X the resource the path names.
+fn required_scope(req: &HttpRequest) -> Option<String> {
+    let path = req.path().strip_prefix("/v1/")?;
+    let resource = if path.contains("/sessions") || path.starts_with("sessions") {
+        "sessions"
+    } else {
+        match path.split('/').next()? {
+            "users" => "users",
+            "api-keys" => "api_keys",
+            "audit-events" => "audit_events",
+            "oauth" => "clients",
+            "saml" => "service_providers",
+            _ => return None,
+        }
+    };
+    let verb = if matches!(req.method().as_str(), "GET" | "HEAD") {
+        "read"
+    } else {
+        "write"
+    };
+    Some(format!("{verb}:{resource}"))
+}
+
+async fn authenticate_access_token(
+    state: &AppState,
+    req: &HttpRequest,
+    token: &str,
+    client: ClientInfo,
+) -> Result<Caller, ApiError> {
+    let claims = trusec_oauth::verify_bearer(&state.oauth, token)
+        .await
+        .map_err(|e| {
+            if e.code == "server_error" {
+                ApiError::internal(&e)
+            } else {
+                ApiError::Unauthenticated("invalid API key or access token".into())
+            }
+        })?;
+    let needed = required_scope(req).ok_or_else(|| {
+        ApiError::Forbidden("this route takes an API key, not an access token".into())
+    })?;
+    if !claims.has_scope(&needed) {
+        return Err(ApiError::Forbidden(format!(
+            "this access token lacks the {needed} scope"
+        )));
+    }
+    state
+        .rate_limit(
+            "management",
+            state.settings.rate_limits.management,
+            &claims.client_id,
+        )
+        .await?;
+    let actor = if claims.sub == claims.client_id {
+        Actor {
+            kind: "oauth_client".into(),
+            id: Some(claims.client_id.clone()),
+        }
+    } else {
+        Actor::user(&claims.sub)
+    };
+    Ok(Caller {
+        key_id: claims.client_id.clone(),
+        key_type: if claims.env == ids::ENV_TEST {
+            KeyType::Test
+        } else {
+            KeyType::Secret
+        },
+        environment: claims.env,
+        client,
+        via_oauth: true,
+        actor,
+    })
 }
 
 /// API keys as the hot path sees them: one ephemeral-store read per request,

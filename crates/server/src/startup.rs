@@ -75,6 +75,7 @@ pub async fn open_store(settings: &Settings, clock: &Clock) -> Result<EphemeralS
 }
 
 pub struct Application {
+    maintenance: tokio::task::JoinHandle<()>,
     port: u16,
     server: Server,
     state: AppState,
@@ -95,15 +96,46 @@ impl Application {
     /// # Errors
     /// As [`Application::build`].
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
-        settings.load_master_key()?;
+        let master_key = settings.load_master_key()?;
         let db = open_database(&settings).await?;
         let store = open_store(&settings, &clock).await?;
         let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let hashing = Arc::new(Semaphore::new(cores));
+        let ui = trusec_ui::UiState {
+            db: db.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            audit: audit.clone(),
+            secure_cookies: settings.issuer.starts_with("https://"),
+            login_limit: settings.rate_limits.login,
+            hashing: hashing.clone(),
+        };
+        let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+        oauth_settings.open_registration = settings.open_registration;
+        oauth_settings.token_limit = settings.rate_limits.token;
+        oauth_settings.registration_limit = settings.rate_limits.registration;
+        let keyring = trusec_oauth::Keyring::open(
+            db.clone(),
+            clock.clone(),
+            master_key,
+            oauth_settings.longest_token_lifetime(),
+        )
+        .await
+        .map_err(|e| match e {
+            trusec_oauth::keys::KeyError::Crypto(c) => ConfigError::new(
+                "TRUSEC_MASTER_KEY",
+                format!("cannot open the signing keys: {c} (is this the master key they were created with?)"),
+            ),
+            other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load signing keys: {other}")),
+        })?;
+        let keyring = Arc::new(keyring);
+        let maintenance = keyring.spawn_maintenance(audit.clone());
+        let oauth = trusec_oauth::OAuthState::new(ui, keyring, oauth_settings);
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{}: {e}", settings.bind)))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let state = AppState {
             db,
             store,
@@ -111,7 +143,8 @@ impl Application {
             audit,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
-            hashing: Arc::new(Semaphore::new(cores)),
+            hashing,
+            oauth,
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -175,6 +208,7 @@ impl Application {
         .shutdown_timeout(30)
         .run();
         Ok(Self {
+            maintenance,
             port,
             server,
             state,
@@ -207,9 +241,11 @@ impl Application {
             server,
             state,
             audit_task,
+            maintenance,
             ..
         } = self;
         server.await?;
+        maintenance.abort();
         drop(state);
         if tokio::time::timeout(Duration::from_secs(10), audit_task)
             .await
@@ -224,7 +260,11 @@ impl Application {
 /// The route table and app-wide configuration.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.settings.max_body_bytes;
+    let ui = web::Data::new(state.oauth.ui.clone());
+    let oauth = web::Data::new(state.oauth.clone());
     cfg.app_data(web::Data::new(state))
+        .app_data(ui)
+        .app_data(oauth)
         // Bodies are read only up to the cap, however they are framed.
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -242,6 +282,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/readyz", web::get().to(crate::ops::readyz))
         .route("/metrics", web::get().to(crate::ops::metrics))
         .configure(crate::api::v1::configure)
+        .configure(trusec_ui::configure)
+        .configure(trusec_oauth::configure)
         .default_service(web::to(not_found));
 }
 

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Bounds concurrent Argon2 hashes (~19 MiB and a core each) so logins
     /// cannot starve other traffic or memory.
     pub hashing: Arc<Semaphore>,
+    /// The OAuth/OIDC side: keyring, protocol settings, hosted pages.
+    pub oauth: trusec_oauth::OAuthState,
 }
 
 impl AppState {

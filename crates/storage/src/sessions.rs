@@ -39,6 +39,23 @@ pub struct Session {
     pub revoked_at: Option<String>,
 }
 
+/// The ephemeral-store key caching verifications of the session with this
+/// token hash (shared by every crate that revokes sessions).
+pub fn cache_key(token_hash: &str) -> String {
+    format!("sess:{token_hash}")
+}
+
+/// What a revoked session's cache entry holds: a tombstone naming its
+/// environment, so a caller of another environment learns nothing from it.
+pub const TOMBSTONE_PREFIX: &[u8] = b"revoked:";
+
+pub fn tombstone(env: &str) -> Vec<u8> {
+    [TOMBSTONE_PREFIX, env.as_bytes()].concat()
+}
+
+/// Cache entries and tombstones live this long at most.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Why a token does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -51,6 +51,7 @@ impl TestAppBuilder {
         }
         let (db, redis_prefix) = self.shared.unwrap_or_else(|| {
             let db = TestDb::for_backend(&self.backend);
+            crate::keys::seed(&db);
             let prefix = format!("trusec-test:{}:", ulid::Ulid::new());
             (Arc::new(db), prefix)
         });

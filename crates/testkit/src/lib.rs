@@ -12,6 +12,7 @@
 
 mod app;
 mod db;
+pub mod keys;
 
 pub use app::{TestApp, TestAppBuilder, status_json};
 pub use db::TestDb;

@@ -3,7 +3,9 @@
 
 mod api_keys;
 mod audit_events;
+mod clients;
 mod sessions;
+mod signing_keys;
 mod users;
 
 use crate::error::ApiError;
@@ -24,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Responses carry secrets shown once; never cache them.
             .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .service(resource("/users").get(users::list).post(users::create))
+            .service(resource("/users/me").get(users::me))
             .service(
                 resource("/users/{id}")
                     .get(users::get)
@@ -49,6 +52,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .delete(api_keys::revoke),
             )
             .service(resource("/api-keys/{id}/rotate").post(api_keys::rotate))
-            .service(resource("/audit-events").get(audit_events::list)),
+            .service(resource("/audit-events").get(audit_events::list))
+            .service(
+                resource("/oauth/clients")
+                    .get(clients::list)
+                    .post(clients::create),
+            )
+            .service(
+                resource("/oauth/clients/{id}")
+                    .get(clients::get)
+                    .patch(clients::update)
+                    .delete(clients::delete),
+            )
+            .service(resource("/signing-keys/rotate").post(signing_keys::rotate)),
     );
 }

@@ -12,12 +12,27 @@ on_every_backend!(
 /// Runs `trusec` in a temp dir with a clean TRUSEC_* environment.
 fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let dir = tempfile::tempdir().unwrap();
+    trusec_in(dir.path(), args, env, stdin)
+}
+
+/// `trusec` with a clean TRUSEC_* environment, its working directory given.
+fn command_in(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trusec"));
-    cmd.args(args).current_dir(dir.path());
+    cmd.current_dir(dir);
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TRUSEC_")) {
         cmd.env_remove(k);
     }
-    cmd.envs(env.iter().copied());
+    cmd
+}
+
+fn trusec_in(
+    dir: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
+    let mut cmd = command_in(dir);
+    cmd.args(args).envs(env.iter().copied());
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -213,66 +228,122 @@ fn serve_refuses_an_unknown_key_in_trusec_toml() {
     assert!(text(&out.stderr).contains("TRUSEC_CONFIG"));
 }
 
-/// The real binary: starts on port 0, serves the API, and exits 0 on SIGTERM.
-async fn serve_runs_and_stops_on_sigterm(backend: Backend) {
+/// A running `trusec serve` and the port it bound.
+struct Served {
+    child: std::process::Child,
+    port: u64,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+}
+
+async fn serve(dir: &std::path::Path, env: Vec<(String, String)>) -> Served {
     use std::io::BufRead;
-    let app = TestApp::spawn(backend.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trusec"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TRUSEC_")) {
-        cmd.env_remove(k);
-    }
+    let mut cmd = command_in(dir);
     cmd.arg("serve")
-        .current_dir(dir.path())
         .env("TRUSEC_BIND", "127.0.0.1:0")
-        .env("TRUSEC_DATABASE_URL", app.db.url_string())
         .env("TRUSEC_LOG_FORMAT", "json")
         .env("TRUSEC_WORKERS", "1")
+        .envs(env)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // The start-up line carries the bound port.
+    let (port, lines) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
+                && event["message"] == "trusec is serving"
+            {
+                return (event["port"].as_u64().unwrap(), lines);
+            }
+            seen.push(line);
+        }
+        panic!("trusec exited before serving: {}", seen.join("\n"));
+    })
+    .await
+    .unwrap();
+    Served { child, port, lines }
+}
+
+impl Served {
+    /// SIGTERM, then the exit status and what it logged meanwhile.
+    async fn terminate(self) -> (std::process::ExitStatus, String) {
+        let Self {
+            mut child, lines, ..
+        } = self;
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        tokio::task::spawn_blocking(move || {
+            let rest: Vec<String> = lines.map_while(Result::ok).collect();
+            (child.wait().unwrap(), rest.join("\n"))
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// The real binary on a fresh database: first start creates the master key
+/// and signing keys, serves the API, exits 0 on SIGTERM, and a warm restart
+/// opens the same keys.
+async fn serve_runs_and_stops_on_sigterm(backend: Backend) {
+    let db = trusec_testkit::TestDb::for_backend(&backend);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = vec![("TRUSEC_DATABASE_URL".to_owned(), db.url_string())];
     if let Backend::Shared {
         redis_url: Some(url),
         ..
     } = &backend
     {
-        cmd.env("TRUSEC_REDIS_URL", url);
+        env.push(("TRUSEC_REDIS_URL".to_owned(), url.clone()));
     }
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    // The startup line carries the bound port.
-    let (port, lines) = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if event["message"] == "trusec is serving" {
-                return (event["port"].as_u64().unwrap(), lines);
-            }
-        }
-        panic!("trusec exited before serving");
-    })
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let health = app
-        .client
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
-    let resp = app
-        .client
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = trusec_in(
+        dir.path(),
+        &["keys", "create", "--type", "secret", "--name", "ops"],
+        &env_refs,
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_owned();
+    let client = reqwest::Client::new();
+
+    let served = serve(dir.path(), env.clone()).await;
+    let base = format!("http://127.0.0.1:{}", served.port);
+    assert_eq!(
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let resp = client
         .post(format!("{base}/v1/users"))
-        .bearer_auth(&app.secret_key)
+        .bearer_auth(&key)
         .json(&json!({"email": "binary@example.com"}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    // The first data directory got its master key, private to its owner.
+    let jwks: serde_json::Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The first start made a current and a next key for each algorithm.
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 6);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -282,22 +353,43 @@ async fn serve_runs_and_stops_on_sigterm(backend: Backend) {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let (status, rest) = tokio::task::spawn_blocking(move || {
-        let rest: Vec<String> = lines.map_while(Result::ok).collect();
-        (child.wait().unwrap(), rest.join("\n"))
-    })
-    .await
-    .unwrap();
+    let (status, rest) = served.terminate().await;
     assert_eq!(status.code(), Some(0), "graceful exit on SIGTERM: {rest}");
-    // The user created through the binary is in the shared database.
-    let (_, page) = status_json(app.get("/v1/users", &app.secret_key).await).await;
-    assert_eq!(page["data"][0]["email"], "binary@example.com");
+
+    // A warm start opens the same keys with the same master key file.
+    let served = serve(dir.path(), env.clone()).await;
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let again: serde_json::Value = client
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again, jwks);
+    let users: serde_json::Value = client
+        .get(format!("{base}/v1/users"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["data"][0]["email"], "binary@example.com");
+    let (status, _) = served.terminate().await;
+    assert_eq!(status.code(), Some(0));
+
+    // Another master key cannot open them: exit 2 naming the setting.
+    let wrong = "11".repeat(32);
+    let mut env_wrong = env_refs.clone();
+    env_wrong.push(("TRUSEC_MASTER_KEY", &wrong));
+    let out = trusec_in(dir.path(), &["serve"], &env_wrong, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("TRUSEC_MASTER_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -14,7 +14,9 @@ use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use trusec_storage::sessions::{self, Invalid, SessionRow};
+use trusec_storage::sessions::{
+    self, CACHE_TTL, Invalid, SessionRow, TOMBSTONE_PREFIX, cache_key, tombstone,
+};
 use trusec_storage::users::User;
 use trusec_storage::{StorageError, ids, secrets};
 
@@ -22,23 +24,10 @@ pub const TOKEN_PREFIX: &str = "trusec_st_";
 const MIN_LIFETIME: Duration = Duration::from_secs(60);
 const MAX_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(86_400);
-/// Cache entries and tombstones live this long at most.
-const CACHE_TTL: Duration = Duration::from_secs(300);
 /// After a user changes, fills are kept out this long (a verification that
 /// read the old row before the change must not cache it afterwards).
 const STALE_TTL: Duration = Duration::from_secs(30);
 const STALE: &[u8] = b"stale";
-const TOMBSTONE_PREFIX: &[u8] = b"revoked:";
-
-fn cache_key(token_hash: &str) -> String {
-    format!("sess:{token_hash}")
-}
-
-/// A tombstone names its environment, so a key of another environment
-/// learns nothing from it.
-fn tombstone(env: &str) -> Vec<u8> {
-    [TOMBSTONE_PREFIX, env.as_bytes()].concat()
-}
 
 #[derive(Serialize, Deserialize)]
 struct Cached {

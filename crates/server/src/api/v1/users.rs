@@ -241,3 +241,32 @@ pub async fn delete(
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
 }
+
+/// `GET /v1/users/me`: the user behind an OAuth access token.
+#[tracing::instrument(skip_all)]
+pub async fn me(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<User>, ApiError> {
+    let token = crate::extract::bearer(&req)?;
+    if token.starts_with("trusec_") {
+        return Err(ApiError::Unauthenticated(
+            "GET /v1/users/me takes an OAuth access token, not an API key".into(),
+        ));
+    }
+    let claims = trusec_oauth::verify_bearer(&state.oauth, &token)
+        .await
+        .map_err(|e| ApiError::Unauthenticated(e.description))?;
+    if claims.sub == claims.client_id {
+        return Err(ApiError::Forbidden(
+            "this access token was issued to a client, not a user".into(),
+        ));
+    }
+    let (env, sub) = (claims.env.clone(), claims.sub.clone());
+    let row = state
+        .db
+        .run(move |conn| users::get(conn, &env, &sub))
+        .await
+        .map_err(user_not_found)?;
+    Ok(web::Json(row.to_user()?))
+}

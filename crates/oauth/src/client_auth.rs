@@ -1,0 +1,142 @@
+//! Client authentication at the token, revocation and introspection
+//! endpoints: `client_secret_basic`, `client_secret_post`, or `none` for
+//! public clients (RFC 6749 §2.3). Secrets are 256-bit random, so they are
+//! checked as SHA-256 in constant time: no slow hash on the hot path.
+
+use crate::OAuthState;
+use crate::error::OAuthError;
+use crate::form::Params;
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::secrets;
+
+pub const SECRET_PREFIX: &str = "trusec_cs_";
+
+/// The client and how it proved who it is.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub row: ClientRow,
+    pub used_basic: bool,
+}
+
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim().to_owned());
+    match basic {
+        Some(encoded) => {
+            // RFC 6749 §2.3: one method per request.
+            if params.get("client_secret").is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            let decoded = STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    OAuthError::invalid_client("malformed Basic credentials")
+                        .with_basic_challenge(true)
+                })?;
+            let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+                OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true)
+            })?;
+            // §2.3.1: both parts are form-urlencoded before Basic encoding.
+            let (id, secret) = (form_decode(id), form_decode(secret));
+            if params.get("client_id").is_some_and(|body_id| body_id != id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id differs from the Basic credentials",
+                ));
+            }
+            Ok(Presented {
+                client_id: id,
+                secret: Some(secret),
+                basic: true,
+            })
+        }
+        None => Ok(Presented {
+            client_id: params
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client authentication required"))?
+                .to_owned(),
+            secret: params.get("client_secret").map(str::to_owned),
+            basic: false,
+        }),
+    }
+}
+
+/// The claimed client id, before authentication (for rate limiting).
+pub fn claimed_client_id(req: &HttpRequest, params: &Params) -> Option<String> {
+    presented(req, params).ok().map(|p| p.client_id)
+}
+
+/// Authenticates the client making this request.
+///
+/// # Errors
+/// `invalid_client` (401) for an unknown client or wrong secret, with a
+/// Basic challenge when Basic was used.
+pub async fn authenticate(
+    state: &OAuthState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let p = presented(req, params)?;
+    let fail = |msg: &str| OAuthError::invalid_client(msg).with_basic_challenge(p.basic);
+    if p.client_id.is_empty() || p.client_id.len() > 64 {
+        return Err(fail("unknown client"));
+    }
+    let id = p.client_id.clone();
+    let row = state
+        .db
+        .run(move |conn| clients::find(conn, &id))
+        .await?
+        .ok_or_else(|| fail("unknown client"))?;
+    match (&row.secret_hash, &p.secret) {
+        // A public client authenticates with nothing (`none`).
+        (None, None) => {}
+        (None, Some(_)) => return Err(fail("public clients have no secret")),
+        (Some(_), None) => return Err(fail("client authentication required")),
+        (Some(stored), Some(secret)) => {
+            let presented_hash = secrets::hash_secret(secret);
+            if !secrets::constant_time_eq(stored.as_bytes(), presented_hash.as_bytes()) {
+                return Err(fail("invalid client credentials"));
+            }
+        }
+    }
+    Ok(AuthenticatedClient {
+        row,
+        used_basic: p.basic,
+    })
+}
+
+/// A fresh client secret (shown once) and its stored hash.
+///
+/// # Errors
+/// When the random source fails.
+pub fn new_secret() -> Result<(String, String), OAuthError> {
+    let secret =
+        secrets::generate_secret(SECRET_PREFIX).map_err(|e| OAuthError::server_error(&e))?;
+    let hash = secrets::hash_secret(&secret);
+    Ok((secret, hash))
+}

@@ -1,0 +1,260 @@
+//! Validation of client metadata, shared by `/v1/oauth/clients` and RFC 7591
+//! registration. Redirect URIs are matched exactly later, so they are
+//! checked strictly here (RFC 9700 §4.1.3, RFC 8252 for native apps).
+
+use crate::crypto::Alg;
+use crate::scopes;
+use url::Url;
+
+pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+const MAX_URIS: usize = 20;
+const MAX_URI_LEN: usize = 2048;
+const MAX_NAME: usize = 128;
+
+/// What a caller asks for; `None` takes the default.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInput {
+    pub name: Option<String>,
+    pub client_type: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub refresh_token_leeway_seconds: Option<i64>,
+}
+
+/// A field that failed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Validated metadata, complete with defaults.
+#[derive(Clone, Debug)]
+pub struct ValidClient {
+    pub name: String,
+    pub client_type: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    pub id_token_signed_response_alg: String,
+    pub refresh_token_leeway_seconds: i64,
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
+}
+
+/// One redirect URI: absolute, no fragment, no wildcard; https, or http on a
+/// loopback host, or (public clients) a private-use scheme such as
+/// `com.example.app:/callback` (RFC 8252 §7.1).
+///
+/// # Errors
+/// Why it is refused.
+pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
+    if uri.len() > MAX_URI_LEN {
+        return Err(format!("longer than {MAX_URI_LEN} characters"));
+    }
+    if uri.contains('*') {
+        return Err("wildcards are not allowed: redirect URIs are matched exactly".into());
+    }
+    let url = Url::parse(uri).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)".into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host_str() {
+            Some(h) if is_loopback(h) => Ok(()),
+            _ => {
+                Err("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost)".into())
+            }
+        },
+        scheme if public && scheme.contains('.') => Ok(()),
+        "javascript" | "data" | "file" | "vbscript" => Err("this scheme is not allowed".into()),
+        _ => Err(
+            "use https (or, for native apps, a private-use scheme like com.example.app:/cb)".into(),
+        ),
+    }
+}
+
+fn uris(field: &'static str, list: Vec<String>, public: bool) -> Result<Vec<String>, FieldError> {
+    if list.len() > MAX_URIS {
+        return Err(bad(field, format!("at most {MAX_URIS} URIs")));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for uri in list {
+        check_redirect_uri(&uri, public).map_err(|why| bad(field, format!("{uri}: {why}")))?;
+        if !out.contains(&uri) {
+            out.push(uri);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a full client description.
+///
+/// # Errors
+/// The first field that is wrong.
+pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
+    let name = input.name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(bad(
+            "name",
+            format!("must be 1 to {MAX_NAME} printable characters"),
+        ));
+    }
+    let client_type = input.client_type.unwrap_or_else(|| "confidential".into());
+    let public = match client_type.as_str() {
+        "public" => true,
+        "confidential" => false,
+        _ => return Err(bad("type", "must be confidential or public")),
+    };
+    let grant_types = input
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    if grant_types.is_empty() {
+        return Err(bad("grant_types", "at least one grant type"));
+    }
+    for g in &grant_types {
+        if !GRANTS.contains(&g.as_str()) {
+            return Err(bad("grant_types", format!("unsupported grant type {g}")));
+        }
+    }
+    if public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(bad(
+            "grant_types",
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let redirect_uris = uris(
+        "redirect_uris",
+        input.redirect_uris.unwrap_or_default(),
+        public,
+    )?;
+    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+        return Err(bad(
+            "redirect_uris",
+            "at least one redirect URI for authorization_code",
+        ));
+    }
+    let post_logout_redirect_uris = uris(
+        "post_logout_redirect_uris",
+        input.post_logout_redirect_uris.unwrap_or_default(),
+        public,
+    )?;
+    let scopes = input.scopes.unwrap_or_else(|| {
+        ["openid", "profile", "email", "offline_access"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    });
+    for s in &scopes {
+        if !scopes::is_supported(s) {
+            return Err(bad("scopes", format!("unknown scope {s}")));
+        }
+    }
+    let method = input.token_endpoint_auth_method.unwrap_or_else(|| {
+        if public {
+            "none"
+        } else {
+            "client_secret_basic"
+        }
+        .to_owned()
+    });
+    let method_ok = match method.as_str() {
+        "none" => public,
+        "client_secret_basic" | "client_secret_post" => !public,
+        _ => false,
+    };
+    if !method_ok {
+        return Err(bad(
+            "token_endpoint_auth_method",
+            "public clients use none; confidential ones client_secret_basic or client_secret_post",
+        ));
+    }
+    let alg = input
+        .id_token_signed_response_alg
+        .unwrap_or_else(|| "RS256".into());
+    if Alg::parse(&alg).is_none() {
+        return Err(bad(
+            "id_token_signed_response_alg",
+            "must be RS256, ES256 or EdDSA",
+        ));
+    }
+    let leeway = input.refresh_token_leeway_seconds.unwrap_or(0);
+    if !(0..=60).contains(&leeway) {
+        return Err(bad(
+            "refresh_token_leeway_seconds",
+            "must be between 0 and 60",
+        ));
+    }
+    Ok(ValidClient {
+        name,
+        client_type,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        scopes,
+        token_endpoint_auth_method: method,
+        id_token_signed_response_alg: alg,
+        refresh_token_leeway_seconds: leeway,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example.com/cb", false).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8000/cb", false).is_ok());
+        assert!(check_redirect_uri("http://localhost/cb", true).is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb", false).is_err());
+        assert!(check_redirect_uri("https://*.example.com/cb", false).is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x", false).is_err());
+        assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb", false).is_err());
+        assert!(check_redirect_uri("javascript:alert(1)", true).is_err());
+        assert!(check_redirect_uri("/relative", true).is_err());
+    }
+
+    #[test]
+    fn defaults_and_rules() {
+        let ok = validate(ClientInput {
+            name: Some("App".into()),
+            redirect_uris: Some(vec!["https://a.example/cb".into()]),
+            ..ClientInput::default()
+        })
+        .unwrap();
+        assert_eq!(ok.token_endpoint_auth_method, "client_secret_basic");
+        assert_eq!(ok.id_token_signed_response_alg, "RS256");
+        let public_cc = validate(ClientInput {
+            name: Some("App".into()),
+            client_type: Some("public".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            ..ClientInput::default()
+        });
+        assert_eq!(public_cc.unwrap_err().field, "grant_types");
+        let leeway = validate(ClientInput {
+            name: Some("App".into()),
+            grant_types: Some(vec!["client_credentials".into()]),
+            refresh_token_leeway_seconds: Some(61),
+            ..ClientInput::default()
+        });
+        assert_eq!(leeway.unwrap_err().field, "refresh_token_leeway_seconds");
+    }
+}

@@ -1,0 +1,169 @@
+//! Sealing private keys at rest (AES-256-GCM under the master key, via
+//! OpenSSL) and generating signing key pairs (josekit on OpenSSL).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use josekit::jwk::Jwk;
+use josekit::jwk::KeyPair;
+use josekit::jws::{ES256, EdDSA, JwsSigner, JwsVerifier, RS256};
+use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    #[error("JOSE: {0}")]
+    Jose(#[from] josekit::JoseError),
+    #[error("a sealed key is malformed or was sealed under another master key")]
+    Unseal,
+    #[error("unsupported algorithm {0}")]
+    Algorithm(String),
+}
+
+/// JWS algorithms we sign with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Alg {
+    Es256,
+    Rs256,
+    EdDsa,
+}
+
+impl Alg {
+    pub const ALL: [Self; 3] = [Self::Es256, Self::Rs256, Self::EdDsa];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// Encrypts `plain` under `key`, binding it to `aad` (the key id), as
+/// base64(nonce ‖ ciphertext ‖ tag).
+///
+/// # Errors
+/// OpenSSL failures.
+pub fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<String, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    openssl::rand::rand_bytes(&mut nonce)?;
+    let mut tag = [0u8; TAG_LEN];
+    let ct = encrypt_aead(
+        Cipher::aes_256_gcm(),
+        key,
+        Some(&nonce),
+        aad,
+        plain,
+        &mut tag,
+    )?;
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out.extend_from_slice(&tag);
+    Ok(STANDARD.encode(out))
+}
+
+/// Reverses [`seal`].
+///
+/// # Errors
+/// `Unseal` when the data is malformed, tampered with, or sealed under
+/// another key or `aad`.
+pub fn unseal(key: &[u8; 32], aad: &[u8], sealed: &str) -> Result<Vec<u8>, CryptoError> {
+    let raw = STANDARD.decode(sealed).map_err(|_| CryptoError::Unseal)?;
+    if raw.len() < NONCE_LEN + TAG_LEN {
+        return Err(CryptoError::Unseal);
+    }
+    let (nonce, rest) = raw.split_at(NONCE_LEN);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+    decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), aad, ct, tag)
+        .map_err(|_| CryptoError::Unseal)
+}
+
+/// A fresh key pair: (private PEM, public JWK with kid, use and alg set).
+///
+/// # Errors
+/// Generation failures.
+pub fn generate(alg: Alg, kid: &str) -> Result<(Vec<u8>, Jwk), CryptoError> {
+    let pair: Box<dyn KeyPair> = match alg {
+        Alg::Es256 => Box::new(ES256.generate_key_pair()?),
+        Alg::Rs256 => Box::new(RS256.generate_key_pair(2048)?),
+        Alg::EdDsa => Box::new(EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)?),
+    };
+    let mut jwk = pair.to_jwk_public_key();
+    jwk.set_key_id(kid);
+    jwk.set_key_use("sig");
+    jwk.set_algorithm(alg.name());
+    Ok((pair.to_pem_private_key(), jwk))
+}
+
+/// A signer for a private PEM, carrying its kid.
+///
+/// # Errors
+/// When the PEM does not parse for this algorithm.
+pub fn signer(alg: Alg, pem: &[u8], kid: &str) -> Result<Box<dyn JwsSigner>, CryptoError> {
+    Ok(match alg {
+        Alg::Es256 => {
+            let mut s = ES256.signer_from_pem(pem)?;
+            s.set_key_id(kid);
+            Box::new(s)
+        }
+        Alg::Rs256 => {
+            let mut s = RS256.signer_from_pem(pem)?;
+            s.set_key_id(kid);
+            Box::new(s)
+        }
+        Alg::EdDsa => {
+            let mut s = EdDSA.signer_from_pem(pem)?;
+            s.set_key_id(kid);
+            Box::new(s)
+        }
+    })
+}
+
+/// A verifier for a public JWK.
+///
+/// # Errors
+/// When the JWK does not fit the algorithm.
+pub fn verifier(alg: Alg, jwk: &Jwk) -> Result<Box<dyn JwsVerifier>, CryptoError> {
+    Ok(match alg {
+        Alg::Es256 => Box::new(ES256.verifier_from_jwk(jwk)?),
+        Alg::Rs256 => Box::new(RS256.verifier_from_jwk(jwk)?),
+        Alg::EdDsa => Box::new(EdDSA.verifier_from_jwk(jwk)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_keys_open_only_with_the_same_key_and_kid() {
+        let key = [7u8; 32];
+        let sealed = seal(&key, b"kid1", b"private").unwrap();
+        assert_eq!(unseal(&key, b"kid1", &sealed).unwrap(), b"private");
+        assert!(unseal(&key, b"kid2", &sealed).is_err());
+        assert!(unseal(&[8u8; 32], b"kid1", &sealed).is_err());
+        assert!(unseal(&key, b"kid1", "garbage").is_err());
+    }
+
+    #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for alg in Alg::ALL {
+            let (pem, jwk) = generate(alg, "k").unwrap();
+            assert_eq!(jwk.key_id(), Some("k"));
+            let s = signer(alg, &pem, "k").unwrap();
+            let v = verifier(alg, &jwk).unwrap();
+            let sig = s.sign(b"msg").unwrap();
+            v.verify(b"msg", &sig).unwrap();
+            assert!(v.verify(b"other", &sig).is_err());
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! JWTs: access tokens per RFC 9068 and ID tokens per OIDC Core §2, signed
+//! with the keyring's current keys; verification of our own access tokens.
+
+use crate::crypto::Alg;
+use crate::keys::{KeyError, Keyring};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::jws::JwsHeader;
+use josekit::jwt::{self, JwtPayload};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+/// Longest token we will look at: a larger one is garbage, not a JWT of ours.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// The claims of an access token we issued (RFC 9068 §2.2), plus the
+/// environment and grant family we need to enforce isolation and revocation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The environment the token lives in (`env_live`, `env_test`).
+    pub env: String,
+    /// The refresh-token family it was issued with, if any: revoking the
+    /// family revokes the access tokens too (RFC 7009 §2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fid: Option<String>,
+}
+
+impl AccessClaims {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("JOSE: {0}")]
+    Jose(#[from] josekit::JoseError),
+    #[error("the token is not a valid access token of this server")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+}
+
+fn to_payload(value: Value) -> Result<JwtPayload, JwtError> {
+    match value {
+        Value::Object(map) => Ok(JwtPayload::from_map(map)?),
+        _ => Err(JwtError::Invalid),
+    }
+}
+
+/// Signs an access token (`typ: at+jwt`, RFC 9068 §2.1).
+///
+/// # Errors
+/// When no current key exists or signing fails.
+pub fn sign_access_token(
+    ring: &Keyring,
+    alg: Alg,
+    claims: &AccessClaims,
+) -> Result<String, JwtError> {
+    let signer = ring.keys().signer(alg)?;
+    let mut header = JwsHeader::new();
+    header.set_token_type("at+jwt");
+    header.set_key_id(&signer.kid);
+    let payload = to_payload(serde_json::to_value(claims).map_err(|_| JwtError::Invalid)?)?;
+    Ok(jwt::encode_with_signer(
+        &payload,
+        &header,
+        signer.signer.as_ref(),
+    )?)
+}
+
+/// `at_hash`/`c_hash` (OIDC Core §3.1.3.6): the left half of the hash the
+/// signing algorithm uses, base64url. Ed25519 pairs with SHA-512.
+pub fn half_hash(alg: Alg, value: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        Alg::Es256 | Alg::Rs256 => sha2::Sha256::digest(value.as_bytes()).to_vec(),
+        Alg::EdDsa => sha2::Sha512::digest(value.as_bytes()).to_vec(),
+    };
+    let half = digest.get(..digest.len() / 2).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(half)
+}
+
+/// What goes into an ID token beyond the registered claims.
+pub struct IdTokenInput<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub now: i64,
+    pub lifetime_secs: i64,
+    pub auth_time: Option<i64>,
+    pub nonce: Option<&'a str>,
+    pub access_token: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+}
+
+/// Signs an ID token (OIDC Core §2) with the client's algorithm.
+///
+/// # Errors
+/// When no current key exists or signing fails.
+pub fn sign_id_token(
+    ring: &Keyring,
+    alg: Alg,
+    input: &IdTokenInput<'_>,
+) -> Result<String, JwtError> {
+    let signer = ring.keys().signer(alg)?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(input.issuer));
+    claims.insert("sub".into(), json!(input.subject));
+    claims.insert("aud".into(), json!(input.client_id));
+    claims.insert("azp".into(), json!(input.client_id));
+    claims.insert("iat".into(), json!(input.now));
+    claims.insert("exp".into(), json!(input.now + input.lifetime_secs));
+    if let Some(t) = input.auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if let Some(n) = input.nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    if let Some(at) = input.access_token {
+        claims.insert("at_hash".into(), json!(half_hash(alg, at)));
+    }
+    if let Some(sid) = input.session_id {
+        claims.insert("sid".into(), json!(sid));
+    }
+    let mut header = JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(&signer.kid);
+    Ok(jwt::encode_with_signer(
+        &JwtPayload::from_map(claims)?,
+        &header,
+        signer.signer.as_ref(),
+    )?)
+}
+
+/// Checks the signature of a token we issued (any of our published keys) and
+/// returns its header type and claims, without judging expiry.
+///
+/// # Errors
+/// `Invalid` for anything that is not a well-formed token signed by us.
+pub async fn verify_signature(
+    ring: &Keyring,
+    token: &str,
+) -> Result<(Option<String>, Map<String, Value>), JwtError> {
+    if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+        return Err(JwtError::Invalid);
+    }
+    let header = jwt::decode_header(token).map_err(|_| JwtError::Invalid)?;
+    let kid = header
+        .claim("kid")
+        .and_then(Value::as_str)
+        .ok_or(JwtError::Invalid)?
+        .to_owned();
+    let typ = header
+        .claim("typ")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let verifier = ring.verifier(&kid).await.ok_or(JwtError::Invalid)?;
+    let (payload, _) =
+        jwt::decode_with_verifier(token, verifier.as_ref()).map_err(|_| JwtError::Invalid)?;
+    Ok((typ, payload.claims_set().clone()))
+}
+
+/// Verifies an access token of ours: signature, `typ`, issuer and expiry.
+/// Revocation is the caller's to check (it needs the ephemeral store).
+///
+/// # Errors
+/// `Invalid` or `Expired`.
+pub async fn verify_access_token(
+    ring: &Keyring,
+    issuer: &str,
+    now: i64,
+    token: &str,
+) -> Result<AccessClaims, JwtError> {
+    let (typ, claims) = verify_signature(ring, token).await?;
+    // RFC 9068 §4: the typ header must be at+jwt, so an ID token can never
+    // be replayed as an access token.
+    if !typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    }) {
+        return Err(JwtError::Invalid);
+    }
+    let claims: AccessClaims =
+        serde_json::from_value(Value::Object(claims)).map_err(|_| JwtError::Invalid)?;
+    if claims.iss != issuer {
+        return Err(JwtError::Invalid);
+    }
+    if claims.exp <= now {
+        return Err(JwtError::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_hash_matches_the_oidc_example() {
+        // OIDC Core A.3: at_hash of this access token with RS256.
+        assert_eq!(
+            half_hash(Alg::Rs256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! `GET /oauth/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2): validates the
+//! request, sends the browser through the hosted login and consent pages
+//! when needed, and redirects back with a code.
+//!
+//! Errors are shown as a page while the client or redirect URI cannot be
+//! trusted (§4.1.2.1: never redirect to an unverified URI); after that they
+//! go back to the registered redirect URI with `error`, `state` and `iss`
+//! (RFC 9207).
+
+use super::grants::code::{self, CodeGrant};
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::{OAuthState, scopes};
+use actix_web::http::StatusCode;
+use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
+use oxide_auth::code_grant::extensions::Pkce;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::consents;
+use trusec_ui::{Interaction, LoginSession, pages};
+
+const MAX_STATE: usize = 2048;
+const MAX_NONCE: usize = 512;
+
+/// A validated authorization request, kept in the interaction while the
+/// user signs in and consents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthzRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub pkce: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+fn error_page(message: &str) -> HttpResponse {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request is invalid",
+        message,
+    )
+}
+
+fn unavailable() -> HttpResponse {
+    pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "Please try again in a moment.",
+    )
+}
+
+/// A redirect to the client (§4.1.2 / §4.1.2.1) with the given parameters.
+fn back_to_client(state: &OAuthState, req: &AuthzRequest, params: &[(&str, &str)]) -> HttpResponse {
+    let mut url = match url::Url::parse(&req.redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return error_page("The registered redirect URI is malformed."),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+        if let Some(s) = &req.state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.settings.issuer);
+    }
+    pages::page_response(StatusCode::FOUND)
+        .insert_header((actix_web::http::header::LOCATION, url.to_string()))
+        .finish()
+}
+
+fn redirect_error(
+    state: &OAuthState,
+    req: &AuthzRequest,
+    code: &str,
+    description: &str,
+) -> HttpResponse {
+    back_to_client(
+        state,
+        req,
+        &[("error", code), ("error_description", description)],
+    )
+}
+
+pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
+    let params = match Params::parse(http.query_string().as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return error_page(&e.description),
+    };
+    let Some(client_id) = params.get("client_id") else {
+        return error_page("client_id is missing.");
+    };
+    let cid = client_id.to_owned();
+    let client = match state.db.run(move |c| clients::find(c, &cid)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page("The application is not registered."),
+        Err(e) => {
+            tracing::error!(error = %e, "authorize: client lookup failed");
+            return unavailable();
+        }
+    };
+    let registered = client.list("redirect_uris").unwrap_or_default();
+    let scope_has_openid = params
+        .get("scope")
+        .is_some_and(|s| s.split(' ').any(|t| t == "openid"));
+    let (redirect_uri, sent) = match params.get("redirect_uri") {
+        // RFC 9700 §4.1.3: exact string comparison, nothing else.
+        Some(uri) if registered.iter().any(|r| r == uri) => (uri.to_owned(), true),
+        Some(_) => return error_page("The redirect URI is not registered for this application."),
+        // OIDC Core §3.1.2.1 requires it; RFC 6749 §3.1.2.3 allows omitting
+        // it when exactly one is registered.
+        None if !scope_has_openid && registered.len() == 1 => {
+            (registered.first().cloned().unwrap_or_default(), false)
+        }
+        None => return error_page("redirect_uri is missing."),
+    };
+    let mut req = AuthzRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        redirect_uri_sent: sent,
+        scope: Vec::new(),
+        state: params.get("state").map(str::to_owned),
+        nonce: None,
+        pkce: None,
+        prompt: Vec::new(),
+        max_age: None,
+        login_hint: None,
+    };
+    if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        req.state = None;
+        return redirect_error(&state, &req, "invalid_request", "state is too long");
+    }
+    if let Err(e) = validate(&client, &params, &mut req) {
+        return redirect_error(&state, &req, e.code, &e.description);
+    }
+    proceed(&http, &state, &client, req, None).await
+}
+
+/// The rest of the request's checks; errors from here are redirected.
+fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Result<(), OAuthError> {
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(err(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+        None => return Err(OAuthError::invalid_request("response_type is missing")),
+    }
+    if params.get("response_mode").is_some_and(|m| m != "query") {
+        return Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        ));
+    }
+    for unsupported in ["request", "request_uri"] {
+        if params.get(unsupported).is_some() {
+            return Err(err(
+                if unsupported == "request" {
+                    "request_not_supported"
+                } else {
+                    "request_uri_not_supported"
+                },
+                "request objects are not supported",
+            ));
+        }
+    }
+    if !client
+        .list("grant_types")?
+        .iter()
+        .any(|g| g == "authorization_code")
+    {
+        return Err(OAuthError::unauthorized_client(
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let allowed = client.list("scopes")?;
+    req.scope = match params.get("scope") {
+        Some(text) => scopes::parse(text)?,
+        None if allowed.iter().any(|s| s == "openid") => vec!["openid".to_owned()],
+        None => return Err(OAuthError::invalid_scope("scope is required")),
+    };
+    if req.scope.is_empty() {
+        return Err(OAuthError::invalid_scope("scope is empty"));
+    }
+    scopes::check_allowed(&req.scope, &allowed)?;
+    // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required of public clients.
+    let method = params.get("code_challenge_method");
+    let challenge = params.get("code_challenge");
+    if method.is_some_and(|m| m != "S256") {
+        return Err(OAuthError::invalid_request(
+            "code_challenge_method must be S256 (plain is not allowed)",
+        ));
+    }
+    if method.is_some() && challenge.is_none() {
+        return Err(OAuthError::invalid_request("code_challenge is missing"));
+    }
+    if let Some(c) = challenge {
+        let well_formed = c.len() == 43
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed {
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be the base64url SHA-256 of the verifier",
+            ));
+        }
+        // Absent method defaults to plain (RFC 7636 §4.3), which we refuse.
+        if method.is_none() {
+            return Err(OAuthError::invalid_request(
+                "code_challenge_method=S256 is required",
+            ));
+        }
+    }
+    let pkce = if client.is_public() {
+        Pkce::required()
+    } else {
+        Pkce::optional()
+    };
+    let encoded = pkce
+        .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
+        .map_err(|()| {
+            OAuthError::invalid_request(
+                "PKCE (code_challenge with S256) is required for public clients",
+            )
+        })?;
+    req.pkce = encoded.and_then(|v| v.into_private_value().ok().flatten());
+    if let Some(n) = params.get("nonce") {
+        if n.len() > MAX_NONCE {
+            return Err(OAuthError::invalid_request("nonce is too long"));
+        }
+        req.nonce = Some(n.to_owned());
+    }
+    if let Some(p) = params.get("prompt") {
+        let values: Vec<String> = p
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if values
+            .iter()
+            .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
+        {
+            return Err(OAuthError::invalid_request(
+                "prompt has an unsupported value",
+            ));
+        }
+        // OIDC Core §3.1.2.1: none must stand alone.
+        if values.iter().any(|v| v == "none") && values.len() > 1 {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        req.prompt = values;
+    }
+    if let Some(m) = params.get("max_age") {
+        req.max_age = Some(m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            OAuthError::invalid_request("max_age must be a non-negative integer")
+        })?);
+    }
+    req.login_hint = params
+        .get("login_hint")
+        .map(|h| h.chars().take(254).collect());
+    Ok(())
+}
+
+fn err(code: &'static str, description: &str) -> OAuthError {
+    let mut e = OAuthError::invalid_request(description);
+    e.code = code;
+    e
+}
+
+/// `GET /oauth/authorize/continue?interaction=…`: back from the hosted pages.
+pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
+    let params = Params::parse(http.query_string().as_bytes()).unwrap_or_default();
+    let id = params.get("interaction").unwrap_or_default();
+    let interaction = match Interaction::load(&state.store, id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return error_page(
+                "This sign-in request has expired. Go back to the app and start again.",
+            );
+        }
+        Err(_) => return unavailable(),
+    };
+    let Ok(req) = serde_json::from_value::<AuthzRequest>(interaction.payload.clone()) else {
+        return error_page("This sign-in request is corrupt.");
+    };
+    let cid = req.client_id.clone();
+    let client = match state.db.run(move |c| clients::find(c, &cid)).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page("The application is no longer registered."),
+        Err(_) => return unavailable(),
+    };
+    proceed(&http, &state, &client, req, Some(interaction)).await
+}
+
+async fn proceed(
+    http: &HttpRequest,
+    state: &OAuthState,
+    client: &ClientRow,
+    req: AuthzRequest,
+    interaction: Option<Interaction>,
+) -> HttpResponse {
+    let env = client.environment_id.clone();
+    let login = match LoginSession::from_request(http, &state.ui, &env).await {
+        Ok(l) => l,
+        Err(_) => return unavailable(),
+    };
+    let fresh_login = match (&login, &interaction) {
+        (Some(l), Some(i)) => i.logged_in_session.as_deref() == Some(l.session.id.as_str()),
+        _ => false,
+    };
+    let now = state.now_secs();
+    let too_old = |l: &LoginSession| req.max_age.is_some_and(|max| now - l.auth_time() > max);
+    let needs_login = match &login {
+        None => true,
+        Some(l) => !fresh_login && (req.prompt.iter().any(|p| p == "login") || too_old(l)),
+    };
+    if needs_login {
+        if req.prompt.iter().any(|p| p == "none") {
+            return redirect_error(state, &req, "login_required", "the user is not signed in");
+        }
+        return to_hosted_page(state, client, &req, interaction, true).await;
+    }
+    let Some(login) = login else {
+        return unavailable();
+    };
+    let (uid, cid) = (login.user.id.clone(), client.id.clone());
+    let remembered = match state.db.run(move |c| consents::find(c, &uid, &cid)).await {
+        Ok(r) => r.unwrap_or_default(),
+        Err(_) => return unavailable(),
+    };
+    let covered = req.scope.iter().all(|s| remembered.contains(s));
+    let decision = interaction.as_ref().and_then(|i| i.consent);
+    match decision {
+        Some(false) => {
+            if let Some(i) = &interaction {
+                let _ = i.finish(&state.store).await;
+            }
+            return redirect_error(state, &req, "access_denied", "the user denied the request");
+        }
+        Some(true) => {
+            let (env2, uid, cid, scope) = (
+                env.clone(),
+                login.user.id.clone(),
+                client.id.clone(),
+                req.scope.clone(),
+            );
+            let now_naive = state.clock.now_naive();
+            if state
+                .db
+                .run(move |c| consents::grant(c, &env2, &uid, &cid, &scope, now_naive))
+                .await
+                .is_err()
+            {
+                return unavailable();
+            }
+            let event = NewAuditEvent::new(
+                "oauth.consent.granted",
+                Some(&env),
+                Actor::user(&login.user.id),
+            )
+            .user(&login.user.id)
+            .data(serde_json::json!({"client_id": client.id, "scope": req.scope}));
+            if state.audit(event).await.is_err() {
+                return unavailable();
+            }
+        }
+        None if !covered || req.prompt.iter().any(|p| p == "consent") => {
+            if req.prompt.iter().any(|p| p == "none") {
+                return redirect_error(
+                    state,
+                    &req,
+                    "consent_required",
+                    "the user has not consented",
+                );
+            }
+            return to_hosted_page(state, client, &req, interaction, false).await;
+        }
+        None => {}
+    }
+    let grant = CodeGrant {
+        client_id: client.id.clone(),
+        environment_id: env,
+        user_id: login.user.id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        redirect_uri_sent: req.redirect_uri_sent,
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        pkce: req.pkce.clone(),
+        auth_time: login.auth_time(),
+        session_id: Some(login.session.id.clone()),
+    };
+    let code = match code::store(state, &grant).await {
+        Ok(c) => c,
+        Err(_) => return unavailable(),
+    };
+    if let Some(i) = &interaction {
+        let _ = i.finish(&state.store).await;
+    }
+    back_to_client(state, &req, &[("code", &code)])
+}
+
+/// Hands the browser to `/login` or `/consent` with an interaction that
+/// brings it back here.
+async fn to_hosted_page(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    interaction: Option<Interaction>,
+    login: bool,
+) -> HttpResponse {
+    let payload = match serde_json::to_value(req) {
+        Ok(p) => p,
+        Err(_) => return unavailable(),
+    };
+    let mut i = match interaction {
+        Some(i) => i,
+        None => match Interaction::new(
+            &client.environment_id,
+            "/oauth/authorize/continue?interaction=",
+            payload,
+        ) {
+            Ok(i) => i,
+            Err(_) => return unavailable(),
+        },
+    };
+    i.client_id = Some(client.id.clone());
+    i.client_name = Some(client.name.clone());
+    i.scopes.clone_from(&req.scope);
+    i.login_hint.clone_from(&req.login_hint);
+    i.force_login = login;
+    i.consent = None;
+    if i.save(&state.store).await.is_err() {
+        return unavailable();
+    }
+    let target = if login {
+        i.login_url()
+    } else {
+        i.consent_url()
+    };
+    pages::page_response(StatusCode::FOUND)
+        .insert_header((actix_web::http::header::LOCATION, target))
+        .finish()
+}

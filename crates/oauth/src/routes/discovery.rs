@@ -1,0 +1,85 @@
+//! `/.well-known/openid-configuration` (OIDC Discovery §3) and
+//! `/.well-known/oauth-authorization-server` (RFC 8414): built once,
+//! served as bytes.
+
+use crate::OAuthSettings;
+use crate::OAuthState;
+use actix_web::HttpResponse;
+use actix_web::web::{Bytes, Data};
+use serde_json::json;
+
+pub struct Documents {
+    openid: Bytes,
+    oauth: Bytes,
+}
+
+impl Documents {
+    pub fn build(settings: &OAuthSettings) -> Self {
+        let iss = &settings.issuer;
+        let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+        let doc = json!({
+            "issuer": iss,
+            "authorization_endpoint": format!("{iss}/oauth/authorize"),
+            "token_endpoint": format!("{iss}/oauth/token"),
+            "userinfo_endpoint": format!("{iss}/oauth/userinfo"),
+            "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+            "registration_endpoint": format!("{iss}/oauth/register"),
+            "revocation_endpoint": format!("{iss}/oauth/revoke"),
+            "introspection_endpoint": format!("{iss}/oauth/introspect"),
+            "end_session_endpoint": format!("{iss}/oauth/logout"),
+            "scopes_supported": crate::scopes::supported(),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+                "name", "given_name", "family_name", "email", "email_verified", "groups", "updated_at"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "prompt_values_supported": ["none", "login", "consent"],
+            "authorization_response_iss_parameter_supported": true,
+        });
+        let mut oauth = doc.clone();
+        if let Some(obj) = oauth.as_object_mut() {
+            for oidc_only in [
+                "userinfo_endpoint",
+                "subject_types_supported",
+                "id_token_signing_alg_values_supported",
+                "claims_supported",
+                "claims_parameter_supported",
+                "request_parameter_supported",
+                "request_uri_parameter_supported",
+                "prompt_values_supported",
+                "end_session_endpoint",
+            ] {
+                obj.remove(oidc_only);
+            }
+        }
+        Self {
+            openid: Bytes::from(doc.to_string()),
+            oauth: Bytes::from(oauth.to_string()),
+        }
+    }
+}
+
+fn serve(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .insert_header(("access-control-allow-origin", "*"))
+        .body(body)
+}
+
+pub async fn openid(state: Data<OAuthState>) -> HttpResponse {
+    serve(state.discovery.openid.clone())
+}
+
+pub async fn oauth(state: Data<OAuthState>) -> HttpResponse {
+    serve(state.discovery.oauth.clone())
+}

@@ -1,0 +1,5 @@
+//! The grant types of the token endpoint.
+
+pub mod client_credentials;
+pub mod code;
+pub mod refresh;

@@ -1,0 +1,69 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client acts
+//! for itself. No refresh token (§4.4.3), no ID token (there is no user).
+
+use crate::client_auth::AuthenticatedClient;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::issue::{self, Grant};
+use crate::{OAuthState, scopes};
+use trusec_storage::audit::{Actor, NewAuditEvent};
+
+pub async fn exchange(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    if client.row.is_public() {
+        return Err(OAuthError::unauthorized_client(
+            "client_credentials needs a confidential client",
+        ));
+    }
+    let allowed: Vec<String> = client
+        .row
+        .list("scopes")?
+        .into_iter()
+        .filter(|s| !scopes::OIDC.contains(&s.as_str()))
+        .collect();
+    let scope = match params.get("scope") {
+        Some(text) => {
+            let requested = scopes::parse(text)?;
+            scopes::check_allowed(&requested, &allowed)?;
+            requested
+        }
+        None => allowed,
+    };
+    let now = state.clock.now_naive();
+    let (tokens, _) = issue::mint(
+        state,
+        &Grant {
+            client: &client.row,
+            user: None,
+            scope,
+            auth_time: None,
+            nonce: None,
+            session_id: None,
+            family: None,
+            with_refresh: false,
+        },
+        now,
+    )?;
+    state
+        .audit(
+            NewAuditEvent::new(
+                "oauth.token.issued",
+                Some(&client.row.environment_id),
+                Actor {
+                    kind: "oauth_client".into(),
+                    id: Some(client.row.id.clone()),
+                },
+            )
+            .data(serde_json::json!({
+                "grant_type": "client_credentials",
+                "client_id": client.row.id,
+                "scope": tokens.scope,
+                "jti": tokens.jti,
+            })),
+        )
+        .await?;
+    Ok(tokens.to_json())
+}

@@ -1,0 +1,187 @@
+//! `POST /oauth/register`: RFC 7591 dynamic client registration. Bearer a
+//! secret (or test) API key for any client in that key's environment; with
+//! open registration on, anonymous callers may register public clients
+//! (native apps, MCP clients) in `live`, rate limited per IP.
+
+use crate::OAuthState;
+use crate::client_auth;
+use crate::client_metadata::{self, ClientInput};
+use crate::error::OAuthError;
+use actix_web::http::header;
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use trusec_storage::api_keys::{self, KeyType};
+use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::clients::{self, NewClient};
+use trusec_storage::{ids, secrets};
+
+const MAX_BODY: usize = 32 * 1024;
+
+/// RFC 7591 §2 metadata. Unknown members are ignored, as §2 requires.
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    scope: Option<String>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    id_token_signed_response_alg: Option<String>,
+}
+
+/// Who is registering: an API key's environment, or anonymous.
+async fn registrant(
+    state: &OAuthState,
+    req: &HttpRequest,
+) -> Result<(String, Actor, bool), OAuthError> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let Some(key) = bearer else {
+        if !state.settings.open_registration {
+            return Err(OAuthError::invalid_token(
+                "registration needs a secret API key as bearer token",
+            ));
+        }
+        let ip = req
+            .peer_addr()
+            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+        state
+            .rate_limit("registration", state.settings.registration_limit, &ip)
+            .await?;
+        return Ok((ids::ENV_LIVE.to_owned(), Actor::anonymous(), true));
+    };
+    let claimed =
+        KeyType::from_key(&key).ok_or_else(|| OAuthError::invalid_token("invalid API key"))?;
+    let hash = secrets::hash_secret(&key);
+    let row = state
+        .db
+        .run(move |c| api_keys::find_by_hash(c, &hash))
+        .await?
+        .filter(|r| r.key_type() == Some(claimed) && r.check(state.clock.now_naive()).is_ok())
+        .ok_or_else(|| OAuthError::invalid_token("invalid, expired or revoked API key"))?;
+    if claimed == KeyType::Public {
+        return Err(OAuthError::insufficient_scope(
+            "public keys (trusec_pk_) cannot register clients",
+        ));
+    }
+    Ok((row.environment_id.clone(), Actor::api_key(&row.id), false))
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: Data<OAuthState>,
+    body: Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let (env, actor, anonymous) = registrant(&state, &req).await?;
+    if body.len() > MAX_BODY {
+        return Err(OAuthError::invalid_client_metadata(
+            "the request body is too large",
+        ));
+    }
+    let meta: Metadata = serde_json::from_slice(&body)
+        .map_err(|e| OAuthError::invalid_client_metadata(format!("malformed metadata: {e}")))?;
+    if let Some(rt) = &meta.response_types
+        && rt.iter().any(|t| t != "code")
+    {
+        return Err(OAuthError::invalid_client_metadata(
+            "only the code response type is supported",
+        ));
+    }
+    let method = meta
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".into());
+    let public = method == "none";
+    if anonymous && !public {
+        return Err(OAuthError::invalid_client_metadata(
+            "anonymous registration is for public clients only (token_endpoint_auth_method=none)",
+        ));
+    }
+    let scopes = match &meta.scope {
+        Some(s) => Some(
+            crate::scopes::parse(s)
+                .map_err(|e| OAuthError::invalid_client_metadata(e.description))?,
+        ),
+        None => None,
+    };
+    let valid = client_metadata::validate(ClientInput {
+        name: Some(
+            meta.client_name
+                .clone()
+                .unwrap_or_else(|| "Unnamed application".into()),
+        ),
+        client_type: Some(if public { "public" } else { "confidential" }.into()),
+        redirect_uris: meta.redirect_uris.clone(),
+        post_logout_redirect_uris: meta.post_logout_redirect_uris.clone(),
+        grant_types: meta.grant_types.clone(),
+        scopes,
+        token_endpoint_auth_method: Some(method),
+        id_token_signed_response_alg: meta.id_token_signed_response_alg.clone(),
+        refresh_token_leeway_seconds: None,
+    })
+    .map_err(|e| {
+        if e.field.contains("redirect_uris") {
+            OAuthError::invalid_redirect_uri(e.message)
+        } else {
+            OAuthError::invalid_client_metadata(format!("{}: {}", e.field, e.message))
+        }
+    })?;
+    let secret = if public {
+        None
+    } else {
+        Some(client_auth::new_secret()?)
+    };
+    let new = NewClient {
+        environment_id: env.clone(),
+        name: valid.name,
+        client_type: valid.client_type,
+        secret_hash: secret.as_ref().map(|(_, h)| h.clone()),
+        redirect_uris: valid.redirect_uris,
+        post_logout_redirect_uris: valid.post_logout_redirect_uris,
+        grant_types: valid.grant_types,
+        scopes: valid.scopes,
+        token_endpoint_auth_method: valid.token_endpoint_auth_method,
+        id_token_signed_response_alg: valid.id_token_signed_response_alg,
+        refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
+        registered_by: if anonymous { "anonymous" } else { "api_key" }.into(),
+    };
+    let now = state.clock.now_naive();
+    let row = state.db.run(move |c| clients::insert(c, new, now)).await?;
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    state
+        .audit(
+            NewAuditEvent::new("oauth.client.created", Some(&env), actor)
+                .client(ip, None)
+                .data(json!({"client_id": row.id, "registration": "rfc7591", "type": row.client_type})),
+        )
+        .await?;
+    let client = row.to_client()?;
+    let mut body = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": now.and_utc().timestamp(),
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": ["code"],
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "scope": client.scopes.join(" "),
+    });
+    if let (Some((secret, _)), Some(obj)) = (secret, body.as_object_mut()) {
+        obj.insert("client_secret".into(), json!(secret));
+        // RFC 7591 §3.2.1: 0 means the secret does not expire.
+        obj.insert("client_secret_expires_at".into(), json!(0));
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}

@@ -1,0 +1,235 @@
+//! `/v1/oauth/clients`: register, read, update, delete OAuth clients. A
+//! confidential client's secret is shown once, at creation.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use trusec_oauth::client_auth;
+use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
+use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, NewClient};
+use trusec_storage::{StorageError, ids};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClient {
+    name: String,
+    #[serde(rename = "type")]
+    client_type: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    id_token_signed_response_alg: Option<String>,
+    refresh_token_leeway_seconds: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClient {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    id_token_signed_response_alg: Option<String>,
+    refresh_token_leeway_seconds: Option<i64>,
+}
+
+fn invalid(e: FieldError) -> ApiError {
+    ApiError::validation(e.field, e.message)
+}
+
+fn not_found(e: StorageError) -> ApiError {
+    match e {
+        StorageError::NotFound => ApiError::not_found("client", Some("id")),
+        other => other.into(),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateClient>,
+) -> Result<HttpResponse, ApiError> {
+    let valid = client_metadata::validate(ClientInput {
+        name: Some(body.name),
+        client_type: Some(body.client_type),
+        redirect_uris: Some(body.redirect_uris),
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        grant_types: body.grant_types,
+        scopes: body.scopes,
+        token_endpoint_auth_method: body.token_endpoint_auth_method,
+        id_token_signed_response_alg: body.id_token_signed_response_alg,
+        refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
+    })
+    .map_err(invalid)?;
+    let secret = if valid.client_type == "confidential" {
+        Some(client_auth::new_secret().map_err(|e| ApiError::internal(&e))?)
+    } else {
+        None
+    };
+    let new = NewClient {
+        environment_id: caller.environment.clone(),
+        name: valid.name,
+        client_type: valid.client_type,
+        secret_hash: secret.as_ref().map(|(_, h)| h.clone()),
+        redirect_uris: valid.redirect_uris,
+        post_logout_redirect_uris: valid.post_logout_redirect_uris,
+        grant_types: valid.grant_types,
+        scopes: valid.scopes,
+        token_endpoint_auth_method: valid.token_endpoint_auth_method,
+        id_token_signed_response_alg: valid.id_token_signed_response_alg,
+        refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
+        registered_by: "management_api".into(),
+    };
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| clients::insert(conn, new, now))
+        .await?;
+    state
+        .audit(
+            caller
+                .event("oauth.client.created")
+                .data(serde_json::json!({"client_id": row.id, "type": row.client_type})),
+        )
+        .await?;
+    let mut body = serde_json::to_value(row.to_client()?)?;
+    if let (Some((secret, _)), Some(obj)) = (secret, body.as_object_mut()) {
+        obj.insert("client_secret".into(), secret.into());
+    }
+    Ok(HttpResponse::Created().json(body))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.to_request(ids::CLIENT)?;
+    let env = caller.environment.clone();
+    let rows = state
+        .db
+        .run(move |conn| clients::list(conn, &env, &page))
+        .await?;
+    let mut data = Vec::with_capacity(rows.data.len());
+    for row in &rows.data {
+        data.push(row.to_client()?);
+    }
+    let page = trusec_storage::Page {
+        data,
+        has_more: rows.has_more,
+    };
+    Ok(HttpResponse::Ok().json(list_body(page, |c: &Client| c.client_id.clone())))
+}
+
+async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
+    let id = path_id(ids::CLIENT, "client", id)?;
+    let env = caller.environment.clone();
+    state
+        .db
+        .run(move |conn| clients::get(conn, &env, &id))
+        .await
+        .map_err(not_found)
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<Client>, ApiError> {
+    Ok(web::Json(load(&state, &caller, &id).await?.to_client()?))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateClient>,
+) -> Result<web::Json<Client>, ApiError> {
+    let current = load(&state, &caller, &id).await?;
+    let existing = current.to_client()?;
+    // Validate the client as it would be after the change, as a whole.
+    let merged = client_metadata::validate(ClientInput {
+        name: Some(body.name.clone().unwrap_or(existing.name)),
+        client_type: Some(existing.client_type),
+        redirect_uris: Some(body.redirect_uris.clone().unwrap_or(existing.redirect_uris)),
+        post_logout_redirect_uris: Some(
+            body.post_logout_redirect_uris
+                .clone()
+                .unwrap_or(existing.post_logout_redirect_uris),
+        ),
+        grant_types: Some(body.grant_types.clone().unwrap_or(existing.grant_types)),
+        scopes: Some(body.scopes.clone().unwrap_or(existing.scopes)),
+        token_endpoint_auth_method: Some(existing.token_endpoint_auth_method),
+        id_token_signed_response_alg: Some(
+            body.id_token_signed_response_alg
+                .clone()
+                .unwrap_or(existing.id_token_signed_response_alg),
+        ),
+        refresh_token_leeway_seconds: Some(
+            body.refresh_token_leeway_seconds
+                .unwrap_or(existing.refresh_token_leeway_seconds),
+        ),
+    })
+    .map_err(invalid)?;
+    let patch = ClientPatch {
+        name: body.name.map(|_| merged.name),
+        redirect_uris: body.redirect_uris.map(|_| merged.redirect_uris),
+        post_logout_redirect_uris: body
+            .post_logout_redirect_uris
+            .map(|_| merged.post_logout_redirect_uris),
+        grant_types: body.grant_types.map(|_| merged.grant_types),
+        scopes: body.scopes.map(|_| merged.scopes),
+        id_token_signed_response_alg: body
+            .id_token_signed_response_alg
+            .map(|_| merged.id_token_signed_response_alg),
+        refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
+    };
+    let (env, cid) = (caller.environment.clone(), current.id.clone());
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| clients::update(conn, &env, &cid, patch, now))
+        .await
+        .map_err(not_found)?;
+    state
+        .audit(
+            caller
+                .event("oauth.client.updated")
+                .data(serde_json::json!({"client_id": row.id})),
+        )
+        .await?;
+    Ok(web::Json(row.to_client()?))
+}
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let current = load(&state, &caller, &id).await?;
+    let (env, cid) = (caller.environment.clone(), current.id.clone());
+    state
+        .db
+        .run(move |conn| clients::delete(conn, &env, &cid))
+        .await
+        .map_err(not_found)?;
+    state
+        .audit(
+            caller
+                .event("oauth.client.deleted")
+                .data(serde_json::json!({"client_id": current.id})),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"client_id": current.id, "deleted": true})))
+}

@@ -1,0 +1,34 @@
+//! `POST /v1/signing-keys/rotate`: rotate the JWT signing keys now (they
+//! also rotate by themselves every 90 days). Keys are shared by every
+//! environment, so only a live secret key may do this.
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use trusec_storage::api_keys::KeyType;
+
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    if caller.key_type != KeyType::Secret || caller.via_oauth {
+        return Err(ApiError::Forbidden(
+            "signing keys serve every environment: rotate them with a live secret key (trusec_sk_)"
+                .into(),
+        ));
+    }
+    let rotated = state
+        .oauth
+        .keyring
+        .rotate(false)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    state
+        .audit(
+            caller
+                .event("signing_key.rotated")
+                .data(serde_json::json!({"algorithms": rotated, "reason": "manual"})),
+        )
+        .await?;
+    let jwks: serde_json::Value = serde_json::from_slice(&state.oauth.keyring.keys().jwks)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"rotated": rotated, "jwks": jwks})))
+}

@@ -1,0 +1,52 @@
+//! The login-session cookie and the CSRF double-submit cookie.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use trusec_storage::secrets;
+
+pub const SESSION_COOKIE: &str = "trusec_session";
+pub const CSRF_COOKIE: &str = "trusec_csrf";
+
+/// The session cookie: `HttpOnly`, `SameSite=Lax` (it must ride along the
+/// top-level redirect back from an app's authorization request), `Secure`
+/// when served over https.
+pub fn session(token: &str, secure: bool, max_age_secs: i64) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish()
+}
+
+/// A cookie that removes the session cookie.
+pub fn clear_session(secure: bool) -> Cookie<'static> {
+    let mut c = session("", secure, 0);
+    c.make_removal();
+    c
+}
+
+/// The CSRF token of this browser, minting one if it has none. Returns the
+/// token and, when new, the cookie to set.
+pub fn csrf(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
+    if let Some(existing) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() >= 32) {
+        return (existing.value().to_owned(), None);
+    }
+    let token = secrets::generate_secret("").unwrap_or_default();
+    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        // Strict: the form posting it comes from our own page.
+        .same_site(SameSite::Strict)
+        .finish();
+    (token, Some(cookie))
+}
+
+/// Whether a posted CSRF token matches the browser's cookie (double submit).
+pub fn csrf_ok(req: &HttpRequest, posted: &str) -> bool {
+    req.cookie(CSRF_COOKIE).is_some_and(|c| {
+        !posted.is_empty() && secrets::constant_time_eq(c.value().as_bytes(), posted.as_bytes())
+    })
+}

@@ -1,0 +1,104 @@
+//! A browser's trip through the hosted pages on behalf of a protocol
+//! request: which environment and app, what to consent to, and where to go
+//! back to. Lives in the ephemeral store for ten minutes.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use trusec_storage::{EphemeralStore, StorageError, secrets};
+
+pub const TTL: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Interaction {
+    pub id: String,
+    pub environment_id: String,
+    pub client_id: Option<String>,
+    pub client_name: Option<String>,
+    /// Scopes to show on the consent page.
+    pub scopes: Vec<String>,
+    pub login_hint: Option<String>,
+    /// The user must type their password even if a session exists
+    /// (`prompt=login`, `max_age` exceeded, SAML `ForceAuthn`).
+    pub force_login: bool,
+    /// Set once the user has signed in during this interaction.
+    pub logged_in_session: Option<String>,
+    /// `Some(true)` approved, `Some(false)` denied, `None` not asked yet.
+    pub consent: Option<bool>,
+    /// Where the protocol continues (a path of ours).
+    pub return_to: String,
+    /// The protocol's own state (the parsed authorization request).
+    pub payload: serde_json::Value,
+}
+
+fn key(id: &str) -> String {
+    format!("interaction:{id}")
+}
+
+impl Interaction {
+    /// A new interaction with an unguessable id.
+    ///
+    /// # Errors
+    /// When the random source fails.
+    pub fn new(
+        environment_id: &str,
+        return_to_prefix: &str,
+        payload: serde_json::Value,
+    ) -> Result<Self, StorageError> {
+        let id = secrets::generate_secret("").map_err(StorageError::backend)?;
+        Ok(Self {
+            return_to: format!("{return_to_prefix}{id}"),
+            id,
+            environment_id: environment_id.to_owned(),
+            client_id: None,
+            client_name: None,
+            scopes: Vec::new(),
+            login_hint: None,
+            force_login: false,
+            logged_in_session: None,
+            consent: None,
+            payload,
+        })
+    }
+
+    /// Stores (or overwrites) this interaction.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn save(&self, store: &EphemeralStore) -> Result<(), StorageError> {
+        store
+            .put(&key(&self.id), &serde_json::to_vec(self)?, TTL)
+            .await
+    }
+
+    /// Loads an interaction; an unknown, expired or malformed id is `None`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn load(store: &EphemeralStore, id: &str) -> Result<Option<Self>, StorageError> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(None);
+        }
+        Ok(store
+            .get(&key(id))
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Ends an interaction (its outcome has been acted on).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn finish(&self, store: &EphemeralStore) -> Result<(), StorageError> {
+        store.delete(&[key(&self.id)]).await
+    }
+
+    /// `/login?interaction=…`.
+    pub fn login_url(&self) -> String {
+        format!("/login?interaction={}", self.id)
+    }
+
+    /// `/consent?interaction=…`.
+    pub fn consent_url(&self) -> String {
+        format!("/consent?interaction={}", self.id)
+    }
+}

@@ -1,0 +1,78 @@
+//! The signed-in browser: a `sessions` row whose token is the session cookie.
+
+use crate::UiState;
+use crate::cookies::SESSION_COOKIE;
+use actix_web::HttpRequest;
+use chrono::NaiveDateTime;
+use trusec_storage::sessions::{self, SessionRow};
+use trusec_storage::users::UserRow;
+use trusec_storage::{StorageError, secrets};
+
+/// How long a hosted-login session lasts.
+pub const LIFETIME_SECS: i64 = 24 * 3600;
+/// Login session tokens look like this, and differ from API session tokens
+/// only in their prefix.
+pub const TOKEN_PREFIX: &str = "trusec_ls_";
+
+#[derive(Clone, Debug)]
+pub struct LoginSession {
+    pub session: SessionRow,
+    pub user: UserRow,
+}
+
+impl LoginSession {
+    /// When the user typed their password (OIDC `auth_time`).
+    pub fn auth_time(&self) -> i64 {
+        self.session.created_at.and_utc().timestamp()
+    }
+
+    /// The live login session of this browser in `env`, if any.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn from_request(
+        req: &HttpRequest,
+        state: &UiState,
+        env: &str,
+    ) -> Result<Option<Self>, StorageError> {
+        let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let token = cookie.value();
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+            return Ok(None);
+        }
+        let hash = secrets::hash_secret(token);
+        let env = env.to_owned();
+        let now = state.clock.now_naive();
+        let found = state
+            .db
+            .run(move |conn| sessions::find_by_token_hash(conn, &env, &hash))
+            .await?;
+        Ok(found
+            .filter(|(session, _)| session.check(now).is_ok())
+            .map(|(session, user)| Self { session, user }))
+    }
+
+    /// Starts a session for `user`; returns the cookie token and the row.
+    ///
+    /// # Errors
+    /// Storage or random-source failures.
+    pub async fn start(
+        state: &UiState,
+        user: &UserRow,
+        metadata: serde_json::Value,
+        now: NaiveDateTime,
+    ) -> Result<(String, SessionRow), StorageError> {
+        let token = secrets::generate_secret(TOKEN_PREFIX).map_err(StorageError::backend)?;
+        let hash = secrets::hash_secret(&token);
+        let env = user.environment_id.clone();
+        let user_id = user.id.clone();
+        let expires = now + chrono::TimeDelta::seconds(LIFETIME_SECS);
+        let row = state
+            .db
+            .run(move |conn| sessions::insert(conn, &env, &user_id, hash, &metadata, now, expires))
+            .await?;
+        Ok((token, row))
+    }
+}

@@ -1,0 +1,152 @@
+//! Page templates and the headers every hosted page carries.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use askama::Template;
+
+/// No scripts at all, styles only from our own stylesheet, never framed.
+/// `form-action` is left out on purpose: browsers apply it to the redirects
+/// that follow a form post, and consent ends in a redirect to the app.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub client_name: Option<String>,
+    pub email: String,
+    pub error: Option<String>,
+    pub csrf: String,
+    pub interaction: String,
+}
+
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub client_name: String,
+    pub scopes: Vec<ScopeLine>,
+    pub user_email: String,
+    pub csrf: String,
+    pub interaction: String,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    pub client_name: Option<String>,
+    pub csrf: String,
+    pub intent: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+    pub is_error: bool,
+}
+
+/// Plain words for a scope on the consent page.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm who you are".to_owned(),
+        "profile" => "See your name".to_owned(),
+        "email" => "See your email address".to_owned(),
+        "offline_access" => "Stay connected when you are not using it".to_owned(),
+        "groups" => "See the groups you belong to".to_owned(),
+        other => match other.split_once(':') {
+            Some(("read", what)) => format!("Read {}", what.replace('_', " ")),
+            Some(("write", what)) => format!("Change {}", what.replace('_', " ")),
+            _ => format!("Use the permission \u{201c}{other}\u{201d}"),
+        },
+    }
+}
+
+/// A builder with the hosted pages' security headers.
+pub fn page_response(status: StatusCode) -> HttpResponseBuilder {
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    resp
+}
+
+/// Renders a template with the security headers and any cookies to set.
+pub fn render(
+    template: &impl Template,
+    status: StatusCode,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
+    match template.render() {
+        Ok(html) => {
+            let mut resp = page_response(status);
+            for c in cookies {
+                resp.cookie(c);
+            }
+            resp.content_type("text/html; charset=utf-8").body(html)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template failed to render");
+            page_response(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("Something went wrong.")
+        }
+    }
+}
+
+/// A message page (signed out, errors).
+pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    render(
+        &MessagePage {
+            title: title.to_owned(),
+            message: message.to_owned(),
+            is_error: status.is_client_error() || status.is_server_error(),
+        },
+        status,
+        Vec::new(),
+    )
+}
+
+/// A 303 redirect after a form post, with the page headers.
+pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    let mut resp = page_response(StatusCode::SEE_OTHER);
+    for c in cookies {
+        resp.cookie(c);
+    }
+    resp.insert_header((header::LOCATION, location.to_owned()))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_read_as_plain_words() {
+        assert_eq!(describe_scope("email"), "See your email address");
+        assert_eq!(describe_scope("read:users"), "Read users");
+        assert_eq!(describe_scope("write:api_keys"), "Change api keys");
+        assert!(describe_scope("custom").contains("custom"));
+    }
+
+    #[test]
+    fn message_pages_escape_their_text() {
+        let html = MessagePage {
+            title: "<b>".into(),
+            message: "<script>alert(1)</script>".into(),
+            is_error: true,
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>alert"));
+    }
+}
