@@ -1,0 +1,204 @@
+//! `/v1/oauth/clients` and RFC 7591 registration.
+
+use serde_json::json;
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+on_every_backend!(clients_crud_and_validation, dynamic_registration);
+
+async fn clients_crud_and_validation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = &app.secret_key;
+    let (status, c) = status_json(
+        app.post("/v1/oauth/clients", key, &json!({"name": "Web", "type": "confidential", "redirect_uris": ["https://a.example/cb"]})).await,
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["client_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("client_"));
+    assert!(
+        c["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("trusec_cs_")
+    );
+    assert_eq!(
+        c["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+    let (status, got) = status_json(app.get(&format!("/v1/oauth/clients/{id}"), key).await).await;
+    assert_eq!(status, 200);
+    assert!(
+        got.get("client_secret").is_none(),
+        "the secret is shown once"
+    );
+    let (status, patched) = status_json(
+        app.patch(
+            &format!("/v1/oauth/clients/{id}"),
+            key,
+            &json!({"redirect_uris": ["https://b.example/cb"], "refresh_token_leeway_seconds": 10}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["redirect_uris"], json!(["https://b.example/cb"]));
+    assert_eq!(patched["refresh_token_leeway_seconds"], 10);
+    let (status, list) = status_json(app.get("/v1/oauth/clients", key).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // Isolated by environment.
+    assert_eq!(
+        app.get(&format!("/v1/oauth/clients/{id}"), &app.test_key)
+            .await
+            .status(),
+        404
+    );
+    let cases = [
+        (
+            json!({"name": "x", "type": "confidential", "redirect_uris": ["http://a.example/cb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "x", "type": "confidential", "redirect_uris": ["https://*.example/cb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "x", "type": "confidential", "redirect_uris": ["https://a.example/cb#f"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "x", "type": "public", "redirect_uris": [], "grant_types": ["authorization_code"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "x", "type": "public", "grant_types": ["client_credentials"]}),
+            "grant_types",
+        ),
+        (
+            json!({"name": "x", "type": "robot", "redirect_uris": ["https://a.example/cb"]}),
+            "type",
+        ),
+        (
+            json!({"name": "x", "type": "confidential", "redirect_uris": ["https://a.example/cb"], "refresh_token_leeway_seconds": 61}),
+            "refresh_token_leeway_seconds",
+        ),
+        (
+            json!({"name": "x", "type": "confidential", "redirect_uris": ["https://a.example/cb"], "scopes": ["root"]}),
+            "scopes",
+        ),
+        (
+            json!({"name": "", "type": "confidential", "redirect_uris": ["https://a.example/cb"]}),
+            "name",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, err) = status_json(app.post("/v1/oauth/clients", key, &body).await).await;
+        assert_eq!(status, 422, "{body}: {err}");
+        assert_eq!(err["error"]["param"], field, "{body}");
+    }
+    let (status, _) = status_json(
+        app.post("/v1/oauth/clients", key, &json!({"name": "x"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.delete(&format!("/v1/oauth/clients/{id}"), key)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get(&format!("/v1/oauth/clients/{id}"), key)
+            .await
+            .status(),
+        404
+    );
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=oauth.client.deleted", key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
+
+async fn dynamic_registration(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let body = json!({"client_name": "CLI", "redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "none", "unknown_member": 1});
+    // Anonymous registration is off by default.
+    let resp = app
+        .client
+        .post(app.url("/oauth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let (status, c) = status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    assert!(c["client_id"].as_str().unwrap().starts_with("client_"));
+    assert!(c.get("client_secret").is_none());
+    assert_eq!(c["token_endpoint_auth_method"], "none");
+    let (status, c) = status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(&json!({"client_name": "Server", "redirect_uris": ["https://s.example/cb"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(c["client_secret"].is_string());
+    assert_eq!(c["client_secret_expires_at"], 0);
+    let (status, err) = status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(&json!({"redirect_uris": ["http://evil.example/cb"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_redirect_uri"))
+    );
+    // With open registration, anonymous public clients are welcome; confidential ones are not.
+    let open = TestApp::builder(backend)
+        .with_settings(|s| s.open_registration = true)
+        .spawn()
+        .await;
+    let resp = open
+        .client
+        .post(open.url("/oauth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let (status, err) = status_json(
+        open.client
+            .post(open.url("/oauth/register"))
+            .json(&json!({"redirect_uris": ["https://s.example/cb"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+}

@@ -1,0 +1,608 @@
+//! The browser flow end to end: authorize → login → consent → code → tokens.
+
+use crate::oauth_support::*;
+use serde_json::json;
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+on_every_backend!(
+    public_client_with_pkce_signs_in,
+    confidential_client_and_remembered_consent,
+    bad_authorization_requests,
+    code_is_single_use_and_pkce_checked,
+    login_failures_are_generic_limited_and_audited,
+    prompt_none_and_denied_consent,
+    rp_initiated_logout,
+);
+
+async fn public_client_with_pkce_signs_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = make_user(&app, "ada@example.com").await;
+    let client = public_client(&app).await;
+    let tokens = login_and_redeem(
+        &app,
+        &client,
+        "ada@example.com",
+        "openid profile email offline_access",
+    )
+    .await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("trusec_rt_")
+    );
+
+    // Both JWTs verify with a second library against the JWKS.
+    let access = tokens["access_token"].as_str().unwrap();
+    let (header, claims) = verify_jwt(&app, access, "http://127.0.0.1:8080").await;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    assert_eq!(claims["sub"], user["id"]);
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["scope"], "openid profile email offline_access");
+    for claim in ["iss", "aud", "exp", "iat", "jti"] {
+        assert!(claims.get(claim).is_some(), "{claim}");
+    }
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let (header, id) = verify_jwt(&app, id_token, &client.id).await;
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    assert_eq!(id["sub"], user["id"]);
+    assert_eq!(id["nonce"], "n1");
+    assert!(id["auth_time"].is_i64());
+    // OIDC Core §3.1.3.6: at_hash is the left half of SHA-256(access token).
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(access.as_bytes());
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
+    assert_eq!(id["at_hash"], expected);
+
+    // userinfo and /v1/users/me with the access token.
+    let (status, info) = status_json(
+        app.client
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["sub"], user["id"]);
+    assert_eq!(info["email"], "ada@example.com");
+    assert_eq!(info["name"], "Ada Lovelace");
+    let (status, me) = status_json(
+        app.client
+            .get(app.url("/v1/users/me"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(me["id"], user["id"]);
+    // Garbage and oversized tokens are invalid_token, not errors.
+    for bad in ["garbage", "a.b.c", &"x".repeat(20_000)] {
+        let resp = app
+            .client
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(
+            resp.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+    // An ID token is not an access token (RFC 9068 typ check).
+    let resp = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+async fn confidential_client_and_remembered_consent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "grace@example.com").await;
+    let client = confidential_client(&app, json!({"id_token_signed_response_alg": "EdDSA"})).await;
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[("scope", "openid email"), ("state", "xyz")],
+    );
+    let trip = browse(&app, &url, "grace@example.com", true).await;
+    assert!(trip.saw_login && trip.saw_consent);
+    let q = query(&trip.callback);
+    assert_eq!(q["state"], "xyz");
+    assert_eq!(q["iss"], "http://127.0.0.1:8080");
+    let (status, tokens) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let (header, _) = verify_jwt(&app, tokens["id_token"].as_str().unwrap(), &client.id).await;
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    // client_secret_post works too.
+    let trip = browse(
+        &app,
+        &authorize_url(&app, &client.id, &[("scope", "openid email")]),
+        "grace@example.com",
+        true,
+    )
+    .await;
+    // Signed in and consented already: straight back with a code.
+    assert!(!trip.saw_login && !trip.saw_consent, "{trip:?}");
+    let q = query(&trip.callback);
+    let secret = client.secret.clone().unwrap();
+    let (status, _) = status_json(
+        app.client
+            .post(app.url("/oauth/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &q["code"]),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &client.id),
+                ("client_secret", &secret),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A wider scope asks again; prompt=consent always asks.
+    let trip = browse(
+        &app,
+        &authorize_url(&app, &client.id, &[("scope", "openid email profile")]),
+        "grace@example.com",
+        true,
+    )
+    .await;
+    assert!(!trip.saw_login && trip.saw_consent);
+    let trip = browse(
+        &app,
+        &authorize_url(
+            &app,
+            &client.id,
+            &[("scope", "openid"), ("prompt", "consent")],
+        ),
+        "grace@example.com",
+        true,
+    )
+    .await;
+    assert!(trip.saw_consent);
+    let trip = browse(
+        &app,
+        &authorize_url(
+            &app,
+            &client.id,
+            &[("scope", "openid"), ("prompt", "login")],
+        ),
+        "grace@example.com",
+        true,
+    )
+    .await;
+    assert!(trip.saw_login && !trip.saw_consent);
+    // Consent and login are audited.
+    let (_, events) = status_json(
+        app.get(
+            "/v1/audit-events?type=oauth.consent.granted",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert!(!events["data"].as_array().unwrap().is_empty());
+    let (_, events) = status_json(
+        app.get(
+            "/v1/audit-events?type=user.login.succeeded",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 2);
+}
+
+async fn bad_authorization_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = public_client(&app).await;
+    let (_, challenge) = pkce();
+    // Unknown client, unregistered or near-miss redirect URIs: a page, never a redirect.
+    for url in [
+        app.url("/oauth/authorize?response_type=code&client_id=client_nope&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback"),
+        app.url(&format!("/oauth/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback", client.id)),
+        app.url(&format!("/oauth/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback%2F", client.id)),
+        app.url(&format!("/oauth/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&redirect_uri=https%3A%2F%2Fevil.example", client.id)),
+        app.url(&format!("/oauth/authorize?response_type=code&client_id={}&scope=openid", client.id)),
+    ] {
+        let resp = app.client.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{url}");
+        assert!(resp.headers().get("location").is_none(), "{url}");
+        assert!(resp.text().await.unwrap().contains("<html"));
+    }
+    // Anything else goes back to the client as an error (RFC 6749 §4.1.2.1).
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        (&[("scope", "openid")], "invalid_request"), // public client without PKCE
+        (
+            &[
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            &[("scope", "openid"), ("code_challenge", &challenge)],
+            "invalid_request",
+        ),
+        (
+            &[
+                ("scope", "openid admin"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_scope",
+        ),
+        (
+            &[
+                ("scope", "openid"),
+                ("prompt", "none login"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+        (
+            &[
+                ("scope", "openid"),
+                ("max_age", "-1"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+    ];
+    for (extra, error) in cases {
+        let mut params = extra.to_vec();
+        params.push(("state", "st"));
+        let resp = app
+            .client
+            .get(authorize_url(&app, &client.id, &params))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302, "{extra:?}");
+        let q = query(resp.headers()["location"].to_str().unwrap());
+        assert_eq!(q["error"], error, "{extra:?}");
+        assert_eq!(q["state"], "st");
+    }
+    let resp = app
+        .client
+        .get(app.url(&format!("/oauth/authorize?response_type=token&client_id={}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback", client.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(resp.headers()["location"].to_str().unwrap())["error"],
+        "unsupported_response_type"
+    );
+}
+
+async fn code_is_single_use_and_pkce_checked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "pk@example.com").await;
+    let client = public_client(&app).await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[
+            ("scope", "openid offline_access"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = query(&browse(&app, &url, "pk@example.com", true).await.callback)["code"].clone();
+    // A wrong verifier fails, and the code is gone (single use).
+    let (status, err) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &"x".repeat(43)),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // Redeem a fresh code, then replay it: invalid_grant, and what the first
+    // redemption issued is revoked.
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[
+            ("scope", "openid offline_access"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = query(&browse(&app, &url, "pk@example.com", true).await.callback)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = token(&app, &client, &form).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, err) = token(&app, &client, &form).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/oauth/userinfo"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let (status, _) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "the refresh token went with it");
+    // A mismatched redirect_uri fails too.
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = query(&browse(&app, &url, "pk@example.com", true).await.callback)["code"].clone();
+    let (status, err) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example.com/other"),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+async fn login_failures_are_generic_limited_and_audited(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.rate_limits.login = trusec_storage::rate_limit::Limit::parse("2/min").unwrap()
+        })
+        .spawn()
+        .await;
+    make_user(&app, "lim@example.com").await;
+    let page = app
+        .client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf_token");
+    let attempt = |email: &'static str, password: &'static str, csrf: String| {
+        let client = app.client.clone();
+        let url = app.url("/login");
+        async move {
+            let resp = client
+                .post(url)
+                .form(&[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf_token", &csrf),
+                    ("interaction", ""),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let (s1, wrong_password) = attempt("lim@example.com", "wrong password!", csrf.clone()).await;
+    let (s2, unknown_email) = attempt("nobody@example.com", "wrong password!", csrf.clone()).await;
+    assert_eq!((s1, s2), (401, 401));
+    // Same message whether or not the email exists.
+    assert!(wrong_password.contains("Incorrect email or password."));
+    assert!(unknown_email.contains("Incorrect email or password."));
+    // A missing CSRF token is refused.
+    let (s, _) = attempt("lim@example.com", PASSWORD, String::new()).await;
+    assert_eq!(s, 403);
+    let (s, body) = attempt("lim@example.com", PASSWORD, csrf.clone()).await;
+    assert_eq!(s, 429, "{body}");
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=user.login.failed", &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 2);
+    assert_eq!(events["data"][0]["outcome"], "failure");
+}
+
+async fn prompt_none_and_denied_consent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "pn@example.com").await;
+    let client = confidential_client(&app, json!({})).await;
+    let resp = app
+        .client
+        .get(authorize_url(
+            &app,
+            &client.id,
+            &[("scope", "openid"), ("prompt", "none"), ("state", "q")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    let q = query(resp.headers()["location"].to_str().unwrap());
+    assert_eq!(q["error"], "login_required");
+    let trip = browse(
+        &app,
+        &authorize_url(&app, &client.id, &[("scope", "openid"), ("state", "d")]),
+        "pn@example.com",
+        false,
+    )
+    .await;
+    let q = query(&trip.callback);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "d");
+    // Signed in now, but no consent: prompt=none says so.
+    let resp = app
+        .client
+        .get(authorize_url(
+            &app,
+            &client.id,
+            &[("scope", "openid"), ("prompt", "none")],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(resp.headers()["location"].to_str().unwrap())["error"],
+        "consent_required"
+    );
+}
+
+async fn rp_initiated_logout(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "bye@example.com").await;
+    let client = public_client(&app).await;
+    let tokens = login_and_redeem(&app, &client, "bye@example.com", "openid").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://app.example.com/bye")
+        .append_pair("state", "later");
+    let resp = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let confirm = app.url(resp.headers()["location"].to_str().unwrap());
+    let html = app
+        .client
+        .get(&confirm)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Single-page app"));
+    let resp = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", &hidden(&html, "intent")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://app.example.com/bye?state=later"
+    );
+    // Signed out: the next authorization needs the password again.
+    let (_, challenge) = pkce();
+    let trip = browse(
+        &app,
+        &authorize_url(
+            &app,
+            &client.id,
+            &[
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+        "bye@example.com",
+        true,
+    )
+    .await;
+    assert!(trip.saw_login);
+    // An unregistered post-logout URI is refused.
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    assert_eq!(
+        app.client.get(url.as_str()).send().await.unwrap().status(),
+        400
+    );
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=user.logout", &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
