@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on port 0, spoken to over HTTP.
 #![expect(
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
     reason = "tests: a failed unwrap is a failed assertion"
@@ -14,6 +15,7 @@ mod oauth_clients;
 mod oauth_flow;
 mod oauth_support;
 mod oauth_tokens;
+mod oidc_client;
 mod ops;
 mod rate_limit;
 mod restart;
