@@ -25,7 +25,11 @@ pub struct Grant<'a> {
     pub client: &'a ClientRow,
     /// `None` for client_credentials (the client acts for itself).
     pub user: Option<&'a UserRow>,
+    /// The scope of the tokens minted now.
     pub scope: Vec<String>,
+    /// The scope a new refresh token carries: the original grant's, even
+    /// when this access token was narrowed (RFC 6749 §6).
+    pub refresh_scope: Vec<String>,
     pub auth_time: Option<i64>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
@@ -144,7 +148,7 @@ pub fn mint(
                 client_id: grant.client.id.clone(),
                 user_id: grant.user.map(|u| u.id.clone()),
                 token_hash: secrets::hash_secret(&token),
-                scope: scope.clone(),
+                scope: grant.refresh_scope.join(" "),
                 auth_time: grant
                     .auth_time
                     .and_then(|t| chrono::DateTime::from_timestamp(t, 0))

@@ -24,7 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery::oauth),
     )
     .route("/.well-known/jwks.json", web::get().to(jwks::get))
-    .route("/oauth/authorize", web::get().to(authorize::get))
+    .service(
+        web::resource("/oauth/authorize")
+            .get(authorize::get)
+            .post(authorize::post),
+    )
     .route(
         "/oauth/authorize/continue",
         web::get().to(authorize::resume),

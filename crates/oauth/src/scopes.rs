@@ -6,14 +6,18 @@ use oxide_auth::primitives::scope::Scope;
 
 /// OIDC scopes plus the management-API scopes (`read:users`, …).
 pub const OIDC: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
-pub const MANAGEMENT_RESOURCES: [&str; 6] = [
-    "users",
-    "sessions",
-    "api_keys",
-    "clients",
-    "audit_events",
-    "service_providers",
-];
+/// Management resources an access token may reach. API keys, clients and
+/// signing keys are not among them: an OAuth token must never mint the
+/// credentials that outrank it.
+pub const MANAGEMENT_RESOURCES: [&str; 4] =
+    ["users", "sessions", "audit_events", "service_providers"];
+/// Users who may delegate management scopes to an app belong to this group.
+pub const ADMIN_GROUP: &str = "trusec-admins";
+
+/// Whether a scope grants access to the management API.
+pub fn is_management(scope: &str) -> bool {
+    scope.starts_with("read:") || scope.starts_with("write:")
+}
 
 /// Every scope a client may be allowed.
 pub fn supported() -> Vec<String> {

@@ -264,10 +264,9 @@ fn required_scope(req: &HttpRequest) -> Option<String> {
     } else {
         match path.split('/').next()? {
             "users" => "users",
-            "api-keys" => "api_keys",
             "audit-events" => "audit_events",
-            "oauth" => "clients",
             "saml" => "service_providers",
+            // API keys, OAuth clients and signing keys answer to API keys only.
             _ => return None,
         }
     };
@@ -309,6 +308,23 @@ async fn authenticate_access_token(
             &claims.client_id,
         )
         .await?;
+    if claims.sub != claims.client_id {
+        // On a user's behalf: that user must (still) be an administrator.
+        let (env, sub) = (claims.env.clone(), claims.sub.clone());
+        let user = state
+            .db
+            .run(move |conn| trusec_storage::users::find_by_id(conn, &env, &sub))
+            .await?;
+        let admin = user
+            .and_then(|u| serde_json::from_str::<Vec<String>>(&u.groups).ok())
+            .is_some_and(|g| g.iter().any(|g| g == trusec_oauth::scopes::ADMIN_GROUP));
+        if !admin {
+            return Err(ApiError::Forbidden(format!(
+                "the user behind this token is not in the {} group",
+                trusec_oauth::scopes::ADMIN_GROUP
+            )));
+        }
+    }
     let actor = if claims.sub == claims.client_id {
         Actor {
             kind: "oauth_client".into(),

@@ -15,6 +15,8 @@ pub const SIGNING_KEY: &str = "sig";
 pub const CONSENT: &str = "consent";
 pub const REFRESH_TOKEN: &str = "rt";
 pub const TOKEN_FAMILY: &str = "fam";
+pub const SERVICE_PROVIDER: &str = "sp";
+pub const SAML_KEY: &str = "samlkey";
 
 static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
 

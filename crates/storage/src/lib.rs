@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod secrets;
+pub mod service_providers;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;

@@ -150,3 +150,33 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_consents, refresh_tokens, users);
+
+diesel::table! {
+    saml_service_providers (id) {
+        id -> Text,
+        environment_id -> Text,
+        entity_id -> Text,
+        name -> Text,
+        acs_endpoints -> Text,
+        slo_endpoints -> Text,
+        certificate_pem -> Nullable<Text>,
+        name_id_format -> Text,
+        attributes -> Text,
+        sign_response -> BigInt,
+        sign_assertion -> BigInt,
+        want_authn_requests_signed -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    saml_idp_keys (id) {
+        id -> Text,
+        state -> Text,
+        private_key -> Text,
+        certificate_pem -> Text,
+        created_at -> Timestamp,
+        not_after -> Timestamp,
+    }
+}

@@ -173,6 +173,23 @@ pub fn get(conn: &mut DbConnection, env: &str, id: &str) -> Result<UserRow, Stor
         .map_err(StorageError::from)
 }
 
+/// The user with this id in this environment, if any.
+///
+/// # Errors
+/// Backend failures.
+pub fn find_by_id(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+) -> Result<Option<UserRow>, StorageError> {
+    Ok(users::table
+        .filter(users::environment_id.eq(env))
+        .filter(users::id.eq(id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// The user with this email (any case) in this environment, if any.
 ///
 /// # Errors

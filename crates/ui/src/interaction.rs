@@ -24,6 +24,11 @@ pub struct Interaction {
     pub logged_in_session: Option<String>,
     /// `Some(true)` approved, `Some(false)` denied, `None` not asked yet.
     pub consent: Option<bool>,
+    /// The login session that made the consent decision: a decision counts
+    /// only for the browser that made it, so a link to an approved
+    /// interaction is worthless to anyone else.
+    #[serde(default)]
+    pub consent_session: Option<String>,
     /// Where the protocol continues (a path of ours).
     pub return_to: String,
     /// The protocol's own state (the parsed authorization request).
@@ -56,6 +61,7 @@ impl Interaction {
             force_login: false,
             logged_in_session: None,
             consent: None,
+            consent_session: None,
             payload,
         })
     }

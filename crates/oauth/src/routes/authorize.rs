@@ -29,6 +29,10 @@ const MAX_NONCE: usize = 512;
 /// user signs in and consents.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuthzRequest {
+    /// Whether errors may be redirected before the user did anything: not
+    /// for anonymously registered clients, whose redirect URI anyone could
+    /// have chosen (RFC 9700 §4.11.1, open redirectors).
+    pub trusted_redirect: bool,
     pub client_id: String,
     pub redirect_uri: String,
     pub redirect_uri_sent: bool,
@@ -84,6 +88,9 @@ fn redirect_error(
     code: &str,
     description: &str,
 ) -> HttpResponse {
+    if !req.trusted_redirect && code != "access_denied" {
+        return error_page(&format!("{code}: {description}"));
+    }
     back_to_client(
         state,
         req,
@@ -92,10 +99,50 @@ fn redirect_error(
 }
 
 pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
-    let params = match Params::parse(http.query_string().as_bytes()) {
-        Ok(p) => p,
-        Err(e) => return error_page(&e.description),
+    match Params::parse(http.query_string().as_bytes()) {
+        Ok(p) => start(&http, &state, &p).await,
+        Err(e) => error_page(&e.description),
+    }
+}
+
+/// OIDC Core §3.1.2.1: the authorization endpoint accepts POST (form) too.
+pub async fn post(
+    http: HttpRequest,
+    state: Data<OAuthState>,
+    body: actix_web::web::Bytes,
+) -> HttpResponse {
+    if super::require_form(&http).is_err() {
+        return error_page("The request body must be a form.");
+    }
+    match Params::parse(&body) {
+        Ok(p) => start(&http, &state, &p).await,
+        Err(e) => error_page(&e.description),
+    }
+}
+
+/// Whether `requested` is the registered redirect URI `registered`: the same
+/// string, except that for http loopback IP literals any port is accepted
+/// (RFC 8252 §7.3: native apps listen on ephemeral ports).
+fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(r), Ok(q)) = (url::Url::parse(registered), url::Url::parse(requested)) else {
+        return false;
     };
+    let loopback =
+        |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]"));
+    loopback(&r)
+        && loopback(&q)
+        && r.host_str() == q.host_str()
+        && r.path() == q.path()
+        && r.query() == q.query()
+        && r.username() == q.username()
+        && r.password() == q.password()
+        && q.fragment().is_none()
+}
+
+async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpResponse {
     let Some(client_id) = params.get("client_id") else {
         return error_page("client_id is missing.");
     };
@@ -109,12 +156,18 @@ pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
         }
     };
     let registered = client.list("redirect_uris").unwrap_or_default();
-    let scope_has_openid = params
-        .get("scope")
-        .is_some_and(|s| s.split(' ').any(|t| t == "openid"));
+    // An absent scope defaults to openid when the client may use it.
+    let scope_has_openid = match params.get("scope") {
+        Some(s) => s.split(' ').any(|t| t == "openid"),
+        None => client
+            .list("scopes")
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s == "openid"),
+    };
     let (redirect_uri, sent) = match params.get("redirect_uri") {
-        // RFC 9700 §4.1.3: exact string comparison, nothing else.
-        Some(uri) if registered.iter().any(|r| r == uri) => (uri.to_owned(), true),
+        // RFC 9700 §4.1.3: exact string comparison (loopback ports aside).
+        Some(uri) if registered.iter().any(|r| redirect_matches(r, uri)) => (uri.to_owned(), true),
         Some(_) => return error_page("The redirect URI is not registered for this application."),
         // OIDC Core §3.1.2.1 requires it; RFC 6749 §3.1.2.3 allows omitting
         // it when exactly one is registered.
@@ -124,6 +177,7 @@ pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
         None => return error_page("redirect_uri is missing."),
     };
     let mut req = AuthzRequest {
+        trusted_redirect: client.registered_by != "anonymous",
         client_id: client.id.clone(),
         redirect_uri,
         redirect_uri_sent: sent,
@@ -137,12 +191,12 @@ pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
     };
     if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         req.state = None;
-        return redirect_error(&state, &req, "invalid_request", "state is too long");
+        return redirect_error(state, &req, "invalid_request", "state is too long");
     }
-    if let Err(e) = validate(&client, &params, &mut req) {
-        return redirect_error(&state, &req, e.code, &e.description);
+    if let Err(e) = validate(&client, params, &mut req) {
+        return redirect_error(state, &req, e.code, &e.description);
     }
-    proceed(&http, &state, &client, req, None).await
+    proceed(http, state, &client, req, None).await
 }
 
 /// The rest of the request's checks; errors from here are redirected.
@@ -334,13 +388,31 @@ async fn proceed(
     let Some(login) = login else {
         return unavailable();
     };
+    // Management scopes act as an administrator: only administrators may
+    // hand them to an app.
+    if req.scope.iter().any(|s| scopes::is_management(s)) {
+        let admin = serde_json::from_str::<Vec<String>>(&login.user.groups)
+            .is_ok_and(|g| g.iter().any(|g| g == scopes::ADMIN_GROUP));
+        if !admin {
+            return redirect_error(
+                state,
+                &req,
+                "access_denied",
+                "only administrators can grant management scopes",
+            );
+        }
+    }
     let (uid, cid) = (login.user.id.clone(), client.id.clone());
     let remembered = match state.db.run(move |c| consents::find(c, &uid, &cid)).await {
         Ok(r) => r.unwrap_or_default(),
         Err(_) => return unavailable(),
     };
     let covered = req.scope.iter().all(|s| remembered.contains(s));
-    let decision = interaction.as_ref().and_then(|i| i.consent);
+    // A decision counts only for the session that made it.
+    let decision = interaction
+        .as_ref()
+        .filter(|i| i.consent_session.as_deref() == Some(login.session.id.as_str()))
+        .and_then(|i| i.consent);
     match decision {
         Some(false) => {
             if let Some(i) = &interaction {
@@ -440,6 +512,7 @@ async fn to_hosted_page(
     i.login_hint.clone_from(&req.login_hint);
     i.force_login = login;
     i.consent = None;
+    i.consent_session = None;
     if i.save(&state.store).await.is_err() {
         return unavailable();
     }

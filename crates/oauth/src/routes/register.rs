@@ -112,6 +112,16 @@ pub async fn post(
         ),
         None => None,
     };
+    if anonymous
+        && scopes
+            .iter()
+            .flatten()
+            .any(|s| crate::scopes::is_management(s))
+    {
+        return Err(OAuthError::invalid_client_metadata(
+            "anonymously registered clients cannot ask for management scopes",
+        ));
+    }
     let valid = client_metadata::validate(ClientInput {
         name: Some(
             meta.client_name

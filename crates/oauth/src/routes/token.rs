@@ -23,12 +23,22 @@ pub async fn post(
         return Err(OAuthError::invalid_request("the request body is too large"));
     }
     let params = Params::parse(&body)?;
-    if let Some(id) = client_auth::claimed_client_id(&req, &params) {
+    // Per client IP before authentication (ten clients' budget: several may
+    // share an address), per client only once it proved who it is, so
+    // nobody can exhaust another client's budget by claiming its id.
+    if let (Some(ip), Some(limit)) = (req.peer_addr(), state.settings.token_limit) {
+        let per_ip = trusec_storage::rate_limit::Limit {
+            count: limit.count.saturating_mul(10),
+            period: limit.period,
+        };
         state
-            .rate_limit("token", state.settings.token_limit, &id)
+            .rate_limit("token-ip", Some(per_ip), &ip.ip().to_string())
             .await?;
     }
     let client = client_auth::authenticate(&state, &req, &params).await?;
+    state
+        .rate_limit("token", state.settings.token_limit, &client.row.id)
+        .await?;
     let grant_type = params.require("grant_type")?;
     if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {
         return Err(OAuthError::unsupported_grant_type(format!(

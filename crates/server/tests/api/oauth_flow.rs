@@ -606,3 +606,253 @@ async fn rp_initiated_logout(backend: Backend) {
     .await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
 }
+
+mod hardening {
+    use crate::oauth_support::*;
+    use serde_json::json;
+    use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+    on_every_backend!(
+        a_consent_link_works_only_for_its_own_session,
+        management_scopes_need_an_administrator,
+        loopback_redirects_take_any_port_and_post_works,
+    );
+
+    async fn a_consent_link_works_only_for_its_own_session(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        make_user(&app, "attacker@example.com").await;
+        make_user(&app, "victim@example.com").await;
+        let client = confidential_client(&app, json!({})).await;
+        // The attacker approves, but keeps the continuation link.
+        let attacker = new_browser();
+        let resp = attacker
+            .get(authorize_url(
+                &app,
+                &client.id,
+                &[("scope", "openid email")],
+            ))
+            .send()
+            .await
+            .unwrap();
+        let login_url = app.url(resp.headers()["location"].to_str().unwrap());
+        let html = attacker
+            .get(&login_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let resp = attacker
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "attacker@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("interaction", &hidden(&html, "interaction")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let cont = app.url(resp.headers()["location"].to_str().unwrap());
+        let resp = attacker.get(&cont).send().await.unwrap();
+        let consent_url = app.url(resp.headers()["location"].to_str().unwrap());
+        let html = attacker
+            .get(&consent_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let resp = attacker
+            .post(app.url("/consent"))
+            .form(&[
+                ("decision", "approve"),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("interaction", &hidden(&html, "interaction")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let approved = app.url(resp.headers()["location"].to_str().unwrap());
+        // A signed-in victim follows that link: asked for consent, no code.
+        let victim = new_browser();
+        let page = victim
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        victim
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "victim@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &hidden(&page, "csrf_token")),
+                ("interaction", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let resp = victim.get(&approved).send().await.unwrap();
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("/consent?"), "{location}");
+        assert!(!location.contains("code="));
+    }
+
+    async fn management_scopes_need_an_administrator(backend: Backend) {
+        let app = TestApp::spawn(backend.clone()).await;
+        make_user(&app, "plain@example.com").await;
+        let (status, _) = status_json(
+            app.post("/v1/users", &app.secret_key, &json!({"email": "admin@example.com", "password": PASSWORD, "groups": ["trusec-admins"]})).await,
+        )
+        .await;
+        assert_eq!(status, 201);
+        let client = confidential_client(&app, json!({})).await;
+        let trip = browse(
+            &app,
+            &authorize_url(&app, &client.id, &[("scope", "openid read:users")]),
+            "plain@example.com",
+            true,
+        )
+        .await;
+        assert_eq!(query(&trip.callback)["error"], "access_denied");
+        let admin = new_browser();
+        let trip = browse_as(
+            &app,
+            &admin,
+            &authorize_url(&app, &client.id, &[("scope", "openid read:users")]),
+            "admin@example.com",
+            true,
+        )
+        .await;
+        let code = query(&trip.callback)["code"].clone();
+        let (status, tokens) = token(
+            &app,
+            &client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(app.get("/v1/users", access).await.status(), 200);
+        // API keys, clients and signing keys never answer to access tokens.
+        let (_, cc) = token(
+            &app,
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "write:users"),
+            ],
+        )
+        .await;
+        let service = cc["access_token"].as_str().unwrap();
+        for (method, path) in [
+            ("POST", "/v1/api-keys"),
+            ("GET", "/v1/oauth/clients"),
+            ("POST", "/v1/signing-keys/rotate"),
+        ] {
+            let resp = app
+                .request(method.parse().unwrap(), path, service)
+                .json(&json!({"type": "secret", "name": "x"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403, "{method} {path}");
+        }
+        // Anonymous registration cannot ask for management scopes.
+        let open = TestApp::builder(backend)
+            .with_settings(|s| s.open_registration = true)
+            .spawn()
+            .await;
+        let (status, err) = status_json(
+            open.client
+                .post(open.url("/oauth/register"))
+                .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": "openid write:users"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some("invalid_client_metadata"))
+        );
+    }
+
+    async fn loopback_redirects_take_any_port_and_post_works(backend: Backend) {
+        let app = TestApp::builder(backend)
+            .with_settings(|s| s.open_registration = true)
+            .spawn()
+            .await;
+        let (status, c) = status_json(
+            app.client
+                .post(app.url("/oauth/register"))
+                .json(&json!({"client_name": "CLI", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let id = c["client_id"].as_str().unwrap();
+        let (_, challenge) = pkce();
+        let url = format!(
+            "/oauth/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A53122%2Fcb&scope=openid&code_challenge={challenge}&code_challenge_method=S256"
+        );
+        let resp = app.client.get(app.url(&url)).send().await.unwrap();
+        assert_eq!(resp.status(), 302);
+        assert!(
+            resp.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?")
+        );
+        // Another path is still refused.
+        let resp = app
+            .client
+            .get(app.url(&url.replace("%2Fcb", "%2Fother")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        // An anonymously registered client's errors are shown, never redirected.
+        let resp = app
+            .client
+            .get(app.url(&format!("/oauth/authorize?response_type=token&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.headers().get("location").is_none());
+        // The authorization endpoint takes POST too (OIDC Core §3.1.2.1).
+        let resp = app
+            .client
+            .post(app.url("/oauth/authorize"))
+            .form(&[
+                ("response_type", "code"),
+                ("client_id", id),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 302);
+        assert!(
+            resp.headers()["location"]
+                .to_str()
+                .unwrap()
+                .starts_with("/login?")
+        );
+    }
+}

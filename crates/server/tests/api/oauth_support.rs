@@ -116,6 +116,26 @@ pub struct Trip {
 /// Follows a browser from the authorize URL to the client's callback,
 /// signing in with `email` and approving consent when asked.
 pub async fn browse(app: &TestApp, start: &str, email: &str, approve: bool) -> Trip {
+    browse_as(app, &app.client, start, email, approve).await
+}
+
+/// A second browser, with cookies of its own.
+pub fn new_browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// [`browse`] in the given browser.
+pub async fn browse_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: &str,
+    email: &str,
+    approve: bool,
+) -> Trip {
     let mut trip = Trip {
         saw_login: false,
         saw_consent: false,
@@ -127,7 +147,7 @@ pub async fn browse(app: &TestApp, start: &str, email: &str, approve: bool) -> T
             trip.callback = url;
             return trip;
         }
-        let resp = app.client.get(&url).send().await.unwrap();
+        let resp = browser.get(&url).send().await.unwrap();
         if resp.status().is_redirection() {
             url = absolute(app, &location(&resp));
             continue;
@@ -147,7 +167,7 @@ pub async fn browse(app: &TestApp, start: &str, email: &str, approve: bool) -> T
         let interaction = hidden(&html, "interaction");
         let resp = if url.contains("/login") {
             trip.saw_login = true;
-            app.client
+            browser
                 .post(app.url("/login"))
                 .form(&[
                     ("email", email),
@@ -161,7 +181,7 @@ pub async fn browse(app: &TestApp, start: &str, email: &str, approve: bool) -> T
         } else if url.contains("/consent") {
             trip.saw_consent = true;
             let decision = if approve { "approve" } else { "deny" };
-            app.client
+            browser
                 .post(app.url("/consent"))
                 .form(&[
                     ("decision", decision),

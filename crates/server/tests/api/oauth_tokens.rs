@@ -500,3 +500,73 @@ async fn discovery_lists_everything(backend: Backend) {
         assert!(k.get("d").is_none(), "never a private part");
     }
 }
+
+mod hardening {
+    use crate::oauth_support::*;
+    use serde_json::json;
+    use trusec_testkit::{Backend, TestApp, on_every_backend};
+
+    on_every_backend!(
+        nobody_exhausts_another_clients_token_budget,
+        narrowing_on_refresh_keeps_the_grant
+    );
+
+    async fn nobody_exhausts_another_clients_token_budget(backend: Backend) {
+        let app = TestApp::builder(backend)
+            .with_settings(|s| {
+                s.rate_limits.token = trusec_storage::rate_limit::Limit::parse("2/min").unwrap()
+            })
+            .spawn()
+            .await;
+        let client = confidential_client(&app, json!({})).await;
+        let impostor = TestClient {
+            id: client.id.clone(),
+            secret: Some("wrong".into()),
+        };
+        for _ in 0..3 {
+            let (status, _) = token(&app, &impostor, &[("grant_type", "client_credentials")]).await;
+            assert_eq!(status, 401);
+        }
+        for expected in [200, 200, 429] {
+            let (status, _) = token(&app, &client, &[("grant_type", "client_credentials")]).await;
+            assert_eq!(status, expected);
+        }
+    }
+
+    async fn narrowing_on_refresh_keeps_the_grant(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        make_user(&app, "narrow@example.com").await;
+        let client = confidential_client(&app, json!({})).await;
+        let first = login_and_redeem(
+            &app,
+            &client,
+            "narrow@example.com",
+            "openid email offline_access",
+        )
+        .await;
+        let (status, narrow) = token(
+            &app,
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(narrow["scope"], "openid");
+        // RFC 6749 §6: the new refresh token keeps the original scope.
+        let (status, wide) = token(
+            &app,
+            &client,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", narrow["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{wide}");
+        assert_eq!(wide["scope"], "openid email offline_access");
+    }
+}

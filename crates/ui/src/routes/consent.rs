@@ -106,7 +106,7 @@ pub async fn post(
             "Go back to the app and start again.",
         );
     }
-    let (mut interaction, _login) = match load(&req, &state, &form.interaction).await {
+    let (mut interaction, login) = match load(&req, &state, &form.interaction).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -121,6 +121,7 @@ pub async fn post(
             );
         }
     };
+    interaction.consent_session = Some(login.session.id.clone());
     if let Err(e) = interaction.save(&state.store).await {
         return unavailable(&e);
     }

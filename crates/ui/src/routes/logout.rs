@@ -86,6 +86,15 @@ pub async fn get(
     pages::render(&page, StatusCode::OK, cookie.into_iter().collect())
 }
 
+fn still_signed_in(e: &dyn std::error::Error) -> HttpResponse {
+    tracing::error!(error = %e, "could not end a session at logout");
+    pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Something went wrong",
+        "You may still be signed in. Please try again.",
+    )
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<UiState>,
@@ -112,12 +121,21 @@ pub async fn post(
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = secrets::hash_secret(cookie.value());
         let now = state.clock.now_naive();
-        // The session's environment is not known from the cookie alone.
-        for env in [trusec_storage::ids::ENV_LIVE, trusec_storage::ids::ENV_TEST] {
+        let lookup = hash.clone();
+        let env = match state
+            .db
+            .run(move |conn| sessions::environment_of(conn, &lookup))
+            .await
+        {
+            Ok(env) => env,
+            Err(e) => return still_signed_in(&e),
+        };
+        if let Some(env) = env {
             let lookup = hash.clone();
+            let env2 = env.clone();
             let revoked = state
                 .db
-                .run(move |conn| sessions::revoke_by_token_hash(conn, env, &lookup, now))
+                .run(move |conn| sessions::revoke_by_token_hash(conn, &env2, &lookup, now))
                 .await;
             match revoked {
                 Ok(Some((row, newly))) => {
@@ -125,7 +143,7 @@ pub async fn post(
                         .store
                         .put(
                             &sessions::cache_key(&hash),
-                            &sessions::tombstone(env),
+                            &sessions::tombstone(&env),
                             sessions::CACHE_TTL,
                         )
                         .await
@@ -133,26 +151,21 @@ pub async fn post(
                         tracing::error!(error = %e, "could not tombstone a signed-out session");
                     }
                     if newly {
-                        let event =
-                            NewAuditEvent::new("user.logout", Some(env), Actor::user(&row.user_id))
-                                .user(&row.user_id)
-                                .client(client_ip(&req), user_agent(&req))
-                                .data(serde_json::json!({"session_id": row.id}));
+                        let event = NewAuditEvent::new(
+                            "user.logout",
+                            Some(&env),
+                            Actor::user(&row.user_id),
+                        )
+                        .user(&row.user_id)
+                        .client(client_ip(&req), user_agent(&req))
+                        .data(serde_json::json!({"session_id": row.id}));
                         if let Err(e) = state.audit(event).await {
                             tracing::error!(error = %e, "could not audit a logout");
                         }
                     }
-                    break;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "could not end a session at logout");
-                    return pages::message(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "Something went wrong",
-                        "You may still be signed in. Please try again.",
-                    );
-                }
+                Err(e) => return still_signed_in(&e),
             }
         }
     }

@@ -38,6 +38,7 @@ pub async fn exchange(
         &Grant {
             client: &client.row,
             user: None,
+            refresh_scope: Vec::new(),
             scope,
             auth_time: None,
             nonce: None,

@@ -49,6 +49,10 @@ fn used_key(hash: &str) -> String {
     format!("code-used:{hash}")
 }
 
+fn replayed_key(hash: &str) -> String {
+    format!("code-replayed:{hash}")
+}
+
 /// Stores a grant and returns its code.
 ///
 /// # Errors
@@ -84,6 +88,21 @@ pub async fn exchange(
     let Some(bytes) = state.store.take(&code_key(&hash)).await? else {
         return Err(replayed_or_unknown(state, &hash).await);
     };
+    // Mark it used at once, before anything is minted: a replay arriving
+    // while this redemption is in flight must still be seen as one.
+    let remember = state
+        .settings
+        .access_token_ttl
+        .max(Duration::from_secs(600));
+    let pending = Redeemed {
+        jti: String::new(),
+        exp: 0,
+        family: None,
+    };
+    state
+        .store
+        .put(&used_key(&hash), &serde_json::to_vec(&pending)?, remember)
+        .await?;
     let grant: CodeGrant =
         serde_json::from_slice(&bytes).map_err(|e| OAuthError::server_error(&e))?;
     if grant.client_id != client.row.id {
@@ -152,6 +171,7 @@ pub async fn exchange(
             client: &client.row,
             user: Some(&user),
             scope: grant.scope.clone(),
+            refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
@@ -172,15 +192,22 @@ pub async fn exchange(
             + i64::try_from(state.settings.access_token_ttl.as_secs()).unwrap_or(0),
         family: tokens.family_id.clone(),
     };
-    // Remember the redemption as long as what it issued can be used.
-    let remember = state
-        .settings
-        .access_token_ttl
-        .max(Duration::from_secs(600));
+    // Remember what the redemption issued as long as it can be used.
     state
         .store
         .put(&used_key(&hash), &serde_json::to_vec(&redeemed)?, remember)
         .await?;
+    // A replay that came while we were minting could not revoke what we
+    // had not issued yet; it left a flag, and we revoke it ourselves.
+    if state.store.get(&replayed_key(&hash)).await?.is_some() {
+        issue::revoke_access_token(state, &redeemed.jti, redeemed.exp).await?;
+        if let Some(family) = &redeemed.family {
+            issue::revoke_family(state, family).await?;
+        }
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was used twice; its tokens are revoked",
+        ));
+    }
     state
         .audit(
             NewAuditEvent::new(
@@ -210,7 +237,16 @@ async fn replayed_or_unknown(state: &OAuthState, hash: &str) -> OAuthError {
     let Some(used) = used else {
         return OAuthError::invalid_grant("the authorization code is invalid or expired");
     };
-    if let Err(e) = issue::revoke_access_token(state, &used.jti, used.exp).await {
+    if let Err(e) = state
+        .store
+        .put(&replayed_key(hash), b"1", Duration::from_secs(600))
+        .await
+    {
+        return e.into();
+    }
+    if !used.jti.is_empty()
+        && let Err(e) = issue::revoke_access_token(state, &used.jti, used.exp).await
+    {
         return e;
     }
     if let Some(family) = &used.family

@@ -93,7 +93,7 @@ pub async fn exchange(
             scopes::check_allowed(&requested, &granted)?;
             requested
         }
-        None => granted,
+        None => granted.clone(),
     };
     let user = match &row.user_id {
         Some(uid) => {
@@ -119,6 +119,7 @@ pub async fn exchange(
             client: &client.row,
             user: user.as_ref(),
             scope,
+            refresh_scope: granted,
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
             nonce: None,
             session_id: row.session_id.clone(),

@@ -1,0 +1,323 @@
+//! SAML service providers registered with the IdP, and the IdP's own
+//! signing keys (sealed elsewhere; this module only stores them).
+
+use crate::clock::rfc3339;
+use crate::db::DbConnection;
+use crate::error::StorageError;
+use crate::ids;
+use crate::page::{Page, PageRequest};
+use crate::schema::{saml_idp_keys, saml_service_providers};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// An assertion consumer service of an SP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub url: String,
+    pub binding: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u16>,
+    #[serde(default)]
+    pub is_default: bool,
+    /// For single logout: where responses go, when not to `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = saml_service_providers)]
+pub struct ServiceProviderRow {
+    pub id: String,
+    pub environment_id: String,
+    pub entity_id: String,
+    pub name: String,
+    pub acs_endpoints: String,
+    pub slo_endpoints: String,
+    pub certificate_pem: Option<String>,
+    pub name_id_format: String,
+    pub attributes: String,
+    pub sign_response: i64,
+    pub sign_assertion: i64,
+    pub want_authn_requests_signed: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A service provider as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceProvider {
+    pub id: String,
+    pub environment: String,
+    pub entity_id: String,
+    pub name: String,
+    pub acs_endpoints: Vec<Endpoint>,
+    pub slo_endpoints: Vec<Endpoint>,
+    pub certificate_pem: Option<String>,
+    pub name_id_format: String,
+    /// Our attribute name → the `Name` the SP wants.
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub sign_response: bool,
+    pub sign_assertion: bool,
+    pub want_authn_requests_signed: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ServiceProviderRow {
+    /// # Errors
+    /// When a stored JSON column is corrupt.
+    pub fn acs(&self) -> Result<Vec<Endpoint>, StorageError> {
+        Ok(serde_json::from_str(&self.acs_endpoints)?)
+    }
+
+    /// # Errors
+    /// When a stored JSON column is corrupt.
+    pub fn slo(&self) -> Result<Vec<Endpoint>, StorageError> {
+        Ok(serde_json::from_str(&self.slo_endpoints)?)
+    }
+
+    /// # Errors
+    /// When a stored JSON column is corrupt.
+    pub fn attribute_map(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, String>, StorageError> {
+        Ok(serde_json::from_str(&self.attributes)?)
+    }
+
+    /// # Errors
+    /// When a stored JSON column is corrupt.
+    pub fn to_sp(&self) -> Result<ServiceProvider, StorageError> {
+        Ok(ServiceProvider {
+            id: self.id.clone(),
+            environment: self.environment_id.clone(),
+            entity_id: self.entity_id.clone(),
+            name: self.name.clone(),
+            acs_endpoints: self.acs()?,
+            slo_endpoints: self.slo()?,
+            certificate_pem: self.certificate_pem.clone(),
+            name_id_format: self.name_id_format.clone(),
+            attributes: self.attribute_map()?,
+            sign_response: self.sign_response != 0,
+            sign_assertion: self.sign_assertion != 0,
+            want_authn_requests_signed: self.want_authn_requests_signed != 0,
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+        })
+    }
+}
+
+/// A validated service provider (new, or the whole of an updated one).
+#[derive(Clone, Debug)]
+pub struct SpFields {
+    pub entity_id: String,
+    pub name: String,
+    pub acs_endpoints: Vec<Endpoint>,
+    pub slo_endpoints: Vec<Endpoint>,
+    pub certificate_pem: Option<String>,
+    pub name_id_format: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub sign_response: bool,
+    pub sign_assertion: bool,
+    pub want_authn_requests_signed: bool,
+}
+
+fn row(
+    id: String,
+    env: &str,
+    f: SpFields,
+    created: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<ServiceProviderRow, StorageError> {
+    Ok(ServiceProviderRow {
+        id,
+        environment_id: env.to_owned(),
+        entity_id: f.entity_id,
+        name: f.name,
+        acs_endpoints: serde_json::to_string(&f.acs_endpoints)?,
+        slo_endpoints: serde_json::to_string(&f.slo_endpoints)?,
+        certificate_pem: f.certificate_pem,
+        name_id_format: f.name_id_format,
+        attributes: serde_json::to_string(&f.attributes)?,
+        sign_response: i64::from(f.sign_response),
+        sign_assertion: i64::from(f.sign_assertion),
+        want_authn_requests_signed: i64::from(f.want_authn_requests_signed),
+        created_at: created,
+        updated_at: now,
+    })
+}
+
+fn conflict(e: diesel::result::Error) -> StorageError {
+    match StorageError::from(e) {
+        StorageError::Conflict(_) => {
+            StorageError::Conflict("saml_sp_environment_entity_key".into())
+        }
+        other => other,
+    }
+}
+
+/// Registers an SP.
+///
+/// # Errors
+/// `Conflict` when the entity id is registered in this environment already.
+pub fn insert(
+    conn: &mut DbConnection,
+    env: &str,
+    fields: SpFields,
+    now: NaiveDateTime,
+) -> Result<ServiceProviderRow, StorageError> {
+    let r = row(ids::new_id(ids::SERVICE_PROVIDER), env, fields, now, now)?;
+    diesel::insert_into(saml_service_providers::table)
+        .values(&r)
+        .execute(conn)
+        .map_err(conflict)?;
+    Ok(r)
+}
+
+/// Replaces an SP's fields.
+///
+/// # Errors
+/// `NotFound`, or `Conflict` on a taken entity id.
+pub fn replace(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    fields: SpFields,
+    now: NaiveDateTime,
+) -> Result<ServiceProviderRow, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        let old = get(conn, env, id)?;
+        let r = row(old.id, env, fields, old.created_at, now)?;
+        diesel::update(saml_service_providers::table.filter(saml_service_providers::id.eq(id)))
+            .set((
+                saml_service_providers::entity_id.eq(&r.entity_id),
+                saml_service_providers::name.eq(&r.name),
+                saml_service_providers::acs_endpoints.eq(&r.acs_endpoints),
+                saml_service_providers::slo_endpoints.eq(&r.slo_endpoints),
+                saml_service_providers::certificate_pem.eq(&r.certificate_pem),
+                saml_service_providers::name_id_format.eq(&r.name_id_format),
+                saml_service_providers::attributes.eq(&r.attributes),
+                saml_service_providers::sign_response.eq(r.sign_response),
+                saml_service_providers::sign_assertion.eq(r.sign_assertion),
+                saml_service_providers::want_authn_requests_signed.eq(r.want_authn_requests_signed),
+                saml_service_providers::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(conflict)?;
+        Ok(r)
+    })
+}
+
+/// # Errors
+/// `NotFound` when there is no such SP in this environment.
+pub fn get(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+) -> Result<ServiceProviderRow, StorageError> {
+    Ok(saml_service_providers::table
+        .filter(saml_service_providers::environment_id.eq(env))
+        .filter(saml_service_providers::id.eq(id))
+        .select(ServiceProviderRow::as_select())
+        .first(conn)?)
+}
+
+/// The SP with this entity id in this environment, if registered.
+///
+/// # Errors
+/// Backend failures.
+pub fn find_by_entity_id(
+    conn: &mut DbConnection,
+    env: &str,
+    entity_id: &str,
+) -> Result<Option<ServiceProviderRow>, StorageError> {
+    Ok(saml_service_providers::table
+        .filter(saml_service_providers::environment_id.eq(env))
+        .filter(saml_service_providers::entity_id.eq(entity_id))
+        .select(ServiceProviderRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// # Errors
+/// Backend failures.
+pub fn list(
+    conn: &mut DbConnection,
+    env: &str,
+    page: &PageRequest,
+) -> Result<Page<ServiceProviderRow>, StorageError> {
+    let mut query = saml_service_providers::table
+        .filter(saml_service_providers::environment_id.eq(env))
+        .select(ServiceProviderRow::as_select())
+        .order(saml_service_providers::id.asc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(after) = &page.after {
+        query = query.filter(saml_service_providers::id.gt(after.clone()));
+    }
+    Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// # Errors
+/// `NotFound` when there is no such SP in this environment.
+pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<(), StorageError> {
+    let n = diesel::delete(
+        saml_service_providers::table
+            .filter(saml_service_providers::environment_id.eq(env))
+            .filter(saml_service_providers::id.eq(id)),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = saml_idp_keys)]
+pub struct IdpKeyRow {
+    pub id: String,
+    pub state: String,
+    pub private_key: String,
+    pub certificate_pem: String,
+    pub created_at: NaiveDateTime,
+    pub not_after: NaiveDateTime,
+}
+
+/// The IdP keys still in use or announced (current and next).
+///
+/// # Errors
+/// Backend failures.
+pub fn idp_keys(conn: &mut DbConnection) -> Result<Vec<IdpKeyRow>, StorageError> {
+    Ok(saml_idp_keys::table
+        .filter(saml_idp_keys::state.eq_any(["current", "next"]))
+        .select(IdpKeyRow::as_select())
+        .order(saml_idp_keys::created_at.asc())
+        .load(conn)?)
+}
+
+/// Installs the first IdP key unless another instance did first.
+///
+/// # Errors
+/// Backend failures.
+pub fn install_first_idp_key(
+    conn: &mut DbConnection,
+    key: &IdpKeyRow,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::serialize_writers(conn, 0x7275_7365_635f_7361)?;
+        let n: i64 = saml_idp_keys::table
+            .filter(saml_idp_keys::state.eq("current"))
+            .count()
+            .get_result(conn)?;
+        if n > 0 {
+            return Ok(false);
+        }
+        diesel::insert_into(saml_idp_keys::table)
+            .values(key)
+            .execute(conn)?;
+        Ok(true)
+    })
+}

@@ -1,0 +1,2 @@
+DROP TABLE saml_idp_keys;
+DROP TABLE saml_service_providers;
