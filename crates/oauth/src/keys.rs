@@ -33,6 +33,12 @@ pub enum KeyError {
     Missing(&'static str),
 }
 
+impl From<trusec_storage::sealed::SealError> for KeyError {
+    fn from(e: trusec_storage::sealed::SealError) -> Self {
+        Self::Crypto(e.into())
+    }
+}
+
 /// One signing key in use.
 pub struct ActiveSigner {
     pub kid: String,

@@ -97,6 +97,7 @@ impl Application {
     /// As [`Application::build`].
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
         let master_key = settings.load_master_key()?;
+        let master_key_copy = settings.load_master_key()?;
         let db = open_database(&settings).await?;
         let store = open_store(&settings, &clock).await?;
         let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
@@ -129,8 +130,28 @@ impl Application {
             ),
             other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load signing keys: {other}")),
         })?;
+        let saml_key = trusec_saml::idp_key::open(
+            &db,
+            &clock,
+            secrecy::ExposeSecret::expose_secret(&master_key_copy),
+            &settings.issuer,
+        )
+        .await
+        .map_err(|e| match e {
+            trusec_saml::idp_key::IdpKeyError::Sealed(s) => ConfigError::new(
+                "TRUSEC_MASTER_KEY",
+                format!("cannot open the SAML signing key: {s} (is this the master key it was created with?)"),
+            ),
+            other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load the SAML signing key: {other}")),
+        })?;
         let keyring = Arc::new(keyring);
         let maintenance = keyring.spawn_maintenance(audit.clone());
+        let saml = trusec_saml::SamlState::new(
+            ui.clone(),
+            Arc::new(saml_key),
+            &settings.issuer,
+            secrecy::ExposeSecret::expose_secret(&master_key_copy),
+        );
         let oauth = trusec_oauth::OAuthState::new(ui, keyring, oauth_settings);
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{}: {e}", settings.bind)))?;
@@ -145,6 +166,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             hashing,
             oauth,
+            saml,
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -262,9 +284,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.settings.max_body_bytes;
     let ui = web::Data::new(state.oauth.ui.clone());
     let oauth = web::Data::new(state.oauth.clone());
+    let saml = web::Data::new(state.saml.clone());
     cfg.app_data(web::Data::new(state))
         .app_data(ui)
         .app_data(oauth)
+        .app_data(saml)
         // Bodies are read only up to the cap, however they are framed.
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -284,6 +308,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(crate::api::v1::configure)
         .configure(trusec_ui::configure)
         .configure(trusec_oauth::configure)
+        .configure(trusec_saml::configure)
         .default_service(web::to(not_found));
 }
 

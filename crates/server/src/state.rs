@@ -22,6 +22,8 @@ pub struct AppState {
     pub hashing: Arc<Semaphore>,
     /// The OAuth/OIDC side: keyring, protocol settings, hosted pages.
     pub oauth: trusec_oauth::OAuthState,
+    /// The SAML identity provider.
+    pub saml: trusec_saml::SamlState,
 }
 
 impl AppState {

@@ -20,6 +20,7 @@ pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod sealed;
 pub mod secrets;
 pub mod service_providers;
 pub mod sessions;

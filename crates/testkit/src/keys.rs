@@ -28,6 +28,15 @@ fn rows() -> &'static [SigningKeyRow] {
     })
 }
 
+fn saml_key() -> &'static trusec_storage::service_providers::IdpKeyRow {
+    static KEY: OnceLock<trusec_storage::service_providers::IdpKeyRow> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let now = crate::fake_clock().now_naive();
+        trusec_saml::idp_key::generate("http://127.0.0.1:8080", &TEST_MASTER_KEY, now)
+            .expect("SAML key generation")
+    })
+}
+
 /// Migrates `db` and installs the shared keys.
 ///
 /// # Panics
@@ -42,4 +51,6 @@ pub fn seed(db: &TestDb) {
             signing_keys::install_first(&mut conn, current, next).expect("seed signing keys");
         }
     }
+    trusec_storage::service_providers::install_first_idp_key(&mut conn, saml_key())
+        .expect("seed the SAML key");
 }

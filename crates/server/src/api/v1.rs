@@ -4,6 +4,7 @@
 mod api_keys;
 mod audit_events;
 mod clients;
+mod service_providers;
 mod sessions;
 mod signing_keys;
 mod users;
@@ -64,6 +65,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .patch(clients::update)
                     .delete(clients::delete),
             )
-            .service(resource("/signing-keys/rotate").post(signing_keys::rotate)),
+            .service(resource("/signing-keys/rotate").post(signing_keys::rotate))
+            .service(
+                resource("/saml/service-providers")
+                    .get(service_providers::list)
+                    .post(service_providers::create),
+            )
+            .service(
+                resource("/saml/service-providers/{id}")
+                    .get(service_providers::get)
+                    .patch(service_providers::update)
+                    .delete(service_providers::delete),
+            ),
     );
 }

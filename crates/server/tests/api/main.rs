@@ -19,5 +19,6 @@ mod oidc_client;
 mod ops;
 mod rate_limit;
 mod restart;
+mod saml;
 mod sessions;
 mod users;

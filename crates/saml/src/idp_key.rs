@@ -1,0 +1,125 @@
+//! The IdP's signing key: RSA-2048 with a self-signed X.509 certificate,
+//! made on first start, its private part sealed under the master key.
+
+use chrono::NaiveDateTime;
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509, X509NameBuilder};
+use trusec_storage::service_providers::{self, IdpKeyRow};
+use trusec_storage::{Clock, Db, StorageError, ids, sealed};
+
+const VALID_DAYS: u32 = 3650;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdpKeyError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    #[error(transparent)]
+    Sealed(#[from] sealed::SealError),
+    #[error("no current SAML signing key")]
+    Missing,
+}
+
+/// The key that signs assertions, ready to use.
+pub struct IdpKey {
+    pub id: String,
+    /// PKCS#1 DER, what xmlsec's signer takes.
+    pub private_der: Vec<u8>,
+    pub certificate_der: Vec<u8>,
+    pub certificate_pem: String,
+    /// Certificates to publish: the current one first, then any next one.
+    pub published_pem: Vec<String>,
+}
+
+fn aad(id: &str) -> Vec<u8> {
+    format!("trusec-saml-key:{id}").into_bytes()
+}
+
+/// A new key and certificate for `common_name`, sealed.
+///
+/// # Errors
+/// OpenSSL or sealing failures.
+pub fn generate(
+    common_name: &str,
+    master: &[u8; 32],
+    now: NaiveDateTime,
+) -> Result<IdpKeyRow, IdpKeyError> {
+    let rsa = Rsa::generate(2048)?;
+    let pkey: PKey<Private> = PKey::from_rsa(rsa.clone())?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("CN", common_name)?;
+    name.append_entry_by_text("O", "TruSec")?;
+    let name = name.build();
+    let mut builder = X509::builder()?;
+    builder.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    builder.set_serial_number(&serial)?;
+    builder.set_subject_name(&name)?;
+    builder.set_issuer_name(&name)?;
+    builder.set_pubkey(&pkey)?;
+    let not_before = Asn1Time::from_unix(now.and_utc().timestamp())?;
+    builder.set_not_before(&not_before)?;
+    let not_after = Asn1Time::days_from_now(VALID_DAYS)?;
+    builder.set_not_after(&not_after)?;
+    builder.sign(&pkey, MessageDigest::sha256())?;
+    let cert = builder.build();
+    let id = ids::new_id(ids::SAML_KEY);
+    Ok(IdpKeyRow {
+        private_key: sealed::seal(master, &aad(&id), &rsa.private_key_to_der()?)?,
+        certificate_pem: String::from_utf8_lossy(&cert.to_pem()?).into_owned(),
+        id,
+        state: "current".into(),
+        created_at: now,
+        not_after: now + chrono::TimeDelta::days(i64::from(VALID_DAYS)),
+    })
+}
+
+/// Loads the IdP key, creating it on first start (never on a warm start).
+///
+/// # Errors
+/// Storage failures, or a key sealed under another master key.
+pub async fn open(
+    db: &Db,
+    clock: &Clock,
+    master: &[u8; 32],
+    common_name: &str,
+) -> Result<IdpKey, IdpKeyError> {
+    let mut rows = db.run(service_providers::idp_keys).await?;
+    if !rows.iter().any(|r| r.state == "current") {
+        let (master_copy, cn, now) = (*master, common_name.to_owned(), clock.now_naive());
+        let row = tokio::task::spawn_blocking(move || generate(&cn, &master_copy, now))
+            .await
+            .map_err(StorageError::backend)??;
+        db.run(move |conn| service_providers::install_first_idp_key(conn, &row))
+            .await?;
+        rows = db.run(service_providers::idp_keys).await?;
+    }
+    let current = rows
+        .iter()
+        .find(|r| r.state == "current")
+        .ok_or(IdpKeyError::Missing)?;
+    let private_der = sealed::unseal(master, &aad(&current.id), &current.private_key)?;
+    let cert = X509::from_pem(current.certificate_pem.as_bytes())?;
+    Ok(IdpKey {
+        id: current.id.clone(),
+        private_der,
+        certificate_der: cert.to_der()?,
+        certificate_pem: current.certificate_pem.clone(),
+        published_pem: rows.iter().map(|r| r.certificate_pem.clone()).collect(),
+    })
+}
+
+/// The base64 body of a PEM certificate (for `ds:X509Certificate`).
+pub fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat()
+}

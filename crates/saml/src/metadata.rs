@@ -1,0 +1,51 @@
+//! The IdP's metadata (SAML metadata §2.4.3, `IDPSSODescriptor`).
+
+/// Escapes text for an XML attribute or element.
+pub fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+pub const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
+
+/// The metadata document, certificates first (current, then any next one
+/// announced ahead of a rotation).
+pub fn document(
+    entity_id: &str,
+    issuer: &str,
+    certificates_pem: &[String],
+    want_requests_signed: bool,
+) -> String {
+    let keys: String = certificates_pem
+        .iter()
+        .map(|pem| {
+            format!(
+                "    <md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\n",
+                crate::idp_key::pem_body(pem)
+            )
+        })
+        .collect();
+    let sso = xml_escape(&format!("{issuer}/saml/sso"));
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
+  <md:IDPSSODescriptor WantAuthnRequestsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+{keys}    <md:NameIDFormat>{NAMEID_EMAIL}</md:NameIDFormat>
+    <md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>
+    <md:NameIDFormat>{NAMEID_UNSPECIFIED}</md:NameIDFormat>
+    <md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location="{sso}"/>
+    <md:SingleSignOnService Binding="{BINDING_POST}" Location="{sso}"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>
+"#,
+        entity = xml_escape(entity_id),
+        want = want_requests_signed,
+    )
+}

@@ -1,0 +1,482 @@
+//! Single sign-on: SP-initiated (`/saml/sso`, HTTP-Redirect and HTTP-POST
+//! bindings) and IdP-initiated (`/saml/sso/init`). After the hosted login,
+//! the browser posts a signed `Response` to the SP's registered ACS.
+
+use crate::SamlState;
+use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
+use crate::request::{self, Incoming, Refusal};
+use crate::response::{self, AssertionInput, Signing};
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
+use samael::schema::AuthnRequest;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use std::time::Duration;
+use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::ids;
+use trusec_storage::service_providers::{self, ServiceProviderRow};
+use trusec_ui::{Interaction, LoginSession, pages};
+
+/// How far an `IssueInstant` may be from now.
+const FRESHNESS: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+const REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Template)]
+#[template(path = "saml_post.html")]
+struct PostPage {
+    acs_url: String,
+    saml_response: String,
+    relay_state: Option<String>,
+    sp_name: String,
+}
+
+/// What the browser is on its way to receive.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pending {
+    sp_id: String,
+    environment_id: String,
+    request_id: Option<String>,
+    acs_url: String,
+    relay_state: Option<String>,
+    force_authn: bool,
+}
+
+fn error_page(status: StatusCode, message: &str) -> HttpResponse {
+    pages::message(status, "Single sign-on failed", message)
+}
+
+fn unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again in a moment.",
+    )
+}
+
+async fn refuse(
+    state: &SamlState,
+    refusal: &Refusal,
+    sp: Option<&ServiceProviderRow>,
+    issuer: Option<&str>,
+) -> HttpResponse {
+    let env = sp.map(|s| s.environment_id.as_str());
+    let event = NewAuditEvent::new("saml.request.refused", env, Actor::anonymous())
+        .failed()
+        .data(serde_json::json!({"reason": refusal.code(), "issuer": issuer, "sp_id": sp.map(|s| s.id.clone())}));
+    if let Err(e) = state.ui.audit(event).await {
+        tracing::error!(error = %e, "could not audit a refused SAML request");
+    }
+    error_page(
+        StatusCode::BAD_REQUEST,
+        &format!("The request was refused: {refusal}."),
+    )
+}
+
+/// The SP with this entity id: live first, then test (entity ids are
+/// unique per environment; SSO URLs are shared).
+async fn find_sp(
+    state: &SamlState,
+    entity_id: &str,
+) -> Result<Option<ServiceProviderRow>, trusec_storage::StorageError> {
+    for env in [ids::ENV_LIVE, ids::ENV_TEST] {
+        let entity = entity_id.to_owned();
+        if let Some(sp) = state
+            .ui
+            .db
+            .run(move |c| service_providers::find_by_entity_id(c, env, &entity))
+            .await?
+        {
+            return Ok(Some(sp));
+        }
+    }
+    Ok(None)
+}
+
+/// `GET /saml/sso`: HTTP-Redirect binding.
+pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+    match request::from_redirect(req.query_string(), "SAMLRequest") {
+        Ok(incoming) => handle(&req, &state, incoming).await,
+        Err(r) => refuse(&state, &r, None, None).await,
+    }
+}
+
+/// `POST /saml/sso`: HTTP-POST binding.
+pub async fn post(req: HttpRequest, state: Data<SamlState>, body: Bytes) -> HttpResponse {
+    if body.len() > request::MAX_ENCODED + 4096 {
+        return refuse(&state, &Refusal::TooLarge, None, None).await;
+    }
+    let mut message = None;
+    let mut relay = None;
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "SAMLRequest" => message = Some(v.into_owned()),
+            "RelayState" => relay = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    match request::from_post(message.as_deref(), relay.as_deref()) {
+        Ok(incoming) => handle(&req, &state, incoming).await,
+        Err(r) => refuse(&state, &r, None, None).await,
+    }
+}
+
+/// Picks the ACS: the URL or index the request names (it must be
+/// registered), else the SP's default HTTP-POST endpoint.
+fn choose_acs(sp: &ServiceProviderRow, authn: &AuthnRequest) -> Result<String, Refusal> {
+    let registered = sp.acs().map_err(|_| Refusal::UnregisteredAcs)?;
+    let post = || registered.iter().filter(|e| e.binding == BINDING_POST);
+    if let Some(url) = &authn.assertion_consumer_service_url {
+        return post()
+            .find(|e| &e.url == url)
+            .map(|e| e.url.clone())
+            .ok_or(Refusal::UnregisteredAcs);
+    }
+    if let Some(index) = authn.assertion_consumer_service_index {
+        return post()
+            .find(|e| e.index.map(usize::from) == Some(index))
+            .map(|e| e.url.clone())
+            .ok_or(Refusal::UnregisteredAcs);
+    }
+    post()
+        .find(|e| e.is_default)
+        .or_else(|| post().min_by_key(|e| e.index.unwrap_or(u16::MAX)))
+        .map(|e| e.url.clone())
+        .ok_or(Refusal::UnregisteredAcs)
+}
+
+/// Verifies the request's signature, if any, and requires one when the SP
+/// asked for signed requests. An embedded signature must cover the very
+/// element we read (no signature wrapping).
+fn check_signature(
+    sp: &ServiceProviderRow,
+    incoming: &Incoming,
+    authn: &AuthnRequest,
+) -> Result<(), Refusal> {
+    let required = sp.want_authn_requests_signed != 0;
+    let cert_pem = sp.certificate_pem.as_deref();
+    if let Some(sig) = &incoming.redirect_signature {
+        let pem = cert_pem.ok_or(Refusal::BadSignature)?;
+        return if request::verify_redirect(sig, pem) {
+            Ok(())
+        } else {
+            Err(Refusal::BadSignature)
+        };
+    }
+    if let Some(embedded) = &authn.signature {
+        let pem = cert_pem.ok_or(Refusal::BadSignature)?;
+        let der = openssl::x509::X509::from_pem(pem.as_bytes())
+            .and_then(|c| c.to_der())
+            .map_err(|_| Refusal::BadSignature)?;
+        Crypto::verify_signed_xml(&incoming.xml, &CertificateDer::from(der), Some("ID"))
+            .map_err(|_| Refusal::BadSignature)?;
+        let covers_request = embedded
+            .signed_info
+            .reference
+            .iter()
+            .any(|r| r.uri.as_deref() == Some(&format!("#{}", authn.id)));
+        let one_request = incoming.xml.matches("AuthnRequest ").count()
+            + incoming.xml.matches("AuthnRequest>").count()
+            <= 2;
+        return if covers_request && one_request {
+            Ok(())
+        } else {
+            Err(Refusal::BadSignature)
+        };
+    }
+    if required {
+        Err(Refusal::Unsigned)
+    } else {
+        Ok(())
+    }
+}
+
+async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> HttpResponse {
+    let authn = match AuthnRequest::from_str(&incoming.xml) {
+        Ok(a) => a,
+        Err(e) => return refuse(state, &Refusal::Malformed(e.to_string()), None, None).await,
+    };
+    let Some(issuer) = authn.issuer.as_ref().and_then(|i| i.value.clone()) else {
+        return refuse(state, &Refusal::UnknownIssuer, None, None).await;
+    };
+    let sp = match find_sp(state, &issuer).await {
+        Ok(Some(sp)) => sp,
+        Ok(None) => return refuse(state, &Refusal::UnknownIssuer, None, Some(&issuer)).await,
+        Err(_) => return unavailable(),
+    };
+    let acs_url = match choose_acs(&sp, &authn) {
+        Ok(url) => url,
+        Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
+    };
+    if let Err(r) = check_signature(&sp, &incoming, &authn) {
+        return refuse(state, &r, Some(&sp), Some(&issuer)).await;
+    }
+    let now = state.ui.clock.now();
+    if (now - authn.issue_instant).abs() > FRESHNESS {
+        return refuse(state, &Refusal::Stale, Some(&sp), Some(&issuer)).await;
+    }
+    let sso_url = format!("{}/saml/sso", state.issuer);
+    if authn.destination.as_ref().is_some_and(|d| d != &sso_url) {
+        return refuse(state, &Refusal::WrongDestination, Some(&sp), Some(&issuer)).await;
+    }
+    let replay_key = format!("saml-request:{}:{}", sp.id, authn.id);
+    match state
+        .ui
+        .store
+        .put_if_absent(&replay_key, b"1", REPLAY_WINDOW)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return refuse(state, &Refusal::Replayed, Some(&sp), Some(&issuer)).await,
+        Err(_) => return unavailable(),
+    }
+    let pending = Pending {
+        sp_id: sp.id.clone(),
+        environment_id: sp.environment_id.clone(),
+        request_id: Some(authn.id.clone()),
+        acs_url,
+        relay_state: incoming.relay_state.clone(),
+        force_authn: authn.force_authn.unwrap_or(false),
+    };
+    let login = match LoginSession::from_request(http, &state.ui, &sp.environment_id).await {
+        Ok(l) => l,
+        Err(_) => return unavailable(),
+    };
+    match login {
+        Some(login) if !pending.force_authn => respond(state, &sp, &pending, &login).await,
+        _ if authn.is_passive.unwrap_or(false) => {
+            // IsPassive: we may not show a login page; say so to the SP.
+            let failed = response::failure(
+                &state.entity_id(),
+                &pending.acs_url,
+                pending.request_id.as_deref(),
+                "urn:oasis:names:tc:SAML:2.0:status:Responder",
+                "NoPassive: the user is not signed in",
+                now,
+            );
+            post_page(state, &sp, &pending, failed)
+        }
+        _ => to_login(state, &sp, pending).await,
+    }
+}
+
+async fn to_login(state: &SamlState, sp: &ServiceProviderRow, pending: Pending) -> HttpResponse {
+    let Ok(payload) = serde_json::to_value(&pending) else {
+        return unavailable();
+    };
+    let Ok(mut interaction) = Interaction::new(
+        &sp.environment_id,
+        "/saml/sso/continue?interaction=",
+        payload,
+    ) else {
+        return unavailable();
+    };
+    interaction.client_name = Some(sp.name.clone());
+    interaction.force_login = pending.force_authn;
+    if interaction.save(&state.ui.store).await.is_err() {
+        return unavailable();
+    }
+    pages::page_response(StatusCode::FOUND)
+        .insert_header((actix_web::http::header::LOCATION, interaction.login_url()))
+        .finish()
+}
+
+/// `GET /saml/sso/continue?interaction=…`: back from the login page.
+pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+    let id = url::form_urlencoded::parse(http.query_string().as_bytes())
+        .find(|(k, _)| k == "interaction")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let interaction = match Interaction::load(&state.ui.store, &id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired. Start again from the application.",
+            );
+        }
+        Err(_) => return unavailable(),
+    };
+    let Ok(pending) = serde_json::from_value::<Pending>(interaction.payload.clone()) else {
+        return error_page(StatusCode::BAD_REQUEST, "This sign-in request is corrupt.");
+    };
+    let login = match LoginSession::from_request(&http, &state.ui, &pending.environment_id).await {
+        Ok(Some(l)) => l,
+        Ok(None) => return to_login_again(&interaction),
+        Err(_) => return unavailable(),
+    };
+    // ForceAuthn: the password must have been typed for this very request.
+    if pending.force_authn
+        && interaction.logged_in_session.as_deref() != Some(login.session.id.as_str())
+    {
+        return to_login_again(&interaction);
+    }
+    let (env, sp_id) = (pending.environment_id.clone(), pending.sp_id.clone());
+    let sp = match state
+        .ui
+        .db
+        .run(move |c| service_providers::get(c, &env, &sp_id))
+        .await
+    {
+        Ok(sp) => sp,
+        Err(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The application is no longer registered.",
+            );
+        }
+    };
+    let _ = interaction.finish(&state.ui.store).await;
+    respond(&state, &sp, &pending, &login).await
+}
+
+fn to_login_again(interaction: &Interaction) -> HttpResponse {
+    pages::page_response(StatusCode::FOUND)
+        .insert_header((actix_web::http::header::LOCATION, interaction.login_url()))
+        .finish()
+}
+
+/// `GET /saml/sso/init?sp=ENTITY_ID[&RelayState=]`: IdP-initiated SSO.
+pub async fn idp_initiated(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+    let mut sp_entity = None;
+    let mut relay = None;
+    for (k, v) in url::form_urlencoded::parse(http.query_string().as_bytes()) {
+        match k.as_ref() {
+            "sp" => sp_entity = Some(v.into_owned()),
+            "RelayState" => relay = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let Some(entity) = sp_entity else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Name the application: ?sp=ENTITY_ID.",
+        );
+    };
+    let sp = match find_sp(&state, &entity).await {
+        Ok(Some(sp)) => sp,
+        Ok(None) => return refuse(&state, &Refusal::UnknownIssuer, None, Some(&entity)).await,
+        Err(_) => return unavailable(),
+    };
+    let acs_url = match choose_acs(&sp, &AuthnRequest::default()) {
+        Ok(u) => u,
+        Err(r) => return refuse(&state, &r, Some(&sp), Some(&entity)).await,
+    };
+    let pending = Pending {
+        sp_id: sp.id.clone(),
+        environment_id: sp.environment_id.clone(),
+        request_id: None,
+        acs_url,
+        relay_state: relay,
+        force_authn: false,
+    };
+    match LoginSession::from_request(&http, &state.ui, &sp.environment_id).await {
+        Ok(Some(login)) => respond(&state, &sp, &pending, &login).await,
+        Ok(None) => to_login(&state, &sp, pending).await,
+        Err(_) => unavailable(),
+    }
+}
+
+/// The user's value for one of our attribute names.
+fn attribute_values(user: &trusec_storage::users::UserRow, ours: &str) -> Vec<String> {
+    match ours {
+        "email" => vec![user.email.clone()],
+        "name" => user.name.clone().into_iter().collect(),
+        "given_name" => user.given_name.clone().into_iter().collect(),
+        "family_name" => user.family_name.clone().into_iter().collect(),
+        "groups" => serde_json::from_str(&user.groups).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+async fn respond(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: &Pending,
+    login: &LoginSession,
+) -> HttpResponse {
+    let user = &login.user;
+    let (format_uri, name_id) = match sp.name_id_format.as_str() {
+        "persistent" => (
+            NAMEID_PERSISTENT,
+            state.persistent_name_id(&sp.entity_id, &user.id),
+        ),
+        "unspecified" => (NAMEID_UNSPECIFIED, user.id.clone()),
+        _ => (NAMEID_EMAIL, user.email.clone()),
+    };
+    let attributes = sp
+        .attribute_map()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(ours, theirs)| (theirs, attribute_values(user, &ours)))
+        .filter(|(_, values)| !values.is_empty())
+        .collect();
+    let now = state.ui.clock.now();
+    let input = AssertionInput {
+        idp_entity_id: &state.entity_id(),
+        sp_entity_id: &sp.entity_id,
+        acs_url: &pending.acs_url,
+        in_response_to: pending.request_id.as_deref(),
+        name_id: &name_id,
+        name_id_format: format_uri,
+        session_index: &login.session.id,
+        auth_instant: login.session.created_at.and_utc(),
+        now,
+        attributes,
+    };
+    let resp = response::success(&input);
+    let event = NewAuditEvent::new("saml.assertion.issued", Some(&sp.environment_id), Actor::user(&user.id))
+        .user(&user.id)
+        .data(serde_json::json!({"sp_id": sp.id, "sp_entity_id": sp.entity_id, "name_id": name_id, "in_response_to": pending.request_id}));
+    if state.ui.audit(event).await.is_err() {
+        return unavailable();
+    }
+    post_page(state, sp, pending, resp)
+}
+
+/// Signs the response and renders the auto-submitting form to the ACS.
+fn post_page(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: &Pending,
+    resp: samael::schema::Response,
+) -> HttpResponse {
+    let signing = Signing {
+        response: sp.sign_response != 0,
+        assertion: sp.sign_assertion != 0,
+    };
+    let signed = match response::sign(
+        resp,
+        signing,
+        &state.key.certificate_der,
+        &state.key.private_der,
+    ) {
+        Ok(xml) => xml,
+        Err(e) => {
+            tracing::error!(error = %e, "SAML response signing failed");
+            return unavailable();
+        }
+    };
+    use base64::Engine;
+    let page = PostPage {
+        acs_url: pending.acs_url.clone(),
+        saml_response: base64::engine::general_purpose::STANDARD.encode(signed.as_bytes()),
+        relay_state: pending.relay_state.clone(),
+        sp_name: sp.name.clone(),
+    };
+    match page.render() {
+        Ok(html) => pages::page_response(StatusCode::OK)
+            // This page alone runs a script: our own, to submit the form.
+            .insert_header((
+                actix_web::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ))
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "SAML post page failed to render");
+            unavailable()
+        }
+    }
+}

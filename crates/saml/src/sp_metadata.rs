@@ -1,0 +1,138 @@
+//! Service providers described by their metadata XML (what SaaS apps
+//! publish) turned into the fields we store.
+
+use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
+use crate::request::refuse_dtd;
+use samael::metadata::EntityDescriptor;
+use std::str::FromStr;
+use trusec_storage::service_providers::Endpoint;
+
+pub const MAX_METADATA: usize = 256 * 1024;
+
+/// What an SP's metadata says.
+#[derive(Debug, Clone)]
+pub struct SpDescription {
+    pub entity_id: String,
+    pub acs: Vec<Endpoint>,
+    pub slo: Vec<Endpoint>,
+    pub certificate_pem: Option<String>,
+    pub name_id_format: Option<String>,
+    pub authn_requests_signed: bool,
+    pub name: Option<String>,
+}
+
+/// Our short name for a NameID format URI, if we support it.
+pub fn short_format(uri: &str) -> Option<&'static str> {
+    match uri {
+        NAMEID_EMAIL => Some("emailAddress"),
+        NAMEID_PERSISTENT => Some("persistent"),
+        NAMEID_UNSPECIFIED => Some("unspecified"),
+        _ => None,
+    }
+}
+
+/// Wraps base64 certificate data as PEM.
+pub fn to_pem(b64: &str) -> String {
+    let body: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+    let lines: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Checks that a PEM certificate parses.
+///
+/// # Errors
+/// A message for a 422.
+pub fn check_certificate(pem: &str) -> Result<(), String> {
+    openssl::x509::X509::from_pem(pem.as_bytes())
+        .map(|_| ())
+        .map_err(|_| "the certificate is not a PEM X.509 certificate".to_owned())
+}
+
+/// Parses SP metadata.
+///
+/// # Errors
+/// A message naming what is wrong, for a 422.
+pub fn parse(xml: &str) -> Result<SpDescription, String> {
+    if xml.len() > MAX_METADATA {
+        return Err(format!("metadata larger than {MAX_METADATA} bytes"));
+    }
+    refuse_dtd(xml).map_err(|e| e.to_string())?;
+    let entity = EntityDescriptor::from_str(xml).map_err(|e| format!("not SAML metadata: {e}"))?;
+    let entity_id = entity
+        .entity_id
+        .clone()
+        .ok_or("the EntityDescriptor has no entityID")?;
+    let sp = entity
+        .sp_sso_descriptors
+        .as_ref()
+        .and_then(|d| d.first())
+        .ok_or("the metadata has no SPSSODescriptor")?;
+    let acs: Vec<Endpoint> = sp
+        .assertion_consumer_services
+        .iter()
+        .map(|e| Endpoint {
+            url: e.location.clone(),
+            binding: e.binding.clone(),
+            index: u16::try_from(e.index).ok(),
+            is_default: e.is_default.unwrap_or(false),
+            response_url: None,
+        })
+        .collect();
+    if !acs.iter().any(|e| e.binding == BINDING_POST) {
+        return Err("no AssertionConsumerService with the HTTP-POST binding".into());
+    }
+    let slo = sp
+        .single_logout_services
+        .iter()
+        .flatten()
+        .map(|e| Endpoint {
+            url: e.location.clone(),
+            binding: e.binding.clone(),
+            index: None,
+            is_default: false,
+            response_url: e.response_location.clone(),
+        })
+        .collect();
+    let certificate_pem = sp
+        .key_descriptors
+        .iter()
+        .flatten()
+        .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
+        .find_map(|k| {
+            k.key_info
+                .x509_data
+                .as_ref()
+                .and_then(|d| d.certificates.first())
+        })
+        .map(|b64| to_pem(b64));
+    if let Some(pem) = &certificate_pem {
+        check_certificate(pem)?;
+    }
+    let name_id_format = sp
+        .name_id_formats
+        .iter()
+        .flatten()
+        .find_map(|f| short_format(f.trim()))
+        .map(str::to_owned);
+    Ok(SpDescription {
+        entity_id,
+        acs,
+        slo,
+        certificate_pem,
+        name_id_format,
+        authn_requests_signed: sp.authn_requests_signed.unwrap_or(false),
+        name: entity
+            .organization
+            .as_ref()
+            .and_then(|o| o.organization_display_names.as_ref())
+            .and_then(|n| n.first())
+            .map(|n| n.value.clone()),
+    })
+}

@@ -1,0 +1,653 @@
+//! The SAML identity provider over HTTP: metadata, SP-initiated SSO with
+//! both bindings through the login form, IdP-initiated SSO, and every
+//! refusal. Signatures are checked with the `xmlsec1` command-line tool, an
+//! independent verifier.
+
+use crate::oauth_support::{PASSWORD, hidden, make_user};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use std::io::Write;
+use std::str::FromStr;
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+const SP_ENTITY: &str = "https://sp.example.com/saml";
+const ACS: &str = "https://sp.example.com/saml/acs";
+const IDP_SSO: &str = "http://127.0.0.1:8080/saml/sso";
+const FIXTURE_METADATA: &str = include_str!("../fixtures/sp-metadata.xml");
+const FIXTURE_KEY: &str = include_str!("../fixtures/sp-signing.key");
+
+on_every_backend!(
+    metadata_is_valid,
+    sp_initiated_redirect_binding,
+    sp_initiated_post_binding_and_idp_initiated,
+    sp_from_real_world_metadata_with_signed_requests,
+    bad_requests_are_refused,
+);
+
+fn authn_request(
+    id: &str,
+    issuer: &str,
+    acs: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let acs_attr = acs
+        .map(|a| format!(" AssertionConsumerServiceURL=\"{a}\""))
+        .unwrap_or_default();
+    format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="{IDP_SSO}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"{acs_attr}><saml:Issuer>{issuer}</saml:Issuer><samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress" AllowCreate="true"/></samlp:AuthnRequest>"#,
+        now.format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+fn deflate_b64(xml: &str) -> String {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml.as_bytes()).unwrap();
+    STANDARD.encode(e.finish().unwrap())
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The redirect-binding query for a request, signed with `key` if given.
+fn redirect_query(xml: &str, relay: &str, key: Option<&str>) -> String {
+    let mut q = format!(
+        "SAMLRequest={}&RelayState={}",
+        enc(&deflate_b64(xml)),
+        enc(relay)
+    );
+    if let Some(pem) = key {
+        q.push_str(&format!(
+            "&SigAlg={}",
+            enc("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+        ));
+        let pkey = openssl::pkey::PKey::private_key_from_pem(pem.as_bytes()).unwrap();
+        let mut signer =
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
+        signer.update(q.as_bytes()).unwrap();
+        q.push_str(&format!(
+            "&Signature={}",
+            enc(&STANDARD.encode(signer.sign_to_vec().unwrap()))
+        ));
+    }
+    q
+}
+
+async fn register_sp(app: &TestApp, body: serde_json::Value) -> serde_json::Value {
+    let (status, sp) = status_json(
+        app.post("/v1/saml/service-providers", &app.secret_key, &body)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    sp
+}
+
+/// Follows the browser from an SSO URL through the login form to the
+/// auto-post page; returns (ACS action, SAMLResponse XML, RelayState).
+async fn sso(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+    email: &str,
+) -> (String, String, Option<String>) {
+    let mut resp = browser.get(url).send().await.unwrap();
+    let login = if resp.status() == 302 {
+        Some(app.url(resp.headers()["location"].to_str().unwrap()))
+    } else {
+        url.contains("/login?interaction=").then(|| url.to_owned())
+    };
+    if let Some(login) = login {
+        assert!(login.contains("/login?interaction="), "{login}");
+        let html = browser
+            .get(&login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let posted = browser
+            .post(app.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", PASSWORD),
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("interaction", &hidden(&html, "interaction")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 303);
+        resp = browser
+            .get(app.url(posted.headers()["location"].to_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+    }
+    auto_post(resp).await
+}
+
+async fn auto_post(resp: reqwest::Response) -> (String, String, Option<String>) {
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = resp.text().await.unwrap();
+    let action = html
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let encoded = hidden(&html, "SAMLResponse");
+    let xml = String::from_utf8(STANDARD.decode(encoded).unwrap()).unwrap();
+    let relay = html
+        .contains("name=\"RelayState\"")
+        .then(|| hidden(&html, "RelayState"));
+    (action, xml, relay)
+}
+
+/// `xmlsec1 --verify` on the response: the first signature (the Response's
+/// when both are signed), or the Assertion's.
+fn xmlsec1_verifies(xml: &str, cert_pem: &str, assertion: bool) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let (xml_path, cert_path) = (dir.path().join("response.xml"), dir.path().join("idp.pem"));
+    std::fs::write(&xml_path, xml).unwrap();
+    std::fs::write(&cert_path, cert_pem).unwrap();
+    let mut cmd = std::process::Command::new("xmlsec1");
+    cmd.arg("--verify").arg("--pubkey-cert-pem").arg(&cert_path);
+    cmd.args([
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:protocol:Response",
+    ]);
+    cmd.args([
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+    ]);
+    if assertion {
+        cmd.args([
+            "--node-xpath",
+            "//*[local-name()='Assertion']/*[local-name()='Signature']",
+        ]);
+    }
+    let out = cmd
+        .arg(&xml_path)
+        .output()
+        .expect("xmlsec1 is installed (scripts/install-deps)");
+    out.status.success()
+}
+
+/// The IdP certificate, from its metadata.
+async fn idp_cert(app: &TestApp) -> String {
+    let xml = app
+        .client
+        .get(app.url("/saml/metadata"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let b64 = xml
+        .split("<ds:X509Certificate>")
+        .nth(1)
+        .unwrap()
+        .split("</ds:X509Certificate>")
+        .next()
+        .unwrap();
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+async fn metadata_is_valid(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let resp = app
+        .client
+        .get(app.url("/saml/metadata"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/samlmetadata+xml"
+    );
+    let xml = resp.text().await.unwrap();
+    let md = samael::metadata::EntityDescriptor::from_str(&xml).unwrap();
+    assert_eq!(
+        md.entity_id.as_deref(),
+        Some("http://127.0.0.1:8080/saml/metadata")
+    );
+    let idp = &md.idp_sso_descriptors.as_ref().unwrap()[0];
+    let bindings: Vec<&str> = idp
+        .single_sign_on_services
+        .iter()
+        .map(|s| s.binding.as_str())
+        .collect();
+    assert!(bindings.contains(&"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"));
+    assert!(bindings.contains(&"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"));
+    assert!(
+        idp.key_descriptors
+            .iter()
+            .any(|k| k.key_use.as_deref() == Some("signing"))
+    );
+    assert!(idp.name_id_formats.len() >= 3);
+    openssl::x509::X509::from_pem(idp_cert(&app).await.as_bytes()).unwrap();
+}
+
+async fn sp_initiated_redirect_binding(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "ada@example.com").await;
+    register_sp(
+        &app,
+        json!({"entity_id": SP_ENTITY, "acs_url": ACS, "name": "Example SP",
+               "attributes": {"email": "mail", "given_name": "givenName", "groups": "memberOf"}}),
+    )
+    .await;
+    let xml = authn_request("_req1", SP_ENTITY, Some(ACS), app.clock.now());
+    let url = app.url(&format!(
+        "/saml/sso?{}",
+        redirect_query(&xml, "relay-123", None)
+    ));
+    let (action, response_xml, relay) = sso(&app, &app.client, &url, "ada@example.com").await;
+    assert_eq!(action, ACS);
+    assert_eq!(relay.as_deref(), Some("relay-123"));
+
+    // An independent verifier accepts both signatures, and rejects a tampered copy.
+    let cert = idp_cert(&app).await;
+    assert!(
+        xmlsec1_verifies(&response_xml, &cert, false),
+        "response signature"
+    );
+    assert!(
+        xmlsec1_verifies(&response_xml, &cert, true),
+        "assertion signature"
+    );
+    let tampered = response_xml.replace("ada@example.com", "eve@example.com");
+    assert!(!xmlsec1_verifies(&tampered, &cert, true));
+    assert!(response_xml.contains("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"));
+    assert!(response_xml.contains("http://www.w3.org/2001/10/xml-exc-c14n#"));
+
+    // Every element the profile requires.
+    let resp = samael::schema::Response::from_str(&response_xml).unwrap();
+    assert_eq!(resp.in_response_to.as_deref(), Some("_req1"));
+    assert_eq!(resp.destination.as_deref(), Some(ACS));
+    assert_eq!(
+        resp.issuer.as_ref().unwrap().value.as_deref(),
+        Some("http://127.0.0.1:8080/saml/metadata")
+    );
+    assert_eq!(
+        resp.status.as_ref().unwrap().status_code.value.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:status:Success")
+    );
+    let a = resp.assertion.as_ref().unwrap();
+    assert_eq!(
+        a.issuer.value.as_deref(),
+        Some("http://127.0.0.1:8080/saml/metadata")
+    );
+    let subject = a.subject.as_ref().unwrap();
+    let name_id = subject.name_id.as_ref().unwrap();
+    assert_eq!(name_id.value, "ada@example.com");
+    assert_eq!(
+        name_id.format.as_deref(),
+        Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress")
+    );
+    let sc = &subject.subject_confirmations.as_ref().unwrap()[0];
+    assert_eq!(
+        sc.method.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:cm:bearer")
+    );
+    let data = sc.subject_confirmation_data.as_ref().unwrap();
+    assert_eq!(data.recipient.as_deref(), Some(ACS));
+    assert_eq!(data.in_response_to.as_deref(), Some("_req1"));
+    let not_after = data.not_on_or_after.unwrap();
+    assert!(
+        not_after > app.clock.now() && not_after <= app.clock.now() + chrono::TimeDelta::minutes(5)
+    );
+    let conditions = a.conditions.as_ref().unwrap();
+    assert!(conditions.not_before.unwrap() <= app.clock.now());
+    assert!(conditions.not_on_or_after.unwrap() <= app.clock.now() + chrono::TimeDelta::minutes(5));
+    assert_eq!(
+        conditions.audience_restrictions.as_ref().unwrap()[0].audience,
+        vec![SP_ENTITY.to_owned()]
+    );
+    let authn = &a.authn_statements.as_ref().unwrap()[0];
+    assert!(authn.session_index.as_ref().unwrap().starts_with("sess_"));
+    let attrs = &a.attribute_statements.as_ref().unwrap()[0].attributes;
+    let value = |name: &str| {
+        attrs
+            .iter()
+            .find(|x| x.name.as_deref() == Some(name))
+            .map(|x| {
+                x.values
+                    .iter()
+                    .filter_map(|v| v.value.clone())
+                    .collect::<Vec<_>>()
+            })
+    };
+    assert_eq!(value("mail"), Some(vec!["ada@example.com".to_owned()]));
+    assert_eq!(value("givenName"), Some(vec!["Ada".to_owned()]));
+    assert_eq!(value("memberOf"), Some(vec!["eng".to_owned()]));
+    assert_eq!(value("name"), None, "only mapped attributes are released");
+
+    // Signed in now: a second request goes straight to the auto-post page.
+    let xml = authn_request("_req2", SP_ENTITY, None, app.clock.now());
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso?{}", redirect_query(&xml, "r", None))))
+        .send()
+        .await
+        .unwrap();
+    let (action, _, _) = auto_post(resp).await;
+    assert_eq!(action, ACS);
+    let (_, events) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.assertion.issued",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 2);
+    assert_eq!(events["data"][0]["data"]["name_id"], "ada@example.com");
+}
+
+async fn sp_initiated_post_binding_and_idp_initiated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = make_user(&app, "grace@example.com").await;
+    register_sp(&app, json!({"entity_id": SP_ENTITY, "acs_url": ACS, "name_id_format": "persistent", "sign_response": false})).await;
+    let xml = authn_request("_post1", SP_ENTITY, Some(ACS), app.clock.now());
+    let resp = app
+        .client
+        .post(app.url("/saml/sso"))
+        .form(&[
+            ("SAMLRequest", STANDARD.encode(xml.as_bytes()).as_str()),
+            ("RelayState", "pr"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let (_, response_xml, relay) = sso(
+        &app,
+        &app.client,
+        &app.url(resp.headers()["location"].to_str().unwrap()),
+        "grace@example.com",
+    )
+    .await;
+    assert_eq!(relay.as_deref(), Some("pr"));
+    let cert = idp_cert(&app).await;
+    assert!(
+        xmlsec1_verifies(&response_xml, &cert, true),
+        "assertion signature"
+    );
+    let parsed = samael::schema::Response::from_str(&response_xml).unwrap();
+    assert!(
+        parsed.signature.is_none(),
+        "only the assertion is signed, as configured"
+    );
+    let persistent = parsed.assertion.unwrap().subject.unwrap().name_id.unwrap();
+    assert_eq!(
+        persistent.format.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent")
+    );
+    assert!(
+        !persistent.value.contains("grace") && persistent.value != user["id"].as_str().unwrap()
+    );
+
+    // IdP-initiated: no InResponseTo, and the same persistent NameID.
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/sso/init?sp={}&RelayState=dash",
+            enc(SP_ENTITY)
+        )))
+        .send()
+        .await
+        .unwrap();
+    let (action, xml, relay) = auto_post(resp).await;
+    assert_eq!((action.as_str(), relay.as_deref()), (ACS, Some("dash")));
+    assert!(xmlsec1_verifies(&xml, &cert, true));
+    let parsed = samael::schema::Response::from_str(&xml).unwrap();
+    assert_eq!(parsed.in_response_to, None);
+    let a = parsed.assertion.unwrap();
+    assert_eq!(a.subject.unwrap().name_id.unwrap().value, persistent.value);
+    let resp = app
+        .client
+        .get(app.url("/saml/sso/init?sp=https%3A%2F%2Funknown.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+async fn sp_from_real_world_metadata_with_signed_requests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "crm@example.com").await;
+    let sp = register_sp(&app, json!({"metadata_xml": FIXTURE_METADATA})).await;
+    assert_eq!(sp["entity_id"], "https://acme-crm.example/saml/sp");
+    assert_eq!(sp["name"], "Acme CRM");
+    assert_eq!(sp["want_authn_requests_signed"], true);
+    assert_eq!(sp["acs_endpoints"].as_array().unwrap().len(), 3);
+    assert_eq!(sp["slo_endpoints"].as_array().unwrap().len(), 2);
+    assert!(
+        sp["certificate_pem"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let entity = "https://acme-crm.example/saml/sp";
+    // Signed with the SP's key: accepted, to the ACS it names (a registered one).
+    let xml = authn_request(
+        "_crm1",
+        entity,
+        Some("https://eu.acme-crm.example/saml/acs"),
+        app.clock.now(),
+    );
+    let url = app.url(&format!(
+        "/saml/sso?{}",
+        redirect_query(&xml, "x", Some(FIXTURE_KEY))
+    ));
+    let (action, _, _) = sso(&app, &app.client, &url, "crm@example.com").await;
+    assert_eq!(action, "https://eu.acme-crm.example/saml/acs");
+    // Unsigned, or signed by someone else: refused.
+    let xml = authn_request("_crm2", entity, None, app.clock.now());
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso?{}", redirect_query(&xml, "x", None))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let other = openssl::rsa::Rsa::generate(2048).unwrap();
+    let other_pem = String::from_utf8(
+        openssl::pkey::PKey::from_rsa(other)
+            .unwrap()
+            .private_key_to_pem_pkcs8()
+            .unwrap(),
+    )
+    .unwrap();
+    let xml = authn_request("_crm3", entity, None, app.clock.now());
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/sso?{}",
+            redirect_query(&xml, "x", Some(&other_pem))
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // The metadata's own redirect-binding ACS never receives a POSTed assertion.
+    let xml = authn_request(
+        "_crm4",
+        entity,
+        Some("https://acme-crm.example/saml/acs/redirect"),
+        app.clock.now(),
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/sso?{}",
+            redirect_query(&xml, "x", Some(FIXTURE_KEY))
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let (_, refused) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.request.refused",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    let reasons: Vec<&str> = refused["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["unregistered_acs", "bad_signature", "unsigned"]);
+}
+
+async fn bad_requests_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    register_sp(&app, json!({"entity_id": SP_ENTITY, "acs_url": ACS})).await;
+    let now = app.clock.now();
+    let get = |query: String| {
+        let client = app.client.clone();
+        let url = app.url(&format!("/saml/sso?{query}"));
+        async move {
+            let resp = client.get(url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            assert!(resp.headers().get("location").is_none() || status != 400);
+            (status, resp.text().await.unwrap())
+        }
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (
+            redirect_query(
+                &authn_request("_a1", SP_ENTITY, Some("https://evil.example/acs"), now),
+                "",
+                None,
+            ),
+            "assertion consumer service",
+        ),
+        (
+            redirect_query(
+                &authn_request("_a2", "https://unknown.example", None, now),
+                "",
+                None,
+            ),
+            "not a registered service provider",
+        ),
+        (
+            redirect_query(
+                &authn_request("_a3", SP_ENTITY, None, now - chrono::TimeDelta::minutes(10)),
+                "",
+                None,
+            ),
+            "too old",
+        ),
+        (
+            redirect_query(
+                r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_x">&x;</samlp:AuthnRequest>"#,
+                "",
+                None,
+            ),
+            "DTD",
+        ),
+        (
+            format!(
+                "SAMLRequest={}",
+                enc(&deflate_b64(&"A".repeat(20 * 1024 * 1024)))
+            ),
+            "too large",
+        ),
+        ("SAMLRequest=%%%".to_owned(), "base64"),
+        ("RelayState=x".to_owned(), "missing"),
+    ];
+    for (query, why) in cases {
+        let (status, body) = get(query).await;
+        assert_eq!(status, 400, "{why}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    // A replayed request ID is refused the second time.
+    let query = redirect_query(&authn_request("_once", SP_ENTITY, None, now), "", None);
+    assert_eq!(get(query.clone()).await.0, 302);
+    let (status, body) = get(query).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("already used"));
+    let (_, refused) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.request.refused",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert!(refused["data"].as_array().unwrap().len() >= 3);
+    // Bad registrations.
+    for (body, param) in [
+        (json!({"metadata_xml": "<not-metadata/>"}), "metadata_xml"),
+        (
+            json!({"metadata_xml": "<!DOCTYPE x []><x/>"}),
+            "metadata_xml",
+        ),
+        (
+            json!({"entity_id": "https://x.example", "acs_url": "http://x.example/acs"}),
+            "acs_url",
+        ),
+        (
+            json!({"entity_id": "https://x.example", "acs_url": "https://x.example/acs", "attributes": ["ssn"]}),
+            "attributes",
+        ),
+        (
+            json!({"entity_id": "https://x.example", "acs_url": "https://x.example/acs", "want_authn_requests_signed": true}),
+            "certificate_pem",
+        ),
+    ] {
+        let (status, err) = status_json(
+            app.post("/v1/saml/service-providers", &app.secret_key, &body)
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}: {err}");
+        assert_eq!(err["error"]["param"], param);
+    }
+    let (status, _) = status_json(
+        app.post(
+            "/v1/saml/service-providers",
+            &app.secret_key,
+            &json!({"entity_id": SP_ENTITY, "acs_url": ACS}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409, "entity ids are unique per environment");
+    assert_eq!(
+        app.post(
+            "/v1/saml/service-providers",
+            &app.test_key,
+            &json!({"entity_id": SP_ENTITY, "acs_url": ACS})
+        )
+        .await
+        .status(),
+        201
+    );
+}
