@@ -8,6 +8,7 @@ pub mod metadata;
 pub mod request;
 pub mod response;
 mod routes;
+pub mod slo;
 pub mod sp_metadata;
 
 use actix_web::web;

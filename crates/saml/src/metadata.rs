@@ -33,11 +33,14 @@ pub fn document(
         })
         .collect();
     let sso = xml_escape(&format!("{issuer}/saml/sso"));
+    let slo = xml_escape(&format!("{issuer}/saml/slo"));
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{entity}">
   <md:IDPSSODescriptor WantAuthnRequestsSigned="{want}" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-{keys}    <md:NameIDFormat>{NAMEID_EMAIL}</md:NameIDFormat>
+{keys}    <md:SingleLogoutService Binding="{BINDING_REDIRECT}" Location="{slo}"/>
+    <md:SingleLogoutService Binding="{BINDING_POST}" Location="{slo}"/>
+    <md:NameIDFormat>{NAMEID_EMAIL}</md:NameIDFormat>
     <md:NameIDFormat>{NAMEID_PERSISTENT}</md:NameIDFormat>
     <md:NameIDFormat>{NAMEID_UNSPECIFIED}</md:NameIDFormat>
     <md:SingleSignOnService Binding="{BINDING_REDIRECT}" Location="{sso}"/>

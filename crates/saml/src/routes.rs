@@ -1,6 +1,7 @@
 //! The SAML route table.
 
 mod metadata;
+mod slo;
 mod sso;
 
 use actix_web::{HttpResponse, web};
@@ -16,6 +17,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/saml/sso/init", web::get().to(sso::idp_initiated))
         .route("/saml/sso/continue", web::get().to(sso::resume))
+        .service(
+            web::resource("/saml/slo")
+                .get(slo::redirect)
+                .post(slo::post),
+        )
+        .route("/saml/slo/propagate", web::get().to(slo::propagate))
         .route("/static/autopost.js", web::get().to(autopost));
 }
 

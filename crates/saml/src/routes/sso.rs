@@ -432,6 +432,18 @@ async fn respond(
     if state.ui.audit(event).await.is_err() {
         return unavailable();
     }
+    let participant = crate::slo::Participant {
+        sp_id: sp.id.clone(),
+        environment_id: sp.environment_id.clone(),
+        name_id: name_id.clone(),
+        name_id_format: format_uri.to_owned(),
+    };
+    if crate::slo::joined(&state.ui.store, &login.session.id, participant)
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
     post_page(state, sp, pending, resp)
 }
 

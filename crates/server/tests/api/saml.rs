@@ -23,6 +23,7 @@ on_every_backend!(
     sp_initiated_post_binding_and_idp_initiated,
     sp_from_real_world_metadata_with_signed_requests,
     bad_requests_are_refused,
+    single_logout_both_ways,
 );
 
 fn authn_request(
@@ -650,4 +651,280 @@ async fn bad_requests_are_refused(backend: Backend) {
         .status(),
         201
     );
+}
+
+/// Splits a redirect-binding URL into (endpoint, decoded XML, RelayState),
+/// after checking its signature with the IdP certificate over the raw query.
+fn read_redirect(url: &str, param: &str, idp_cert_pem: &str) -> (String, String, Option<String>) {
+    let (endpoint, query) = url.split_once('?').unwrap();
+    let (signed, signature) = query.rsplit_once("&Signature=").unwrap();
+    let cert = openssl::x509::X509::from_pem(idp_cert_pem.as_bytes()).unwrap();
+    let key = cert.public_key().unwrap();
+    let mut verifier =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key).unwrap();
+    verifier.update(signed.as_bytes()).unwrap();
+    let sig = STANDARD
+        .decode(
+            url::form_urlencoded::parse(format!("s={signature}").as_bytes())
+                .next()
+                .unwrap()
+                .1
+                .as_bytes(),
+        )
+        .unwrap();
+    assert!(
+        verifier.verify(&sig).unwrap(),
+        "the IdP signed the redirect"
+    );
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(signed.as_bytes())
+            .into_owned()
+            .collect();
+    let compressed = STANDARD.decode(&params[param]).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::DeflateDecoder::new(&compressed[..]),
+        &mut xml,
+    )
+    .unwrap();
+    (endpoint.to_owned(), xml, params.get("RelayState").cloned())
+}
+
+async fn single_logout_both_ways(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "slo@example.com").await;
+    let idp = idp_cert(&app).await;
+    // SP A signs its messages (the fixture's key); SP B registers no certificate.
+    let sp_cert = {
+        let key = openssl::pkey::PKey::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "sp-a").unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(3650).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+    };
+    let slo_binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+    let a = register_sp(&app, json!({"entity_id": "https://a.example", "acs_url": "https://a.example/acs", "certificate_pem": sp_cert})).await;
+    let b = register_sp(
+        &app,
+        json!({"entity_id": "https://b.example", "acs_url": "https://b.example/acs"}),
+    )
+    .await;
+    for (sp, url) in [(&a, "https://a.example/slo"), (&b, "https://b.example/slo")] {
+        // Plain-field SPs gain SLO endpoints from metadata in real life;
+        // here we add them through storage.
+        let (id, env) = (
+            sp["id"].as_str().unwrap().to_owned(),
+            sp["environment"].as_str().unwrap().to_owned(),
+        );
+        let url = url.to_owned();
+        let binding = slo_binding.to_owned();
+        app.state
+            .db
+            .run(move |c| {
+                use diesel::prelude::*;
+                use trusec_storage::schema::saml_service_providers as t;
+                let endpoints =
+                    serde_json::to_string(&json!([{"url": url, "binding": binding}])).unwrap();
+                diesel::update(
+                    t::table
+                        .filter(t::id.eq(&id))
+                        .filter(t::environment_id.eq(&env)),
+                )
+                .set(t::slo_endpoints.eq(endpoints))
+                .execute(c)
+                .map_err(trusec_storage::StorageError::from)
+            })
+            .await
+            .unwrap();
+    }
+    // Sign in to both.
+    let xml = authn_request("_sa", "https://a.example", None, app.clock.now());
+    sso(
+        &app,
+        &app.client,
+        &app.url(&format!(
+            "/saml/sso?{}",
+            redirect_query(&xml, "", Some(FIXTURE_KEY))
+        )),
+        "slo@example.com",
+    )
+    .await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso/init?sp={}", enc("https://b.example"))))
+        .send()
+        .await
+        .unwrap();
+    auto_post(resp).await;
+
+    // SP A logs the user out: B is told, then A gets its response.
+    let logout = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lo1" Version="2.0" IssueInstant="{}" Destination="http://127.0.0.1:8080/saml/slo"><saml:Issuer>https://a.example</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">slo@example.com</saml:NameID></samlp:LogoutRequest>"#,
+        app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let unsigned = app
+        .client
+        .get(app.url(&format!(
+            "/saml/slo?{}",
+            redirect_query(&logout, "a-relay", None)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unsigned.status(),
+        400,
+        "SP A registered a certificate: its logout must be signed"
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/slo?{}",
+            redirect_query(&logout, "a-relay", Some(FIXTURE_KEY))
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let (endpoint, to_b, chain) = read_redirect(
+        resp.headers()["location"].to_str().unwrap(),
+        "SAMLRequest",
+        &idp,
+    );
+    assert_eq!(endpoint, "https://b.example/slo");
+    let req_b = samael::schema::LogoutRequest::from_str(&to_b).unwrap();
+    assert_eq!(
+        req_b.issuer.unwrap().value.as_deref(),
+        Some("http://127.0.0.1:8080/saml/metadata")
+    );
+    assert!(
+        to_b.contains(">slo@example.com</saml:NameID>")
+            && to_b.contains("<samlp:SessionIndex>sess_")
+    );
+    let answer = logout_response_from_sp(&app, "https://b.example", &req_b.id.unwrap());
+    let q = format!(
+        "SAMLResponse={}&RelayState={}",
+        enc(&deflate_b64(&answer)),
+        enc(&chain.unwrap())
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/slo?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let (endpoint, to_a, relay) = read_redirect(
+        resp.headers()["location"].to_str().unwrap(),
+        "SAMLResponse",
+        &idp,
+    );
+    assert_eq!(
+        (endpoint.as_str(), relay.as_deref()),
+        ("https://a.example/slo", Some("a-relay"))
+    );
+    let done = samael::schema::LogoutResponse::from_str(&to_a).unwrap();
+    assert_eq!(done.in_response_to.as_deref(), Some("_lo1"));
+    assert!(to_a.contains("urn:oasis:names:tc:SAML:2.0:status:Success"));
+    // The IdP session is over.
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso/init?sp={}", enc("https://b.example"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert!(
+        resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?")
+    );
+
+    // Logging out at the IdP tells the SPs too.
+    sso(
+        &app,
+        &app.client,
+        &app.url(&format!("/saml/sso/init?sp={}", enc("https://b.example"))),
+        "slo@example.com",
+    )
+    .await;
+    let html = app
+        .client
+        .get(app.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let resp = app
+        .client
+        .get(app.url(resp.headers()["location"].to_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let (endpoint, to_b, chain) = read_redirect(
+        resp.headers()["location"].to_str().unwrap(),
+        "SAMLRequest",
+        &idp,
+    );
+    assert_eq!(endpoint, "https://b.example/slo");
+    let id = samael::schema::LogoutRequest::from_str(&to_b)
+        .unwrap()
+        .id
+        .unwrap();
+    let answer = logout_response_from_sp(&app, "https://b.example", &id);
+    let q = format!(
+        "SAMLResponse={}&RelayState={}",
+        enc(&deflate_b64(&answer)),
+        enc(&chain.unwrap())
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/slo?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("You are signed out"));
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=saml.logout", &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
+
+/// What an SP answers to our LogoutRequest.
+fn logout_response_from_sp(app: &TestApp, issuer: &str, in_response_to: &str) -> String {
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r{}" Version="2.0" IssueInstant="{}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        in_response_to.trim_start_matches('_'),
+        app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+    )
 }

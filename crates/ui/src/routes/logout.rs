@@ -41,7 +41,8 @@ impl LogoutIntent {
         Ok(id)
     }
 
-    async fn load(state: &UiState, id: &str) -> Option<Self> {
+    /// A stored intent; `None` when unknown or expired.
+    pub async fn load(state: &UiState, id: &str) -> Option<Self> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
@@ -118,6 +119,9 @@ pub async fn post(
             ),
         };
     }
+    // A protocol may need to tell others about this logout (SAML single
+    // logout): it left an after-logout step for the session.
+    let mut hook: Option<String> = None;
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let hash = secrets::hash_secret(cookie.value());
         let now = state.clock.now_naive();
@@ -139,6 +143,14 @@ pub async fn post(
                 .await;
             match revoked {
                 Ok(Some((row, newly))) => {
+                    hook = state
+                        .store
+                        .take(&format!("logout-hook:{}", row.id))
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|b| String::from_utf8(b).ok())
+                        .filter(|h| h.starts_with('/') && !h.starts_with("//"));
                     if let Err(e) = state
                         .store
                         .put(
@@ -170,6 +182,10 @@ pub async fn post(
         }
     }
     let clear = vec![cookies::clear_session(state.secure_cookies)];
+    if let Some(hook) = hook {
+        let url = format!("{hook}&intent={}", form.intent);
+        return pages::see_other(&url, clear);
+    }
     match intent.and_then(|i| i.return_url) {
         Some(url) => pages::see_other(&url, clear),
         None => pages::render(

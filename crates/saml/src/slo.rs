@@ -1,0 +1,258 @@
+//! Single logout bookkeeping: which service providers a login session has
+//! signed in to (so logging out can tell them), and the chain of front-
+//! channel redirects that tells them one after another (SAML profiles
+//! §4.4.3, HTTP-Redirect binding).
+
+use crate::metadata::xml_escape;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::time::Duration;
+use trusec_storage::{EphemeralStore, StorageError, secrets};
+
+/// As long as a login session can live.
+const TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A service provider this login session signed in to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Participant {
+    pub sp_id: String,
+    pub environment_id: String,
+    pub name_id: String,
+    pub name_id_format: String,
+}
+
+/// An SP-initiated logout to answer once the others are told.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Initiator {
+    pub sp_id: String,
+    pub environment_id: String,
+    pub request_id: String,
+    pub relay_state: Option<String>,
+}
+
+/// A logout in progress.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Chain {
+    pub session_id: String,
+    pub remaining: Vec<Participant>,
+    pub initiator: Option<Initiator>,
+    /// A hosted-logout intent to finish with (where the browser goes last).
+    pub intent: Option<String>,
+    /// The LogoutRequest we are waiting on a response to.
+    pub awaiting: Option<String>,
+}
+
+fn participants_key(session_id: &str) -> String {
+    format!("saml-participants:{session_id}")
+}
+
+fn chain_key(id: &str) -> String {
+    format!("saml-slo-chain:{id}")
+}
+
+/// The key under which the hosted `/logout` page looks for a protocol's
+/// after-logout step for this session.
+pub fn hook_key(session_id: &str) -> String {
+    format!("logout-hook:{session_id}")
+}
+
+/// Records that `participant` was given an assertion in this session, and
+/// registers the after-logout step that will tell it about a logout.
+///
+/// # Errors
+/// Store failures.
+pub async fn joined(
+    store: &EphemeralStore,
+    session_id: &str,
+    participant: Participant,
+) -> Result<(), StorageError> {
+    let key = participants_key(session_id);
+    let mut list: Vec<Participant> = store
+        .get(&key)
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !list.contains(&participant) {
+        list.retain(|p| p.sp_id != participant.sp_id);
+        list.push(participant);
+    }
+    store.put(&key, &serde_json::to_vec(&list)?, TTL).await?;
+    remember_ref(store, session_id).await?;
+    store
+        .put(
+            &hook_key(session_id),
+            format!(
+                "/saml/slo/propagate?session_ref={}",
+                session_ref(session_id)
+            )
+            .as_bytes(),
+            TTL,
+        )
+        .await
+}
+
+/// An opaque reference to a session for URLs (never its id).
+fn session_ref(session_id: &str) -> String {
+    secrets::hash_secret(&format!("trusec-slo:{session_id}"))
+}
+
+/// Takes the participants of a session (they are told once).
+///
+/// # Errors
+/// Store failures.
+pub async fn take_participants(
+    store: &EphemeralStore,
+    session_id: &str,
+) -> Result<Vec<Participant>, StorageError> {
+    Ok(store
+        .take(&participants_key(session_id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+/// Remembers the session behind a `session_ref`, for the propagate step.
+///
+/// # Errors
+/// Store failures.
+pub async fn remember_ref(store: &EphemeralStore, session_id: &str) -> Result<(), StorageError> {
+    store
+        .put(
+            &format!("saml-slo-ref:{}", session_ref(session_id)),
+            session_id.as_bytes(),
+            TTL,
+        )
+        .await
+}
+
+/// The session behind a `session_ref`.
+///
+/// # Errors
+/// Store failures.
+pub async fn resolve_ref(
+    store: &EphemeralStore,
+    reference: &str,
+) -> Result<Option<String>, StorageError> {
+    Ok(store
+        .take(&format!("saml-slo-ref:{reference}"))
+        .await?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// Stores a chain; returns its id (the RelayState of our requests).
+///
+/// # Errors
+/// Store or random-source failures.
+pub async fn save_chain(
+    store: &EphemeralStore,
+    id: Option<&str>,
+    chain: &Chain,
+) -> Result<String, StorageError> {
+    let id = match id {
+        Some(id) => id.to_owned(),
+        None => secrets::generate_secret("").map_err(StorageError::backend)?,
+    };
+    store
+        .put(
+            &chain_key(&id),
+            &serde_json::to_vec(chain)?,
+            Duration::from_secs(600),
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Loads a chain.
+///
+/// # Errors
+/// Store failures.
+pub async fn load_chain(store: &EphemeralStore, id: &str) -> Result<Option<Chain>, StorageError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Ok(None);
+    }
+    Ok(store
+        .get(&chain_key(id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// A LogoutRequest (SAML core §3.7.1).
+pub fn logout_request(
+    id: &str,
+    now: &str,
+    destination: &str,
+    issuer: &str,
+    p: &Participant,
+    session_index: &str,
+) -> String {
+    format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}"><saml:Issuer>{}</saml:Issuer><saml:NameID Format="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        xml_escape(id),
+        xml_escape(now),
+        xml_escape(destination),
+        xml_escape(issuer),
+        xml_escape(&p.name_id_format),
+        xml_escape(&p.name_id),
+        xml_escape(session_index),
+    )
+}
+
+/// A LogoutResponse (SAML core §3.7.2).
+pub fn logout_response(
+    id: &str,
+    now: &str,
+    destination: &str,
+    issuer: &str,
+    in_response_to: &str,
+    status: &str,
+) -> String {
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}" InResponseTo="{}"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{}"/></samlp:Status></samlp:LogoutResponse>"#,
+        xml_escape(id),
+        xml_escape(now),
+        xml_escape(destination),
+        xml_escape(in_response_to),
+        xml_escape(issuer),
+        xml_escape(status),
+    )
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// An HTTP-Redirect binding URL carrying `message` (`SAMLRequest` or
+/// `SAMLResponse`), signed RSA-SHA256 with the IdP key over the exact query
+/// (bindings §3.4.4.1).
+///
+/// # Errors
+/// Compression or signing failures.
+pub fn redirect_url(
+    endpoint: &str,
+    param: &str,
+    xml: &str,
+    relay_state: Option<&str>,
+    key_der: &[u8],
+) -> Result<String, openssl::error::ErrorStack> {
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = deflater
+        .write_all(xml.as_bytes())
+        .and_then(|()| deflater.finish())
+        .unwrap_or_default();
+    let mut query = format!("{param}={}", enc(&STANDARD.encode(compressed)));
+    if let Some(r) = relay_state {
+        query.push_str(&format!("&RelayState={}", enc(r)));
+    }
+    query.push_str(&format!("&SigAlg={}", enc(crate::request::SIG_RSA_SHA256)));
+    let rsa = openssl::rsa::Rsa::private_key_from_der(key_der)?;
+    let pkey = openssl::pkey::PKey::from_rsa(rsa)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey)?;
+    signer.update(query.as_bytes())?;
+    let signature = signer.sign_to_vec()?;
+    query.push_str(&format!("&Signature={}", enc(&STANDARD.encode(signature))));
+    let sep = if endpoint.contains('?') { '&' } else { '?' };
+    Ok(format!("{endpoint}{sep}{query}"))
+}
