@@ -81,6 +81,82 @@ pub fn generate(
     })
 }
 
+/// The IdP key in force, swapped when a rotation is seen.
+pub struct IdpKeys {
+    db: Db,
+    master: [u8; 32],
+    common_name: String,
+    clock: Clock,
+    key: std::sync::RwLock<std::sync::Arc<IdpKey>>,
+}
+
+impl IdpKeys {
+    /// Loads (or, on first start, creates) the key.
+    ///
+    /// # Errors
+    /// As [`open`].
+    pub async fn open(
+        db: Db,
+        clock: Clock,
+        master: [u8; 32],
+        common_name: &str,
+    ) -> Result<Self, IdpKeyError> {
+        let key = open(&db, &clock, &master, common_name).await?;
+        Ok(Self {
+            db,
+            master,
+            common_name: common_name.to_owned(),
+            clock,
+            key: std::sync::RwLock::new(std::sync::Arc::new(key)),
+        })
+    }
+
+    /// The key that signs now.
+    pub fn current(&self) -> std::sync::Arc<IdpKey> {
+        self.key
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |k| k.clone())
+    }
+
+    /// Re-reads the keys (another instance may have rotated them).
+    ///
+    /// # Errors
+    /// As [`open`].
+    pub async fn reload(&self) -> Result<(), IdpKeyError> {
+        let key = std::sync::Arc::new(
+            open(&self.db, &self.clock, &self.master, &self.common_name).await?,
+        );
+        match self.key.write() {
+            Ok(mut k) => *k = key,
+            Err(p) => *p.into_inner() = key,
+        }
+        Ok(())
+    }
+
+    /// One rotation step: announce a next certificate (published in
+    /// metadata, not yet signing) or, when one is announced, switch to it.
+    /// SPs that refresh metadata between the two steps never see a gap.
+    ///
+    /// # Errors
+    /// Generation or storage failures.
+    pub async fn rotate(&self) -> Result<&'static str, IdpKeyError> {
+        let (master, cn, now) = (
+            self.master,
+            self.common_name.clone(),
+            self.clock.now_naive(),
+        );
+        let row = tokio::task::spawn_blocking(move || generate(&cn, &master, now))
+            .await
+            .map_err(StorageError::backend)??;
+        let step = self
+            .db
+            .run(move |conn| service_providers::rotate_idp_key(conn, &row))
+            .await?;
+        self.reload().await?;
+        Ok(step)
+    }
+}
+
 /// Loads the IdP key, creating it on first start (never on a warm start).
 ///
 /// # Errors

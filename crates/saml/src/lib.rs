@@ -19,7 +19,7 @@ use trusec_ui::UiState;
 #[derive(Clone)]
 pub struct SamlState {
     pub ui: UiState,
-    pub key: Arc<idp_key::IdpKey>,
+    pub keys: Arc<idp_key::IdpKeys>,
     /// The public base URL; the IdP entity id is `{issuer}/saml/metadata`.
     pub issuer: String,
     /// Derives persistent NameIDs: stable per SP and user, opaque to both.
@@ -29,7 +29,7 @@ pub struct SamlState {
 impl SamlState {
     pub fn new(
         ui: UiState,
-        key: Arc<idp_key::IdpKey>,
+        keys: Arc<idp_key::IdpKeys>,
         issuer: &str,
         master_key: &[u8; 32],
     ) -> Self {
@@ -39,7 +39,7 @@ impl SamlState {
         h.update(master_key);
         Self {
             ui,
-            key,
+            keys,
             issuer: issuer.trim_end_matches('/').to_owned(),
             persistent_secret: h.finalize().into(),
         }

@@ -75,7 +75,7 @@ pub async fn open_store(settings: &Settings, clock: &Clock) -> Result<EphemeralS
 }
 
 pub struct Application {
-    maintenance: tokio::task::JoinHandle<()>,
+    maintenance: Vec<tokio::task::JoinHandle<()>>,
     port: u16,
     server: Server,
     state: AppState,
@@ -130,10 +130,10 @@ impl Application {
             ),
             other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load signing keys: {other}")),
         })?;
-        let saml_key = trusec_saml::idp_key::open(
-            &db,
-            &clock,
-            secrecy::ExposeSecret::expose_secret(&master_key_copy),
+        let saml_key = trusec_saml::idp_key::IdpKeys::open(
+            db.clone(),
+            clock.clone(),
+            *secrecy::ExposeSecret::expose_secret(&master_key_copy),
             &settings.issuer,
         )
         .await
@@ -145,10 +145,14 @@ impl Application {
             other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load the SAML signing key: {other}")),
         })?;
         let keyring = Arc::new(keyring);
-        let maintenance = keyring.spawn_maintenance(audit.clone());
+        let saml_keys = Arc::new(saml_key);
+        let maintenance = vec![
+            keyring.spawn_maintenance(audit.clone()),
+            spawn_saml_key_reload(saml_keys.clone()),
+        ];
         let saml = trusec_saml::SamlState::new(
             ui.clone(),
-            Arc::new(saml_key),
+            saml_keys,
             &settings.issuer,
             secrecy::ExposeSecret::expose_secret(&master_key_copy),
         );
@@ -267,7 +271,9 @@ impl Application {
             ..
         } = self;
         server.await?;
-        maintenance.abort();
+        for task in maintenance {
+            task.abort();
+        }
         drop(state);
         if tokio::time::timeout(Duration::from_secs(10), audit_task)
             .await
@@ -277,6 +283,22 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Re-reads the SAML keys once a minute, so a rotation made through any
+/// instance is used by all.
+fn spawn_saml_key_reload(keys: Arc<trusec_saml::idp_key::IdpKeys>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.reload().await {
+                tracing::error!(error = %e, "could not reload the SAML signing keys");
+            }
+        }
+    })
 }
 
 /// The route table and app-wide configuration.

@@ -298,6 +298,54 @@ pub fn idp_keys(conn: &mut DbConnection) -> Result<Vec<IdpKeyRow>, StorageError>
         .load(conn)?)
 }
 
+/// One step of IdP key rotation: promote an announced `next` key to
+/// `current` (retiring the old one), or — when none is announced — add
+/// `new_next` so metadata publishes it before it signs anything. Returns
+/// "promoted" or "announced".
+///
+/// # Errors
+/// Backend failures.
+pub fn rotate_idp_key(
+    conn: &mut DbConnection,
+    new_next: &IdpKeyRow,
+) -> Result<&'static str, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::serialize_writers(conn, 0x7275_7365_635f_7361)?;
+        let next: i64 = saml_idp_keys::table
+            .filter(saml_idp_keys::state.eq("next"))
+            .count()
+            .get_result(conn)?;
+        if next > 0 {
+            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq("current")))
+                .set(saml_idp_keys::state.eq("retired"))
+                .execute(conn)?;
+            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq("next")))
+                .set(saml_idp_keys::state.eq("current"))
+                .execute(conn)?;
+            Ok("promoted")
+        } else {
+            let mut row = new_next.clone();
+            row.state = "next".into();
+            diesel::insert_into(saml_idp_keys::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok("announced")
+        }
+    })
+}
+
+/// Whether a `next` IdP key is announced.
+///
+/// # Errors
+/// Backend failures.
+pub fn has_next_idp_key(conn: &mut DbConnection) -> Result<bool, StorageError> {
+    let n: i64 = saml_idp_keys::table
+        .filter(saml_idp_keys::state.eq("next"))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// Installs the first IdP key unless another instance did first.
 ///
 /// # Errors

@@ -8,7 +8,7 @@ pub async fn get(state: Data<SamlState>) -> HttpResponse {
     let body = crate::metadata::document(
         &state.entity_id(),
         &state.issuer,
-        &state.key.published_pem,
+        &state.keys.current().published_pem,
         false,
     );
     HttpResponse::Ok()

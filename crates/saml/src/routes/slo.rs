@@ -321,7 +321,7 @@ async fn next_step(state: &SamlState, chain_id: Option<&str>, mut chain: Chain) 
             "SAMLRequest",
             &xml,
             Some(&saved),
-            &state.key.private_der,
+            &state.keys.current().private_der,
         ) {
             Ok(url) => found(&url),
             Err(_) => unavailable(),
@@ -357,7 +357,7 @@ async fn next_step(state: &SamlState, chain_id: Option<&str>, mut chain: Chain) 
                 "SAMLResponse",
                 &xml,
                 initiator.relay_state.as_deref(),
-                &state.key.private_der,
+                &state.keys.current().private_der,
             ) {
                 Ok(url) => found(&url),
                 Err(_) => unavailable(),

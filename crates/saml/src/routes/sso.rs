@@ -458,12 +458,9 @@ fn post_page(
         response: sp.sign_response != 0,
         assertion: sp.sign_assertion != 0,
     };
-    let signed = match response::sign(
-        resp,
-        signing,
-        &state.key.certificate_der,
-        &state.key.private_der,
-    ) {
+    // One key for both: a rotation between two reads must not mix them.
+    let key = state.keys.current();
+    let signed = match response::sign(resp, signing, &key.certificate_der, &key.private_der) {
         Ok(xml) => xml,
         Err(e) => {
             tracing::error!(error = %e, "SAML response signing failed");

@@ -24,6 +24,7 @@ on_every_backend!(
     sp_from_real_world_metadata_with_signed_requests,
     bad_requests_are_refused,
     single_logout_both_ways,
+    the_idp_certificate_rotates_in_two_steps,
 );
 
 fn authn_request(
@@ -927,4 +928,63 @@ fn logout_response_from_sp(app: &TestApp, issuer: &str, in_response_to: &str) ->
         in_response_to.trim_start_matches('_'),
         app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
     )
+}
+
+fn certificates(metadata: &str) -> Vec<String> {
+    metadata
+        .split("<ds:X509Certificate>")
+        .skip(1)
+        .map(|s| s.split("</ds:X509Certificate>").next().unwrap().to_owned())
+        .collect()
+}
+
+async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "rot@example.com").await;
+    register_sp(&app, json!({"entity_id": SP_ENTITY, "acs_url": ACS})).await;
+    let metadata = |app: &TestApp| {
+        let client = app.client.clone();
+        let url = app.url("/saml/metadata");
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let before = certificates(&metadata(&app).await);
+    assert_eq!(before.len(), 1);
+    let old_cert = idp_cert(&app).await;
+    // Step one announces the next certificate; the current one still signs.
+    let (status, body) = status_json(
+        app.post("/v1/signing-keys/rotate", &app.secret_key, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!((status, body["saml"].as_str()), (200, Some("announced")));
+    let announced = certificates(&metadata(&app).await);
+    assert_eq!(announced.len(), 2);
+    assert_eq!(announced[0], before[0]);
+    let (_, xml, _) = sso(
+        &app,
+        &app.client,
+        &app.url(&format!("/saml/sso/init?sp={}", enc(SP_ENTITY))),
+        "rot@example.com",
+    )
+    .await;
+    assert!(xmlsec1_verifies(&xml, &old_cert, true));
+    // Step two switches to it.
+    let (_, body) = status_json(
+        app.post("/v1/signing-keys/rotate", &app.secret_key, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(body["saml"], "promoted");
+    let after = certificates(&metadata(&app).await);
+    assert_eq!(after, vec![announced[1].clone()]);
+    let new_cert = idp_cert(&app).await;
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso/init?sp={}", enc(SP_ENTITY))))
+        .send()
+        .await
+        .unwrap();
+    let (_, xml, _) = auto_post(resp).await;
+    assert!(xmlsec1_verifies(&xml, &new_cert, true));
+    assert!(!xmlsec1_verifies(&xml, &old_cert, true));
 }

@@ -22,13 +22,24 @@ pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         .rotate(false)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    // SAML rotates in two steps (SPs cache metadata): the first call
+    // announces the next certificate, the next call switches to it.
+    let saml = state
+        .saml
+        .keys
+        .rotate()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     state
         .audit(
             caller
                 .event("signing_key.rotated")
-                .data(serde_json::json!({"algorithms": rotated, "reason": "manual"})),
+                .data(serde_json::json!({"algorithms": rotated, "saml": saml, "reason": "manual"})),
         )
         .await?;
     let jwks: serde_json::Value = serde_json::from_slice(&state.oauth.keyring.keys().jwks)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"rotated": rotated, "jwks": jwks})))
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({"rotated": rotated, "jwks": jwks, "saml": saml})),
+    )
 }
