@@ -25,6 +25,7 @@ on_every_backend!(
     bad_requests_are_refused,
     single_logout_both_ways,
     the_idp_certificate_rotates_in_two_steps,
+    signed_post_requests_wrapping_force_authn_and_is_passive,
 );
 
 fn authn_request(
@@ -987,4 +988,151 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
     let (_, xml, _) = auto_post(resp).await;
     assert!(xmlsec1_verifies(&xml, &new_cert, true));
     assert!(!xmlsec1_verifies(&xml, &old_cert, true));
+}
+
+/// An AuthnRequest signed in XML-DSig (for the HTTP-POST binding) with the
+/// fixture SP's key.
+fn signed_authn_request(xml: &str, id: &str) -> String {
+    let rsa = openssl::rsa::Rsa::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
+    let cert_pem = sp_metadata_cert();
+    let cert_der = openssl::x509::X509::from_pem(cert_pem.as_bytes())
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let mut request = samael::schema::AuthnRequest::from_str(xml).unwrap();
+    let mut signature = samael::signature::Signature::template(id, &cert_der.clone().into());
+    for r in &mut signature.signed_info.reference {
+        r.digest_method.algorithm = samael::signature::DigestAlgorithm::Sha256;
+    }
+    request.signature = Some(signature);
+    request
+        .to_signed_xml(&rsa.private_key_to_der().unwrap())
+        .unwrap()
+}
+
+fn sp_metadata_cert() -> String {
+    let b64 = FIXTURE_METADATA
+        .split("<ds:X509Certificate>")
+        .nth(1)
+        .unwrap()
+        .split("</ds:X509Certificate>")
+        .next()
+        .unwrap();
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+async fn post_request(app: &TestApp, browser: &reqwest::Client, xml: &str) -> reqwest::Response {
+    browser
+        .post(app.url("/saml/sso"))
+        .form(&[
+            ("SAMLRequest", STANDARD.encode(xml.as_bytes()).as_str()),
+            ("RelayState", "r"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signed_post_requests_wrapping_force_authn_and_is_passive(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "post@example.com").await;
+    register_sp(&app, json!({"metadata_xml": FIXTURE_METADATA})).await;
+    let entity = "https://acme-crm.example/saml/sp";
+    let now = app.clock.now();
+    // IsPassive without a session: a failed Response goes back, no login page.
+    let passive = authn_request("_p1", entity, None, now)
+        .replace("Version=\"2.0\"", "Version=\"2.0\" IsPassive=\"true\"");
+    let (_, xml, _) =
+        auto_post(post_request(&app, &app.client, &signed_authn_request(&passive, "_p1")).await)
+            .await;
+    let failed = samael::schema::Response::from_str(&xml).unwrap();
+    assert_eq!(
+        failed.status.unwrap().status_code.value.as_deref(),
+        Some("urn:oasis:names:tc:SAML:2.0:status:Responder")
+    );
+    assert!(failed.assertion.is_none());
+    assert!(
+        xmlsec1_verifies(&xml, &idp_cert(&app).await, false),
+        "even a failure is signed"
+    );
+    // A signed POST request through the login form.
+    let signed = signed_authn_request(&authn_request("_s1", entity, None, now), "_s1");
+    let resp = post_request(&app, &app.client, &signed).await;
+    assert_eq!(resp.status(), 302);
+    let (action, _, _) = sso(
+        &app,
+        &app.client,
+        &app.url(resp.headers()["location"].to_str().unwrap()),
+        "post@example.com",
+    )
+    .await;
+    assert_eq!(action, "https://acme-crm.example/saml/acs");
+    // ForceAuthn: the password again, although signed in.
+    let force = authn_request("_f1", entity, None, now)
+        .replace("Version=\"2.0\"", "Version=\"2.0\" ForceAuthn=\"true\"");
+    let resp = post_request(&app, &app.client, &signed_authn_request(&force, "_f1")).await;
+    assert_eq!(resp.status(), 302);
+    assert!(
+        resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?")
+    );
+    // Signature wrapping: a valid signed request hidden inside another one
+    // that names a different ACS. The signature verifies, but not over the
+    // element we would use: refused.
+    let original = signed_authn_request(&authn_request("_w1", entity, None, now), "_w1");
+    let inner = original.trim_start_matches(|c| c != '<').to_owned();
+    let inner = inner
+        .split_once("?>")
+        .map_or(inner.clone(), |(_, rest)| rest.to_owned());
+    let wrapped = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{}" AssertionConsumerServiceURL="https://eu.acme-crm.example/saml/acs"><saml:Issuer>{entity}</saml:Issuer><samlp:Extensions>{inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let resp = post_request(&app, &new_browser_client(), &wrapped).await;
+    assert_eq!(resp.status(), 400);
+    let (_, refused) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.request.refused&limit=1",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(refused["data"][0]["data"]["reason"], "unsigned");
+    // The sharper variant: the signature moved up to the outer request, still
+    // pointing at the hidden one. xmlsec accepts it; the reference names
+    // another element than the one we would act on: refused.
+    let start = inner.find("<ds:Signature").unwrap();
+    let end = inner.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let signature = &inner[start..end];
+    let unsigned_inner = format!("{}{}", &inner[..start], &inner[end..]);
+    let wrapped = format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" ID="_evil2" Version="2.0" IssueInstant="{}" AssertionConsumerServiceURL="https://eu.acme-crm.example/saml/acs"><saml:Issuer>{entity}</saml:Issuer>{signature}<samlp:Extensions>{unsigned_inner}</samlp:Extensions></samlp:AuthnRequest>"#,
+        now.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let resp = post_request(&app, &new_browser_client(), &wrapped).await;
+    assert_eq!(resp.status(), 400);
+    let (_, refused) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.request.refused&limit=1",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(refused["data"][0]["data"]["reason"], "bad_signature");
+}
+
+fn new_browser_client() -> reqwest::Client {
+    crate::oauth_support::new_browser()
 }
