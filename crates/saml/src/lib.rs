@@ -49,6 +49,15 @@ impl SamlState {
         format!("{}/saml/metadata", self.issuer)
     }
 
+    /// The SessionIndex an SP sees for a login session: opaque and
+    /// different for every SP, so SPs cannot link users through it.
+    pub fn session_index(&self, sp_entity_id: &str, session_id: &str) -> String {
+        format!(
+            "_{}",
+            self.persistent_name_id(&format!("session-index\0{sp_entity_id}"), session_id)
+        )
+    }
+
     /// A persistent NameID (SAML core §8.3.7): HMAC-SHA256 of the SP and the
     /// user, so the same user looks the same to one SP and unrelated to two.
     pub fn persistent_name_id(&self, sp_entity_id: &str, user_id: &str) -> String {

@@ -199,6 +199,31 @@ pub fn from_post(message: Option<&str>, relay_state: Option<&str>) -> Result<Inc
     })
 }
 
+/// Whether a message carries an XML signature element anywhere.
+pub fn has_embedded_signature(xml: &str) -> bool {
+    xml.contains("Signature")
+}
+
+/// Verifies every XML signature of a message with the SP's certificate and
+/// returns only the content they cover (samael's reduction over xmlsec). A
+/// signed element hidden inside an unsigned one comes back alone, so the
+/// caller, re-reading the result, can see it is not the message it got.
+///
+/// # Errors
+/// `BadSignature` when any signature fails or nothing is signed.
+pub fn signed_content(xml: &str, certificate_pem: &str) -> Result<String, Refusal> {
+    use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+    let der = X509::from_pem(certificate_pem.as_bytes())
+        .and_then(|c| c.to_der())
+        .map_err(|_| Refusal::BadSignature)?;
+    Crypto::reduce_xml_to_signed(
+        xml,
+        &[CertificateDer::from(der)],
+        ReduceMode::ValidateAndMarkNoAncestors,
+    )
+    .map_err(|_| Refusal::BadSignature)
+}
+
 /// Checks a redirect-binding signature against the SP's certificate.
 /// Only RSA-SHA256 is accepted.
 pub fn verify_redirect(sig: &RedirectSignature, certificate_pem: &str) -> bool {

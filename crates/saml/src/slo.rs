@@ -21,6 +21,8 @@ pub struct Participant {
     pub environment_id: String,
     pub name_id: String,
     pub name_id_format: String,
+    /// The SessionIndex this SP was given (opaque, different per SP).
+    pub session_index: String,
 }
 
 /// An SP-initiated logout to answer once the others are told.
@@ -30,6 +32,8 @@ pub struct Initiator {
     pub environment_id: String,
     pub request_id: String,
     pub relay_state: Option<String>,
+    /// Success, or PartialLogout when no session could be found to end.
+    pub status: String,
 }
 
 /// A logout in progress.
@@ -40,8 +44,8 @@ pub struct Chain {
     pub initiator: Option<Initiator>,
     /// A hosted-logout intent to finish with (where the browser goes last).
     pub intent: Option<String>,
-    /// The LogoutRequest we are waiting on a response to.
-    pub awaiting: Option<String>,
+    /// The LogoutRequest we wait on a response to: (request id, SP id, environment).
+    pub awaiting: Option<(String, String, String)>,
 }
 
 fn participants_key(session_id: &str) -> String {
@@ -52,6 +56,10 @@ fn chain_key(id: &str) -> String {
     format!("saml-slo-chain:{id}")
 }
 
+fn index_key(sp_id: &str, session_index: &str) -> String {
+    format!("saml-session-index:{sp_id}:{session_index}")
+}
+
 /// The key under which the hosted `/logout` page looks for a protocol's
 /// after-logout step for this session.
 pub fn hook_key(session_id: &str) -> String {
@@ -59,43 +67,67 @@ pub fn hook_key(session_id: &str) -> String {
 }
 
 /// Records that `participant` was given an assertion in this session, and
-/// registers the after-logout step that will tell it about a logout.
+/// registers the after-logout step that will tell it about a logout. The
+/// step's URL carries a random reference, never anything an SP has seen.
 ///
 /// # Errors
-/// Store failures.
+/// Store or random-source failures.
 pub async fn joined(
     store: &EphemeralStore,
     session_id: &str,
     participant: Participant,
 ) -> Result<(), StorageError> {
+    store
+        .put(
+            &index_key(&participant.sp_id, &participant.session_index),
+            session_id.as_bytes(),
+            TTL,
+        )
+        .await?;
     let key = participants_key(session_id);
     let mut list: Vec<Participant> = store
         .get(&key)
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    if !list.contains(&participant) {
-        list.retain(|p| p.sp_id != participant.sp_id);
-        list.push(participant);
-    }
+    list.retain(|p| p.sp_id != participant.sp_id);
+    list.push(participant);
     store.put(&key, &serde_json::to_vec(&list)?, TTL).await?;
-    remember_ref(store, session_id).await?;
+    let reference = match store.get(&format!("saml-slo-ref-of:{session_id}")).await? {
+        Some(r) => String::from_utf8(r).map_err(StorageError::backend)?,
+        None => {
+            let r = secrets::generate_secret("").map_err(StorageError::backend)?;
+            store
+                .put(&format!("saml-slo-ref-of:{session_id}"), r.as_bytes(), TTL)
+                .await?;
+            store
+                .put(&format!("saml-slo-ref:{r}"), session_id.as_bytes(), TTL)
+                .await?;
+            r
+        }
+    };
     store
         .put(
             &hook_key(session_id),
-            format!(
-                "/saml/slo/propagate?session_ref={}",
-                session_ref(session_id)
-            )
-            .as_bytes(),
+            format!("/saml/slo/propagate?session_ref={reference}").as_bytes(),
             TTL,
         )
         .await
 }
 
-/// An opaque reference to a session for URLs (never its id).
-fn session_ref(session_id: &str) -> String {
-    secrets::hash_secret(&format!("trusec-slo:{session_id}"))
+/// The login session an SP knows by this SessionIndex.
+///
+/// # Errors
+/// Store failures.
+pub async fn session_for_index(
+    store: &EphemeralStore,
+    sp_id: &str,
+    session_index: &str,
+) -> Result<Option<String>, StorageError> {
+    Ok(store
+        .get(&index_key(sp_id, session_index))
+        .await?
+        .and_then(|b| String::from_utf8(b).ok()))
 }
 
 /// Takes the participants of a session (they are told once).
@@ -113,21 +145,7 @@ pub async fn take_participants(
         .unwrap_or_default())
 }
 
-/// Remembers the session behind a `session_ref`, for the propagate step.
-///
-/// # Errors
-/// Store failures.
-pub async fn remember_ref(store: &EphemeralStore, session_id: &str) -> Result<(), StorageError> {
-    store
-        .put(
-            &format!("saml-slo-ref:{}", session_ref(session_id)),
-            session_id.as_bytes(),
-            TTL,
-        )
-        .await
-}
-
-/// The session behind a `session_ref`.
+/// The session behind a `session_ref` (used once).
 ///
 /// # Errors
 /// Store failures.
@@ -135,6 +153,12 @@ pub async fn resolve_ref(
     store: &EphemeralStore,
     reference: &str,
 ) -> Result<Option<String>, StorageError> {
+    if reference.is_empty()
+        || reference.len() > 64
+        || !reference.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Ok(None);
+    }
     Ok(store
         .take(&format!("saml-slo-ref:{reference}"))
         .await?
@@ -145,15 +169,8 @@ pub async fn resolve_ref(
 ///
 /// # Errors
 /// Store or random-source failures.
-pub async fn save_chain(
-    store: &EphemeralStore,
-    id: Option<&str>,
-    chain: &Chain,
-) -> Result<String, StorageError> {
-    let id = match id {
-        Some(id) => id.to_owned(),
-        None => secrets::generate_secret("").map_err(StorageError::backend)?,
-    };
+pub async fn save_chain(store: &EphemeralStore, chain: &Chain) -> Result<String, StorageError> {
+    let id = secrets::generate_secret("").map_err(StorageError::backend)?;
     store
         .put(
             &chain_key(&id),
@@ -164,18 +181,27 @@ pub async fn save_chain(
     Ok(id)
 }
 
-/// Loads a chain.
+/// Takes a chain: each response continues it once.
 ///
 /// # Errors
 /// Store failures.
-pub async fn load_chain(store: &EphemeralStore, id: &str) -> Result<Option<Chain>, StorageError> {
+pub async fn take_chain(store: &EphemeralStore, id: &str) -> Result<Option<Chain>, StorageError> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Ok(None);
     }
     Ok(store
-        .get(&chain_key(id))
+        .take(&chain_key(id))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// The text of the first `SessionIndex` element of a (verified) message.
+pub fn session_index_of(xml: &str) -> Option<String> {
+    let start = xml.find("SessionIndex>")? + "SessionIndex>".len();
+    let rest = xml.get(start..)?;
+    let end = rest.find('<')?;
+    let value = rest.get(..end)?.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// A LogoutRequest (SAML core §3.7.1).
@@ -185,7 +211,6 @@ pub fn logout_request(
     destination: &str,
     issuer: &str,
     p: &Participant,
-    session_index: &str,
 ) -> String {
     format!(
         r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}"><saml:Issuer>{}</saml:Issuer><saml:NameID Format="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>"#,
@@ -195,7 +220,7 @@ pub fn logout_request(
         xml_escape(issuer),
         xml_escape(&p.name_id_format),
         xml_escape(&p.name_id),
-        xml_escape(session_index),
+        xml_escape(&p.session_index),
     )
 }
 

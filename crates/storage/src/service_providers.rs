@@ -240,6 +240,27 @@ pub fn find_by_entity_id(
         .optional()?)
 }
 
+/// Whether another SP (in any environment) uses this entity id: entity ids
+/// are unique across environments, because the SSO endpoints are shared
+/// and a request's issuer must name exactly one SP.
+///
+/// # Errors
+/// Backend failures.
+pub fn entity_id_in_use(
+    conn: &mut DbConnection,
+    entity_id: &str,
+    except_id: Option<&str>,
+) -> Result<bool, StorageError> {
+    let mut query = saml_service_providers::table
+        .filter(saml_service_providers::entity_id.eq(entity_id))
+        .into_boxed();
+    if let Some(id) = except_id {
+        query = query.filter(saml_service_providers::id.ne(id.to_owned()));
+    }
+    let n: i64 = query.count().get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// # Errors
 /// Backend failures.
 pub fn list(

@@ -188,6 +188,39 @@ pub fn revoke_by_token_hash(
     })
 }
 
+/// Revokes the session with this id (single logout finds sessions by id,
+/// not by token). Returns the row and whether this call revoked it.
+///
+/// # Errors
+/// Backend failures.
+pub fn revoke_by_id(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(SessionRow, bool)>, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        let row = sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::environment_id.eq(env))
+            .select(SessionRow::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let revoked = diesel::update(
+            sessions::table
+                .filter(sessions::id.eq(&row.id))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+        Ok(Some((row, revoked == 1)))
+    })
+}
+
 /// The environment of the session with this token hash, if it exists: a
 /// login cookie alone does not say which environment it belongs to.
 ///

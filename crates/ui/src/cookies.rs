@@ -7,15 +7,21 @@ use trusec_storage::secrets;
 pub const SESSION_COOKIE: &str = "trusec_session";
 pub const CSRF_COOKIE: &str = "trusec_csrf";
 
-/// The session cookie: `HttpOnly`, `SameSite=Lax` (it must ride along the
-/// top-level redirect back from an app's authorization request), `Secure`
-/// when served over https.
+/// The session cookie: `HttpOnly`. Over https it is `Secure;
+/// SameSite=None`, because SAML's HTTP-POST binding arrives as a cross-site
+/// form post that must carry it (forms are protected by CSRF tokens, not by
+/// SameSite); over plain http browsers refuse `None` without `Secure`, so it
+/// is `SameSite=Lax` there (POST-binding requests then sign in again).
 pub fn session(token: &str, secure: bool, max_age_secs: i64) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, token.to_owned())
         .path("/")
         .http_only(true)
         .secure(secure)
-        .same_site(SameSite::Lax)
+        .same_site(if secure {
+            SameSite::None
+        } else {
+            SameSite::Lax
+        })
         .max_age(CookieDuration::seconds(max_age_secs))
         .finish()
 }

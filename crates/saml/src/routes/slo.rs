@@ -11,7 +11,6 @@ use crate::slo::{self, Chain, Initiator};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
 use samael::schema::{LogoutRequest, LogoutResponse};
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,6 +21,7 @@ use trusec_ui::cookies::{self, SESSION_COOKIE};
 use trusec_ui::{LogoutIntent, pages};
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const PARTIAL: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
 const FRESHNESS: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 fn failed(status: StatusCode, message: &str) -> HttpResponse {
@@ -92,70 +92,103 @@ pub async fn post(req: HttpRequest, state: Data<SamlState>, body: Bytes) -> Http
     }
 }
 
-async fn find_sp(state: &SamlState, entity: &str) -> Option<ServiceProviderRow> {
+/// The SP with this entity id (unique across environments).
+async fn find_sp(
+    state: &SamlState,
+    entity: &str,
+) -> Result<Option<ServiceProviderRow>, trusec_storage::StorageError> {
     for env in [trusec_storage::ids::ENV_LIVE, trusec_storage::ids::ENV_TEST] {
         let e = entity.to_owned();
-        if let Ok(Some(sp)) = state
+        if let Some(sp) = state
             .ui
             .db
             .run(move |c| service_providers::find_by_entity_id(c, env, &e))
-            .await
+            .await?
         {
-            return Some(sp);
+            return Ok(Some(sp));
         }
     }
-    None
+    Ok(None)
 }
 
-/// A logout message must be signed when the SP registered a certificate
-/// (SAML profiles §4.4.4.1); the embedded signature must cover the message.
-fn signature_ok(sp: &ServiceProviderRow, incoming: &Incoming, id: &str, embedded: bool) -> bool {
+/// Checks a logout message's signature with the SP's certificate and
+/// returns the XML to trust: the whole message for the redirect binding
+/// (the signature covers it), only the signed content for an embedded
+/// signature (no wrapping). `Ok(None)`: the SP has no certificate.
+fn verified_xml(sp: &ServiceProviderRow, incoming: &Incoming) -> Result<Option<String>, Refusal> {
     let Some(pem) = sp.certificate_pem.as_deref() else {
-        return true;
+        return Ok(None);
     };
     if let Some(sig) = &incoming.redirect_signature {
-        return request::verify_redirect(sig, pem);
+        return if request::verify_redirect(sig, pem) {
+            Ok(Some(incoming.xml.clone()))
+        } else {
+            Err(Refusal::BadSignature)
+        };
     }
-    if !embedded {
-        return false;
+    if !request::has_embedded_signature(&incoming.xml) {
+        return Err(Refusal::Unsigned);
     }
-    let Ok(der) = openssl::x509::X509::from_pem(pem.as_bytes()).and_then(|c| c.to_der()) else {
-        return false;
-    };
-    Crypto::verify_signed_xml(&incoming.xml, &CertificateDer::from(der), Some("ID")).is_ok()
-        && incoming.xml.contains(&format!("URI=\"#{id}\""))
+    request::signed_content(&incoming.xml, pem).map(Some)
 }
 
-async fn refuse(state: &SamlState, sp: Option<&ServiceProviderRow>, reason: &str) -> HttpResponse {
+async fn refuse(
+    state: &SamlState,
+    sp: Option<&ServiceProviderRow>,
+    refusal: &Refusal,
+) -> HttpResponse {
     let event = NewAuditEvent::new("saml.request.refused", sp.map(|s| s.environment_id.as_str()), Actor::anonymous())
         .failed()
-        .data(serde_json::json!({"reason": reason, "message": "LogoutRequest", "sp_id": sp.map(|s| s.id.clone())}));
+        .data(serde_json::json!({"reason": refusal.code(), "message": "logout", "sp_id": sp.map(|s| s.id.clone())}));
     if let Err(e) = state.ui.audit(event).await {
         tracing::error!(error = %e, "could not audit a refused logout");
     }
-    failed(StatusCode::BAD_REQUEST, "The sign-out request was refused.")
+    failed(
+        StatusCode::BAD_REQUEST,
+        &format!("The sign-out request was refused: {refusal}."),
+    )
 }
 
-/// An SP asks to end the session (SP-initiated single logout).
+/// An SP asks to end the session (SP-initiated single logout). It must be
+/// signed (SAML profiles §4.4.4.1), so an SP without a registered
+/// certificate cannot log anyone out: a link alone must never do that.
 async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> HttpResponse {
-    let Ok(logout) = LogoutRequest::from_str(&incoming.xml) else {
-        return refuse(state, None, "malformed").await;
+    let Ok(outer) = LogoutRequest::from_str(&incoming.xml) else {
+        return refuse(
+            state,
+            None,
+            &Refusal::Malformed("not a LogoutRequest".into()),
+        )
+        .await;
     };
-    let Some(issuer) = logout.issuer.as_ref().and_then(|i| i.value.clone()) else {
-        return refuse(state, None, "unknown_issuer").await;
+    let Some(issuer) = outer.issuer.as_ref().and_then(|i| i.value.clone()) else {
+        return refuse(state, None, &Refusal::UnknownIssuer).await;
     };
-    let Some(sp) = find_sp(state, &issuer).await else {
-        return refuse(state, None, "unknown_issuer").await;
+    let sp = match find_sp(state, &issuer).await {
+        Ok(Some(sp)) => sp,
+        Ok(None) => return refuse(state, None, &Refusal::UnknownIssuer).await,
+        Err(_) => return unavailable(),
+    };
+    let trusted_xml = match verified_xml(&sp, &incoming) {
+        Ok(Some(xml)) => xml,
+        Ok(None) => return refuse(state, Some(&sp), &Refusal::Unsigned).await,
+        Err(r) => return refuse(state, Some(&sp), &r).await,
+    };
+    let Ok(logout) = LogoutRequest::from_str(&trusted_xml) else {
+        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
     };
     let id = logout.id.clone().unwrap_or_default();
-    if id.is_empty() || !signature_ok(&sp, &incoming, &id, logout.signature.is_some()) {
-        return refuse(state, Some(&sp), "bad_signature").await;
+    if id.is_empty() || outer.id.as_deref() != Some(id.as_str()) {
+        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
+    }
+    if logout.destination.as_deref() != Some(format!("{}/saml/slo", state.issuer).as_str()) {
+        return refuse(state, Some(&sp), &Refusal::WrongDestination).await;
     }
     if logout
         .issue_instant
         .is_none_or(|t| (state.ui.clock.now() - t).abs() > FRESHNESS)
     {
-        return refuse(state, Some(&sp), "stale").await;
+        return refuse(state, Some(&sp), &Refusal::Stale).await;
     }
     match state
         .ui
@@ -168,9 +201,41 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
         .await
     {
         Ok(true) => {}
-        Ok(false) => return refuse(state, Some(&sp), "replayed").await,
+        Ok(false) => return refuse(state, Some(&sp), &Refusal::Replayed).await,
         Err(_) => return unavailable(),
     }
+    // Which session: the one this SP knows by the (signed) SessionIndex —
+    // a cross-site POST carries no cookie — else the browser's own.
+    let by_index = match slo::session_index_of(&trusted_xml) {
+        Some(index) => match slo::session_for_index(&state.ui.store, &sp.id, &index).await {
+            Ok(s) => s,
+            Err(_) => return unavailable(),
+        },
+        None => None,
+    };
+    let cookie_hash = http
+        .cookie(SESSION_COOKIE)
+        .map(|c| secrets::hash_secret(c.value()));
+    let (env, now) = (sp.environment_id.clone(), state.ui.clock.now_naive());
+    let revoked = match (&by_index, &cookie_hash) {
+        (Some(session_id), _) => {
+            let sid = session_id.clone();
+            state
+                .ui
+                .db
+                .run(move |c| sessions::revoke_by_id(c, &env, &sid, now))
+                .await
+        }
+        (None, Some(hash)) => {
+            let h = hash.clone();
+            state
+                .ui
+                .db
+                .run(move |c| sessions::revoke_by_token_hash(c, &env, &h, now))
+                .await
+        }
+        (None, None) => Ok(None),
+    };
     let mut chain = Chain {
         session_id: String::new(),
         remaining: Vec::new(),
@@ -179,38 +244,34 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
             environment_id: sp.environment_id.clone(),
             request_id: id,
             relay_state: incoming.relay_state.clone(),
+            status: PARTIAL.into(),
         }),
         intent: None,
         awaiting: None,
     };
     let mut clear = false;
-    if let Some(cookie) = http.cookie(SESSION_COOKIE) {
-        let hash = secrets::hash_secret(cookie.value());
-        let (env, now) = (sp.environment_id.clone(), state.ui.clock.now_naive());
-        let lookup = hash.clone();
-        match state
-            .ui
-            .db
-            .run(move |c| sessions::revoke_by_token_hash(c, &env, &lookup, now))
-            .await
-        {
-            Ok(Some((row, _))) => {
-                clear = true;
-                let _ = state
-                    .ui
-                    .store
-                    .put(
-                        &sessions::cache_key(&hash),
-                        &sessions::tombstone(&sp.environment_id),
-                        sessions::CACHE_TTL,
-                    )
-                    .await;
-                let _ = state.ui.store.take(&slo::hook_key(&row.id)).await;
-                chain.session_id.clone_from(&row.id);
-                chain.remaining = match slo::take_participants(&state.ui.store, &row.id).await {
-                    Ok(p) => p.into_iter().filter(|p| p.sp_id != sp.id).collect(),
-                    Err(_) => return unavailable(),
-                };
+    match revoked {
+        Ok(Some((row, newly))) => {
+            let _ = state
+                .ui
+                .store
+                .put(
+                    &sessions::cache_key(&row.token_hash),
+                    &sessions::tombstone(&sp.environment_id),
+                    sessions::CACHE_TTL,
+                )
+                .await;
+            let _ = state.ui.store.take(&slo::hook_key(&row.id)).await;
+            clear = cookie_hash.as_deref() == Some(row.token_hash.as_str());
+            chain.session_id.clone_from(&row.id);
+            chain.remaining = match slo::take_participants(&state.ui.store, &row.id).await {
+                Ok(p) => p.into_iter().filter(|p| p.sp_id != sp.id).collect(),
+                Err(_) => return unavailable(),
+            };
+            if let Some(i) = chain.initiator.as_mut() {
+                i.status = SUCCESS.into();
+            }
+            if newly {
                 let event = NewAuditEvent::new("saml.logout", Some(&sp.environment_id), Actor::user(&row.user_id))
                     .user(&row.user_id)
                     .data(serde_json::json!({"initiated_by": sp.entity_id, "session_id": row.id, "notify": chain.remaining.len()}));
@@ -218,18 +279,19 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
                     return unavailable();
                 }
             }
-            Ok(None) => {}
-            Err(_) => return unavailable(),
         }
+        Ok(None) => {}
+        Err(_) => return unavailable(),
     }
-    let mut resp = next_step(state, None, chain).await;
+    let mut resp = next_step(state, chain).await;
     if clear {
         let _ = resp.add_cookie(&cookies::clear_session(state.ui.secure_cookies));
     }
     resp
 }
 
-/// An SP answers our LogoutRequest: go on to the next one.
+/// An SP answers our LogoutRequest: check it is the answer we wait for,
+/// from that SP (signed, when it registered a certificate), then go on.
 async fn response_in(state: &SamlState, incoming: Incoming) -> HttpResponse {
     let Ok(response) = LogoutResponse::from_str(&incoming.xml) else {
         return failed(
@@ -238,18 +300,51 @@ async fn response_in(state: &SamlState, incoming: Incoming) -> HttpResponse {
         );
     };
     let chain_id = incoming.relay_state.clone().unwrap_or_default();
-    let chain = match slo::load_chain(&state.ui.store, &chain_id).await {
+    let chain = match slo::take_chain(&state.ui.store, &chain_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return failed(StatusCode::BAD_REQUEST, "This sign-out has expired."),
         Err(_) => return unavailable(),
     };
-    if chain.awaiting.is_some() && response.in_response_to != chain.awaiting {
+    let Some((awaited, sp_id, env)) = chain.awaiting.clone() else {
         return failed(
             StatusCode::BAD_REQUEST,
-            "The sign-out response answers another request.",
+            "No sign-out response was expected.",
         );
+    };
+    let sp = match state
+        .ui
+        .db
+        .run(move |c| service_providers::get(c, &env, &sp_id))
+        .await
+    {
+        Ok(sp) => sp,
+        Err(_) => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                "The application is no longer registered.",
+            );
+        }
+    };
+    let trusted = match verified_xml(&sp, &incoming) {
+        Ok(Some(xml)) => LogoutResponse::from_str(&xml).ok(),
+        Ok(None) => Some(response),
+        Err(r) => return refuse(state, Some(&sp), &r).await,
+    };
+    let Some(trusted) = trusted else {
+        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
+    };
+    let issuer = trusted.issuer.as_ref().and_then(|i| i.value.clone());
+    if trusted.in_response_to.as_deref() != Some(awaited.as_str())
+        || issuer.as_deref() != Some(sp.entity_id.as_str())
+    {
+        return refuse(
+            state,
+            Some(&sp),
+            &Refusal::Malformed("the response does not answer our request".into()),
+        )
+        .await;
     }
-    next_step(state, Some(&chain_id), chain).await
+    next_step(state, chain).await
 }
 
 /// `GET /saml/slo/propagate?session_ref=…[&intent=…]`: the hosted logout
@@ -279,11 +374,11 @@ pub async fn propagate(req: HttpRequest, state: Data<SamlState>) -> HttpResponse
         intent,
         awaiting: None,
     };
-    next_step(&state, None, chain).await
+    next_step(&state, chain).await
 }
 
 /// Tells the next SP, or finishes.
-async fn next_step(state: &SamlState, chain_id: Option<&str>, mut chain: Chain) -> HttpResponse {
+async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
     while let Some(p) = chain.remaining.pop() {
         let (env, sp_id) = (p.environment_id.clone(), p.sp_id.clone());
         let Ok(sp) = state
@@ -304,24 +399,18 @@ async fn next_step(state: &SamlState, chain_id: Option<&str>, mut chain: Chain) 
             continue;
         };
         let id = new_id();
-        let xml = slo::logout_request(
-            &id,
-            &now_text(state),
-            &endpoint.url,
-            &state.entity_id(),
-            &p,
-            &chain.session_id,
-        );
-        chain.awaiting = Some(id);
-        let Ok(saved) = slo::save_chain(&state.ui.store, chain_id, &chain).await else {
+        let xml = slo::logout_request(&id, &now_text(state), &endpoint.url, &state.entity_id(), &p);
+        chain.awaiting = Some((id, sp.id.clone(), sp.environment_id.clone()));
+        let Ok(saved) = slo::save_chain(&state.ui.store, &chain).await else {
             return unavailable();
         };
+        let key = state.keys.current();
         return match slo::redirect_url(
             &endpoint.url,
             "SAMLRequest",
             &xml,
             Some(&saved),
-            &state.keys.current().private_der,
+            &key.private_der,
         ) {
             Ok(url) => found(&url),
             Err(_) => unavailable(),
@@ -350,14 +439,15 @@ async fn next_step(state: &SamlState, chain_id: Option<&str>, mut chain: Chain) 
                 &target,
                 &state.entity_id(),
                 &initiator.request_id,
-                SUCCESS,
+                &initiator.status,
             );
+            let key = state.keys.current();
             return match slo::redirect_url(
                 &target,
                 "SAMLResponse",
                 &xml,
                 initiator.relay_state.as_deref(),
-                &state.keys.current().private_der,
+                &key.private_der,
             ) {
                 Ok(url) => found(&url),
                 Err(_) => unavailable(),

@@ -10,7 +10,6 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
 use samael::schema::AuthnRequest;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -147,48 +146,39 @@ fn choose_acs(sp: &ServiceProviderRow, authn: &AuthnRequest) -> Result<String, R
 }
 
 /// Verifies the request's signature, if any, and requires one when the SP
-/// asked for signed requests. An embedded signature must cover the very
-/// element we read (no signature wrapping).
+/// asked for signed requests. Returns whether it was signed, and — for an
+/// embedded XML signature — the request re-read from the signed content
+/// alone, which is what every later decision uses (no signature wrapping).
 fn check_signature(
     sp: &ServiceProviderRow,
     incoming: &Incoming,
     authn: &AuthnRequest,
-) -> Result<(), Refusal> {
+) -> Result<(bool, Option<AuthnRequest>), Refusal> {
     let required = sp.want_authn_requests_signed != 0;
     let cert_pem = sp.certificate_pem.as_deref();
     if let Some(sig) = &incoming.redirect_signature {
         let pem = cert_pem.ok_or(Refusal::BadSignature)?;
         return if request::verify_redirect(sig, pem) {
-            Ok(())
+            Ok((true, None))
         } else {
             Err(Refusal::BadSignature)
         };
     }
-    if let Some(embedded) = &authn.signature {
+    if request::has_embedded_signature(&incoming.xml) {
         let pem = cert_pem.ok_or(Refusal::BadSignature)?;
-        let der = openssl::x509::X509::from_pem(pem.as_bytes())
-            .and_then(|c| c.to_der())
-            .map_err(|_| Refusal::BadSignature)?;
-        Crypto::verify_signed_xml(&incoming.xml, &CertificateDer::from(der), Some("ID"))
-            .map_err(|_| Refusal::BadSignature)?;
-        let covers_request = embedded
-            .signed_info
-            .reference
-            .iter()
-            .any(|r| r.uri.as_deref() == Some(&format!("#{}", authn.id)));
-        let one_request = incoming.xml.matches("AuthnRequest ").count()
-            + incoming.xml.matches("AuthnRequest>").count()
-            <= 2;
-        return if covers_request && one_request {
-            Ok(())
-        } else {
-            Err(Refusal::BadSignature)
-        };
+        let signed = request::signed_content(&incoming.xml, pem)?;
+        let verified = AuthnRequest::from_str(&signed).map_err(|_| Refusal::BadSignature)?;
+        // The signed element must be the request itself, not something
+        // hidden inside it.
+        if verified.id != authn.id {
+            return Err(Refusal::BadSignature);
+        }
+        return Ok((true, Some(verified)));
     }
     if required {
         Err(Refusal::Unsigned)
     } else {
-        Ok(())
+        Ok((false, None))
     }
 }
 
@@ -205,19 +195,26 @@ async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> Ht
         Ok(None) => return refuse(state, &Refusal::UnknownIssuer, None, Some(&issuer)).await,
         Err(_) => return unavailable(),
     };
+    let (signed, verified) = match check_signature(&sp, &incoming, &authn) {
+        Ok(v) => v,
+        Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
+    };
+    let authn = verified.unwrap_or(authn);
     let acs_url = match choose_acs(&sp, &authn) {
         Ok(url) => url,
         Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
     };
-    if let Err(r) = check_signature(&sp, &incoming, &authn) {
-        return refuse(state, &r, Some(&sp), Some(&issuer)).await;
-    }
     let now = state.ui.clock.now();
     if (now - authn.issue_instant).abs() > FRESHNESS {
         return refuse(state, &Refusal::Stale, Some(&sp), Some(&issuer)).await;
     }
     let sso_url = format!("{}/saml/sso", state.issuer);
-    if authn.destination.as_ref().is_some_and(|d| d != &sso_url) {
+    // Bindings §3.4.5.2 / §3.5.5.2: a signed request must name its destination.
+    let destination_ok = match &authn.destination {
+        Some(d) => d == &sso_url,
+        None => !signed,
+    };
+    if !destination_ok {
         return refuse(state, &Refusal::WrongDestination, Some(&sp), Some(&issuer)).await;
     }
     let replay_key = format!("saml-request:{}:{}", sp.id, authn.id);
@@ -413,6 +410,7 @@ async fn respond(
         .filter(|(_, values)| !values.is_empty())
         .collect();
     let now = state.ui.clock.now();
+    let session_index = state.session_index(&sp.entity_id, &login.session.id);
     let input = AssertionInput {
         idp_entity_id: &state.entity_id(),
         sp_entity_id: &sp.entity_id,
@@ -420,7 +418,7 @@ async fn respond(
         in_response_to: pending.request_id.as_deref(),
         name_id: &name_id,
         name_id_format: format_uri,
-        session_index: &login.session.id,
+        session_index: &session_index,
         auth_instant: login.session.created_at.and_utc(),
         now,
         attributes,
@@ -437,6 +435,7 @@ async fn respond(
         environment_id: sp.environment_id.clone(),
         name_id: name_id.clone(),
         name_id_format: format_uri.to_owned(),
+        session_index: session_index.clone(),
     };
     if crate::slo::joined(&state.ui.store, &login.session.id, participant)
         .await

@@ -328,7 +328,11 @@ async fn sp_initiated_redirect_binding(backend: Backend) {
         vec![SP_ENTITY.to_owned()]
     );
     let authn = &a.authn_statements.as_ref().unwrap()[0];
-    assert!(authn.session_index.as_ref().unwrap().starts_with("sess_"));
+    let index = authn.session_index.as_ref().unwrap();
+    assert!(
+        index.starts_with('_') && !index.contains("sess_"),
+        "an opaque SessionIndex: {index}"
+    );
     let attrs = &a.attribute_statements.as_ref().unwrap()[0].attributes;
     let value = |name: &str| {
         attrs
@@ -643,6 +647,7 @@ async fn bad_requests_are_refused(backend: Backend) {
     )
     .await;
     assert_eq!(status, 409, "entity ids are unique per environment");
+    // Entity ids are unique across environments: a test SP cannot claim a live one's.
     assert_eq!(
         app.post(
             "/v1/saml/service-providers",
@@ -651,7 +656,7 @@ async fn bad_requests_are_refused(backend: Backend) {
         )
         .await
         .status(),
-        201
+        409
     );
 }
 
@@ -811,8 +816,11 @@ async fn single_logout_both_ways(backend: Backend) {
         Some("http://127.0.0.1:8080/saml/metadata")
     );
     assert!(
-        to_b.contains(">slo@example.com</saml:NameID>")
-            && to_b.contains("<samlp:SessionIndex>sess_")
+        to_b.contains(">slo@example.com</saml:NameID>") && to_b.contains("<samlp:SessionIndex>_")
+    );
+    assert!(
+        !to_b.contains("sess_"),
+        "SPs never see TruSec's session ids"
     );
     let answer = logout_response_from_sp(&app, "https://b.example", &req_b.id.unwrap());
     let q = format!(
@@ -920,6 +928,76 @@ async fn single_logout_both_ways(backend: Backend) {
     )
     .await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
+
+    // An SP without a certificate cannot log anyone out: a link alone never does.
+    let unsigned_b = logout
+        .replace("https://a.example", "https://b.example")
+        .replace("_lo1", "_lo2");
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/slo?{}",
+            redirect_query(&unsigned_b, "", None)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // A cross-site logout arrives without our cookie: the signed SessionIndex
+    // finds the session.
+    let xml = authn_request("_sa2", "https://a.example", None, app.clock.now());
+    let (_, response_xml, _) = sso(
+        &app,
+        &app.client,
+        &app.url(&format!(
+            "/saml/sso?{}",
+            redirect_query(&xml, "", Some(FIXTURE_KEY))
+        )),
+        "slo@example.com",
+    )
+    .await;
+    let parsed = samael::schema::Response::from_str(&response_xml).unwrap();
+    let index = parsed.assertion.unwrap().authn_statements.unwrap()[0]
+        .session_index
+        .clone()
+        .unwrap();
+    let by_index = logout.replace("_lo1", "_lo3").replace(
+        "</samlp:LogoutRequest>",
+        &format!("<samlp:SessionIndex>{index}</samlp:SessionIndex></samlp:LogoutRequest>"),
+    );
+    let cookieless = crate::oauth_support::new_browser();
+    let resp = cookieless
+        .get(app.url(&format!(
+            "/saml/slo?{}",
+            redirect_query(&by_index, "", Some(FIXTURE_KEY))
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let (_, answer, _) = read_redirect(
+        resp.headers()["location"].to_str().unwrap(),
+        "SAMLResponse",
+        &idp,
+    );
+    assert!(
+        answer.contains("urn:oasis:names:tc:SAML:2.0:status:Success"),
+        "{answer}"
+    );
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso/init?sp={}", enc("https://a.example"))))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?"),
+        "the first browser's session ended"
+    );
 }
 
 /// What an SP answers to our LogoutRequest.
@@ -1108,7 +1186,7 @@ async fn signed_post_requests_wrapping_force_authn_and_is_passive(backend: Backe
         .await,
     )
     .await;
-    assert_eq!(refused["data"][0]["data"]["reason"], "unsigned");
+    assert_eq!(refused["data"][0]["data"]["reason"], "bad_signature");
     // The sharper variant: the signature moved up to the outer request, still
     // pointing at the hidden one. xmlsec accepts it; the reference names
     // another element than the one we would act on: refused.

@@ -183,7 +183,8 @@ pub async fn post(
     }
     let clear = vec![cookies::clear_session(state.secure_cookies)];
     if let Some(hook) = hook {
-        let url = format!("{hook}&intent={}", form.intent);
+        let intent: String = url::form_urlencoded::byte_serialize(form.intent.as_bytes()).collect();
+        let url = format!("{hook}&intent={intent}");
         return pages::see_other(&url, clear);
     }
     match intent.and_then(|i| i.return_url) {

@@ -189,6 +189,13 @@ fn fields(body: SpBody, base: Option<SpFields>) -> Result<SpFields, ApiError> {
     for e in &f.acs_endpoints {
         check_url("acs_url", &e.url)?;
     }
+    // Signed LogoutRequests and responses go there: the same rule.
+    for e in &f.slo_endpoints {
+        check_url("metadata_xml", &e.url)?;
+        if let Some(r) = &e.response_url {
+            check_url("metadata_xml", r)?;
+        }
+    }
     if !f.acs_endpoints.iter().any(|e| e.binding == BINDING_POST) {
         return Err(ApiError::validation(
             "acs_url",
@@ -208,6 +215,28 @@ fn fields(body: SpBody, base: Option<SpFields>) -> Result<SpFields, ApiError> {
         ));
     }
     Ok(f)
+}
+
+/// Entity ids are unique across environments: the SSO endpoints are shared,
+/// and a request's issuer must name exactly one SP (a test SP can never
+/// stand in for a live one).
+async fn unique_entity_id(
+    state: &AppState,
+    entity_id: &str,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let (e, x) = (entity_id.to_owned(), except.map(str::to_owned));
+    if state
+        .db
+        .run(move |c| service_providers::entity_id_in_use(c, &e, x.as_deref()))
+        .await?
+    {
+        return Err(ApiError::Conflict {
+            message: "a service provider with this entity_id exists already (entity ids are unique across environments)".into(),
+            param: Some("entity_id".into()),
+        });
+    }
+    Ok(())
 }
 
 fn openssl_check(pem: &str) -> Result<(), ApiError> {
@@ -249,6 +278,7 @@ pub async fn create(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let f = fields(body, None)?;
+    unique_entity_id(&state, &f.entity_id, None).await?;
     let env = caller.environment.clone();
     let now = state.clock.now_naive();
     let row = state
@@ -317,6 +347,7 @@ pub async fn update(
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
     let f = fields(body, Some(to_fields(&current)?))?;
+    unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     let now = state.clock.now_naive();
     let row = state
