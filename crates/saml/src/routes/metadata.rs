@@ -1,16 +1,30 @@
-//! `GET /saml/metadata`: the IdP's metadata.
+//! `GET /saml/metadata`: the IdP's metadata; `?signed=true` signs it.
 
 use crate::SamlState;
-use actix_web::HttpResponse;
 use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 
-pub async fn get(state: Data<SamlState>) -> HttpResponse {
-    let body = crate::metadata::document(
-        &state.entity_id(),
-        &state.issuer,
-        &state.keys.current().published_pem,
-        false,
-    );
+pub async fn get(req: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+    let signed = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "signed" && v == "true");
+    let key = state.keys.current();
+    let body = if signed {
+        match crate::metadata::signed_document(
+            &state.entity_id(),
+            &state.issuer,
+            &key.published_pem,
+            &key.certificate_der,
+            &key.private_der,
+        ) {
+            Ok(xml) => xml,
+            Err(e) => {
+                tracing::error!(error = %e, "could not sign the metadata");
+                return HttpResponse::ServiceUnavailable().finish();
+            }
+        }
+    } else {
+        crate::metadata::document(&state.entity_id(), &state.issuer, &key.published_pem, false)
+    };
     HttpResponse::Ok()
         .content_type("application/samlmetadata+xml")
         .insert_header(("cache-control", "public, max-age=300"))

@@ -249,6 +249,36 @@ async fn metadata_is_valid(backend: Backend) {
     );
     assert!(idp.name_id_formats.len() >= 3);
     openssl::x509::X509::from_pem(idp_cert(&app).await.as_bytes()).unwrap();
+    // Optionally signed: xmlsec1 verifies the signed metadata.
+    let signed = app
+        .client
+        .get(app.url("/saml/metadata?signed=true"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(signed.contains("<ds:SignatureValue>"));
+    samael::metadata::EntityDescriptor::from_str(&signed).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("md.xml"), &signed).unwrap();
+    std::fs::write(dir.path().join("idp.pem"), idp_cert(&app).await).unwrap();
+    let out = std::process::Command::new("xmlsec1")
+        .args(["--verify", "--pubkey-cert-pem"])
+        .arg(dir.path().join("idp.pem"))
+        .args([
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor",
+        ])
+        .arg(dir.path().join("md.xml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn sp_initiated_redirect_binding(backend: Backend) {
