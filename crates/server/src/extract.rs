@@ -526,6 +526,23 @@ pub fn list_body<T: serde::Serialize>(
     })
 }
 
+/// A list response from stored rows, each turned into its public view.
+///
+/// # Errors
+/// When a stored row cannot be turned into its view.
+pub fn list_response<R, T: serde::Serialize>(
+    rows: trusec_storage::Page<R>,
+    view: impl Fn(&R) -> Result<T, trusec_storage::StorageError>,
+    cursor: impl Fn(&T) -> String,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let data = rows.data.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    let page = trusec_storage::Page {
+        data,
+        has_more: rows.has_more,
+    };
+    Ok(actix_web::HttpResponse::Ok().json(list_body(page, cursor)))
+}
+
 /// Checks a path id before it reaches a query.
 ///
 /// # Errors

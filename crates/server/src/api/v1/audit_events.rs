@@ -2,7 +2,7 @@
 //! first, filtered by type, user and time.
 
 use crate::error::ApiError;
-use crate::extract::{Caller, PageQuery, list_body};
+use crate::extract::{Caller, PageQuery, list_response};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -80,13 +80,5 @@ pub async fn list(
             ),
             other => other.into(),
         })?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for row in &rows.data {
-        data.push(row.to_event()?);
-    }
-    let page = trusec_storage::Page {
-        data,
-        has_more: rows.has_more,
-    };
-    Ok(HttpResponse::Ok().json(list_body(page, |e| e.id.clone())))
+    list_response(rows, |r| r.to_event(), |e| e.id.clone())
 }

@@ -2,7 +2,7 @@
 //! confidential client's secret is shown once, at creation.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -118,15 +118,7 @@ pub async fn list(
         .db
         .run(move |conn| clients::list(conn, &env, &page))
         .await?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for row in &rows.data {
-        data.push(row.to_client()?);
-    }
-    let page = trusec_storage::Page {
-        data,
-        has_more: rows.has_more,
-    };
-    Ok(HttpResponse::Ok().json(list_body(page, |c: &Client| c.client_id.clone())))
+    list_response(rows, |r| r.to_client(), |c: &Client| c.client_id.clone())
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {

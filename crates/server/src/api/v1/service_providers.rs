@@ -2,7 +2,7 @@
 //! metadata XML or from plain fields; read, update, delete.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -308,15 +308,7 @@ pub async fn list(
         .db
         .run(move |c| service_providers::list(c, &env, &page))
         .await?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for r in &rows.data {
-        data.push(r.to_sp()?);
-    }
-    let page = trusec_storage::Page {
-        data,
-        has_more: rows.has_more,
-    };
-    Ok(HttpResponse::Ok().json(list_body(page, |s: &ServiceProvider| s.id.clone())))
+    list_response(rows, |r| r.to_sp(), |s: &ServiceProvider| s.id.clone())
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProviderRow, ApiError> {

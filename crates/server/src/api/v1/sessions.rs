@@ -8,7 +8,7 @@
 
 use crate::durations::{DurationInput, to_delta};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -265,15 +265,7 @@ pub async fn list_for_user(
             StorageError::NotFound => ApiError::not_found("user", Some("id")),
             other => other.into(),
         })?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for row in &rows.data {
-        data.push(row.to_session()?);
-    }
-    let page = trusec_storage::Page {
-        data,
-        has_more: rows.has_more,
-    };
-    Ok(HttpResponse::Ok().json(list_body(page, |s| s.id.clone())))
+    list_response(rows, |r| r.to_session(), |s| s.id.clone())
 }
 
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]

@@ -2,7 +2,7 @@
 
 use super::sessions::{mark_sessions_stale, tombstone_sessions};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -133,15 +133,7 @@ pub async fn list(
         .db
         .run(move |conn| users::list(conn, &env, &page))
         .await?;
-    let mut data = Vec::with_capacity(rows.data.len());
-    for row in &rows.data {
-        data.push(row.to_user()?);
-    }
-    let page = trusec_storage::Page {
-        data,
-        has_more: rows.has_more,
-    };
-    Ok(HttpResponse::Ok().json(list_body(page, |u| u.id.clone())))
+    list_response(rows, |r| r.to_user(), |u| u.id.clone())
 }
 
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
