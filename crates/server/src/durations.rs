@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// A duration field as it arrives in JSON.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum DurationInput {
     Seconds(u64),

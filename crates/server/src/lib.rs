@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod master_key;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod settings;
 pub mod startup;

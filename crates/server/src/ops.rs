@@ -6,11 +6,13 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 /// `GET /healthz`: the process is alive and serving.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the database and the ephemeral store answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Database or Redis unreachable", body = Object)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (db, store) = tokio::join!(state.db.ping(), state.store.ping());
     let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
@@ -27,6 +29,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 ///
 /// # Errors
 /// Only if encoding fails.

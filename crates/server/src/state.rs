@@ -24,6 +24,8 @@ pub struct AppState {
     pub oauth: trusec_oauth::OAuthState,
     /// The SAML identity provider.
     pub saml: trusec_saml::SamlState,
+    /// The OpenAPI document, serialised once.
+    pub openapi: String,
 }
 
 impl AppState {

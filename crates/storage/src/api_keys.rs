@@ -80,7 +80,7 @@ pub struct ApiKeyRow {
 }
 
 /// A key as lists show it: recognisable, never usable.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     pub id: String,
     #[serde(rename = "type")]

@@ -40,7 +40,7 @@ impl Outcome {
 }
 
 /// Who did it: an API key, a user, the CLI, the system itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub kind: String,
@@ -143,7 +143,7 @@ pub struct AuditRow {
 }
 
 /// An event as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     #[serde(rename = "type")]
@@ -154,6 +154,7 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub outcome: String,
+    #[schema(value_type = Object)]
     pub data: Value,
     pub created_at: String,
     pub prev_hash: String,

@@ -33,7 +33,7 @@ pub struct ClientRow {
 }
 
 /// A client as the API shows it (never the secret or its hash).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Client {
     pub client_id: String,
     pub environment: String,

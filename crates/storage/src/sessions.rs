@@ -28,11 +28,12 @@ pub struct SessionRow {
 }
 
 /// A session as the API shows it (never the token or its hash).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Session {
     pub id: String,
     pub user_id: String,
     pub environment: String,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: String,
     pub expires_at: String,

@@ -30,7 +30,7 @@ pub struct UserRow {
 }
 
 /// A user as the API shows it: never the password or its hash.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: String,
     pub environment: String,
@@ -39,6 +39,7 @@ pub struct User {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub groups: Vec<String>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub has_password: bool,
     pub created_at: String,

@@ -1,13 +1,13 @@
 //! `/v1`: the management API, authenticated by secret or test API keys.
 //! Every handler sees only its caller's environment.
 
-mod api_keys;
-mod audit_events;
-mod clients;
-mod service_providers;
-mod sessions;
-mod signing_keys;
-mod users;
+pub(crate) mod api_keys;
+pub(crate) mod audit_events;
+pub(crate) mod clients;
+pub(crate) mod service_providers;
+pub(crate) mod sessions;
+pub(crate) mod signing_keys;
+pub(crate) mod users;
 
 use crate::error::ApiError;
 use actix_web::http::header;

@@ -43,4 +43,21 @@ async fn health_readiness_and_metrics(backend: Backend) {
     assert_eq!(err["error"]["type"], "invalid_request");
     let resp = app.get("/v1/users", &app.secret_key).await;
     assert_eq!(resp.headers()["cache-control"], "no-store");
+
+    // The OpenAPI document and its browsable form.
+    let (status, doc) = status_json(
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(doc["paths"]["/v1/users"]["post"].is_object());
+    assert!(doc["paths"]["/oauth/token"]["post"].is_object());
+    let resp = app.client.get(app.url("/docs/api")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().to_lowercase().contains("<html"));
 }

@@ -11,7 +11,7 @@ use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
 use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, NewClient};
 use trusec_storage::{StorageError, ids};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
     name: String,
@@ -27,7 +27,7 @@ pub struct CreateClient {
     refresh_token_leeway_seconds: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
     name: Option<String>,
@@ -50,6 +50,7 @@ fn not_found(e: StorageError) -> ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/v1/oauth/clients", tag = "oauth-clients", request_body = CreateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The client, and its secret once (confidential clients)", body = Object), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -106,6 +107,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(body))
 }
 
+#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth-clients", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Clients", body = crate::openapi::ListOf<trusec_storage::clients::Client>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -131,6 +133,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, 
         .map_err(not_found)
 }
 
+#[utoipa::path(get, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The client", body = trusec_storage::clients::Client), (status = 404, description = "No such client", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -140,6 +143,7 @@ pub async fn get(
     Ok(web::Json(load(&state, &caller, &id).await?.to_client()?))
 }
 
+#[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -203,6 +207,7 @@ pub async fn update(
     Ok(web::Json(row.to_client()?))
 }
 
+#[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn delete(
     state: web::Data<AppState>,
