@@ -129,16 +129,16 @@ pub struct ConfigArgs {
     /// Allow anonymous RFC 7591 registration of public clients [default: false].
     #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,
-    /// Login attempts per IP and per account, e.g. 10/min, or off.
+    /// Login attempts per IP and per account: N/s, N/min, N/h or off [default: 10/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_LOGIN", global = true)]
     pub rate_limit_login: Option<String>,
-    /// Token requests per client, e.g. 1200/min, or off.
+    /// Token requests per client (ten times that per IP): N/s, N/min, N/h or off [default: 1200/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_TOKEN", global = true)]
     pub rate_limit_token: Option<String>,
-    /// Management API requests per API key, e.g. 600/min, or off.
+    /// Management API requests per API key (ten times that per IP): N/s, N/min, N/h or off [default: 600/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_MANAGEMENT", global = true)]
     pub rate_limit_management: Option<String>,
-    /// Client registrations per IP, e.g. 20/h, or off.
+    /// Anonymous client registrations per IP: N/s, N/min, N/h or off [default: 20/h].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_REGISTRATION", global = true)]
     pub rate_limit_registration: Option<String>,
     /// HTTP worker threads [default: one per core].
@@ -150,4 +150,60 @@ pub struct ConfigArgs {
     /// text or json [default: text].
     #[arg(long, env = "TRUSEC_LOG_FORMAT", global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+}
+
+/// The configuration reference (docs/configuration.md), rendered from the
+/// flags above: it is generated from the code, so it cannot drift.
+pub fn configuration_reference() -> String {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Generated from the `trusec` command-line definition by\n\
+         `UPDATE_DOCS=1 cargo test -p trusec-server configuration_reference`; a test\n\
+         fails when it is out of date. Precedence: flag > environment variable >\n\
+         `trusec.toml` (keys as in [deploy/trusec.example.toml](../deploy/trusec.example.toml)) > default.\n\n\
+         | flag | environment variable | meaning |\n| --- | --- | --- |\n",
+    );
+    for arg in command.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let mut meaning = help.replace('|', "\\|");
+        if let Some(default) = arg.get_default_values().first() {
+            meaning.push_str(&format!(" [default: {}]", default.to_string_lossy()));
+        }
+        out.push_str(&format!(
+            "| `--{long}` | `{}` | {meaning} |\n",
+            env.to_string_lossy()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn configuration_reference_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let rendered = super::configuration_reference();
+        if std::env::var("UPDATE_DOCS").is_ok() {
+            std::fs::write(path, &rendered).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            on_disk, rendered,
+            "docs/configuration.md is stale: run UPDATE_DOCS=1 cargo test -p trusec-server configuration_reference"
+        );
+        for var in [
+            "TRUSEC_BIND",
+            "TRUSEC_DATABASE_URL",
+            "TRUSEC_REDIS_URL",
+            "TRUSEC_MASTER_KEY",
+            "TRUSEC_RATE_LIMIT_LOGIN",
+        ] {
+            assert!(rendered.contains(var), "{var}");
+        }
+    }
 }
