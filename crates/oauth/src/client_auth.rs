@@ -106,10 +106,7 @@ pub async fn authenticate(
     if p.client_id.is_empty() || p.client_id.len() > 64 {
         return Err(fail("unknown client"));
     }
-    let id = p.client_id.clone();
-    let row = state
-        .db
-        .run(move |conn| clients::find(conn, &id))
+    let row = cached_client(state, &p.client_id)
         .await?
         .ok_or_else(|| fail("unknown client"))?;
     match (&row.secret_hash, &p.secret) {
@@ -139,4 +136,65 @@ pub fn new_secret() -> Result<(String, String), OAuthError> {
         secrets::generate_secret(SECRET_PREFIX).map_err(|e| OAuthError::server_error(&e))?;
     let hash = secrets::hash_secret(&secret);
     Ok((secret, hash))
+}
+
+/// How long a client row is served from the ephemeral store. Changes and
+/// deletions through the management API drop the entry at once (see
+/// [`forget_client`]), on every instance sharing Redis.
+const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn client_cache_key(id: &str) -> String {
+    format!("client:{id}")
+}
+
+/// The client row, from the cache or the database: the token endpoint's
+/// hot path should not pay a database round trip per request.
+///
+/// # Errors
+/// Database failures.
+pub async fn cached_client(state: &OAuthState, id: &str) -> Result<Option<ClientRow>, OAuthError> {
+    let key = client_cache_key(id);
+    if let Ok(Some(bytes)) = state.store.get(&key).await
+        && let Ok(row) = serde_json::from_slice::<ClientRow>(&bytes)
+    {
+        return Ok(Some(row));
+    }
+    let lookup = id.to_owned();
+    let row = state
+        .db
+        .run(move |conn| clients::find(conn, &lookup))
+        .await?;
+    if let Some(row) = &row {
+        let bytes = serde_json::to_vec(row)?;
+        if let Err(e) = state
+            .store
+            .put_if_absent(&key, &bytes, CLIENT_CACHE_TTL)
+            .await
+        {
+            tracing::warn!(error = %e, "could not cache a client");
+        }
+    }
+    Ok(row)
+}
+
+/// Drops a client from the cache after it changed or was deleted.
+///
+/// # Errors
+/// Store failures: the caller reports them, since a stale client would
+/// keep authenticating for up to a minute.
+pub async fn forget_client(
+    state: &OAuthState,
+    id: &str,
+) -> Result<(), trusec_storage::StorageError> {
+    // A marker rather than a delete: a fill that read the old row before the
+    // change cannot put it back (fills are set-if-absent), and reads treat
+    // the marker as a miss.
+    state
+        .store
+        .put(
+            &client_cache_key(id),
+            b"stale",
+            std::time::Duration::from_secs(10),
+        )
+        .await
 }

@@ -236,6 +236,18 @@ async fn client_credentials_introspection_and_revocation(backend: Backend) {
     )
     .await;
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
+    // A deleted client stops authenticating at once (its cached row is dropped).
+    assert_eq!(
+        app.delete(&format!("/v1/oauth/clients/{}", client.id), &app.secret_key)
+            .await
+            .status(),
+        200
+    );
+    let (status, err) = token(&app, &client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 }
 
 async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {

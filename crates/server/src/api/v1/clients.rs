@@ -197,6 +197,7 @@ pub async fn update(
         .run(move |conn| clients::update(conn, &env, &cid, patch, now))
         .await
         .map_err(not_found)?;
+    trusec_oauth::client_auth::forget_client(&state.oauth, &row.id).await?;
     state
         .audit(
             caller
@@ -221,6 +222,7 @@ pub async fn delete(
         .run(move |conn| clients::delete(conn, &env, &cid))
         .await
         .map_err(not_found)?;
+    trusec_oauth::client_auth::forget_client(&state.oauth, &current.id).await?;
     state
         .audit(
             caller
