@@ -5,6 +5,8 @@
 //! a test fails when a registered route is missing from it.
 
 use actix_web::{HttpResponse, web};
+
+use crate::state::AppState;
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -156,19 +158,40 @@ pub mod protocol {
     pub fn api_docs() {}
 }
 
-/// `GET /openapi.json`.
-pub async fn openapi_json(doc: web::Data<String>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.get_ref().clone())
+/// The document as JSON and as the Scalar browser page, rendered once at
+/// start-up and shared by every worker (rendering per worker cost ~5 MiB of
+/// resident memory each).
+pub struct Rendered {
+    pub json: web::Bytes,
+    pub html: web::Bytes,
 }
 
-/// The document as JSON (built once at start-up).
-///
-/// # Errors
-/// When serialisation fails (a bug).
-pub fn document() -> Result<String, serde_json::Error> {
-    ApiDoc::openapi().to_json()
+impl Rendered {
+    /// # Errors
+    /// When serialisation fails (a bug).
+    pub fn build() -> Result<Self, serde_json::Error> {
+        let doc = ApiDoc::openapi();
+        let json = doc.to_json()?;
+        let html = utoipa_scalar::Scalar::new(doc).to_html();
+        Ok(Self {
+            json: json.into(),
+            html: html.into(),
+        })
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.json.clone())
+}
+
+/// `GET /docs/api`.
+pub async fn api_docs(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(state.openapi.html.clone())
 }
 
 #[cfg(test)]

@@ -171,8 +171,10 @@ impl Application {
             hashing,
             oauth,
             saml,
-            openapi: crate::openapi::document()
-                .map_err(|e| StartupError::Io(std::io::Error::other(e)))?,
+            openapi: Arc::new(
+                crate::openapi::Rendered::build()
+                    .map_err(|e| StartupError::Io(std::io::Error::other(e)))?,
+            ),
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -307,12 +309,10 @@ fn spawn_saml_key_reload(keys: Arc<trusec_saml::idp_key::IdpKeys>) -> tokio::tas
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.settings.max_body_bytes;
     let ui = web::Data::new(state.oauth.ui.clone());
-    let openapi = web::Data::new(state.openapi.clone());
     let oauth = web::Data::new(state.oauth.clone());
     let saml = web::Data::new(state.saml.clone());
     cfg.app_data(web::Data::new(state))
         .app_data(ui)
-        .app_data(openapi)
         .app_data(oauth)
         .app_data(saml)
         // Bodies are read only up to the cap, however they are framed.
@@ -332,12 +332,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/readyz", web::get().to(crate::ops::readyz))
         .route("/metrics", web::get().to(crate::ops::metrics))
         .route("/openapi.json", web::get().to(crate::openapi::openapi_json))
-        .service(
-            <utoipa_scalar::Scalar<_> as utoipa_scalar::Servable<_>>::with_url(
-                "/docs/api",
-                <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-            ),
-        )
+        .route("/docs/api", web::get().to(crate::openapi::api_docs))
         .configure(crate::api::v1::configure)
         .configure(trusec_ui::configure)
         .configure(trusec_oauth::configure)

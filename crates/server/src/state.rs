@@ -25,7 +25,7 @@ pub struct AppState {
     /// The SAML identity provider.
     pub saml: trusec_saml::SamlState,
     /// The OpenAPI document, serialised once.
-    pub openapi: String,
+    pub openapi: Arc<crate::openapi::Rendered>,
 }
 
 impl AppState {
