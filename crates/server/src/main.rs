@@ -17,6 +17,10 @@ fn config_failure(e: &ConfigError) -> ExitCode {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // First, so that OpenSSL never registers its exit-time cleanup (libpq and
+    // xmlsec would otherwise initialise it without OPENSSL_INIT_NO_ATEXIT),
+    // which can race threads still running at exit.
+    openssl::init();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.config) {
         Ok(s) => s,

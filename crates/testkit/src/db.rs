@@ -23,6 +23,7 @@ pub enum TestDb {
 impl TestDb {
     /// A fresh database of the kind `backend` names.
     pub fn for_backend(backend: &Backend) -> Self {
+        init_openssl_first();
         match backend {
             Backend::Sqlite => Self::sqlite(),
             Backend::Shared { database_url, .. } => Self::postgres(database_url),
@@ -47,6 +48,7 @@ impl TestDb {
     /// # Panics
     /// When no temp dir can be made.
     pub fn sqlite() -> Self {
+        init_openssl_first();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("trusec.db");
         Self::Sqlite { _dir: dir, path }
@@ -57,6 +59,7 @@ impl TestDb {
     /// # Panics
     /// When PostgreSQL cannot be reached: a set URL must work.
     pub fn postgres(base_url: &str) -> Self {
+        init_openssl_first();
         let schema = format!("t_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
         let mut conn =
             PgConnection::establish(base_url).expect("TRUSEC_TEST_DATABASE_URL must be reachable");
@@ -96,4 +99,13 @@ impl Drop for TestDb {
             let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
         }
     }
+}
+
+/// OpenSSL registers a cleanup handler at exit unless its first initialiser
+/// asks it not to. rust-openssl asks; libpq (`sslmode=prefer`) and xmlsec do
+/// not. Whichever test thread got there first decided, and when libpq won,
+/// the cleanup at exit could race threads of still-running test servers and
+/// crash the finished test binary (seen once as SIGSEGV after all passed).
+fn init_openssl_first() {
+    openssl::init();
 }
