@@ -153,28 +153,21 @@ fn client_cache_key(id: &str) -> String {
 /// # Errors
 /// Database failures.
 pub async fn cached_client(state: &OAuthState, id: &str) -> Result<Option<ClientRow>, OAuthError> {
-    let key = client_cache_key(id);
-    if let Ok(Some(bytes)) = state.store.get(&key).await
-        && let Ok(row) = serde_json::from_slice::<ClientRow>(&bytes)
-    {
-        return Ok(Some(row));
-    }
     let lookup = id.to_owned();
-    let row = state
-        .db
-        .run(move |conn| clients::find(conn, &lookup))
-        .await?;
-    if let Some(row) = &row {
-        let bytes = serde_json::to_vec(row)?;
-        if let Err(e) = state
-            .store
-            .put_if_absent(&key, &bytes, CLIENT_CACHE_TTL)
-            .await
-        {
-            tracing::warn!(error = %e, "could not cache a client");
-        }
-    }
-    Ok(row)
+    state
+        .store
+        .read_through(
+            &client_cache_key(id),
+            CLIENT_CACHE_TTL,
+            "client",
+            || async move {
+                Ok(state
+                    .db
+                    .run(move |conn| clients::find(conn, &lookup))
+                    .await?)
+            },
+        )
+        .await
 }
 
 /// Drops a client from the cache after it changed or was deleted.

@@ -369,29 +369,16 @@ pub mod key_cache {
     /// # Errors
     /// Database failures.
     pub async fn lookup(state: &AppState, hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
-        match state.store.get(&key(hash)).await {
-            Ok(Some(bytes)) => {
-                if let Ok(row) = serde_json::from_slice::<ApiKeyRow>(&bytes) {
-                    return Ok(Some(row));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %crate::error::ErrorChain(&e), "API key cache unavailable")
-            }
-        }
         let lookup = hash.to_owned();
-        let row = state
-            .db
-            .run(move |conn| api_keys::find_by_hash(conn, &lookup))
-            .await?;
-        if let Some(row) = &row {
-            let bytes = serde_json::to_vec(row)?;
-            if let Err(e) = state.store.put_if_absent(&key(hash), &bytes, TTL).await {
-                tracing::warn!(error = %crate::error::ErrorChain(&e), "could not cache an API key");
-            }
-        }
-        Ok(row)
+        state
+            .store
+            .read_through(&key(hash), TTL, "API key", || async move {
+                Ok(state
+                    .db
+                    .run(move |conn| api_keys::find_by_hash(conn, &lookup))
+                    .await?)
+            })
+            .await
     }
 
     /// After a change (revocation, or a rotation shortening the old key's

@@ -84,6 +84,44 @@ impl EphemeralStore {
         }
     }
 
+    /// A read-through cache of a JSON value: the cached copy when one parses
+    /// (anything else, such as a stale marker, is a miss), else `load`'s,
+    /// filled set-if-absent so a fill never overwrites a newer write or
+    /// marker. Store failures cost only the cache; `what` names it in logs.
+    ///
+    /// # Errors
+    /// `load`'s errors.
+    pub async fn read_through<T, E, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        what: &str,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<T>, E>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+        E: From<serde_json::Error>,
+        Fut: std::future::Future<Output = Result<Option<T>, E>>,
+    {
+        match self.get(key).await {
+            Ok(Some(bytes)) => {
+                if let Ok(value) = serde_json::from_slice(&bytes) {
+                    return Ok(Some(value));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, cache = what, "cache unavailable"),
+        }
+        let value = load().await?;
+        if let Some(value) = &value {
+            let bytes = serde_json::to_vec(value)?;
+            if let Err(e) = self.put_if_absent(key, &bytes, ttl).await {
+                tracing::warn!(error = %e, cache = what, "could not fill the cache");
+            }
+        }
+        Ok(value)
+    }
+
     /// Reads and deletes `key` atomically, so single-use values are used once.
     ///
     /// # Errors
