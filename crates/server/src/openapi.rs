@@ -4,9 +4,8 @@
 //! functions below). Served at `/openapi.json`, browsable at `/docs/api`;
 //! a test fails when a registered route is missing from it.
 
-use actix_web::{HttpResponse, web};
-
 use crate::state::AppState;
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};

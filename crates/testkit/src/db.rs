@@ -23,7 +23,6 @@ pub enum TestDb {
 impl TestDb {
     /// A fresh database of the kind `backend` names.
     pub fn for_backend(backend: &Backend) -> Self {
-        init_openssl_first();
         match backend {
             Backend::Sqlite => Self::sqlite(),
             Backend::Shared { database_url, .. } => Self::postgres(database_url),
