@@ -7,11 +7,10 @@ use crate::OAuthState;
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::HttpRequest;
-use actix_web::http::header;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use trusec_storage::cache::Cached;
 use trusec_storage::clients::{self, ClientRow};
 use trusec_storage::secrets;
+use trusec_ui::http::Authorization;
 
 pub const SECRET_PREFIX: &str = "trusec_cs_";
 
@@ -36,34 +35,18 @@ fn form_decode(s: &str) -> String {
 }
 
 fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .map(|(_, rest)| rest.trim().to_owned());
-    match basic {
-        Some(encoded) => {
+    let malformed =
+        || OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true);
+    match Authorization::of(req) {
+        Authorization::Basic { user, password } => {
             // RFC 6749 §2.3: one method per request.
             if params.get("client_secret").is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method, not two",
                 ));
             }
-            let decoded = STANDARD
-                .decode(encoded)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    OAuthError::invalid_client("malformed Basic credentials")
-                        .with_basic_challenge(true)
-                })?;
-            let (id, secret) = decoded.split_once(':').ok_or_else(|| {
-                OAuthError::invalid_client("malformed Basic credentials").with_basic_challenge(true)
-            })?;
             // §2.3.1: both parts are form-urlencoded before Basic encoding.
-            let (id, secret) = (form_decode(id), form_decode(secret));
+            let (id, secret) = (form_decode(&user), form_decode(&password));
             if params.get("client_id").is_some_and(|body_id| body_id != id) {
                 return Err(OAuthError::invalid_request(
                     "client_id differs from the Basic credentials",
@@ -75,7 +58,9 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
                 basic: true,
             })
         }
-        None => Ok(Presented {
+        Authorization::MalformedBasic => Err(malformed()),
+        // A bearer or other header is not client authentication here.
+        Authorization::Missing | Authorization::Bearer(_) | Authorization::Other => Ok(Presented {
             client_id: params
                 .get("client_id")
                 .ok_or_else(|| OAuthError::invalid_client("client authentication required"))?
@@ -84,11 +69,6 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
             basic: false,
         }),
     }
-}
-
-/// The claimed client id, before authentication (for rate limiting).
-pub fn claimed_client_id(req: &HttpRequest, params: &Params) -> Option<String> {
-    presented(req, params).ok().map(|p| p.client_id)
 }
 
 /// Authenticates the client making this request.
@@ -138,56 +118,32 @@ pub fn new_secret() -> Result<(String, String), OAuthError> {
     Ok((secret, hash))
 }
 
-/// How long a client row is served from the ephemeral store. Changes and
-/// deletions through the management API drop the entry at once (see
-/// [`forget_client`]), on every instance sharing Redis.
-const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
-fn client_cache_key(id: &str) -> String {
-    format!("client:{id}")
-}
-
 /// The client row, from the cache or the database: the token endpoint's
-/// hot path should not pay a database round trip per request.
+/// hot path should not pay a database round trip per request. Changes and
+/// deletions through the management API mark the entry stale at once
+/// ([`forget_client`]), on every instance sharing Redis.
 ///
 /// # Errors
 /// Database failures.
 pub async fn cached_client(state: &OAuthState, id: &str) -> Result<Option<ClientRow>, OAuthError> {
     let lookup = id.to_owned();
-    state
+    let core = state.core();
+    Ok(core
         .store
-        .read_through(
-            &client_cache_key(id),
-            CLIENT_CACHE_TTL,
-            "client",
-            || async move {
-                Ok(state
-                    .db
-                    .run(move |conn| clients::find(conn, &lookup))
-                    .await?)
-            },
-        )
-        .await
+        .read_through(&Cached::client(id), || async move {
+            core.db.run(move |conn| clients::find(conn, &lookup)).await
+        })
+        .await?)
 }
 
-/// Drops a client from the cache after it changed or was deleted.
+/// Marks a client stale in the cache after it changed or was deleted.
 ///
 /// # Errors
 /// Store failures: the caller reports them, since a stale client would
 /// keep authenticating for up to a minute.
 pub async fn forget_client(
-    state: &OAuthState,
+    core: &trusec_storage::Core,
     id: &str,
 ) -> Result<(), trusec_storage::StorageError> {
-    // A marker rather than a delete: a fill that read the old row before the
-    // change cannot put it back (fills are set-if-absent), and reads treat
-    // the marker as a miss.
-    state
-        .store
-        .put(
-            &client_cache_key(id),
-            b"stale",
-            std::time::Duration::from_secs(10),
-        )
-        .await
+    core.store.invalidate(&[Cached::client(id)]).await
 }

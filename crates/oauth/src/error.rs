@@ -7,8 +7,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use std::time::Duration;
 use trusec_storage::StorageError;
+use trusec_storage::rate_limit::Limited;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {description}")]
@@ -19,7 +19,7 @@ pub struct OAuthError {
     /// RFC 6749 §5.2: a 401 for a client that used HTTP Basic carries a
     /// matching `WWW-Authenticate` challenge.
     pub basic_challenge: bool,
-    pub retry_after: Option<Duration>,
+    pub retry_after: Option<Limited>,
 }
 
 impl OAuthError {
@@ -63,20 +63,20 @@ impl OAuthError {
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
         Self::new("insufficient_scope", StatusCode::FORBIDDEN, d)
     }
-    pub fn rate_limited(retry_after: Duration) -> Self {
+    pub fn rate_limited(limited: Limited) -> Self {
         let mut e = Self::new(
             "temporarily_unavailable",
             StatusCode::TOO_MANY_REQUESTS,
             "rate limit exceeded",
         );
-        e.retry_after = Some(retry_after);
+        e.retry_after = Some(limited);
         e
     }
 
     /// Logs an internal failure under a fresh id and answers `server_error`.
     pub fn server_error(error: &(dyn std::error::Error + 'static)) -> Self {
         let error_id = trusec_storage::ids::new_id("err");
-        tracing::error!(error_id, error = %error, "OAuth request failed");
+        tracing::error!(error_id, error = %trusec_ui::error::ErrorChain(error), "OAuth request failed");
         Self::new(
             "server_error",
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -94,6 +94,12 @@ impl OAuthError {
 impl From<StorageError> for OAuthError {
     fn from(e: StorageError) -> Self {
         Self::server_error(&e)
+    }
+}
+
+impl From<Limited> for OAuthError {
+    fn from(l: Limited) -> Self {
+        Self::rate_limited(l)
     }
 }
 
@@ -132,8 +138,8 @@ impl ResponseError for OAuthError {
                 resp.insert_header((header::WWW_AUTHENTICATE, v));
             }
         }
-        if let Some(after) = self.retry_after {
-            resp.insert_header((header::RETRY_AFTER, after.as_secs().max(1).to_string()));
+        if let Some(limited) = self.retry_after {
+            resp.insert_header((header::RETRY_AFTER, limited.retry_after_secs().to_string()));
         }
         resp.json(serde_json::json!({
             "error": self.code,

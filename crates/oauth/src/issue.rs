@@ -11,6 +11,7 @@ use crate::jwt::{self, AccessClaims, IdTokenInput};
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use std::time::Duration;
+use trusec_storage::StoreKey;
 use trusec_storage::clients::ClientRow;
 use trusec_storage::refresh_tokens::{self, RefreshRow};
 use trusec_storage::users::UserRow;
@@ -178,14 +179,6 @@ pub fn mint(
     ))
 }
 
-fn jti_key(jti: &str) -> String {
-    format!("revoked-jti:{jti}")
-}
-
-fn family_key(family: &str) -> String {
-    format!("revoked-family:{family}")
-}
-
 /// Remembers a revoked access token until it expires.
 ///
 /// # Errors
@@ -200,8 +193,13 @@ pub async fn revoke_access_token(
         return Ok(());
     }
     state
+        .core()
         .store
-        .put(&jti_key(jti), b"1", Duration::from_secs(remaining))
+        .put(
+            &StoreKey::revoked_jti(jti),
+            b"1",
+            Duration::from_secs(remaining),
+        )
         .await
         .map_err(OAuthError::from)
 }
@@ -212,15 +210,21 @@ pub async fn revoke_access_token(
 /// # Errors
 /// Storage failures.
 pub async fn revoke_family(state: &OAuthState, family: &str) -> Result<usize, OAuthError> {
-    let now = state.clock.now_naive();
+    let now = state.core().clock.now_naive();
     let fam = family.to_owned();
     let n = state
+        .core()
         .db
         .run(move |conn| refresh_tokens::revoke_family(conn, &fam, now))
         .await?;
     state
+        .core()
         .store
-        .put(&family_key(family), b"1", state.settings.access_token_ttl)
+        .put(
+            &StoreKey::revoked_family(family),
+            b"1",
+            state.settings.access_token_ttl,
+        )
         .await?;
     Ok(n)
 }
@@ -241,12 +245,12 @@ pub async fn verify_live_access_token(
     )
     .await
     .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
-    let mut keys = vec![jti_key(&claims.jti)];
+    let mut keys = vec![StoreKey::revoked_jti(&claims.jti)];
     if let Some(f) = &claims.fid {
-        keys.push(family_key(f));
+        keys.push(StoreKey::revoked_family(f));
     }
     for key in keys {
-        match state.store.get(&key).await {
+        match state.core().store.get(&key).await {
             Ok(None) => {}
             Ok(Some(_)) => return Err(OAuthError::invalid_token("the token has been revoked")),
             // Fail closed: a revocation we cannot check might exist.

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use trusec_storage::audit::EventType;
 use trusec_storage::signing_keys::{self, SigningKeyRow};
 use trusec_storage::{Clock, Db, StorageError, ids};
 
@@ -278,7 +279,7 @@ impl Keyring {
     /// the database serialises them) and reloads what others did.
     pub fn spawn_maintenance(
         self: &Arc<Self>,
-        audit: trusec_storage::audit::AuditLog,
+        core: trusec_storage::Core,
     ) -> tokio::task::JoinHandle<()> {
         let ring = Arc::clone(self);
         tokio::spawn(async move {
@@ -290,15 +291,12 @@ impl Keyring {
                     Ok(done) if !done.is_empty() => {
                         tracing::info!(?done, "signing keys rotated on schedule");
                         let event = trusec_storage::audit::NewAuditEvent::new(
-                            "signing_key.rotated",
+                            EventType::SigningKeyRotated,
                             None,
-                            trusec_storage::audit::Actor {
-                                kind: "system".into(),
-                                id: None,
-                            },
+                            trusec_storage::audit::Actor::system(),
                         )
                         .data(serde_json::json!({"algorithms": done, "reason": "schedule"}));
-                        if let Err(e) = audit.record(event).await {
+                        if let Err(e) = core.audit(event).await {
                             tracing::error!(error = %e, "could not audit a scheduled key rotation");
                         }
                     }

@@ -25,9 +25,7 @@ pub use keys::Keyring;
 use actix_web::web;
 use std::sync::Arc;
 use std::time::Duration;
-use trusec_storage::audit::{AuditLog, NewAuditEvent};
-use trusec_storage::rate_limit::{Decision, Limit};
-use trusec_storage::{Clock, Db, EphemeralStore};
+use trusec_storage::Core;
 use trusec_ui::UiState;
 
 /// Protocol settings (the server derives them from its own).
@@ -39,8 +37,6 @@ pub struct OAuthSettings {
     pub refresh_token_ttl: Duration,
     pub code_ttl: Duration,
     pub open_registration: bool,
-    pub token_limit: Option<Limit>,
-    pub registration_limit: Option<Limit>,
 }
 
 impl OAuthSettings {
@@ -53,8 +49,6 @@ impl OAuthSettings {
             // RFC 6749 §4.1.2: a maximum of 10 minutes is recommended; one is plenty.
             code_ttl: Duration::from_secs(60),
             open_registration: false,
-            token_limit: None,
-            registration_limit: None,
         }
     }
 
@@ -64,16 +58,15 @@ impl OAuthSettings {
     }
 }
 
-/// What the protocol endpoints share.
+/// What the protocol endpoints share: the core (through the hosted pages'
+/// state, which the authorize flow hands the browser to) and what is
+/// OAuth's own: the signing keyring, the protocol settings, the
+/// pre-serialised discovery documents.
 #[derive(Clone)]
 pub struct OAuthState {
-    pub db: Db,
-    pub store: EphemeralStore,
-    pub clock: Clock,
-    pub audit: AuditLog,
+    pub ui: UiState,
     pub keyring: Arc<Keyring>,
     pub settings: Arc<OAuthSettings>,
-    pub ui: UiState,
     discovery: Arc<routes::discovery::Documents>,
 }
 
@@ -81,58 +74,19 @@ impl OAuthState {
     pub fn new(ui: UiState, keyring: Arc<Keyring>, settings: OAuthSettings) -> Self {
         let discovery = Arc::new(routes::discovery::Documents::build(&settings));
         Self {
-            db: ui.db.clone(),
-            store: ui.store.clone(),
-            clock: ui.clock.clone(),
-            audit: ui.audit.clone(),
+            ui,
             keyring,
             settings: Arc::new(settings),
-            ui,
             discovery,
         }
     }
 
-    /// Records an audit event, waiting for its commit.
-    ///
-    /// # Errors
-    /// `server_error` when it cannot be committed.
-    pub async fn audit(&self, event: NewAuditEvent) -> Result<(), OAuthError> {
-        self.audit
-            .record(event)
-            .await
-            .map(|_| ())
-            .map_err(OAuthError::from)
-    }
-
-    /// One GCRA step; a store outage lets the request through (logged).
-    ///
-    /// # Errors
-    /// `temporarily_unavailable` (429) when limited.
-    pub async fn rate_limit(
-        &self,
-        family: &str,
-        limit: Option<Limit>,
-        key: &str,
-    ) -> Result<(), OAuthError> {
-        let Some(limit) = limit else {
-            return Ok(());
-        };
-        match self
-            .store
-            .rate_limit(&format!("rl:{family}:{key}"), &limit)
-            .await
-        {
-            Ok(Decision::Allowed { .. }) => Ok(()),
-            Ok(Decision::Limited { retry_after }) => Err(OAuthError::rate_limited(retry_after)),
-            Err(e) => {
-                tracing::warn!(error = %e, family, "rate limiter unavailable; allowing");
-                Ok(())
-            }
-        }
+    pub fn core(&self) -> &Core {
+        &self.ui.core
     }
 
     pub fn now_secs(&self) -> i64 {
-        self.clock.now().timestamp()
+        self.core().clock.now().timestamp()
     }
 }
 

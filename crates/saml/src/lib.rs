@@ -45,6 +45,10 @@ impl SamlState {
         }
     }
 
+    pub fn core(&self) -> &trusec_storage::Core {
+        &self.ui.core
+    }
+
     pub fn entity_id(&self) -> String {
         format!("{}/saml/metadata", self.issuer)
     }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::time::Duration;
-use trusec_storage::{EphemeralStore, StorageError, secrets};
+use trusec_storage::{EphemeralStore, StorageError, StoreKey, secrets};
 
 /// As long as a login session can live.
 const TTL: Duration = Duration::from_secs(24 * 3600);
@@ -48,24 +48,6 @@ pub struct Chain {
     pub awaiting: Option<(String, String, String)>,
 }
 
-fn participants_key(session_id: &str) -> String {
-    format!("saml-participants:{session_id}")
-}
-
-fn chain_key(id: &str) -> String {
-    format!("saml-slo-chain:{id}")
-}
-
-fn index_key(sp_id: &str, session_index: &str) -> String {
-    format!("saml-session-index:{sp_id}:{session_index}")
-}
-
-/// The key under which the hosted `/logout` page looks for a protocol's
-/// after-logout step for this session.
-pub fn hook_key(session_id: &str) -> String {
-    format!("logout-hook:{session_id}")
-}
-
 /// Records that `participant` was given an assertion in this session, and
 /// registers the after-logout step that will tell it about a logout. The
 /// step's URL carries a random reference, never anything an SP has seen.
@@ -79,12 +61,12 @@ pub async fn joined(
 ) -> Result<(), StorageError> {
     store
         .put(
-            &index_key(&participant.sp_id, &participant.session_index),
+            &StoreKey::saml_session_index(&participant.sp_id, &participant.session_index),
             session_id.as_bytes(),
             TTL,
         )
         .await?;
-    let key = participants_key(session_id);
+    let key = StoreKey::saml_participants(session_id);
     let mut list: Vec<Participant> = store
         .get(&key)
         .await?
@@ -93,26 +75,26 @@ pub async fn joined(
     list.retain(|p| p.sp_id != participant.sp_id);
     list.push(participant);
     store.put(&key, &serde_json::to_vec(&list)?, TTL).await?;
-    let reference = match store.get(&format!("saml-slo-ref-of:{session_id}")).await? {
+    let reference = match store.get(&StoreKey::saml_slo_ref_of(session_id)).await? {
         Some(r) => String::from_utf8(r).map_err(StorageError::backend)?,
         None => {
             let r = secrets::generate_secret("").map_err(StorageError::backend)?;
             store
-                .put(&format!("saml-slo-ref-of:{session_id}"), r.as_bytes(), TTL)
+                .put(&StoreKey::saml_slo_ref_of(session_id), r.as_bytes(), TTL)
                 .await?;
             store
-                .put(&format!("saml-slo-ref:{r}"), session_id.as_bytes(), TTL)
+                .put(&StoreKey::saml_slo_ref(&r), session_id.as_bytes(), TTL)
                 .await?;
             r
         }
     };
-    store
-        .put(
-            &hook_key(session_id),
-            format!("/saml/slo/propagate?session_ref={reference}").as_bytes(),
-            TTL,
-        )
-        .await
+    trusec_ui::after_logout::register(
+        store,
+        session_id,
+        &format!("/saml/slo/propagate?session_ref={reference}"),
+        TTL,
+    )
+    .await
 }
 
 /// The login session an SP knows by this SessionIndex.
@@ -125,7 +107,7 @@ pub async fn session_for_index(
     session_index: &str,
 ) -> Result<Option<String>, StorageError> {
     Ok(store
-        .get(&index_key(sp_id, session_index))
+        .get(&StoreKey::saml_session_index(sp_id, session_index))
         .await?
         .and_then(|b| String::from_utf8(b).ok()))
 }
@@ -139,7 +121,7 @@ pub async fn take_participants(
     session_id: &str,
 ) -> Result<Vec<Participant>, StorageError> {
     Ok(store
-        .take(&participants_key(session_id))
+        .take(&StoreKey::saml_participants(session_id))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default())
@@ -160,7 +142,7 @@ pub async fn resolve_ref(
         return Ok(None);
     }
     Ok(store
-        .take(&format!("saml-slo-ref:{reference}"))
+        .take(&StoreKey::saml_slo_ref(reference))
         .await?
         .and_then(|b| String::from_utf8(b).ok()))
 }
@@ -173,7 +155,7 @@ pub async fn save_chain(store: &EphemeralStore, chain: &Chain) -> Result<String,
     let id = secrets::generate_secret("").map_err(StorageError::backend)?;
     store
         .put(
-            &chain_key(&id),
+            &StoreKey::saml_slo_chain(&id),
             &serde_json::to_vec(chain)?,
             Duration::from_secs(600),
         )
@@ -190,7 +172,7 @@ pub async fn take_chain(store: &EphemeralStore, id: &str) -> Result<Option<Chain
         return Ok(None);
     }
     Ok(store
-        .take(&chain_key(id))
+        .take(&StoreKey::saml_slo_chain(id))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
 }

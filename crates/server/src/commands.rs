@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use diesel::Connection;
 use std::io::Read;
 use trusec_storage::api_keys::{self, KeyType};
-use trusec_storage::audit::{self, Actor, NewAuditEvent};
+use trusec_storage::audit::{self, Actor, EventType, NewAuditEvent};
 use trusec_storage::users::{self, NewUser};
 use trusec_storage::{Clock, ids, secrets};
 
@@ -66,7 +66,7 @@ pub async fn create_key(
                     },
                 )?;
                 let event = NewAuditEvent::new(
-                    "api_key.created",
+                    EventType::ApiKeyCreated,
                     Some(key_type.environment()),
                     Actor::cli(),
                 )
@@ -123,7 +123,7 @@ pub async fn create_user(
         .run(move |conn| {
             conn.transaction(|conn| {
                 let row = users::insert(conn, new, now)?;
-                let event = NewAuditEvent::new("user.created", Some(env), Actor::cli())
+                let event = NewAuditEvent::new(EventType::UserCreated, Some(env), Actor::cli())
                     .user(&row.id)
                     .data(serde_json::json!({"email": row.email}));
                 audit::append(conn, &[event], now)?;

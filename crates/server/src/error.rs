@@ -9,8 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
-use std::time::Duration;
 use trusec_storage::StorageError;
+use trusec_storage::rate_limit::Limited;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,7 +45,7 @@ pub enum ApiError {
         param: Option<String>,
     },
     #[error("rate limit exceeded")]
-    RateLimited { retry_after: Duration },
+    RateLimited(Limited),
     #[error("service unavailable")]
     Unavailable { error_id: String },
     #[error("internal error")]
@@ -92,7 +92,7 @@ impl ApiError {
             Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::Validation { .. } => "validation",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
         }
@@ -116,20 +116,7 @@ impl ApiError {
     }
 }
 
-/// Displays an error with all its sources, for logs.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
-    }
-}
+pub use trusec_ui::error::ErrorChain;
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
@@ -152,6 +139,12 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<Limited> for ApiError {
+    fn from(l: Limited) -> Self {
+        Self::RateLimited(l)
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         Self::internal(&e)
@@ -170,7 +163,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -193,10 +186,9 @@ impl ResponseError for ApiError {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            Self::RateLimited { retry_after } => {
-                // Round up: a client retrying after the header's seconds must succeed.
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response.insert_header((header::RETRY_AFTER, secs.max(1).to_string()));
+            Self::RateLimited(limited) => {
+                response
+                    .insert_header((header::RETRY_AFTER, limited.retry_after_secs().to_string()));
             }
             _ => {}
         }
@@ -208,6 +200,8 @@ impl ResponseError for ApiError {
 mod tests {
     use super::*;
     use actix_web::body::MessageBody;
+    use std::time::Duration;
+    use trusec_storage::rate_limit::Family;
 
     fn render(e: &ApiError) -> (u16, serde_json::Value) {
         let resp = e.error_response();
@@ -276,9 +270,10 @@ mod tests {
                 Some("password"),
             ),
             (
-                ApiError::RateLimited {
+                ApiError::RateLimited(Limited {
+                    family: Family::Management,
                     retry_after: Duration::from_millis(1500),
-                },
+                }),
                 429,
                 "rate_limited",
                 None,
@@ -313,9 +308,10 @@ mod tests {
     fn headers_for_401_and_429() {
         let resp = ApiError::Unauthenticated("x".into()).error_response();
         assert_eq!(resp.headers().get("www-authenticate").unwrap(), "Bearer");
-        let resp = ApiError::RateLimited {
+        let resp = ApiError::RateLimited(Limited {
+            family: Family::Management,
             retry_after: Duration::from_millis(1500),
-        }
+        })
         .error_response();
         assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
     }

@@ -4,14 +4,15 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use trusec_storage::api_keys::{KeyRejection, KeyType};
-use trusec_storage::audit::{Actor, NewAuditEvent};
-use trusec_storage::rate_limit::Limit;
-use trusec_storage::{PageRequest, ids, secrets};
+use trusec_storage::api_keys::KeyType;
+use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::authn::KeyRefusal;
+use trusec_storage::rate_limit::{Family, Subject};
+use trusec_storage::{PageRequest, ids};
+use trusec_ui::http::{Authorization, client_info};
 
 /// A JSON body, parsed so that every error names the offending field.
 #[derive(Debug)]
@@ -102,28 +103,6 @@ fn state(req: &HttpRequest) -> Option<&web::Data<AppState>> {
     req.app_data::<web::Data<AppState>>()
 }
 
-/// The caller's address and user agent, for the audit log. The peer address
-/// is used as is: forwarded headers are trivially forged unless a trusted
-/// proxy sets them.
-#[derive(Clone, Debug, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    pub fn of(req: &HttpRequest) -> Self {
-        Self {
-            ip: req.peer_addr().map(|a| a.ip().to_string()),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(512).collect()),
-        }
-    }
-}
-
 /// An authenticated management-API caller: a secret or test API key, or an
 /// OAuth access token of this server whose scopes cover the route.
 #[derive(Clone, Debug)]
@@ -145,9 +124,8 @@ impl Caller {
     }
 
     /// An audit event by this caller, in its environment.
-    pub fn event(&self, event_type: &'static str) -> NewAuditEvent {
-        NewAuditEvent::new(event_type, Some(&self.environment), self.actor())
-            .client(self.client.ip.clone(), self.client.user_agent.clone())
+    pub fn event(&self, event_type: EventType) -> NewAuditEvent {
+        NewAuditEvent::new(event_type, Some(&self.environment), self.actor()).client(&self.client)
     }
 }
 
@@ -161,27 +139,31 @@ impl FromRequest for Caller {
     }
 }
 
+impl From<KeyRefusal> for ApiError {
+    fn from(refusal: KeyRefusal) -> Self {
+        match refusal {
+            KeyRefusal::Limited(limited) => limited.into(),
+            KeyRefusal::Storage(e) => e.into(),
+            KeyRefusal::Invalid | KeyRefusal::Revoked | KeyRefusal::Expired => {
+                Self::Unauthenticated(refusal.to_string())
+            }
+        }
+    }
+}
+
 /// The bearer token of the request.
 ///
 /// # Errors
 /// `Unauthenticated` when there is none.
 pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        ApiError::Unauthenticated("missing Authorization: Bearer <API key>".into())
-    })?;
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::Unauthenticated("malformed Authorization header".into()))?;
-    // RFC 6750 §2.1: the scheme is case-insensitive.
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim().to_owned())
-        }
-        _ => Err(ApiError::Unauthenticated(
-            "expected Authorization: Bearer <API key>".into(),
+    match Authorization::of(req) {
+        Authorization::Bearer(token) => Ok(token),
+        Authorization::Missing => Err(ApiError::Unauthenticated(
+            "missing Authorization: Bearer <API key>".into(),
         )),
+        Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => Err(
+            ApiError::Unauthenticated("expected Authorization: Bearer <API key>".into()),
+        ),
     }
 }
 
@@ -190,69 +172,37 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("AppState missing")))?;
     // Per client IP first, before any lookup, so a flood of made-up keys
-    // from one address is refused without touching the database. The IP
-    // budget is ten keys' worth: several services may share one address.
-    let client = ClientInfo::of(req);
-    if let (Some(ip), Some(limit)) = (&client.ip, state.settings.rate_limits.management) {
-        let per_ip = Limit {
-            count: limit.count.saturating_mul(10),
-            period: limit.period,
-        };
-        state.rate_limit("management-ip", Some(per_ip), ip).await?;
+    // from one address is refused without touching the database.
+    let client = client_info(req);
+    state
+        .core
+        .limit(
+            Family::Management,
+            Subject::Ip(client.ip.as_deref()),
+            || {
+                NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous())
+                    .client(&client)
+            },
+        )
+        .await?;
+    let token = bearer(req)?;
+    if KeyType::from_key(&token).is_none() {
+        return authenticate_access_token(&state, req, &token, client).await;
     }
-    let key = bearer(req)?;
-    let Some(claimed) = KeyType::from_key(&key) else {
-        return authenticate_access_token(&state, req, &key, client).await;
-    };
-    // The key has 256 bits of entropy, so SHA-256 is enough to store and find
-    // it (see trusec_storage::secrets); the index lookup by hash leaks nothing
-    // about the key itself.
-    let hash = secrets::hash_secret(&key);
-    let row = key_cache::lookup(&state, &hash)
-        .await?
-        .filter(|row| secrets::constant_time_eq(row.secret_hash.as_bytes(), hash.as_bytes()))
-        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
-    let key_type = row
-        .key_type()
-        .filter(|t| *t == claimed)
-        .ok_or_else(|| ApiError::Unauthenticated("invalid API key".into()))?;
-    let now = state.clock.now_naive();
-    match row.check(now) {
-        Ok(()) => {}
-        Err(KeyRejection::Revoked) => {
-            return Err(ApiError::Unauthenticated(
-                "this API key has been revoked".into(),
-            ));
-        }
-        Err(KeyRejection::Expired) => {
-            return Err(ApiError::Unauthenticated("this API key has expired".into()));
-        }
-        Err(KeyRejection::Unknown) => {
-            return Err(ApiError::Unauthenticated("invalid API key".into()));
-        }
-    }
-    if key_type == KeyType::Public {
+    let key = state.core.authenticate_api_key(&token, &client).await?;
+    if key.key_type == KeyType::Public {
         return Err(ApiError::Forbidden(
             "public keys (trusec_pk_) cannot call the management API; use a secret key".into(),
         ));
     }
-    let caller = Caller {
-        key_id: row.id.clone(),
-        key_type,
-        environment: row.environment_id.clone(),
+    Ok(Caller {
+        key_id: key.row.id.clone(),
+        key_type: key.key_type,
+        environment: key.row.environment_id.clone(),
         client,
         via_oauth: false,
-        actor: Actor::api_key(&row.id),
-    };
-    if let Err(limited) = state
-        .rate_limit("management", state.settings.rate_limits.management, &row.id)
-        .await
-    {
-        audit_rate_limit(&state, &caller).await;
-        return Err(limited);
-    }
-    key_cache::record_use(&state, row, now).await?;
-    Ok(caller)
+        actor: key.actor(),
+    })
 }
 
 /// The scope a route needs from an OAuth access token: `read:X` for GET,
@@ -301,17 +251,27 @@ async fn authenticate_access_token(
             "this access token lacks the {needed} scope"
         )));
     }
+    let refusal = || {
+        NewAuditEvent::new(
+            EventType::RateLimitExceeded,
+            Some(&claims.env),
+            Actor::oauth_client(&claims.client_id),
+        )
+        .client(&client)
+    };
     state
-        .rate_limit(
-            "management",
-            state.settings.rate_limits.management,
-            &claims.client_id,
+        .core
+        .limit(
+            Family::Management,
+            Subject::Caller(&claims.client_id),
+            refusal,
         )
         .await?;
     if claims.sub != claims.client_id {
         // On a user's behalf: that user must (still) be an administrator.
         let (env, sub) = (claims.env.clone(), claims.sub.clone());
         let user = state
+            .core
             .db
             .run(move |conn| trusec_storage::users::find_by_id(conn, &env, &sub))
             .await?;
@@ -326,10 +286,7 @@ async fn authenticate_access_token(
         }
     }
     let actor = if claims.sub == claims.client_id {
-        Actor {
-            kind: "oauth_client".into(),
-            id: Some(claims.client_id.clone()),
-        }
+        Actor::oauth_client(&claims.client_id)
     } else {
         Actor::user(&claims.sub)
     };
@@ -345,110 +302,6 @@ async fn authenticate_access_token(
         via_oauth: true,
         actor,
     })
-}
-
-/// API keys as the hot path sees them: one ephemeral-store read per request,
-/// the database only on a miss. A revocation overwrites the cached row and
-/// fills use set-if-absent, so a revoked key is refused at once by every
-/// instance.
-pub mod key_cache {
-    use crate::error::ApiError;
-    use crate::state::AppState;
-    use chrono::NaiveDateTime;
-    use std::time::Duration;
-    use trusec_storage::api_keys::{self, ApiKeyRow};
-
-    const TTL: Duration = Duration::from_secs(60);
-
-    fn key(hash: &str) -> String {
-        format!("apikey:{hash}")
-    }
-
-    /// The key row for a secret's hash, from the cache or the database.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn lookup(state: &AppState, hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
-        let lookup = hash.to_owned();
-        state
-            .store
-            .read_through(&key(hash), TTL, "API key", || async move {
-                Ok(state
-                    .db
-                    .run(move |conn| api_keys::find_by_hash(conn, &lookup))
-                    .await?)
-            })
-            .await
-    }
-
-    /// After a change (revocation, or a rotation shortening the old key's
-    /// life): overwrite the cached row so every instance sees the change at
-    /// once. Fills never overwrite (set-if-absent), so a fill racing this
-    /// cannot bring back the old row.
-    ///
-    /// # Errors
-    /// When the cache can be neither updated nor cleared: the caller answers
-    /// 503 rather than report a change other instances cannot see.
-    pub async fn refresh(
-        state: &AppState,
-        row: &ApiKeyRow,
-    ) -> Result<(), trusec_storage::StorageError> {
-        let stored = match serde_json::to_vec(row) {
-            Ok(bytes) => state.store.put(&key(&row.secret_hash), &bytes, TTL).await,
-            Err(e) => Err(trusec_storage::StorageError::backend(e)),
-        };
-        if let Err(e) = stored {
-            tracing::error!(error = %crate::error::ErrorChain(&e), "could not refresh a cached API key");
-            state.store.delete(&[key(&row.secret_hash)]).await?;
-        }
-        Ok(())
-    }
-
-    /// Records `last_used_at` at most once a minute per key, across instances.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn record_use(
-        state: &AppState,
-        row: ApiKeyRow,
-        now: NaiveDateTime,
-    ) -> Result<(), ApiError> {
-        let first_this_minute = state
-            .store
-            .put_if_absent(&format!("apikey-used:{}", row.id), b"1", TTL)
-            .await
-            .unwrap_or(true);
-        if first_this_minute {
-            state
-                .db
-                .run(move |conn| api_keys::touch(conn, &row, now))
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-/// Audits the first refusal per key and minute, so a client hammering a
-/// limit cannot flood the audit log.
-async fn audit_rate_limit(state: &AppState, caller: &Caller) {
-    let first = state
-        .store
-        .put_if_absent(
-            &format!("rl-audited:management:{}", caller.key_id),
-            b"1",
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .unwrap_or(true);
-    if first {
-        let event = caller
-            .event("rate_limit.exceeded")
-            .failed()
-            .data(serde_json::json!({"family": "management"}));
-        if let Err(e) = state.audit(event).await {
-            tracing::warn!(error = %e, "could not audit a rate-limit refusal");
-        }
-    }
 }
 
 /// `?limit=&after=` of every list.

@@ -8,7 +8,6 @@ pub mod durations;
 pub mod error;
 pub mod extract;
 pub mod master_key;
-pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod settings;

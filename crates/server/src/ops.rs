@@ -14,7 +14,7 @@ pub async fn healthz() -> HttpResponse {
 /// `GET /readyz`: the database and the ephemeral store answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Database or Redis unreachable", body = Object)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (db, store) = tokio::join!(state.db.ping(), state.store.ping());
+    let (db, store) = tokio::join!(state.core.db.ping(), state.core.store.ping());
     let status = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unavailable" };
     let body = json!({
         "status": if db.is_ok() && store.is_ok() { "ready" } else { "unavailable" },
@@ -34,7 +34,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// # Errors
 /// Only if encoding fails.
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let body = state.metrics.encode().map_err(|e| ApiError::internal(&e))?;
+    let body = state
+        .core
+        .metrics()
+        .encode()
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(body))

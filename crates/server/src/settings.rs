@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use trusec_storage::db::DbUrl;
 use trusec_storage::rate_limit::Limit;
+pub use trusec_storage::rate_limit::RateLimits;
 
 /// A setting that cannot be used, named as the operator would type it.
 #[derive(Debug, thiserror::Error)]
@@ -30,15 +31,6 @@ impl ConfigError {
                 .join(" "),
         }
     }
-}
-
-/// Limits per endpoint family; `None` switches a limit off.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RateLimits {
-    pub login: Option<Limit>,
-    pub token: Option<Limit>,
-    pub management: Option<Limit>,
-    pub registration: Option<Limit>,
 }
 
 /// Where the master key comes from.

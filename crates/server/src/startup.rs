@@ -2,7 +2,6 @@
 //! HTTP server with its middleware and routes.
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::settings::{ConfigError, Settings};
 use crate::state::AppState;
 use actix_web::dev::{Server, Service};
@@ -13,9 +12,8 @@ use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 use trusec_storage::audit::AuditLog;
-use trusec_storage::{Clock, Db, DbSettings, EphemeralStore};
+use trusec_storage::{Clock, Core, Db, DbSettings, EphemeralStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -102,52 +100,22 @@ impl Application {
         let store = open_store(&settings, &clock).await?;
         let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let hashing = Arc::new(Semaphore::new(cores));
+        let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
         let ui = trusec_ui::UiState {
-            db: db.clone(),
-            store: store.clone(),
-            clock: clock.clone(),
-            audit: audit.clone(),
+            core: core.clone(),
             secure_cookies: settings.issuer.starts_with("https://"),
-            login_limit: settings.rate_limits.login,
-            hashing: hashing.clone(),
         };
         let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
         oauth_settings.open_registration = settings.open_registration;
-        oauth_settings.token_limit = settings.rate_limits.token;
-        oauth_settings.registration_limit = settings.rate_limits.registration;
-        let keyring = trusec_oauth::Keyring::open(
-            db.clone(),
-            clock.clone(),
-            master_key,
-            oauth_settings.longest_token_lifetime(),
-        )
-        .await
-        .map_err(|e| match e {
-            trusec_oauth::keys::KeyError::Crypto(c) => ConfigError::new(
-                "TRUSEC_MASTER_KEY",
-                format!("cannot open the signing keys: {c} (is this the master key they were created with?)"),
-            ),
-            other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load signing keys: {other}")),
-        })?;
-        let saml_key = trusec_saml::idp_key::IdpKeys::open(
-            db.clone(),
-            clock.clone(),
-            *secrecy::ExposeSecret::expose_secret(&master_key_copy),
+        let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
+        let saml_keys = open_saml_keys(
+            &core,
+            secrecy::ExposeSecret::expose_secret(&master_key_copy),
             &settings.issuer,
         )
-        .await
-        .map_err(|e| match e {
-            trusec_saml::idp_key::IdpKeyError::Sealed(s) => ConfigError::new(
-                "TRUSEC_MASTER_KEY",
-                format!("cannot open the SAML signing key: {s} (is this the master key it was created with?)"),
-            ),
-            other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load the SAML signing key: {other}")),
-        })?;
-        let keyring = Arc::new(keyring);
-        let saml_keys = Arc::new(saml_key);
+        .await?;
         let maintenance = vec![
-            keyring.spawn_maintenance(audit.clone()),
+            keyring.spawn_maintenance(core.clone()),
             spawn_saml_key_reload(saml_keys.clone()),
         ];
         let saml = trusec_saml::SamlState::new(
@@ -162,13 +130,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
         let state = AppState {
-            db,
-            store,
-            clock,
-            audit,
+            core,
             settings: Arc::new(settings),
-            metrics: Arc::new(Metrics::new()),
-            hashing,
             oauth,
             saml,
             openapi: Arc::new(
@@ -178,7 +141,7 @@ impl Application {
         };
         let app_state = state.clone();
         let server = HttpServer::new(move || {
-            let metrics = app_state.metrics.clone();
+            let core = app_state.core.clone();
             App::new()
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .wrap_fn(move |req, srv| {
@@ -189,7 +152,7 @@ impl Application {
                         _ => "other",
                     }
                     .to_owned();
-                    let metrics = metrics.clone();
+                    let core = core.clone();
                     let call = srv.call(req);
                     async move {
                         let res = call.await?;
@@ -199,7 +162,12 @@ impl Application {
                             .unwrap_or_else(|| "unmatched".into());
                         let status = res.status().as_u16();
                         let elapsed = started.elapsed();
-                        metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+                        core.metrics().observe_request(
+                            &method,
+                            &route,
+                            status,
+                            elapsed.as_secs_f64(),
+                        );
                         // One access line per request, inside the request's
                         // span (so it carries the request id); never the path
                         // or query, which may hold ids or tokens.
@@ -287,6 +255,52 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Opens (creating on first start) the OAuth signing keyring.
+async fn open_keyring(
+    core: &Core,
+    master_key: crate::master_key::MasterKey,
+    oauth: &trusec_oauth::OAuthSettings,
+) -> Result<Arc<trusec_oauth::Keyring>, ConfigError> {
+    trusec_oauth::Keyring::open(
+        core.db.clone(),
+        core.clock.clone(),
+        master_key,
+        oauth.longest_token_lifetime(),
+    )
+    .await
+    .map(Arc::new)
+    .map_err(|e| match e {
+        trusec_oauth::keys::KeyError::Crypto(c) => ConfigError::new(
+            "TRUSEC_MASTER_KEY",
+            format!(
+                "cannot open the signing keys: {c} (is this the master key they were created with?)"
+            ),
+        ),
+        other => ConfigError::new(
+            "TRUSEC_DATABASE_URL",
+            format!("cannot load signing keys: {other}"),
+        ),
+    })
+}
+
+/// Opens (creating on first start) the SAML IdP key and certificate.
+async fn open_saml_keys(
+    core: &Core,
+    master_key: &[u8; 32],
+    issuer: &str,
+) -> Result<Arc<trusec_saml::idp_key::IdpKeys>, ConfigError> {
+    trusec_saml::idp_key::IdpKeys::open(core.db.clone(), core.clock.clone(), *master_key, issuer)
+        .await
+        .map(Arc::new)
+        .map_err(|e| match e {
+            trusec_saml::idp_key::IdpKeyError::Sealed(s) => ConfigError::new(
+                "TRUSEC_MASTER_KEY",
+                format!("cannot open the SAML signing key: {s} (is this the master key it was created with?)"),
+            ),
+            other => ConfigError::new("TRUSEC_DATABASE_URL", format!("cannot load the SAML signing key: {other}")),
+        })
 }
 
 /// Re-reads the SAML keys once a minute, so a rotation made through any

@@ -39,45 +39,211 @@ impl Outcome {
     }
 }
 
-/// Who did it: an API key, a user, the CLI, the system itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+/// Every kind of audit event, the one catalog that the log, the `?type=`
+/// filter and the `trusec_audit_events_total{event_type}` metric share. The
+/// wire names are the contract's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserLoginSucceeded,
+    UserLoginFailed,
+    UserLogout,
+    SessionCreated,
+    SessionRevoked,
+    ApiKeyCreated,
+    ApiKeyRotated,
+    ApiKeyRevoked,
+    OAuthClientCreated,
+    OAuthClientUpdated,
+    OAuthClientDeleted,
+    OAuthConsentGranted,
+    OAuthTokenIssued,
+    OAuthTokenRefreshed,
+    OAuthTokenRevoked,
+    OAuthRefreshTokenReuseDetected,
+    SamlSpCreated,
+    SamlSpUpdated,
+    SamlSpDeleted,
+    SamlAssertionIssued,
+    SamlRequestRefused,
+    SamlLogout,
+    SigningKeyRotated,
+    RateLimitExceeded,
+}
+
+impl EventType {
+    pub const ALL: [Self; 27] = [
+        Self::UserCreated,
+        Self::UserUpdated,
+        Self::UserDeleted,
+        Self::UserLoginSucceeded,
+        Self::UserLoginFailed,
+        Self::UserLogout,
+        Self::SessionCreated,
+        Self::SessionRevoked,
+        Self::ApiKeyCreated,
+        Self::ApiKeyRotated,
+        Self::ApiKeyRevoked,
+        Self::OAuthClientCreated,
+        Self::OAuthClientUpdated,
+        Self::OAuthClientDeleted,
+        Self::OAuthConsentGranted,
+        Self::OAuthTokenIssued,
+        Self::OAuthTokenRefreshed,
+        Self::OAuthTokenRevoked,
+        Self::OAuthRefreshTokenReuseDetected,
+        Self::SamlSpCreated,
+        Self::SamlSpUpdated,
+        Self::SamlSpDeleted,
+        Self::SamlAssertionIssued,
+        Self::SamlRequestRefused,
+        Self::SamlLogout,
+        Self::SigningKeyRotated,
+        Self::RateLimitExceeded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserCreated => "user.created",
+            Self::UserUpdated => "user.updated",
+            Self::UserDeleted => "user.deleted",
+            Self::UserLoginSucceeded => "user.login.succeeded",
+            Self::UserLoginFailed => "user.login.failed",
+            Self::UserLogout => "user.logout",
+            Self::SessionCreated => "session.created",
+            Self::SessionRevoked => "session.revoked",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRotated => "api_key.rotated",
+            Self::ApiKeyRevoked => "api_key.revoked",
+            Self::OAuthClientCreated => "oauth.client.created",
+            Self::OAuthClientUpdated => "oauth.client.updated",
+            Self::OAuthClientDeleted => "oauth.client.deleted",
+            Self::OAuthConsentGranted => "oauth.consent.granted",
+            Self::OAuthTokenIssued => "oauth.token.issued",
+            Self::OAuthTokenRefreshed => "oauth.token.refreshed",
+            Self::OAuthTokenRevoked => "oauth.token.revoked",
+            Self::OAuthRefreshTokenReuseDetected => "oauth.refresh_token.reuse_detected",
+            Self::SamlSpCreated => "saml.sp.created",
+            Self::SamlSpUpdated => "saml.sp.updated",
+            Self::SamlSpDeleted => "saml.sp.deleted",
+            Self::SamlAssertionIssued => "saml.assertion.issued",
+            Self::SamlRequestRefused => "saml.request.refused",
+            Self::SamlLogout => "saml.logout",
+            Self::SigningKeyRotated => "signing_key.rotated",
+            Self::RateLimitExceeded => "rate_limit.exceeded",
+        }
+    }
+
+    /// The type with this wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of party acted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    ApiKey,
+    User,
+    OAuthClient,
+    Cli,
+    System,
+    Anonymous,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::User => "user",
+            Self::OAuthClient => "oauth_client",
+            Self::Cli => "cli",
+            Self::System => "system",
+            Self::Anonymous => "anonymous",
+        }
+    }
+
+    /// The kind with this stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::ApiKey,
+            Self::User,
+            Self::OAuthClient,
+            Self::Cli,
+            Self::System,
+            Self::Anonymous,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Who did it: an API key, a user, an OAuth client, the CLI, the system.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
-    #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ActorKind,
     pub id: Option<String>,
 }
 
 impl Actor {
     pub fn api_key(id: &str) -> Self {
         Self {
-            kind: "api_key".into(),
+            kind: ActorKind::ApiKey,
             id: Some(id.into()),
         }
     }
     pub fn user(id: &str) -> Self {
         Self {
-            kind: "user".into(),
+            kind: ActorKind::User,
+            id: Some(id.into()),
+        }
+    }
+    pub fn oauth_client(id: &str) -> Self {
+        Self {
+            kind: ActorKind::OAuthClient,
             id: Some(id.into()),
         }
     }
     pub fn cli() -> Self {
         Self {
-            kind: "cli".into(),
+            kind: ActorKind::Cli,
+            id: None,
+        }
+    }
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
             id: None,
         }
     }
     pub fn anonymous() -> Self {
         Self {
-            kind: "anonymous".into(),
+            kind: ActorKind::Anonymous,
             id: None,
         }
     }
 }
 
+/// The caller's address and user agent, as the HTTP layer parsed them
+/// (`trusec_ui::http::client_info`), for the audit log and per-IP limits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
 /// An event to record.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent {
-    pub event_type: &'static str,
+    pub event_type: EventType,
     pub environment_id: Option<String>,
     pub actor: Actor,
     pub user_id: Option<String>,
@@ -88,7 +254,7 @@ pub struct NewAuditEvent {
 }
 
 impl NewAuditEvent {
-    pub fn new(event_type: &'static str, environment_id: Option<&str>, actor: Actor) -> Self {
+    pub fn new(event_type: EventType, environment_id: Option<&str>, actor: Actor) -> Self {
         Self {
             event_type,
             environment_id: environment_id.map(str::to_owned),
@@ -116,9 +282,9 @@ impl NewAuditEvent {
         self
     }
     #[must_use]
-    pub fn client(mut self, ip: Option<String>, user_agent: Option<String>) -> Self {
-        self.ip = ip;
-        self.user_agent = user_agent;
+    pub fn client(mut self, client: &ClientInfo) -> Self {
+        self.ip.clone_from(&client.ip);
+        self.user_agent.clone_from(&client.user_agent);
         self
     }
 }
@@ -142,6 +308,14 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+/// The actor of a stored event, as the API shows it (`{"type", "id"}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ActorView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+}
+
 /// An event as the API shows it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
@@ -149,7 +323,7 @@ pub struct AuditEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     pub environment: Option<String>,
-    pub actor: Actor,
+    pub actor: ActorView,
     pub user_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -171,7 +345,7 @@ impl AuditRow {
             id: self.id.clone(),
             event_type: self.event_type.clone(),
             environment: self.environment_id.clone(),
-            actor: Actor {
+            actor: ActorView {
                 kind: self.actor_type.clone(),
                 id: self.actor_id.clone(),
             },
@@ -276,9 +450,9 @@ pub fn append(
             let mut row = AuditRow {
                 id: ids::new_id(ids::EVENT),
                 seq,
-                event_type: event.event_type.to_owned(),
+                event_type: event.event_type.as_str().to_owned(),
                 environment_id: event.environment_id.clone(),
-                actor_type: event.actor.kind.clone(),
+                actor_type: event.actor.kind.as_str().to_owned(),
                 actor_id: event.actor.id.clone(),
                 user_id: event.user_id.clone(),
                 ip: event.ip.clone(),
@@ -303,7 +477,7 @@ pub fn append(
 /// Filters of `GET /v1/audit-events`.
 #[derive(Clone, Debug, Default)]
 pub struct AuditFilter {
-    pub event_type: Option<String>,
+    pub event_type: Option<EventType>,
     pub user_id: Option<String>,
     pub since: Option<NaiveDateTime>,
 }
@@ -325,7 +499,7 @@ pub fn list(
         .limit(page.limit + 1)
         .into_boxed();
     if let Some(t) = &filter.event_type {
-        query = query.filter(audit_events::event_type.eq(t.clone()));
+        query = query.filter(audit_events::event_type.eq(t.as_str()));
     }
     if let Some(u) = &filter.user_id {
         query = query.filter(audit_events::user_id.eq(u.clone()));

@@ -3,9 +3,11 @@
 //! In-process by default (one instance); Redis when configured, shared by
 //! every instance.
 
+mod keys;
 mod memory;
 mod redis;
 
+pub use self::keys::StoreKey;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 
@@ -46,11 +48,16 @@ impl EphemeralStore {
     ///
     /// # Errors
     /// Store failures.
-    pub async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
+    pub async fn put(
+        &self,
+        key: &StoreKey,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<(), StorageError> {
         match self {
-            Self::Redis(r) => r.put(key, value, ttl).await,
+            Self::Redis(r) => r.put(key.as_str(), value, ttl).await,
             Self::Memory(m) => {
-                m.put(key, value, ttl);
+                m.put(key.as_str(), value, ttl);
                 Ok(())
             }
         }
@@ -63,13 +70,13 @@ impl EphemeralStore {
     /// Store failures.
     pub async fn put_if_absent(
         &self,
-        key: &str,
+        key: &StoreKey,
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, StorageError> {
         match self {
-            Self::Redis(r) => r.put_if_absent(key, value, ttl).await,
-            Self::Memory(m) => Ok(m.put_if_absent(key, value, ttl)),
+            Self::Redis(r) => r.put_if_absent(key.as_str(), value, ttl).await,
+            Self::Memory(m) => Ok(m.put_if_absent(key.as_str(), value, ttl)),
         }
     }
 
@@ -77,59 +84,21 @@ impl EphemeralStore {
     ///
     /// # Errors
     /// Store failures.
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    pub async fn get(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StorageError> {
         match self {
-            Self::Redis(r) => r.get(key).await,
-            Self::Memory(m) => Ok(m.get(key)),
+            Self::Redis(r) => r.get(key.as_str()).await,
+            Self::Memory(m) => Ok(m.get(key.as_str())),
         }
-    }
-
-    /// A read-through cache of a JSON value: the cached copy when one parses
-    /// (anything else, such as a stale marker, is a miss), else `load`'s,
-    /// filled set-if-absent so a fill never overwrites a newer write or
-    /// marker. Store failures cost only the cache; `what` names it in logs.
-    ///
-    /// # Errors
-    /// `load`'s errors.
-    pub async fn read_through<T, E, Fut>(
-        &self,
-        key: &str,
-        ttl: Duration,
-        what: &str,
-        load: impl FnOnce() -> Fut,
-    ) -> Result<Option<T>, E>
-    where
-        T: serde::Serialize + serde::de::DeserializeOwned,
-        E: From<serde_json::Error>,
-        Fut: std::future::Future<Output = Result<Option<T>, E>>,
-    {
-        match self.get(key).await {
-            Ok(Some(bytes)) => {
-                if let Ok(value) = serde_json::from_slice(&bytes) {
-                    return Ok(Some(value));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, cache = what, "cache unavailable"),
-        }
-        let value = load().await?;
-        if let Some(value) = &value {
-            let bytes = serde_json::to_vec(value)?;
-            if let Err(e) = self.put_if_absent(key, &bytes, ttl).await {
-                tracing::warn!(error = %e, cache = what, "could not fill the cache");
-            }
-        }
-        Ok(value)
     }
 
     /// Reads and deletes `key` atomically, so single-use values are used once.
     ///
     /// # Errors
     /// Store failures.
-    pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    pub async fn take(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StorageError> {
         match self {
-            Self::Redis(r) => r.take(key).await,
-            Self::Memory(m) => Ok(m.take(key)),
+            Self::Redis(r) => r.take(key.as_str()).await,
+            Self::Memory(m) => Ok(m.take(key.as_str())),
         }
     }
 
@@ -137,14 +106,15 @@ impl EphemeralStore {
     ///
     /// # Errors
     /// Store failures.
-    pub async fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+    pub async fn delete(&self, keys: &[StoreKey]) -> Result<(), StorageError> {
         if keys.is_empty() {
             return Ok(());
         }
+        let keys: Vec<&str> = keys.iter().map(StoreKey::as_str).collect();
         match self {
-            Self::Redis(r) => r.delete(keys).await,
+            Self::Redis(r) => r.delete(&keys).await,
             Self::Memory(m) => {
-                m.delete(keys);
+                m.delete(&keys);
                 Ok(())
             }
         }
@@ -154,10 +124,14 @@ impl EphemeralStore {
     ///
     /// # Errors
     /// Store failures (callers decide whether to fail open or closed).
-    pub async fn rate_limit(&self, key: &str, limit: &Limit) -> Result<Decision, StorageError> {
+    pub async fn rate_limit(
+        &self,
+        key: &StoreKey,
+        limit: &Limit,
+    ) -> Result<Decision, StorageError> {
         match self {
-            Self::Redis(r) => r.rate_limit(key, limit).await,
-            Self::Memory(m) => Ok(m.rate_limit(key, limit)),
+            Self::Redis(r) => r.rate_limit(key.as_str(), limit).await,
+            Self::Memory(m) => Ok(m.rate_limit(key.as_str(), limit)),
         }
     }
 

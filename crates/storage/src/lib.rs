@@ -9,13 +9,17 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod authn;
+pub mod cache;
 pub mod clients;
 pub mod clock;
 pub mod consents;
+pub mod core;
 pub mod db;
 pub mod ephemeral;
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
@@ -27,8 +31,9 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod users;
 
+pub use crate::core::Core;
 pub use clock::Clock;
 pub use db::{Db, DbConnection, DbSettings};
-pub use ephemeral::EphemeralStore;
+pub use ephemeral::{EphemeralStore, StoreKey};
 pub use error::StorageError;
 pub use page::{Page, PageRequest};

@@ -67,6 +67,107 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// The endpoint families the contract limits separately
+/// (`TRUSEC_RATE_LIMIT_*`, `[rate_limits]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Failed sign-ins on the hosted login page.
+    Login,
+    /// `POST /oauth/token`, revocation, introspection.
+    Token,
+    /// The `/v1` management API.
+    Management,
+    /// Anonymous RFC 7591 registration.
+    Registration,
+}
+
+impl Family {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Token => "token",
+            Self::Management => "management",
+            Self::Registration => "registration",
+        }
+    }
+
+    /// How many subjects' worth of budget one client IP gets. Several
+    /// services (or one office NAT) may share an address on the machine
+    /// surfaces; people signing in from one address share the login budget
+    /// only for *failed* attempts, and anonymous registration is per IP by
+    /// nature.
+    pub fn ip_multiplier(self) -> u32 {
+        match self {
+            Self::Token | Self::Management => 10,
+            Self::Login | Self::Registration => 1,
+        }
+    }
+}
+
+/// The configured limit of each family; `None` switches one off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimits {
+    pub login: Option<Limit>,
+    pub token: Option<Limit>,
+    pub management: Option<Limit>,
+    pub registration: Option<Limit>,
+}
+
+impl RateLimits {
+    pub fn of(&self, family: Family) -> Option<Limit> {
+        match family {
+            Family::Login => self.login,
+            Family::Token => self.token,
+            Family::Management => self.management,
+            Family::Registration => self.registration,
+        }
+    }
+}
+
+/// What one budget is counted against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject<'a> {
+    /// A client IP (`None`: the peer address is unknown, which all such
+    /// requests share).
+    Ip(Option<&'a str>),
+    /// An API key, an OAuth client: the authenticated caller's id.
+    Caller(&'a str),
+    /// A sign-in account, per environment, by normalised e-mail.
+    Account {
+        environment: &'a str,
+        email: &'a str,
+    },
+}
+
+impl Subject<'_> {
+    /// The part of the store key after the family.
+    pub fn key_part(&self) -> String {
+        match self {
+            Self::Ip(ip) => format!("ip:{}", ip.unwrap_or("unknown")),
+            Self::Caller(id) => format!("id:{id}"),
+            Self::Account { environment, email } => format!("account:{environment}:{email}"),
+        }
+    }
+}
+
+/// A refusal: the limit of `family` is exhausted for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("rate limit exceeded")]
+pub struct Limited {
+    pub family: Family,
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// The `Retry-After` value in whole seconds, the one rule for every
+    /// surface: rounded up (a client that waits exactly this long must be
+    /// let through), and at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        let d = self.retry_after;
+        (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+    }
+}
+
 /// The verdict for one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -113,6 +214,18 @@ mod tests {
         assert_eq!(Limit::parse("10/day"), Err(LimitParseError));
         assert_eq!(Limit::parse("ten/s"), Err(LimitParseError));
         assert_eq!(Limit::parse("5/h").unwrap().unwrap().to_string(), "5/h");
+    }
+
+    #[test]
+    fn retry_after_rounds_up_and_is_at_least_one_second() {
+        let at = |ms| Limited {
+            family: Family::Login,
+            retry_after: Duration::from_millis(ms),
+        };
+        assert_eq!(at(1500).retry_after_secs(), 2);
+        assert_eq!(at(2000).retry_after_secs(), 2);
+        assert_eq!(at(1).retry_after_secs(), 1);
+        assert_eq!(at(0).retry_after_secs(), 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Sessions: opaque 256-bit bearer tokens bound to a user, stored as SHA-256.
 //! Verification is the hot path; the server caches rows in the ephemeral store
-//! keyed by token hash, and every write here returns the hashes it touched so
-//! the caller can drop them from that cache.
+//! keyed by token hash (`crate::cache::Cached::session`), and every write here
+//! returns the rows it touched so the caller can mark them stale there
+//! ([`crate::Core::forget_sessions`]).
 
 use crate::clock::rfc3339;
 use crate::db::DbConnection;
@@ -39,23 +40,6 @@ pub struct Session {
     pub expires_at: String,
     pub revoked_at: Option<String>,
 }
-
-/// The ephemeral-store key caching verifications of the session with this
-/// token hash (shared by every crate that revokes sessions).
-pub fn cache_key(token_hash: &str) -> String {
-    format!("sess:{token_hash}")
-}
-
-/// What a revoked session's cache entry holds: a tombstone naming its
-/// environment, so a caller of another environment learns nothing from it.
-pub const TOMBSTONE_PREFIX: &[u8] = b"revoked:";
-
-pub fn tombstone(env: &str) -> Vec<u8> {
-    [TOMBSTONE_PREFIX, env.as_bytes()].concat()
-}
-
-/// Cache entries and tombstones live this long at most.
-pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Why a token does not verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -307,4 +291,24 @@ pub fn token_hashes_for_user(
         .filter(sessions::revoked_at.is_null())
         .select(sessions::token_hash)
         .load(conn)?)
+}
+
+impl crate::Core {
+    /// After sessions were revoked: every instance's cached verification
+    /// of them is marked stale at once (see `crate::cache`).
+    ///
+    /// # Errors
+    /// When the cache can be neither marked nor cleared: the caller reports
+    /// failure, so the client retries, rather than a revocation that other
+    /// instances would not see.
+    pub async fn forget_sessions<'a>(
+        &self,
+        token_hashes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StorageError> {
+        let entries: Vec<_> = token_hashes
+            .into_iter()
+            .map(crate::cache::Cached::session)
+            .collect();
+        self.store.invalidate(&entries).await
+    }
 }

@@ -77,9 +77,10 @@ impl TestAppBuilder {
         let mint = |key_type| {
             let state = state.clone();
             async move {
-                let now = state.clock.now_naive();
+                let now = state.core.clock.now_naive();
                 let expires = Some(now + chrono::TimeDelta::days(90));
                 state
+                    .core
                     .db
                     .run(move |c| {
                         api_keys::create(c, key_type, "test", now, expires).map_err(|e| {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use trusec_storage::{EphemeralStore, StorageError, secrets};
+use trusec_storage::{EphemeralStore, StorageError, StoreKey, secrets};
 
 pub const TTL: Duration = Duration::from_secs(600);
 
@@ -33,10 +33,6 @@ pub struct Interaction {
     pub return_to: String,
     /// The protocol's own state (the parsed authorization request).
     pub payload: serde_json::Value,
-}
-
-fn key(id: &str) -> String {
-    format!("interaction:{id}")
 }
 
 impl Interaction {
@@ -72,7 +68,11 @@ impl Interaction {
     /// Store failures.
     pub async fn save(&self, store: &EphemeralStore) -> Result<(), StorageError> {
         store
-            .put(&key(&self.id), &serde_json::to_vec(self)?, TTL)
+            .put(
+                &StoreKey::interaction(&self.id),
+                &serde_json::to_vec(self)?,
+                TTL,
+            )
             .await
     }
 
@@ -85,7 +85,7 @@ impl Interaction {
             return Ok(None);
         }
         Ok(store
-            .get(&key(id))
+            .get(&StoreKey::interaction(id))
             .await?
             .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
@@ -95,7 +95,7 @@ impl Interaction {
     /// # Errors
     /// Store failures.
     pub async fn finish(&self, store: &EphemeralStore) -> Result<(), StorageError> {
-        store.delete(&[key(&self.id)]).await
+        store.delete(&[StoreKey::interaction(&self.id)]).await
     }
 
     /// `/login?interaction=…`.

@@ -44,8 +44,9 @@ impl LoginSession {
         }
         let hash = secrets::hash_secret(token);
         let env = env.to_owned();
-        let now = state.clock.now_naive();
+        let now = state.core.clock.now_naive();
         let found = state
+            .core
             .db
             .run(move |conn| sessions::find_by_token_hash(conn, &env, &hash))
             .await?;
@@ -70,6 +71,7 @@ impl LoginSession {
         let user_id = user.id.clone();
         let expires = now + chrono::TimeDelta::seconds(LIFETIME_SECS);
         let row = state
+            .core
             .db
             .run(move |conn| sessions::insert(conn, &env, &user_id, hash, &metadata, now, expires))
             .await?;

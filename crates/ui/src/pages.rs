@@ -51,6 +51,20 @@ pub struct MessagePage {
     pub title: String,
     pub message: String,
     pub is_error: bool,
+    /// For server failures: the id under which the cause was logged.
+    pub error_id: Option<String>,
+}
+
+impl MessagePage {
+    /// A page that is not an error (signed in, signed out).
+    pub fn info(title: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            message: message.into(),
+            is_error: false,
+            error_id: None,
+        }
+    }
 }
 
 /// Plain words for a scope on the consent page.
@@ -110,6 +124,7 @@ pub fn message(status: StatusCode, title: &str, message: &str) -> HttpResponse {
             title: title.to_owned(),
             message: message.to_owned(),
             is_error: status.is_client_error() || status.is_server_error(),
+            error_id: None,
         },
         status,
         Vec::new(),
@@ -144,6 +159,7 @@ mod tests {
             title: "<b>".into(),
             message: "<script>alert(1)</script>".into(),
             is_error: true,
+            error_id: None,
         }
         .render()
         .unwrap();

@@ -26,16 +26,3 @@ async fn stylesheet() -> HttpResponse {
         .insert_header(("x-content-type-options", "nosniff"))
         .body(STYLESHEET)
 }
-
-/// The client's address for audit and rate limits (the peer, never a
-/// forwarded header a client could forge).
-fn client_ip(req: &actix_web::HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
-}
-
-fn user_agent(req: &actix_web::HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(512).collect())
-}

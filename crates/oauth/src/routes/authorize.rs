@@ -17,7 +17,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use oxide_auth::code_grant::extensions::Pkce;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::clients::{self, ClientRow};
 use trusec_storage::consents;
 use trusec_ui::{Interaction, LoginSession, pages};
@@ -147,7 +147,7 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
         return error_page("client_id is missing.");
     };
     let cid = client_id.to_owned();
-    let client = match state.db.run(move |c| clients::find(c, &cid)).await {
+    let client = match state.core().db.run(move |c| clients::find(c, &cid)).await {
         Ok(Some(c)) => c,
         Ok(None) => return error_page("The application is not registered."),
         Err(e) => {
@@ -336,7 +336,7 @@ fn err(code: &'static str, description: &str) -> OAuthError {
 pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
     let params = Params::parse(http.query_string().as_bytes()).unwrap_or_default();
     let id = params.get("interaction").unwrap_or_default();
-    let interaction = match Interaction::load(&state.store, id).await {
+    let interaction = match Interaction::load(&state.core().store, id).await {
         Ok(Some(i)) => i,
         Ok(None) => {
             return error_page(
@@ -349,7 +349,7 @@ pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse 
         return error_page("This sign-in request is corrupt.");
     };
     let cid = req.client_id.clone();
-    let client = match state.db.run(move |c| clients::find(c, &cid)).await {
+    let client = match state.core().db.run(move |c| clients::find(c, &cid)).await {
         Ok(Some(c)) => c,
         Ok(None) => return error_page("The application is no longer registered."),
         Err(_) => return unavailable(),
@@ -403,7 +403,12 @@ async fn proceed(
         }
     }
     let (uid, cid) = (login.user.id.clone(), client.id.clone());
-    let remembered = match state.db.run(move |c| consents::find(c, &uid, &cid)).await {
+    let remembered = match state
+        .core()
+        .db
+        .run(move |c| consents::find(c, &uid, &cid))
+        .await
+    {
         Ok(r) => r.unwrap_or_default(),
         Err(_) => return unavailable(),
     };
@@ -416,7 +421,7 @@ async fn proceed(
     match decision {
         Some(false) => {
             if let Some(i) = &interaction {
-                let _ = i.finish(&state.store).await;
+                let _ = i.finish(&state.core().store).await;
             }
             return redirect_error(state, &req, "access_denied", "the user denied the request");
         }
@@ -427,8 +432,9 @@ async fn proceed(
                 client.id.clone(),
                 req.scope.clone(),
             );
-            let now_naive = state.clock.now_naive();
+            let now_naive = state.core().clock.now_naive();
             if state
+                .core()
                 .db
                 .run(move |c| consents::grant(c, &env2, &uid, &cid, &scope, now_naive))
                 .await
@@ -437,13 +443,13 @@ async fn proceed(
                 return unavailable();
             }
             let event = NewAuditEvent::new(
-                "oauth.consent.granted",
+                EventType::OAuthConsentGranted,
                 Some(&env),
                 Actor::user(&login.user.id),
             )
             .user(&login.user.id)
             .data(serde_json::json!({"client_id": client.id, "scope": req.scope}));
-            if state.audit(event).await.is_err() {
+            if state.core().audit(event).await.is_err() {
                 return unavailable();
             }
         }
@@ -477,7 +483,7 @@ async fn proceed(
         Err(_) => return unavailable(),
     };
     if let Some(i) = &interaction {
-        let _ = i.finish(&state.store).await;
+        let _ = i.finish(&state.core().store).await;
     }
     back_to_client(state, &req, &[("code", &code)])
 }
@@ -513,7 +519,7 @@ async fn to_hosted_page(
     i.force_login = login;
     i.consent = None;
     i.consent_session = None;
-    if i.save(&state.store).await.is_err() {
+    if i.save(&state.core().store).await.is_err() {
         return unavailable();
     }
     let target = if login {

@@ -32,10 +32,11 @@ pub async fn post(
     if token.starts_with(REFRESH_PREFIX) {
         let hash = secrets::hash_secret(token);
         let row = state
+            .core()
             .db
             .run(move |c| refresh_tokens::find_by_hash(c, &hash))
             .await?;
-        let now = state.clock.now_naive();
+        let now = state.core().clock.now_naive();
         let body = match row {
             Some(r)
                 if r.environment_id == env

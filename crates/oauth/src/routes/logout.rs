@@ -54,7 +54,7 @@ async fn handle(state: &OAuthState, params: &Params) -> HttpResponse {
     let client = match &client_id {
         Some(id) => {
             let id = id.clone();
-            match state.db.run(move |c| clients::find(c, &id)).await {
+            match state.core().db.run(move |c| clients::find(c, &id)).await {
                 Ok(c) => c,
                 Err(_) => {
                     return pages::message(

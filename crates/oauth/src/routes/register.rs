@@ -12,10 +12,13 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use trusec_storage::api_keys::{self, KeyType};
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::api_keys::KeyType;
+use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::authn::KeyRefusal;
 use trusec_storage::clients::{self, NewClient};
-use trusec_storage::{ids, secrets};
+use trusec_storage::ids;
+use trusec_storage::rate_limit::{Family, Subject};
+use trusec_ui::http::{Authorization, client_info};
 
 const MAX_BODY: usize = 32 * 1024;
 
@@ -36,43 +39,57 @@ struct Metadata {
 async fn registrant(
     state: &OAuthState,
     req: &HttpRequest,
+    client: &ClientInfo,
 ) -> Result<(String, Actor, bool), OAuthError> {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
-    let Some(key) = bearer else {
-        if !state.settings.open_registration {
+    let key = match Authorization::of(req) {
+        Authorization::Bearer(key) => key,
+        Authorization::Missing => {
+            if !state.settings.open_registration {
+                return Err(OAuthError::invalid_token(
+                    "registration needs a secret API key as bearer token",
+                ));
+            }
+            let refusal = || {
+                NewAuditEvent::new(
+                    EventType::RateLimitExceeded,
+                    Some(ids::ENV_LIVE),
+                    Actor::anonymous(),
+                )
+                .client(client)
+            };
+            state
+                .core()
+                .limit(
+                    Family::Registration,
+                    Subject::Ip(client.ip.as_deref()),
+                    refusal,
+                )
+                .await?;
+            return Ok((ids::ENV_LIVE.to_owned(), Actor::anonymous(), true));
+        }
+        Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => {
             return Err(OAuthError::invalid_token(
-                "registration needs a secret API key as bearer token",
+                "registration takes a secret API key as bearer token",
             ));
         }
-        let ip = req
-            .peer_addr()
-            .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
-        state
-            .rate_limit("registration", state.settings.registration_limit, &ip)
-            .await?;
-        return Ok((ids::ENV_LIVE.to_owned(), Actor::anonymous(), true));
     };
-    let claimed =
-        KeyType::from_key(&key).ok_or_else(|| OAuthError::invalid_token("invalid API key"))?;
-    let hash = secrets::hash_secret(&key);
-    let row = state
-        .db
-        .run(move |c| api_keys::find_by_hash(c, &hash))
-        .await?
-        .filter(|r| r.key_type() == Some(claimed) && r.check(state.clock.now_naive()).is_ok())
-        .ok_or_else(|| OAuthError::invalid_token("invalid, expired or revoked API key"))?;
-    if claimed == KeyType::Public {
+    let caller = state
+        .core()
+        .authenticate_api_key(&key, client)
+        .await
+        .map_err(|refusal| match refusal {
+            KeyRefusal::Limited(limited) => OAuthError::rate_limited(limited),
+            KeyRefusal::Storage(e) => OAuthError::from(e),
+            KeyRefusal::Invalid | KeyRefusal::Revoked | KeyRefusal::Expired => {
+                OAuthError::invalid_token("invalid, expired or revoked API key")
+            }
+        })?;
+    if caller.key_type == KeyType::Public {
         return Err(OAuthError::insufficient_scope(
             "public keys (trusec_pk_) cannot register clients",
         ));
     }
-    Ok((row.environment_id.clone(), Actor::api_key(&row.id), false))
+    Ok((caller.row.environment_id.clone(), caller.actor(), false))
 }
 
 pub async fn post(
@@ -80,7 +97,8 @@ pub async fn post(
     state: Data<OAuthState>,
     body: Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let (env, actor, anonymous) = registrant(&state, &req).await?;
+    let client = client_info(&req);
+    let (env, actor, anonymous) = registrant(&state, &req, &client).await?;
     if body.len() > MAX_BODY {
         return Err(OAuthError::invalid_client_metadata(
             "the request body is too large",
@@ -163,13 +181,17 @@ pub async fn post(
         refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
         registered_by: if anonymous { "anonymous" } else { "api_key" }.into(),
     };
-    let now = state.clock.now_naive();
-    let row = state.db.run(move |c| clients::insert(c, new, now)).await?;
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let now = state.core().clock.now_naive();
+    let row = state
+        .core()
+        .db
+        .run(move |c| clients::insert(c, new, now))
+        .await?;
     state
+        .core()
         .audit(
-            NewAuditEvent::new("oauth.client.created", Some(&env), actor)
-                .client(ip, None)
+            NewAuditEvent::new(EventType::OAuthClientCreated, Some(&env), actor)
+                .client(&client)
                 .data(json!({"client_id": row.id, "registration": "rfc7591", "type": row.client_type})),
         )
         .await?;

@@ -9,6 +9,9 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::rate_limit::{Family, Subject};
+use trusec_ui::http::client_info;
 
 const MAX_BODY: usize = 16 * 1024;
 
@@ -23,21 +26,29 @@ pub async fn post(
         return Err(OAuthError::invalid_request("the request body is too large"));
     }
     let params = Params::parse(&body)?;
-    // Per client IP before authentication (ten clients' budget: several may
-    // share an address), per client only once it proved who it is, so
-    // nobody can exhaust another client's budget by claiming its id.
-    if let (Some(ip), Some(limit)) = (req.peer_addr(), state.settings.token_limit) {
-        let per_ip = trusec_storage::rate_limit::Limit {
-            count: limit.count.saturating_mul(10),
-            period: limit.period,
-        };
-        state
-            .rate_limit("token-ip", Some(per_ip), &ip.ip().to_string())
-            .await?;
-    }
-    let client = client_auth::authenticate(&state, &req, &params).await?;
+    // Per client IP before authentication, per client only once it proved
+    // who it is, so nobody can exhaust another client's budget by claiming
+    // its id.
+    let caller = client_info(&req);
+    let anonymous = || {
+        NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous()).client(&caller)
+    };
     state
-        .rate_limit("token", state.settings.token_limit, &client.row.id)
+        .core()
+        .limit(Family::Token, Subject::Ip(caller.ip.as_deref()), anonymous)
+        .await?;
+    let client = client_auth::authenticate(&state, &req, &params).await?;
+    let refusal = || {
+        NewAuditEvent::new(
+            EventType::RateLimitExceeded,
+            Some(&client.row.environment_id),
+            Actor::oauth_client(&client.row.id),
+        )
+        .client(&caller)
+    };
+    state
+        .core()
+        .limit(Family::Token, Subject::Caller(&client.row.id), refusal)
         .await?;
     let grant_type = params.require("grant_type")?;
     if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {

@@ -9,17 +9,12 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
 use trusec_storage::{StorageError, users};
+use trusec_ui::http::Authorization;
 
 /// The bearer token (RFC 6750 §2.1), or for POST the `access_token` form
 /// field (§2.2); never both.
 fn bearer(req: &HttpRequest, form: Option<&Params>) -> Result<String, OAuthError> {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned());
+    let header = Authorization::of(req).bearer().map(str::to_owned);
     let body = form.and_then(|f| f.get("access_token")).map(str::to_owned);
     match (header, body) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
@@ -56,6 +51,7 @@ async fn respond(state: &OAuthState, token: &str) -> Result<HttpResponse, OAuthE
     }
     let (env, sub) = (claims.env.clone(), claims.sub.clone());
     let user = state
+        .core()
         .db
         .run(move |conn| users::get(conn, &env, &sub))
         .await

@@ -14,9 +14,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use samael::schema::{LogoutRequest, LogoutResponse};
 use std::str::FromStr;
 use std::time::Duration;
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::service_providers::{self, ServiceProviderRow};
-use trusec_storage::{secrets, sessions};
+use trusec_storage::{StoreKey, secrets, sessions};
 use trusec_ui::cookies::{self, SESSION_COOKIE};
 use trusec_ui::{LogoutIntent, pages};
 
@@ -37,7 +37,7 @@ fn unavailable() -> HttpResponse {
 
 fn now_text(state: &SamlState) -> String {
     state
-        .ui
+        .core()
         .clock
         .now()
         .format("%Y-%m-%dT%H:%M:%SZ")
@@ -100,7 +100,7 @@ async fn find_sp(
     for env in [trusec_storage::ids::ENV_LIVE, trusec_storage::ids::ENV_TEST] {
         let e = entity.to_owned();
         if let Some(sp) = state
-            .ui
+            .core()
             .db
             .run(move |c| service_providers::find_by_entity_id(c, env, &e))
             .await?
@@ -137,10 +137,10 @@ async fn refuse(
     sp: Option<&ServiceProviderRow>,
     refusal: &Refusal,
 ) -> HttpResponse {
-    let event = NewAuditEvent::new("saml.request.refused", sp.map(|s| s.environment_id.as_str()), Actor::anonymous())
+    let event = NewAuditEvent::new(EventType::SamlRequestRefused, sp.map(|s| s.environment_id.as_str()), Actor::anonymous())
         .failed()
         .data(serde_json::json!({"reason": refusal.code(), "message": "logout", "sp_id": sp.map(|s| s.id.clone())}));
-    if let Err(e) = state.ui.audit(event).await {
+    if let Err(e) = state.core().audit(event).await {
         tracing::error!(error = %e, "could not audit a refused logout");
     }
     failed(
@@ -186,15 +186,15 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
     }
     if logout
         .issue_instant
-        .is_none_or(|t| (state.ui.clock.now() - t).abs() > FRESHNESS)
+        .is_none_or(|t| (state.core().clock.now() - t).abs() > FRESHNESS)
     {
         return refuse(state, Some(&sp), &Refusal::Stale).await;
     }
     match state
-        .ui
+        .core()
         .store
         .put_if_absent(
-            &format!("saml-logout:{}:{id}", sp.id),
+            &StoreKey::saml_logout(&sp.id, &id),
             b"1",
             Duration::from_secs(900),
         )
@@ -207,7 +207,7 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
     // Which session: the one this SP knows by the (signed) SessionIndex —
     // a cross-site POST carries no cookie — else the browser's own.
     let by_index = match slo::session_index_of(&trusted_xml) {
-        Some(index) => match slo::session_for_index(&state.ui.store, &sp.id, &index).await {
+        Some(index) => match slo::session_for_index(&state.core().store, &sp.id, &index).await {
             Ok(s) => s,
             Err(_) => return unavailable(),
         },
@@ -216,12 +216,12 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
     let cookie_hash = http
         .cookie(SESSION_COOKIE)
         .map(|c| secrets::hash_secret(c.value()));
-    let (env, now) = (sp.environment_id.clone(), state.ui.clock.now_naive());
+    let (env, now) = (sp.environment_id.clone(), state.core().clock.now_naive());
     let revoked = match (&by_index, &cookie_hash) {
         (Some(session_id), _) => {
             let sid = session_id.clone();
             state
-                .ui
+                .core()
                 .db
                 .run(move |c| sessions::revoke_by_id(c, &env, &sid, now))
                 .await
@@ -229,7 +229,7 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
         (None, Some(hash)) => {
             let h = hash.clone();
             state
-                .ui
+                .core()
                 .db
                 .run(move |c| sessions::revoke_by_token_hash(c, &env, &h, now))
                 .await
@@ -252,19 +252,20 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
     let mut clear = false;
     match revoked {
         Ok(Some((row, newly))) => {
-            let _ = state
-                .ui
-                .store
-                .put(
-                    &sessions::cache_key(&row.token_hash),
-                    &sessions::tombstone(&sp.environment_id),
-                    sessions::CACHE_TTL,
-                )
-                .await;
-            let _ = state.ui.store.take(&slo::hook_key(&row.id)).await;
+            if let Err(e) = state
+                .core()
+                .forget_sessions([row.token_hash.as_str()])
+                .await
+            {
+                tracing::error!(error = %e, "could not mark a signed-out session stale in the cache");
+            }
+            // This logout tells the session's SPs itself.
+            if let Err(e) = trusec_ui::after_logout::cancel(&state.core().store, &row.id).await {
+                tracing::warn!(error = %e, "could not drop the after-logout step");
+            }
             clear = cookie_hash.as_deref() == Some(row.token_hash.as_str());
             chain.session_id.clone_from(&row.id);
-            chain.remaining = match slo::take_participants(&state.ui.store, &row.id).await {
+            chain.remaining = match slo::take_participants(&state.core().store, &row.id).await {
                 Ok(p) => p.into_iter().filter(|p| p.sp_id != sp.id).collect(),
                 Err(_) => return unavailable(),
             };
@@ -272,10 +273,10 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
                 i.status = SUCCESS.into();
             }
             if newly {
-                let event = NewAuditEvent::new("saml.logout", Some(&sp.environment_id), Actor::user(&row.user_id))
+                let event = NewAuditEvent::new(EventType::SamlLogout, Some(&sp.environment_id), Actor::user(&row.user_id))
                     .user(&row.user_id)
                     .data(serde_json::json!({"initiated_by": sp.entity_id, "session_id": row.id, "notify": chain.remaining.len()}));
-                if state.ui.audit(event).await.is_err() {
+                if state.core().audit(event).await.is_err() {
                     return unavailable();
                 }
             }
@@ -300,7 +301,7 @@ async fn response_in(state: &SamlState, incoming: Incoming) -> HttpResponse {
         );
     };
     let chain_id = incoming.relay_state.clone().unwrap_or_default();
-    let chain = match slo::take_chain(&state.ui.store, &chain_id).await {
+    let chain = match slo::take_chain(&state.core().store, &chain_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return failed(StatusCode::BAD_REQUEST, "This sign-out has expired."),
         Err(_) => return unavailable(),
@@ -312,7 +313,7 @@ async fn response_in(state: &SamlState, incoming: Incoming) -> HttpResponse {
         );
     };
     let sp = match state
-        .ui
+        .core()
         .db
         .run(move |c| service_providers::get(c, &env, &sp_id))
         .await
@@ -358,12 +359,12 @@ pub async fn propagate(req: HttpRequest, state: Data<SamlState>) -> HttpResponse
             _ => {}
         }
     }
-    let session_id = match slo::resolve_ref(&state.ui.store, &reference).await {
+    let session_id = match slo::resolve_ref(&state.core().store, &reference).await {
         Ok(Some(s)) => s,
         Ok(None) => return finish_page(&state, intent.as_deref()).await,
         Err(_) => return unavailable(),
     };
-    let remaining = match slo::take_participants(&state.ui.store, &session_id).await {
+    let remaining = match slo::take_participants(&state.core().store, &session_id).await {
         Ok(p) => p,
         Err(_) => return unavailable(),
     };
@@ -382,7 +383,7 @@ async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
     while let Some(p) = chain.remaining.pop() {
         let (env, sp_id) = (p.environment_id.clone(), p.sp_id.clone());
         let Ok(sp) = state
-            .ui
+            .core()
             .db
             .run(move |c| service_providers::get(c, &env, &sp_id))
             .await
@@ -401,7 +402,7 @@ async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
         let id = new_id();
         let xml = slo::logout_request(&id, &now_text(state), &endpoint.url, &state.entity_id(), &p);
         chain.awaiting = Some((id, sp.id.clone(), sp.environment_id.clone()));
-        let Ok(saved) = slo::save_chain(&state.ui.store, &chain).await else {
+        let Ok(saved) = slo::save_chain(&state.core().store, &chain).await else {
             return unavailable();
         };
         let key = state.keys.current();
@@ -419,7 +420,7 @@ async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
     if let Some(initiator) = &chain.initiator {
         let (env, sp_id) = (initiator.environment_id.clone(), initiator.sp_id.clone());
         if let Ok(sp) = state
-            .ui
+            .core()
             .db
             .run(move |c| service_providers::get(c, &env, &sp_id))
             .await

@@ -14,9 +14,9 @@ use samael::schema::AuthnRequest;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::time::Duration;
-use trusec_storage::audit::{Actor, NewAuditEvent};
-use trusec_storage::ids;
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::service_providers::{self, ServiceProviderRow};
+use trusec_storage::{StoreKey, ids};
 use trusec_ui::{Interaction, LoginSession, pages};
 
 /// How far an `IssueInstant` may be from now.
@@ -61,10 +61,10 @@ async fn refuse(
     issuer: Option<&str>,
 ) -> HttpResponse {
     let env = sp.map(|s| s.environment_id.as_str());
-    let event = NewAuditEvent::new("saml.request.refused", env, Actor::anonymous())
+    let event = NewAuditEvent::new(EventType::SamlRequestRefused, env, Actor::anonymous())
         .failed()
         .data(serde_json::json!({"reason": refusal.code(), "issuer": issuer, "sp_id": sp.map(|s| s.id.clone())}));
-    if let Err(e) = state.ui.audit(event).await {
+    if let Err(e) = state.core().audit(event).await {
         tracing::error!(error = %e, "could not audit a refused SAML request");
     }
     error_page(
@@ -82,7 +82,7 @@ async fn find_sp(
     for env in [ids::ENV_LIVE, ids::ENV_TEST] {
         let entity = entity_id.to_owned();
         if let Some(sp) = state
-            .ui
+            .core()
             .db
             .run(move |c| service_providers::find_by_entity_id(c, env, &entity))
             .await?
@@ -204,7 +204,7 @@ async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> Ht
         Ok(url) => url,
         Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
     };
-    let now = state.ui.clock.now();
+    let now = state.core().clock.now();
     if (now - authn.issue_instant).abs() > FRESHNESS {
         return refuse(state, &Refusal::Stale, Some(&sp), Some(&issuer)).await;
     }
@@ -217,9 +217,9 @@ async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> Ht
     if !destination_ok {
         return refuse(state, &Refusal::WrongDestination, Some(&sp), Some(&issuer)).await;
     }
-    let replay_key = format!("saml-request:{}:{}", sp.id, authn.id);
+    let replay_key = StoreKey::saml_request(&sp.id, &authn.id);
     match state
-        .ui
+        .core()
         .store
         .put_if_absent(&replay_key, b"1", REPLAY_WINDOW)
         .await
@@ -271,7 +271,7 @@ async fn to_login(state: &SamlState, sp: &ServiceProviderRow, pending: Pending) 
     };
     interaction.client_name = Some(sp.name.clone());
     interaction.force_login = pending.force_authn;
-    if interaction.save(&state.ui.store).await.is_err() {
+    if interaction.save(&state.core().store).await.is_err() {
         return unavailable();
     }
     pages::page_response(StatusCode::FOUND)
@@ -285,7 +285,7 @@ pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
         .find(|(k, _)| k == "interaction")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let interaction = match Interaction::load(&state.ui.store, &id).await {
+    let interaction = match Interaction::load(&state.core().store, &id).await {
         Ok(Some(i)) => i,
         Ok(None) => {
             return error_page(
@@ -311,7 +311,7 @@ pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
     }
     let (env, sp_id) = (pending.environment_id.clone(), pending.sp_id.clone());
     let sp = match state
-        .ui
+        .core()
         .db
         .run(move |c| service_providers::get(c, &env, &sp_id))
         .await
@@ -324,7 +324,7 @@ pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
             );
         }
     };
-    let _ = interaction.finish(&state.ui.store).await;
+    let _ = interaction.finish(&state.core().store).await;
     respond(&state, &sp, &pending, &login).await
 }
 
@@ -409,7 +409,7 @@ async fn respond(
         .map(|(ours, theirs)| (theirs, attribute_values(user, &ours)))
         .filter(|(_, values)| !values.is_empty())
         .collect();
-    let now = state.ui.clock.now();
+    let now = state.core().clock.now();
     let session_index = state.session_index(&sp.entity_id, &login.session.id);
     let input = AssertionInput {
         idp_entity_id: &state.entity_id(),
@@ -424,10 +424,10 @@ async fn respond(
         attributes,
     };
     let resp = response::success(&input);
-    let event = NewAuditEvent::new("saml.assertion.issued", Some(&sp.environment_id), Actor::user(&user.id))
+    let event = NewAuditEvent::new(EventType::SamlAssertionIssued, Some(&sp.environment_id), Actor::user(&user.id))
         .user(&user.id)
         .data(serde_json::json!({"sp_id": sp.id, "sp_entity_id": sp.entity_id, "name_id": name_id, "in_response_to": pending.request_id}));
-    if state.ui.audit(event).await.is_err() {
+    if state.core().audit(event).await.is_err() {
         return unavailable();
     }
     let participant = crate::slo::Participant {
@@ -437,7 +437,7 @@ async fn respond(
         name_id_format: format_uri.to_owned(),
         session_index: session_index.clone(),
     };
-    if crate::slo::joined(&state.ui.store, &login.session.id, participant)
+    if crate::slo::joined(&state.core().store, &login.session.id, participant)
         .await
         .is_err()
     {

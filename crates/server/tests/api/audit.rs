@@ -99,12 +99,13 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
     for i in 0..4 {
         app.create_user(&format!("c{i}@example.com")).await;
     }
-    let report = app.state.db.run(audit::verify_chain).await.unwrap();
+    let report = app.state.core.db.run(audit::verify_chain).await.unwrap();
     assert_eq!(report.checked, 4);
     assert_eq!(report.first_broken, None);
 
     // Someone with database access rewrites history.
     app.state
+        .core
         .db
         .run(|conn| {
             diesel::sql_query(
@@ -115,7 +116,7 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
         })
         .await
         .unwrap();
-    let report = app.state.db.run(audit::verify_chain).await.unwrap();
+    let report = app.state.core.db.run(audit::verify_chain).await.unwrap();
     assert_eq!(report.checked, 1);
     let broken = report.first_broken.unwrap();
     assert_eq!(broken.seq, 2);
@@ -123,6 +124,7 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
 
     // Recomputing that row's hash does not help: the next link breaks.
     app.state
+        .core
         .db
         .run(|conn| {
             let row: audit::AuditRow = diesel::QueryDsl::filter(
@@ -141,6 +143,7 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
         .unwrap();
     let broken = app
         .state
+        .core
         .db
         .run(audit::verify_chain)
         .await
@@ -152,6 +155,7 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
 
     // Deleting an event is detected too.
     app.state
+        .core
         .db
         .run(|conn| {
             diesel::sql_query("DELETE FROM audit_events WHERE seq = 1")
@@ -162,6 +166,7 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
         .unwrap();
     let broken = app
         .state
+        .core
         .db
         .run(audit::verify_chain)
         .await

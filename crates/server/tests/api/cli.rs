@@ -134,6 +134,7 @@ async fn audit_verify_reports_tampering(backend: Backend) {
         text(&out.stdout)
     );
     app.state
+        .core
         .db
         .run(|conn| {
             use diesel::RunQueryDsl;

@@ -1,4 +1,4 @@
-use trusec_storage::audit::{self, AuditFilter};
+use trusec_storage::audit::{self, AuditFilter, EventType};
 use trusec_storage::rate_limit::Limit;
 use trusec_storage::{PageRequest, ids};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -28,7 +28,7 @@ async fn management_api_is_limited_per_key(backend: Backend) {
     // The refusal is audited once, not once per refused request.
     assert_eq!(app.get("/v1/users", &app.secret_key).await.status(), 429);
     let filter = AuditFilter {
-        event_type: Some("rate_limit.exceeded".into()),
+        event_type: Some(EventType::RateLimitExceeded),
         ..AuditFilter::default()
     };
     let page = PageRequest {
@@ -37,10 +37,91 @@ async fn management_api_is_limited_per_key(backend: Backend) {
     };
     let events = app
         .state
+        .core
         .db
         .run(move |c| audit::list(c, ids::ENV_LIVE, &filter, &page))
         .await
         .unwrap();
     assert_eq!(events.data.len(), 1);
     assert_eq!(events.data[0].outcome, "failure");
+}
+
+on_every_backend!(refusals_and_failed_logins_are_counted_on_every_surface);
+
+/// The alerts `docs/operations.md` tells operators to set count on the
+/// hosted pages and the token endpoint too, not only on `/v1`.
+async fn refusals_and_failed_logins_are_counted_on_every_surface(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.rate_limits.token = Limit::parse("2/min").unwrap();
+            s.rate_limits.login = Limit::parse("2/min").unwrap();
+        })
+        .spawn()
+        .await;
+    // A failed sign-in, then sign-ins refused by the login limit.
+    let page = app.client.get(app.url("/login")).send().await.unwrap();
+    let csrf = crate::oauth_support::hidden(&page.text().await.unwrap(), "csrf_token");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let resp = app
+            .client
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "nobody@example.com"),
+                ("password", "wrong password"),
+                ("csrf_token", csrf.as_str()),
+                ("interaction", ""),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            let secs: u64 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&secs), "{secs}");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // Token requests refused by the per-client limit.
+    let client = crate::oauth_support::confidential_client(
+        &app,
+        serde_json::json!({"grant_types": ["client_credentials"], "scopes": ["read:users"]}),
+    )
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let (status, _) = crate::oauth_support::token(
+            &app,
+            &client,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "read:users"),
+            ],
+        )
+        .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"trusec_rate_limited_total{family="login"} 1"#,
+        r#"trusec_rate_limited_total{family="token"} 1"#,
+        r#"trusec_audit_events_total{event_type="user.login.failed"} 2"#,
+        r#"trusec_audit_events_total{event_type="rate_limit.exceeded"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
 }

@@ -57,6 +57,7 @@ async fn a_restart_keeps_users_keys_and_sessions(backend: Backend) {
     assert_eq!(v["valid"], true);
     let report = second
         .state
+        .core
         .db
         .run(trusec_storage::audit::verify_chain)
         .await

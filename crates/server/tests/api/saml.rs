@@ -767,6 +767,7 @@ async fn single_logout_both_ways(backend: Backend) {
         let url = url.to_owned();
         let binding = slo_binding.to_owned();
         app.state
+            .core
             .db
             .run(move |c| {
                 use diesel::prelude::*;

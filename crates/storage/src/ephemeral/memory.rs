@@ -101,10 +101,10 @@ impl MemoryStore {
             .map(|e| e.value)
     }
 
-    pub fn delete(&self, keys: &[String]) {
+    pub fn delete(&self, keys: &[&str]) {
         let mut map = self.lock();
         for key in keys {
-            map.remove(key);
+            map.remove(*key);
         }
     }
 

@@ -112,7 +112,7 @@ impl RedisStore {
             .await?)
     }
 
-    pub async fn delete(&self, keys: &[String]) -> Result<(), StorageError> {
+    pub async fn delete(&self, keys: &[&str]) -> Result<(), StorageError> {
         let mut conn = self.conn.clone();
         let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         conn.del::<_, ()>(keys).await?;

@@ -1,7 +1,7 @@
 use crate::fresh_db;
 use serde_json::json;
 use trusec_storage::Clock;
-use trusec_storage::audit::{self, Actor, AuditLog, NewAuditEvent};
+use trusec_storage::audit::{self, Actor, AuditLog, EventType, NewAuditEvent};
 use trusec_testkit::{Backend, on_every_backend};
 
 on_every_backend!(concurrent_writers_keep_one_chain);
@@ -18,7 +18,7 @@ async fn concurrent_writers_keep_one_chain(backend: Backend) {
         let log = if i % 2 == 0 { a.clone() } else { b.clone() };
         jobs.push(tokio::spawn(async move {
             log.record(
-                NewAuditEvent::new("user.created", Some("env_live"), Actor::cli())
+                NewAuditEvent::new(EventType::UserCreated, Some("env_live"), Actor::cli())
                     .data(json!({"n": i})),
             )
             .await

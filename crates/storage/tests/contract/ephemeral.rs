@@ -1,6 +1,8 @@
 use chrono::TimeDelta;
 use std::time::Duration;
+use trusec_storage::StoreKey;
 use trusec_storage::rate_limit::{Decision, Limit};
+use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::{Clock, EphemeralStore};
 use trusec_testkit::{Backend, fake_clock};
 
@@ -25,33 +27,51 @@ async fn stores() -> Vec<(EphemeralStore, Clock)> {
 async fn put_get_take_delete() {
     for (store, _) in stores().await {
         let name = store.backend_name();
-        store.put("a", b"1", Duration::from_secs(60)).await.unwrap();
-        assert_eq!(store.get("a").await.unwrap(), Some(b"1".to_vec()), "{name}");
+        store
+            .put(&StoreKey::code("a"), b"1", Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(
-            store.take("a").await.unwrap(),
+            store.get(&StoreKey::code("a")).await.unwrap(),
             Some(b"1".to_vec()),
             "{name}"
         );
-        assert_eq!(store.take("a").await.unwrap(), None, "{name}: single use");
+        assert_eq!(
+            store.take(&StoreKey::code("a")).await.unwrap(),
+            Some(b"1".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            store.take(&StoreKey::code("a")).await.unwrap(),
+            None,
+            "{name}: single use"
+        );
         assert!(
             store
-                .put_if_absent("b", b"x", Duration::from_secs(60))
+                .put_if_absent(&StoreKey::interaction("b"), b"x", Duration::from_secs(60))
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .put_if_absent("b", b"y", Duration::from_secs(60))
+                .put_if_absent(&StoreKey::interaction("b"), b"y", Duration::from_secs(60))
                 .await
                 .unwrap(),
             "{name}"
         );
-        assert_eq!(store.get("b").await.unwrap(), Some(b"x".to_vec()));
+        assert_eq!(
+            store.get(&StoreKey::interaction("b")).await.unwrap(),
+            Some(b"x".to_vec())
+        );
         store
-            .delete(&["b".to_owned(), "missing".to_owned()])
+            .delete(&[StoreKey::interaction("b"), StoreKey::interaction("missing")])
             .await
             .unwrap();
-        assert_eq!(store.get("b").await.unwrap(), None, "{name}");
+        assert_eq!(
+            store.get(&StoreKey::interaction("b")).await.unwrap(),
+            None,
+            "{name}"
+        );
         store.ping().await.unwrap();
     }
 }
@@ -60,13 +80,13 @@ async fn put_get_take_delete() {
 async fn take_is_atomic_under_concurrency() {
     for (store, _) in stores().await {
         store
-            .put("code", b"once", Duration::from_secs(60))
+            .put(&StoreKey::code("once"), b"once", Duration::from_secs(60))
             .await
             .unwrap();
         let takers: Vec<_> = (0..16)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move { store.take("code").await.unwrap() })
+                tokio::spawn(async move { store.take(&StoreKey::code("once")).await.unwrap() })
             })
             .collect();
         let mut winners = 0;
@@ -83,11 +103,26 @@ async fn take_is_atomic_under_concurrency() {
 async fn memory_entries_expire_with_the_clock() {
     let clock = fake_clock();
     let store = EphemeralStore::memory(clock.clone());
-    store.put("k", b"v", Duration::from_secs(30)).await.unwrap();
+    store
+        .put(&StoreKey::logout_intent("k"), b"v", Duration::from_secs(30))
+        .await
+        .unwrap();
     clock.advance(TimeDelta::seconds(29));
-    assert!(store.get("k").await.unwrap().is_some());
+    assert!(
+        store
+            .get(&StoreKey::logout_intent("k"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     clock.advance(TimeDelta::seconds(1));
-    assert!(store.get("k").await.unwrap().is_none());
+    assert!(
+        store
+            .get(&StoreKey::logout_intent("k"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -96,11 +131,24 @@ async fn rate_limits_admit_the_burst_then_refuse() {
         let limit = Limit::parse("5/min").unwrap().unwrap();
         for _ in 0..5 {
             assert!(matches!(
-                store.rate_limit("rl", &limit).await.unwrap(),
+                store
+                    .rate_limit(
+                        &StoreKey::rate_limit(Family::Login, &Subject::Caller("rl")),
+                        &limit
+                    )
+                    .await
+                    .unwrap(),
                 Decision::Allowed { .. }
             ));
         }
-        match store.rate_limit("rl", &limit).await.unwrap() {
+        match store
+            .rate_limit(
+                &StoreKey::rate_limit(Family::Login, &Subject::Caller("rl")),
+                &limit,
+            )
+            .await
+            .unwrap()
+        {
             Decision::Limited { retry_after } => {
                 assert!(
                     retry_after > Duration::ZERO && retry_after <= Duration::from_secs(12),
@@ -114,14 +162,26 @@ async fn rate_limits_admit_the_burst_then_refuse() {
         }
         // Keys are independent.
         assert!(matches!(
-            store.rate_limit("other", &limit).await.unwrap(),
+            store
+                .rate_limit(
+                    &StoreKey::rate_limit(Family::Login, &Subject::Caller("other")),
+                    &limit
+                )
+                .await
+                .unwrap(),
             Decision::Allowed { .. }
         ));
         // With the fake clock, one interval later one more request fits.
         if let Clock::Fake(_) = clock {
             clock.advance(TimeDelta::seconds(12));
             assert!(matches!(
-                store.rate_limit("rl", &limit).await.unwrap(),
+                store
+                    .rate_limit(
+                        &StoreKey::rate_limit(Family::Login, &Subject::Caller("rl")),
+                        &limit
+                    )
+                    .await
+                    .unwrap(),
                 Decision::Allowed { .. }
             ));
         }

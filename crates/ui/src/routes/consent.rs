@@ -4,6 +4,7 @@
 
 use crate::UiState;
 use crate::cookies;
+use crate::error::PageError;
 use crate::interaction::Interaction;
 use crate::login_session::LoginSession;
 use crate::pages::{self, ConsentPage, ScopeLine, describe_scope};
@@ -27,50 +28,32 @@ pub struct ConsentForm {
     decision: String,
 }
 
-fn expired() -> HttpResponse {
-    pages::message(
-        StatusCode::BAD_REQUEST,
-        "This request has expired",
-        "Go back to the app and start again.",
-    )
-}
-
-fn unavailable(e: &dyn std::error::Error) -> HttpResponse {
-    tracing::error!(error = %e, "consent page storage failure");
-    pages::message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
-}
-
-/// The interaction and the signed-in user it belongs to, or the response to
-/// send instead.
+/// The interaction and the signed-in user it belongs to; without a login
+/// session, the response that sends the browser to sign in.
 async fn load(
     req: &HttpRequest,
     state: &UiState,
     id: &str,
-) -> Result<(Interaction, LoginSession), HttpResponse> {
-    let interaction = match Interaction::load(&state.store, id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(unavailable(&e)),
-    };
-    match LoginSession::from_request(req, state, &interaction.environment_id).await {
-        Ok(Some(login)) => Ok((interaction, login)),
-        Ok(None) => Err(pages::see_other(&interaction.login_url(), Vec::new())),
-        Err(e) => Err(unavailable(&e)),
-    }
+) -> Result<Result<(Interaction, LoginSession), HttpResponse>, PageError> {
+    let interaction = Interaction::load(&state.core.store, id)
+        .await?
+        .ok_or_else(PageError::expired)?;
+    Ok(
+        match LoginSession::from_request(req, state, &interaction.environment_id).await? {
+            Some(login) => Ok((interaction, login)),
+            None => Err(pages::see_other(&interaction.login_url(), Vec::new())),
+        },
+    )
 }
 
 pub async fn get(
     req: HttpRequest,
     state: web::Data<UiState>,
     query: web::Query<ConsentQuery>,
-) -> HttpResponse {
-    let (interaction, login) = match load(&req, &state, &query.interaction).await {
+) -> Result<HttpResponse, PageError> {
+    let (interaction, login) = match load(&req, &state, &query.interaction).await? {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(sign_in) => return Ok(sign_in),
     };
     let (csrf, cookie) = cookies::csrf(&req, state.secure_cookies);
     let page = ConsentPage {
@@ -90,40 +73,42 @@ pub async fn get(
         csrf,
         interaction: interaction.id.clone(),
     };
-    pages::render(&page, StatusCode::OK, cookie.into_iter().collect())
+    Ok(pages::render(
+        &page,
+        StatusCode::OK,
+        cookie.into_iter().collect(),
+    ))
 }
 
 pub async fn post(
     req: HttpRequest,
     state: web::Data<UiState>,
     form: web::Form<ConsentForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     if !cookies::csrf_ok(&req, &form.csrf_token) {
-        return pages::message(
+        return Err(PageError::refused(
             StatusCode::FORBIDDEN,
             "This page expired",
             "Go back to the app and start again.",
-        );
+        ));
     }
-    let (mut interaction, login) = match load(&req, &state, &form.interaction).await {
+    let (mut interaction, login) = match load(&req, &state, &form.interaction).await? {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(sign_in) => return Ok(sign_in),
     };
     interaction.consent = match form.decision.as_str() {
         "approve" => Some(true),
         "deny" => Some(false),
         _ => {
-            return pages::message(
+            return Err(PageError::refused(
                 StatusCode::BAD_REQUEST,
                 "Please choose",
                 "Choose Allow or Deny.",
-            );
+            ));
         }
     };
     interaction.consent_session = Some(login.session.id.clone());
-    if let Err(e) = interaction.save(&state.store).await {
-        return unavailable(&e);
-    }
-    pages::see_other(&interaction.return_to, Vec::new())
+    interaction.save(&state.core.store).await?;
+    Ok(pages::see_other(&interaction.return_to, Vec::new()))
 }

@@ -1,21 +1,22 @@
 //! `GET/POST /login`: email and password, CSRF-protected, rate limited per
 //! client IP and per account, audited. The error never says whether the
 //! email exists, and an unknown email costs the same Argon2 time as a wrong
-//! password.
+//! password ([`trusec_storage::Core::verify_password`]).
 
-use super::{client_ip, user_agent};
 use crate::UiState;
 use crate::cookies;
+use crate::error::{PageError, set_retry_after};
+use crate::http::client_info;
 use crate::interaction::Interaction;
 use crate::login_session::{LIFETIME_SECS, LoginSession};
-use crate::pages::{self, LoginPage};
+use crate::pages::{self, LoginPage, MessagePage};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use std::sync::OnceLock;
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::ids;
+use trusec_storage::rate_limit::{Family, Limited, Subject};
 use trusec_storage::users::{self, UserRow};
-use trusec_storage::{ids, secrets};
 
 const WRONG: &str = "Incorrect email or password.";
 
@@ -36,6 +37,41 @@ pub struct LoginForm {
     interaction: String,
 }
 
+/// One sign-in attempt, parsed: who asks, where, for which app.
+struct Attempt {
+    interaction: Option<Interaction>,
+    environment: String,
+    /// Normalised, for the per-account limit and the lookup.
+    email: String,
+    client: ClientInfo,
+}
+
+impl Attempt {
+    fn client_id(&self) -> Option<&str> {
+        self.interaction
+            .as_ref()
+            .and_then(|i| i.client_id.as_deref())
+    }
+
+    /// The form again, keeping what was typed (but never the password).
+    fn page(&self, form: &LoginForm, error: &str) -> LoginPage {
+        LoginPage {
+            client_name: self
+                .interaction
+                .as_ref()
+                .and_then(|i| i.client_name.clone()),
+            email: form.email.chars().take(254).collect(),
+            error: Some(error.to_owned()),
+            csrf: String::new(),
+            interaction: form.interaction.clone(),
+        }
+    }
+
+    fn event(&self, event_type: EventType, actor: Actor) -> NewAuditEvent {
+        NewAuditEvent::new(event_type, Some(&self.environment), actor).client(&self.client)
+    }
+}
+
 fn form_page(
     req: &HttpRequest,
     state: &UiState,
@@ -50,199 +86,176 @@ fn form_page(
     )
 }
 
+/// The interaction an id names; an empty id is a sign-in of our own.
+async fn interaction(state: &UiState, id: &str) -> Result<Option<Interaction>, PageError> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    match Interaction::load(&state.core.store, id).await? {
+        Some(i) => Ok(Some(i)),
+        None => Err(PageError::expired()),
+    }
+}
+
 pub async fn get(
     req: HttpRequest,
     state: web::Data<UiState>,
     query: web::Query<LoginQuery>,
-) -> HttpResponse {
-    let interaction = match &query.interaction {
-        Some(id) => match Interaction::load(&state.store, id).await {
-            Ok(Some(i)) => Some(i),
-            Ok(None) => return expired(),
-            Err(e) => return unavailable(&e),
-        },
-        None => None,
+) -> Result<HttpResponse, PageError> {
+    let interaction = interaction(&state, query.interaction.as_deref().unwrap_or("")).await?;
+    let page = LoginPage {
+        client_name: interaction.as_ref().and_then(|i| i.client_name.clone()),
+        email: interaction
+            .as_ref()
+            .and_then(|i| i.login_hint.clone())
+            .unwrap_or_default(),
+        error: None,
+        csrf: String::new(),
+        interaction: interaction.map(|i| i.id).unwrap_or_default(),
     };
-    form_page(
-        &req,
-        &state,
-        StatusCode::OK,
-        LoginPage {
-            client_name: interaction.as_ref().and_then(|i| i.client_name.clone()),
-            email: interaction
-                .as_ref()
-                .and_then(|i| i.login_hint.clone())
-                .unwrap_or_default(),
-            error: None,
-            csrf: String::new(),
-            interaction: interaction.map(|i| i.id).unwrap_or_default(),
-        },
-    )
-}
-
-fn expired() -> HttpResponse {
-    pages::message(
-        StatusCode::BAD_REQUEST,
-        "This sign-in has expired",
-        "Go back to the app and start again.",
-    )
-}
-
-fn unavailable(e: &dyn std::error::Error) -> HttpResponse {
-    tracing::error!(error = %e, "hosted page storage failure");
-    pages::message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "Please try again in a moment.",
-    )
-}
-
-/// A hash to verify against when the email is unknown, so both paths cost
-/// one Argon2 verification.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| secrets::hash_password("decoy password for timing").unwrap_or_default())
-}
-
-async fn verify(state: &UiState, password: String, hash: Option<String>) -> bool {
-    let Ok(_permit) = state.hashing.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
-        let phc = hash.as_deref().unwrap_or_else(|| decoy_hash());
-        secrets::verify_password(&password, phc)
-    })
-    .await
-    .unwrap_or(false)
+    Ok(form_page(&req, &state, StatusCode::OK, page))
 }
 
 pub async fn post(
     req: HttpRequest,
     state: web::Data<UiState>,
     form: web::Form<LoginForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let interaction = if form.interaction.is_empty() {
-        None
-    } else {
-        match Interaction::load(&state.store, &form.interaction).await {
-            Ok(Some(i)) => Some(i),
-            Ok(None) => return expired(),
-            Err(e) => return unavailable(&e),
-        }
-    };
-    let page = |error: &str| LoginPage {
-        client_name: interaction.as_ref().and_then(|i| i.client_name.clone()),
-        email: form.email.chars().take(254).collect(),
-        error: Some(error.to_owned()),
-        csrf: String::new(),
-        interaction: form.interaction.clone(),
+    let interaction = interaction(&state, &form.interaction).await?;
+    let attempt = Attempt {
+        environment: interaction
+            .as_ref()
+            .map_or_else(|| ids::ENV_LIVE.to_owned(), |i| i.environment_id.clone()),
+        interaction,
+        email: users::normalize_email(&form.email),
+        client: client_info(&req),
     };
     if !cookies::csrf_ok(&req, &form.csrf_token) {
-        return form_page(
-            &req,
-            &state,
-            StatusCode::FORBIDDEN,
-            page("Your session expired. Please try again."),
-        );
+        let page = attempt.page(&form, "Your session expired. Please try again.");
+        return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, page));
     }
-    let env = interaction
-        .as_ref()
-        .map_or_else(|| ids::ENV_LIVE.to_owned(), |i| i.environment_id.clone());
-    let ip = client_ip(&req);
-    let ua = user_agent(&req);
-    let email = users::normalize_email(&form.email);
-    for key in [
-        format!("rl:login-ip:{}", ip.as_deref().unwrap_or("unknown")),
-        format!("rl:login-account:{env}:{email}"),
-    ] {
-        if let Some(retry_after) = state.limited(&key).await {
-            let event = NewAuditEvent::new("rate_limit.exceeded", Some(&env), Actor::anonymous())
-                .failed()
-                .client(ip.clone(), ua.clone())
-                .data(serde_json::json!({"family": "login"}));
-            if let Err(e) = state.audit(event).await {
-                tracing::warn!(error = %e, "could not audit a login rate limit");
-            }
-            let secs = retry_after.as_secs().max(1);
-            let mut resp = form_page(
-                &req,
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                page(&format!("Too many attempts. Try again in {secs} seconds.")),
-            );
-            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, v);
-            }
-            return resp;
+    if let Err(limited) = check_limits(&state, &attempt).await {
+        return Ok(too_many(&req, &state, &attempt, &form, &limited));
+    }
+    let user = find_user(&state, &attempt, &form).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let verified = state
+        .core
+        .verify_password(form.password.clone(), hash)
+        .await;
+    match user {
+        Some(user) if verified => signed_in(&state, attempt, &user).await,
+        user => {
+            failed(&state, &attempt, user.as_ref()).await?;
+            let page = attempt.page(&form, WRONG);
+            Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, page))
         }
     }
-    let lookup_env = env.clone();
-    let lookup_email = form.email.clone();
-    let user: Option<UserRow> =
-        if email.is_empty() || email.len() > 254 || form.password.len() > 1024 {
-            None
-        } else {
-            match state
-                .db
-                .run(move |conn| users::find_by_email(conn, &lookup_env, &lookup_email))
-                .await
-            {
-                Ok(u) => u,
-                Err(e) => return unavailable(&e),
-            }
-        };
-    let ok = verify(
-        &state,
-        form.password.clone(),
-        user.as_ref().and_then(|u| u.password_hash.clone()),
-    )
-    .await;
-    let client_id = interaction.as_ref().and_then(|i| i.client_id.clone());
-    let (Some(user), true) = (user.clone(), ok) else {
-        let mut event = NewAuditEvent::new("user.login.failed", Some(&env), Actor::anonymous())
-            .failed()
-            .client(ip.clone(), ua.clone())
-            .data(serde_json::json!({"client_id": client_id}));
-        if let Some(u) = &user {
-            event = event.user(&u.id);
-        }
-        if let Err(e) = state.audit(event).await {
-            return unavailable(&e);
-        }
-        return form_page(&req, &state, StatusCode::UNAUTHORIZED, page(WRONG));
-    };
-    let now = state.clock.now_naive();
-    let metadata = serde_json::json!({"kind": "login", "ip": ip, "user_agent": ua});
-    let (token, session) = match LoginSession::start(&state, &user, metadata, now).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(&e),
-    };
-    let event = NewAuditEvent::new("user.login.succeeded", Some(&env), Actor::user(&user.id))
+}
+
+/// Per client IP, then per account: an attacker on one address is slowed
+/// down there, and an account is protected from guessing spread over many.
+async fn check_limits(state: &UiState, attempt: &Attempt) -> Result<(), Limited> {
+    let refusal = || attempt.event(EventType::RateLimitExceeded, Actor::anonymous());
+    state
+        .core
+        .limit(
+            Family::Login,
+            Subject::Ip(attempt.client.ip.as_deref()),
+            refusal,
+        )
+        .await?;
+    state
+        .core
+        .limit(
+            Family::Login,
+            Subject::Account {
+                environment: &attempt.environment,
+                email: &attempt.email,
+            },
+            refusal,
+        )
+        .await
+}
+
+fn too_many(
+    req: &HttpRequest,
+    state: &UiState,
+    attempt: &Attempt,
+    form: &LoginForm,
+    limited: &Limited,
+) -> HttpResponse {
+    let message = format!(
+        "Too many attempts. Try again in {} seconds.",
+        limited.retry_after_secs()
+    );
+    let page = attempt.page(form, &message);
+    let mut resp = form_page(req, state, StatusCode::TOO_MANY_REQUESTS, page);
+    set_retry_after(&mut resp, limited);
+    resp
+}
+
+async fn find_user(
+    state: &UiState,
+    attempt: &Attempt,
+    form: &LoginForm,
+) -> Result<Option<UserRow>, PageError> {
+    if attempt.email.is_empty() || attempt.email.len() > 254 || form.password.len() > 1024 {
+        return Ok(None);
+    }
+    let env = attempt.environment.clone();
+    let email = form.email.clone();
+    Ok(state
+        .core
+        .db
+        .run(move |conn| users::find_by_email(conn, &env, &email))
+        .await?)
+}
+
+async fn failed(
+    state: &UiState,
+    attempt: &Attempt,
+    user: Option<&UserRow>,
+) -> Result<(), PageError> {
+    let mut event = attempt
+        .event(EventType::UserLoginFailed, Actor::anonymous())
+        .failed()
+        .data(serde_json::json!({"client_id": attempt.client_id()}));
+    if let Some(u) = user {
+        event = event.user(&u.id);
+    }
+    Ok(state.core.audit(event).await?)
+}
+
+async fn signed_in(
+    state: &UiState,
+    attempt: Attempt,
+    user: &UserRow,
+) -> Result<HttpResponse, PageError> {
+    let now = state.core.clock.now_naive();
+    let metadata = serde_json::json!({
+        "kind": "login",
+        "ip": attempt.client.ip,
+        "user_agent": attempt.client.user_agent,
+    });
+    let (token, session) = LoginSession::start(state, user, metadata, now).await?;
+    let event = attempt
+        .event(EventType::UserLoginSucceeded, Actor::user(&user.id))
         .user(&user.id)
-        .client(ip, ua)
-        .data(serde_json::json!({"client_id": client_id, "session_id": session.id}));
-    if let Err(e) = state.audit(event).await {
-        return unavailable(&e);
-    }
+        .data(serde_json::json!({"client_id": attempt.client_id(), "session_id": session.id}));
+    state.core.audit(event).await?;
     let cookie = cookies::session(&token, state.secure_cookies, LIFETIME_SECS);
-    match interaction {
+    match attempt.interaction {
         Some(mut i) => {
             i.logged_in_session = Some(session.id.clone());
-            if let Err(e) = i.save(&state.store).await {
-                return unavailable(&e);
-            }
-            pages::see_other(&i.return_to, vec![cookie])
+            i.save(&state.core.store).await?;
+            Ok(pages::see_other(&i.return_to, vec![cookie]))
         }
-        None => pages::render(
-            &pages::MessagePage {
-                title: "You are signed in".into(),
-                message: format!("Signed in as {}.", user.email),
-                is_error: false,
-            },
+        None => Ok(pages::render(
+            &MessagePage::info("You are signed in", format!("Signed in as {}.", user.email)),
             StatusCode::OK,
             vec![cookie],
-        ),
+        )),
     }
 }

@@ -2,16 +2,18 @@
 //! anyone out), ends the login session, and returns to the app when a
 //! protocol validated where to (a logout intent).
 
-use super::{client_ip, user_agent};
-use crate::UiState;
 use crate::cookies::{self, SESSION_COOKIE};
-use crate::pages::{self, LogoutPage};
+use crate::error::PageError;
+use crate::http::client_info;
+use crate::pages::{self, LogoutPage, MessagePage};
+use crate::{UiState, after_logout};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use trusec_storage::audit::{Actor, NewAuditEvent};
-use trusec_storage::{StorageError, secrets, sessions};
+use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::sessions::SessionRow;
+use trusec_storage::{StorageError, StoreKey, secrets, sessions};
 
 const INTENT_TTL: Duration = Duration::from_secs(600);
 
@@ -31,9 +33,10 @@ impl LogoutIntent {
     pub async fn save(&self, state: &UiState) -> Result<String, StorageError> {
         let id = secrets::generate_secret("").map_err(StorageError::backend)?;
         state
+            .core
             .store
             .put(
-                &format!("logout-intent:{id}"),
+                &StoreKey::logout_intent(&id),
                 &serde_json::to_vec(self)?,
                 INTENT_TTL,
             )
@@ -47,8 +50,9 @@ impl LogoutIntent {
             return None;
         }
         state
+            .core
             .store
-            .get(&format!("logout-intent:{id}"))
+            .get(&StoreKey::logout_intent(id))
             .await
             .ok()
             .flatten()
@@ -87,116 +91,91 @@ pub async fn get(
     pages::render(&page, StatusCode::OK, cookie.into_iter().collect())
 }
 
-fn still_signed_in(e: &dyn std::error::Error) -> HttpResponse {
-    tracing::error!(error = %e, "could not end a session at logout");
-    pages::message(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Something went wrong",
-        "You may still be signed in. Please try again.",
-    )
-}
+const STILL_SIGNED_IN: &str = "You may still be signed in. Please try again.";
 
 pub async fn post(
     req: HttpRequest,
     state: web::Data<UiState>,
     form: web::Form<LogoutForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     if !cookies::csrf_ok(&req, &form.csrf_token) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            "This page expired",
-            "Please try again.",
-        );
+        return Err(PageError::page_expired());
     }
     let intent = LogoutIntent::load(&state, &form.intent).await;
     if form.decision != "logout" {
-        return match intent.and_then(|i| i.return_url) {
+        return Ok(match intent.and_then(|i| i.return_url) {
             Some(url) => pages::see_other(&url, Vec::new()),
-            None => pages::message(
+            None => pages::render(
+                &MessagePage::info("You are still signed in", "Nothing was changed."),
                 StatusCode::OK,
-                "You are still signed in",
-                "Nothing was changed.",
+                Vec::new(),
             ),
-        };
+        });
     }
-    // A protocol may need to tell others about this logout (SAML single
-    // logout): it left an after-logout step for the session.
-    let mut hook: Option<String> = None;
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        let hash = secrets::hash_secret(cookie.value());
-        let now = state.clock.now_naive();
-        let lookup = hash.clone();
-        let env = match state
-            .db
-            .run(move |conn| sessions::environment_of(conn, &lookup))
+    let ended = match req.cookie(SESSION_COOKIE) {
+        Some(cookie) => end_session(&state, cookie.value(), &client_info(&req))
             .await
-        {
-            Ok(env) => env,
-            Err(e) => return still_signed_in(&e),
-        };
-        if let Some(env) = env {
-            let lookup = hash.clone();
-            let env2 = env.clone();
-            let revoked = state
-                .db
-                .run(move |conn| sessions::revoke_by_token_hash(conn, &env2, &lookup, now))
-                .await;
-            match revoked {
-                Ok(Some((row, newly))) => {
-                    hook = state
-                        .store
-                        .take(&format!("logout-hook:{}", row.id))
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|b| String::from_utf8(b).ok())
-                        .filter(|h| h.starts_with('/') && !h.starts_with("//"));
-                    if let Err(e) = state
-                        .store
-                        .put(
-                            &sessions::cache_key(&hash),
-                            &sessions::tombstone(&env),
-                            sessions::CACHE_TTL,
-                        )
-                        .await
-                    {
-                        tracing::error!(error = %e, "could not tombstone a signed-out session");
-                    }
-                    if newly {
-                        let event = NewAuditEvent::new(
-                            "user.logout",
-                            Some(&env),
-                            Actor::user(&row.user_id),
-                        )
-                        .user(&row.user_id)
-                        .client(client_ip(&req), user_agent(&req))
-                        .data(serde_json::json!({"session_id": row.id}));
-                        if let Err(e) = state.audit(event).await {
-                            tracing::error!(error = %e, "could not audit a logout");
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return still_signed_in(&e),
-            }
-        }
-    }
+            .map_err(|e| PageError::unavailable(&e, STILL_SIGNED_IN))?,
+        None => None,
+    };
     let clear = vec![cookies::clear_session(state.secure_cookies)];
-    if let Some(hook) = hook {
+    // A protocol may need to tell others about this logout (SAML single
+    // logout): it registered an after-logout step for the session.
+    let step = match &ended {
+        Some(row) => after_logout::take(&state.core.store, &row.id).await,
+        None => None,
+    };
+    if let Some(step) = step {
         let intent: String = url::form_urlencoded::byte_serialize(form.intent.as_bytes()).collect();
-        let url = format!("{hook}&intent={intent}");
-        return pages::see_other(&url, clear);
+        return Ok(pages::see_other(&format!("{step}&intent={intent}"), clear));
     }
-    match intent.and_then(|i| i.return_url) {
+    Ok(match intent.and_then(|i| i.return_url) {
         Some(url) => pages::see_other(&url, clear),
         None => pages::render(
-            &pages::MessagePage {
-                title: "You are signed out".into(),
-                message: "You can close this window.".into(),
-                is_error: false,
-            },
+            &MessagePage::info("You are signed out", "You can close this window."),
             StatusCode::OK,
             clear,
         ),
+    })
+}
+
+/// Revokes the session behind a cookie token (every instance stops
+/// accepting it at once) and audits the logout; the ended session, if the
+/// token named one.
+async fn end_session(
+    state: &UiState,
+    token: &str,
+    client: &ClientInfo,
+) -> Result<Option<SessionRow>, StorageError> {
+    let hash = secrets::hash_secret(token);
+    let now = state.core.clock.now_naive();
+    let lookup = hash.clone();
+    let revoked = state
+        .core
+        .db
+        .run(move |conn| {
+            let Some(env) = sessions::environment_of(conn, &lookup)? else {
+                return Ok(None);
+            };
+            sessions::revoke_by_token_hash(conn, &env, &lookup, now)
+        })
+        .await?;
+    let Some((row, newly)) = revoked else {
+        return Ok(None);
+    };
+    state.core.forget_sessions([hash.as_str()]).await?;
+    if newly {
+        let event = NewAuditEvent::new(
+            EventType::UserLogout,
+            Some(&row.environment_id),
+            Actor::user(&row.user_id),
+        )
+        .user(&row.user_id)
+        .client(client)
+        .data(serde_json::json!({"session_id": row.id}));
+        if let Err(e) = state.core.audit(event).await {
+            tracing::error!(error = %e, "could not audit a logout");
+        }
     }
+    Ok(Some(row))
 }

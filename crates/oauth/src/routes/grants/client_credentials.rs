@@ -6,7 +6,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant};
 use crate::{OAuthState, scopes};
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 
 pub async fn exchange(
     state: &OAuthState,
@@ -32,7 +32,7 @@ pub async fn exchange(
         }
         None => allowed,
     };
-    let now = state.clock.now_naive();
+    let now = state.core().clock.now_naive();
     let (tokens, _) = issue::mint(
         state,
         &Grant {
@@ -49,14 +49,12 @@ pub async fn exchange(
         now,
     )?;
     state
+        .core()
         .audit(
             NewAuditEvent::new(
-                "oauth.token.issued",
+                EventType::OAuthTokenIssued,
                 Some(&client.row.environment_id),
-                Actor {
-                    kind: "oauth_client".into(),
-                    id: Some(client.row.id.clone()),
-                },
+                Actor::oauth_client(&client.row.id),
             )
             .data(serde_json::json!({
                 "grant_type": "client_credentials",

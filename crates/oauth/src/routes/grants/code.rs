@@ -13,7 +13,8 @@ use oxide_auth::primitives::grant::Value as GrantValue;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::time::Duration;
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::StoreKey;
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::{StorageError, secrets, users};
 
 /// What an authorization code stands for.
@@ -41,18 +42,6 @@ struct Redeemed {
     family: Option<String>,
 }
 
-fn code_key(hash: &str) -> String {
-    format!("code:{hash}")
-}
-
-fn used_key(hash: &str) -> String {
-    format!("code-used:{hash}")
-}
-
-fn replayed_key(hash: &str) -> String {
-    format!("code-replayed:{hash}")
-}
-
 /// Stores a grant and returns its code.
 ///
 /// # Errors
@@ -61,9 +50,10 @@ pub async fn store(state: &OAuthState, grant: &CodeGrant) -> Result<String, Stor
     let code = secrets::generate_secret("").map_err(StorageError::backend)?;
     let bytes = serde_json::to_vec(grant)?;
     state
+        .core()
         .store
         .put(
-            &code_key(&secrets::hash_secret(&code)),
+            &StoreKey::code(&secrets::hash_secret(&code)),
             &bytes,
             state.settings.code_ttl,
         )
@@ -85,7 +75,7 @@ pub async fn exchange(
 ) -> Result<serde_json::Value, OAuthError> {
     let code = params.require("code")?;
     let hash = secrets::hash_secret(code);
-    let Some(bytes) = state.store.take(&code_key(&hash)).await? else {
+    let Some(bytes) = state.core().store.take(&StoreKey::code(&hash)).await? else {
         return Err(replayed_or_unknown(state, &hash).await);
     };
     // Mark it used at once, before anything is minted: a replay arriving
@@ -100,8 +90,13 @@ pub async fn exchange(
         family: None,
     };
     state
+        .core()
         .store
-        .put(&used_key(&hash), &serde_json::to_vec(&pending)?, remember)
+        .put(
+            &StoreKey::code_used(&hash),
+            &serde_json::to_vec(&pending)?,
+            remember,
+        )
         .await?;
     let grant: CodeGrant =
         serde_json::from_slice(&bytes).map_err(|e| OAuthError::server_error(&e))?;
@@ -152,6 +147,7 @@ pub async fn exchange(
     let env = grant.environment_id.clone();
     let uid = grant.user_id.clone();
     let user = state
+        .core()
         .db
         .run(move |conn| users::get(conn, &env, &uid))
         .await
@@ -164,7 +160,7 @@ pub async fn exchange(
         .list("grant_types")?
         .iter()
         .any(|g| g == "refresh_token");
-    let now = state.clock.now_naive();
+    let now = state.core().clock.now_naive();
     let (tokens, refresh_row) = issue::mint(
         state,
         &Grant {
@@ -182,6 +178,7 @@ pub async fn exchange(
     )?;
     if let Some(row) = refresh_row {
         state
+            .core()
             .db
             .run(move |conn| trusec_storage::refresh_tokens::insert(conn, &row))
             .await?;
@@ -194,12 +191,23 @@ pub async fn exchange(
     };
     // Remember what the redemption issued as long as it can be used.
     state
+        .core()
         .store
-        .put(&used_key(&hash), &serde_json::to_vec(&redeemed)?, remember)
+        .put(
+            &StoreKey::code_used(&hash),
+            &serde_json::to_vec(&redeemed)?,
+            remember,
+        )
         .await?;
     // A replay that came while we were minting could not revoke what we
     // had not issued yet; it left a flag, and we revoke it ourselves.
-    if state.store.get(&replayed_key(&hash)).await?.is_some() {
+    if state
+        .core()
+        .store
+        .get(&StoreKey::code_replayed(&hash))
+        .await?
+        .is_some()
+    {
         issue::revoke_access_token(state, &redeemed.jti, redeemed.exp).await?;
         if let Some(family) = &redeemed.family {
             issue::revoke_family(state, family).await?;
@@ -209,9 +217,10 @@ pub async fn exchange(
         ));
     }
     state
+        .core()
         .audit(
             NewAuditEvent::new(
-                "oauth.token.issued",
+                EventType::OAuthTokenIssued,
                 Some(&client.row.environment_id),
                 Actor::user(&user.id),
             )
@@ -230,7 +239,7 @@ pub async fn exchange(
 /// A code that is not (or no longer) there: if it was redeemed before, this
 /// is a replay, and everything the first redemption issued is revoked.
 async fn replayed_or_unknown(state: &OAuthState, hash: &str) -> OAuthError {
-    let used = match state.store.get(&used_key(hash)).await {
+    let used = match state.core().store.get(&StoreKey::code_used(hash)).await {
         Ok(u) => u.and_then(|b| serde_json::from_slice::<Redeemed>(&b).ok()),
         Err(e) => return e.into(),
     };
@@ -238,8 +247,13 @@ async fn replayed_or_unknown(state: &OAuthState, hash: &str) -> OAuthError {
         return OAuthError::invalid_grant("the authorization code is invalid or expired");
     };
     if let Err(e) = state
+        .core()
         .store
-        .put(&replayed_key(hash), b"1", Duration::from_secs(600))
+        .put(
+            &StoreKey::code_replayed(hash),
+            b"1",
+            Duration::from_secs(600),
+        )
         .await
     {
         return e.into();

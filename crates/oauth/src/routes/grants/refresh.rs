@@ -16,7 +16,8 @@ use crate::{OAuthState, scopes};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use trusec_storage::audit::{Actor, NewAuditEvent};
+use trusec_storage::StoreKey;
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::refresh_tokens::{self, RefreshRow};
 use trusec_storage::{StorageError, secrets, users};
 
@@ -26,10 +27,6 @@ struct Successor {
     /// identical request gets the same answer.
     scope_param: Option<String>,
     tokens: Tokens,
-}
-
-fn successor_key(hash: &str) -> String {
-    format!("refresh-successor:{hash}")
 }
 
 fn sealing_key(token: &str) -> [u8; 32] {
@@ -48,6 +45,7 @@ pub async fn exchange(
     let hash = secrets::hash_secret(token);
     let lookup = hash.clone();
     let row = state
+        .core()
         .db
         .run(move |conn| refresh_tokens::find_by_hash(conn, &lookup))
         .await?
@@ -58,7 +56,7 @@ pub async fn exchange(
             "the refresh token was issued to another client",
         ));
     }
-    let now = state.clock.now_naive();
+    let now = state.core().clock.now_naive();
     if row.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant(
             "the refresh token has been revoked",
@@ -100,6 +98,7 @@ pub async fn exchange(
             let (env, uid) = (row.environment_id.clone(), uid.clone());
             Some(
                 state
+                    .core()
                     .db
                     .run(move |conn| users::get(conn, &env, &uid))
                     .await
@@ -143,8 +142,13 @@ pub async fn exchange(
         )
         .map_err(|e| OAuthError::server_error(&e))?;
         if !state
+            .core()
             .store
-            .put_if_absent(&successor_key(&hash), sealed.as_bytes(), leeway)
+            .put_if_absent(
+                &StoreKey::refresh_successor(&hash),
+                sealed.as_bytes(),
+                leeway,
+            )
             .await?
         {
             return match cached_successor(state, token, &hash, scope_param.as_deref()).await? {
@@ -155,6 +159,7 @@ pub async fn exchange(
     }
     let old_id = row.id.clone();
     let won = state
+        .core()
         .db
         .run(move |conn| refresh_tokens::rotate(conn, &old_id, &successor_row, now))
         .await?;
@@ -166,17 +171,21 @@ pub async fn exchange(
         .user_id
         .as_deref()
         .map_or_else(Actor::anonymous, Actor::user);
-    let mut event = NewAuditEvent::new("oauth.token.refreshed", Some(&row.environment_id), actor)
-        .data(serde_json::json!({
-            "client_id": client.row.id,
-            "family_id": row.family_id,
-            "scope": tokens.scope,
-            "jti": tokens.jti,
-        }));
+    let mut event = NewAuditEvent::new(
+        EventType::OAuthTokenRefreshed,
+        Some(&row.environment_id),
+        actor,
+    )
+    .data(serde_json::json!({
+        "client_id": client.row.id,
+        "family_id": row.family_id,
+        "scope": tokens.scope,
+        "jti": tokens.jti,
+    }));
     if let Some(uid) = &row.user_id {
         event = event.user(uid);
     }
-    state.audit(event).await?;
+    state.core().audit(event).await?;
     Ok(tokens.to_json())
 }
 
@@ -186,7 +195,12 @@ async fn cached_successor(
     hash: &str,
     scope_param: Option<&str>,
 ) -> Result<Option<Tokens>, OAuthError> {
-    let Some(sealed) = state.store.get(&successor_key(hash)).await? else {
+    let Some(sealed) = state
+        .core()
+        .store
+        .get(&StoreKey::refresh_successor(hash))
+        .await?
+    else {
         return Ok(None);
     };
     let Ok(text) = std::str::from_utf8(&sealed) else {
@@ -214,7 +228,7 @@ async fn reuse_detected(
         .as_deref()
         .map_or_else(Actor::anonymous, Actor::user);
     let mut event = NewAuditEvent::new(
-        "oauth.refresh_token.reuse_detected",
+        EventType::OAuthRefreshTokenReuseDetected,
         Some(&row.environment_id),
         actor,
     )
@@ -223,8 +237,8 @@ async fn reuse_detected(
     if let Some(uid) = &row.user_id {
         event = event.user(uid);
     }
-    if let Err(e) = state.audit(event).await {
-        return e;
+    if let Err(e) = state.core().audit(event).await {
+        return e.into();
     }
     OAuthError::invalid_grant("the refresh token was already used; its whole family is revoked")
 }

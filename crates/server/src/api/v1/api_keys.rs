@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
 use trusec_storage::api_keys::{self, ApiKey, CreateKeyError, KeyType, MintedKey};
+use trusec_storage::audit::EventType;
 use trusec_storage::{StorageError, ids};
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(86_400);
@@ -97,9 +98,10 @@ pub async fn create(
         ));
     }
     let lifetime = lifetime(body.expires_in.as_ref())?;
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let expires_at = Some(now + to_delta(lifetime));
     let minted = state
+        .core
         .db
         .run(move |conn| {
             api_keys::create(conn, key_type, &name, now, expires_at).map_err(|e| match e {
@@ -109,9 +111,10 @@ pub async fn create(
         })
         .await?;
     state
+        .core
         .audit(
             caller
-                .event("api_key.created")
+                .event(EventType::ApiKeyCreated)
                 .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()})),
         )
         .await?;
@@ -128,6 +131,7 @@ pub async fn list(
     let page = query.to_request(ids::API_KEY)?;
     let env = caller.environment.clone();
     let rows = state
+        .core
         .db
         .run(move |conn| api_keys::list(conn, &env, &page))
         .await?;
@@ -148,6 +152,7 @@ pub async fn get(
     let id = path_id(ids::API_KEY, "API key", &id)?;
     let env = caller.environment.clone();
     let row = state
+        .core
         .db
         .run(move |conn| api_keys::get(conn, &env, &id))
         .await
@@ -164,20 +169,22 @@ pub async fn revoke(
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let id = path_id(ids::API_KEY, "API key", &id)?;
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let (row, newly) = state
+        .core
         .db
         .run(move |conn| api_keys::revoke(conn, &env, &id, now))
         .await
         .map_err(key_not_found)?;
-    // Refresh even when it was revoked before: this may be a retry after a
-    // 503 from an attempt whose cache update failed.
-    crate::extract::key_cache::refresh(&state, &row).await?;
+    // Mark stale even when it was revoked before: this may be a retry after
+    // a 503 from an attempt whose cache update failed.
+    state.core.forget_api_key(&row).await?;
     if newly {
         state
+            .core
             .audit(
                 caller
-                    .event("api_key.revoked")
+                    .event(EventType::ApiKeyRevoked)
                     .data(serde_json::json!({"api_key_id": row.id})),
             )
             .await?;
@@ -200,10 +207,11 @@ pub async fn rotate(
     };
     let lifetime = lifetime(body.expires_in.as_ref())?;
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let grace_until = now + to_delta(grace);
     let new_expiry = Some(now + to_delta(lifetime));
     let (old, minted) = state
+        .core
         .db
         .run(move |conn| {
             Ok(api_keys::rotate(
@@ -217,17 +225,22 @@ pub async fn rotate(
         })
         .await?
         .map_err(create_failed)?;
-    if let Err(e) = crate::extract::key_cache::refresh(&state, &old).await {
+    if let Err(e) = state.core.forget_api_key(&old).await {
         // The old key then keeps its previous expiry for at most the cache
         // lifetime (a minute) on other instances.
         tracing::error!(error = %crate::error::ErrorChain(&e), "rotated key's cache entry not refreshed");
     }
     state
-        .audit(caller.event("api_key.rotated").data(serde_json::json!({
-            "api_key_id": old.id,
-            "replaced_by": minted.row.id,
-            "old_key_expires_at": old.to_api_key().expires_at,
-        })))
+        .core
+        .audit(
+            caller
+                .event(EventType::ApiKeyRotated)
+                .data(serde_json::json!({
+                    "api_key_id": old.id,
+                    "replaced_by": minted.row.id,
+                    "old_key_expires_at": old.to_api_key().expires_at,
+                })),
+        )
         .await?;
     let mut body = with_key(&minted)?;
     if let Some(obj) = body.as_object_mut() {

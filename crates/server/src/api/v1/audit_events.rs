@@ -6,7 +6,7 @@ use crate::extract::{Caller, PageQuery, list_response};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use trusec_storage::audit::{self, AuditFilter};
+use trusec_storage::audit::{self, AuditFilter, EventType};
 use trusec_storage::ids;
 
 #[derive(Debug, Deserialize)]
@@ -33,18 +33,16 @@ pub async fn list(
         after: query.after,
     }
     .to_request(ids::EVENT)?;
-    if let Some(t) = &query.event_type
-        && (t.is_empty()
-            || t.len() > 64
-            || !t
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
-    {
-        return Err(ApiError::invalid(
-            "type",
-            "must be an event type such as user.created",
-        ));
-    }
+    // The one catalog of event types (trusec_storage::audit::EventType).
+    let event_type = query
+        .event_type
+        .as_deref()
+        .map(|t| {
+            EventType::parse(t).ok_or_else(|| {
+                ApiError::invalid("type", "must be an event type such as user.created")
+            })
+        })
+        .transpose()?;
     if let Some(u) = &query.user_id
         && !ids::is_valid(ids::USER, u)
     {
@@ -65,12 +63,13 @@ pub async fn list(
         })
         .transpose()?;
     let filter = AuditFilter {
-        event_type: query.event_type,
+        event_type,
         user_id: query.user_id,
         since,
     };
     let env = caller.environment.clone();
     let rows = state
+        .core
         .db
         .run(move |conn| audit::list(conn, &env, &filter, &page))
         .await

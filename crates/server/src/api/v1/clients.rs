@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use trusec_oauth::client_auth;
 use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
+use trusec_storage::audit::EventType;
 use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, NewClient};
 use trusec_storage::{StorageError, ids};
 
@@ -88,15 +89,17 @@ pub async fn create(
         refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
         registered_by: "management_api".into(),
     };
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let row = state
+        .core
         .db
         .run(move |conn| clients::insert(conn, new, now))
         .await?;
     state
+        .core
         .audit(
             caller
-                .event("oauth.client.created")
+                .event(EventType::OAuthClientCreated)
                 .data(serde_json::json!({"client_id": row.id, "type": row.client_type})),
         )
         .await?;
@@ -117,6 +120,7 @@ pub async fn list(
     let page = query.to_request(ids::CLIENT)?;
     let env = caller.environment.clone();
     let rows = state
+        .core
         .db
         .run(move |conn| clients::list(conn, &env, &page))
         .await?;
@@ -127,6 +131,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, 
     let id = path_id(ids::CLIENT, "client", id)?;
     let env = caller.environment.clone();
     state
+        .core
         .db
         .run(move |conn| clients::get(conn, &env, &id))
         .await
@@ -191,17 +196,19 @@ pub async fn update(
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
     };
     let (env, cid) = (caller.environment.clone(), current.id.clone());
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let row = state
+        .core
         .db
         .run(move |conn| clients::update(conn, &env, &cid, patch, now))
         .await
         .map_err(not_found)?;
-    trusec_oauth::client_auth::forget_client(&state.oauth, &row.id).await?;
+    trusec_oauth::client_auth::forget_client(&state.core, &row.id).await?;
     state
+        .core
         .audit(
             caller
-                .event("oauth.client.updated")
+                .event(EventType::OAuthClientUpdated)
                 .data(serde_json::json!({"client_id": row.id})),
         )
         .await?;
@@ -218,15 +225,17 @@ pub async fn delete(
     let current = load(&state, &caller, &id).await?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     state
+        .core
         .db
         .run(move |conn| clients::delete(conn, &env, &cid))
         .await
         .map_err(not_found)?;
-    trusec_oauth::client_auth::forget_client(&state.oauth, &current.id).await?;
+    trusec_oauth::client_auth::forget_client(&state.core, &current.id).await?;
     state
+        .core
         .audit(
             caller
-                .event("oauth.client.deleted")
+                .event(EventType::OAuthClientDeleted)
                 .data(serde_json::json!({"client_id": current.id})),
         )
         .await?;

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use trusec_saml::metadata::BINDING_POST;
 use trusec_saml::sp_metadata;
+use trusec_storage::audit::EventType;
 use trusec_storage::service_providers::{
     self, Endpoint, ServiceProvider, ServiceProviderRow, SpFields,
 };
@@ -227,6 +228,7 @@ async fn unique_entity_id(
 ) -> Result<(), ApiError> {
     let (e, x) = (entity_id.to_owned(), except.map(str::to_owned));
     if state
+        .core
         .db
         .run(move |c| service_providers::entity_id_in_use(c, &e, x.as_deref()))
         .await?
@@ -281,16 +283,18 @@ pub async fn create(
     let f = fields(body, None)?;
     unique_entity_id(&state, &f.entity_id, None).await?;
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let row = state
+        .core
         .db
         .run(move |c| service_providers::insert(c, &env, f, now))
         .await
         .map_err(taken)?;
     state
+        .core
         .audit(
             caller
-                .event("saml.sp.created")
+                .event(EventType::SamlSpCreated)
                 .data(serde_json::json!({"sp_id": row.id, "entity_id": row.entity_id})),
         )
         .await?;
@@ -307,6 +311,7 @@ pub async fn list(
     let page = query.to_request(ids::SERVICE_PROVIDER)?;
     let env = caller.environment.clone();
     let rows = state
+        .core
         .db
         .run(move |c| service_providers::list(c, &env, &page))
         .await?;
@@ -317,6 +322,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProv
     let id = path_id(ids::SERVICE_PROVIDER, "service provider", id)?;
     let env = caller.environment.clone();
     state
+        .core
         .db
         .run(move |c| service_providers::get(c, &env, &id))
         .await
@@ -345,16 +351,18 @@ pub async fn update(
     let f = fields(body, Some(to_fields(&current)?))?;
     unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let row = state
+        .core
         .db
         .run(move |c| service_providers::replace(c, &env, &sid, f, now))
         .await
         .map_err(taken)?;
     state
+        .core
         .audit(
             caller
-                .event("saml.sp.updated")
+                .event(EventType::SamlSpUpdated)
                 .data(serde_json::json!({"sp_id": row.id})),
         )
         .await?;
@@ -371,14 +379,16 @@ pub async fn delete(
     let current = load(&state, &caller, &id).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     state
+        .core
         .db
         .run(move |c| service_providers::delete(c, &env, &sid))
         .await
         .map_err(taken)?;
     state
+        .core
         .audit(
             caller
-                .event("saml.sp.deleted")
+                .event(EventType::SamlSpDeleted)
                 .data(serde_json::json!({"sp_id": current.id})),
         )
         .await?;

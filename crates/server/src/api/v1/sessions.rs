@@ -2,9 +2,10 @@
 //! revoke all.
 //!
 //! Verification is the hot path: hash the token, one ephemeral-store read on
-//! a hit, one indexed join otherwise. Revocation writes a tombstone into the
-//! shared cache and cache fills use set-if-absent, so a fill racing a revoke
-//! can never resurrect the session: every instance sees the revoke at once.
+//! a hit, one indexed join otherwise. A revocation (and a change to the
+//! user) marks the cached verification stale, and fills are set-if-absent,
+//! so a fill racing a revoke can never resurrect the session: every instance
+//! sees the revoke at once (`trusec_storage::cache`).
 
 use crate::durations::{DurationInput, to_delta};
 use crate::error::ApiError;
@@ -14,9 +15,9 @@ use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use trusec_storage::sessions::{
-    self, CACHE_TTL, Invalid, SessionRow, TOMBSTONE_PREFIX, cache_key, tombstone,
-};
+use trusec_storage::audit::EventType;
+use trusec_storage::cache::Cached;
+use trusec_storage::sessions::{self, Invalid, SessionRow};
 use trusec_storage::users::User;
 use trusec_storage::{StorageError, ids, secrets};
 
@@ -24,48 +25,12 @@ pub const TOKEN_PREFIX: &str = "trusec_st_";
 const MIN_LIFETIME: Duration = Duration::from_secs(60);
 const MAX_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(86_400);
-/// After a user changes, fills are kept out this long (a verification that
-/// read the old row before the change must not cache it afterwards).
-const STALE_TTL: Duration = Duration::from_secs(30);
-const STALE: &[u8] = b"stale";
-
+/// A cached verification: the session row and its user, as the database
+/// had them (see `trusec_storage::cache` for the one invalidation rule).
 #[derive(Serialize, Deserialize)]
-struct Cached {
+struct Verified {
     session: SessionRow,
     user: User,
-}
-
-/// Marks sessions revoked in the shared cache (overwriting any cached
-/// verification). A revocation is reported only once this succeeded.
-///
-/// # Errors
-/// When the store cannot be written: the caller answers 503 and the client
-/// retries (a retry tombstones again).
-pub async fn tombstone_sessions(
-    state: &AppState,
-    env: &str,
-    hashes: &[String],
-) -> Result<(), StorageError> {
-    let mark = tombstone(env);
-    let mut failed = None;
-    for hash in hashes {
-        if let Err(e) = state.store.put(&cache_key(hash), &mark, CACHE_TTL).await {
-            tracing::error!(error = %crate::error::ErrorChain(&e), "could not tombstone a revoked session");
-            failed = Some(e);
-        }
-    }
-    failed.map_or(Ok(()), Err)
-}
-
-/// After a user changed: replaces cached verifications with a short-lived
-/// marker, so the next verification reads the database and no late fill
-/// brings the old user back.
-pub async fn mark_sessions_stale(state: &AppState, hashes: &[String]) {
-    for hash in hashes {
-        if let Err(e) = state.store.put(&cache_key(hash), STALE, STALE_TTL).await {
-            tracing::error!(error = %crate::error::ErrorChain(&e), "could not mark a cached session stale");
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -99,11 +64,12 @@ pub async fn create(
     let metadata = validate::metadata(body.metadata.unwrap_or_else(|| serde_json::json!({})))?;
     let token = secrets::generate_secret(TOKEN_PREFIX).map_err(|e| ApiError::internal(&e))?;
     let token_hash = secrets::hash_secret(&token);
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let expires_at = now + to_delta(lifetime);
     let env = caller.environment.clone();
     let user_id = body.user_id.clone();
     let row = state
+        .core
         .db
         .run(move |conn| {
             sessions::insert(conn, &env, &user_id, token_hash, &metadata, now, expires_at)
@@ -115,9 +81,10 @@ pub async fn create(
         })?;
     let session = row.to_session()?;
     state
+        .core
         .audit(
             caller
-                .event("session.created")
+                .event(EventType::SessionCreated)
                 .user(&row.user_id)
                 .data(serde_json::json!({"session_id": row.id, "expires_at": session.expires_at})),
         )
@@ -153,64 +120,42 @@ pub async fn verify(
     caller: Caller,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     if !body.token.starts_with(TOKEN_PREFIX) {
         return Ok(HttpResponse::Ok()
             .json(serde_json::json!({"valid": false, "reason": Invalid::NotFound})));
     }
     let hash = secrets::hash_secret(&body.token);
-    let key = cache_key(&hash);
-    match state.store.get(&key).await {
-        Ok(Some(bytes)) if bytes.starts_with(TOMBSTONE_PREFIX) => {
-            let same_env =
-                bytes.get(TOMBSTONE_PREFIX.len()..) == Some(caller.environment.as_bytes());
-            let reason = if same_env {
-                Invalid::Revoked
-            } else {
-                Invalid::NotFound
-            };
-            return Ok(
-                HttpResponse::Ok().json(serde_json::json!({"valid": false, "reason": reason}))
-            );
-        }
-        Ok(Some(bytes)) if bytes == STALE => {}
-        Ok(Some(bytes)) => {
-            if let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
-                && cached.session.environment_id == caller.environment
-                && secrets::constant_time_eq(cached.session.token_hash.as_bytes(), hash.as_bytes())
-            {
-                return Ok(HttpResponse::Ok().json(verdict(&cached.session, &cached.user, now)?));
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(error = %crate::error::ErrorChain(&e), "session cache unavailable")
-        }
-    }
     let env = caller.environment.clone();
     let lookup = hash.clone();
-    let found = state
-        .db
-        .run(move |conn| sessions::find_by_token_hash(conn, &env, &lookup))
-        .await?;
-    let Some((session, user_row)) = found else {
-        return Ok(HttpResponse::Ok()
-            .json(serde_json::json!({"valid": false, "reason": Invalid::NotFound})));
+    let core = &state.core;
+    let found = core
+        .store
+        .read_through(&Cached::session(&hash), || async move {
+            let found = core
+                .db
+                .run(move |conn| sessions::find_by_token_hash(conn, &env, &lookup))
+                .await?;
+            found
+                .map(|(session, user)| {
+                    Ok::<_, ApiError>(Verified {
+                        session,
+                        user: user.to_user()?,
+                    })
+                })
+                .transpose()
+        })
+        .await?
+        // The cache is keyed by token hash alone: an entry of another
+        // environment is, for this caller, no session at all.
+        .filter(|v| {
+            v.session.environment_id == caller.environment
+                && secrets::constant_time_eq(v.session.token_hash.as_bytes(), hash.as_bytes())
+        });
+    let body = match found {
+        Some(v) => verdict(&v.session, &v.user, now)?,
+        None => serde_json::json!({"valid": false, "reason": Invalid::NotFound}),
     };
-    let user = user_row.to_user()?;
-    let body = verdict(&session, &user, now)?;
-    if session.check(now).is_ok() {
-        let remaining = (session.expires_at - now).to_std().unwrap_or_default();
-        let cached = serde_json::to_vec(&Cached { session, user })?;
-        // Set-if-absent: never overwrite a revocation tombstone.
-        if let Err(e) = state
-            .store
-            .put_if_absent(&key, &cached, remaining.min(CACHE_TTL))
-            .await
-        {
-            tracing::warn!(error = %crate::error::ErrorChain(&e), "could not cache a session");
-        }
-    }
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -223,9 +168,10 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let hash = secrets::hash_secret(&body.token);
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let lookup = hash.clone();
     let revoked = state
+        .core
         .db
         .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
@@ -233,14 +179,15 @@ pub async fn revoke(
         // RFC 7009 §2.2 in spirit: revoking an unknown token is not an error.
         return Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": false})));
     };
-    // Tombstone even when it was revoked before: this may be the client's
-    // retry after a 503 from a first attempt whose tombstone failed.
-    tombstone_sessions(&state, &caller.environment, &[hash]).await?;
+    // Mark stale even when it was revoked before: this may be the client's
+    // retry after a 503 from a first attempt whose cache update failed.
+    state.core.forget_sessions([hash.as_str()]).await?;
     if newly {
         state
+            .core
             .audit(
                 caller
-                    .event("session.revoked")
+                    .event(EventType::SessionRevoked)
                     .user(&row.user_id)
                     .data(serde_json::json!({"session_id": row.id})),
             )
@@ -260,8 +207,9 @@ pub async fn list_for_user(
     let user_id = path_id(ids::USER, "user", &id)?;
     let page = query.to_request(ids::SESSION)?;
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let rows = state
+        .core
         .db
         .run(move |conn| sessions::list_active_for_user(conn, &env, &user_id, now, &page))
         .await
@@ -281,9 +229,10 @@ pub async fn revoke_all_for_user(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path_id(ids::USER, "user", &id)?;
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let uid = user_id.clone();
     let rows = state
+        .core
         .db
         .run(move |conn| sessions::revoke_all_for_user(conn, &env, &uid, now))
         .await
@@ -292,12 +241,16 @@ pub async fn revoke_all_for_user(
             other => other.into(),
         })?;
     let hashes: Vec<String> = rows.iter().map(|r| r.token_hash.clone()).collect();
-    tombstone_sessions(&state, &caller.environment, &hashes).await?;
+    state
+        .core
+        .forget_sessions(hashes.iter().map(String::as_str))
+        .await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     state
+        .core
         .audit(
             caller
-                .event("session.revoked")
+                .event(EventType::SessionRevoked)
                 .user(&user_id)
                 .data(serde_json::json!({"session_ids": ids, "all": true})),
         )

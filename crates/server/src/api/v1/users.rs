@@ -1,12 +1,12 @@
 //! `/v1/users`: create, read, update, delete, list.
 
-use super::sessions::{mark_sessions_stale, tombstone_sessions};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use trusec_storage::audit::EventType;
 use trusec_storage::users::{self, NewUser, User, UserPatch};
 use trusec_storage::{StorageError, ids};
 
@@ -58,7 +58,7 @@ fn user_not_found(e: StorageError) -> ApiError {
 /// Hashes a password after checking its length.
 async fn password_hash(state: &AppState, password: String) -> Result<String, ApiError> {
     validate::password(&password)?;
-    state.hash_password(password).await
+    Ok(state.core.hash_password(password).await?)
 }
 
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The user", body = trusec_storage::users::User), (status = 409, description = "Email taken", body = crate::openapi::ErrorBody), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
@@ -88,17 +88,19 @@ pub async fn create(
         groups,
         metadata,
     };
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let row = state
+        .core
         .db
         .run(move |conn| users::insert(conn, new, now))
         .await
         .map_err(email_taken)?;
     let user = row.to_user()?;
     state
+        .core
         .audit(
             caller
-                .event("user.created")
+                .event(EventType::UserCreated)
                 .user(&user.id)
                 .data(serde_json::json!({"email": user.email})),
         )
@@ -116,6 +118,7 @@ pub async fn get(
     let id = path_id(ids::USER, "user", &id)?;
     let env = caller.environment.clone();
     let row = state
+        .core
         .db
         .run(move |conn| users::get(conn, &env, &id))
         .await
@@ -133,6 +136,7 @@ pub async fn list(
     let page = query.to_request(ids::USER)?;
     let env = caller.environment.clone();
     let rows = state
+        .core
         .db
         .run(move |conn| users::list(conn, &env, &page))
         .await?;
@@ -180,9 +184,10 @@ pub async fn update(
         changed.push("password");
     }
     let env = caller.environment.clone();
-    let now = state.clock.now_naive();
+    let now = state.core.clock.now_naive();
     let uid = id.clone();
     let (row, hashes) = state
+        .core
         .db
         .run(move |conn| {
             let row = users::update(conn, &env, &uid, patch, now)?;
@@ -194,12 +199,19 @@ pub async fn update(
             StorageError::Conflict(_) => email_taken(e),
             other => user_not_found(other),
         })?;
-    // Cached session verifications carry the user: drop them.
-    mark_sessions_stale(&state, &hashes).await;
+    // Cached session verifications carry the user: mark them stale.
+    if let Err(e) = state
+        .core
+        .forget_sessions(hashes.iter().map(String::as_str))
+        .await
+    {
+        tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of an updated user may show the old user for a while");
+    }
     state
+        .core
         .audit(
             caller
-                .event("user.updated")
+                .event(EventType::UserUpdated)
                 .user(&id)
                 .data(serde_json::json!({"fields": changed})),
         )
@@ -218,6 +230,7 @@ pub async fn delete(
     let env = caller.environment.clone();
     let uid = id.clone();
     let hashes = state
+        .core
         .db
         .run(move |conn| users::delete(conn, &env, &uid))
         .await
@@ -225,13 +238,18 @@ pub async fn delete(
     // The user is gone whatever happens next; a cache that cannot be told
     // only matters while Redis half-works, and verification re-reads the
     // database on every miss.
-    if let Err(e) = tombstone_sessions(&state, &caller.environment, &hashes).await {
+    if let Err(e) = state
+        .core
+        .forget_sessions(hashes.iter().map(String::as_str))
+        .await
+    {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of a deleted user may stay cached");
     }
     state
+        .core
         .audit(
             caller
-                .event("user.deleted")
+                .event(EventType::UserDeleted)
                 .user(&id)
                 .data(serde_json::json!({"sessions_revoked": hashes.len()})),
         )
@@ -262,6 +280,7 @@ pub async fn me(
     }
     let (env, sub) = (claims.env.clone(), claims.sub.clone());
     let row = state
+        .core
         .db
         .run(move |conn| users::get(conn, &env, &sub))
         .await

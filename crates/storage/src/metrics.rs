@@ -1,9 +1,17 @@
 //! Prometheus metrics: HTTP traffic by route pattern (never by raw path, so
 //! ids cannot blow up the label set), rate-limit refusals, audit events.
+//!
+//! Owned by [`crate::Core`]: rate limiting and auditing count here on every
+//! surface (hosted pages, OAuth, SAML, `/v1`), so an operator's alert on
+//! `trusec_rate_limited_total{family="login"}` sees every refusal. Labels
+//! come from closed enums ([`Family`], [`EventType`]), never from request
+//! text.
 
+use crate::audit::EventType;
+use crate::rate_limit::Family;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::Family as Series;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -36,10 +44,11 @@ fn latency_histogram() -> Histogram {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<HttpLabels, Counter>,
-    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
-    rate_limited: Family<FamilyLabels, Counter>,
-    audit_events: Family<EventLabels, Counter>,
+    requests: Series<HttpLabels, Counter>,
+    latency: Series<RouteLabels, Histogram, fn() -> Histogram>,
+    rate_limited: Series<FamilyLabels, Counter>,
+    rate_limiter_unavailable: Series<FamilyLabels, Counter>,
+    audit_events: Series<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,11 +60,12 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("trusec");
-        let requests = Family::<HttpLabels, Counter>::default();
-        let latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
-        let rate_limited = Family::<FamilyLabels, Counter>::default();
-        let audit_events = Family::<EventLabels, Counter>::default();
+        let requests = Series::<HttpLabels, Counter>::default();
+        let latency: Series<RouteLabels, Histogram, fn() -> Histogram> =
+            Series::new_with_constructor(latency_histogram);
+        let rate_limited = Series::<FamilyLabels, Counter>::default();
+        let rate_limiter_unavailable = Series::<FamilyLabels, Counter>::default();
+        let audit_events = Series::<EventLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
@@ -72,6 +82,11 @@ impl Metrics {
             rate_limited.clone(),
         );
         registry.register(
+            "rate_limiter_unavailable",
+            "Rate-limit checks that could not reach the store and let the request through",
+            rate_limiter_unavailable.clone(),
+        );
+        registry.register(
             "audit_events",
             "Audit events recorded",
             audit_events.clone(),
@@ -81,6 +96,7 @@ impl Metrics {
             requests,
             latency,
             rate_limited,
+            rate_limiter_unavailable,
             audit_events,
         }
     }
@@ -100,18 +116,28 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn rate_limited(&self, family: &str) {
+    pub fn rate_limited(&self, family: Family) {
         self.rate_limited
             .get_or_create(&FamilyLabels {
-                family: family.to_owned(),
+                family: family.as_str().to_owned(),
             })
             .inc();
     }
 
-    pub fn audit_event(&self, event_type: &str) {
+    /// A rate-limit check that could not reach the store (and let the
+    /// request through).
+    pub fn rate_limiter_unavailable(&self, family: Family) {
+        self.rate_limiter_unavailable
+            .get_or_create(&FamilyLabels {
+                family: family.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn audit_event(&self, event_type: EventType) {
         self.audit_events
             .get_or_create(&EventLabels {
-                event_type: event_type.to_owned(),
+                event_type: event_type.as_str().to_owned(),
             })
             .inc();
     }

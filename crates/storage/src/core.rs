@@ -1,0 +1,195 @@
+//! The one context every surface shares: storage, the clock, the audit log,
+//! metrics, rate limiting and the password-hashing pool. It is built once at
+//! start-up and handed to each protocol state (`UiState`, `OAuthState`,
+//! `SamlState`, the server's `AppState`), which add only what is theirs.
+//!
+//! Each cross-cutting concern has its one owner here:
+//! - [`Core::audit`] records an event and counts it in metrics;
+//! - [`Core::limit`] owns the store keys of every budget, the per-IP
+//!   multiplier, the fail-open policy, the metric, the once-a-minute audit of
+//!   a refusal and (through [`Limited::retry_after_secs`]) the one
+//!   `Retry-After` rule;
+//! - [`Core::hash_password`]/[`Core::verify_password`] bound concurrent
+//!   Argon2 work (~19 MiB and a core each);
+//! - API-key authentication lives in [`crate::authn`].
+
+use crate::audit::{AuditLog, EventType, NewAuditEvent};
+use crate::ephemeral::{EphemeralStore, StoreKey};
+use crate::error::StorageError;
+use crate::metrics::Metrics;
+use crate::rate_limit::{Decision, Family, Limit, Limited, RateLimits, Subject};
+use crate::{Clock, Db, secrets};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Clone)]
+pub struct Core {
+    pub db: Db,
+    pub store: EphemeralStore,
+    pub clock: Clock,
+    audit: AuditLog,
+    metrics: Arc<Metrics>,
+    limits: RateLimits,
+    hashing: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("db", &self.db.backend_name())
+            .field("store", &self.store.backend_name())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// `hashing_threads` bounds concurrent password hashes (about the cores).
+    pub fn new(
+        db: Db,
+        store: EphemeralStore,
+        clock: Clock,
+        audit: AuditLog,
+        limits: RateLimits,
+        hashing_threads: usize,
+    ) -> Self {
+        Self {
+            db,
+            store,
+            clock,
+            audit,
+            metrics: Arc::new(Metrics::new()),
+            limits,
+            hashing: Arc::new(Semaphore::new(hashing_threads.max(1))),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
+    /// Records an audit event, counts it, and waits for its commit.
+    ///
+    /// # Errors
+    /// When the event cannot be committed: the caller must not report success.
+    pub async fn audit(&self, event: NewAuditEvent) -> Result<(), StorageError> {
+        self.metrics.audit_event(event.event_type);
+        self.audit.record(event).await.map(|_| ())
+    }
+
+    /// One step of `family`'s budget for `subject`.
+    ///
+    /// Policy: a store outage lets the request through, logged and counted
+    /// (`trusec_rate_limiter_unavailable_total`): losing Redis must not take
+    /// sign-in and tokens down with it. A refusal is counted
+    /// (`trusec_rate_limited_total{family}`) and audited as
+    /// `rate_limit.exceeded` once per budget and minute, from the event
+    /// `refusal` builds (its environment, actor and client).
+    ///
+    /// # Errors
+    /// [`Limited`] when the budget is exhausted.
+    pub async fn limit(
+        &self,
+        family: Family,
+        subject: Subject<'_>,
+        refusal: impl FnOnce() -> NewAuditEvent,
+    ) -> Result<(), Limited> {
+        let Some(limit) = self.limits.of(family) else {
+            return Ok(());
+        };
+        let limit = match subject {
+            Subject::Ip(_) => Limit {
+                count: limit.count.saturating_mul(family.ip_multiplier()),
+                period: limit.period,
+            },
+            Subject::Caller(_) | Subject::Account { .. } => limit,
+        };
+        let key = StoreKey::rate_limit(family, &subject);
+        match self.store.rate_limit(&key, &limit).await {
+            Ok(Decision::Allowed { .. }) => Ok(()),
+            Ok(Decision::Limited { retry_after }) => {
+                self.metrics.rate_limited(family);
+                self.audit_refusal(family, &subject, refusal()).await;
+                Err(Limited {
+                    family,
+                    retry_after,
+                })
+            }
+            Err(e) => {
+                self.metrics.rate_limiter_unavailable(family);
+                tracing::warn!(family = family.as_str(), error = %e, "rate limiter unavailable; allowing the request");
+                Ok(())
+            }
+        }
+    }
+
+    /// Audits the first refusal per budget and minute, so a client hammering
+    /// a limit cannot flood the audit log (contract: a refusal that repeats
+    /// is audited once).
+    async fn audit_refusal(&self, family: Family, subject: &Subject<'_>, event: NewAuditEvent) {
+        let first = self
+            .store
+            .put_if_absent(
+                &StoreKey::rate_limit_audited(family, subject),
+                b"1",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or(true);
+        if !first {
+            return;
+        }
+        let mut event = event
+            .failed()
+            .data(serde_json::json!({"family": family.as_str()}));
+        event.event_type = EventType::RateLimitExceeded;
+        if let Err(e) = self.audit(event).await {
+            tracing::warn!(error = %e, "could not audit a rate-limit refusal");
+        }
+    }
+
+    /// Hashes a password (Argon2id) off the async runtime, at most
+    /// `hashing_threads` at a time.
+    ///
+    /// # Errors
+    /// When hashing fails.
+    pub async fn hash_password(&self, password: String) -> Result<String, StorageError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(StorageError::backend)?;
+        tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+            .await
+            .map_err(StorageError::backend)?
+            .map_err(StorageError::backend)
+    }
+
+    /// Checks a password against a stored hash; with no hash (an unknown
+    /// account), against a decoy, so both cost one Argon2 verification and
+    /// timing does not tell whether an account exists.
+    pub async fn verify_password(&self, password: String, phc: Option<String>) -> bool {
+        let Ok(_permit) = self.hashing.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || match phc {
+            Some(phc) => secrets::verify_password(&password, &phc),
+            None => {
+                secrets::verify_password(&password, decoy_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| secrets::hash_password("decoy password for timing").unwrap_or_default())
+}
