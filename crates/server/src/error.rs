@@ -295,13 +295,17 @@ mod tests {
                 None,
             ),
         ];
+        let mut rendered = Vec::new();
         for (error, status, kind, param) in cases {
             let (got_status, body) = render(&error);
             assert_eq!(got_status, status, "{error:?}");
             assert_eq!(body["error"]["type"], kind);
             assert_eq!(body["error"]["param"].as_str(), param);
             assert!(body["error"]["message"].is_string());
+            rendered.push((got_status, body));
         }
+        // The whole bodies, messages included: a change to any shows as a diff.
+        insta::assert_json_snapshot!(rendered);
     }
 
     #[test]

@@ -21,4 +21,5 @@ mod rate_limit;
 mod restart;
 mod saml;
 mod sessions;
+mod snapshots;
 mod users;

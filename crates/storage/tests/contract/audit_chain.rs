@@ -2,7 +2,7 @@ use crate::fresh_db;
 use serde_json::json;
 use trusec_storage::Clock;
 use trusec_storage::audit::{self, Actor, AuditLog, EventType, NewAuditEvent};
-use trusec_testkit::{Backend, on_every_backend};
+use trusec_testdb::{Backend, on_every_backend};
 
 on_every_backend!(concurrent_writers_keep_one_chain);
 

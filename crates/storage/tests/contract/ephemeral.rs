@@ -4,7 +4,7 @@ use trusec_storage::StoreKey;
 use trusec_storage::rate_limit::{Decision, Limit};
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::{Clock, EphemeralStore};
-use trusec_testkit::{Backend, fake_clock};
+use trusec_testdb::{Backend, fake_clock};
 
 /// The in-process store, and Redis under a fresh prefix when configured.
 async fn stores() -> Vec<(EphemeralStore, Clock)> {

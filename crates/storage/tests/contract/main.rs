@@ -11,7 +11,7 @@ mod ephemeral;
 mod migrations;
 
 use trusec_storage::Db;
-use trusec_testkit::{Backend, TestDb};
+use trusec_testdb::{Backend, TestDb};
 
 /// A fresh database for `backend`, migrated.
 pub fn fresh_db(backend: &Backend) -> (TestDb, Db) {

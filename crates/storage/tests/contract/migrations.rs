@@ -1,4 +1,4 @@
-use trusec_testkit::{Backend, TestDb, on_every_backend};
+use trusec_testdb::{Backend, TestDb, on_every_backend};
 
 on_every_backend!(up_down_up);
 
