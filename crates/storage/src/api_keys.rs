@@ -13,33 +13,19 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-/// The three kinds of key of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyType {
-    /// `trusec_sk_`: server-side, full management API, live environment.
-    Secret,
-    /// `trusec_pk_`: browser-safe, never the management API.
-    Public,
-    /// `trusec_test_`: like a secret key, inside the test environment.
-    Test,
+crate::text_enum! {
+    /// The three kinds of key of the contract.
+    pub enum KeyType as "API key type" {
+        /// `trusec_sk_`: server-side, full management API, live environment.
+        Secret = "secret",
+        /// `trusec_pk_`: browser-safe, never the management API.
+        Public = "public",
+        /// `trusec_test_`: like a secret key, inside the test environment.
+        Test = "test",
+    }
 }
 
 impl KeyType {
-    pub const ALL: [Self; 3] = [Self::Secret, Self::Public, Self::Test];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Secret => "secret",
-            Self::Public => "public",
-            Self::Test => "test",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// The visible prefix of keys of this type.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -59,7 +45,10 @@ impl KeyType {
 
     /// The type a presented key claims by its prefix.
     pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| key.starts_with(t.prefix()))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| key.starts_with(t.prefix()))
     }
 }
 
@@ -68,7 +57,7 @@ impl KeyType {
 pub struct ApiKeyRow {
     pub id: String,
     pub environment_id: String,
-    pub key_type: String,
+    pub key_type: KeyType,
     pub name: String,
     pub secret_hash: String,
     pub last_four: String,
@@ -105,19 +94,13 @@ pub enum KeyRejection {
 }
 
 impl ApiKeyRow {
-    pub fn key_type(&self) -> Option<KeyType> {
-        KeyType::parse(&self.key_type)
-    }
-
     pub fn to_api_key(&self) -> ApiKey {
         ApiKey {
             id: self.id.clone(),
-            key_type: self.key_type.clone(),
+            key_type: self.key_type.as_str().to_owned(),
             name: self.name.clone(),
             environment: self.environment_id.clone(),
-            prefix: self
-                .key_type()
-                .map_or_else(String::new, |t| t.prefix().to_owned()),
+            prefix: self.key_type.prefix().to_owned(),
             last_four: self.last_four.clone(),
             created_at: rfc3339(self.created_at),
             last_used_at: self.last_used_at.map(rfc3339),
@@ -186,7 +169,7 @@ pub fn create(
     let row = ApiKeyRow {
         id: ids::new_id(ids::API_KEY),
         environment_id: key_type.environment().to_owned(),
-        key_type: key_type.as_str().to_owned(),
+        key_type,
         name: name.to_owned(),
         secret_hash: secrets::hash_secret(&key),
         last_four,
@@ -200,7 +183,7 @@ pub fn create(
         .values((
             api_keys::id.eq(&row.id),
             api_keys::environment_id.eq(&row.environment_id),
-            api_keys::key_type.eq(&row.key_type),
+            api_keys::key_type.eq(row.key_type),
             api_keys::name.eq(&row.name),
             api_keys::secret_hash.eq(&row.secret_hash),
             api_keys::last_four.eq(&row.last_four),
@@ -302,7 +285,7 @@ pub fn rotate(
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         let old = get(conn, env, id)?;
-        let key_type = old.key_type().ok_or(StorageError::NotFound)?;
+        let key_type = old.key_type;
         if old.check(now).is_err() || old.rotated_to.is_some() {
             return Err(StorageError::NotFound.into());
         }

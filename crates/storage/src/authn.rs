@@ -69,8 +69,7 @@ impl Core {
             .await?
             .filter(|row| secrets::constant_time_eq(row.secret_hash.as_bytes(), hash.as_bytes()))
             .ok_or(KeyRefusal::Invalid)?;
-        let key_type = row
-            .key_type()
+        let key_type = Some(row.key_type)
             .filter(|t| *t == claimed)
             .ok_or(KeyRefusal::Invalid)?;
         let now = self.clock.now_naive();

@@ -29,6 +29,7 @@ pub mod secrets;
 pub mod service_providers;
 pub mod sessions;
 pub mod signing_keys;
+pub mod sql_types;
 pub mod users;
 
 pub use crate::core::Core;
