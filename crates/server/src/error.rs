@@ -8,9 +8,28 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
 use trusec_storage::StorageError;
 use trusec_storage::rate_limit::Limited;
+
+/// The error shape of `/v1`, the type every error response is built from.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// invalid_request, unauthenticated, forbidden, not_found, conflict,
+    /// validation, rate_limited, unavailable, internal_error.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub message: String,
+    /// The field at fault, when there is one.
+    pub param: Option<String>,
+    /// For 5xx: the id under which the cause was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -170,14 +189,14 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({
-            "type": self.kind(),
-            "message": self.to_string(),
-            "param": self.param(),
-        });
-        if let (Some(id), Some(obj)) = (self.error_id(), body.as_object_mut()) {
-            obj.insert("error_id".into(), id.into());
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind(),
+                message: self.to_string(),
+                param: self.param().map(str::to_owned),
+                error_id: self.error_id().map(str::to_owned),
+            },
+        };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
@@ -192,7 +211,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(json!({ "error": body }))
+        response.json(body)
     }
 }
 

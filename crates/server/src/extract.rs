@@ -205,19 +205,52 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     })
 }
 
-/// The scope a route needs from an OAuth access token: `read:X` for GET,
-/// `write:X` otherwise, X the resource the path names.
-fn required_scope(req: &HttpRequest) -> Option<String> {
-    let path = req.path().strip_prefix("/v1/")?;
-    let resource = if path.contains("/sessions") || path.starts_with("sessions") {
-        "sessions"
-    } else {
-        match path.split('/').next()? {
-            "users" => "users",
-            "audit-events" => "audit_events",
-            "saml" => "service_providers",
-            // API keys, OAuth clients and signing keys answer to API keys only.
-            _ => return None,
+/// Who may call a `/v1` route. Declared next to the route in the route
+/// table (`api::v1::configure`), never derived from the URL text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Secret or test API keys only: API keys, OAuth clients, signing keys.
+    ApiKey,
+    /// An API key, or an OAuth access token of this server carrying
+    /// `read:X` (GET, HEAD) or `write:X` (anything else) for this resource.
+    Scoped(Resource),
+    /// An access token issued to a user, which the handler verifies itself
+    /// (`/v1/users/me`); no [`Caller`] is made for it.
+    UserToken,
+}
+
+/// The resources the management scopes name (`read:users`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resource {
+    Users,
+    Sessions,
+    AuditEvents,
+    ServiceProviders,
+}
+
+impl Resource {
+    fn scope_name(self) -> &'static str {
+        match self {
+            Self::Users => "users",
+            Self::Sessions => "sessions",
+            Self::AuditEvents => "audit_events",
+            Self::ServiceProviders => "service_providers",
+        }
+    }
+}
+
+/// The scope a route needs from an OAuth access token, by its declared
+/// [`Access`]; `Err` when the route takes no access token at all.
+fn required_scope(req: &HttpRequest) -> Result<String, ApiError> {
+    let access = req.app_data::<Access>().copied().ok_or_else(|| {
+        ApiError::internal(&std::io::Error::other("a /v1 route declares no Access"))
+    })?;
+    let resource = match access {
+        Access::Scoped(resource) => resource,
+        Access::ApiKey | Access::UserToken => {
+            return Err(ApiError::Forbidden(
+                "this route takes an API key, not an access token".into(),
+            ));
         }
     };
     let verb = if matches!(req.method().as_str(), "GET" | "HEAD") {
@@ -225,7 +258,7 @@ fn required_scope(req: &HttpRequest) -> Option<String> {
     } else {
         "write"
     };
-    Some(format!("{verb}:{resource}"))
+    Ok(format!("{verb}:{}", resource.scope_name()))
 }
 
 async fn authenticate_access_token(
@@ -243,9 +276,7 @@ async fn authenticate_access_token(
                 ApiError::Unauthenticated("invalid API key or access token".into())
             }
         })?;
-    let needed = required_scope(req).ok_or_else(|| {
-        ApiError::Forbidden("this route takes an API key, not an access token".into())
-    })?;
+    let needed = required_scope(req)?;
     if !claims.has_scope(&needed) {
         return Err(ApiError::Forbidden(format!(
             "this access token lacks the {needed} scope"
@@ -349,21 +380,31 @@ impl PageQuery {
     }
 }
 
-/// A list response: `{"data": [...], "has_more": bool, "next_cursor": id|null}`.
+/// A cursor-paginated list, the type every list response is built from:
+/// `{"data": [...], "has_more": bool, "next_cursor": id|null}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ListOf<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    /// Pass as `after` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// A list response from a page of views.
 pub fn list_body<T: serde::Serialize>(
     page: trusec_storage::Page<T>,
     cursor: impl Fn(&T) -> String,
-) -> serde_json::Value {
+) -> ListOf<T> {
     let next_cursor = if page.has_more {
         page.data.last().map(&cursor)
     } else {
         None
     };
-    serde_json::json!({
-        "data": page.data,
-        "has_more": page.has_more,
-        "next_cursor": next_cursor,
-    })
+    ListOf {
+        data: page.data,
+        has_more: page.has_more,
+        next_cursor,
+    }
 }
 
 /// A list response from stored rows, each turned into its public view.

@@ -4,37 +4,9 @@
 //! functions below). Served at `/openapi.json`, browsable at `/docs/api`;
 //! a test fails when a registered route is missing from it.
 
-use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-
-/// The error shape of `/v1`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// invalid_request, unauthenticated, forbidden, not_found, conflict,
-    /// validation, rate_limited, unavailable, internal_error.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub message: String,
-    /// The field at fault, when there is one.
-    pub param: Option<String>,
-}
-
-/// A cursor-paginated list.
-#[derive(Serialize, ToSchema)]
-pub struct ListOf<T> {
-    pub data: Vec<T>,
-    pub has_more: bool,
-    /// Pass as `after` for the next page.
-    pub next_cursor: Option<String>,
-}
+use utoipa::{Modify, OpenApi};
 
 struct Security;
 
@@ -180,17 +152,17 @@ impl Rendered {
 }
 
 /// `GET /openapi.json`.
-pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+pub async fn openapi_json(doc: web::Data<Rendered>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(state.openapi.json.clone())
+        .body(doc.json.clone())
 }
 
 /// `GET /docs/api`.
-pub async fn api_docs(state: web::Data<AppState>) -> HttpResponse {
+pub async fn api_docs(doc: web::Data<Rendered>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(state.openapi.html.clone())
+        .body(doc.html.clone())
 }
 
 #[cfg(test)]

@@ -125,104 +125,42 @@ impl Settings {
     pub fn merge(args: ConfigArgs, file: FileConfig) -> Result<Self, ConfigError> {
         let bind = args
             .bind
-            .or(file.bind)
+            .clone()
+            .or(file.bind.clone())
             .unwrap_or_else(|| DEFAULT_BIND.into());
         let bind: SocketAddr = bind
             .parse()
             .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{bind:?}: {e}")))?;
         let issuer = validate_issuer(
             args.issuer
-                .or(file.issuer)
+                .clone()
+                .or(file.issuer.clone())
                 .unwrap_or_else(|| DEFAULT_ISSUER.into()),
         )?;
-        let url = args
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let database_url =
-            DbUrl::parse(&url).map_err(|e| ConfigError::new("TRUSEC_DATABASE_URL", e))?;
-        let database_pool_size = args
-            .database_pool_size
-            .or(file.database_pool_size)
-            .unwrap_or(10);
-        if !(1..=512).contains(&database_pool_size) {
-            return Err(ConfigError::new(
-                "TRUSEC_DATABASE_POOL_SIZE",
-                "must be between 1 and 512",
-            ));
-        }
-        let redis_url = args.redis_url.or(file.redis_url).filter(|u| !u.is_empty());
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("unix://"))
-        {
-            return Err(ConfigError::new(
-                "TRUSEC_REDIS_URL",
-                "must start with redis://, rediss:// or unix://",
-            ));
-        }
-        let master_key = match args.master_key.or(file.master_key) {
-            Some(hex) => {
-                master_key::parse(&hex).map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e))?;
-                MasterKeySource::Inline(hex.into())
-            }
-            None => MasterKeySource::File(PathBuf::from(DEFAULT_MASTER_KEY_FILE)),
-        };
-        let limit = |setting, flag: Option<String>, file: Option<String>, default: &str| {
-            let text = flag.or(file).unwrap_or_else(|| default.to_owned());
-            Limit::parse(&text).map_err(|e| ConfigError::new(setting, format!("{text:?}: {e}")))
-        };
-        let rate_limits = RateLimits {
-            login: limit(
-                "TRUSEC_RATE_LIMIT_LOGIN",
-                args.rate_limit_login,
-                file.rate_limits.login,
-                DEFAULT_RATE_LIMIT_LOGIN,
-            )?,
-            token: limit(
-                "TRUSEC_RATE_LIMIT_TOKEN",
-                args.rate_limit_token,
-                file.rate_limits.token,
-                DEFAULT_RATE_LIMIT_TOKEN,
-            )?,
-            management: limit(
-                "TRUSEC_RATE_LIMIT_MANAGEMENT",
-                args.rate_limit_management,
-                file.rate_limits.management,
-                DEFAULT_RATE_LIMIT_MANAGEMENT,
-            )?,
-            registration: limit(
-                "TRUSEC_RATE_LIMIT_REGISTRATION",
-                args.rate_limit_registration,
-                file.rate_limits.registration,
-                DEFAULT_RATE_LIMIT_REGISTRATION,
-            )?,
-        };
-        let workers = args
-            .workers
-            .or(file.workers)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-        if !(1..=256).contains(&workers) {
-            return Err(ConfigError::new(
-                "TRUSEC_WORKERS",
-                "must be between 1 and 256",
-            ));
-        }
         Ok(Self {
             bind,
             issuer,
-            database_url,
-            database_pool_size,
-            redis_url: redis_url.map(Into::into),
+            database_url: database_url(&args, &file)?,
+            database_pool_size: in_range(
+                "TRUSEC_DATABASE_POOL_SIZE",
+                args.database_pool_size.or(file.database_pool_size),
+                10,
+                1..=512,
+            )?,
+            redis_url: redis_url(&args, &file)?.map(Into::into),
             redis_prefix: "trusec:".into(),
-            master_key,
+            master_key: master_key_source(&args, &file)?,
             open_registration: args
                 .open_registration
                 .or(file.open_registration)
                 .unwrap_or(false),
-            rate_limits,
-            workers,
+            rate_limits: rate_limits(&args, &file)?,
+            workers: in_range(
+                "TRUSEC_WORKERS",
+                args.workers.or(file.workers),
+                std::thread::available_parallelism().map_or(2, usize::from),
+                1..=256,
+            )?,
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_format: args
                 .log_format
@@ -298,6 +236,99 @@ fn validate_issuer(issuer: String) -> Result<String, ConfigError> {
         return Err(bad("must not have a query or fragment"));
     }
     Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+/// A number setting: flag or file, else `default`, within `range`.
+fn in_range<N: PartialOrd + std::fmt::Display + Copy>(
+    setting: &'static str,
+    value: Option<N>,
+    default: N,
+    range: std::ops::RangeInclusive<N>,
+) -> Result<N, ConfigError> {
+    let value = value.unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(
+            setting,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn database_url(args: &ConfigArgs, file: &FileConfig) -> Result<DbUrl, ConfigError> {
+    let url = args
+        .database_url
+        .clone()
+        .or(file.database_url.clone())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+    DbUrl::parse(&url).map_err(|e| ConfigError::new("TRUSEC_DATABASE_URL", e))
+}
+
+fn redis_url(args: &ConfigArgs, file: &FileConfig) -> Result<Option<String>, ConfigError> {
+    let url = args
+        .redis_url
+        .clone()
+        .or(file.redis_url.clone())
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &url
+        && !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+    {
+        return Err(ConfigError::new(
+            "TRUSEC_REDIS_URL",
+            "must start with redis://, rediss:// or unix://",
+        ));
+    }
+    Ok(url)
+}
+
+fn master_key_source(args: &ConfigArgs, file: &FileConfig) -> Result<MasterKeySource, ConfigError> {
+    Ok(match args.master_key.clone().or(file.master_key.clone()) {
+        Some(hex) => {
+            master_key::parse(&hex).map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e))?;
+            MasterKeySource::Inline(hex.into())
+        }
+        None => MasterKeySource::File(PathBuf::from(DEFAULT_MASTER_KEY_FILE)),
+    })
+}
+
+fn rate_limits(args: &ConfigArgs, file: &FileConfig) -> Result<RateLimits, ConfigError> {
+    let limit = |setting, flag: &Option<String>, file: &Option<String>, default: &str| {
+        let text = flag
+            .clone()
+            .or(file.clone())
+            .unwrap_or_else(|| default.to_owned());
+        Limit::parse(&text).map_err(|e| ConfigError::new(setting, format!("{text:?}: {e}")))
+    };
+    let file = &file.rate_limits;
+    Ok(RateLimits {
+        login: limit(
+            "TRUSEC_RATE_LIMIT_LOGIN",
+            &args.rate_limit_login,
+            &file.login,
+            DEFAULT_RATE_LIMIT_LOGIN,
+        )?,
+        token: limit(
+            "TRUSEC_RATE_LIMIT_TOKEN",
+            &args.rate_limit_token,
+            &file.token,
+            DEFAULT_RATE_LIMIT_TOKEN,
+        )?,
+        management: limit(
+            "TRUSEC_RATE_LIMIT_MANAGEMENT",
+            &args.rate_limit_management,
+            &file.management,
+            DEFAULT_RATE_LIMIT_MANAGEMENT,
+        )?,
+        registration: limit(
+            "TRUSEC_RATE_LIMIT_REGISTRATION",
+            &args.rate_limit_registration,
+            &file.registration,
+            DEFAULT_RATE_LIMIT_REGISTRATION,
+        )?,
+    })
 }
 
 #[cfg(test)]

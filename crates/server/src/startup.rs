@@ -4,9 +4,10 @@
 use crate::error::ApiError;
 use crate::settings::{ConfigError, Settings};
 use crate::state::AppState;
-use actix_web::dev::{Server, Service};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use secrecy::ExposeSecret;
 use std::net::TcpListener;
@@ -94,110 +95,22 @@ impl Application {
     /// # Errors
     /// As [`Application::build`].
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> Result<Self, StartupError> {
-        let master_key = settings.load_master_key()?;
-        let master_key_copy = settings.load_master_key()?;
-        let db = open_database(&settings).await?;
-        let store = open_store(&settings, &clock).await?;
-        let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
-        let ui = trusec_ui::UiState {
-            core: core.clone(),
-            secure_cookies: settings.issuer.starts_with("https://"),
-        };
-        let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
-        oauth_settings.open_registration = settings.open_registration;
-        let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
-        let saml_keys = open_saml_keys(
-            &core,
-            secrecy::ExposeSecret::expose_secret(&master_key_copy),
-            &settings.issuer,
-        )
-        .await?;
-        let maintenance = vec![
-            keyring.spawn_maintenance(core.clone()),
-            spawn_saml_key_reload(saml_keys.clone()),
-        ];
-        let saml = trusec_saml::SamlState::new(
-            ui.clone(),
-            saml_keys,
-            &settings.issuer,
-            secrecy::ExposeSecret::expose_secret(&master_key_copy),
-        );
-        let oauth = trusec_oauth::OAuthState::new(ui, keyring, oauth_settings);
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{}: {e}", settings.bind)))?;
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
-        let state = AppState {
-            core,
-            settings: Arc::new(settings),
-            oauth,
-            saml,
-            openapi: Arc::new(
-                crate::openapi::Rendered::build()
-                    .map_err(|e| StartupError::Io(std::io::Error::other(e)))?,
-            ),
-        };
+        let (state, audit_task, maintenance) = build_state(settings, clock).await?;
+        let openapi = web::Data::new(
+            crate::openapi::Rendered::build()
+                .map_err(|e| StartupError::Io(std::io::Error::other(e)))?,
+        );
         let app_state = state.clone();
         let server = HttpServer::new(move || {
-            let core = app_state.core.clone();
             App::new()
+                .app_data(openapi.clone())
                 .configure(|cfg| configure(cfg, app_state.clone()))
-                .wrap_fn(move |req, srv| {
-                    let started = Instant::now();
-                    // A fixed label set: a made-up method must not mint a series.
-                    let method = match req.method().as_str() {
-                        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
-                        _ => "other",
-                    }
-                    .to_owned();
-                    let core = core.clone();
-                    let call = srv.call(req);
-                    async move {
-                        let res = call.await?;
-                        let route = res
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "unmatched".into());
-                        let status = res.status().as_u16();
-                        let elapsed = started.elapsed();
-                        core.metrics().observe_request(
-                            &method,
-                            &route,
-                            status,
-                            elapsed.as_secs_f64(),
-                        );
-                        // One access line per request, inside the request's
-                        // span (so it carries the request id); never the path
-                        // or query, which may hold ids or tokens.
-                        tracing::info!(
-                            method,
-                            route,
-                            status,
-                            micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-                            "request"
-                        );
-                        Ok(res)
-                    }
-                })
-                .wrap_fn(|req, srv| {
-                    let id = req
-                        .extensions()
-                        .get::<tracing_actix_web::RequestId>()
-                        .copied();
-                    let call = srv.call(req);
-                    async move {
-                        let mut res = call.await?;
-                        if let Some(value) =
-                            id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
-                        {
-                            res.headers_mut()
-                                .insert(HeaderName::from_static("x-request-id"), value);
-                        }
-                        Ok(res)
-                    }
-                })
+                .wrap(from_fn(access_log))
+                .wrap(from_fn(request_id_header))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
         })
@@ -255,6 +168,106 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The shared state: storage and the core, the protocol states with their
+/// keys, and the background tasks (audit writer, key maintenance).
+async fn build_state(
+    settings: Settings,
+    clock: Clock,
+) -> Result<
+    (
+        AppState,
+        tokio::task::JoinHandle<()>,
+        Vec<tokio::task::JoinHandle<()>>,
+    ),
+    StartupError,
+> {
+    let master_key = settings.load_master_key()?;
+    let master_key_copy = settings.load_master_key()?;
+    let master_key_bytes = *secrecy::ExposeSecret::expose_secret(&master_key_copy);
+    let db = open_database(&settings).await?;
+    let store = open_store(&settings, &clock).await?;
+    let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
+    let ui = trusec_ui::UiState {
+        core: core.clone(),
+        secure_cookies: settings.issuer.starts_with("https://"),
+    };
+    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+    oauth_settings.open_registration = settings.open_registration;
+    let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
+    let saml_keys = open_saml_keys(&core, &master_key_bytes, &settings.issuer).await?;
+    let maintenance = vec![
+        keyring.spawn_maintenance(core.clone()),
+        spawn_saml_key_reload(saml_keys.clone()),
+    ];
+    let saml =
+        trusec_saml::SamlState::new(ui.clone(), saml_keys, &settings.issuer, &master_key_bytes);
+    let state = AppState {
+        core,
+        settings: Arc::new(settings),
+        oauth: trusec_oauth::OAuthState::new(ui, keyring, oauth_settings),
+        saml,
+    };
+    Ok((state, audit_task, maintenance))
+}
+
+/// Counts every request in metrics by method and route pattern, and writes
+/// one access line per request inside the request's span (so it carries the
+/// request id); never the path or query, which may hold ids or tokens.
+async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    // A fixed label set: a made-up method must not mint a series.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_owned();
+    let core = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.core.clone());
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Some(core) = core {
+        core.metrics()
+            .observe_request(&method, &route, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(
+        method,
+        route,
+        status,
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    Ok(res)
+}
+
+/// Returns the request id (minted by the tracing middleware) as
+/// `X-Request-Id`, so a user's report can be matched to the log.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .copied();
+    let mut res = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
 }
 
 /// Opens (creating on first start) the OAuth signing keyring.

@@ -14,6 +14,4 @@ pub struct AppState {
     pub oauth: trusec_oauth::OAuthState,
     /// The SAML identity provider.
     pub saml: trusec_saml::SamlState,
-    /// The OpenAPI document, serialised once.
-    pub openapi: Arc<crate::openapi::Rendered>,
 }

@@ -1,5 +1,7 @@
-//! `/v1`: the management API, authenticated by secret or test API keys.
-//! Every handler sees only its caller's environment.
+//! `/v1`: the management API, authenticated by secret or test API keys or,
+//! where a route's [`Access`] says so, by OAuth access tokens with the
+//! matching management scope. Every handler sees only its caller's
+//! environment.
 
 pub(crate) mod api_keys;
 pub(crate) mod audit_events;
@@ -10,15 +12,19 @@ pub(crate) mod signing_keys;
 pub(crate) mod users;
 
 use crate::error::ApiError;
+use crate::extract::Access::{self, ApiKey, Scoped, UserToken};
+use crate::extract::Resource::{AuditEvents, ServiceProviders, Sessions, Users};
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{Resource, web};
 
-/// A resource that answers unknown methods with the JSON 405.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
-    }))
+/// A route with who may call it; unknown methods get the JSON 405.
+fn resource(path: &str, access: Access) -> Resource {
+    web::resource(path)
+        .app_data(access)
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed)
+        }))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,53 +32,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             // Responses carry secrets shown once; never cache them.
             .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
-            .service(resource("/users").get(users::list).post(users::create))
-            .service(resource("/users/me").get(users::me))
             .service(
-                resource("/users/{id}")
+                resource("/users", Scoped(Users))
+                    .get(users::list)
+                    .post(users::create),
+            )
+            .service(resource("/users/me", UserToken).get(users::me))
+            .service(
+                resource("/users/{id}", Scoped(Users))
                     .get(users::get)
                     .patch(users::update)
                     .delete(users::delete),
             )
             .service(
-                resource("/users/{id}/sessions")
+                resource("/users/{id}/sessions", Scoped(Sessions))
                     .get(sessions::list_for_user)
                     .delete(sessions::revoke_all_for_user),
             )
-            .service(resource("/sessions").post(sessions::create))
-            .service(resource("/sessions/verify").post(sessions::verify))
-            .service(resource("/sessions/revoke").post(sessions::revoke))
+            .service(resource("/sessions", Scoped(Sessions)).post(sessions::create))
+            .service(resource("/sessions/verify", Scoped(Sessions)).post(sessions::verify))
+            .service(resource("/sessions/revoke", Scoped(Sessions)).post(sessions::revoke))
             .service(
-                resource("/api-keys")
+                resource("/api-keys", ApiKey)
                     .get(api_keys::list)
                     .post(api_keys::create),
             )
             .service(
-                resource("/api-keys/{id}")
+                resource("/api-keys/{id}", ApiKey)
                     .get(api_keys::get)
                     .delete(api_keys::revoke),
             )
-            .service(resource("/api-keys/{id}/rotate").post(api_keys::rotate))
-            .service(resource("/audit-events").get(audit_events::list))
+            .service(resource("/api-keys/{id}/rotate", ApiKey).post(api_keys::rotate))
+            .service(resource("/audit-events", Scoped(AuditEvents)).get(audit_events::list))
             .service(
-                resource("/oauth/clients")
+                resource("/oauth/clients", ApiKey)
                     .get(clients::list)
                     .post(clients::create),
             )
             .service(
-                resource("/oauth/clients/{id}")
+                resource("/oauth/clients/{id}", ApiKey)
                     .get(clients::get)
                     .patch(clients::update)
                     .delete(clients::delete),
             )
-            .service(resource("/signing-keys/rotate").post(signing_keys::rotate))
+            .service(resource("/signing-keys/rotate", ApiKey).post(signing_keys::rotate))
             .service(
-                resource("/saml/service-providers")
+                resource("/saml/service-providers", Scoped(ServiceProviders))
                     .get(service_providers::list)
                     .post(service_providers::create),
             )
             .service(
-                resource("/saml/service-providers/{id}")
+                resource("/saml/service-providers/{id}", Scoped(ServiceProviders))
                     .get(service_providers::get)
                     .patch(service_providers::update)
                     .delete(service_providers::delete),

@@ -74,7 +74,7 @@ fn with_key(minted: &MintedKey) -> Result<serde_json::Value, ApiError> {
     Ok(body)
 }
 
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKey, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The key record and the key itself (shown once)", body = Object), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKey, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The key record and the key itself (shown once)", body = Object), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -121,7 +121,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(with_key(&minted)?))
 }
 
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Keys of this environment (never their secrets)", body = crate::openapi::ListOf<trusec_storage::api_keys::ApiKey>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Keys of this environment (never their secrets)", body = crate::extract::ListOf<trusec_storage::api_keys::ApiKey>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -142,7 +142,7 @@ pub async fn list(
     )
 }
 
-#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The key record", body = trusec_storage::api_keys::ApiKey), (status = 404, description = "No such key", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The key record", body = trusec_storage::api_keys::ApiKey), (status = 404, description = "No such key", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -160,7 +160,7 @@ pub async fn get(
     Ok(web::Json(row.to_api_key()))
 }
 
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The revoked key", body = trusec_storage::api_keys::ApiKey), (status = 404, description = "No such key", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The revoked key", body = trusec_storage::api_keys::ApiKey), (status = 404, description = "No such key", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn revoke(
     state: web::Data<AppState>,
@@ -192,7 +192,7 @@ pub async fn revoke(
     Ok(web::Json(row.to_api_key()))
 }
 
-#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path, description = "key_…")), request_body = RotateKey, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The new key (shown once) and the previous record", body = Object), (status = 404, description = "No such key, or already rotated", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path, description = "key_…")), request_body = RotateKey, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The new key (shown once) and the previous record", body = Object), (status = 404, description = "No such key, or already rotated", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn rotate(
     state: web::Data<AppState>,

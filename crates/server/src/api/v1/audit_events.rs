@@ -20,7 +20,7 @@ pub struct AuditQuery {
     after: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(("type" = Option<String>, Query), ("user_id" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Events, newest first", body = crate::openapi::ListOf<trusec_storage::audit::AuditEvent>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/audit-events", tag = "audit", params(("type" = Option<String>, Query), ("user_id" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Events, newest first", body = crate::extract::ListOf<trusec_storage::audit::AuditEvent>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,

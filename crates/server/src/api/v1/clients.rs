@@ -51,7 +51,7 @@ fn not_found(e: StorageError) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/oauth/clients", tag = "oauth-clients", request_body = CreateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The client, and its secret once (confidential clients)", body = Object), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/oauth/clients", tag = "oauth-clients", request_body = CreateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The client, and its secret once (confidential clients)", body = Object), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -110,7 +110,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(body))
 }
 
-#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth-clients", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Clients", body = crate::openapi::ListOf<trusec_storage::clients::Client>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth-clients", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Clients", body = crate::extract::ListOf<trusec_storage::clients::Client>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -138,7 +138,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, 
         .map_err(not_found)
 }
 
-#[utoipa::path(get, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The client", body = trusec_storage::clients::Client), (status = 404, description = "No such client", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The client", body = trusec_storage::clients::Client), (status = 404, description = "No such client", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -148,7 +148,7 @@ pub async fn get(
     Ok(web::Json(load(&state, &caller, &id).await?.to_client()?))
 }
 
-#[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -215,7 +215,7 @@ pub async fn update(
     Ok(web::Json(row.to_client()?))
 }
 
-#[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn delete(
     state: web::Data<AppState>,

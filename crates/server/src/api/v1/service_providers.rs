@@ -273,7 +273,7 @@ fn to_fields(row: &ServiceProviderRow) -> Result<SpFields, ApiError> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/saml/service-providers", tag = "saml-service-providers", request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 409, description = "Entity id taken", body = crate::openapi::ErrorBody), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/saml/service-providers", tag = "saml-service-providers", request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 409, description = "Entity id taken", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -301,7 +301,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(row.to_sp()?))
 }
 
-#[utoipa::path(get, path = "/v1/saml/service-providers", tag = "saml-service-providers", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Service providers", body = crate::openapi::ListOf<trusec_storage::service_providers::ServiceProvider>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/saml/service-providers", tag = "saml-service-providers", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Service providers", body = crate::extract::ListOf<trusec_storage::service_providers::ServiceProvider>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -329,7 +329,7 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProv
         .map_err(taken)
 }
 
-#[utoipa::path(get, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 404, description = "No such service provider", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 404, description = "No such service provider", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -339,7 +339,7 @@ pub async fn get(
     Ok(web::Json(load(&state, &caller, &id).await?.to_sp()?))
 }
 
-#[utoipa::path(patch, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(patch, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -369,7 +369,7 @@ pub async fn update(
     Ok(web::Json(row.to_sp()?))
 }
 
-#[utoipa::path(delete, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn delete(
     state: web::Data<AppState>,

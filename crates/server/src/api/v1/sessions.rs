@@ -47,7 +47,7 @@ pub struct TokenBody {
     token: String,
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSession, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The session and its token (shown once)", body = Object), (status = 404, description = "No such user", body = crate::openapi::ErrorBody), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = CreateSession, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The session and its token (shown once)", body = Object), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -113,7 +113,7 @@ fn verdict(
     })
 }
 
-#[utoipa::path(post, path = "/v1/sessions/verify", tag = "sessions", request_body = TokenBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{valid: true, user, session} or {valid: false, reason}", body = Object), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions/verify", tag = "sessions", request_body = TokenBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{valid: true, user, session} or {valid: false, reason}", body = Object), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn verify(
     state: web::Data<AppState>,
@@ -159,7 +159,7 @@ pub async fn verify(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[utoipa::path(post, path = "/v1/sessions/revoke", tag = "sessions", request_body = TokenBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{revoked: bool}", body = Object), (status = 503, description = "Could not tell every instance; retry", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions/revoke", tag = "sessions", request_body = TokenBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{revoked: bool}", body = Object), (status = 503, description = "Could not tell every instance; retry", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn revoke(
     state: web::Data<AppState>,
@@ -196,7 +196,7 @@ pub async fn revoke(
     Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": newly, "session_id": row.id})))
 }
 
-#[utoipa::path(get, path = "/v1/users/{id}/sessions", tag = "sessions", params(("id" = String, Path, description = "user_…"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Live sessions of the user", body = crate::openapi::ListOf<trusec_storage::sessions::Session>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/{id}/sessions", tag = "sessions", params(("id" = String, Path, description = "user_…"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Live sessions of the user", body = crate::extract::ListOf<trusec_storage::sessions::Session>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list_for_user(
     state: web::Data<AppState>,
@@ -220,7 +220,7 @@ pub async fn list_for_user(
     list_response(rows, |r| r.to_session(), |s| s.id.clone())
 }
 
-#[utoipa::path(delete, path = "/v1/users/{id}/sessions", tag = "sessions", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{revoked: n}", body = Object), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/users/{id}/sessions", tag = "sessions", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{revoked: n}", body = Object), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn revoke_all_for_user(
     state: web::Data<AppState>,

@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use trusec_storage::api_keys::KeyType;
 use trusec_storage::audit::EventType;
 
-#[utoipa::path(post, path = "/v1/signing-keys/rotate", tag = "signing-keys", security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Rotated JWT algorithms, the new JWKS, and the SAML step taken", body = Object), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/signing-keys/rotate", tag = "signing-keys", security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Rotated JWT algorithms, the new JWKS, and the SAML step taken", body = Object), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     if caller.key_type != KeyType::Secret || caller.via_oauth {

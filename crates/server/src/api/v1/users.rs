@@ -61,7 +61,7 @@ async fn password_hash(state: &AppState, password: String) -> Result<String, Api
     Ok(state.core.hash_password(password).await?)
 }
 
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The user", body = trusec_storage::users::User), (status = 409, description = "Email taken", body = crate::openapi::ErrorBody), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The user", body = trusec_storage::users::User), (status = 409, description = "Email taken", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
     state: web::Data<AppState>,
@@ -108,7 +108,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(user))
 }
 
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -126,7 +126,7 @@ pub async fn get(
     Ok(web::Json(row.to_user()?))
 }
 
-#[utoipa::path(get, path = "/v1/users", tag = "users", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "A page of users", body = crate::openapi::ListOf<trusec_storage::users::User>), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users", tag = "users", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "A page of users", body = crate::extract::ListOf<trusec_storage::users::User>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -143,7 +143,7 @@ pub async fn list(
     list_response(rows, |r| r.to_user(), |u| u.id.clone())
 }
 
-#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), request_body = UpdateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::openapi::ErrorBody), (status = 422, description = "Invalid field", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), request_body = UpdateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -219,7 +219,7 @@ pub async fn update(
     Ok(web::Json(row.to_user()?))
 }
 
-#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted; the user's sessions are revoked"), (status = 404, description = "No such user", body = crate::openapi::ErrorBody), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted; the user's sessions are revoked"), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -257,7 +257,7 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
 }
 
-#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("access_token" = [])), responses((status = 200, description = "The user behind the OAuth access token", body = trusec_storage::users::User), (status = 400, description = "Invalid request", body = crate::openapi::ErrorBody), (status = 401, description = "No or bad API key", body = crate::openapi::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("access_token" = [])), responses((status = 200, description = "The user behind the OAuth access token", body = trusec_storage::users::User), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 /// `GET /v1/users/me`: the user behind an OAuth access token.
 #[tracing::instrument(skip_all)]
 pub async fn me(
