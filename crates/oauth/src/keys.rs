@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use trusec_storage::audit::EventType;
+use trusec_storage::key_lifecycle::KeyState;
 use trusec_storage::signing_keys::{self, SigningKeyRow};
 use trusec_storage::{Clock, Db, StorageError, ids};
 
@@ -92,7 +93,7 @@ fn kid_aad(kid: &str) -> Vec<u8> {
 /// Generation or sealing failures.
 pub fn generate_row(
     alg: Alg,
-    state: &str,
+    state: KeyState,
     master: &[u8; 32],
     now: chrono::NaiveDateTime,
 ) -> Result<SigningKeyRow, KeyError> {
@@ -102,11 +103,11 @@ pub fn generate_row(
     Ok(SigningKeyRow {
         id: kid,
         algorithm: alg.name().to_owned(),
-        state: state.to_owned(),
+        state,
         private_key: sealed,
         public_jwk: jwk.to_string(),
         created_at: now,
-        activated_at: (state == signing_keys::CURRENT).then_some(now),
+        activated_at: (state == KeyState::Current).then_some(now),
         retired_at: None,
         publish_until: None,
     })
@@ -139,8 +140,8 @@ impl Keyring {
         let have = ring.db.run(signing_keys::algorithms_with_current).await?;
         for alg in Alg::ALL {
             if !have.iter().any(|a| a == alg.name()) {
-                let current = ring.new_key(alg, signing_keys::CURRENT).await?;
-                let next = ring.new_key(alg, signing_keys::NEXT).await?;
+                let current = ring.new_key(alg, KeyState::Current).await?;
+                let next = ring.new_key(alg, KeyState::Next).await?;
                 ring.db
                     .run(move |conn| signing_keys::install_first(conn, &current, &next))
                     .await?;
@@ -155,7 +156,7 @@ impl Keyring {
     }
 
     /// Generates and seals a key (off the async runtime: RSA takes a while).
-    async fn new_key(&self, alg: Alg, state: &'static str) -> Result<SigningKeyRow, KeyError> {
+    async fn new_key(&self, alg: Alg, state: KeyState) -> Result<SigningKeyRow, KeyError> {
         let master = *self.master();
         let now = self.clock.now_naive();
         tokio::task::spawn_blocking(move || generate_row(alg, state, &master, now))
@@ -189,7 +190,7 @@ impl Keyring {
             };
             let jwk = Jwk::from_bytes(row.public_jwk.as_bytes()).map_err(CryptoError::from)?;
             verifiers.insert(row.id.clone(), Arc::from(crypto::verifier(alg, &jwk)?));
-            if row.state == signing_keys::CURRENT {
+            if row.state == KeyState::Current {
                 let pem = crypto::unseal(self.master(), &kid_aad(&row.id), &row.private_key)?;
                 let signer = crypto::signer(alg, &pem, &row.id)?;
                 signers.insert(
@@ -259,7 +260,7 @@ impl Keyring {
                     continue;
                 }
             }
-            let next = self.new_key(alg, signing_keys::NEXT).await?;
+            let next = self.new_key(alg, KeyState::Next).await?;
             let name = alg.name();
             let did = self
                 .db
@@ -275,35 +276,26 @@ impl Keyring {
         Ok(rotated)
     }
 
-    /// Checks once a minute for due rotations (any instance may perform one;
-    /// the database serialises them) and reloads what others did.
-    pub fn spawn_maintenance(
-        self: &Arc<Self>,
-        core: trusec_storage::Core,
-    ) -> tokio::task::JoinHandle<()> {
-        let ring = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match ring.rotate(true).await {
-                    Ok(done) if !done.is_empty() => {
-                        tracing::info!(?done, "signing keys rotated on schedule");
-                        let event = trusec_storage::audit::NewAuditEvent::new(
-                            EventType::SigningKeyRotated,
-                            None,
-                            trusec_storage::audit::Actor::system(),
-                        )
-                        .data(serde_json::json!({"algorithms": done, "reason": "schedule"}));
-                        if let Err(e) = core.audit(event).await {
-                            tracing::error!(error = %e, "could not audit a scheduled key rotation");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "signing key maintenance failed"),
+    /// One maintenance step (the server runs it once a minute for every
+    /// kind of key): rotates the algorithms whose current key is due (any
+    /// instance may; the rotation lock makes it happen once), audits that,
+    /// and reloads what other instances did.
+    pub async fn maintain(&self, core: &trusec_storage::Core) {
+        match self.rotate(true).await {
+            Ok(done) if !done.is_empty() => {
+                tracing::info!(?done, "signing keys rotated on schedule");
+                let event = trusec_storage::audit::NewAuditEvent::new(
+                    EventType::SigningKeyRotated,
+                    None,
+                    trusec_storage::audit::Actor::system(),
+                )
+                .data(serde_json::json!({"algorithms": done, "reason": "schedule"}));
+                if let Err(e) = core.audit(event).await {
+                    tracing::error!(error = %e, "could not audit a scheduled key rotation");
                 }
             }
-        })
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "signing key maintenance failed"),
+        }
     }
 }

@@ -8,6 +8,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::{X509, X509NameBuilder};
+use trusec_storage::key_lifecycle::KeyState;
 use trusec_storage::service_providers::{self, IdpKeyRow};
 use trusec_storage::{Clock, Db, StorageError, ids, sealed};
 
@@ -75,7 +76,7 @@ pub fn generate(
         private_key: sealed::seal(master, &aad(&id), &rsa.private_key_to_der()?)?,
         certificate_pem: String::from_utf8_lossy(&cert.to_pem()?).into_owned(),
         id,
-        state: "current".into(),
+        state: KeyState::Current,
         created_at: now,
         not_after: now + chrono::TimeDelta::days(i64::from(VALID_DAYS)),
     })
@@ -168,7 +169,7 @@ pub async fn open(
     common_name: &str,
 ) -> Result<IdpKey, IdpKeyError> {
     let mut rows = db.run(service_providers::idp_keys).await?;
-    if !rows.iter().any(|r| r.state == "current") {
+    if !rows.iter().any(|r| r.state == KeyState::Current) {
         let (master_copy, cn, now) = (*master, common_name.to_owned(), clock.now_naive());
         let row = tokio::task::spawn_blocking(move || generate(&cn, &master_copy, now))
             .await
@@ -179,7 +180,7 @@ pub async fn open(
     }
     let current = rows
         .iter()
-        .find(|r| r.state == "current")
+        .find(|r| r.state == KeyState::Current)
         .ok_or(IdpKeyError::Missing)?;
     let private_der = sealed::unseal(master, &aad(&current.id), &current.private_key)?;
     let cert = X509::from_pem(current.certificate_pem.as_bytes())?;

@@ -199,10 +199,11 @@ async fn build_state(
     oauth_settings.open_registration = settings.open_registration;
     let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
     let saml_keys = open_saml_keys(&core, &master_key_bytes, &settings.issuer).await?;
-    let maintenance = vec![
-        keyring.spawn_maintenance(core.clone()),
-        spawn_saml_key_reload(saml_keys.clone()),
-    ];
+    let maintenance = vec![spawn_key_maintenance(
+        core.clone(),
+        keyring.clone(),
+        saml_keys.clone(),
+    )];
     let saml =
         trusec_saml::SamlState::new(ui.clone(), saml_keys, &settings.issuer, &master_key_bytes);
     let state = AppState {
@@ -316,16 +317,22 @@ async fn open_saml_keys(
         })
 }
 
-/// Re-reads the SAML keys once a minute, so a rotation made through any
-/// instance is used by all.
-fn spawn_saml_key_reload(keys: Arc<trusec_saml::idp_key::IdpKeys>) -> tokio::task::JoinHandle<()> {
+/// The one maintenance task of every signing key (the key lifecycle of
+/// `trusec_storage::key_lifecycle`), once a minute: JWT keys rotate when due
+/// and every instance reloads what another rotated, JWT keys and the SAML
+/// IdP key alike.
+fn spawn_key_maintenance(
+    core: Core,
+    keyring: Arc<trusec_oauth::Keyring>,
+    saml_keys: Arc<trusec_saml::idp_key::IdpKeys>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = keys.reload().await {
+            keyring.maintain(&core).await;
+            if let Err(e) = saml_keys.reload().await {
                 tracing::error!(error = %e, "could not reload the SAML signing keys");
             }
         }

@@ -19,6 +19,7 @@ pub mod db;
 pub mod ephemeral;
 pub mod error;
 pub mod ids;
+pub mod key_lifecycle;
 pub mod metrics;
 pub mod page;
 pub mod rate_limit;

@@ -5,6 +5,7 @@ use crate::clock::rfc3339;
 use crate::db::DbConnection;
 use crate::error::StorageError;
 use crate::ids;
+use crate::key_lifecycle::{KeyState, RotationLock};
 use crate::page::{Page, PageRequest};
 use crate::schema::{saml_idp_keys, saml_service_providers};
 use chrono::NaiveDateTime;
@@ -300,7 +301,7 @@ pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<(), Storag
 #[diesel(table_name = saml_idp_keys)]
 pub struct IdpKeyRow {
     pub id: String,
-    pub state: String,
+    pub state: KeyState,
     pub private_key: String,
     pub certificate_pem: String,
     pub created_at: NaiveDateTime,
@@ -313,7 +314,7 @@ pub struct IdpKeyRow {
 /// Backend failures.
 pub fn idp_keys(conn: &mut DbConnection) -> Result<Vec<IdpKeyRow>, StorageError> {
     Ok(saml_idp_keys::table
-        .filter(saml_idp_keys::state.eq_any(["current", "next"]))
+        .filter(saml_idp_keys::state.eq_any([KeyState::Current, KeyState::Next]))
         .select(IdpKeyRow::as_select())
         .order(saml_idp_keys::created_at.asc())
         .load(conn)?)
@@ -330,41 +331,28 @@ pub fn rotate_idp_key(
     conn: &mut DbConnection,
     new_next: &IdpKeyRow,
 ) -> Result<&'static str, StorageError> {
-    conn.transaction(|conn| {
-        crate::db::serialize_writers(conn, 0x7275_7365_635f_7361)?;
+    RotationLock::SamlIdpKey.run(conn, |conn| {
         let next: i64 = saml_idp_keys::table
-            .filter(saml_idp_keys::state.eq("next"))
+            .filter(saml_idp_keys::state.eq(KeyState::Next))
             .count()
             .get_result(conn)?;
         if next > 0 {
-            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq("current")))
-                .set(saml_idp_keys::state.eq("retired"))
+            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq(KeyState::Current)))
+                .set(saml_idp_keys::state.eq(KeyState::Retired))
                 .execute(conn)?;
-            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq("next")))
-                .set(saml_idp_keys::state.eq("current"))
+            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq(KeyState::Next)))
+                .set(saml_idp_keys::state.eq(KeyState::Current))
                 .execute(conn)?;
             Ok("promoted")
         } else {
             let mut row = new_next.clone();
-            row.state = "next".into();
+            row.state = KeyState::Next;
             diesel::insert_into(saml_idp_keys::table)
                 .values(&row)
                 .execute(conn)?;
             Ok("announced")
         }
     })
-}
-
-/// Whether a `next` IdP key is announced.
-///
-/// # Errors
-/// Backend failures.
-pub fn has_next_idp_key(conn: &mut DbConnection) -> Result<bool, StorageError> {
-    let n: i64 = saml_idp_keys::table
-        .filter(saml_idp_keys::state.eq("next"))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
 }
 
 /// Installs the first IdP key unless another instance did first.
@@ -375,10 +363,9 @@ pub fn install_first_idp_key(
     conn: &mut DbConnection,
     key: &IdpKeyRow,
 ) -> Result<bool, StorageError> {
-    conn.transaction(|conn| {
-        crate::db::serialize_writers(conn, 0x7275_7365_635f_7361)?;
+    RotationLock::SamlIdpKey.run(conn, |conn| {
         let n: i64 = saml_idp_keys::table
-            .filter(saml_idp_keys::state.eq("current"))
+            .filter(saml_idp_keys::state.eq(KeyState::Current))
             .count()
             .get_result(conn)?;
         if n > 0 {

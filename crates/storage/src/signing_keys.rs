@@ -1,26 +1,21 @@
-//! Signing keys for JWTs, one chain per algorithm: `next` (published in
-//! JWKS, not yet signing) → `current` (signing) → `retired` (published until
-//! every token it signed has expired). Private keys arrive here already
+//! Signing keys for JWTs, one chain per algorithm, through the shared
+//! lifecycle of [`crate::key_lifecycle`]: a retired key stays published until
+//! every token it signed has expired. Private keys arrive here already
 //! encrypted; this module never sees them in the clear.
 
-use crate::db::{DbConnection, serialize_writers};
+use crate::db::DbConnection;
 use crate::error::StorageError;
+use crate::key_lifecycle::{KeyState, RotationLock};
 use crate::schema::signing_keys;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-
-const PG_ROTATION_LOCK: i64 = 0x7275_7365_635f_6b79;
-
-pub const NEXT: &str = "next";
-pub const CURRENT: &str = "current";
-pub const RETIRED: &str = "retired";
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
     pub id: String,
     pub algorithm: String,
-    pub state: String,
+    pub state: KeyState,
     pub private_key: String,
     pub public_jwk: String,
     pub created_at: NaiveDateTime,
@@ -41,7 +36,7 @@ pub fn published(
     Ok(signing_keys::table
         .filter(
             signing_keys::state
-                .eq_any([NEXT, CURRENT])
+                .eq_any([KeyState::Next, KeyState::Current])
                 .or(signing_keys::publish_until.gt(now)),
         )
         .select(SigningKeyRow::as_select())
@@ -55,7 +50,7 @@ pub fn published(
 /// Backend failures.
 pub fn algorithms_with_current(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
     Ok(signing_keys::table
-        .filter(signing_keys::state.eq(CURRENT))
+        .filter(signing_keys::state.eq(KeyState::Current))
         .select(signing_keys::algorithm)
         .load(conn)?)
 }
@@ -70,11 +65,10 @@ pub fn install_first(
     current: &SigningKeyRow,
     next: &SigningKeyRow,
 ) -> Result<bool, StorageError> {
-    conn.transaction(|conn| {
-        serialize_writers(conn, PG_ROTATION_LOCK)?;
+    RotationLock::JwtSigningKeys.run(conn, |conn| {
         let exists: i64 = signing_keys::table
             .filter(signing_keys::algorithm.eq(&current.algorithm))
-            .filter(signing_keys::state.eq(CURRENT))
+            .filter(signing_keys::state.eq(KeyState::Current))
             .count()
             .get_result(conn)?;
         if exists > 0 {
@@ -100,7 +94,7 @@ pub fn current_since(
 ) -> Result<Option<NaiveDateTime>, StorageError> {
     Ok(signing_keys::table
         .filter(signing_keys::algorithm.eq(algorithm))
-        .filter(signing_keys::state.eq(CURRENT))
+        .filter(signing_keys::state.eq(KeyState::Current))
         .select(signing_keys::activated_at)
         .first::<Option<NaiveDateTime>>(conn)
         .optional()?
@@ -123,8 +117,7 @@ pub fn rotate(
     publish_retired_until: NaiveDateTime,
     only_if_activated_before: Option<NaiveDateTime>,
 ) -> Result<bool, StorageError> {
-    conn.transaction(|conn| {
-        serialize_writers(conn, PG_ROTATION_LOCK)?;
+    RotationLock::JwtSigningKeys.run(conn, |conn| {
         if let Some(cutoff) = only_if_activated_before {
             let since = current_since(conn, algorithm)?;
             if since.is_some_and(|t| t >= cutoff) {
@@ -134,10 +127,10 @@ pub fn rotate(
         diesel::update(
             signing_keys::table
                 .filter(signing_keys::algorithm.eq(algorithm))
-                .filter(signing_keys::state.eq(CURRENT)),
+                .filter(signing_keys::state.eq(KeyState::Current)),
         )
         .set((
-            signing_keys::state.eq(RETIRED),
+            signing_keys::state.eq(KeyState::Retired),
             signing_keys::retired_at.eq(Some(now)),
             signing_keys::publish_until.eq(Some(publish_retired_until)),
         ))
@@ -145,10 +138,10 @@ pub fn rotate(
         diesel::update(
             signing_keys::table
                 .filter(signing_keys::algorithm.eq(algorithm))
-                .filter(signing_keys::state.eq(NEXT)),
+                .filter(signing_keys::state.eq(KeyState::Next)),
         )
         .set((
-            signing_keys::state.eq(CURRENT),
+            signing_keys::state.eq(KeyState::Current),
             signing_keys::activated_at.eq(Some(now)),
         ))
         .execute(conn)?;

@@ -6,6 +6,7 @@
 use crate::TestDb;
 use std::sync::OnceLock;
 use trusec_oauth::crypto::Alg;
+use trusec_storage::key_lifecycle::KeyState;
 use trusec_storage::signing_keys::{self, SigningKeyRow};
 
 /// The master key of `Settings::for_tests`.
@@ -17,7 +18,7 @@ fn rows() -> &'static [SigningKeyRow] {
         let now = crate::fake_clock().now_naive();
         let mut rows = Vec::new();
         for alg in Alg::ALL {
-            for state in [signing_keys::CURRENT, signing_keys::NEXT] {
+            for state in [KeyState::Current, KeyState::Next] {
                 rows.push(
                     trusec_oauth::keys::generate_row(alg, state, &TEST_MASTER_KEY, now)
                         .expect("key generation"),
