@@ -23,166 +23,58 @@ use sha2::{Digest, Sha256};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const PG_AUDIT_LOCK: i64 = 0x7275_7365_635f_6175;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Success,
-    Failure,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-        }
+crate::text_enum! {
+    /// Whether the audited action succeeded.
+    pub enum Outcome as "audit outcome" {
+        Success = "success",
+        Failure = "failure",
     }
 }
 
-/// Every kind of audit event, the one catalog that the log, the `?type=`
-/// filter and the `trusec_audit_events_total{event_type}` metric share. The
-/// wire names are the contract's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventType {
-    UserCreated,
-    UserUpdated,
-    UserDeleted,
-    UserLoginSucceeded,
-    UserLoginFailed,
-    UserLogout,
-    SessionCreated,
-    SessionRevoked,
-    ApiKeyCreated,
-    ApiKeyRotated,
-    ApiKeyRevoked,
-    OAuthClientCreated,
-    OAuthClientUpdated,
-    OAuthClientDeleted,
-    OAuthConsentGranted,
-    OAuthTokenIssued,
-    OAuthTokenRefreshed,
-    OAuthTokenRevoked,
-    OAuthRefreshTokenReuseDetected,
-    SamlSpCreated,
-    SamlSpUpdated,
-    SamlSpDeleted,
-    SamlAssertionIssued,
-    SamlRequestRefused,
-    SamlLogout,
-    SigningKeyRotated,
-    RateLimitExceeded,
-}
-
-impl EventType {
-    pub const ALL: [Self; 27] = [
-        Self::UserCreated,
-        Self::UserUpdated,
-        Self::UserDeleted,
-        Self::UserLoginSucceeded,
-        Self::UserLoginFailed,
-        Self::UserLogout,
-        Self::SessionCreated,
-        Self::SessionRevoked,
-        Self::ApiKeyCreated,
-        Self::ApiKeyRotated,
-        Self::ApiKeyRevoked,
-        Self::OAuthClientCreated,
-        Self::OAuthClientUpdated,
-        Self::OAuthClientDeleted,
-        Self::OAuthConsentGranted,
-        Self::OAuthTokenIssued,
-        Self::OAuthTokenRefreshed,
-        Self::OAuthTokenRevoked,
-        Self::OAuthRefreshTokenReuseDetected,
-        Self::SamlSpCreated,
-        Self::SamlSpUpdated,
-        Self::SamlSpDeleted,
-        Self::SamlAssertionIssued,
-        Self::SamlRequestRefused,
-        Self::SamlLogout,
-        Self::SigningKeyRotated,
-        Self::RateLimitExceeded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UserCreated => "user.created",
-            Self::UserUpdated => "user.updated",
-            Self::UserDeleted => "user.deleted",
-            Self::UserLoginSucceeded => "user.login.succeeded",
-            Self::UserLoginFailed => "user.login.failed",
-            Self::UserLogout => "user.logout",
-            Self::SessionCreated => "session.created",
-            Self::SessionRevoked => "session.revoked",
-            Self::ApiKeyCreated => "api_key.created",
-            Self::ApiKeyRotated => "api_key.rotated",
-            Self::ApiKeyRevoked => "api_key.revoked",
-            Self::OAuthClientCreated => "oauth.client.created",
-            Self::OAuthClientUpdated => "oauth.client.updated",
-            Self::OAuthClientDeleted => "oauth.client.deleted",
-            Self::OAuthConsentGranted => "oauth.consent.granted",
-            Self::OAuthTokenIssued => "oauth.token.issued",
-            Self::OAuthTokenRefreshed => "oauth.token.refreshed",
-            Self::OAuthTokenRevoked => "oauth.token.revoked",
-            Self::OAuthRefreshTokenReuseDetected => "oauth.refresh_token.reuse_detected",
-            Self::SamlSpCreated => "saml.sp.created",
-            Self::SamlSpUpdated => "saml.sp.updated",
-            Self::SamlSpDeleted => "saml.sp.deleted",
-            Self::SamlAssertionIssued => "saml.assertion.issued",
-            Self::SamlRequestRefused => "saml.request.refused",
-            Self::SamlLogout => "saml.logout",
-            Self::SigningKeyRotated => "signing_key.rotated",
-            Self::RateLimitExceeded => "rate_limit.exceeded",
-        }
-    }
-
-    /// The type with this wire name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+crate::text_enum! {
+    /// Every kind of audit event, the one catalog that the log, the `?type=`
+    /// filter and the `trusec_audit_events_total{event_type}` metric share. The
+    /// wire names are the contract's.
+    pub enum EventType as "audit event type" {
+        UserCreated = "user.created",
+        UserUpdated = "user.updated",
+        UserDeleted = "user.deleted",
+        UserLoginSucceeded = "user.login.succeeded",
+        UserLoginFailed = "user.login.failed",
+        UserLogout = "user.logout",
+        SessionCreated = "session.created",
+        SessionRevoked = "session.revoked",
+        ApiKeyCreated = "api_key.created",
+        ApiKeyRotated = "api_key.rotated",
+        ApiKeyRevoked = "api_key.revoked",
+        OAuthClientCreated = "oauth.client.created",
+        OAuthClientUpdated = "oauth.client.updated",
+        OAuthClientDeleted = "oauth.client.deleted",
+        OAuthConsentGranted = "oauth.consent.granted",
+        OAuthTokenIssued = "oauth.token.issued",
+        OAuthTokenRefreshed = "oauth.token.refreshed",
+        OAuthTokenRevoked = "oauth.token.revoked",
+        OAuthRefreshTokenReuseDetected = "oauth.refresh_token.reuse_detected",
+        SamlSpCreated = "saml.sp.created",
+        SamlSpUpdated = "saml.sp.updated",
+        SamlSpDeleted = "saml.sp.deleted",
+        SamlAssertionIssued = "saml.assertion.issued",
+        SamlRequestRefused = "saml.request.refused",
+        SamlLogout = "saml.logout",
+        SigningKeyRotated = "signing_key.rotated",
+        RateLimitExceeded = "rate_limit.exceeded",
     }
 }
 
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What kind of party acted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ActorKind {
-    ApiKey,
-    User,
-    OAuthClient,
-    Cli,
-    System,
-    Anonymous,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ApiKey => "api_key",
-            Self::User => "user",
-            Self::OAuthClient => "oauth_client",
-            Self::Cli => "cli",
-            Self::System => "system",
-            Self::Anonymous => "anonymous",
-        }
-    }
-
-    /// The kind with this stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::ApiKey,
-            Self::User,
-            Self::OAuthClient,
-            Self::Cli,
-            Self::System,
-            Self::Anonymous,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+crate::text_enum! {
+    /// What kind of party acted.
+    pub enum ActorKind as "actor kind" {
+        ApiKey = "api_key",
+        User = "user",
+        OAuthClient = "oauth_client",
+        Cli = "cli",
+        System = "system",
+        Anonymous = "anonymous",
     }
 }
 
@@ -294,14 +186,14 @@ impl NewAuditEvent {
 pub struct AuditRow {
     pub id: String,
     pub seq: i64,
-    pub event_type: String,
+    pub event_type: EventType,
     pub environment_id: Option<String>,
-    pub actor_type: String,
+    pub actor_type: ActorKind,
     pub actor_id: Option<String>,
     pub user_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub data: String,
     pub created_at: NaiveDateTime,
     pub prev_hash: String,
@@ -343,16 +235,16 @@ impl AuditRow {
     pub fn to_event(&self) -> Result<AuditEvent, StorageError> {
         Ok(AuditEvent {
             id: self.id.clone(),
-            event_type: self.event_type.clone(),
+            event_type: self.event_type.as_str().to_owned(),
             environment: self.environment_id.clone(),
             actor: ActorView {
-                kind: self.actor_type.clone(),
+                kind: self.actor_type.as_str().to_owned(),
                 id: self.actor_id.clone(),
             },
             user_id: self.user_id.clone(),
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
-            outcome: self.outcome.clone(),
+            outcome: self.outcome.as_str().to_owned(),
             data: serde_json::from_str(&self.data)?,
             created_at: rfc3339(self.created_at),
             prev_hash: self.prev_hash.clone(),
@@ -450,14 +342,14 @@ pub fn append(
             let mut row = AuditRow {
                 id: ids::new_id(ids::EVENT),
                 seq,
-                event_type: event.event_type.as_str().to_owned(),
+                event_type: event.event_type,
                 environment_id: event.environment_id.clone(),
-                actor_type: event.actor.kind.as_str().to_owned(),
+                actor_type: event.actor.kind,
                 actor_id: event.actor.id.clone(),
                 user_id: event.user_id.clone(),
                 ip: event.ip.clone(),
                 user_agent: event.user_agent.clone(),
-                outcome: event.outcome.as_str().to_owned(),
+                outcome: event.outcome,
                 data: serde_json::to_string(&event.data)?,
                 created_at: now,
                 prev_hash: prev_hash.clone(),
@@ -499,7 +391,7 @@ pub fn list(
         .limit(page.limit + 1)
         .into_boxed();
     if let Some(t) = &filter.event_type {
-        query = query.filter(audit_events::event_type.eq(t.as_str()));
+        query = query.filter(audit_events::event_type.eq(*t));
     }
     if let Some(u) = &filter.user_id {
         query = query.filter(audit_events::user_id.eq(u.clone()));

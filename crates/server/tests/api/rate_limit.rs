@@ -43,7 +43,7 @@ async fn management_api_is_limited_per_key(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(events.data.len(), 1);
-    assert_eq!(events.data[0].outcome, "failure");
+    assert_eq!(events.data[0].outcome.as_str(), "failure");
 }
 
 on_every_backend!(refusals_and_failed_logins_are_counted_on_every_surface);
