@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use trusec_storage::api_keys::KeyType;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::authn::KeyRefusal;
+use trusec_storage::ids::TypedId;
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::{PageRequest, ids};
 use trusec_ui::http::{Authorization, client_info};
@@ -347,11 +348,11 @@ pub const DEFAULT_PAGE: i64 = 20;
 pub const MAX_PAGE: i64 = 100;
 
 impl PageQuery {
-    /// Checks the limit and that the cursor is an id of the listed kind.
+    /// Checks the limit and that the cursor is an id of the listed kind `I`.
     ///
     /// # Errors
     /// `InvalidRequest` naming `limit` or `after`.
-    pub fn to_request(&self, id_prefix: &str) -> Result<PageRequest, ApiError> {
+    pub fn to_request<I: TypedId>(&self) -> Result<PageRequest, ApiError> {
         let limit = match &self.limit {
             None => DEFAULT_PAGE,
             Some(l) => l
@@ -366,11 +367,11 @@ impl PageQuery {
                 })?,
         };
         if let Some(after) = &self.after
-            && !ids::is_valid(id_prefix, after)
+            && I::parse(after).is_none()
         {
             return Err(ApiError::invalid(
                 "after",
-                format!("after must be an id starting with {id_prefix}_"),
+                format!("after must be an id starting with {}_", I::PREFIX),
             ));
         }
         Ok(PageRequest {
@@ -424,14 +425,10 @@ pub fn list_response<R, T: serde::Serialize>(
     Ok(actix_web::HttpResponse::Ok().json(list_body(page, cursor)))
 }
 
-/// Checks a path id before it reaches a query.
+/// Parses a path id before it reaches a query.
 ///
 /// # Errors
-/// `NotFound` naming `id` when it is not an id of this kind.
-pub fn path_id(prefix: &str, what: &str, id: &str) -> Result<String, ApiError> {
-    if ids::is_valid(prefix, id) {
-        Ok(id.to_owned())
-    } else {
-        Err(ApiError::not_found(what, Some("id")))
-    }
+/// `NotFound` naming `id` when it is not an id of kind `I`.
+pub fn path_id<I: TypedId>(id: &str) -> Result<I, ApiError> {
+    I::parse(id).ok_or_else(|| ApiError::not_found(I::WHAT, Some("id")))
 }

@@ -43,6 +43,89 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
         .is_some_and(|body| body.len() == 26 && body.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// An id of one kind of object, parsed at the edge: a value of this type has
+/// the right prefix and shape, so handlers never check prefixes by hand.
+pub trait TypedId: Sized + std::ops::Deref<Target = str> {
+    /// The prefix before `_`.
+    const PREFIX: &'static str;
+    /// What it names, for messages ("no such user").
+    const WHAT: &'static str;
+
+    /// The id, when `s` is one of this kind.
+    fn parse(s: &str) -> Option<Self>;
+}
+
+macro_rules! typed_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh id of this kind.
+            pub fn generate() -> Self {
+                Self(new_id($prefix))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TypedId for $name {
+            const PREFIX: &'static str = $prefix;
+            const WHAT: &'static str = $what;
+
+            fn parse(s: &str) -> Option<Self> {
+                is_valid($prefix, s).then(|| Self(s.to_owned()))
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// `user_…`
+    UserId, USER, "user"
+);
+typed_id!(
+    /// `sess_…`
+    SessionId, SESSION, "session"
+);
+typed_id!(
+    /// `key_…`
+    ApiKeyId, API_KEY, "API key"
+);
+typed_id!(
+    /// `evt_…`
+    EventId, EVENT, "audit event"
+);
+typed_id!(
+    /// `client_…`
+    ClientId, CLIENT, "client"
+);
+typed_id!(
+    /// `sp_…`
+    ServiceProviderId, SERVICE_PROVIDER, "service provider"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +137,13 @@ mod tests {
         assert!(!is_valid(SESSION, &a));
         assert!(!is_valid(USER, "user_../../etc"));
         assert!(!is_valid(USER, "user"));
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_kind() {
+        let user = UserId::generate();
+        assert_eq!(UserId::parse(&user), Some(user.clone()));
+        assert_eq!(SessionId::parse(&user), None);
+        assert_eq!(ClientId::parse("client_../../etc"), None);
     }
 }

@@ -13,9 +13,10 @@ use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
+use trusec_storage::StorageError;
 use trusec_storage::api_keys::{self, ApiKey, CreateKeyError, KeyType, MintedKey};
 use trusec_storage::audit::EventType;
-use trusec_storage::{StorageError, ids};
+use trusec_storage::ids::ApiKeyId;
 
 const DEFAULT_GRACE: Duration = Duration::from_secs(86_400);
 const MAX_GRACE: Duration = Duration::from_secs(30 * 86_400);
@@ -128,7 +129,7 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request(ids::API_KEY)?;
+    let page = query.to_request::<ApiKeyId>()?;
     let env = caller.environment.clone();
     let rows = state
         .core
@@ -149,7 +150,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
-    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let id = path_id::<ApiKeyId>(&id)?;
     let env = caller.environment.clone();
     let row = state
         .core
@@ -167,7 +168,7 @@ pub async fn revoke(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
-    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let id = path_id::<ApiKeyId>(&id)?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let (row, newly) = state
@@ -200,7 +201,7 @@ pub async fn rotate(
     id: web::Path<String>,
     ApiJson(body): ApiJson<RotateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(ids::API_KEY, "API key", &id)?;
+    let id = path_id::<ApiKeyId>(&id)?;
     let grace = match &body.grace_period {
         Some(d) => validate::duration("grace_period", d, Duration::ZERO, MAX_GRACE)?,
         None => DEFAULT_GRACE,

@@ -7,7 +7,8 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use trusec_storage::audit::{self, AuditFilter, EventType};
-use trusec_storage::ids;
+use trusec_storage::ids::TypedId;
+use trusec_storage::ids::{EventId, UserId};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +33,7 @@ pub async fn list(
         limit: query.limit,
         after: query.after,
     }
-    .to_request(ids::EVENT)?;
+    .to_request::<EventId>()?;
     // The one catalog of event types (trusec_storage::audit::EventType).
     let event_type = query
         .event_type
@@ -44,7 +45,7 @@ pub async fn list(
         })
         .transpose()?;
     if let Some(u) = &query.user_id
-        && !ids::is_valid(ids::USER, u)
+        && UserId::parse(u).is_none()
     {
         return Err(ApiError::invalid("user_id", "must be a user id (user_…)"));
     }

@@ -8,9 +8,10 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use trusec_oauth::client_auth;
 use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
+use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
 use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, NewClient};
-use trusec_storage::{StorageError, ids};
+use trusec_storage::ids::ClientId;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +118,7 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request(ids::CLIENT)?;
+    let page = query.to_request::<ClientId>()?;
     let env = caller.environment.clone();
     let rows = state
         .core
@@ -128,7 +129,7 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
-    let id = path_id(ids::CLIENT, "client", id)?;
+    let id = path_id::<ClientId>(id)?;
     let env = caller.environment.clone();
     state
         .core

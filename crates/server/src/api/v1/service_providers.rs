@@ -9,11 +9,12 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use trusec_saml::metadata::BINDING_POST;
 use trusec_saml::sp_metadata;
+use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
+use trusec_storage::ids::ServiceProviderId;
 use trusec_storage::service_providers::{
     self, Endpoint, ServiceProvider, ServiceProviderRow, SpFields,
 };
-use trusec_storage::{StorageError, ids};
 
 /// The user attributes an SP may receive.
 pub const ATTRIBUTES: [&str; 5] = ["email", "name", "given_name", "family_name", "groups"];
@@ -308,7 +309,7 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request(ids::SERVICE_PROVIDER)?;
+    let page = query.to_request::<ServiceProviderId>()?;
     let env = caller.environment.clone();
     let rows = state
         .core
@@ -319,7 +320,7 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProviderRow, ApiError> {
-    let id = path_id(ids::SERVICE_PROVIDER, "service provider", id)?;
+    let id = path_id::<ServiceProviderId>(id)?;
     let env = caller.environment.clone();
     state
         .core

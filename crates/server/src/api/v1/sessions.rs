@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use trusec_storage::audit::EventType;
 use trusec_storage::cache::Cached;
+use trusec_storage::ids::TypedId;
+use trusec_storage::ids::{SessionId, UserId};
 use trusec_storage::sessions::{self, Invalid, SessionRow};
 use trusec_storage::users::User;
-use trusec_storage::{StorageError, ids, secrets};
+use trusec_storage::{StorageError, secrets};
 
 pub const TOKEN_PREFIX: &str = "trusec_st_";
 const MIN_LIFETIME: Duration = Duration::from_secs(60);
@@ -54,9 +56,8 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateSession>,
 ) -> Result<HttpResponse, ApiError> {
-    if !ids::is_valid(ids::USER, &body.user_id) {
-        return Err(ApiError::not_found("user", Some("user_id")));
-    }
+    let user_id =
+        UserId::parse(&body.user_id).ok_or_else(|| ApiError::not_found("user", Some("user_id")))?;
     let lifetime = match &body.expires_in {
         Some(d) => validate::duration("expires_in", d, MIN_LIFETIME, MAX_LIFETIME)?,
         None => DEFAULT_LIFETIME,
@@ -67,7 +68,7 @@ pub async fn create(
     let now = state.core.clock.now_naive();
     let expires_at = now + to_delta(lifetime);
     let env = caller.environment.clone();
-    let user_id = body.user_id.clone();
+
     let row = state
         .core
         .db
@@ -204,8 +205,8 @@ pub async fn list_for_user(
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = path_id(ids::USER, "user", &id)?;
-    let page = query.to_request(ids::SESSION)?;
+    let user_id = path_id::<UserId>(&id)?;
+    let page = query.to_request::<SessionId>()?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let rows = state
@@ -227,7 +228,7 @@ pub async fn revoke_all_for_user(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user_id = path_id(ids::USER, "user", &id)?;
+    let user_id = path_id::<UserId>(&id)?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = user_id.clone();

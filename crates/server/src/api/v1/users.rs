@@ -6,9 +6,10 @@ use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
+use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
+use trusec_storage::ids::UserId;
 use trusec_storage::users::{self, NewUser, User, UserPatch};
-use trusec_storage::{StorageError, ids};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -115,7 +116,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<User>, ApiError> {
-    let id = path_id(ids::USER, "user", &id)?;
+    let id = path_id::<UserId>(&id)?;
     let env = caller.environment.clone();
     let row = state
         .core
@@ -133,7 +134,7 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request(ids::USER)?;
+    let page = query.to_request::<UserId>()?;
     let env = caller.environment.clone();
     let rows = state
         .core
@@ -151,7 +152,7 @@ pub async fn update(
     id: web::Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<web::Json<User>, ApiError> {
-    let id = path_id(ids::USER, "user", &id)?;
+    let id = path_id::<UserId>(&id)?;
     let mut changed: Vec<&'static str> = Vec::new();
     let mut patch = UserPatch::default();
     if let Some(email) = body.email {
@@ -226,7 +227,7 @@ pub async fn delete(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(ids::USER, "user", &id)?;
+    let id = path_id::<UserId>(&id)?;
     let env = caller.environment.clone();
     let uid = id.clone();
     let hashes = state
