@@ -1,0 +1,99 @@
+use crate::fresh_db;
+use trusec_storage::audit::{self, Actor, AuditFilter, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::rate_limit::{Family, Limit, RateLimits, Subject};
+use trusec_storage::{Clock, Core, EphemeralStore, PageRequest, ids};
+use trusec_testdb::{Backend, on_every_backend};
+
+on_every_backend!(one_limiter_counts_audits_once_and_scales_per_ip);
+
+/// `Core::limit` is the one rate limiter of every surface: a caller's budget
+/// is the configured limit, an IP's is ten callers' worth on the machine
+/// surfaces, a refusal is counted in metrics on each refusal and audited
+/// once per budget and minute, and a switched-off family never refuses.
+async fn one_limiter_counts_audits_once_and_scales_per_ip(backend: Backend) {
+    let (_test_db, db) = fresh_db(&backend);
+    let store = match Backend::redis_url().filter(|_| backend.has_redis()) {
+        Some(url) => EphemeralStore::redis(&url, &format!("trusec-test:{}:", ulid::Ulid::new()))
+            .await
+            .unwrap(),
+        None => EphemeralStore::memory(Clock::System),
+    };
+    let (log, writer) = audit::AuditLog::start(db.clone(), Clock::System);
+    let limits = RateLimits {
+        token: Limit::parse("2/min").unwrap(),
+        ..RateLimits::default()
+    };
+    let core = Core::new(db.clone(), store, Clock::System, log, limits, 1);
+    let client = ClientInfo {
+        ip: Some("192.0.2.7".into()),
+        user_agent: None,
+    };
+    let refusal = || {
+        NewAuditEvent::new(
+            EventType::RateLimitExceeded,
+            Some(ids::ENV_LIVE),
+            Actor::oauth_client("client_x"),
+        )
+        .client(&client)
+    };
+    let mut verdicts = Vec::new();
+    for _ in 0..4 {
+        let v = core
+            .limit(Family::Token, Subject::Caller("client_x"), refusal)
+            .await;
+        verdicts.push(v.map_err(|l| l.retry_after_secs()));
+    }
+    let (allowed, refused) = verdicts.split_at(2);
+    assert!(allowed.iter().all(Result::is_ok), "{verdicts:?}");
+    for refused in refused {
+        let secs = refused.unwrap_err();
+        assert!((1..=60).contains(&secs), "{secs}");
+    }
+    // Ten callers' worth per IP.
+    let mut allowed = 0;
+    for _ in 0..25 {
+        if core
+            .limit(Family::Token, Subject::Ip(Some("192.0.2.7")), refusal)
+            .await
+            .is_ok()
+        {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 20);
+    // Login is switched off here: never refused.
+    for _ in 0..10 {
+        assert!(
+            core.limit(Family::Login, Subject::Ip(Some("192.0.2.7")), refusal)
+                .await
+                .is_ok()
+        );
+    }
+    let metrics = core.metrics().encode().unwrap();
+    assert!(
+        metrics.contains(r#"trusec_rate_limited_total{family="token"} 7"#),
+        "{metrics}"
+    );
+    drop(core);
+    writer.await.unwrap();
+    let filter = AuditFilter {
+        event_type: Some(EventType::RateLimitExceeded),
+        ..AuditFilter::default()
+    };
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
+    let events = db
+        .run(move |c| audit::list(c, ids::ENV_LIVE, &filter, &page))
+        .await
+        .unwrap();
+    // One for the caller's budget, one for the IP's.
+    assert_eq!(events.data.len(), 2);
+    assert!(
+        events
+            .data
+            .iter()
+            .all(|e| e.outcome.as_str() == "failure" && e.ip.as_deref() == Some("192.0.2.7"))
+    );
+}
