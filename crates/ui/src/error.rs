@@ -236,7 +236,10 @@ mod tests {
         let id = e.error_id().unwrap().to_owned();
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert_eq!(log.lines().count(), 1, "{log}");
-        assert!(log.contains(&id) && log.contains("connection refused by db.internal"), "{log}");
+        assert!(
+            log.contains(&id) && log.contains("connection refused by db.internal"),
+            "{log}"
+        );
         let body = e.error_response().into_body().try_into_bytes().unwrap();
         let page = String::from_utf8(body.to_vec()).unwrap();
         assert!(page.contains(&id));
