@@ -3,6 +3,7 @@
 //! assertions (RSA-SHA256, exclusive C14N) through samael and xmlsec. No
 //! XML signing or canonicalisation is written here.
 
+pub mod error;
 pub mod idp_key;
 pub mod metadata;
 pub mod request;
@@ -10,6 +11,8 @@ pub mod response;
 mod routes;
 pub mod slo;
 pub mod sp_metadata;
+
+pub use error::SamlError;
 
 use actix_web::web;
 use std::sync::Arc;

@@ -43,7 +43,8 @@ pub fn signed_document(
     certificates_pem: &[String],
     certificate_der: &[u8],
     private_der: &[u8],
-) -> Result<String, String> {
+) -> Result<String, crate::response::SignError> {
+    use crate::response::SignError;
     use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
     use samael::traits::ToXml;
     let id = format!(
@@ -57,7 +58,9 @@ pub fn signed_document(
     for r in &mut signature.signed_info.reference {
         r.digest_method.algorithm = samael::signature::DigestAlgorithm::Sha256;
     }
-    let signature_xml = signature.to_string().map_err(|e| format!("{e:?}"))?;
+    let signature_xml = signature
+        .to_string()
+        .map_err(|e| SignError::Xml(format!("{e:?}")))?;
     let doc = unsigned_with(
         entity_id,
         issuer,
@@ -65,7 +68,7 @@ pub fn signed_document(
         false,
         Some((&id, &signature_xml)),
     );
-    Crypto::sign_xml(doc, private_der).map_err(|e| e.to_string())
+    Crypto::sign_xml(doc, private_der).map_err(|e| SignError::Crypto(e.to_string()))
 }
 
 fn unsigned_with(

@@ -4,9 +4,11 @@
 //! initiator gets its LogoutResponse; a logout at the IdP's own `/logout`
 //! page tells every SP the same way.
 
+use super::sender;
 use crate::SamlState;
+use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
 use crate::metadata::BINDING_REDIRECT;
-use crate::request::{self, Incoming, Refusal};
+use crate::request::{self, Incoming};
 use crate::slo::{self, Chain, Initiator};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -23,17 +25,6 @@ use trusec_ui::{LogoutIntent, pages};
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const PARTIAL: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
 const FRESHNESS: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
-
-fn failed(status: StatusCode, message: &str) -> HttpResponse {
-    pages::message(status, "Sign-out failed", message)
-}
-
-fn unavailable() -> HttpResponse {
-    failed(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Please try again in a moment.",
-    )
-}
 
 fn now_text(state: &SamlState) -> String {
     state
@@ -52,63 +43,46 @@ fn new_id() -> String {
 }
 
 /// `GET /saml/slo`: HTTP-Redirect binding.
-pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> Result<HttpResponse, SamlError> {
     let query = req.query_string();
-    if query.split('&').any(|p| p.starts_with("SAMLResponse=")) {
-        return match request::from_redirect(query, "SAMLResponse") {
-            Ok(incoming) => response_in(&state, incoming).await,
-            Err(r) => failed(StatusCode::BAD_REQUEST, &r.to_string()),
-        };
-    }
-    match request::from_redirect(query, "SAMLRequest") {
-        Ok(incoming) => request_in(&req, &state, incoming).await,
-        Err(r) => failed(StatusCode::BAD_REQUEST, &r.to_string()),
-    }
+    let outcome = if query.split('&').any(|p| p.starts_with("SAMLResponse=")) {
+        response_in(&state, request::from_redirect(query, "SAMLResponse")).await
+    } else {
+        request_in(&req, &state, request::from_redirect(query, "SAMLRequest")).await
+    };
+    audited(&state, &req, outcome).await
 }
 
 /// `POST /saml/slo`: HTTP-POST binding.
-pub async fn post(req: HttpRequest, state: Data<SamlState>, body: Bytes) -> HttpResponse {
-    if body.len() > request::MAX_ENCODED + 4096 {
-        return failed(StatusCode::BAD_REQUEST, &Refusal::TooLarge.to_string());
-    }
-    let (mut message, mut response, mut relay) = (None, None, None);
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "SAMLRequest" => message = Some(v.into_owned()),
-            "SAMLResponse" => response = Some(v.into_owned()),
-            "RelayState" => relay = Some(v.into_owned()),
-            _ => {}
+pub async fn post(
+    req: HttpRequest,
+    state: Data<SamlState>,
+    body: Bytes,
+) -> Result<HttpResponse, SamlError> {
+    let outcome = if body.len() > request::MAX_ENCODED + 4096 {
+        Err(About::sign_out().refuse(Refusal::TooLarge))
+    } else {
+        let (mut message, mut response, mut relay) = (None, None, None);
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            match k.as_ref() {
+                "SAMLRequest" => message = Some(v.into_owned()),
+                "SAMLResponse" => response = Some(v.into_owned()),
+                "RelayState" => relay = Some(v.into_owned()),
+                _ => {}
+            }
         }
-    }
-    if response.is_some() {
-        return match request::from_post(response.as_deref(), relay.as_deref()) {
-            Ok(incoming) => response_in(&state, incoming).await,
-            Err(r) => failed(StatusCode::BAD_REQUEST, &r.to_string()),
-        };
-    }
-    match request::from_post(message.as_deref(), relay.as_deref()) {
-        Ok(incoming) => request_in(&req, &state, incoming).await,
-        Err(r) => failed(StatusCode::BAD_REQUEST, &r.to_string()),
-    }
-}
-
-/// The SP with this entity id (unique across environments).
-async fn find_sp(
-    state: &SamlState,
-    entity: &str,
-) -> Result<Option<ServiceProviderRow>, trusec_storage::StorageError> {
-    for env in [trusec_storage::ids::ENV_LIVE, trusec_storage::ids::ENV_TEST] {
-        let e = entity.to_owned();
-        if let Some(sp) = state
-            .core()
-            .db
-            .run(move |c| service_providers::find_by_entity_id(c, env, &e))
-            .await?
-        {
-            return Ok(Some(sp));
+        if response.is_some() {
+            response_in(
+                &state,
+                request::from_post(response.as_deref(), relay.as_deref()),
+            )
+            .await
+        } else {
+            let incoming = request::from_post(message.as_deref(), relay.as_deref());
+            request_in(&req, &state, incoming).await
         }
-    }
-    Ok(None)
+    };
+    audited(&state, &req, outcome).await
 }
 
 /// Checks a logout message's signature with the SP's certificate and
@@ -132,65 +106,39 @@ fn verified_xml(sp: &ServiceProviderRow, incoming: &Incoming) -> Result<Option<S
     request::signed_content(&incoming.xml, pem).map(Some)
 }
 
-async fn refuse(
-    state: &SamlState,
-    sp: Option<&ServiceProviderRow>,
-    refusal: &Refusal,
-) -> HttpResponse {
-    let event = NewAuditEvent::new(EventType::SamlRequestRefused, sp.map(|s| s.environment_id.as_str()), Actor::anonymous())
-        .failed()
-        .data(serde_json::json!({"reason": refusal.code(), "message": "logout", "sp_id": sp.map(|s| s.id.clone())}));
-    if let Err(e) = state.core().audit(event).await {
-        tracing::error!(error = %e, "could not audit a refused logout");
-    }
-    failed(
-        StatusCode::BAD_REQUEST,
-        &format!("The sign-out request was refused: {refusal}."),
-    )
-}
-
 /// An SP asks to end the session (SP-initiated single logout). It must be
 /// signed (SAML profiles §4.4.4.1), so an SP without a registered
 /// certificate cannot log anyone out: a link alone must never do that.
-async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> HttpResponse {
-    let Ok(outer) = LogoutRequest::from_str(&incoming.xml) else {
-        return refuse(
-            state,
-            None,
-            &Refusal::Malformed("not a LogoutRequest".into()),
-        )
-        .await;
-    };
-    let Some(issuer) = outer.issuer.as_ref().and_then(|i| i.value.clone()) else {
-        return refuse(state, None, &Refusal::UnknownIssuer).await;
-    };
-    let sp = match find_sp(state, &issuer).await {
-        Ok(Some(sp)) => sp,
-        Ok(None) => return refuse(state, None, &Refusal::UnknownIssuer).await,
-        Err(_) => return unavailable(),
-    };
-    let trusted_xml = match verified_xml(&sp, &incoming) {
-        Ok(Some(xml)) => xml,
-        Ok(None) => return refuse(state, Some(&sp), &Refusal::Unsigned).await,
-        Err(r) => return refuse(state, Some(&sp), &r).await,
-    };
-    let Ok(logout) = LogoutRequest::from_str(&trusted_xml) else {
-        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
-    };
+async fn request_in(
+    http: &HttpRequest,
+    state: &SamlState,
+    incoming: Result<Incoming, Refusal>,
+) -> Result<HttpResponse, SamlError> {
+    let about = About::sign_out();
+    let incoming = incoming.refused(&about)?;
+    let outer = LogoutRequest::from_str(&incoming.xml)
+        .map_err(|_| about.refuse(Refusal::Malformed("not a LogoutRequest".into())))?;
+    let issuer = sender::issuer(&about, outer.issuer.as_ref())?;
+    let (sp, about) = sender::registered(state, about, &issuer).await?;
+    let trusted_xml = verified_xml(&sp, &incoming)
+        .refused(&about)?
+        .ok_or_else(|| about.refuse(Refusal::Unsigned))?;
+    let logout =
+        LogoutRequest::from_str(&trusted_xml).map_err(|_| about.refuse(Refusal::BadSignature))?;
     let id = logout.id.clone().unwrap_or_default();
     if id.is_empty() || outer.id.as_deref() != Some(id.as_str()) {
-        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
+        return Err(about.refuse(Refusal::BadSignature));
     }
     if logout.destination.as_deref() != Some(format!("{}/saml/slo", state.issuer).as_str()) {
-        return refuse(state, Some(&sp), &Refusal::WrongDestination).await;
+        return Err(about.refuse(Refusal::WrongDestination));
     }
     if logout
         .issue_instant
         .is_none_or(|t| (state.core().clock.now() - t).abs() > FRESHNESS)
     {
-        return refuse(state, Some(&sp), &Refusal::Stale).await;
+        return Err(about.refuse(Refusal::Stale));
     }
-    match state
+    if !state
         .core()
         .store
         .put_if_absent(
@@ -198,19 +146,14 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
             b"1",
             Duration::from_secs(900),
         )
-        .await
+        .await?
     {
-        Ok(true) => {}
-        Ok(false) => return refuse(state, Some(&sp), &Refusal::Replayed).await,
-        Err(_) => return unavailable(),
+        return Err(about.refuse(Refusal::Replayed));
     }
     // Which session: the one this SP knows by the (signed) SessionIndex —
     // a cross-site POST carries no cookie — else the browser's own.
     let by_index = match slo::session_index_of(&trusted_xml) {
-        Some(index) => match slo::session_for_index(&state.core().store, &sp.id, &index).await {
-            Ok(s) => s,
-            Err(_) => return unavailable(),
-        },
+        Some(index) => slo::session_for_index(&state.core().store, &sp.id, &index).await?,
         None => None,
     };
     let cookie_hash = http
@@ -265,10 +208,11 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
             }
             clear = cookie_hash.as_deref() == Some(row.token_hash.as_str());
             chain.session_id.clone_from(&row.id);
-            chain.remaining = match slo::take_participants(&state.core().store, &row.id).await {
-                Ok(p) => p.into_iter().filter(|p| p.sp_id != sp.id).collect(),
-                Err(_) => return unavailable(),
-            };
+            chain.remaining = slo::take_participants(&state.core().store, &row.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.sp_id != sp.id)
+                .collect();
             if let Some(i) = chain.initiator.as_mut() {
                 i.status = SUCCESS.into();
             }
@@ -276,81 +220,64 @@ async fn request_in(http: &HttpRequest, state: &SamlState, incoming: Incoming) -
                 let event = NewAuditEvent::new(EventType::SamlLogout, Some(&sp.environment_id), Actor::user(&row.user_id))
                     .user(&row.user_id)
                     .data(serde_json::json!({"initiated_by": sp.entity_id, "session_id": row.id, "notify": chain.remaining.len()}));
-                if state.core().audit(event).await.is_err() {
-                    return unavailable();
-                }
+                state.core().audit(event).await?;
             }
         }
         Ok(None) => {}
-        Err(_) => return unavailable(),
+        Err(e) => return Err(e.into()),
     }
-    let mut resp = next_step(state, chain).await;
-    if clear {
-        let _ = resp.add_cookie(&cookies::clear_session(state.ui.secure_cookies));
+    let mut resp = next_step(state, chain).await?;
+    if clear && let Err(e) = resp.add_cookie(&cookies::clear_session(state.ui.secure_cookies)) {
+        tracing::warn!(error = %e, "could not clear the session cookie after a logout");
     }
-    resp
+    Ok(resp)
 }
 
 /// An SP answers our LogoutRequest: check it is the answer we wait for,
 /// from that SP (signed, when it registered a certificate), then go on.
-async fn response_in(state: &SamlState, incoming: Incoming) -> HttpResponse {
-    let Ok(response) = LogoutResponse::from_str(&incoming.xml) else {
-        return failed(
-            StatusCode::BAD_REQUEST,
-            "The sign-out response is malformed.",
-        );
-    };
+async fn response_in(
+    state: &SamlState,
+    incoming: Result<Incoming, Refusal>,
+) -> Result<HttpResponse, SamlError> {
+    let about = About::sign_out();
+    let incoming = incoming.refused(&about)?;
+    let response = LogoutResponse::from_str(&incoming.xml)
+        .map_err(|_| about.refuse(Refusal::Malformed("not a LogoutResponse".into())))?;
     let chain_id = incoming.relay_state.clone().unwrap_or_default();
-    let chain = match slo::take_chain(&state.core().store, &chain_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return failed(StatusCode::BAD_REQUEST, "This sign-out has expired."),
-        Err(_) => return unavailable(),
-    };
+    let chain = slo::take_chain(&state.core().store, &chain_id)
+        .await?
+        .ok_or_else(|| SamlError::page(Flow::SignOut, "This sign-out has expired."))?;
     let Some((awaited, sp_id, env)) = chain.awaiting.clone() else {
-        return failed(
-            StatusCode::BAD_REQUEST,
+        return Err(SamlError::page(
+            Flow::SignOut,
             "No sign-out response was expected.",
-        );
+        ));
     };
-    let sp = match state
-        .core()
-        .db
-        .run(move |c| service_providers::get(c, &env, &sp_id))
-        .await
-    {
-        Ok(sp) => sp,
-        Err(_) => {
-            return failed(
-                StatusCode::BAD_REQUEST,
-                "The application is no longer registered.",
-            );
+    let sp = sender::still_registered(state, Flow::SignOut, &env, &sp_id).await?;
+    let about = about.issuer(&sp.entity_id).sp(&sp);
+    let trusted = match verified_xml(&sp, &incoming).refused(&about)? {
+        Some(xml) => {
+            LogoutResponse::from_str(&xml).map_err(|_| about.refuse(Refusal::BadSignature))?
         }
-    };
-    let trusted = match verified_xml(&sp, &incoming) {
-        Ok(Some(xml)) => LogoutResponse::from_str(&xml).ok(),
-        Ok(None) => Some(response),
-        Err(r) => return refuse(state, Some(&sp), &r).await,
-    };
-    let Some(trusted) = trusted else {
-        return refuse(state, Some(&sp), &Refusal::BadSignature).await;
+        None => response,
     };
     let issuer = trusted.issuer.as_ref().and_then(|i| i.value.clone());
     if trusted.in_response_to.as_deref() != Some(awaited.as_str())
         || issuer.as_deref() != Some(sp.entity_id.as_str())
     {
-        return refuse(
-            state,
-            Some(&sp),
-            &Refusal::Malformed("the response does not answer our request".into()),
-        )
-        .await;
+        return Err(about.refuse(Refusal::Malformed(
+            "the response does not answer our request".into(),
+        )));
     }
     next_step(state, chain).await
 }
 
 /// `GET /saml/slo/propagate?session_ref=…[&intent=…]`: the hosted logout
 /// page hands over here after ending a session that signed in to SPs.
-pub async fn propagate(req: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+pub async fn propagate(
+    req: HttpRequest,
+    state: Data<SamlState>,
+) -> Result<HttpResponse, SamlError> {
     let (mut reference, mut intent) = (String::new(), None);
     for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
         match k.as_ref() {
@@ -359,15 +286,10 @@ pub async fn propagate(req: HttpRequest, state: Data<SamlState>) -> HttpResponse
             _ => {}
         }
     }
-    let session_id = match slo::resolve_ref(&state.core().store, &reference).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return finish_page(&state, intent.as_deref()).await,
-        Err(_) => return unavailable(),
+    let Some(session_id) = slo::resolve_ref(&state.core().store, &reference).await? else {
+        return Ok(finish_page(&state, intent.as_deref()).await);
     };
-    let remaining = match slo::take_participants(&state.core().store, &session_id).await {
-        Ok(p) => p,
-        Err(_) => return unavailable(),
-    };
+    let remaining = slo::take_participants(&state.core().store, &session_id).await?;
     let chain = Chain {
         session_id,
         remaining,
@@ -379,7 +301,7 @@ pub async fn propagate(req: HttpRequest, state: Data<SamlState>) -> HttpResponse
 }
 
 /// Tells the next SP, or finishes.
-async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
+async fn next_step(state: &SamlState, mut chain: Chain) -> Result<HttpResponse, SamlError> {
     while let Some(p) = chain.remaining.pop() {
         let (env, sp_id) = (p.environment_id.clone(), p.sp_id.clone());
         let Ok(sp) = state
@@ -402,20 +324,17 @@ async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
         let id = new_id();
         let xml = slo::logout_request(&id, &now_text(state), &endpoint.url, &state.entity_id(), &p);
         chain.awaiting = Some((id, sp.id.clone(), sp.environment_id.clone()));
-        let Ok(saved) = slo::save_chain(&state.core().store, &chain).await else {
-            return unavailable();
-        };
+        let saved = slo::save_chain(&state.core().store, &chain).await?;
         let key = state.keys.current();
-        return match slo::redirect_url(
+        let url = slo::redirect_url(
             &endpoint.url,
             "SAMLRequest",
             &xml,
             Some(&saved),
             &key.private_der,
-        ) {
-            Ok(url) => found(&url),
-            Err(_) => unavailable(),
-        };
+        )
+        .map_err(|e| SamlError::internal(&e))?;
+        return Ok(found(&url));
     }
     if let Some(initiator) = &chain.initiator {
         let (env, sp_id) = (initiator.environment_id.clone(), initiator.sp_id.clone());
@@ -443,19 +362,18 @@ async fn next_step(state: &SamlState, mut chain: Chain) -> HttpResponse {
                 &initiator.status,
             );
             let key = state.keys.current();
-            return match slo::redirect_url(
+            let url = slo::redirect_url(
                 &target,
                 "SAMLResponse",
                 &xml,
                 initiator.relay_state.as_deref(),
                 &key.private_der,
-            ) {
-                Ok(url) => found(&url),
-                Err(_) => unavailable(),
-            };
+            )
+            .map_err(|e| SamlError::internal(&e))?;
+            return Ok(found(&url));
         }
     }
-    finish_page(state, chain.intent.as_deref()).await
+    Ok(finish_page(state, chain.intent.as_deref()).await)
 }
 
 fn found(url: &str) -> HttpResponse {
