@@ -3,7 +3,7 @@
 
 use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
 use crate::request::refuse_dtd;
-use samael::metadata::EntityDescriptor;
+use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
 use std::str::FromStr;
 use trusec_storage::service_providers::Endpoint;
 
@@ -77,13 +77,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
     let acs: Vec<Endpoint> = sp
         .assertion_consumer_services
         .iter()
-        .map(|e| Endpoint {
-            url: e.location.clone(),
-            binding: e.binding.clone(),
-            index: u16::try_from(e.index).ok(),
-            is_default: e.is_default.unwrap_or(false),
-            response_url: None,
-        })
+        .map(acs_endpoint)
         .collect();
     if !acs.iter().any(|e| e.binding == BINDING_POST) {
         return Err("no AssertionConsumerService with the HTTP-POST binding".into());
@@ -92,26 +86,9 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         .single_logout_services
         .iter()
         .flatten()
-        .map(|e| Endpoint {
-            url: e.location.clone(),
-            binding: e.binding.clone(),
-            index: None,
-            is_default: false,
-            response_url: e.response_location.clone(),
-        })
+        .map(slo_endpoint)
         .collect();
-    let certificate_pem = sp
-        .key_descriptors
-        .iter()
-        .flatten()
-        .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
-        .find_map(|k| {
-            k.key_info
-                .x509_data
-                .as_ref()
-                .and_then(|d| d.certificates.first())
-        })
-        .map(|b64| to_pem(b64));
+    let certificate_pem = signing_certificate(sp);
     if let Some(pem) = &certificate_pem {
         check_certificate(pem)?;
     }
@@ -135,4 +112,39 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
             .and_then(|n| n.first())
             .map(|n| n.value.clone()),
     })
+}
+
+fn acs_endpoint(e: &IndexedEndpoint) -> Endpoint {
+    Endpoint {
+        url: e.location.clone(),
+        binding: e.binding.clone(),
+        index: u16::try_from(e.index).ok(),
+        is_default: e.is_default.unwrap_or(false),
+        response_url: None,
+    }
+}
+
+fn slo_endpoint(e: &samael::metadata::Endpoint) -> Endpoint {
+    Endpoint {
+        url: e.location.clone(),
+        binding: e.binding.clone(),
+        index: None,
+        is_default: false,
+        response_url: e.response_location.clone(),
+    }
+}
+
+/// The first certificate the SP publishes for signing (or for any use).
+fn signing_certificate(sp: &SpSsoDescriptor) -> Option<String> {
+    sp.key_descriptors
+        .iter()
+        .flatten()
+        .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
+        .find_map(|k| {
+            k.key_info
+                .x509_data
+                .as_ref()
+                .and_then(|d| d.certificates.first())
+        })
+        .map(|b64| to_pem(b64))
 }

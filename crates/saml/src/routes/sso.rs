@@ -143,28 +143,15 @@ async fn handle(
     state: &SamlState,
     incoming: Result<Incoming, Refusal>,
 ) -> Result<HttpResponse, SamlError> {
+    // Parse.
     let about = About::sign_in();
     let incoming = incoming.refused(&about)?;
     let authn = AuthnRequest::from_str(&incoming.xml)
         .map_err(|e| about.refuse(Refusal::Malformed(e.to_string())))?;
     let issuer = sender::issuer(&about, authn.issuer.as_ref())?;
     let (sp, about) = sender::registered(state, about, &issuer).await?;
-    let (signed, verified) = check_signature(&sp, &incoming, &authn).refused(&about)?;
-    let authn = verified.unwrap_or(authn);
-    let acs_url = choose_acs(&sp, &authn).refused(&about)?;
-    let now = state.core().clock.now();
-    if (now - authn.issue_instant).abs() > FRESHNESS {
-        return Err(about.refuse(Refusal::Stale));
-    }
-    let sso_url = format!("{}/saml/sso", state.issuer);
-    // Bindings §3.4.5.2 / §3.5.5.2: a signed request must name its destination.
-    let destination_ok = match &authn.destination {
-        Some(d) => d == &sso_url,
-        None => !signed,
-    };
-    if !destination_ok {
-        return Err(about.refuse(Refusal::WrongDestination));
-    }
+    // Decide.
+    let (authn, acs_url) = accept(state, &sp, &incoming, authn).refused(&about)?;
     let replay_key = StoreKey::saml_request(&sp.id, &authn.id);
     if !state
         .core()
@@ -179,25 +166,65 @@ async fn handle(
         environment_id: sp.environment_id.clone(),
         request_id: Some(authn.id.clone()),
         acs_url,
-        relay_state: incoming.relay_state.clone(),
+        relay_state: incoming.relay_state,
         force_authn: authn.force_authn.unwrap_or(false),
     };
+    // Respond.
+    answer(http, state, &sp, pending, authn.is_passive.unwrap_or(false)).await
+}
+
+/// Signature, ACS, age and destination of an AuthnRequest. Returns the
+/// request to act on (re-read from the signed content when it carries an
+/// XML signature) and the ACS to answer at.
+fn accept(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    incoming: &Incoming,
+    authn: AuthnRequest,
+) -> Result<(AuthnRequest, String), Refusal> {
+    let (signed, verified) = check_signature(sp, incoming, &authn)?;
+    let authn = verified.unwrap_or(authn);
+    let acs_url = choose_acs(sp, &authn)?;
+    if (state.core().clock.now() - authn.issue_instant).abs() > FRESHNESS {
+        return Err(Refusal::Stale);
+    }
+    let sso_url = format!("{}/saml/sso", state.issuer);
+    // Bindings §3.4.5.2 / §3.5.5.2: a signed request must name its destination.
+    let destination_ok = match &authn.destination {
+        Some(d) => d == &sso_url,
+        None => !signed,
+    };
+    if !destination_ok {
+        return Err(Refusal::WrongDestination);
+    }
+    Ok((authn, acs_url))
+}
+
+/// Sends the browser on: to the ACS with an assertion when it is signed in
+/// (and no fresh login is forced), with a NoPassive failure when the SP
+/// forbade showing a login page, else to the login page.
+async fn answer(
+    http: &HttpRequest,
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: Pending,
+    is_passive: bool,
+) -> Result<HttpResponse, SamlError> {
     let login = LoginSession::from_request(http, &state.ui, &sp.environment_id).await?;
     match login {
-        Some(login) if !pending.force_authn => respond(state, &sp, &pending, &login).await,
-        _ if authn.is_passive.unwrap_or(false) => {
-            // IsPassive: we may not show a login page; say so to the SP.
+        Some(login) if !pending.force_authn => respond(state, sp, &pending, &login).await,
+        _ if is_passive => {
             let failed = response::failure(
                 &state.entity_id(),
                 &pending.acs_url,
                 pending.request_id.as_deref(),
                 "urn:oasis:names:tc:SAML:2.0:status:Responder",
                 "NoPassive: the user is not signed in",
-                now,
+                state.core().clock.now(),
             );
-            post_page(state, &sp, &pending, failed)
+            post_page(state, sp, &pending, failed)
         }
-        _ => to_login(state, &sp, pending).await,
+        _ => to_login(state, sp, pending).await,
     }
 }
 
@@ -297,10 +324,7 @@ async fn idp_initiated_sign_in(
         relay_state: relay,
         force_authn: false,
     };
-    match LoginSession::from_request(http, &state.ui, &sp.environment_id).await? {
-        Some(login) => respond(state, &sp, &pending, &login).await,
-        None => to_login(state, &sp, pending).await,
-    }
+    answer(http, state, &sp, pending, false).await
 }
 
 /// The user's value for one of our attribute names.
