@@ -10,6 +10,7 @@ pub mod request;
 pub mod response;
 mod routes;
 pub mod slo;
+pub mod sp_config;
 pub mod sp_metadata;
 
 pub use error::SamlError;

@@ -43,7 +43,7 @@ mod tests {
     use std::io::Write;
     use trusec_storage::audit::{self, AuditFilter, AuditLog, EventType};
     use trusec_storage::rate_limit::RateLimits;
-    use trusec_storage::service_providers::{self, Endpoint, SpFields};
+    use trusec_storage::service_providers;
     use trusec_storage::{Core, EphemeralStore, PageRequest, ids};
     use trusec_testdb::TestDb;
     use trusec_ui::UiState;
@@ -76,24 +76,15 @@ mod tests {
     }
 
     async fn register_sp(state: &SamlState) -> String {
-        let fields = SpFields {
-            entity_id: SP.into(),
-            name: "SP".into(),
-            acs_endpoints: vec![Endpoint {
-                url: "https://sp.test/acs".into(),
-                binding: crate::metadata::BINDING_POST.into(),
-                index: Some(0),
-                is_default: true,
-                response_url: None,
-            }],
-            slo_endpoints: Vec::new(),
-            certificate_pem: None,
-            name_id_format: "emailAddress".into(),
-            attributes: std::collections::BTreeMap::new(),
-            sign_response: true,
-            sign_assertion: true,
-            want_authn_requests_signed: false,
-        };
+        let fields = crate::sp_config::validate(
+            crate::sp_config::SpInput {
+                entity_id: Some(SP.into()),
+                acs_url: Some("https://sp.test/acs".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
         let now = state.core().clock.now_naive();
         let sp = state
             .core()
