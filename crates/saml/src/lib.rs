@@ -12,6 +12,8 @@ mod routes;
 pub mod slo;
 pub mod sp_config;
 pub mod sp_metadata;
+#[cfg(test)]
+mod test_support;
 
 pub use error::SamlError;
 
@@ -64,6 +66,13 @@ impl SamlState {
             "_{}",
             self.persistent_name_id(&format!("session-index\0{sp_entity_id}"), session_id)
         )
+    }
+
+    /// A transient NameID (SAML core §8.3.8): opaque, different for every
+    /// SP and every login session, so it lasts as long as the session and
+    /// single logout can still name it.
+    pub fn transient_name_id(&self, sp_entity_id: &str, session_id: &str) -> String {
+        self.persistent_name_id(&format!("transient\0{sp_entity_id}"), session_id)
     }
 
     /// A persistent NameID (SAML core §8.3.7): HMAC-SHA256 of the SP and the

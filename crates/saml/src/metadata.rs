@@ -9,11 +9,13 @@ pub fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
-pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
-pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
-pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
-pub const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
+use trusec_storage::service_providers::{Binding, NameIdFormat};
+
+const BINDING_REDIRECT: &str = Binding::HTTP_REDIRECT;
+const BINDING_POST: &str = Binding::HTTP_POST;
+const NAMEID_EMAIL: &str = NameIdFormat::EmailAddress.urn();
+const NAMEID_PERSISTENT: &str = NameIdFormat::Persistent.urn();
+const NAMEID_UNSPECIFIED: &str = NameIdFormat::Unspecified.urn();
 
 /// The metadata document, certificates first (current, then any next one
 /// announced ahead of a rotation).

@@ -38,62 +38,15 @@ async fn autopost() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use crate::SamlState;
+    use crate::test_support::{register_sp, state};
     use actix_web::{App, test, web};
     use base64::Engine;
     use std::io::Write;
-    use trusec_storage::audit::{self, AuditFilter, AuditLog, EventType};
-    use trusec_storage::rate_limit::RateLimits;
-    use trusec_storage::service_providers;
-    use trusec_storage::{Core, EphemeralStore, PageRequest, ids};
+    use trusec_storage::audit::{self, AuditFilter, EventType};
+    use trusec_storage::{PageRequest, ids};
     use trusec_testdb::TestDb;
-    use trusec_ui::UiState;
 
-    const ISSUER: &str = "http://idp.test";
     const SP: &str = "https://sp.test/saml";
-
-    async fn state(test_db: &TestDb) -> SamlState {
-        let db = test_db.connect();
-        db.migrate().unwrap();
-        let clock = trusec_testdb::fake_clock();
-        let (audit, _writer) = AuditLog::start(db.clone(), clock.clone());
-        let store = EphemeralStore::memory(clock.clone());
-        let core = Core::new(
-            db.clone(),
-            store,
-            clock.clone(),
-            audit,
-            RateLimits::default(),
-            1,
-        );
-        let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ISSUER)
-            .await
-            .unwrap();
-        let ui = UiState {
-            core,
-            secure_cookies: false,
-        };
-        SamlState::new(ui, std::sync::Arc::new(keys), ISSUER, &[7; 32])
-    }
-
-    async fn register_sp(state: &SamlState) -> String {
-        let fields = crate::sp_config::validate(
-            crate::sp_config::SpInput {
-                entity_id: Some(SP.into()),
-                acs_url: Some("https://sp.test/acs".into()),
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
-        let now = state.core().clock.now_naive();
-        let sp = state
-            .core()
-            .db
-            .run(move |c| service_providers::insert(c, ids::ENV_LIVE, fields, now))
-            .await
-            .unwrap();
-        sp.id
-    }
 
     fn redirect_query(xml: &str) -> String {
         let mut deflater =
@@ -141,7 +94,7 @@ mod tests {
     async fn each_refused_request_is_audited_once_with_its_reason() {
         let test_db = TestDb::sqlite();
         let state = state(&test_db).await;
-        let sp_id = register_sp(&state).await;
+        let sp_id = register_sp(&state, SP, None).await.id;
         let app = test::init_service(
             App::new()
                 .app_data(web::Data::new(state.clone()))

@@ -9,14 +9,20 @@
 //! out by; the response, the assertion or both are signed; and an SP that
 //! wants signed requests has registered the certificate to check them with.
 
-use crate::metadata::BINDING_POST;
 use crate::sp_metadata;
 use std::collections::BTreeMap;
-use trusec_storage::service_providers::{Endpoint, SpFields};
+use trusec_storage::service_providers::{
+    AttributeMap, Binding, Endpoint, NameIdFormat, SpFields, UserAttribute,
+};
 
-/// The user attributes an SP may receive.
-pub const ATTRIBUTES: [&str; 5] = ["email", "name", "given_name", "family_name", "groups"];
-const FORMATS: [&str; 3] = ["emailAddress", "persistent", "unspecified"];
+/// The user attributes an SP may receive, in the contract's order.
+pub const ATTRIBUTES: [UserAttribute; 5] = [
+    UserAttribute::Email,
+    UserAttribute::Name,
+    UserAttribute::GivenName,
+    UserAttribute::FamilyName,
+    UserAttribute::Groups,
+];
 const MAX_NAME: usize = 256;
 const MAX_ENTITY_ID: usize = 1024;
 const MAX_ATTRIBUTE_NAME: usize = 256;
@@ -79,17 +85,17 @@ pub fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpCo
     check(fields)
 }
 
-fn all_attributes() -> BTreeMap<String, String> {
+fn all_attributes() -> AttributeMap {
     ATTRIBUTES
         .iter()
-        .map(|a| ((*a).to_owned(), (*a).to_owned()))
+        .map(|a| (*a, a.as_str().to_owned()))
         .collect()
 }
 
 fn post_acs(url: String) -> Vec<Endpoint> {
     vec![Endpoint {
         url,
-        binding: BINDING_POST.into(),
+        binding: Binding::HttpPost,
         index: Some(0),
         is_default: true,
         response_url: None,
@@ -107,7 +113,7 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
             acs_endpoints: d.acs,
             slo_endpoints: d.slo,
             certificate_pem: d.certificate_pem,
-            name_id_format: d.name_id_format.unwrap_or_else(|| "emailAddress".into()),
+            name_id_format: d.name_id_format.unwrap_or_default(),
             attributes: all_attributes(),
             sign_response: true,
             sign_assertion: true,
@@ -132,7 +138,7 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
         acs_endpoints: post_acs(acs_url),
         slo_endpoints: Vec::new(),
         certificate_pem: None,
-        name_id_format: "emailAddress".into(),
+        name_id_format: NameIdFormat::default(),
         attributes: all_attributes(),
         sign_response: true,
         sign_assertion: true,
@@ -158,13 +164,12 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
         f.name = n;
     }
     if let Some(fmt) = input.name_id_format {
-        if !FORMATS.contains(&fmt.as_str()) {
-            return Err(invalid(
+        f.name_id_format = NameIdFormat::from_urn_or_name(fmt.trim()).ok_or_else(|| {
+            invalid(
                 "name_id_format",
-                "must be emailAddress, persistent or unspecified",
-            ));
-        }
-        f.name_id_format = fmt;
+                "must be emailAddress, persistent, transient or unspecified, or its URN",
+            )
+        })?;
     }
     if let Some(a) = input.attributes {
         f.attributes = attributes(a)?;
@@ -177,27 +182,27 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
     Ok(f)
 }
 
-fn attributes(input: AttributesInput) -> Result<BTreeMap<String, String>, SpConfigError> {
-    let map: BTreeMap<String, String> = match input {
+fn attributes(input: AttributesInput) -> Result<AttributeMap, SpConfigError> {
+    let asked: BTreeMap<String, String> = match input {
         AttributesInput::List(names) => names.into_iter().map(|n| (n.clone(), n)).collect(),
         AttributesInput::Map(m) => m,
     };
-    for (ours, theirs) in &map {
-        if !ATTRIBUTES.contains(&ours.as_str()) {
+    let mut map = AttributeMap::new();
+    for (ours, theirs) in asked {
+        let Some(attribute) = UserAttribute::parse(&ours) else {
+            let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.as_str()).collect();
             return Err(invalid(
                 "attributes",
-                format!(
-                    "unknown attribute {ours}; use one of {}",
-                    ATTRIBUTES.join(", ")
-                ),
+                format!("unknown attribute {ours}; use one of {}", names.join(", ")),
             ));
-        }
+        };
         if theirs.trim().is_empty() || theirs.len() > MAX_ATTRIBUTE_NAME {
             return Err(invalid(
                 "attributes",
                 "attribute names are 1 to 256 characters",
             ));
         }
+        map.insert(attribute, theirs);
     }
     Ok(map)
 }
@@ -236,7 +241,11 @@ fn check(mut f: SpFields) -> Result<SpFields, SpConfigError> {
             check_url("metadata_xml", r)?;
         }
     }
-    if !f.acs_endpoints.iter().any(|e| e.binding == BINDING_POST) {
+    if !f
+        .acs_endpoints
+        .iter()
+        .any(|e| e.binding == Binding::HttpPost)
+    {
         return Err(invalid(
             "acs_url",
             "an HTTP-POST assertion consumer service is required",
@@ -280,7 +289,7 @@ mod tests {
         let f = validate(plain("https://sp", "https://sp/acs"), None)?;
         assert_eq!(f.name, "https://sp");
         assert_eq!(f.acs_endpoints, post_acs("https://sp/acs".into()));
-        assert_eq!(f.name_id_format, "emailAddress");
+        assert_eq!(f.name_id_format, NameIdFormat::EmailAddress);
         assert_eq!(f.attributes.len(), ATTRIBUTES.len());
         assert!(f.sign_response && f.sign_assertion && !f.want_authn_requests_signed);
         Ok(())
@@ -304,7 +313,10 @@ mod tests {
             ("CRM", "https://sp")
         );
         assert!(!f.sign_response && f.sign_assertion);
-        assert_eq!(f.attributes.get("email").map(String::as_str), Some("mail"));
+        assert_eq!(
+            f.attributes.get(&UserAttribute::Email).map(String::as_str),
+            Some("mail")
+        );
         Ok(())
     }
 
@@ -379,6 +391,33 @@ mod tests {
             validate(SpInput::default(), None),
             Err(SpConfigError::Incomplete { .. })
         ));
+    }
+
+    #[test]
+    fn name_id_formats_are_taken_by_urn_or_short_name() -> Result<(), SpConfigError> {
+        for (given, format) in [
+            ("persistent", NameIdFormat::Persistent),
+            ("transient", NameIdFormat::Transient),
+            (
+                "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+                NameIdFormat::Transient,
+            ),
+            (
+                "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+                NameIdFormat::EmailAddress,
+            ),
+            (
+                "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                NameIdFormat::Unspecified,
+            ),
+        ] {
+            let input = SpInput {
+                name_id_format: Some(given.into()),
+                ..plain("https://sp", "https://sp/acs")
+            };
+            assert_eq!(validate(input, None)?.name_id_format, format, "{given}");
+        }
+        Ok(())
     }
 
     #[test]

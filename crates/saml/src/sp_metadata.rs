@@ -1,11 +1,10 @@
 //! Service providers described by their metadata XML (what SaaS apps
 //! publish) turned into the fields we store.
 
-use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
 use crate::request::refuse_dtd;
 use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
 use std::str::FromStr;
-use trusec_storage::service_providers::Endpoint;
+use trusec_storage::service_providers::{Binding, Endpoint, NameIdFormat};
 
 pub const MAX_METADATA: usize = 256 * 1024;
 
@@ -16,19 +15,10 @@ pub struct SpDescription {
     pub acs: Vec<Endpoint>,
     pub slo: Vec<Endpoint>,
     pub certificate_pem: Option<String>,
-    pub name_id_format: Option<String>,
+    /// The first format it lists that we issue.
+    pub name_id_format: Option<NameIdFormat>,
     pub authn_requests_signed: bool,
     pub name: Option<String>,
-}
-
-/// Our short name for a NameID format URI, if we support it.
-pub fn short_format(uri: &str) -> Option<&'static str> {
-    match uri {
-        NAMEID_EMAIL => Some("emailAddress"),
-        NAMEID_PERSISTENT => Some("persistent"),
-        NAMEID_UNSPECIFIED => Some("unspecified"),
-        _ => None,
-    }
 }
 
 /// Wraps base64 certificate data as PEM.
@@ -79,7 +69,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         .iter()
         .map(acs_endpoint)
         .collect();
-    if !acs.iter().any(|e| e.binding == BINDING_POST) {
+    if !acs.iter().any(|e| e.binding == Binding::HttpPost) {
         return Err("no AssertionConsumerService with the HTTP-POST binding".into());
     }
     let slo = sp
@@ -96,8 +86,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         .name_id_formats
         .iter()
         .flatten()
-        .find_map(|f| short_format(f.trim()))
-        .map(str::to_owned);
+        .find_map(|f| NameIdFormat::from_urn(f.trim()));
     Ok(SpDescription {
         entity_id,
         acs,
@@ -117,7 +106,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
 fn acs_endpoint(e: &IndexedEndpoint) -> Endpoint {
     Endpoint {
         url: e.location.clone(),
-        binding: e.binding.clone(),
+        binding: Binding::from_urn(&e.binding),
         index: u16::try_from(e.index).ok(),
         is_default: e.is_default.unwrap_or(false),
         response_url: None,
@@ -127,7 +116,7 @@ fn acs_endpoint(e: &IndexedEndpoint) -> Endpoint {
 fn slo_endpoint(e: &samael::metadata::Endpoint) -> Endpoint {
     Endpoint {
         url: e.location.clone(),
-        binding: e.binding.clone(),
+        binding: Binding::from_urn(&e.binding),
         index: None,
         is_default: false,
         response_url: e.response_location.clone(),

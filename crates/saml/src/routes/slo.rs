@@ -7,7 +7,6 @@
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
-use crate::metadata::BINDING_REDIRECT;
 use crate::request::{self, Incoming};
 use crate::slo::{self, Chain, Initiator};
 use actix_web::http::StatusCode;
@@ -17,7 +16,7 @@ use samael::schema::{LogoutRequest, LogoutResponse};
 use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::service_providers::{self, Endpoint, ServiceProviderRow};
+use trusec_storage::service_providers::{self, Binding, Endpoint, ServiceProviderRow};
 use trusec_storage::sessions::{self, SessionRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
 use trusec_ui::cookies::{self, SESSION_COOKIE};
@@ -397,10 +396,10 @@ async fn redirect_endpoint(
         }
     };
     let endpoint = sp
-        .slo()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|e| e.binding == BINDING_REDIRECT)?;
+        .slo_endpoints
+        .iter()
+        .find(|e| e.binding == Binding::HttpRedirect)?
+        .clone();
     Some((sp, endpoint))
 }
 

@@ -5,7 +5,6 @@
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
-use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
 use crate::request::{self, Incoming};
 use crate::response::{self, AssertionInput, Signing};
 use actix_web::http::StatusCode;
@@ -18,7 +17,8 @@ use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::service_providers::ServiceProviderRow;
+use trusec_storage::service_providers::{Binding, NameIdFormat, ServiceProviderRow, UserAttribute};
+use trusec_storage::users::UserRow;
 use trusec_ui::{Interaction, LoginSession, pages};
 
 /// How far an `IssueInstant` may be from now.
@@ -80,8 +80,11 @@ fn post_message(body: &[u8]) -> Result<Incoming, Refusal> {
 /// Picks the ACS: the URL or index the request names (it must be
 /// registered), else the SP's default HTTP-POST endpoint.
 fn choose_acs(sp: &ServiceProviderRow, authn: &AuthnRequest) -> Result<String, Refusal> {
-    let registered = sp.acs().map_err(|_| Refusal::UnregisteredAcs)?;
-    let post = || registered.iter().filter(|e| e.binding == BINDING_POST);
+    let post = || {
+        sp.acs_endpoints
+            .iter()
+            .filter(|e| e.binding == Binding::HttpPost)
+    };
     if let Some(url) = &authn.assertion_consumer_service_url {
         return post()
             .find(|e| &e.url == url)
@@ -327,15 +330,25 @@ async fn idp_initiated_sign_in(
     answer(http, state, &sp, pending, false).await
 }
 
-/// The user's value for one of our attribute names.
-fn attribute_values(user: &trusec_storage::users::UserRow, ours: &str) -> Vec<String> {
-    match ours {
-        "email" => vec![user.email.clone()],
-        "name" => user.name.clone().into_iter().collect(),
-        "given_name" => user.given_name.clone().into_iter().collect(),
-        "family_name" => user.family_name.clone().into_iter().collect(),
-        "groups" => serde_json::from_str(&user.groups).unwrap_or_default(),
-        _ => Vec::new(),
+/// The user's values of one of our attributes.
+fn attribute_values(user: &UserRow, attribute: UserAttribute) -> Vec<String> {
+    match attribute {
+        UserAttribute::Email => vec![user.email.clone()],
+        UserAttribute::Name => user.name.clone().into_iter().collect(),
+        UserAttribute::GivenName => user.given_name.clone().into_iter().collect(),
+        UserAttribute::FamilyName => user.family_name.clone().into_iter().collect(),
+        UserAttribute::Groups => serde_json::from_str(&user.groups).unwrap_or_default(),
+    }
+}
+
+/// The NameID this SP knows the user by, in its format.
+fn name_id(state: &SamlState, sp: &ServiceProviderRow, login: &LoginSession) -> String {
+    let user = &login.user;
+    match sp.name_id_format {
+        NameIdFormat::EmailAddress => user.email.clone(),
+        NameIdFormat::Persistent => state.persistent_name_id(&sp.entity_id, &user.id),
+        NameIdFormat::Transient => state.transient_name_id(&sp.entity_id, &login.session.id),
+        NameIdFormat::Unspecified => user.id.clone(),
     }
 }
 
@@ -346,19 +359,12 @@ async fn respond(
     login: &LoginSession,
 ) -> Result<HttpResponse, SamlError> {
     let user = &login.user;
-    let (format_uri, name_id) = match sp.name_id_format.as_str() {
-        "persistent" => (
-            NAMEID_PERSISTENT,
-            state.persistent_name_id(&sp.entity_id, &user.id),
-        ),
-        "unspecified" => (NAMEID_UNSPECIFIED, user.id.clone()),
-        _ => (NAMEID_EMAIL, user.email.clone()),
-    };
+    let format_uri = sp.name_id_format.urn();
+    let name_id = name_id(state, sp, login);
     let attributes = sp
-        .attribute_map()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(ours, theirs)| (theirs, attribute_values(user, &ours)))
+        .attributes
+        .iter()
+        .map(|(ours, theirs)| (theirs.clone(), attribute_values(user, *ours)))
         .filter(|(_, values)| !values.is_empty())
         .collect();
     let now = state.core().clock.now();
@@ -422,4 +428,50 @@ fn post_page(
         ))
         .content_type("text/html; charset=utf-8")
         .body(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{another_session, register_sp, sign_in, state};
+    use trusec_testdb::TestDb;
+
+    #[tokio::test]
+    async fn each_name_id_format_names_the_user_its_own_way() {
+        let test_db = TestDb::sqlite();
+        let state = state(&test_db).await;
+        let login = sign_in(&state, "ada@example.com").await;
+        let later = another_session(&state, &login.user).await;
+        for format in NameIdFormat::ALL {
+            let sp = register_sp(&state, &format!("https://{format}.test"), Some(*format)).await;
+            let other = register_sp(
+                &state,
+                &format!("https://other-{format}.test"),
+                Some(*format),
+            )
+            .await;
+            let id = name_id(&state, &sp, &login);
+            let next_session = name_id(&state, &sp, &later);
+            let other_sp = name_id(&state, &other, &login);
+            match format {
+                NameIdFormat::EmailAddress => assert_eq!(id, "ada@example.com"),
+                NameIdFormat::Unspecified => assert_eq!(id, login.user.id),
+                NameIdFormat::Persistent => {
+                    assert_eq!(id, next_session, "stable across sessions");
+                    assert_ne!(id, other_sp, "different for every SP");
+                    assert!(!id.contains("ada") && id != login.user.id);
+                }
+                NameIdFormat::Transient => {
+                    assert_ne!(id, next_session, "new in every session");
+                    assert_ne!(id, other_sp, "different for every SP");
+                    assert_eq!(
+                        id,
+                        name_id(&state, &sp, &login),
+                        "stable within the session"
+                    );
+                    assert_ne!(id, state.persistent_name_id(&sp.entity_id, &login.user.id));
+                }
+            }
+        }
+    }
 }

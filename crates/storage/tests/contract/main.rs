@@ -9,6 +9,7 @@
 mod audit_chain;
 mod ephemeral;
 mod migrations;
+mod service_providers;
 
 use trusec_storage::Db;
 use trusec_testdb::{Backend, TestDb};

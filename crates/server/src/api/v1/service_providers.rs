@@ -98,22 +98,6 @@ fn taken(e: StorageError) -> ApiError {
     }
 }
 
-fn to_fields(row: &ServiceProviderRow) -> Result<SpFields, ApiError> {
-    let sp = row.to_sp()?;
-    Ok(SpFields {
-        entity_id: sp.entity_id,
-        name: sp.name,
-        acs_endpoints: sp.acs_endpoints,
-        slo_endpoints: sp.slo_endpoints,
-        certificate_pem: sp.certificate_pem,
-        name_id_format: sp.name_id_format,
-        attributes: sp.attributes,
-        sign_response: sp.sign_response,
-        sign_assertion: sp.sign_assertion,
-        want_authn_requests_signed: sp.want_authn_requests_signed,
-    })
-}
-
 #[utoipa::path(post, path = "/v1/saml/service-providers", tag = "saml-service-providers", request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 409, description = "Entity id taken", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn create(
@@ -139,7 +123,7 @@ pub async fn create(
                 .data(serde_json::json!({"sp_id": row.id, "entity_id": row.entity_id})),
         )
         .await?;
-    Ok(HttpResponse::Created().json(row.to_sp()?))
+    Ok(HttpResponse::Created().json(row.to_sp()))
 }
 
 #[utoipa::path(get, path = "/v1/saml/service-providers", tag = "saml-service-providers", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Service providers", body = crate::extract::ListOf<trusec_storage::service_providers::ServiceProvider>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -156,7 +140,7 @@ pub async fn list(
         .db
         .run(move |c| service_providers::list(c, &env, &page))
         .await?;
-    list_response(rows, |r| r.to_sp(), |s: &ServiceProvider| s.id.clone())
+    list_response(rows, |r| Ok(r.to_sp()), |s: &ServiceProvider| s.id.clone())
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProviderRow, ApiError> {
@@ -177,7 +161,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
-    Ok(web::Json(load(&state, &caller, &id).await?.to_sp()?))
+    Ok(web::Json(load(&state, &caller, &id).await?.to_sp()))
 }
 
 #[utoipa::path(patch, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), request_body = SpBody, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -189,7 +173,7 @@ pub async fn update(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let f = fields(body, Some(to_fields(&current)?))?;
+    let f = fields(body, Some(current.fields()))?;
     unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
@@ -207,7 +191,7 @@ pub async fn update(
                 .data(serde_json::json!({"sp_id": row.id})),
         )
         .await?;
-    Ok(web::Json(row.to_sp()?))
+    Ok(web::Json(row.to_sp()))
 }
 
 #[utoipa::path(delete, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
