@@ -3,13 +3,19 @@
 //! assertions (RSA-SHA256, exclusive C14N) through samael and xmlsec. No
 //! XML signing or canonicalisation is written here.
 
+pub mod error;
 pub mod idp_key;
 pub mod metadata;
 pub mod request;
 pub mod response;
 mod routes;
 pub mod slo;
+pub mod sp_config;
 pub mod sp_metadata;
+#[cfg(test)]
+mod test_support;
+
+pub use error::SamlError;
 
 use actix_web::web;
 use std::sync::Arc;
@@ -60,6 +66,13 @@ impl SamlState {
             "_{}",
             self.persistent_name_id(&format!("session-index\0{sp_entity_id}"), session_id)
         )
+    }
+
+    /// A transient NameID (SAML core §8.3.8): opaque, different for every
+    /// SP and every login session, so it lasts as long as the session and
+    /// single logout can still name it.
+    pub fn transient_name_id(&self, sp_entity_id: &str, session_id: &str) -> String {
+        self.persistent_name_id(&format!("transient\0{sp_entity_id}"), session_id)
     }
 
     /// A persistent NameID (SAML core §8.3.7): HMAC-SHA256 of the SP and the

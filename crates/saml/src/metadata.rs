@@ -9,11 +9,13 @@ pub fn xml_escape(s: &str) -> String {
         .replace('\'', "&apos;")
 }
 
-pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
-pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
-pub const NAMEID_EMAIL: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
-pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
-pub const NAMEID_UNSPECIFIED: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
+use trusec_storage::service_providers::{Binding, NameIdFormat};
+
+const BINDING_REDIRECT: &str = Binding::HTTP_REDIRECT;
+const BINDING_POST: &str = Binding::HTTP_POST;
+const NAMEID_EMAIL: &str = NameIdFormat::EmailAddress.urn();
+const NAMEID_PERSISTENT: &str = NameIdFormat::Persistent.urn();
+const NAMEID_UNSPECIFIED: &str = NameIdFormat::Unspecified.urn();
 
 /// The metadata document, certificates first (current, then any next one
 /// announced ahead of a rotation).
@@ -43,7 +45,8 @@ pub fn signed_document(
     certificates_pem: &[String],
     certificate_der: &[u8],
     private_der: &[u8],
-) -> Result<String, String> {
+) -> Result<String, crate::response::SignError> {
+    use crate::response::SignError;
     use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
     use samael::traits::ToXml;
     let id = format!(
@@ -57,7 +60,9 @@ pub fn signed_document(
     for r in &mut signature.signed_info.reference {
         r.digest_method.algorithm = samael::signature::DigestAlgorithm::Sha256;
     }
-    let signature_xml = signature.to_string().map_err(|e| format!("{e:?}"))?;
+    let signature_xml = signature
+        .to_string()
+        .map_err(|e| SignError::Xml(format!("{e:?}")))?;
     let doc = unsigned_with(
         entity_id,
         issuer,
@@ -65,7 +70,7 @@ pub fn signed_document(
         false,
         Some((&id, &signature_xml)),
     );
-    Crypto::sign_xml(doc, private_der).map_err(|e| e.to_string())
+    Crypto::sign_xml(doc, private_der).map_err(|e| SignError::Crypto(e.to_string()))
 }
 
 fn unsigned_with(

@@ -6,6 +6,7 @@
 //! decoding, inflation stops at a fixed size (a DEFLATE bomb cannot eat
 //! memory), and DTDs are refused outright (XXE, entity expansion).
 
+use crate::error::Refusal;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use openssl::hash::MessageDigest;
@@ -18,58 +19,6 @@ pub const MAX_ENCODED: usize = 64 * 1024;
 /// Largest XML a message may inflate to.
 pub const MAX_XML: u64 = 256 * 1024;
 pub const SIG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
-
-/// Why a message is refused (shown on the error page and audited).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Refusal {
-    #[error("the message is missing")]
-    Missing,
-    #[error("the message is too large")]
-    TooLarge,
-    #[error("the message is not valid base64")]
-    Encoding,
-    #[error("the message does not inflate")]
-    Deflate,
-    #[error("the message contains a DTD, which is never accepted")]
-    Dtd,
-    #[error("the message is not a valid SAML request: {0}")]
-    Malformed(String),
-    #[error("the issuer is not a registered service provider")]
-    UnknownIssuer,
-    #[error("the assertion consumer service is not registered for this service provider")]
-    UnregisteredAcs,
-    #[error("the request must be signed")]
-    Unsigned,
-    #[error("the request signature does not verify")]
-    BadSignature,
-    #[error("the request is too old or from the future")]
-    Stale,
-    #[error("the request was sent to another destination")]
-    WrongDestination,
-    #[error("this request was already used")]
-    Replayed,
-}
-
-impl Refusal {
-    /// A short code for the audit log.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::TooLarge => "too_large",
-            Self::Encoding => "encoding",
-            Self::Deflate => "deflate",
-            Self::Dtd => "dtd",
-            Self::Malformed(_) => "malformed",
-            Self::UnknownIssuer => "unknown_issuer",
-            Self::UnregisteredAcs => "unregistered_acs",
-            Self::Unsigned => "unsigned",
-            Self::BadSignature => "bad_signature",
-            Self::Stale => "stale",
-            Self::WrongDestination => "wrong_destination",
-            Self::Replayed => "replayed",
-        }
-    }
-}
 
 /// Refuses documents with a DTD (`<!DOCTYPE`, `<!ENTITY`).
 ///

@@ -84,24 +84,7 @@ pub fn success(input: &AssertionInput<'_>) -> Response {
         version: "2.0".into(),
         issuer: issuer(input.idp_entity_id),
         signature: None,
-        subject: Some(Subject {
-            name_id: Some(SubjectNameID {
-                format: Some(input.name_id_format.to_owned()),
-                value: input.name_id.to_owned(),
-            }),
-            subject_confirmations: Some(vec![SubjectConfirmation {
-                method: Some("urn:oasis:names:tc:SAML:2.0:cm:bearer".into()),
-                name_id: None,
-                subject_confirmation_data: Some(SubjectConfirmationData {
-                    not_before: None,
-                    not_on_or_after: Some(not_after),
-                    recipient: Some(input.acs_url.to_owned()),
-                    in_response_to: input.in_response_to.map(str::to_owned),
-                    address: None,
-                    content: None,
-                }),
-            }]),
-        }),
+        subject: Some(subject(input, not_after)),
         conditions: Some(Conditions {
             not_before: Some(input.now - SKEW),
             not_on_or_after: Some(not_after),
@@ -111,58 +94,105 @@ pub fn success(input: &AssertionInput<'_>) -> Response {
             one_time_use: None,
             proxy_restriction: None,
         }),
-        authn_statements: Some(vec![AuthnStatement {
-            authn_instant: Some(input.auth_instant),
-            session_index: Some(input.session_index.to_owned()),
-            session_not_on_or_after: None,
-            subject_locality: None,
-            authn_context: Some(AuthnContext {
-                value: Some(AuthnContextClassRef {
-                    value: Some(PASSWORD_CONTEXT.into()),
-                }),
+        authn_statements: Some(vec![authn_statement(input)]),
+        attribute_statements: (!input.attributes.is_empty())
+            .then(|| vec![attribute_statement(&input.attributes)]),
+    };
+    let status = Status {
+        status_code: StatusCode {
+            value: Some(SUCCESS.into()),
+        },
+        status_message: None,
+        status_detail: None,
+    };
+    let mut resp = envelope(
+        input.idp_entity_id,
+        input.acs_url,
+        input.in_response_to,
+        status,
+        input.now,
+    );
+    resp.assertion = Some(assertion);
+    resp
+}
+
+/// The subject: NameID, and bearer confirmation for this ACS and request
+/// (profiles §4.1.4.2).
+fn subject(input: &AssertionInput<'_>, not_after: DateTime<Utc>) -> Subject {
+    Subject {
+        name_id: Some(SubjectNameID {
+            format: Some(input.name_id_format.to_owned()),
+            value: input.name_id.to_owned(),
+        }),
+        subject_confirmations: Some(vec![SubjectConfirmation {
+            method: Some("urn:oasis:names:tc:SAML:2.0:cm:bearer".into()),
+            name_id: None,
+            subject_confirmation_data: Some(SubjectConfirmationData {
+                not_before: None,
+                not_on_or_after: Some(not_after),
+                recipient: Some(input.acs_url.to_owned()),
+                in_response_to: input.in_response_to.map(str::to_owned),
+                address: None,
+                content: None,
             }),
         }]),
-        attribute_statements: (!input.attributes.is_empty()).then(|| {
-            vec![AttributeStatement {
-                attributes: input
-                    .attributes
+    }
+}
+
+fn authn_statement(input: &AssertionInput<'_>) -> AuthnStatement {
+    AuthnStatement {
+        authn_instant: Some(input.auth_instant),
+        session_index: Some(input.session_index.to_owned()),
+        session_not_on_or_after: None,
+        subject_locality: None,
+        authn_context: Some(AuthnContext {
+            value: Some(AuthnContextClassRef {
+                value: Some(PASSWORD_CONTEXT.into()),
+            }),
+        }),
+    }
+}
+
+fn attribute_statement(attributes: &[(String, Vec<String>)]) -> AttributeStatement {
+    AttributeStatement {
+        attributes: attributes
+            .iter()
+            .map(|(name, values)| Attribute {
+                friendly_name: None,
+                name: Some(name.clone()),
+                name_format: Some("urn:oasis:names:tc:SAML:2.0:attrname-format:basic".into()),
+                values: values
                     .iter()
-                    .map(|(name, values)| Attribute {
-                        friendly_name: None,
-                        name: Some(name.clone()),
-                        name_format: Some(
-                            "urn:oasis:names:tc:SAML:2.0:attrname-format:basic".into(),
-                        ),
-                        values: values
-                            .iter()
-                            .map(|v| AttributeValue {
-                                attribute_type: Some("xs:string".into()),
-                                value: Some(v.clone()),
-                            })
-                            .collect(),
+                    .map(|v| AttributeValue {
+                        attribute_type: Some("xs:string".into()),
+                        value: Some(v.clone()),
                     })
                     .collect(),
-            }]
-        }),
-    };
+            })
+            .collect(),
+    }
+}
+
+/// A response with `status` and no assertion yet.
+fn envelope(
+    idp_entity_id: &str,
+    acs_url: &str,
+    in_response_to: Option<&str>,
+    status: Status,
+    now: DateTime<Utc>,
+) -> Response {
     Response {
         id: new_id(),
-        in_response_to: input.in_response_to.map(str::to_owned),
+        in_response_to: in_response_to.map(str::to_owned),
         version: "2.0".into(),
-        issue_instant: input.now,
-        destination: Some(input.acs_url.to_owned()),
+        issue_instant: now,
+        destination: Some(acs_url.to_owned()),
         consent: None,
-        issuer: Some(issuer(input.idp_entity_id)),
+        issuer: Some(issuer(idp_entity_id)),
         signature: None,
-        status: Some(Status {
-            status_code: StatusCode {
-                value: Some(SUCCESS.into()),
-            },
-            status_message: None,
-            status_detail: None,
-        }),
+        status: Some(status),
         encrypted_assertion: None,
-        assertion: Some(assertion),
+        assertion: None,
     }
 }
 
@@ -175,27 +205,16 @@ pub fn failure(
     message: &str,
     now: DateTime<Utc>,
 ) -> Response {
-    Response {
-        id: new_id(),
-        in_response_to: in_response_to.map(str::to_owned),
-        version: "2.0".into(),
-        issue_instant: now,
-        destination: Some(acs_url.to_owned()),
-        consent: None,
-        issuer: Some(issuer(idp_entity_id)),
-        signature: None,
-        status: Some(Status {
-            status_code: StatusCode {
-                value: Some(status.to_owned()),
-            },
-            status_message: Some(StatusMessage {
-                value: Some(message.to_owned()),
-            }),
-            status_detail: None,
+    let status = Status {
+        status_code: StatusCode {
+            value: Some(status.to_owned()),
+        },
+        status_message: Some(StatusMessage {
+            value: Some(message.to_owned()),
         }),
-        encrypted_assertion: None,
-        assertion: None,
-    }
+        status_detail: None,
+    };
+    envelope(idp_entity_id, acs_url, in_response_to, status, now)
 }
 
 fn xml(resp: &Response) -> Result<String, SignError> {

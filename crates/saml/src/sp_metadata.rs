@@ -1,11 +1,10 @@
 //! Service providers described by their metadata XML (what SaaS apps
 //! publish) turned into the fields we store.
 
-use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
 use crate::request::refuse_dtd;
-use samael::metadata::EntityDescriptor;
+use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
 use std::str::FromStr;
-use trusec_storage::service_providers::Endpoint;
+use trusec_storage::service_providers::{Binding, Endpoint, NameIdFormat};
 
 pub const MAX_METADATA: usize = 256 * 1024;
 
@@ -16,19 +15,10 @@ pub struct SpDescription {
     pub acs: Vec<Endpoint>,
     pub slo: Vec<Endpoint>,
     pub certificate_pem: Option<String>,
-    pub name_id_format: Option<String>,
+    /// The first format it lists that we issue.
+    pub name_id_format: Option<NameIdFormat>,
     pub authn_requests_signed: bool,
     pub name: Option<String>,
-}
-
-/// Our short name for a NameID format URI, if we support it.
-pub fn short_format(uri: &str) -> Option<&'static str> {
-    match uri {
-        NAMEID_EMAIL => Some("emailAddress"),
-        NAMEID_PERSISTENT => Some("persistent"),
-        NAMEID_UNSPECIFIED => Some("unspecified"),
-        _ => None,
-    }
 }
 
 /// Wraps base64 certificate data as PEM.
@@ -77,41 +67,18 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
     let acs: Vec<Endpoint> = sp
         .assertion_consumer_services
         .iter()
-        .map(|e| Endpoint {
-            url: e.location.clone(),
-            binding: e.binding.clone(),
-            index: u16::try_from(e.index).ok(),
-            is_default: e.is_default.unwrap_or(false),
-            response_url: None,
-        })
+        .map(acs_endpoint)
         .collect();
-    if !acs.iter().any(|e| e.binding == BINDING_POST) {
+    if !acs.iter().any(|e| e.binding == Binding::HttpPost) {
         return Err("no AssertionConsumerService with the HTTP-POST binding".into());
     }
     let slo = sp
         .single_logout_services
         .iter()
         .flatten()
-        .map(|e| Endpoint {
-            url: e.location.clone(),
-            binding: e.binding.clone(),
-            index: None,
-            is_default: false,
-            response_url: e.response_location.clone(),
-        })
+        .map(slo_endpoint)
         .collect();
-    let certificate_pem = sp
-        .key_descriptors
-        .iter()
-        .flatten()
-        .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
-        .find_map(|k| {
-            k.key_info
-                .x509_data
-                .as_ref()
-                .and_then(|d| d.certificates.first())
-        })
-        .map(|b64| to_pem(b64));
+    let certificate_pem = signing_certificate(sp);
     if let Some(pem) = &certificate_pem {
         check_certificate(pem)?;
     }
@@ -119,8 +86,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         .name_id_formats
         .iter()
         .flatten()
-        .find_map(|f| short_format(f.trim()))
-        .map(str::to_owned);
+        .find_map(|f| NameIdFormat::from_urn(f.trim()));
     Ok(SpDescription {
         entity_id,
         acs,
@@ -135,4 +101,39 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
             .and_then(|n| n.first())
             .map(|n| n.value.clone()),
     })
+}
+
+fn acs_endpoint(e: &IndexedEndpoint) -> Endpoint {
+    Endpoint {
+        url: e.location.clone(),
+        binding: Binding::from_urn(&e.binding),
+        index: u16::try_from(e.index).ok(),
+        is_default: e.is_default.unwrap_or(false),
+        response_url: None,
+    }
+}
+
+fn slo_endpoint(e: &samael::metadata::Endpoint) -> Endpoint {
+    Endpoint {
+        url: e.location.clone(),
+        binding: Binding::from_urn(&e.binding),
+        index: None,
+        is_default: false,
+        response_url: e.response_location.clone(),
+    }
+}
+
+/// The first certificate the SP publishes for signing (or for any use).
+fn signing_certificate(sp: &SpSsoDescriptor) -> Option<String> {
+    sp.key_descriptors
+        .iter()
+        .flatten()
+        .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
+        .find_map(|k| {
+            k.key_info
+                .x509_data
+                .as_ref()
+                .and_then(|d| d.certificates.first())
+        })
+        .map(|b64| to_pem(b64))
 }

@@ -8,24 +8,19 @@ use crate::ids;
 use crate::key_lifecycle::{KeyState, RotationLock};
 use crate::page::{Page, PageRequest};
 use crate::schema::{saml_idp_keys, saml_service_providers};
+use crate::sql_types::Json;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// An assertion consumer service of an SP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Endpoint {
-    pub url: String,
-    pub binding: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<u16>,
-    #[serde(default)]
-    pub is_default: bool,
-    /// For single logout: where responses go, when not to `url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_url: Option<String>,
-}
+mod values;
 
+pub use values::{AttributeMap, Binding, Endpoint, NameIdFormat, UserAttribute};
+
+/// A registered SP, its columns typed: the endpoint lists and the attribute
+/// mapping are JSON, the NameID format a closed set, each parsed once as
+/// the row loads (a corrupt stored value fails the query: see
+/// [`crate::sql_types`]).
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = saml_service_providers)]
 pub struct ServiceProviderRow {
@@ -33,11 +28,11 @@ pub struct ServiceProviderRow {
     pub environment_id: String,
     pub entity_id: String,
     pub name: String,
-    pub acs_endpoints: String,
-    pub slo_endpoints: String,
+    pub acs_endpoints: Json<Vec<Endpoint>>,
+    pub slo_endpoints: Json<Vec<Endpoint>>,
     pub certificate_pem: Option<String>,
-    pub name_id_format: String,
-    pub attributes: String,
+    pub name_id_format: NameIdFormat,
+    pub attributes: Json<AttributeMap>,
     pub sign_response: i64,
     pub sign_assertion: i64,
     pub want_authn_requests_signed: i64,
@@ -55,9 +50,11 @@ pub struct ServiceProvider {
     pub acs_endpoints: Vec<Endpoint>,
     pub slo_endpoints: Vec<Endpoint>,
     pub certificate_pem: Option<String>,
+    /// The format's URN.
     pub name_id_format: String,
     /// Our attribute name → the `Name` the SP wants.
-    pub attributes: std::collections::BTreeMap<String, String>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub attributes: AttributeMap,
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
@@ -66,45 +63,39 @@ pub struct ServiceProvider {
 }
 
 impl ServiceProviderRow {
-    /// # Errors
-    /// When a stored JSON column is corrupt.
-    pub fn acs(&self) -> Result<Vec<Endpoint>, StorageError> {
-        Ok(serde_json::from_str(&self.acs_endpoints)?)
-    }
-
-    /// # Errors
-    /// When a stored JSON column is corrupt.
-    pub fn slo(&self) -> Result<Vec<Endpoint>, StorageError> {
-        Ok(serde_json::from_str(&self.slo_endpoints)?)
-    }
-
-    /// # Errors
-    /// When a stored JSON column is corrupt.
-    pub fn attribute_map(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, String>, StorageError> {
-        Ok(serde_json::from_str(&self.attributes)?)
-    }
-
-    /// # Errors
-    /// When a stored JSON column is corrupt.
-    pub fn to_sp(&self) -> Result<ServiceProvider, StorageError> {
-        Ok(ServiceProvider {
+    pub fn to_sp(&self) -> ServiceProvider {
+        ServiceProvider {
             id: self.id.clone(),
             environment: self.environment_id.clone(),
             entity_id: self.entity_id.clone(),
             name: self.name.clone(),
-            acs_endpoints: self.acs()?,
-            slo_endpoints: self.slo()?,
+            acs_endpoints: self.acs_endpoints.0.clone(),
+            slo_endpoints: self.slo_endpoints.0.clone(),
             certificate_pem: self.certificate_pem.clone(),
-            name_id_format: self.name_id_format.clone(),
-            attributes: self.attribute_map()?,
+            name_id_format: self.name_id_format.urn().to_owned(),
+            attributes: self.attributes.0.clone(),
             sign_response: self.sign_response != 0,
             sign_assertion: self.sign_assertion != 0,
             want_authn_requests_signed: self.want_authn_requests_signed != 0,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
-        })
+        }
+    }
+
+    /// The SP's configuration, to update it.
+    pub fn fields(&self) -> SpFields {
+        SpFields {
+            entity_id: self.entity_id.clone(),
+            name: self.name.clone(),
+            acs_endpoints: self.acs_endpoints.0.clone(),
+            slo_endpoints: self.slo_endpoints.0.clone(),
+            certificate_pem: self.certificate_pem.clone(),
+            name_id_format: self.name_id_format,
+            attributes: self.attributes.0.clone(),
+            sign_response: self.sign_response != 0,
+            sign_assertion: self.sign_assertion != 0,
+            want_authn_requests_signed: self.want_authn_requests_signed != 0,
+        }
     }
 }
 
@@ -116,8 +107,8 @@ pub struct SpFields {
     pub acs_endpoints: Vec<Endpoint>,
     pub slo_endpoints: Vec<Endpoint>,
     pub certificate_pem: Option<String>,
-    pub name_id_format: String,
-    pub attributes: std::collections::BTreeMap<String, String>,
+    pub name_id_format: NameIdFormat,
+    pub attributes: AttributeMap,
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
@@ -129,23 +120,23 @@ fn row(
     f: SpFields,
     created: NaiveDateTime,
     now: NaiveDateTime,
-) -> Result<ServiceProviderRow, StorageError> {
-    Ok(ServiceProviderRow {
+) -> ServiceProviderRow {
+    ServiceProviderRow {
         id,
         environment_id: env.to_owned(),
         entity_id: f.entity_id,
         name: f.name,
-        acs_endpoints: serde_json::to_string(&f.acs_endpoints)?,
-        slo_endpoints: serde_json::to_string(&f.slo_endpoints)?,
+        acs_endpoints: Json(f.acs_endpoints),
+        slo_endpoints: Json(f.slo_endpoints),
         certificate_pem: f.certificate_pem,
         name_id_format: f.name_id_format,
-        attributes: serde_json::to_string(&f.attributes)?,
+        attributes: Json(f.attributes),
         sign_response: i64::from(f.sign_response),
         sign_assertion: i64::from(f.sign_assertion),
         want_authn_requests_signed: i64::from(f.want_authn_requests_signed),
         created_at: created,
         updated_at: now,
-    })
+    }
 }
 
 fn conflict(e: diesel::result::Error) -> StorageError {
@@ -167,7 +158,7 @@ pub fn insert(
     fields: SpFields,
     now: NaiveDateTime,
 ) -> Result<ServiceProviderRow, StorageError> {
-    let r = row(ids::new_id(ids::SERVICE_PROVIDER), env, fields, now, now)?;
+    let r = row(ids::new_id(ids::SERVICE_PROVIDER), env, fields, now, now);
     diesel::insert_into(saml_service_providers::table)
         .values(&r)
         .execute(conn)
@@ -189,7 +180,7 @@ pub fn replace(
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         let old = get(conn, env, id)?;
-        let r = row(old.id, env, fields, old.created_at, now)?;
+        let r = row(old.id, env, fields, old.created_at, now);
         diesel::update(saml_service_providers::table.filter(saml_service_providers::id.eq(id)))
             .set((
                 saml_service_providers::entity_id.eq(&r.entity_id),
@@ -197,7 +188,7 @@ pub fn replace(
                 saml_service_providers::acs_endpoints.eq(&r.acs_endpoints),
                 saml_service_providers::slo_endpoints.eq(&r.slo_endpoints),
                 saml_service_providers::certificate_pem.eq(&r.certificate_pem),
-                saml_service_providers::name_id_format.eq(&r.name_id_format),
+                saml_service_providers::name_id_format.eq(r.name_id_format),
                 saml_service_providers::attributes.eq(&r.attributes),
                 saml_service_providers::sign_response.eq(r.sign_response),
                 saml_service_providers::sign_assertion.eq(r.sign_assertion),

@@ -2,9 +2,10 @@
 //! bindings) and IdP-initiated (`/saml/sso/init`). After the hosted login,
 //! the browser posts a signed `Response` to the SP's registered ACS.
 
+use super::sender;
 use crate::SamlState;
-use crate::metadata::{BINDING_POST, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_UNSPECIFIED};
-use crate::request::{self, Incoming, Refusal};
+use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
+use crate::request::{self, Incoming};
 use crate::response::{self, AssertionInput, Signing};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -14,9 +15,10 @@ use samael::schema::AuthnRequest;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::time::Duration;
+use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::service_providers::{self, ServiceProviderRow};
-use trusec_storage::{StoreKey, ids};
+use trusec_storage::service_providers::{Binding, NameIdFormat, ServiceProviderRow, UserAttribute};
+use trusec_storage::users::UserRow;
 use trusec_ui::{Interaction, LoginSession, pages};
 
 /// How far an `IssueInstant` may be from now.
@@ -43,89 +45,46 @@ struct Pending {
     force_authn: bool,
 }
 
-fn error_page(status: StatusCode, message: &str) -> HttpResponse {
-    pages::message(status, "Single sign-on failed", message)
-}
-
-fn unavailable() -> HttpResponse {
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Please try again in a moment.",
-    )
-}
-
-async fn refuse(
-    state: &SamlState,
-    refusal: &Refusal,
-    sp: Option<&ServiceProviderRow>,
-    issuer: Option<&str>,
-) -> HttpResponse {
-    let env = sp.map(|s| s.environment_id.as_str());
-    let event = NewAuditEvent::new(EventType::SamlRequestRefused, env, Actor::anonymous())
-        .failed()
-        .data(serde_json::json!({"reason": refusal.code(), "issuer": issuer, "sp_id": sp.map(|s| s.id.clone())}));
-    if let Err(e) = state.core().audit(event).await {
-        tracing::error!(error = %e, "could not audit a refused SAML request");
-    }
-    error_page(
-        StatusCode::BAD_REQUEST,
-        &format!("The request was refused: {refusal}."),
-    )
-}
-
-/// The SP with this entity id: live first, then test (entity ids are
-/// unique per environment; SSO URLs are shared).
-async fn find_sp(
-    state: &SamlState,
-    entity_id: &str,
-) -> Result<Option<ServiceProviderRow>, trusec_storage::StorageError> {
-    for env in [ids::ENV_LIVE, ids::ENV_TEST] {
-        let entity = entity_id.to_owned();
-        if let Some(sp) = state
-            .core()
-            .db
-            .run(move |c| service_providers::find_by_entity_id(c, env, &entity))
-            .await?
-        {
-            return Ok(Some(sp));
-        }
-    }
-    Ok(None)
-}
-
 /// `GET /saml/sso`: HTTP-Redirect binding.
-pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> HttpResponse {
-    match request::from_redirect(req.query_string(), "SAMLRequest") {
-        Ok(incoming) => handle(&req, &state, incoming).await,
-        Err(r) => refuse(&state, &r, None, None).await,
-    }
+pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> Result<HttpResponse, SamlError> {
+    let incoming = request::from_redirect(req.query_string(), "SAMLRequest");
+    audited(&state, &req, handle(&req, &state, incoming).await).await
 }
 
 /// `POST /saml/sso`: HTTP-POST binding.
-pub async fn post(req: HttpRequest, state: Data<SamlState>, body: Bytes) -> HttpResponse {
+pub async fn post(
+    req: HttpRequest,
+    state: Data<SamlState>,
+    body: Bytes,
+) -> Result<HttpResponse, SamlError> {
+    let incoming = post_message(&body);
+    audited(&state, &req, handle(&req, &state, incoming).await).await
+}
+
+fn post_message(body: &[u8]) -> Result<Incoming, Refusal> {
     if body.len() > request::MAX_ENCODED + 4096 {
-        return refuse(&state, &Refusal::TooLarge, None, None).await;
+        return Err(Refusal::TooLarge);
     }
     let mut message = None;
     let mut relay = None;
-    for (k, v) in url::form_urlencoded::parse(&body) {
+    for (k, v) in url::form_urlencoded::parse(body) {
         match k.as_ref() {
             "SAMLRequest" => message = Some(v.into_owned()),
             "RelayState" => relay = Some(v.into_owned()),
             _ => {}
         }
     }
-    match request::from_post(message.as_deref(), relay.as_deref()) {
-        Ok(incoming) => handle(&req, &state, incoming).await,
-        Err(r) => refuse(&state, &r, None, None).await,
-    }
+    request::from_post(message.as_deref(), relay.as_deref())
 }
 
 /// Picks the ACS: the URL or index the request names (it must be
 /// registered), else the SP's default HTTP-POST endpoint.
 fn choose_acs(sp: &ServiceProviderRow, authn: &AuthnRequest) -> Result<String, Refusal> {
-    let registered = sp.acs().map_err(|_| Refusal::UnregisteredAcs)?;
-    let post = || registered.iter().filter(|e| e.binding == BINDING_POST);
+    let post = || {
+        sp.acs_endpoints
+            .iter()
+            .filter(|e| e.binding == Binding::HttpPost)
+    };
     if let Some(url) = &authn.assertion_consumer_service_url {
         return post()
             .find(|e| &e.url == url)
@@ -182,31 +141,55 @@ fn check_signature(
     }
 }
 
-async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> HttpResponse {
-    let authn = match AuthnRequest::from_str(&incoming.xml) {
-        Ok(a) => a,
-        Err(e) => return refuse(state, &Refusal::Malformed(e.to_string()), None, None).await,
+async fn handle(
+    http: &HttpRequest,
+    state: &SamlState,
+    incoming: Result<Incoming, Refusal>,
+) -> Result<HttpResponse, SamlError> {
+    // Parse.
+    let about = About::sign_in();
+    let incoming = incoming.refused(&about)?;
+    let authn = AuthnRequest::from_str(&incoming.xml)
+        .map_err(|e| about.refuse(Refusal::Malformed(e.to_string())))?;
+    let issuer = sender::issuer(&about, authn.issuer.as_ref())?;
+    let (sp, about) = sender::registered(state, about, &issuer).await?;
+    // Decide.
+    let (authn, acs_url) = accept(state, &sp, &incoming, authn).refused(&about)?;
+    let replay_key = StoreKey::saml_request(&sp.id, &authn.id);
+    if !state
+        .core()
+        .store
+        .put_if_absent(&replay_key, b"1", REPLAY_WINDOW)
+        .await?
+    {
+        return Err(about.refuse(Refusal::Replayed));
+    }
+    let pending = Pending {
+        sp_id: sp.id.clone(),
+        environment_id: sp.environment_id.clone(),
+        request_id: Some(authn.id.clone()),
+        acs_url,
+        relay_state: incoming.relay_state,
+        force_authn: authn.force_authn.unwrap_or(false),
     };
-    let Some(issuer) = authn.issuer.as_ref().and_then(|i| i.value.clone()) else {
-        return refuse(state, &Refusal::UnknownIssuer, None, None).await;
-    };
-    let sp = match find_sp(state, &issuer).await {
-        Ok(Some(sp)) => sp,
-        Ok(None) => return refuse(state, &Refusal::UnknownIssuer, None, Some(&issuer)).await,
-        Err(_) => return unavailable(),
-    };
-    let (signed, verified) = match check_signature(&sp, &incoming, &authn) {
-        Ok(v) => v,
-        Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
-    };
+    // Respond.
+    answer(http, state, &sp, pending, authn.is_passive.unwrap_or(false)).await
+}
+
+/// Signature, ACS, age and destination of an AuthnRequest. Returns the
+/// request to act on (re-read from the signed content when it carries an
+/// XML signature) and the ACS to answer at.
+fn accept(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    incoming: &Incoming,
+    authn: AuthnRequest,
+) -> Result<(AuthnRequest, String), Refusal> {
+    let (signed, verified) = check_signature(sp, incoming, &authn)?;
     let authn = verified.unwrap_or(authn);
-    let acs_url = match choose_acs(&sp, &authn) {
-        Ok(url) => url,
-        Err(r) => return refuse(state, &r, Some(&sp), Some(&issuer)).await,
-    };
-    let now = state.core().clock.now();
-    if (now - authn.issue_instant).abs() > FRESHNESS {
-        return refuse(state, &Refusal::Stale, Some(&sp), Some(&issuer)).await;
+    let acs_url = choose_acs(sp, &authn)?;
+    if (state.core().clock.now() - authn.issue_instant).abs() > FRESHNESS {
+        return Err(Refusal::Stale);
     }
     let sso_url = format!("{}/saml/sso", state.issuer);
     // Bindings §3.4.5.2 / §3.5.5.2: a signed request must name its destination.
@@ -215,117 +198,93 @@ async fn handle(http: &HttpRequest, state: &SamlState, incoming: Incoming) -> Ht
         None => !signed,
     };
     if !destination_ok {
-        return refuse(state, &Refusal::WrongDestination, Some(&sp), Some(&issuer)).await;
+        return Err(Refusal::WrongDestination);
     }
-    let replay_key = StoreKey::saml_request(&sp.id, &authn.id);
-    match state
-        .core()
-        .store
-        .put_if_absent(&replay_key, b"1", REPLAY_WINDOW)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return refuse(state, &Refusal::Replayed, Some(&sp), Some(&issuer)).await,
-        Err(_) => return unavailable(),
-    }
-    let pending = Pending {
-        sp_id: sp.id.clone(),
-        environment_id: sp.environment_id.clone(),
-        request_id: Some(authn.id.clone()),
-        acs_url,
-        relay_state: incoming.relay_state.clone(),
-        force_authn: authn.force_authn.unwrap_or(false),
-    };
-    let login = match LoginSession::from_request(http, &state.ui, &sp.environment_id).await {
-        Ok(l) => l,
-        Err(_) => return unavailable(),
-    };
+    Ok((authn, acs_url))
+}
+
+/// Sends the browser on: to the ACS with an assertion when it is signed in
+/// (and no fresh login is forced), with a NoPassive failure when the SP
+/// forbade showing a login page, else to the login page.
+async fn answer(
+    http: &HttpRequest,
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: Pending,
+    is_passive: bool,
+) -> Result<HttpResponse, SamlError> {
+    let login = LoginSession::from_request(http, &state.ui, &sp.environment_id).await?;
     match login {
-        Some(login) if !pending.force_authn => respond(state, &sp, &pending, &login).await,
-        _ if authn.is_passive.unwrap_or(false) => {
-            // IsPassive: we may not show a login page; say so to the SP.
+        Some(login) if !pending.force_authn => respond(state, sp, &pending, &login).await,
+        _ if is_passive => {
             let failed = response::failure(
                 &state.entity_id(),
                 &pending.acs_url,
                 pending.request_id.as_deref(),
                 "urn:oasis:names:tc:SAML:2.0:status:Responder",
                 "NoPassive: the user is not signed in",
-                now,
+                state.core().clock.now(),
             );
-            post_page(state, &sp, &pending, failed)
+            post_page(state, sp, &pending, failed)
         }
-        _ => to_login(state, &sp, pending).await,
+        _ => to_login(state, sp, pending).await,
     }
 }
 
-async fn to_login(state: &SamlState, sp: &ServiceProviderRow, pending: Pending) -> HttpResponse {
-    let Ok(payload) = serde_json::to_value(&pending) else {
-        return unavailable();
-    };
-    let Ok(mut interaction) = Interaction::new(
+async fn to_login(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: Pending,
+) -> Result<HttpResponse, SamlError> {
+    let payload = serde_json::to_value(&pending).map_err(|e| SamlError::internal(&e))?;
+    let mut interaction = Interaction::new(
         &sp.environment_id,
         "/saml/sso/continue?interaction=",
         payload,
-    ) else {
-        return unavailable();
-    };
+    )?;
     interaction.client_name = Some(sp.name.clone());
     interaction.force_login = pending.force_authn;
-    if interaction.save(&state.core().store).await.is_err() {
-        return unavailable();
-    }
-    pages::page_response(StatusCode::FOUND)
-        .insert_header((actix_web::http::header::LOCATION, interaction.login_url()))
-        .finish()
+    interaction.save(&state.core().store).await?;
+    Ok(to_login_again(&interaction))
 }
 
 /// `GET /saml/sso/continue?interaction=…`: back from the login page.
-pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+pub async fn resume(http: HttpRequest, state: Data<SamlState>) -> Result<HttpResponse, SamlError> {
+    let outcome = resume_sign_in(&http, &state).await;
+    audited(&state, &http, outcome).await
+}
+
+async fn resume_sign_in(http: &HttpRequest, state: &SamlState) -> Result<HttpResponse, SamlError> {
     let id = url::form_urlencoded::parse(http.query_string().as_bytes())
         .find(|(k, _)| k == "interaction")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let interaction = match Interaction::load(&state.core().store, &id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
+    let interaction = Interaction::load(&state.core().store, &id)
+        .await?
+        .ok_or_else(|| {
+            SamlError::page(
+                Flow::SignIn,
                 "This sign-in has expired. Start again from the application.",
-            );
-        }
-        Err(_) => return unavailable(),
-    };
-    let Ok(pending) = serde_json::from_value::<Pending>(interaction.payload.clone()) else {
-        return error_page(StatusCode::BAD_REQUEST, "This sign-in request is corrupt.");
-    };
-    let login = match LoginSession::from_request(&http, &state.ui, &pending.environment_id).await {
-        Ok(Some(l)) => l,
-        Ok(None) => return to_login_again(&interaction),
-        Err(_) => return unavailable(),
+            )
+        })?;
+    let pending = serde_json::from_value::<Pending>(interaction.payload.clone())
+        .map_err(|_| SamlError::page(Flow::SignIn, "This sign-in request is corrupt."))?;
+    let Some(login) = LoginSession::from_request(http, &state.ui, &pending.environment_id).await?
+    else {
+        return Ok(to_login_again(&interaction));
     };
     // ForceAuthn: the password must have been typed for this very request.
     if pending.force_authn
         && interaction.logged_in_session.as_deref() != Some(login.session.id.as_str())
     {
-        return to_login_again(&interaction);
+        return Ok(to_login_again(&interaction));
     }
-    let (env, sp_id) = (pending.environment_id.clone(), pending.sp_id.clone());
-    let sp = match state
-        .core()
-        .db
-        .run(move |c| service_providers::get(c, &env, &sp_id))
-        .await
-    {
-        Ok(sp) => sp,
-        Err(_) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The application is no longer registered.",
-            );
-        }
-    };
-    let _ = interaction.finish(&state.core().store).await;
-    respond(&state, &sp, &pending, &login).await
+    let sp = sender::still_registered(state, Flow::SignIn, &pending.environment_id, &pending.sp_id)
+        .await?;
+    if let Err(e) = interaction.finish(&state.core().store).await {
+        tracing::warn!(error = %trusec_ui::error::ErrorChain(&e), "could not drop a finished SAML sign-in");
+    }
+    respond(state, &sp, &pending, &login).await
 }
 
 fn to_login_again(interaction: &Interaction) -> HttpResponse {
@@ -335,7 +294,18 @@ fn to_login_again(interaction: &Interaction) -> HttpResponse {
 }
 
 /// `GET /saml/sso/init?sp=ENTITY_ID[&RelayState=]`: IdP-initiated SSO.
-pub async fn idp_initiated(http: HttpRequest, state: Data<SamlState>) -> HttpResponse {
+pub async fn idp_initiated(
+    http: HttpRequest,
+    state: Data<SamlState>,
+) -> Result<HttpResponse, SamlError> {
+    let outcome = idp_initiated_sign_in(&http, &state).await;
+    audited(&state, &http, outcome).await
+}
+
+async fn idp_initiated_sign_in(
+    http: &HttpRequest,
+    state: &SamlState,
+) -> Result<HttpResponse, SamlError> {
     let mut sp_entity = None;
     let mut relay = None;
     for (k, v) in url::form_urlencoded::parse(http.query_string().as_bytes()) {
@@ -345,21 +315,10 @@ pub async fn idp_initiated(http: HttpRequest, state: Data<SamlState>) -> HttpRes
             _ => {}
         }
     }
-    let Some(entity) = sp_entity else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Name the application: ?sp=ENTITY_ID.",
-        );
-    };
-    let sp = match find_sp(&state, &entity).await {
-        Ok(Some(sp)) => sp,
-        Ok(None) => return refuse(&state, &Refusal::UnknownIssuer, None, Some(&entity)).await,
-        Err(_) => return unavailable(),
-    };
-    let acs_url = match choose_acs(&sp, &AuthnRequest::default()) {
-        Ok(u) => u,
-        Err(r) => return refuse(&state, &r, Some(&sp), Some(&entity)).await,
-    };
+    let entity = sp_entity
+        .ok_or_else(|| SamlError::page(Flow::SignIn, "Name the application: ?sp=ENTITY_ID."))?;
+    let (sp, about) = sender::registered(state, About::sign_in(), &entity).await?;
+    let acs_url = choose_acs(&sp, &AuthnRequest::default()).refused(&about)?;
     let pending = Pending {
         sp_id: sp.id.clone(),
         environment_id: sp.environment_id.clone(),
@@ -368,22 +327,28 @@ pub async fn idp_initiated(http: HttpRequest, state: Data<SamlState>) -> HttpRes
         relay_state: relay,
         force_authn: false,
     };
-    match LoginSession::from_request(&http, &state.ui, &sp.environment_id).await {
-        Ok(Some(login)) => respond(&state, &sp, &pending, &login).await,
-        Ok(None) => to_login(&state, &sp, pending).await,
-        Err(_) => unavailable(),
+    answer(http, state, &sp, pending, false).await
+}
+
+/// The user's values of one of our attributes.
+fn attribute_values(user: &UserRow, attribute: UserAttribute) -> Vec<String> {
+    match attribute {
+        UserAttribute::Email => vec![user.email.clone()],
+        UserAttribute::Name => user.name.clone().into_iter().collect(),
+        UserAttribute::GivenName => user.given_name.clone().into_iter().collect(),
+        UserAttribute::FamilyName => user.family_name.clone().into_iter().collect(),
+        UserAttribute::Groups => serde_json::from_str(&user.groups).unwrap_or_default(),
     }
 }
 
-/// The user's value for one of our attribute names.
-fn attribute_values(user: &trusec_storage::users::UserRow, ours: &str) -> Vec<String> {
-    match ours {
-        "email" => vec![user.email.clone()],
-        "name" => user.name.clone().into_iter().collect(),
-        "given_name" => user.given_name.clone().into_iter().collect(),
-        "family_name" => user.family_name.clone().into_iter().collect(),
-        "groups" => serde_json::from_str(&user.groups).unwrap_or_default(),
-        _ => Vec::new(),
+/// The NameID this SP knows the user by, in its format.
+fn name_id(state: &SamlState, sp: &ServiceProviderRow, login: &LoginSession) -> String {
+    let user = &login.user;
+    match sp.name_id_format {
+        NameIdFormat::EmailAddress => user.email.clone(),
+        NameIdFormat::Persistent => state.persistent_name_id(&sp.entity_id, &user.id),
+        NameIdFormat::Transient => state.transient_name_id(&sp.entity_id, &login.session.id),
+        NameIdFormat::Unspecified => user.id.clone(),
     }
 }
 
@@ -392,21 +357,14 @@ async fn respond(
     sp: &ServiceProviderRow,
     pending: &Pending,
     login: &LoginSession,
-) -> HttpResponse {
+) -> Result<HttpResponse, SamlError> {
     let user = &login.user;
-    let (format_uri, name_id) = match sp.name_id_format.as_str() {
-        "persistent" => (
-            NAMEID_PERSISTENT,
-            state.persistent_name_id(&sp.entity_id, &user.id),
-        ),
-        "unspecified" => (NAMEID_UNSPECIFIED, user.id.clone()),
-        _ => (NAMEID_EMAIL, user.email.clone()),
-    };
+    let format_uri = sp.name_id_format.urn();
+    let name_id = name_id(state, sp, login);
     let attributes = sp
-        .attribute_map()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(ours, theirs)| (theirs, attribute_values(user, &ours)))
+        .attributes
+        .iter()
+        .map(|(ours, theirs)| (theirs.clone(), attribute_values(user, *ours)))
         .filter(|(_, values)| !values.is_empty())
         .collect();
     let now = state.core().clock.now();
@@ -427,9 +385,7 @@ async fn respond(
     let event = NewAuditEvent::new(EventType::SamlAssertionIssued, Some(&sp.environment_id), Actor::user(&user.id))
         .user(&user.id)
         .data(serde_json::json!({"sp_id": sp.id, "sp_entity_id": sp.entity_id, "name_id": name_id, "in_response_to": pending.request_id}));
-    if state.core().audit(event).await.is_err() {
-        return unavailable();
-    }
+    state.core().audit(event).await?;
     let participant = crate::slo::Participant {
         sp_id: sp.id.clone(),
         environment_id: sp.environment_id.clone(),
@@ -437,12 +393,7 @@ async fn respond(
         name_id_format: format_uri.to_owned(),
         session_index: session_index.clone(),
     };
-    if crate::slo::joined(&state.core().store, &login.session.id, participant)
-        .await
-        .is_err()
-    {
-        return unavailable();
-    }
+    crate::slo::joined(&state.core().store, &login.session.id, participant).await?;
     post_page(state, sp, pending, resp)
 }
 
@@ -452,20 +403,15 @@ fn post_page(
     sp: &ServiceProviderRow,
     pending: &Pending,
     resp: samael::schema::Response,
-) -> HttpResponse {
+) -> Result<HttpResponse, SamlError> {
     let signing = Signing {
         response: sp.sign_response != 0,
         assertion: sp.sign_assertion != 0,
     };
     // One key for both: a rotation between two reads must not mix them.
     let key = state.keys.current();
-    let signed = match response::sign(resp, signing, &key.certificate_der, &key.private_der) {
-        Ok(xml) => xml,
-        Err(e) => {
-            tracing::error!(error = %e, "SAML response signing failed");
-            return unavailable();
-        }
-    };
+    let signed = response::sign(resp, signing, &key.certificate_der, &key.private_der)
+        .map_err(|e| SamlError::internal(&e))?;
     use base64::Engine;
     let page = PostPage {
         acs_url: pending.acs_url.clone(),
@@ -473,18 +419,59 @@ fn post_page(
         relay_state: pending.relay_state.clone(),
         sp_name: sp.name.clone(),
     };
-    match page.render() {
-        Ok(html) => pages::page_response(StatusCode::OK)
-            // This page alone runs a script: our own, to submit the form.
-            .insert_header((
-                actix_web::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-            ))
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "SAML post page failed to render");
-            unavailable()
+    let html = page.render().map_err(|e| SamlError::internal(&e))?;
+    Ok(pages::page_response(StatusCode::OK)
+        // This page alone runs a script: our own, to submit the form.
+        .insert_header((
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{another_session, register_sp, sign_in, state};
+    use trusec_testdb::TestDb;
+
+    #[tokio::test]
+    async fn each_name_id_format_names_the_user_its_own_way() {
+        let test_db = TestDb::sqlite();
+        let state = state(&test_db).await;
+        let login = sign_in(&state, "ada@example.com").await;
+        let later = another_session(&state, &login.user).await;
+        for format in NameIdFormat::ALL {
+            let sp = register_sp(&state, &format!("https://{format}.test"), Some(*format)).await;
+            let other = register_sp(
+                &state,
+                &format!("https://other-{format}.test"),
+                Some(*format),
+            )
+            .await;
+            let id = name_id(&state, &sp, &login);
+            let next_session = name_id(&state, &sp, &later);
+            let other_sp = name_id(&state, &other, &login);
+            match format {
+                NameIdFormat::EmailAddress => assert_eq!(id, "ada@example.com"),
+                NameIdFormat::Unspecified => assert_eq!(id, login.user.id),
+                NameIdFormat::Persistent => {
+                    assert_eq!(id, next_session, "stable across sessions");
+                    assert_ne!(id, other_sp, "different for every SP");
+                    assert!(!id.contains("ada") && id != login.user.id);
+                }
+                NameIdFormat::Transient => {
+                    assert_ne!(id, next_session, "new in every session");
+                    assert_ne!(id, other_sp, "different for every SP");
+                    assert_eq!(
+                        id,
+                        name_id(&state, &sp, &login),
+                        "stable within the session"
+                    );
+                    assert_ne!(id, state.persistent_name_id(&sp.entity_id, &login.user.id));
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod audit_chain;
 mod core_limits;
 mod ephemeral;
 mod migrations;
+mod service_providers;
 
 use trusec_storage::Db;
 use trusec_testdb::{Backend, TestDb};

@@ -1,0 +1,430 @@
+//! Validation of a service provider's configuration (`/v1/saml/service-
+//! providers`), from its metadata XML ([`crate::sp_metadata`]) or from plain
+//! fields, over the current configuration for an update.
+//!
+//! The rules are the ones the IdP relies on later, so they live next to the
+//! code that relies on them: every ACS and SLO endpoint is https (http only
+//! on loopback hosts), because assertions and signed logout messages are
+//! sent there; there is an HTTP-POST ACS, the only binding assertions go
+//! out by; the response, the assertion or both are signed; and an SP that
+//! wants signed requests has registered the certificate to check them with.
+
+use crate::sp_metadata;
+use std::collections::BTreeMap;
+use trusec_storage::service_providers::{
+    AttributeMap, Binding, Endpoint, NameIdFormat, SpFields, UserAttribute,
+};
+
+/// The user attributes an SP may receive, in the contract's order.
+pub const ATTRIBUTES: [UserAttribute; 5] = [
+    UserAttribute::Email,
+    UserAttribute::Name,
+    UserAttribute::GivenName,
+    UserAttribute::FamilyName,
+    UserAttribute::Groups,
+];
+const MAX_NAME: usize = 256;
+const MAX_ENTITY_ID: usize = 1024;
+const MAX_ATTRIBUTE_NAME: usize = 256;
+
+/// What a caller asks for; `None` keeps the current value (or the default).
+#[derive(Clone, Debug, Default)]
+pub struct SpInput {
+    pub metadata_xml: Option<String>,
+    pub entity_id: Option<String>,
+    pub acs_url: Option<String>,
+    pub certificate_pem: Option<String>,
+    pub name: Option<String>,
+    pub name_id_format: Option<String>,
+    pub attributes: Option<AttributesInput>,
+    pub sign_response: Option<bool>,
+    pub sign_assertion: Option<bool>,
+    pub want_authn_requests_signed: Option<bool>,
+}
+
+/// Which attributes to release: a list of our names, or our names mapped
+/// to the attribute `Name` the SP wants.
+#[derive(Clone, Debug)]
+pub enum AttributesInput {
+    List(Vec<String>),
+    Map(BTreeMap<String, String>),
+}
+
+/// Why a configuration is refused, naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpConfigError {
+    /// Neither metadata nor an entity id and ACS URL: nothing to build on.
+    #[error("{message}")]
+    Incomplete {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// A field that breaks a rule.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> SpConfigError {
+    SpConfigError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// The configuration `input` asks for, over `base` (the current one) for
+/// an update, complete with defaults and checked as a whole.
+///
+/// # Errors
+/// [`SpConfigError`] naming the first field at fault.
+pub fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+    let fields = start(&input, base)?;
+    let fields = apply(input, fields)?;
+    check(fields)
+}
+
+fn all_attributes() -> AttributeMap {
+    ATTRIBUTES
+        .iter()
+        .map(|a| (*a, a.as_str().to_owned()))
+        .collect()
+}
+
+fn post_acs(url: String) -> Vec<Endpoint> {
+    vec![Endpoint {
+        url,
+        binding: Binding::HttpPost,
+        index: Some(0),
+        is_default: true,
+        response_url: None,
+    }]
+}
+
+/// What the fields apply to: the metadata when given, else the current
+/// configuration, else a new SP from `entity_id` and `acs_url`.
+fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+    if let Some(xml) = &input.metadata_xml {
+        let d = sp_metadata::parse(xml).map_err(|m| invalid("metadata_xml", m))?;
+        return Ok(SpFields {
+            name: d.name.clone().unwrap_or_else(|| d.entity_id.clone()),
+            entity_id: d.entity_id,
+            acs_endpoints: d.acs,
+            slo_endpoints: d.slo,
+            certificate_pem: d.certificate_pem,
+            name_id_format: d.name_id_format.unwrap_or_default(),
+            attributes: all_attributes(),
+            sign_response: true,
+            sign_assertion: true,
+            want_authn_requests_signed: d.authn_requests_signed,
+        });
+    }
+    if let Some(base) = base {
+        return Ok(base);
+    }
+    let missing = |field| SpConfigError::Incomplete {
+        field,
+        message: "give metadata_xml, or entity_id and acs_url",
+    };
+    let entity_id = input
+        .entity_id
+        .clone()
+        .ok_or_else(|| missing("entity_id"))?;
+    let acs_url = input.acs_url.clone().ok_or_else(|| missing("acs_url"))?;
+    Ok(SpFields {
+        name: entity_id.clone(),
+        entity_id,
+        acs_endpoints: post_acs(acs_url),
+        slo_endpoints: Vec::new(),
+        certificate_pem: None,
+        name_id_format: NameIdFormat::default(),
+        attributes: all_attributes(),
+        sign_response: true,
+        sign_assertion: true,
+        want_authn_requests_signed: false,
+    })
+}
+
+/// The plain fields, over what the metadata (or the current SP) says.
+fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
+    if input.metadata_xml.is_none() {
+        if let Some(e) = input.entity_id {
+            f.entity_id = e;
+        }
+        if let Some(url) = input.acs_url {
+            f.acs_endpoints = post_acs(url);
+        }
+    }
+    if let Some(pem) = input.certificate_pem {
+        sp_metadata::check_certificate(&pem).map_err(|m| invalid("certificate_pem", m))?;
+        f.certificate_pem = Some(pem);
+    }
+    if let Some(n) = input.name {
+        f.name = n;
+    }
+    if let Some(fmt) = input.name_id_format {
+        f.name_id_format = NameIdFormat::from_urn_or_name(fmt.trim()).ok_or_else(|| {
+            invalid(
+                "name_id_format",
+                "must be emailAddress, persistent, transient or unspecified, or its URN",
+            )
+        })?;
+    }
+    if let Some(a) = input.attributes {
+        f.attributes = attributes(a)?;
+    }
+    f.sign_response = input.sign_response.unwrap_or(f.sign_response);
+    f.sign_assertion = input.sign_assertion.unwrap_or(f.sign_assertion);
+    f.want_authn_requests_signed = input
+        .want_authn_requests_signed
+        .unwrap_or(f.want_authn_requests_signed);
+    Ok(f)
+}
+
+fn attributes(input: AttributesInput) -> Result<AttributeMap, SpConfigError> {
+    let asked: BTreeMap<String, String> = match input {
+        AttributesInput::List(names) => names.into_iter().map(|n| (n.clone(), n)).collect(),
+        AttributesInput::Map(m) => m,
+    };
+    let mut map = AttributeMap::new();
+    for (ours, theirs) in asked {
+        let Some(attribute) = UserAttribute::parse(&ours) else {
+            let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.as_str()).collect();
+            return Err(invalid(
+                "attributes",
+                format!("unknown attribute {ours}; use one of {}", names.join(", ")),
+            ));
+        };
+        if theirs.trim().is_empty() || theirs.len() > MAX_ATTRIBUTE_NAME {
+            return Err(invalid(
+                "attributes",
+                "attribute names are 1 to 256 characters",
+            ));
+        }
+        map.insert(attribute, theirs);
+    }
+    Ok(map)
+}
+
+/// An endpoint we send assertions or logout messages to: https, or http
+/// on a loopback host (development).
+fn check_url(field: &'static str, url: &str) -> Result<(), SpConfigError> {
+    let parsed = url::Url::parse(url).map_err(|_| invalid(field, "must be an absolute URL"))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be https (http only on loopback hosts)",
+        ))
+    }
+}
+
+/// The rules on the whole configuration.
+fn check(mut f: SpFields) -> Result<SpFields, SpConfigError> {
+    f.name = f.name.trim().to_owned();
+    if f.name.is_empty() || f.name.chars().count() > MAX_NAME {
+        return Err(invalid("name", "must be 1 to 256 characters"));
+    }
+    if f.entity_id.trim().is_empty() || f.entity_id.len() > MAX_ENTITY_ID {
+        return Err(invalid("entity_id", "must be 1 to 1024 characters"));
+    }
+    for e in &f.acs_endpoints {
+        check_url("acs_url", &e.url)?;
+    }
+    // Signed LogoutRequests and responses go there: the same rule.
+    for e in &f.slo_endpoints {
+        check_url("metadata_xml", &e.url)?;
+        if let Some(r) = &e.response_url {
+            check_url("metadata_xml", r)?;
+        }
+    }
+    if !f
+        .acs_endpoints
+        .iter()
+        .any(|e| e.binding == Binding::HttpPost)
+    {
+        return Err(invalid(
+            "acs_url",
+            "an HTTP-POST assertion consumer service is required",
+        ));
+    }
+    if !f.sign_response && !f.sign_assertion {
+        return Err(invalid(
+            "sign_assertion",
+            "sign the response, the assertion, or both",
+        ));
+    }
+    if f.want_authn_requests_signed && f.certificate_pem.is_none() {
+        return Err(invalid(
+            "certificate_pem",
+            "signed requests need the SP's signing certificate",
+        ));
+    }
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(entity_id: &str, acs_url: &str) -> SpInput {
+        SpInput {
+            entity_id: Some(entity_id.into()),
+            acs_url: Some(acs_url.into()),
+            ..SpInput::default()
+        }
+    }
+
+    fn field_of(e: SpConfigError) -> &'static str {
+        match e {
+            SpConfigError::Incomplete { field, .. } | SpConfigError::Invalid { field, .. } => field,
+        }
+    }
+
+    #[test]
+    fn a_plain_sp_gets_the_defaults() -> Result<(), SpConfigError> {
+        let f = validate(plain("https://sp", "https://sp/acs"), None)?;
+        assert_eq!(f.name, "https://sp");
+        assert_eq!(f.acs_endpoints, post_acs("https://sp/acs".into()));
+        assert_eq!(f.name_id_format, NameIdFormat::EmailAddress);
+        assert_eq!(f.attributes.len(), ATTRIBUTES.len());
+        assert!(f.sign_response && f.sign_assertion && !f.want_authn_requests_signed);
+        Ok(())
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_does_not_name() -> Result<(), SpConfigError> {
+        let base = validate(plain("https://sp", "https://sp/acs"), None)?;
+        let input = SpInput {
+            name: Some("  CRM ".into()),
+            sign_response: Some(false),
+            attributes: Some(AttributesInput::Map(BTreeMap::from([(
+                "email".to_owned(),
+                "mail".to_owned(),
+            )]))),
+            ..SpInput::default()
+        };
+        let f = validate(input, Some(base))?;
+        assert_eq!(
+            (f.name.as_str(), f.entity_id.as_str()),
+            ("CRM", "https://sp")
+        );
+        assert!(!f.sign_response && f.sign_assertion);
+        assert_eq!(
+            f.attributes.get(&UserAttribute::Email).map(String::as_str),
+            Some("mail")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases = [
+            (SpInput::default(), "entity_id"),
+            (
+                SpInput {
+                    entity_id: Some("https://sp".into()),
+                    ..SpInput::default()
+                },
+                "acs_url",
+            ),
+            (plain("https://sp", "http://sp/acs"), "acs_url"),
+            (
+                SpInput {
+                    name: Some("SP".into()),
+                    ..plain(" ", "https://sp/acs")
+                },
+                "entity_id",
+            ),
+            (
+                SpInput {
+                    attributes: Some(AttributesInput::List(vec!["ssn".into()])),
+                    ..plain("https://sp", "https://sp/acs")
+                },
+                "attributes",
+            ),
+            (
+                SpInput {
+                    name_id_format: Some("x509".into()),
+                    ..plain("https://sp", "https://sp/acs")
+                },
+                "name_id_format",
+            ),
+            (
+                SpInput {
+                    sign_response: Some(false),
+                    sign_assertion: Some(false),
+                    ..plain("https://sp", "https://sp/acs")
+                },
+                "sign_assertion",
+            ),
+            (
+                SpInput {
+                    want_authn_requests_signed: Some(true),
+                    ..plain("https://sp", "https://sp/acs")
+                },
+                "certificate_pem",
+            ),
+            (
+                SpInput {
+                    certificate_pem: Some("not a certificate".into()),
+                    ..plain("https://sp", "https://sp/acs")
+                },
+                "certificate_pem",
+            ),
+            (
+                SpInput {
+                    metadata_xml: Some("<not-metadata/>".into()),
+                    ..SpInput::default()
+                },
+                "metadata_xml",
+            ),
+        ];
+        for (input, field) in cases {
+            let refused = validate(input.clone(), None);
+            assert_eq!(refused.map_err(field_of).err(), Some(field), "{input:?}");
+        }
+        assert!(matches!(
+            validate(SpInput::default(), None),
+            Err(SpConfigError::Incomplete { .. })
+        ));
+    }
+
+    #[test]
+    fn name_id_formats_are_taken_by_urn_or_short_name() -> Result<(), SpConfigError> {
+        for (given, format) in [
+            ("persistent", NameIdFormat::Persistent),
+            ("transient", NameIdFormat::Transient),
+            (
+                "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+                NameIdFormat::Transient,
+            ),
+            (
+                "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+                NameIdFormat::EmailAddress,
+            ),
+            (
+                "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                NameIdFormat::Unspecified,
+            ),
+        ] {
+            let input = SpInput {
+                name_id_format: Some(given.into()),
+                ..plain("https://sp", "https://sp/acs")
+            };
+            assert_eq!(validate(input, None)?.name_id_format, format, "{given}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn loopback_http_is_allowed_for_development() {
+        assert!(check_url("acs_url", "http://127.0.0.1:3000/acs").is_ok());
+        assert!(check_url("acs_url", "http://localhost/acs").is_ok());
+        assert!(check_url("acs_url", "http://example.com/acs").is_err());
+        assert!(check_url("acs_url", "/acs").is_err());
+    }
+}
