@@ -81,7 +81,7 @@ mod tests {
             check_allowed(&["admin".into()], &["openid".into()])
                 .unwrap_err()
                 .code,
-            "invalid_scope"
+            crate::error::ErrorCode::InvalidScope
         );
         assert!(
             is_supported("read:users") && !is_supported("read:everything") && is_supported("email")

@@ -8,7 +8,7 @@
 //! (RFC 9207).
 
 use super::grants::code::{self, CodeGrant};
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::{OAuthState, scopes};
 use actix_web::http::StatusCode;
@@ -85,16 +85,16 @@ fn back_to_client(state: &OAuthState, req: &AuthzRequest, params: &[(&str, &str)
 fn redirect_error(
     state: &OAuthState,
     req: &AuthzRequest,
-    code: &str,
+    code: ErrorCode,
     description: &str,
 ) -> HttpResponse {
-    if !req.trusted_redirect && code != "access_denied" {
+    if !req.trusted_redirect && code != ErrorCode::AccessDenied {
         return error_page(&format!("{code}: {description}"));
     }
     back_to_client(
         state,
         req,
-        &[("error", code), ("error_description", description)],
+        &[("error", code.as_str()), ("error_description", description)],
     )
 }
 
@@ -191,7 +191,7 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
     };
     if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         req.state = None;
-        return redirect_error(state, &req, "invalid_request", "state is too long");
+        return redirect_error(state, &req, ErrorCode::InvalidRequest, "state is too long");
     }
     if let Err(e) = validate(&client, params, &mut req) {
         return redirect_error(state, &req, e.code, &e.description);
@@ -204,8 +204,8 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {
-            return Err(err(
-                "unsupported_response_type",
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code is supported",
             ));
         }
@@ -218,11 +218,11 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
     }
     for unsupported in ["request", "request_uri"] {
         if params.get(unsupported).is_some() {
-            return Err(err(
+            return Err(OAuthError::new(
                 if unsupported == "request" {
-                    "request_not_supported"
+                    ErrorCode::RequestNotSupported
                 } else {
-                    "request_uri_not_supported"
+                    ErrorCode::RequestUriNotSupported
                 },
                 "request objects are not supported",
             ));
@@ -326,12 +326,6 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
     Ok(())
 }
 
-fn err(code: &'static str, description: &str) -> OAuthError {
-    let mut e = OAuthError::invalid_request(description);
-    e.code = code;
-    e
-}
-
 /// `GET /oauth/authorize/continue?interaction=…`: back from the hosted pages.
 pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> HttpResponse {
     let params = Params::parse(http.query_string().as_bytes()).unwrap_or_default();
@@ -381,7 +375,12 @@ async fn proceed(
     };
     if needs_login {
         if req.prompt.iter().any(|p| p == "none") {
-            return redirect_error(state, &req, "login_required", "the user is not signed in");
+            return redirect_error(
+                state,
+                &req,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            );
         }
         return to_hosted_page(state, client, &req, interaction, true).await;
     }
@@ -397,7 +396,7 @@ async fn proceed(
             return redirect_error(
                 state,
                 &req,
-                "access_denied",
+                ErrorCode::AccessDenied,
                 "only administrators can grant management scopes",
             );
         }
@@ -423,7 +422,12 @@ async fn proceed(
             if let Some(i) = &interaction {
                 let _ = i.finish(&state.core().store).await;
             }
-            return redirect_error(state, &req, "access_denied", "the user denied the request");
+            return redirect_error(
+                state,
+                &req,
+                ErrorCode::AccessDenied,
+                "the user denied the request",
+            );
         }
         Some(true) => {
             let (env2, uid, cid, scope) = (
@@ -458,7 +462,7 @@ async fn proceed(
                 return redirect_error(
                     state,
                     &req,
-                    "consent_required",
+                    ErrorCode::ConsentRequired,
                     "the user has not consented",
                 );
             }

@@ -5,7 +5,7 @@
 use super::{no_store_json, require_form};
 use crate::OAuthState;
 use crate::client_auth;
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::issue::{self, REFRESH_PREFIX};
 use actix_web::web::{Bytes, Data};
@@ -75,7 +75,7 @@ pub async fn post(
         Ok(_) => inactive,
         // A store outage must not read as "inactive" to a resource server
         // that would then refuse a good token — nor as active: say so.
-        Err(e) if e.code == "server_error" => return Err(e),
+        Err(e) if e.code == ErrorCode::ServerError => return Err(e),
         Err(_) => inactive,
     };
     Ok(no_store_json(&body))

@@ -274,12 +274,6 @@ async fn replayed_or_unknown(state: &OAuthState, hash: &str) -> OAuthError {
     )
 }
 
-impl From<serde_json::Error> for OAuthError {
-    fn from(e: serde_json::Error) -> Self {
-        Self::server_error(&e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
