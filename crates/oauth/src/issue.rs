@@ -8,6 +8,7 @@ use crate::OAuthState;
 use crate::crypto::Alg;
 use crate::error::OAuthError;
 use crate::jwt::{self, AccessClaims, IdTokenInput};
+use crate::scopes::ScopeSet;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -27,10 +28,10 @@ pub struct Grant<'a> {
     /// `None` for client_credentials (the client acts for itself).
     pub user: Option<&'a UserRow>,
     /// The scope of the tokens minted now.
-    pub scope: Vec<String>,
+    pub scope: ScopeSet,
     /// The scope a new refresh token carries: the original grant's, even
     /// when this access token was narrowed (RFC 6749 §6).
-    pub refresh_scope: Vec<String>,
+    pub refresh_scope: ScopeSet,
     pub auth_time: Option<i64>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
@@ -88,7 +89,7 @@ pub fn mint(
 ) -> Result<(Tokens, Option<RefreshRow>), OAuthError> {
     let settings = &state.settings;
     let iat = now.and_utc().timestamp();
-    let scope = grant.scope.join(" ");
+    let scope = grant.scope.to_string();
     let subject = grant
         .user
         .map_or_else(|| grant.client.id.clone(), |u| u.id.clone());
@@ -118,8 +119,8 @@ pub fn mint(
     };
     let access_token = jwt::sign_access_token(&state.keyring, ACCESS_TOKEN_ALG, &claims)?;
     let id_token = match grant.user {
-        Some(_) if grant.scope.iter().any(|s| s == "openid") => {
-            let alg = Alg::parse(&grant.client.id_token_signed_response_alg).unwrap_or(Alg::Rs256);
+        Some(_) if grant.scope.contains("openid") => {
+            let alg = grant.client.id_token_signed_response_alg;
             Some(jwt::sign_id_token(
                 &state.keyring,
                 alg,
@@ -149,7 +150,7 @@ pub fn mint(
                 client_id: grant.client.id.clone(),
                 user_id: grant.user.map(|u| u.id.clone()),
                 token_hash: secrets::hash_secret(&token),
-                scope: grant.refresh_scope.join(" "),
+                scope: grant.refresh_scope.to_string(),
                 auth_time: grant
                     .auth_time
                     .and_then(|t| chrono::DateTime::from_timestamp(t, 0))

@@ -11,6 +11,16 @@ use diesel::prelude::*;
 
 const PG_ROTATION_LOCK: i64 = 0x7275_7365_635f_6b79;
 
+crate::text_enum! {
+    /// The JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) keys sign with; a
+    /// client's `id_token_signed_response_alg` is one of them.
+    pub enum Alg as "signing algorithm" {
+        Es256 = "ES256",
+        Rs256 = "RS256",
+        EdDsa = "EdDSA",
+    }
+}
+
 pub const NEXT: &str = "next";
 pub const CURRENT: &str = "current";
 pub const RETIRED: &str = "retired";

@@ -16,7 +16,7 @@ fn rows() -> &'static [SigningKeyRow] {
     ROWS.get_or_init(|| {
         let now = crate::fake_clock().now_naive();
         let mut rows = Vec::new();
-        for alg in Alg::ALL {
+        for &alg in Alg::ALL {
             for state in [signing_keys::CURRENT, signing_keys::NEXT] {
                 rows.push(
                     trusec_oauth::keys::generate_row(alg, state, &TEST_MASTER_KEY, now)

@@ -8,9 +8,10 @@
 //! (RFC 9207).
 
 use super::grants::code::{self, CodeGrant};
+use crate::OAuthState;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
-use crate::{OAuthState, scopes};
+use crate::scopes::{self, ScopeSet};
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
@@ -18,7 +19,7 @@ use oxide_auth::code_grant::extensions::Pkce;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::{self, ClientRow, GrantType, RegisteredBy};
 use trusec_storage::consents;
 use trusec_ui::{Interaction, LoginSession, pages};
 
@@ -36,7 +37,7 @@ pub struct AuthzRequest {
     pub client_id: String,
     pub redirect_uri: String,
     pub redirect_uri_sent: bool,
-    pub scope: Vec<String>,
+    pub scope: ScopeSet,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub pkce: Option<String>,
@@ -155,15 +156,11 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
             return unavailable();
         }
     };
-    let registered = client.list("redirect_uris").unwrap_or_default();
+    let registered = &client.redirect_uris;
     // An absent scope defaults to openid when the client may use it.
     let scope_has_openid = match params.get("scope") {
         Some(s) => s.split(' ').any(|t| t == "openid"),
-        None => client
-            .list("scopes")
-            .unwrap_or_default()
-            .iter()
-            .any(|s| s == "openid"),
+        None => client.scopes.contains("openid"),
     };
     let (redirect_uri, sent) = match params.get("redirect_uri") {
         // RFC 9700 §4.1.3: exact string comparison (loopback ports aside).
@@ -177,11 +174,14 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
         None => return error_page("redirect_uri is missing."),
     };
     let mut req = AuthzRequest {
-        trusted_redirect: client.registered_by != "anonymous",
+        trusted_redirect: match client.registered_by {
+            RegisteredBy::Anonymous => false,
+            RegisteredBy::ApiKey | RegisteredBy::ManagementApi => true,
+        },
         client_id: client.id.clone(),
         redirect_uri,
         redirect_uri_sent: sent,
-        scope: Vec::new(),
+        scope: ScopeSet::default(),
         state: params.get("state").map(str::to_owned),
         nonce: None,
         pkce: None,
@@ -228,25 +228,21 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
             ));
         }
     }
-    if !client
-        .list("grant_types")?
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !client.allows(GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the authorization code grant",
         ));
     }
-    let allowed = client.list("scopes")?;
+    let allowed = &client.scopes;
     req.scope = match params.get("scope") {
         Some(text) => scopes::parse(text)?,
-        None if allowed.iter().any(|s| s == "openid") => vec!["openid".to_owned()],
+        None if allowed.contains("openid") => scopes::parse("openid")?,
         None => return Err(OAuthError::invalid_scope("scope is required")),
     };
     if req.scope.is_empty() {
         return Err(OAuthError::invalid_scope("scope is empty"));
     }
-    scopes::check_allowed(&req.scope, &allowed)?;
+    scopes::check_allowed(&req.scope, allowed)?;
     // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required of public clients.
     let method = params.get("code_challenge_method");
     let challenge = params.get("code_challenge");
@@ -389,7 +385,7 @@ async fn proceed(
     };
     // Management scopes act as an administrator: only administrators may
     // hand them to an app.
-    if req.scope.iter().any(|s| scopes::is_management(s)) {
+    if req.scope.iter().any(scopes::is_management) {
         let admin = serde_json::from_str::<Vec<String>>(&login.user.groups)
             .is_ok_and(|g| g.iter().any(|g| g == scopes::ADMIN_GROUP));
         if !admin {
@@ -411,7 +407,7 @@ async fn proceed(
         Ok(r) => r.unwrap_or_default(),
         Err(_) => return unavailable(),
     };
-    let covered = req.scope.iter().all(|s| remembered.contains(s));
+    let covered = req.scope.iter().all(|s| remembered.iter().any(|r| r == s));
     // A decision counts only for the session that made it.
     let decision = interaction
         .as_ref()
@@ -440,7 +436,7 @@ async fn proceed(
             if state
                 .core()
                 .db
-                .run(move |c| consents::grant(c, &env2, &uid, &cid, &scope, now_naive))
+                .run(move |c| consents::grant(c, &env2, &uid, &cid, scope.as_slice(), now_naive))
                 .await
                 .is_err()
             {
@@ -518,7 +514,7 @@ async fn to_hosted_page(
     };
     i.client_id = Some(client.id.clone());
     i.client_name = Some(client.name.clone());
-    i.scopes.clone_from(&req.scope);
+    i.scopes = req.scope.as_slice().to_vec();
     i.login_hint.clone_from(&req.login_hint);
     i.force_login = login;
     i.consent = None;

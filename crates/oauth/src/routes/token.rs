@@ -66,8 +66,12 @@ pub async fn post(
 }
 
 fn allowed(client: &AuthenticatedClient, grant_type: &str) -> Result<(), OAuthError> {
-    let grants = client.row.list("grant_types")?;
-    if grants.iter().any(|g| g == grant_type) {
+    if client
+        .row
+        .grant_types
+        .iter()
+        .any(|g| g.as_str() == grant_type)
+    {
         Ok(())
     } else {
         Err(OAuthError::unauthorized_client(format!(
