@@ -22,6 +22,26 @@ pub const REFRESH_PREFIX: &str = "trusec_rt_";
 /// Access tokens are signed ES256: fast to sign and verify.
 pub const ACCESS_TOKEN_ALG: Alg = Alg::Es256;
 
+/// What a token presented for revocation or introspection is. Our refresh
+/// tokens carry [`REFRESH_PREFIX`]; anything else can only be one of our
+/// access tokens (JWTs). RFC 7009 §2.1 and RFC 7662 §2.1 let a server
+/// ignore `token_type_hint`, and the form never lies, so this does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Refresh,
+    Access,
+}
+
+impl TokenKind {
+    pub fn of(token: &str) -> Self {
+        if token.starts_with(REFRESH_PREFIX) {
+            Self::Refresh
+        } else {
+            Self::Access
+        }
+    }
+}
+
 /// What a grant resolved to.
 pub struct Grant<'a> {
     pub client: &'a ClientRow,
@@ -178,6 +198,22 @@ pub fn mint(
         },
         row,
     ))
+}
+
+/// The stored row of a refresh token, whatever its state.
+///
+/// # Errors
+/// Database failures.
+pub async fn find_refresh_token(
+    state: &OAuthState,
+    token: &str,
+) -> Result<Option<RefreshRow>, OAuthError> {
+    let hash = secrets::hash_secret(token);
+    Ok(state
+        .core()
+        .db
+        .run(move |conn| refresh_tokens::find_by_hash(conn, &hash))
+        .await?)
 }
 
 /// Remembers a revoked access token until it expires.

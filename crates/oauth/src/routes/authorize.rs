@@ -7,6 +7,8 @@
 //! go back to the registered redirect URI with `error`, `state` and `iss`
 //! (RFC 9207).
 
+mod params;
+
 use super::grants::code::{self, CodeGrant};
 use crate::OAuthState;
 use crate::error::{ErrorCode, OAuthError};
@@ -16,6 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use oxide_auth::code_grant::extensions::Pkce;
+use params::{Prompt, ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
@@ -41,7 +44,7 @@ pub struct AuthzRequest {
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub pkce: Option<String>,
-    pub prompt: Vec<String>,
+    pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
 }
@@ -201,33 +204,10 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
 
 /// The rest of the request's checks; errors from here are redirected.
 fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Result<(), OAuthError> {
-    match params.get("response_type") {
-        Some("code") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ));
-        }
-        None => return Err(OAuthError::invalid_request("response_type is missing")),
-    }
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(OAuthError::invalid_request(
-            "only response_mode=query is supported",
-        ));
-    }
-    for unsupported in ["request", "request_uri"] {
-        if params.get(unsupported).is_some() {
-            return Err(OAuthError::new(
-                if unsupported == "request" {
-                    ErrorCode::RequestNotSupported
-                } else {
-                    ErrorCode::RequestUriNotSupported
-                },
-                "request objects are not supported",
-            ));
-        }
-    }
+    // The only flow, delivered the only way.
+    let ResponseType::Code = params::response_type(params)?;
+    let ResponseMode::Query = params::response_mode(params)?;
+    params::no_request_object(params)?;
     if !client.allows(GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the authorization code grant",
@@ -244,13 +224,8 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
     }
     scopes::check_allowed(&req.scope, allowed)?;
     // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required of public clients.
-    let method = params.get("code_challenge_method");
+    let method = params::code_challenge_method(params)?;
     let challenge = params.get("code_challenge");
-    if method.is_some_and(|m| m != "S256") {
-        return Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256 (plain is not allowed)",
-        ));
-    }
     if method.is_some() && challenge.is_none() {
         return Err(OAuthError::invalid_request("code_challenge is missing"));
     }
@@ -276,7 +251,10 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
         Pkce::optional()
     };
     let encoded = pkce
-        .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
+        .challenge(
+            method.map(|m| Cow::Borrowed(m.as_str())),
+            challenge.map(Cow::Borrowed),
+        )
         .map_err(|()| {
             OAuthError::invalid_request(
                 "PKCE (code_challenge with S256) is required for public clients",
@@ -289,28 +267,7 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
         }
         req.nonce = Some(n.to_owned());
     }
-    if let Some(p) = params.get("prompt") {
-        let values: Vec<String> = p
-            .split(' ')
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if values
-            .iter()
-            .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
-        {
-            return Err(OAuthError::invalid_request(
-                "prompt has an unsupported value",
-            ));
-        }
-        // OIDC Core §3.1.2.1: none must stand alone.
-        if values.iter().any(|v| v == "none") && values.len() > 1 {
-            return Err(OAuthError::invalid_request(
-                "prompt=none cannot be combined with other values",
-            ));
-        }
-        req.prompt = values;
-    }
+    req.prompt = params::prompts(params)?;
     if let Some(m) = params.get("max_age") {
         req.max_age = Some(m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
             OAuthError::invalid_request("max_age must be a non-negative integer")
@@ -367,10 +324,10 @@ async fn proceed(
     let too_old = |l: &LoginSession| req.max_age.is_some_and(|max| now - l.auth_time() > max);
     let needs_login = match &login {
         None => true,
-        Some(l) => !fresh_login && (req.prompt.iter().any(|p| p == "login") || too_old(l)),
+        Some(l) => !fresh_login && (req.prompt.contains(&Prompt::Login) || too_old(l)),
     };
     if needs_login {
-        if req.prompt.iter().any(|p| p == "none") {
+        if req.prompt.contains(&Prompt::None) {
             return redirect_error(
                 state,
                 &req,
@@ -453,8 +410,8 @@ async fn proceed(
                 return unavailable();
             }
         }
-        None if !covered || req.prompt.iter().any(|p| p == "consent") => {
-            if req.prompt.iter().any(|p| p == "none") {
+        None if !covered || req.prompt.contains(&Prompt::Consent) => {
+            if req.prompt.contains(&Prompt::None) {
                 return redirect_error(
                     state,
                     &req,
