@@ -4,9 +4,10 @@
 
 use crate::crypto::Alg;
 use crate::scopes;
+use trusec_storage::clients::{AuthMethod, ClientType, GrantType, NewClient, RegisteredBy};
+use trusec_storage::scopes::ScopeSet;
 use url::Url;
 
-pub const GRANTS: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 const MAX_URIS: usize = 20;
 const MAX_URI_LEN: usize = 2048;
 const MAX_NAME: usize = 128;
@@ -43,14 +44,39 @@ fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
 #[derive(Clone, Debug)]
 pub struct ValidClient {
     pub name: String,
-    pub client_type: String,
+    pub client_type: ClientType,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub id_token_signed_response_alg: String,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
+}
+
+impl ValidClient {
+    /// The client to insert, in `environment_id`.
+    pub fn into_new(
+        self,
+        environment_id: String,
+        secret_hash: Option<String>,
+        registered_by: RegisteredBy,
+    ) -> NewClient {
+        NewClient {
+            environment_id,
+            name: self.name,
+            client_type: self.client_type,
+            secret_hash,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            grant_types: self.grant_types,
+            scopes: self.scopes,
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
+            registered_by,
+        }
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -116,24 +142,30 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
             format!("must be 1 to {MAX_NAME} printable characters"),
         ));
     }
-    let client_type = input.client_type.unwrap_or_else(|| "confidential".into());
-    let public = match client_type.as_str() {
-        "public" => true,
-        "confidential" => false,
-        _ => return Err(bad("type", "must be confidential or public")),
+    let client_type = match input.client_type.as_deref() {
+        None => ClientType::Confidential,
+        Some(t) => {
+            ClientType::parse(t).ok_or_else(|| bad("type", "must be confidential or public"))?
+        }
     };
-    let grant_types = input
-        .grant_types
-        .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()]);
+    let public = match client_type {
+        ClientType::Public => true,
+        ClientType::Confidential => false,
+    };
+    let grant_types = match input.grant_types {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(names) => names
+            .iter()
+            .map(|g| {
+                GrantType::parse(g)
+                    .ok_or_else(|| bad("grant_types", format!("unsupported grant type {g}")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
     if grant_types.is_empty() {
         return Err(bad("grant_types", "at least one grant type"));
     }
-    for g in &grant_types {
-        if !GRANTS.contains(&g.as_str()) {
-            return Err(bad("grant_types", format!("unsupported grant type {g}")));
-        }
-    }
-    if public && grant_types.iter().any(|g| g == "client_credentials") {
+    if public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(bad(
             "grant_types",
             "client_credentials needs a confidential client",
@@ -144,7 +176,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.redirect_uris.unwrap_or_default(),
         public,
     )?;
-    if grant_types.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(bad(
             "redirect_uris",
             "at least one redirect URI for authorization_code",
@@ -155,45 +187,41 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.post_logout_redirect_uris.unwrap_or_default(),
         public,
     )?;
-    let scopes = input.scopes.unwrap_or_else(|| {
+    let names = input.scopes.unwrap_or_else(|| {
         ["openid", "profile", "email", "offline_access"]
             .iter()
             .map(|s| (*s).to_owned())
             .collect()
     });
-    for s in &scopes {
-        if !scopes::is_supported(s) {
-            return Err(bad("scopes", format!("unknown scope {s}")));
-        }
+    if let Some(s) = names.iter().find(|s| !scopes::is_supported(s)) {
+        return Err(bad("scopes", format!("unknown scope {s}")));
     }
-    let method = input.token_endpoint_auth_method.unwrap_or_else(|| {
-        if public {
-            "none"
-        } else {
-            "client_secret_basic"
-        }
-        .to_owned()
-    });
-    let method_ok = match method.as_str() {
-        "none" => public,
-        "client_secret_basic" | "client_secret_post" => !public,
-        _ => false,
+    let scopes = ScopeSet::from_tokens(&names).map_err(|e| bad("scopes", e.to_string()))?;
+    let method = match input.token_endpoint_auth_method.as_deref() {
+        None if public => Some(AuthMethod::None),
+        None => Some(AuthMethod::ClientSecretBasic),
+        Some(m) => AuthMethod::parse(m),
     };
-    if !method_ok {
+    let method_ok = match method {
+        Some(AuthMethod::None) => public,
+        Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => !public,
+        None => false,
+    };
+    let Some(method) = method.filter(|_| method_ok) else {
         return Err(bad(
             "token_endpoint_auth_method",
             "public clients use none; confidential ones client_secret_basic or client_secret_post",
         ));
-    }
-    let alg = input
-        .id_token_signed_response_alg
-        .unwrap_or_else(|| "RS256".into());
-    if Alg::parse(&alg).is_none() {
-        return Err(bad(
-            "id_token_signed_response_alg",
-            "must be RS256, ES256 or EdDSA",
-        ));
-    }
+    };
+    let alg = match input.id_token_signed_response_alg.as_deref() {
+        None => Alg::Rs256,
+        Some(a) => Alg::parse(a).ok_or_else(|| {
+            bad(
+                "id_token_signed_response_alg",
+                "must be RS256, ES256 or EdDSA",
+            )
+        })?,
+    };
     let leeway = input.refresh_token_leeway_seconds.unwrap_or(0);
     if !(0..=60).contains(&leeway) {
         return Err(bad(
@@ -240,8 +268,14 @@ mod tests {
             ..ClientInput::default()
         })
         .unwrap();
-        assert_eq!(ok.token_endpoint_auth_method, "client_secret_basic");
-        assert_eq!(ok.id_token_signed_response_alg, "RS256");
+        assert_eq!(ok.client_type, ClientType::Confidential);
+        assert_eq!(ok.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(ok.id_token_signed_response_alg, Alg::Rs256);
+        assert_eq!(
+            ok.grant_types,
+            [GrantType::AuthorizationCode, GrantType::RefreshToken]
+        );
+        assert_eq!(ok.scopes.to_string(), "openid profile email offline_access");
         let public_cc = validate(ClientInput {
             name: Some("App".into()),
             client_type: Some("public".into()),
@@ -256,5 +290,45 @@ mod tests {
             ..ClientInput::default()
         });
         assert_eq!(leeway.unwrap_err().field, "refresh_token_leeway_seconds");
+    }
+
+    #[test]
+    fn unknown_names_are_refused_by_field() {
+        type Spoil = fn(&mut ClientInput);
+        let cases: [(Spoil, &str); 6] = [
+            (
+                |i| i.grant_types = Some(vec!["password".into()]),
+                "grant_types",
+            ),
+            (|i| i.client_type = Some("robot".into()), "type"),
+            (
+                |i| i.token_endpoint_auth_method = Some("private_key_jwt".into()),
+                "token_endpoint_auth_method",
+            ),
+            (
+                |i| {
+                    i.client_type = Some("public".into());
+                    i.token_endpoint_auth_method = Some("client_secret_post".into());
+                },
+                "token_endpoint_auth_method",
+            ),
+            (
+                |i| i.id_token_signed_response_alg = Some("HS256".into()),
+                "id_token_signed_response_alg",
+            ),
+            (
+                |i| i.scopes = Some(vec!["openid".into(), "admin".into()]),
+                "scopes",
+            ),
+        ];
+        for (spoil, field) in cases {
+            let mut input = ClientInput {
+                name: Some("App".into()),
+                redirect_uris: Some(vec!["https://a.example/cb".into()]),
+                ..ClientInput::default()
+            };
+            spoil(&mut input);
+            assert_eq!(validate(input).unwrap_err().field, field);
+        }
     }
 }

@@ -17,29 +17,8 @@ pub enum CryptoError {
     Algorithm(String),
 }
 
-/// JWS algorithms we sign with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Alg {
-    Es256,
-    Rs256,
-    EdDsa,
-}
-
-impl Alg {
-    pub const ALL: [Self; 3] = [Self::Es256, Self::Rs256, Self::EdDsa];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Es256 => "ES256",
-            Self::Rs256 => "RS256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.name() == name)
-    }
-}
+/// JWS algorithms we sign with (stored by name, hence defined in storage).
+pub use trusec_storage::signing_keys::Alg;
 
 pub use trusec_storage::sealed::{seal, unseal};
 
@@ -56,7 +35,7 @@ pub fn generate(alg: Alg, kid: &str) -> Result<(Vec<u8>, Jwk), CryptoError> {
     let mut jwk = pair.to_jwk_public_key();
     jwk.set_key_id(kid);
     jwk.set_key_use("sig");
-    jwk.set_algorithm(alg.name());
+    jwk.set_algorithm(alg.as_str());
     Ok((pair.to_pem_private_key(), jwk))
 }
 
@@ -102,7 +81,7 @@ mod tests {
 
     #[test]
     fn every_algorithm_signs_and_verifies() {
-        for alg in Alg::ALL {
+        for &alg in Alg::ALL {
             let (pem, jwk) = generate(alg, "k").unwrap();
             assert_eq!(jwk.key_id(), Some("k"));
             let s = signer(alg, &pem, "k").unwrap();

@@ -1,8 +1,25 @@
 //! Protocol errors in the RFC 6749 §5.2 shape: `{"error", "error_description"}`.
 //!
-//! Policy: descriptions say what was wrong in terms of the request, never
-//! server internals; a 5xx logs the cause under an `error_id` and answers
-//! `server_error` (§5.2 has no 5xx codes; `server_error` is from §4.1.2.1).
+//! Policy:
+//! - `error` is an [`ErrorCode`], and the HTTP status follows from it: 400,
+//!   except `invalid_client` and `invalid_token` (401), `insufficient_scope`
+//!   (403), `server_error` (500) and `temporarily_unavailable` (429: this
+//!   server sends it only for a rate limit, with `Retry-After`).
+//! - Descriptions say what was wrong in terms of the request, never server
+//!   internals.
+//! - A failure of ours is made by [`OAuthError::server_error`], which logs
+//!   the whole error chain once, at construction, under a fresh `error_id`;
+//!   the answer is `server_error` with only that id in its description (§5.2
+//!   has no 5xx code; `server_error` is from §4.1.2.1). Whoever converts the
+//!   error further reuses the id ([`OAuthError::error_id`]) instead of
+//!   logging it again.
+//! - Every error response is `Cache-Control: no-store` (§5.1). A 401 for a
+//!   client that authenticated with HTTP Basic carries a `Basic` challenge
+//!   (§5.2); `invalid_token` and `insufficient_scope` carry a `Bearer` one
+//!   (RFC 6750 §3).
+//! - `/oauth/authorize` sends the same codes back to the client as redirect
+//!   parameters (§4.1.2.1) or shows them as a page; that is the endpoint's
+//!   business, not this type's.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -10,84 +27,241 @@ use actix_web::{HttpResponse, ResponseError};
 use trusec_storage::StorageError;
 use trusec_storage::rate_limit::Limited;
 
+/// The `error` codes this server sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// RFC 6749 §4.1.2.1 and §5.2; RFC 6750 §3.1.
+    InvalidRequest,
+    /// RFC 6749 §5.2.
+    InvalidClient,
+    /// RFC 6749 §5.2.
+    InvalidGrant,
+    /// RFC 6749 §4.1.2.1 and §5.2.
+    UnauthorizedClient,
+    /// RFC 6749 §5.2.
+    UnsupportedGrantType,
+    /// RFC 6749 §4.1.2.1 and §5.2.
+    InvalidScope,
+    /// RFC 6749 §4.1.2.1.
+    AccessDenied,
+    /// RFC 6749 §4.1.2.1.
+    UnsupportedResponseType,
+    /// RFC 6749 §4.1.2.1.
+    ServerError,
+    /// RFC 6749 §4.1.2.1.
+    TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6.
+    ConsentRequired,
+    /// OIDC Core §3.1.2.6.
+    RequestNotSupported,
+    /// OIDC Core §3.1.2.6.
+    RequestUriNotSupported,
+    /// RFC 6750 §3.1.
+    InvalidToken,
+    /// RFC 6750 §3.1.
+    InsufficientScope,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2.
+    InvalidClientMetadata,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 18] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+        }
+    }
+
+    /// The status of a JSON error with this code (see the module policy).
+    pub fn status(self) -> StatusCode {
+        match self {
+            // RFC 6749 §5.2, RFC 6750 §3.1.
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            // RFC 6750 §3.1.
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            // Only ever a rate limit here (RFC 6585 §4).
+            Self::TemporarilyUnavailable => StatusCode::TOO_MANY_REQUESTS,
+            // RFC 6749 §5.2: 400 unless specified otherwise. The codes of
+            // §4.1.2.1 and OIDC Core §3.1.2.6 travel in a redirect; if one is
+            // ever rendered as JSON, it is a bad request too.
+            Self::InvalidRequest
+            | Self::InvalidGrant
+            | Self::UnauthorizedClient
+            | Self::UnsupportedGrantType
+            | Self::InvalidScope
+            | Self::AccessDenied
+            | Self::UnsupportedResponseType
+            | Self::LoginRequired
+            | Self::ConsentRequired
+            | Self::RequestNotSupported
+            | Self::RequestUriNotSupported
+            | Self::InvalidRedirectUri
+            | Self::InvalidClientMetadata => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {description}")]
 pub struct OAuthError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub description: String,
-    pub status: StatusCode,
     /// RFC 6749 §5.2: a 401 for a client that used HTTP Basic carries a
     /// matching `WWW-Authenticate` challenge.
     pub basic_challenge: bool,
     pub retry_after: Option<Limited>,
+    /// For `server_error`: the id its cause was logged under.
+    error_id: Option<String>,
 }
 
 impl OAuthError {
-    fn new(code: &'static str, status: StatusCode, description: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: description.into(),
-            status,
             basic_challenge: false,
             retry_after: None,
+            error_id: None,
         }
     }
 
     pub fn invalid_request(d: impl Into<String>) -> Self {
-        Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidRequest, d)
     }
     pub fn invalid_client(d: impl Into<String>) -> Self {
-        Self::new("invalid_client", StatusCode::UNAUTHORIZED, d)
+        Self::new(ErrorCode::InvalidClient, d)
     }
     pub fn invalid_grant(d: impl Into<String>) -> Self {
-        Self::new("invalid_grant", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidGrant, d)
     }
     pub fn unauthorized_client(d: impl Into<String>) -> Self {
-        Self::new("unauthorized_client", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::UnauthorizedClient, d)
     }
     pub fn unsupported_grant_type(d: impl Into<String>) -> Self {
-        Self::new("unsupported_grant_type", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::UnsupportedGrantType, d)
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
-        Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidScope, d)
     }
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
-        Self::new("invalid_client_metadata", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidClientMetadata, d)
     }
     pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
-        Self::new("invalid_redirect_uri", StatusCode::BAD_REQUEST, d)
+        Self::new(ErrorCode::InvalidRedirectUri, d)
     }
     pub fn invalid_token(d: impl Into<String>) -> Self {
-        Self::new("invalid_token", StatusCode::UNAUTHORIZED, d)
+        Self::new(ErrorCode::InvalidToken, d)
     }
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
-        Self::new("insufficient_scope", StatusCode::FORBIDDEN, d)
+        Self::new(ErrorCode::InsufficientScope, d)
     }
     pub fn rate_limited(limited: Limited) -> Self {
-        let mut e = Self::new(
-            "temporarily_unavailable",
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate limit exceeded",
-        );
+        let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "rate limit exceeded");
         e.retry_after = Some(limited);
         e
     }
 
-    /// Logs an internal failure under a fresh id and answers `server_error`.
+    /// Logs an internal failure with its whole chain under a fresh id and
+    /// answers `server_error`.
     pub fn server_error(error: &(dyn std::error::Error + 'static)) -> Self {
-        let error_id = trusec_storage::ids::new_id("err");
-        tracing::error!(error_id, error = %trusec_ui::error::ErrorChain(error), "OAuth request failed");
-        Self::new(
-            "server_error",
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error {error_id}"),
-        )
+        let error_id = trusec_ui::error::log_error(error, "OAuth request failed");
+        let mut e = Self::new(ErrorCode::ServerError, format!("internal error {error_id}"));
+        e.error_id = Some(error_id);
+        e
+    }
+
+    /// The id a `server_error`'s cause was logged under.
+    pub fn error_id(&self) -> Option<&str> {
+        self.error_id.as_deref()
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
     #[must_use]
     pub fn with_basic_challenge(mut self, basic: bool) -> Self {
         self.basic_challenge = basic;
         self
+    }
+
+    /// The `WWW-Authenticate` value this error carries, if any.
+    fn challenge(&self) -> Option<String> {
+        match self.code {
+            // RFC 6749 §5.2: the scheme the client tried.
+            ErrorCode::InvalidClient => self
+                .basic_challenge
+                .then(|| "Basic realm=\"trusec\"".to_owned()),
+            // RFC 6750 §3.
+            ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
+                "Bearer error=\"{}\", error_description=\"{}\"",
+                self.code,
+                self.description.replace(['"', '\\'], "'")
+            )),
+            ErrorCode::InvalidRequest
+            | ErrorCode::InvalidGrant
+            | ErrorCode::UnauthorizedClient
+            | ErrorCode::UnsupportedGrantType
+            | ErrorCode::InvalidScope
+            | ErrorCode::AccessDenied
+            | ErrorCode::UnsupportedResponseType
+            | ErrorCode::ServerError
+            | ErrorCode::TemporarilyUnavailable
+            | ErrorCode::LoginRequired
+            | ErrorCode::ConsentRequired
+            | ErrorCode::RequestNotSupported
+            | ErrorCode::RequestUriNotSupported
+            | ErrorCode::InvalidRedirectUri
+            | ErrorCode::InvalidClientMetadata => None,
+        }
     }
 }
 
@@ -109,41 +283,93 @@ impl From<crate::jwt::JwtError> for OAuthError {
     }
 }
 
+impl From<serde_json::Error> for OAuthError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::server_error(&e)
+    }
+}
+
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut resp = HttpResponse::build(self.status);
+        let mut resp = HttpResponse::build(self.status());
         // RFC 6749 §5.1/§5.2: token responses are never cached.
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
         resp.insert_header((header::PRAGMA, "no-cache"));
-        if self.status == StatusCode::UNAUTHORIZED || self.status == StatusCode::FORBIDDEN {
-            let challenge = if self.basic_challenge {
-                "Basic realm=\"trusec\"".to_owned()
-            } else if matches!(self.code, "invalid_token" | "insufficient_scope") {
-                // RFC 6750 §3.
-                format!(
-                    "Bearer error=\"{}\", error_description=\"{}\"",
-                    self.code,
-                    self.description.replace('"', "'")
-                )
-            } else {
-                String::new()
-            };
-            if let Ok(v) = HeaderValue::from_str(&challenge)
-                && !challenge.is_empty()
-            {
-                resp.insert_header((header::WWW_AUTHENTICATE, v));
-            }
+        if let Some(v) = self
+            .challenge()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            resp.insert_header((header::WWW_AUTHENTICATE, v));
         }
         if let Some(limited) = self.retry_after {
             resp.insert_header((header::RETRY_AFTER, limited.retry_after_secs().to_string()));
         }
         resp.json(serde_json::json!({
-            "error": self.code,
+            "error": self.code.as_str(),
             "error_description": self.description,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+    use serde_json::{Value, json};
+    use std::time::Duration;
+    use trusec_storage::rate_limit::Family;
+
+    fn render(e: &OAuthError) -> Value {
+        let resp = e.error_response();
+        let mut shape = json!({"status": resp.status().as_u16()});
+        for name in ["www-authenticate", "retry-after", "cache-control"] {
+            if let Some(v) = resp.headers().get(name) {
+                shape[name] = json!(v.to_str().unwrap());
+            }
+        }
+        let bytes = resp.into_body().try_into_bytes().unwrap();
+        shape["body"] = serde_json::from_slice(&bytes).unwrap();
+        shape
+    }
+
+    #[test]
+    fn every_code_has_its_status_and_shape() {
+        let mut rendered = Vec::new();
+        for code in ErrorCode::ALL {
+            let e = match code {
+                ErrorCode::ServerError => {
+                    let e = OAuthError::server_error(&std::io::Error::other("secret db text"));
+                    let id = e.error_id().unwrap().to_owned();
+                    assert!(id.starts_with("err_") && e.description.contains(&id));
+                    OAuthError::new(code, e.description.replace(&id, "err_ID"))
+                }
+                ErrorCode::TemporarilyUnavailable => OAuthError::rate_limited(Limited {
+                    family: Family::Token,
+                    retry_after: Duration::from_millis(1500),
+                }),
+                ErrorCode::InvalidClient => {
+                    OAuthError::new(code, "bad \"secret\"").with_basic_challenge(true)
+                }
+                _ => OAuthError::new(code, format!("why \"{code}\"")),
+            };
+            let shape = render(&e);
+            assert_eq!(shape["status"], code.status().as_u16(), "{code}");
+            assert_eq!(shape["body"]["error"], code.as_str());
+            assert_eq!(shape["cache-control"], "no-store");
+            rendered.push(shape);
+        }
+        insta::assert_json_snapshot!(rendered);
+    }
+
+    #[test]
+    fn basic_challenge_only_when_basic_was_used() {
+        let without = render(&OAuthError::invalid_client("unknown client"));
+        assert!(without.get("www-authenticate").is_none());
+        let server = OAuthError::server_error(&std::io::Error::other("secret db text"));
+        assert!(!render(&server).to_string().contains("secret db text"));
     }
 }

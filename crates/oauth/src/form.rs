@@ -54,6 +54,6 @@ mod tests {
         assert_eq!(p.get("b"), None);
         assert_eq!(p.get("c"), Some("x y"));
         let e = Params::parse(b"a=1&a=2").unwrap_err();
-        assert_eq!(e.code, "invalid_request");
+        assert_eq!(e.code, crate::error::ErrorCode::InvalidRequest);
     }
 }

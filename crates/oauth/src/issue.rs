@@ -8,6 +8,7 @@ use crate::OAuthState;
 use crate::crypto::Alg;
 use crate::error::OAuthError;
 use crate::jwt::{self, AccessClaims, IdTokenInput};
+use crate::scopes::ScopeSet;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -21,16 +22,36 @@ pub const REFRESH_PREFIX: &str = "trusec_rt_";
 /// Access tokens are signed ES256: fast to sign and verify.
 pub const ACCESS_TOKEN_ALG: Alg = Alg::Es256;
 
+/// What a token presented for revocation or introspection is. Our refresh
+/// tokens carry [`REFRESH_PREFIX`]; anything else can only be one of our
+/// access tokens (JWTs). RFC 7009 §2.1 and RFC 7662 §2.1 let a server
+/// ignore `token_type_hint`, and the form never lies, so this does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Refresh,
+    Access,
+}
+
+impl TokenKind {
+    pub fn of(token: &str) -> Self {
+        if token.starts_with(REFRESH_PREFIX) {
+            Self::Refresh
+        } else {
+            Self::Access
+        }
+    }
+}
+
 /// What a grant resolved to.
 pub struct Grant<'a> {
     pub client: &'a ClientRow,
     /// `None` for client_credentials (the client acts for itself).
     pub user: Option<&'a UserRow>,
     /// The scope of the tokens minted now.
-    pub scope: Vec<String>,
+    pub scope: ScopeSet,
     /// The scope a new refresh token carries: the original grant's, even
     /// when this access token was narrowed (RFC 6749 §6).
-    pub refresh_scope: Vec<String>,
+    pub refresh_scope: ScopeSet,
     pub auth_time: Option<i64>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
@@ -88,7 +109,7 @@ pub fn mint(
 ) -> Result<(Tokens, Option<RefreshRow>), OAuthError> {
     let settings = &state.settings;
     let iat = now.and_utc().timestamp();
-    let scope = grant.scope.join(" ");
+    let scope = grant.scope.to_string();
     let subject = grant
         .user
         .map_or_else(|| grant.client.id.clone(), |u| u.id.clone());
@@ -118,8 +139,8 @@ pub fn mint(
     };
     let access_token = jwt::sign_access_token(&state.keyring, ACCESS_TOKEN_ALG, &claims)?;
     let id_token = match grant.user {
-        Some(_) if grant.scope.iter().any(|s| s == "openid") => {
-            let alg = Alg::parse(&grant.client.id_token_signed_response_alg).unwrap_or(Alg::Rs256);
+        Some(_) if grant.scope.contains("openid") => {
+            let alg = grant.client.id_token_signed_response_alg;
             Some(jwt::sign_id_token(
                 &state.keyring,
                 alg,
@@ -149,7 +170,7 @@ pub fn mint(
                 client_id: grant.client.id.clone(),
                 user_id: grant.user.map(|u| u.id.clone()),
                 token_hash: secrets::hash_secret(&token),
-                scope: grant.refresh_scope.join(" "),
+                scope: grant.refresh_scope.to_string(),
                 auth_time: grant
                     .auth_time
                     .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -177,6 +198,22 @@ pub fn mint(
         },
         row,
     ))
+}
+
+/// The stored row of a refresh token, whatever its state.
+///
+/// # Errors
+/// Database failures.
+pub async fn find_refresh_token(
+    state: &OAuthState,
+    token: &str,
+) -> Result<Option<RefreshRow>, OAuthError> {
+    let hash = secrets::hash_secret(token);
+    Ok(state
+        .core()
+        .db
+        .run(move |conn| refresh_tokens::find_by_hash(conn, &hash))
+        .await?)
 }
 
 /// Remembers a revoked access token until it expires.

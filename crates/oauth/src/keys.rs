@@ -64,7 +64,7 @@ impl KeySet {
         self.signers
             .get(&alg)
             .cloned()
-            .ok_or(KeyError::Missing(alg.name()))
+            .ok_or(KeyError::Missing(alg.as_str()))
     }
 
     pub fn verifier(&self, kid: &str) -> Option<Arc<dyn JwsVerifier>> {
@@ -102,7 +102,7 @@ pub fn generate_row(
     let sealed = crypto::seal(master, &kid_aad(&kid), &pem)?;
     Ok(SigningKeyRow {
         id: kid,
-        algorithm: alg.name().to_owned(),
+        algorithm: alg.as_str().to_owned(),
         state,
         private_key: sealed,
         public_jwk: jwk.to_string(),
@@ -138,8 +138,8 @@ impl Keyring {
             last_reload_us: AtomicI64::new(0),
         };
         let have = ring.db.run(signing_keys::algorithms_with_current).await?;
-        for alg in Alg::ALL {
-            if !have.iter().any(|a| a == alg.name()) {
+        for &alg in Alg::ALL {
+            if !have.iter().any(|a| a == alg.as_str()) {
                 let current = ring.new_key(alg, KeyState::Current).await?;
                 let next = ring.new_key(alg, KeyState::Next).await?;
                 ring.db
@@ -249,9 +249,9 @@ impl Keyring {
         let publish_until =
             now + chrono::TimeDelta::from_std(self.publish_retired_for).unwrap_or_default();
         let mut rotated = Vec::new();
-        for alg in Alg::ALL {
+        for &alg in Alg::ALL {
             if let Some(cutoff) = cutoff {
-                let name = alg.name();
+                let name = alg.as_str();
                 let since = self
                     .db
                     .run(move |c| signing_keys::current_since(c, name))
@@ -261,7 +261,7 @@ impl Keyring {
                 }
             }
             let next = self.new_key(alg, KeyState::Next).await?;
-            let name = alg.name();
+            let name = alg.as_str();
             let did = self
                 .db
                 .run(move |conn| {

@@ -1,12 +1,13 @@
 //! TruSec OAuth 2.0 / OpenID Connect: clients, signing keys, JWTs, and the
 //! protocol endpoints (`/oauth/*`, discovery, JWKS).
 //!
-//! oxide-auth supplies the protocol primitives it is good at: PKCE
-//! challenge encoding and verification, scope parsing, exact redirect-URI
-//! values. The flows themselves are written against our async storage
-//! (oxide-auth's endpoint traits are synchronous and its token response has
-//! fixed fields, so OIDC, refresh families and the leeway need our own
-//! handlers; see the project's crate notes).
+//! oxide-auth supplies the protocol primitive it is good at: PKCE
+//! challenge encoding and verification. Scopes are parsed into the storage
+//! crate's `ScopeSet`, which client rows hold too; redirect URIs are
+//! compared as exact strings. The flows themselves are written against our
+//! async storage (oxide-auth's endpoint traits are synchronous and its token
+//! response has fixed fields, so OIDC, refresh families and the leeway need
+//! our own handlers; see the project's crate notes).
 
 pub mod client_auth;
 pub mod client_metadata;

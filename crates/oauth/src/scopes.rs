@@ -1,8 +1,8 @@
-//! Scopes: the ones this server knows, parsing (oxide-auth's `Scope`), and
-//! the rules for requests.
+//! Scopes: the ones this server knows, parsing request parameters into a
+//! [`ScopeSet`], and the rules for requests.
 
 use crate::error::OAuthError;
-use oxide_auth::primitives::scope::Scope;
+pub use trusec_storage::scopes::ScopeSet;
 
 /// OIDC scopes plus the management-API scopes (`read:users`, …).
 pub const OIDC: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
@@ -41,26 +41,16 @@ pub fn is_supported(scope: &str) -> bool {
 ///
 /// # Errors
 /// `invalid_scope` for characters §3.3 forbids.
-pub fn parse(text: &str) -> Result<Vec<String>, OAuthError> {
-    // oxide-auth enforces §3.3's character set.
-    let _: Scope = text
-        .parse()
-        .map_err(|e| OAuthError::invalid_scope(format!("malformed scope: {e}")))?;
-    let mut out: Vec<String> = Vec::new();
-    for token in text.split(' ').filter(|t| !t.is_empty()) {
-        if !out.iter().any(|t| t == token) {
-            out.push(token.to_owned());
-        }
-    }
-    Ok(out)
+pub fn parse(text: &str) -> Result<ScopeSet, OAuthError> {
+    ScopeSet::parse(text).map_err(|e| OAuthError::invalid_scope(format!("malformed scope: {e}")))
 }
 
 /// Checks that every requested scope is one the client may ask for.
 ///
 /// # Errors
 /// `invalid_scope` naming the first one it may not.
-pub fn check_allowed(requested: &[String], allowed: &[String]) -> Result<(), OAuthError> {
-    match requested.iter().find(|s| !allowed.contains(s)) {
+pub fn check_allowed(requested: &ScopeSet, allowed: &ScopeSet) -> Result<(), OAuthError> {
+    match requested.first_not_in(allowed) {
         Some(s) => Err(OAuthError::invalid_scope(format!(
             "scope {s} is not allowed for this client"
         ))),
@@ -74,14 +64,17 @@ mod tests {
 
     #[test]
     fn parses_and_checks() {
-        assert_eq!(parse("openid  email openid").unwrap(), ["openid", "email"]);
-        assert!(parse("bad\"scope").is_err());
-        assert!(check_allowed(&["openid".into()], &["openid".into(), "email".into()]).is_ok());
         assert_eq!(
-            check_allowed(&["admin".into()], &["openid".into()])
+            parse("openid  email openid").unwrap().as_slice(),
+            ["openid", "email"]
+        );
+        assert!(parse("bad\"scope").is_err());
+        assert!(check_allowed(&parse("openid").unwrap(), &parse("openid email").unwrap()).is_ok());
+        assert_eq!(
+            check_allowed(&parse("admin").unwrap(), &parse("openid").unwrap())
                 .unwrap_err()
                 .code,
-            "invalid_scope"
+            crate::error::ErrorCode::InvalidScope
         );
         assert!(
             is_supported("read:users") && !is_supported("read:everything") && is_supported("email")

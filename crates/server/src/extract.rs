@@ -270,12 +270,12 @@ async fn authenticate_access_token(
 ) -> Result<Caller, ApiError> {
     let claims = trusec_oauth::verify_bearer(&state.oauth, token)
         .await
-        .map_err(|e| {
-            if e.code == "server_error" {
-                ApiError::internal(&e)
-            } else {
-                ApiError::Unauthenticated("invalid API key or access token".into())
-            }
+        .map_err(|e| match e.error_id() {
+            // Already logged with its chain under this id: not again.
+            Some(error_id) => ApiError::Internal {
+                error_id: error_id.to_owned(),
+            },
+            None => ApiError::Unauthenticated("invalid API key or access token".into()),
         })?;
     let needed = required_scope(req)?;
     if !claims.has_scope(&needed) {

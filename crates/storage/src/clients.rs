@@ -1,6 +1,8 @@
 //! OAuth clients. Confidential clients keep only the SHA-256 of their 256-bit
 //! secret (a fast hash is right for a random secret: see [`crate::secrets`]).
-//! List-valued fields are stored as JSON text.
+//! Closed sets are stored by name and list-valued fields as JSON text (see
+//! [`crate::sql_types`]): a row is typed when it is read, so a stored value
+//! that does not parse is a query error, never a default.
 
 use crate::clock::rfc3339;
 use crate::db::DbConnection;
@@ -8,9 +10,54 @@ use crate::error::StorageError;
 use crate::ids;
 use crate::page::{Page, PageRequest};
 use crate::schema::oauth_clients;
+use crate::scopes::ScopeSet;
+use crate::signing_keys::Alg;
+use crate::sql_types::Json;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+
+crate::text_enum! {
+    /// RFC 6749 §2.1.
+    pub enum ClientType as "client type" {
+        /// Can keep a secret: authenticates at the token endpoint.
+        Confidential = "confidential",
+        /// Cannot (native and browser apps): no secret, PKCE required.
+        Public = "public",
+    }
+}
+
+crate::text_enum! {
+    /// The grants of the token endpoint (RFC 6749 §4.1, §6, §4.4).
+    pub enum GrantType as "grant type" {
+        AuthorizationCode = "authorization_code",
+        RefreshToken = "refresh_token",
+        ClientCredentials = "client_credentials",
+    }
+}
+
+crate::text_enum! {
+    /// How a client authenticates at the token endpoint (RFC 7591 §2).
+    pub enum AuthMethod as "token endpoint auth method" {
+        ClientSecretBasic = "client_secret_basic",
+        ClientSecretPost = "client_secret_post",
+        /// A public client: no authentication.
+        None = "none",
+    }
+}
+
+crate::text_enum! {
+    /// Who registered a client.
+    pub enum RegisteredBy as "registrant" {
+        /// The management API.
+        ManagementApi = "management_api",
+        /// RFC 7591 registration with an API key.
+        ApiKey = "api_key",
+        /// Open RFC 7591 registration: anyone could have chosen its
+        /// redirect URIs.
+        Anonymous = "anonymous",
+    }
+}
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = oauth_clients)]
@@ -18,16 +65,16 @@ pub struct ClientRow {
     pub id: String,
     pub environment_id: String,
     pub name: String,
-    pub client_type: String,
+    pub client_type: ClientType,
     pub secret_hash: Option<String>,
-    pub redirect_uris: String,
-    pub post_logout_redirect_uris: String,
-    pub grant_types: String,
-    pub scopes: String,
-    pub token_endpoint_auth_method: String,
-    pub id_token_signed_response_alg: String,
+    pub redirect_uris: Json<Vec<String>>,
+    pub post_logout_redirect_uris: Json<Vec<String>>,
+    pub grant_types: Json<Vec<GrantType>>,
+    pub scopes: Json<ScopeSet>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
-    pub registered_by: String,
+    pub registered_by: RegisteredBy,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -53,39 +100,37 @@ pub struct Client {
 
 impl ClientRow {
     pub fn is_public(&self) -> bool {
-        self.client_type == "public"
+        match self.client_type {
+            ClientType::Public => true,
+            ClientType::Confidential => false,
+        }
     }
 
-    /// # Errors
-    /// When a stored JSON list is corrupt.
-    pub fn list(&self, column: &str) -> Result<Vec<String>, StorageError> {
-        let text = match column {
-            "redirect_uris" => &self.redirect_uris,
-            "post_logout_redirect_uris" => &self.post_logout_redirect_uris,
-            "grant_types" => &self.grant_types,
-            _ => &self.scopes,
-        };
-        Ok(serde_json::from_str(text)?)
+    /// Whether the client may use this grant.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
     }
 
-    /// # Errors
-    /// When a stored JSON list is corrupt.
-    pub fn to_client(&self) -> Result<Client, StorageError> {
-        Ok(Client {
+    pub fn to_client(&self) -> Client {
+        Client {
             client_id: self.id.clone(),
             environment: self.environment_id.clone(),
             name: self.name.clone(),
-            client_type: self.client_type.clone(),
-            redirect_uris: self.list("redirect_uris")?,
-            post_logout_redirect_uris: self.list("post_logout_redirect_uris")?,
-            grant_types: self.list("grant_types")?,
-            scopes: self.list("scopes")?,
-            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
-            id_token_signed_response_alg: self.id_token_signed_response_alg.clone(),
+            client_type: self.client_type.as_str().to_owned(),
+            redirect_uris: self.redirect_uris.to_vec(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.to_vec(),
+            grant_types: self
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+            scopes: self.scopes.as_slice().to_vec(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method.as_str().to_owned(),
+            id_token_signed_response_alg: self.id_token_signed_response_alg.as_str().to_owned(),
             refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
-        })
+        }
     }
 }
 
@@ -94,16 +139,16 @@ impl ClientRow {
 pub struct NewClient {
     pub environment_id: String,
     pub name: String,
-    pub client_type: String,
+    pub client_type: ClientType,
     pub secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    pub grant_types: Vec<String>,
-    pub scopes: Vec<String>,
-    pub token_endpoint_auth_method: String,
-    pub id_token_signed_response_alg: String,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
-    pub registered_by: String,
+    pub registered_by: RegisteredBy,
 }
 
 /// A validated partial update.
@@ -112,9 +157,9 @@ pub struct ClientPatch {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    pub grant_types: Option<Vec<String>>,
-    pub scopes: Option<Vec<String>>,
-    pub id_token_signed_response_alg: Option<String>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub scopes: Option<ScopeSet>,
+    pub id_token_signed_response_alg: Option<Alg>,
     pub refresh_token_leeway_seconds: Option<i64>,
 }
 
@@ -122,17 +167,13 @@ pub struct ClientPatch {
 #[diesel(table_name = oauth_clients)]
 struct ClientChanges {
     name: Option<String>,
-    redirect_uris: Option<String>,
-    post_logout_redirect_uris: Option<String>,
-    grant_types: Option<String>,
-    scopes: Option<String>,
-    id_token_signed_response_alg: Option<String>,
+    redirect_uris: Option<Json<Vec<String>>>,
+    post_logout_redirect_uris: Option<Json<Vec<String>>>,
+    grant_types: Option<Json<Vec<GrantType>>>,
+    scopes: Option<Json<ScopeSet>>,
+    id_token_signed_response_alg: Option<Alg>,
     refresh_token_leeway_seconds: Option<i64>,
     updated_at: NaiveDateTime,
-}
-
-fn json(list: &[String]) -> Result<String, StorageError> {
-    Ok(serde_json::to_string(list)?)
 }
 
 /// Inserts a client.
@@ -150,10 +191,10 @@ pub fn insert(
         name: new.name,
         client_type: new.client_type,
         secret_hash: new.secret_hash,
-        redirect_uris: json(&new.redirect_uris)?,
-        post_logout_redirect_uris: json(&new.post_logout_redirect_uris)?,
-        grant_types: json(&new.grant_types)?,
-        scopes: json(&new.scopes)?,
+        redirect_uris: Json(new.redirect_uris),
+        post_logout_redirect_uris: Json(new.post_logout_redirect_uris),
+        grant_types: Json(new.grant_types),
+        scopes: Json(new.scopes),
         token_endpoint_auth_method: new.token_endpoint_auth_method,
         id_token_signed_response_alg: new.id_token_signed_response_alg,
         refresh_token_leeway_seconds: new.refresh_token_leeway_seconds,
@@ -226,14 +267,10 @@ pub fn update(
 ) -> Result<ClientRow, StorageError> {
     let changes = ClientChanges {
         name: patch.name,
-        redirect_uris: patch.redirect_uris.as_deref().map(json).transpose()?,
-        post_logout_redirect_uris: patch
-            .post_logout_redirect_uris
-            .as_deref()
-            .map(json)
-            .transpose()?,
-        grant_types: patch.grant_types.as_deref().map(json).transpose()?,
-        scopes: patch.scopes.as_deref().map(json).transpose()?,
+        redirect_uris: patch.redirect_uris.map(Json),
+        post_logout_redirect_uris: patch.post_logout_redirect_uris.map(Json),
+        grant_types: patch.grant_types.map(Json),
+        scopes: patch.scopes.map(Json),
         id_token_signed_response_alg: patch.id_token_signed_response_alg,
         refresh_token_leeway_seconds: patch.refresh_token_leeway_seconds,
         updated_at: now,

@@ -25,6 +25,7 @@ pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
 pub mod schema;
+pub mod scopes;
 pub mod sealed;
 pub mod secrets;
 pub mod service_providers;

@@ -10,6 +10,16 @@ use crate::schema::signing_keys;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+crate::text_enum! {
+    /// The JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1) keys sign with; a
+    /// client's `id_token_signed_response_alg` is one of them.
+    pub enum Alg as "signing algorithm" {
+        Es256 = "ES256",
+        Rs256 = "RS256",
+        EdDsa = "EdDSA",
+    }
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {

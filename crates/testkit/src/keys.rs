@@ -17,7 +17,7 @@ fn rows() -> &'static [SigningKeyRow] {
     ROWS.get_or_init(|| {
         let now = crate::fake_clock().now_naive();
         let mut rows = Vec::new();
-        for alg in Alg::ALL {
+        for &alg in Alg::ALL {
             for state in [KeyState::Current, KeyState::Next] {
                 rows.push(
                     trusec_oauth::keys::generate_row(alg, state, &TEST_MASTER_KEY, now)

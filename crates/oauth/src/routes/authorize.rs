@@ -7,18 +7,22 @@
 //! go back to the registered redirect URI with `error`, `state` and `iss`
 //! (RFC 9207).
 
+mod params;
+
 use super::grants::code::{self, CodeGrant};
-use crate::error::OAuthError;
+use crate::OAuthState;
+use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
-use crate::{OAuthState, scopes};
+use crate::scopes::{self, ScopeSet};
 use actix_web::http::StatusCode;
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use oxide_auth::code_grant::extensions::Pkce;
+use params::{Prompt, ResponseMode, ResponseType};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::{self, ClientRow, GrantType, RegisteredBy};
 use trusec_storage::consents;
 use trusec_ui::{Interaction, LoginSession, pages};
 
@@ -36,11 +40,11 @@ pub struct AuthzRequest {
     pub client_id: String,
     pub redirect_uri: String,
     pub redirect_uri_sent: bool,
-    pub scope: Vec<String>,
+    pub scope: ScopeSet,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub pkce: Option<String>,
-    pub prompt: Vec<String>,
+    pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
 }
@@ -85,16 +89,16 @@ fn back_to_client(state: &OAuthState, req: &AuthzRequest, params: &[(&str, &str)
 fn redirect_error(
     state: &OAuthState,
     req: &AuthzRequest,
-    code: &str,
+    code: ErrorCode,
     description: &str,
 ) -> HttpResponse {
-    if !req.trusted_redirect && code != "access_denied" {
+    if !req.trusted_redirect && code != ErrorCode::AccessDenied {
         return error_page(&format!("{code}: {description}"));
     }
     back_to_client(
         state,
         req,
-        &[("error", code), ("error_description", description)],
+        &[("error", code.as_str()), ("error_description", description)],
     )
 }
 
@@ -155,15 +159,11 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
             return unavailable();
         }
     };
-    let registered = client.list("redirect_uris").unwrap_or_default();
+    let registered = &client.redirect_uris;
     // An absent scope defaults to openid when the client may use it.
     let scope_has_openid = match params.get("scope") {
         Some(s) => s.split(' ').any(|t| t == "openid"),
-        None => client
-            .list("scopes")
-            .unwrap_or_default()
-            .iter()
-            .any(|s| s == "openid"),
+        None => client.scopes.contains("openid"),
     };
     let (redirect_uri, sent) = match params.get("redirect_uri") {
         // RFC 9700 §4.1.3: exact string comparison (loopback ports aside).
@@ -177,11 +177,14 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
         None => return error_page("redirect_uri is missing."),
     };
     let mut req = AuthzRequest {
-        trusted_redirect: client.registered_by != "anonymous",
+        trusted_redirect: match client.registered_by {
+            RegisteredBy::Anonymous => false,
+            RegisteredBy::ApiKey | RegisteredBy::ManagementApi => true,
+        },
         client_id: client.id.clone(),
         redirect_uri,
         redirect_uri_sent: sent,
-        scope: Vec::new(),
+        scope: ScopeSet::default(),
         state: params.get("state").map(str::to_owned),
         nonce: None,
         pkce: None,
@@ -191,7 +194,7 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
     };
     if req.state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         req.state = None;
-        return redirect_error(state, &req, "invalid_request", "state is too long");
+        return redirect_error(state, &req, ErrorCode::InvalidRequest, "state is too long");
     }
     if let Err(e) = validate(&client, params, &mut req) {
         return redirect_error(state, &req, e.code, &e.description);
@@ -201,60 +204,28 @@ async fn start(http: &HttpRequest, state: &OAuthState, params: &Params) -> HttpR
 
 /// The rest of the request's checks; errors from here are redirected.
 fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Result<(), OAuthError> {
-    match params.get("response_type") {
-        Some("code") => {}
-        Some(_) => {
-            return Err(err(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ));
-        }
-        None => return Err(OAuthError::invalid_request("response_type is missing")),
-    }
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(OAuthError::invalid_request(
-            "only response_mode=query is supported",
-        ));
-    }
-    for unsupported in ["request", "request_uri"] {
-        if params.get(unsupported).is_some() {
-            return Err(err(
-                if unsupported == "request" {
-                    "request_not_supported"
-                } else {
-                    "request_uri_not_supported"
-                },
-                "request objects are not supported",
-            ));
-        }
-    }
-    if !client
-        .list("grant_types")?
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    // The only flow, delivered the only way.
+    let ResponseType::Code = params::response_type(params)?;
+    let ResponseMode::Query = params::response_mode(params)?;
+    params::no_request_object(params)?;
+    if !client.allows(GrantType::AuthorizationCode) {
         return Err(OAuthError::unauthorized_client(
             "this client may not use the authorization code grant",
         ));
     }
-    let allowed = client.list("scopes")?;
+    let allowed = &client.scopes;
     req.scope = match params.get("scope") {
         Some(text) => scopes::parse(text)?,
-        None if allowed.iter().any(|s| s == "openid") => vec!["openid".to_owned()],
+        None if allowed.contains("openid") => scopes::parse("openid")?,
         None => return Err(OAuthError::invalid_scope("scope is required")),
     };
     if req.scope.is_empty() {
         return Err(OAuthError::invalid_scope("scope is empty"));
     }
-    scopes::check_allowed(&req.scope, &allowed)?;
+    scopes::check_allowed(&req.scope, allowed)?;
     // PKCE (RFC 7636, RFC 9700 §2.1.1): S256 only; required of public clients.
-    let method = params.get("code_challenge_method");
+    let method = params::code_challenge_method(params)?;
     let challenge = params.get("code_challenge");
-    if method.is_some_and(|m| m != "S256") {
-        return Err(OAuthError::invalid_request(
-            "code_challenge_method must be S256 (plain is not allowed)",
-        ));
-    }
     if method.is_some() && challenge.is_none() {
         return Err(OAuthError::invalid_request("code_challenge is missing"));
     }
@@ -280,7 +251,10 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
         Pkce::optional()
     };
     let encoded = pkce
-        .challenge(method.map(Cow::Borrowed), challenge.map(Cow::Borrowed))
+        .challenge(
+            method.map(|m| Cow::Borrowed(m.as_str())),
+            challenge.map(Cow::Borrowed),
+        )
         .map_err(|()| {
             OAuthError::invalid_request(
                 "PKCE (code_challenge with S256) is required for public clients",
@@ -293,28 +267,7 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
         }
         req.nonce = Some(n.to_owned());
     }
-    if let Some(p) = params.get("prompt") {
-        let values: Vec<String> = p
-            .split(' ')
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if values
-            .iter()
-            .any(|v| !matches!(v.as_str(), "none" | "login" | "consent" | "select_account"))
-        {
-            return Err(OAuthError::invalid_request(
-                "prompt has an unsupported value",
-            ));
-        }
-        // OIDC Core §3.1.2.1: none must stand alone.
-        if values.iter().any(|v| v == "none") && values.len() > 1 {
-            return Err(OAuthError::invalid_request(
-                "prompt=none cannot be combined with other values",
-            ));
-        }
-        req.prompt = values;
-    }
+    req.prompt = params::prompts(params)?;
     if let Some(m) = params.get("max_age") {
         req.max_age = Some(m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
             OAuthError::invalid_request("max_age must be a non-negative integer")
@@ -324,12 +277,6 @@ fn validate(client: &ClientRow, params: &Params, req: &mut AuthzRequest) -> Resu
         .get("login_hint")
         .map(|h| h.chars().take(254).collect());
     Ok(())
-}
-
-fn err(code: &'static str, description: &str) -> OAuthError {
-    let mut e = OAuthError::invalid_request(description);
-    e.code = code;
-    e
 }
 
 /// `GET /oauth/authorize/continue?interaction=…`: back from the hosted pages.
@@ -377,11 +324,16 @@ async fn proceed(
     let too_old = |l: &LoginSession| req.max_age.is_some_and(|max| now - l.auth_time() > max);
     let needs_login = match &login {
         None => true,
-        Some(l) => !fresh_login && (req.prompt.iter().any(|p| p == "login") || too_old(l)),
+        Some(l) => !fresh_login && (req.prompt.contains(&Prompt::Login) || too_old(l)),
     };
     if needs_login {
-        if req.prompt.iter().any(|p| p == "none") {
-            return redirect_error(state, &req, "login_required", "the user is not signed in");
+        if req.prompt.contains(&Prompt::None) {
+            return redirect_error(
+                state,
+                &req,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            );
         }
         return to_hosted_page(state, client, &req, interaction, true).await;
     }
@@ -390,14 +342,14 @@ async fn proceed(
     };
     // Management scopes act as an administrator: only administrators may
     // hand them to an app.
-    if req.scope.iter().any(|s| scopes::is_management(s)) {
+    if req.scope.iter().any(scopes::is_management) {
         let admin = serde_json::from_str::<Vec<String>>(&login.user.groups)
             .is_ok_and(|g| g.iter().any(|g| g == scopes::ADMIN_GROUP));
         if !admin {
             return redirect_error(
                 state,
                 &req,
-                "access_denied",
+                ErrorCode::AccessDenied,
                 "only administrators can grant management scopes",
             );
         }
@@ -412,7 +364,7 @@ async fn proceed(
         Ok(r) => r.unwrap_or_default(),
         Err(_) => return unavailable(),
     };
-    let covered = req.scope.iter().all(|s| remembered.contains(s));
+    let covered = req.scope.iter().all(|s| remembered.iter().any(|r| r == s));
     // A decision counts only for the session that made it.
     let decision = interaction
         .as_ref()
@@ -423,7 +375,12 @@ async fn proceed(
             if let Some(i) = &interaction {
                 let _ = i.finish(&state.core().store).await;
             }
-            return redirect_error(state, &req, "access_denied", "the user denied the request");
+            return redirect_error(
+                state,
+                &req,
+                ErrorCode::AccessDenied,
+                "the user denied the request",
+            );
         }
         Some(true) => {
             let (env2, uid, cid, scope) = (
@@ -436,7 +393,7 @@ async fn proceed(
             if state
                 .core()
                 .db
-                .run(move |c| consents::grant(c, &env2, &uid, &cid, &scope, now_naive))
+                .run(move |c| consents::grant(c, &env2, &uid, &cid, scope.as_slice(), now_naive))
                 .await
                 .is_err()
             {
@@ -453,12 +410,12 @@ async fn proceed(
                 return unavailable();
             }
         }
-        None if !covered || req.prompt.iter().any(|p| p == "consent") => {
-            if req.prompt.iter().any(|p| p == "none") {
+        None if !covered || req.prompt.contains(&Prompt::Consent) => {
+            if req.prompt.contains(&Prompt::None) {
                 return redirect_error(
                     state,
                     &req,
-                    "consent_required",
+                    ErrorCode::ConsentRequired,
                     "the user has not consented",
                 );
             }
@@ -514,7 +471,7 @@ async fn to_hosted_page(
     };
     i.client_id = Some(client.id.clone());
     i.client_name = Some(client.name.clone());
-    i.scopes.clone_from(&req.scope);
+    i.scopes = req.scope.as_slice().to_vec();
     i.login_hint.clone_from(&req.login_hint);
     i.force_login = login;
     i.consent = None;

@@ -5,13 +5,12 @@
 use super::{no_store_json, require_form};
 use crate::OAuthState;
 use crate::client_auth;
-use crate::error::OAuthError;
+use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
-use crate::issue::{self, REFRESH_PREFIX};
+use crate::issue::{self, TokenKind};
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
-use trusec_storage::{refresh_tokens, secrets};
+use serde_json::{Value, json};
 
 pub async fn post(
     req: HttpRequest,
@@ -27,40 +26,53 @@ pub async fn post(
         ));
     }
     let token = params.require("token")?;
-    let inactive = json!({"active": false});
-    let env = client.row.environment_id.clone();
-    if token.starts_with(REFRESH_PREFIX) {
-        let hash = secrets::hash_secret(token);
-        let row = state
-            .core()
-            .db
-            .run(move |c| refresh_tokens::find_by_hash(c, &hash))
-            .await?;
-        let now = state.core().clock.now_naive();
-        let body = match row {
-            Some(r)
-                if r.environment_id == env
-                    && r.revoked_at.is_none()
-                    && r.rotated_at.is_none()
-                    && r.expires_at > now =>
-            {
-                json!({
-                    "active": true,
-                    "token_type": "refresh_token",
-                    "scope": r.scope,
-                    "client_id": r.client_id,
-                    "sub": r.user_id.unwrap_or_else(|| r.client_id.clone()),
-                    "exp": r.expires_at.and_utc().timestamp(),
-                    "iat": r.created_at.and_utc().timestamp(),
-                    "iss": state.settings.issuer,
-                })
-            }
-            _ => inactive,
-        };
-        return Ok(no_store_json(&body));
-    }
-    let body = match issue::verify_live_access_token(&state, token).await {
-        Ok(c) if c.env == env => json!({
+    let env = &client.row.environment_id;
+    let body = match TokenKind::of(token) {
+        TokenKind::Refresh => refresh_token(&state, env, token).await?,
+        TokenKind::Access => access_token(&state, env, token).await?,
+    };
+    Ok(no_store_json(
+        &body.unwrap_or_else(|| json!({"active": false})),
+    ))
+}
+
+/// A live refresh token of `env`: not revoked, not rotated, not expired.
+async fn refresh_token(
+    state: &OAuthState,
+    env: &str,
+    token: &str,
+) -> Result<Option<Value>, OAuthError> {
+    let row = issue::find_refresh_token(state, token).await?;
+    let now = state.core().clock.now_naive();
+    Ok(row
+        .filter(|r| {
+            r.environment_id == env
+                && r.revoked_at.is_none()
+                && r.rotated_at.is_none()
+                && r.expires_at > now
+        })
+        .map(|r| {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": r.scope,
+                "client_id": r.client_id,
+                "sub": r.user_id.unwrap_or_else(|| r.client_id.clone()),
+                "exp": r.expires_at.and_utc().timestamp(),
+                "iat": r.created_at.and_utc().timestamp(),
+                "iss": state.settings.issuer,
+            })
+        }))
+}
+
+/// A live access token of `env`.
+async fn access_token(
+    state: &OAuthState,
+    env: &str,
+    token: &str,
+) -> Result<Option<Value>, OAuthError> {
+    match issue::verify_live_access_token(state, token).await {
+        Ok(c) if c.env == env => Ok(Some(json!({
             "active": true,
             "token_type": "Bearer",
             "scope": c.scope,
@@ -71,12 +83,11 @@ pub async fn post(
             "exp": c.exp,
             "iat": c.iat,
             "jti": c.jti,
-        }),
-        Ok(_) => inactive,
+        }))),
+        Ok(_) => Ok(None),
         // A store outage must not read as "inactive" to a resource server
         // that would then refuse a good token — nor as active: say so.
-        Err(e) if e.code == "server_error" => return Err(e),
-        Err(_) => inactive,
-    };
-    Ok(no_store_json(&body))
+        Err(e) if e.code == ErrorCode::ServerError => Err(e),
+        Err(_) => Ok(None),
+    }
 }

@@ -69,12 +69,7 @@ async fn handle(state: &OAuthState, params: &Params) -> HttpResponse {
     };
     let return_url = match (params.get("post_logout_redirect_uri"), &client) {
         (Some(uri), Some(client)) => {
-            if !client
-                .list("post_logout_redirect_uris")
-                .unwrap_or_default()
-                .iter()
-                .any(|r| r == uri)
-            {
+            if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
                 return bad("post_logout_redirect_uri is not registered for this application.");
             }
             let mut url = match url::Url::parse(uri) {

@@ -15,9 +15,10 @@ use serde_json::json;
 use trusec_storage::api_keys::KeyType;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::authn::KeyRefusal;
-use trusec_storage::clients::{self, NewClient};
+use trusec_storage::clients::{self, AuthMethod, ClientType, RegisteredBy};
 use trusec_storage::ids;
 use trusec_storage::rate_limit::{Family, Subject};
+use trusec_storage::scopes::ScopeSet;
 use trusec_ui::http::{Authorization, client_info};
 
 const MAX_BODY: usize = 32 * 1024;
@@ -116,8 +117,8 @@ pub async fn post(
     let method = meta
         .token_endpoint_auth_method
         .clone()
-        .unwrap_or_else(|| "client_secret_basic".into());
-    let public = method == "none";
+        .unwrap_or_else(|| AuthMethod::ClientSecretBasic.as_str().into());
+    let public = AuthMethod::parse(&method) == Some(AuthMethod::None);
     if anonymous && !public {
         return Err(OAuthError::invalid_client_metadata(
             "anonymous registration is for public clients only (token_endpoint_auth_method=none)",
@@ -133,8 +134,8 @@ pub async fn post(
     if anonymous
         && scopes
             .iter()
-            .flatten()
-            .any(|s| crate::scopes::is_management(s))
+            .flat_map(ScopeSet::iter)
+            .any(crate::scopes::is_management)
     {
         return Err(OAuthError::invalid_client_metadata(
             "anonymously registered clients cannot ask for management scopes",
@@ -146,11 +147,19 @@ pub async fn post(
                 .clone()
                 .unwrap_or_else(|| "Unnamed application".into()),
         ),
-        client_type: Some(if public { "public" } else { "confidential" }.into()),
+        client_type: Some(
+            if public {
+                ClientType::Public
+            } else {
+                ClientType::Confidential
+            }
+            .as_str()
+            .into(),
+        ),
         redirect_uris: meta.redirect_uris.clone(),
         post_logout_redirect_uris: meta.post_logout_redirect_uris.clone(),
         grant_types: meta.grant_types.clone(),
-        scopes,
+        scopes: scopes.map(Vec::from),
         token_endpoint_auth_method: Some(method),
         id_token_signed_response_alg: meta.id_token_signed_response_alg.clone(),
         refresh_token_leeway_seconds: None,
@@ -167,20 +176,15 @@ pub async fn post(
     } else {
         Some(client_auth::new_secret()?)
     };
-    let new = NewClient {
-        environment_id: env.clone(),
-        name: valid.name,
-        client_type: valid.client_type,
-        secret_hash: secret.as_ref().map(|(_, h)| h.clone()),
-        redirect_uris: valid.redirect_uris,
-        post_logout_redirect_uris: valid.post_logout_redirect_uris,
-        grant_types: valid.grant_types,
-        scopes: valid.scopes,
-        token_endpoint_auth_method: valid.token_endpoint_auth_method,
-        id_token_signed_response_alg: valid.id_token_signed_response_alg,
-        refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
-        registered_by: if anonymous { "anonymous" } else { "api_key" }.into(),
-    };
+    let new = valid.into_new(
+        env.clone(),
+        secret.as_ref().map(|(_, h)| h.clone()),
+        if anonymous {
+            RegisteredBy::Anonymous
+        } else {
+            RegisteredBy::ApiKey
+        },
+    );
     let now = state.core().clock.now_naive();
     let row = state
         .core()
@@ -195,7 +199,7 @@ pub async fn post(
                 .data(json!({"client_id": row.id, "registration": "rfc7591", "type": row.client_type})),
         )
         .await?;
-    let client = row.to_client()?;
+    let client = row.to_client();
     let mut body = json!({
         "client_id": client.client_id,
         "client_id_issued_at": now.and_utc().timestamp(),

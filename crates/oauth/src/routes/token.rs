@@ -10,6 +10,7 @@ use crate::form::Params;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::clients::GrantType;
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_ui::http::client_info;
 
@@ -50,28 +51,76 @@ pub async fn post(
         .core()
         .limit(Family::Token, Subject::Caller(&client.row.id), refusal)
         .await?;
-    let grant_type = params.require("grant_type")?;
-    if !["authorization_code", "refresh_token", "client_credentials"].contains(&grant_type) {
-        return Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type {grant_type} is not supported"
-        )));
-    }
+    let grant_type = grant_type(&params)?;
     allowed(&client, grant_type)?;
     let body = match grant_type {
-        "authorization_code" => grants::code::exchange(&state, &client, &params).await?,
-        "refresh_token" => grants::refresh::exchange(&state, &client, &params).await?,
-        _ => grants::client_credentials::exchange(&state, &client, &params).await?,
+        GrantType::AuthorizationCode => grants::code::exchange(&state, &client, &params).await?,
+        GrantType::RefreshToken => grants::refresh::exchange(&state, &client, &params).await?,
+        GrantType::ClientCredentials => {
+            grants::client_credentials::exchange(&state, &client, &params).await?
+        }
     };
     Ok(no_store_json(&body))
 }
 
-fn allowed(client: &AuthenticatedClient, grant_type: &str) -> Result<(), OAuthError> {
-    let grants = client.row.list("grant_types")?;
-    if grants.iter().any(|g| g == grant_type) {
+/// The `grant_type` parameter.
+///
+/// # Errors
+/// `invalid_request` when it is missing, `unsupported_grant_type` (RFC 6749
+/// §5.2) for a grant this server does not have.
+fn grant_type(params: &Params) -> Result<GrantType, OAuthError> {
+    let name = params.require("grant_type")?;
+    GrantType::parse(name).ok_or_else(|| {
+        OAuthError::unsupported_grant_type(format!("grant_type {name} is not supported"))
+    })
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`: a grant the client was not given.
+fn allowed(client: &AuthenticatedClient, grant_type: GrantType) -> Result<(), OAuthError> {
+    if client.row.allows(grant_type) {
         Ok(())
     } else {
         Err(OAuthError::unauthorized_client(format!(
             "this client may not use {grant_type}"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn grant_of(body: &str) -> Result<GrantType, ErrorCode> {
+        grant_type(&Params::parse(body.as_bytes()).unwrap()).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn grant_types_parse_and_unknown_ones_are_unsupported() {
+        assert_eq!(
+            grant_of("grant_type=authorization_code"),
+            Ok(GrantType::AuthorizationCode)
+        );
+        assert_eq!(
+            grant_of("grant_type=refresh_token"),
+            Ok(GrantType::RefreshToken)
+        );
+        assert_eq!(
+            grant_of("grant_type=client_credentials"),
+            Ok(GrantType::ClientCredentials)
+        );
+        for unknown in [
+            "password",
+            "implicit",
+            "Authorization_Code",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ] {
+            assert_eq!(
+                grant_of(&format!("grant_type={unknown}")),
+                Err(ErrorCode::UnsupportedGrantType),
+                "{unknown}"
+            );
+        }
+        assert_eq!(grant_of("code=x"), Err(ErrorCode::InvalidRequest));
     }
 }

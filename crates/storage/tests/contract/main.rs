@@ -7,6 +7,7 @@
 )]
 
 mod audit_chain;
+mod clients;
 mod core_limits;
 mod ephemeral;
 mod migrations;

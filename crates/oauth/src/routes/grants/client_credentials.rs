@@ -1,11 +1,12 @@
 //! The client credentials grant (RFC 6749 §4.4): a confidential client acts
 //! for itself. No refresh token (§4.4.3), no ID token (there is no user).
 
+use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant};
-use crate::{OAuthState, scopes};
+use crate::scopes::{self, ScopeSet};
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 
 pub async fn exchange(
@@ -18,12 +19,7 @@ pub async fn exchange(
             "client_credentials needs a confidential client",
         ));
     }
-    let allowed: Vec<String> = client
-        .row
-        .list("scopes")?
-        .into_iter()
-        .filter(|s| !scopes::OIDC.contains(&s.as_str()))
-        .collect();
+    let allowed = client.row.scopes.filtered(|s| !scopes::OIDC.contains(&s));
     let scope = match params.get("scope") {
         Some(text) => {
             let requested = scopes::parse(text)?;
@@ -38,7 +34,7 @@ pub async fn exchange(
         &Grant {
             client: &client.row,
             user: None,
-            refresh_scope: Vec::new(),
+            refresh_scope: ScopeSet::default(),
             scope,
             auth_time: None,
             nonce: None,

@@ -8,6 +8,7 @@ use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant};
+use crate::scopes::ScopeSet;
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::grant::Value as GrantValue;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::clients::GrantType;
 use trusec_storage::{StorageError, secrets, users};
 
 /// What an authorization code stands for.
@@ -27,7 +29,7 @@ pub struct CodeGrant {
     /// Whether the authorization request carried `redirect_uri` (then the
     /// token request must repeat it, §4.1.3).
     pub redirect_uri_sent: bool,
-    pub scope: Vec<String>,
+    pub scope: ScopeSet,
     pub nonce: Option<String>,
     /// oxide-auth's encoding of the PKCE challenge.
     pub pkce: Option<String>,
@@ -155,11 +157,7 @@ pub async fn exchange(
             StorageError::NotFound => OAuthError::invalid_grant("the user no longer exists"),
             other => other.into(),
         })?;
-    let with_refresh = client
-        .row
-        .list("grant_types")?
-        .iter()
-        .any(|g| g == "refresh_token");
+    let with_refresh = client.row.allows(GrantType::RefreshToken);
     let now = state.core().clock.now_naive();
     let (tokens, refresh_row) = issue::mint(
         state,
@@ -272,12 +270,6 @@ async fn replayed_or_unknown(state: &OAuthState, hash: &str) -> OAuthError {
     OAuthError::invalid_grant(
         "the authorization code was already used; the tokens issued with it are revoked",
     )
-}
-
-impl From<serde_json::Error> for OAuthError {
-    fn from(e: serde_json::Error) -> Self {
-        Self::server_error(&e)
-    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@
 //! leeway, encrypted under a key derived from the presented token, so the
 //! store alone can never hand it out.
 
+use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
 use crate::crypto;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant, Tokens};
-use crate::{OAuthState, scopes};
+use crate::scopes::{self, ScopeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -78,12 +79,7 @@ pub async fn exchange(
         }
         return Err(reuse_detected(state, client, &row).await);
     }
-    let granted: Vec<String> = row
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let granted = ScopeSet::parse(&row.scope).map_err(|e| OAuthError::server_error(&e))?;
     // §6: a narrower scope may be asked for, never a wider one.
     let scope = match &scope_param {
         Some(text) => {

@@ -10,7 +10,7 @@ use trusec_oauth::client_auth;
 use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
 use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
-use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, NewClient};
+use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, ClientType, RegisteredBy};
 use trusec_storage::ids::ClientId;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -71,25 +71,17 @@ pub async fn create(
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
     })
     .map_err(invalid)?;
-    let secret = if valid.client_type == "confidential" {
-        Some(client_auth::new_secret().map_err(|e| ApiError::internal(&e))?)
-    } else {
-        None
+    let secret = match valid.client_type {
+        ClientType::Confidential => {
+            Some(client_auth::new_secret().map_err(|e| ApiError::internal(&e))?)
+        }
+        ClientType::Public => None,
     };
-    let new = NewClient {
-        environment_id: caller.environment.clone(),
-        name: valid.name,
-        client_type: valid.client_type,
-        secret_hash: secret.as_ref().map(|(_, h)| h.clone()),
-        redirect_uris: valid.redirect_uris,
-        post_logout_redirect_uris: valid.post_logout_redirect_uris,
-        grant_types: valid.grant_types,
-        scopes: valid.scopes,
-        token_endpoint_auth_method: valid.token_endpoint_auth_method,
-        id_token_signed_response_alg: valid.id_token_signed_response_alg,
-        refresh_token_leeway_seconds: valid.refresh_token_leeway_seconds,
-        registered_by: "management_api".into(),
-    };
+    let new = valid.into_new(
+        caller.environment.clone(),
+        secret.as_ref().map(|(_, h)| h.clone()),
+        RegisteredBy::ManagementApi,
+    );
     let now = state.core.clock.now_naive();
     let row = state
         .core
@@ -104,7 +96,7 @@ pub async fn create(
                 .data(serde_json::json!({"client_id": row.id, "type": row.client_type})),
         )
         .await?;
-    let mut body = serde_json::to_value(row.to_client()?)?;
+    let mut body = serde_json::to_value(row.to_client())?;
     if let (Some((secret, _)), Some(obj)) = (secret, body.as_object_mut()) {
         obj.insert("client_secret".into(), secret.into());
     }
@@ -125,7 +117,11 @@ pub async fn list(
         .db
         .run(move |conn| clients::list(conn, &env, &page))
         .await?;
-    list_response(rows, |r| r.to_client(), |c: &Client| c.client_id.clone())
+    list_response(
+        rows,
+        |r| Ok(r.to_client()),
+        |c: &Client| c.client_id.clone(),
+    )
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
@@ -146,7 +142,7 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<Client>, ApiError> {
-    Ok(web::Json(load(&state, &caller, &id).await?.to_client()?))
+    Ok(web::Json(load(&state, &caller, &id).await?.to_client()))
 }
 
 #[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -158,7 +154,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateClient>,
 ) -> Result<web::Json<Client>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let existing = current.to_client()?;
+    let existing = current.to_client();
     // Validate the client as it would be after the change, as a whole.
     let merged = client_metadata::validate(ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
@@ -213,7 +209,7 @@ pub async fn update(
                 .data(serde_json::json!({"client_id": row.id})),
         )
         .await?;
-    Ok(web::Json(row.to_client()?))
+    Ok(web::Json(row.to_client()))
 }
 
 #[utoipa::path(delete, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
