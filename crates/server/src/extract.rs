@@ -392,7 +392,7 @@ pub struct ListOf<T> {
 }
 
 /// A list response from a page of views.
-pub fn list_body<T: serde::Serialize>(
+fn list_body<T: serde::Serialize>(
     page: trusec_storage::Page<T>,
     cursor: impl Fn(&T) -> String,
 ) -> ListOf<T> {
@@ -423,6 +423,31 @@ pub fn list_response<R, T: serde::Serialize>(
         has_more: rows.has_more,
     };
     Ok(actix_web::HttpResponse::Ok().json(list_body(page, cursor)))
+}
+
+impl Caller {
+    /// `GET /v1/<objects>`: a page of this caller's environment's objects
+    /// of kind `I` from `load`, each turned into its public view.
+    ///
+    /// # Errors
+    /// A bad `limit` or `after`, or storage failures.
+    pub async fn list<I: TypedId, R: Send + 'static, T: serde::Serialize>(
+        &self,
+        core: &trusec_storage::Core,
+        query: &PageQuery,
+        load: fn(
+            &mut trusec_storage::DbConnection,
+            &str,
+            &PageRequest,
+        ) -> Result<trusec_storage::Page<R>, trusec_storage::StorageError>,
+        view: impl Fn(&R) -> Result<T, trusec_storage::StorageError>,
+        cursor: impl Fn(&T) -> String,
+    ) -> Result<actix_web::HttpResponse, ApiError> {
+        let page = query.to_request::<I>()?;
+        let env = self.environment.clone();
+        let rows = core.db.run(move |conn| load(conn, &env, &page)).await?;
+        list_response(rows, view, cursor)
+    }
 }
 
 /// Parses a path id before it reaches a query.

@@ -7,7 +7,7 @@
 
 use crate::durations::{DurationInput, to_delta};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_body, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -129,18 +129,15 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request::<ApiKeyId>()?;
-    let env = caller.environment.clone();
-    let rows = state
-        .core
-        .db
-        .run(move |conn| api_keys::list(conn, &env, &page))
-        .await?;
-    Ok(
-        HttpResponse::Ok().json(list_body(rows.map(|r| r.to_api_key()), |k: &ApiKey| {
-            k.id.clone()
-        })),
-    )
+    caller
+        .list::<ApiKeyId, _, _>(
+            &state.core,
+            &query,
+            api_keys::list,
+            |r| Ok(r.to_api_key()),
+            |k: &ApiKey| k.id.clone(),
+        )
+        .await
 }
 
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The key record", body = trusec_storage::api_keys::ApiKey), (status = 404, description = "No such key", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]

@@ -2,7 +2,7 @@
 //! confidential client's secret is shown once, at creation.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -110,18 +110,15 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request::<ClientId>()?;
-    let env = caller.environment.clone();
-    let rows = state
-        .core
-        .db
-        .run(move |conn| clients::list(conn, &env, &page))
-        .await?;
-    list_response(
-        rows,
-        |r| Ok(r.to_client()),
-        |c: &Client| c.client_id.clone(),
-    )
+    caller
+        .list::<ClientId, _, _>(
+            &state.core,
+            &query,
+            clients::list,
+            |r| Ok(r.to_client()),
+            |c: &Client| c.client_id.clone(),
+        )
+        .await
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {

@@ -2,7 +2,7 @@
 //! metadata XML or from plain fields; read, update, delete.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -134,14 +134,15 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request::<ServiceProviderId>()?;
-    let env = caller.environment.clone();
-    let rows = state
-        .core
-        .db
-        .run(move |c| service_providers::list(c, &env, &page))
-        .await?;
-    list_response(rows, |r| Ok(r.to_sp()), |s: &ServiceProvider| s.id.clone())
+    caller
+        .list::<ServiceProviderId, _, _>(
+            &state.core,
+            &query,
+            service_providers::list,
+            |r| Ok(r.to_sp()),
+            |s: &ServiceProvider| s.id.clone(),
+        )
+        .await
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProviderRow, ApiError> {

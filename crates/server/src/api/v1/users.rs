@@ -1,7 +1,7 @@
 //! `/v1/users`: create, read, update, delete, list.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -134,14 +134,15 @@ pub async fn list(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.to_request::<UserId>()?;
-    let env = caller.environment.clone();
-    let rows = state
-        .core
-        .db
-        .run(move |conn| users::list(conn, &env, &page))
-        .await?;
-    list_response(rows, |r| r.to_user(), |u| u.id.clone())
+    caller
+        .list::<UserId, _, _>(
+            &state.core,
+            &query,
+            users::list,
+            |r| r.to_user(),
+            |u| u.id.clone(),
+        )
+        .await
 }
 
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), request_body = UpdateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
