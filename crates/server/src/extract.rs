@@ -450,6 +450,35 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// `GET /v1/<objects>/{id}` and friends: the object of kind `I` with
+    /// this path id in the caller's environment, from `get`.
+    ///
+    /// # Errors
+    /// `NotFound` naming `id` for a malformed or unknown id; storage failures.
+    pub async fn fetch<I: TypedId, R: Send + 'static>(
+        &self,
+        core: &trusec_storage::Core,
+        raw_id: &str,
+        get: fn(
+            &mut trusec_storage::DbConnection,
+            &str,
+            &str,
+        ) -> Result<R, trusec_storage::StorageError>,
+    ) -> Result<R, ApiError> {
+        // The parsed id, as text for the blocking closure.
+        let id = path_id::<I>(raw_id)?.to_string();
+        let env = self.environment.clone();
+        core.db
+            .run(move |conn| get(conn, &env, &id))
+            .await
+            .map_err(|e| match e {
+                trusec_storage::StorageError::NotFound => ApiError::not_found(I::WHAT, Some("id")),
+                other => other.into(),
+            })
+    }
+}
+
 /// Parses a path id before it reaches a query.
 ///
 /// # Errors

@@ -147,14 +147,9 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
-    let id = path_id::<ApiKeyId>(&id)?;
-    let env = caller.environment.clone();
-    let row = state
-        .core
-        .db
-        .run(move |conn| api_keys::get(conn, &env, &id))
-        .await
-        .map_err(key_not_found)?;
+    let row = caller
+        .fetch::<ApiKeyId, _>(&state.core, &id, api_keys::get)
+        .await?;
     Ok(web::Json(row.to_api_key()))
 }
 

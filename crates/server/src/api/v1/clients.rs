@@ -2,7 +2,7 @@
 //! confidential client's secret is shown once, at creation.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -122,14 +122,9 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ClientRow, ApiError> {
-    let id = path_id::<ClientId>(id)?;
-    let env = caller.environment.clone();
-    state
-        .core
-        .db
-        .run(move |conn| clients::get(conn, &env, &id))
+    caller
+        .fetch::<ClientId, _>(&state.core, id, clients::get)
         .await
-        .map_err(not_found)
 }
 
 #[utoipa::path(get, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The client", body = trusec_storage::clients::Client), (status = 404, description = "No such client", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]

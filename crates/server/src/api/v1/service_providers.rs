@@ -2,7 +2,7 @@
 //! metadata XML or from plain fields; read, update, delete.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, path_id};
+use crate::extract::{ApiJson, Caller, PageQuery};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -146,14 +146,9 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<ServiceProviderRow, ApiError> {
-    let id = path_id::<ServiceProviderId>(id)?;
-    let env = caller.environment.clone();
-    state
-        .core
-        .db
-        .run(move |c| service_providers::get(c, &env, &id))
+    caller
+        .fetch::<ServiceProviderId, _>(&state.core, id, service_providers::get)
         .await
-        .map_err(taken)
 }
 
 #[utoipa::path(get, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The service provider", body = trusec_storage::service_providers::ServiceProvider), (status = 404, description = "No such service provider", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]

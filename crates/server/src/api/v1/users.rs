@@ -116,14 +116,9 @@ pub async fn get(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<User>, ApiError> {
-    let id = path_id::<UserId>(&id)?;
-    let env = caller.environment.clone();
-    let row = state
-        .core
-        .db
-        .run(move |conn| users::get(conn, &env, &id))
-        .await
-        .map_err(user_not_found)?;
+    let row = caller
+        .fetch::<UserId, _>(&state.core, &id, users::get)
+        .await?;
     Ok(web::Json(row.to_user()?))
 }
 
