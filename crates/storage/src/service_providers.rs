@@ -177,7 +177,9 @@ fn conflict(e: diesel::result::Error) -> StorageError {
 /// Registers an SP.
 ///
 /// # Errors
-/// `Conflict` when the entity id is registered in this environment already.
+/// `Conflict` when the entity id is registered in this environment already
+/// (the `saml_sp_environment_entity_key` constraint; other environments are
+/// the caller's to check, with [`entity_id_in_use`]).
 pub fn insert(
     conn: &mut DbConnection,
     env: &str,
@@ -195,7 +197,8 @@ pub fn insert(
 /// Replaces an SP's fields.
 ///
 /// # Errors
-/// `NotFound`, or `Conflict` on a taken entity id.
+/// `NotFound`, or `Conflict` when another SP of this environment has the
+/// entity id (as for [`insert`]).
 pub fn replace(
     conn: &mut DbConnection,
     env: &str,
@@ -260,9 +263,13 @@ pub fn find_by_entity_id(
         .optional()?)
 }
 
-/// Whether another SP (in any environment) uses this entity id: entity ids
-/// are unique across environments, because the SSO endpoints are shared
-/// and a request's issuer must name exactly one SP.
+/// Whether another SP, in any environment, uses this entity id. The
+/// database keeps entity ids unique per environment only
+/// (`saml_sp_environment_entity_key`); the `/v1` API asks this before it
+/// writes, to keep them unique across environments as well, because the
+/// `/saml` endpoints serve every environment and an issuer must name one
+/// SP. The question and the write are separate statements, so two
+/// registrations racing in two environments are not caught.
 ///
 /// # Errors
 /// Backend failures.
