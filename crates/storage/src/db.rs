@@ -229,6 +229,19 @@ impl Db {
         reverted.map(|v| v.len()).map_err(StorageError::Backend)
     }
 
+    /// Reverts the latest migration (tests of down.sql only).
+    ///
+    /// # Errors
+    /// When the down migration fails.
+    pub fn revert_last(&self) -> Result<(), StorageError> {
+        let mut conn = self.pool.get()?;
+        let reverted = match &mut *conn {
+            DbConnection::Postgres(c) => c.revert_last_migration(PG_MIGRATIONS),
+            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+        };
+        reverted.map(|_| ()).map_err(StorageError::Backend)
+    }
+
     /// Readiness: a trivial round trip.
     ///
     /// # Errors

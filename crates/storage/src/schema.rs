@@ -167,6 +167,9 @@ diesel::table! {
         want_authn_requests_signed -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        signs_response -> Bool,
+        signs_assertion -> Bool,
+        requires_signed_authn_requests -> Bool,
     }
 }
 

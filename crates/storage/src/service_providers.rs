@@ -20,7 +20,12 @@ pub use values::{AttributeMap, Binding, Endpoint, NameIdFormat, UserAttribute};
 /// A registered SP, its columns typed: the endpoint lists and the attribute
 /// mapping are JSON, the NameID format a closed set, each parsed once as
 /// the row loads (a corrupt stored value fails the query: see
-/// [`crate::sql_types`]).
+/// [`crate::sql_types`]), and the flags booleans.
+///
+/// The flags are read from the BOOLEAN columns of
+/// `2026-12-01-000000_sp_flags_boolean`; every write also sets the 0/1
+/// BIGINT columns they replace ([`legacy_flags`]), which the previous
+/// release reads, until a contract migration drops them.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = saml_service_providers)]
 pub struct ServiceProviderRow {
@@ -33,11 +38,32 @@ pub struct ServiceProviderRow {
     pub certificate_pem: Option<String>,
     pub name_id_format: NameIdFormat,
     pub attributes: Json<AttributeMap>,
-    pub sign_response: i64,
-    pub sign_assertion: i64,
-    pub want_authn_requests_signed: i64,
+    #[diesel(column_name = signs_response)]
+    pub sign_response: bool,
+    #[diesel(column_name = signs_assertion)]
+    pub sign_assertion: bool,
+    #[diesel(column_name = requires_signed_authn_requests)]
+    pub want_authn_requests_signed: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// The 0/1 BIGINT flag columns, written next to the BOOLEAN ones so that
+/// an instance of the previous release, which reads only these, sees the
+/// same SP during a rolling upgrade (expand → contract, migrations/README.md).
+fn legacy_flags(
+    r: &ServiceProviderRow,
+) -> (
+    diesel::dsl::Eq<saml_service_providers::sign_response, i64>,
+    diesel::dsl::Eq<saml_service_providers::sign_assertion, i64>,
+    diesel::dsl::Eq<saml_service_providers::want_authn_requests_signed, i64>,
+) {
+    (
+        saml_service_providers::sign_response.eq(i64::from(r.sign_response)),
+        saml_service_providers::sign_assertion.eq(i64::from(r.sign_assertion)),
+        saml_service_providers::want_authn_requests_signed
+            .eq(i64::from(r.want_authn_requests_signed)),
+    )
 }
 
 /// A service provider as the API shows it.
@@ -74,9 +100,9 @@ impl ServiceProviderRow {
             certificate_pem: self.certificate_pem.clone(),
             name_id_format: self.name_id_format.urn().to_owned(),
             attributes: self.attributes.0.clone(),
-            sign_response: self.sign_response != 0,
-            sign_assertion: self.sign_assertion != 0,
-            want_authn_requests_signed: self.want_authn_requests_signed != 0,
+            sign_response: self.sign_response,
+            sign_assertion: self.sign_assertion,
+            want_authn_requests_signed: self.want_authn_requests_signed,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -92,9 +118,9 @@ impl ServiceProviderRow {
             certificate_pem: self.certificate_pem.clone(),
             name_id_format: self.name_id_format,
             attributes: self.attributes.0.clone(),
-            sign_response: self.sign_response != 0,
-            sign_assertion: self.sign_assertion != 0,
-            want_authn_requests_signed: self.want_authn_requests_signed != 0,
+            sign_response: self.sign_response,
+            sign_assertion: self.sign_assertion,
+            want_authn_requests_signed: self.want_authn_requests_signed,
         }
     }
 }
@@ -131,9 +157,9 @@ fn row(
         certificate_pem: f.certificate_pem,
         name_id_format: f.name_id_format,
         attributes: Json(f.attributes),
-        sign_response: i64::from(f.sign_response),
-        sign_assertion: i64::from(f.sign_assertion),
-        want_authn_requests_signed: i64::from(f.want_authn_requests_signed),
+        sign_response: f.sign_response,
+        sign_assertion: f.sign_assertion,
+        want_authn_requests_signed: f.want_authn_requests_signed,
         created_at: created,
         updated_at: now,
     }
@@ -151,7 +177,9 @@ fn conflict(e: diesel::result::Error) -> StorageError {
 /// Registers an SP.
 ///
 /// # Errors
-/// `Conflict` when the entity id is registered in this environment already.
+/// `Conflict` when the entity id is registered in this environment already
+/// (the `saml_sp_environment_entity_key` constraint; other environments are
+/// the caller's to check, with [`entity_id_in_use`]).
 pub fn insert(
     conn: &mut DbConnection,
     env: &str,
@@ -160,7 +188,7 @@ pub fn insert(
 ) -> Result<ServiceProviderRow, StorageError> {
     let r = row(ids::new_id(ids::SERVICE_PROVIDER), env, fields, now, now);
     diesel::insert_into(saml_service_providers::table)
-        .values(&r)
+        .values((&r, legacy_flags(&r)))
         .execute(conn)
         .map_err(conflict)?;
     Ok(r)
@@ -169,7 +197,8 @@ pub fn insert(
 /// Replaces an SP's fields.
 ///
 /// # Errors
-/// `NotFound`, or `Conflict` on a taken entity id.
+/// `NotFound`, or `Conflict` when another SP of this environment has the
+/// entity id (as for [`insert`]).
 pub fn replace(
     conn: &mut DbConnection,
     env: &str,
@@ -190,9 +219,11 @@ pub fn replace(
                 saml_service_providers::certificate_pem.eq(&r.certificate_pem),
                 saml_service_providers::name_id_format.eq(r.name_id_format),
                 saml_service_providers::attributes.eq(&r.attributes),
-                saml_service_providers::sign_response.eq(r.sign_response),
-                saml_service_providers::sign_assertion.eq(r.sign_assertion),
-                saml_service_providers::want_authn_requests_signed.eq(r.want_authn_requests_signed),
+                saml_service_providers::signs_response.eq(r.sign_response),
+                saml_service_providers::signs_assertion.eq(r.sign_assertion),
+                saml_service_providers::requires_signed_authn_requests
+                    .eq(r.want_authn_requests_signed),
+                legacy_flags(&r),
                 saml_service_providers::updated_at.eq(now),
             ))
             .execute(conn)
@@ -232,9 +263,13 @@ pub fn find_by_entity_id(
         .optional()?)
 }
 
-/// Whether another SP (in any environment) uses this entity id: entity ids
-/// are unique across environments, because the SSO endpoints are shared
-/// and a request's issuer must name exactly one SP.
+/// Whether another SP, in any environment, uses this entity id. The
+/// database keeps entity ids unique per environment only
+/// (`saml_sp_environment_entity_key`); the `/v1` API asks this before it
+/// writes, to keep them unique across environments as well, because the
+/// `/saml` endpoints serve every environment and an issuer must name one
+/// SP. The question and the write are separate statements, so two
+/// registrations racing in two environments are not caught.
 ///
 /// # Errors
 /// Backend failures.

@@ -113,7 +113,7 @@ fn check_signature(
     incoming: &Incoming,
     authn: &AuthnRequest,
 ) -> Result<(bool, Option<AuthnRequest>), Refusal> {
-    let required = sp.want_authn_requests_signed != 0;
+    let required = sp.want_authn_requests_signed;
     let cert_pem = sp.certificate_pem.as_deref();
     if let Some(sig) = &incoming.redirect_signature {
         let pem = cert_pem.ok_or(Refusal::BadSignature)?;
@@ -405,8 +405,8 @@ fn post_page(
     resp: samael::schema::Response,
 ) -> Result<HttpResponse, SamlError> {
     let signing = Signing {
-        response: sp.sign_response != 0,
-        assertion: sp.sign_assertion != 0,
+        response: sp.sign_response,
+        assertion: sp.sign_assertion,
     };
     // One key for both: a rotation between two reads must not mix them.
     let key = state.keys.current();

@@ -41,7 +41,7 @@ fn fields(entity_id: &str) -> SpFields {
     }
 }
 
-async fn insert(db: &Db, entity_id: &str) -> String {
+pub async fn insert(db: &Db, entity_id: &str) -> String {
     let f = fields(entity_id);
     db.run(move |c| {
         service_providers::insert(c, ids::ENV_LIVE, f, chrono::NaiveDateTime::default())

@@ -65,9 +65,11 @@ fn fields(body: SpBody, base: Option<SpFields>) -> Result<SpFields, ApiError> {
     })
 }
 
-/// Entity ids are unique across environments: the SSO endpoints are shared,
-/// and a request's issuer must name exactly one SP (a test SP can never
-/// stand in for a live one).
+/// Entity ids are unique across environments: the `/saml` endpoints serve
+/// every environment, and a request's issuer must name exactly one SP (a
+/// test SP can never stand in for a live one). The database enforces this
+/// per environment only; across environments it is this check, made before
+/// the write (see `service_providers::entity_id_in_use`).
 async fn unique_entity_id(
     state: &AppState,
     entity_id: &str,
