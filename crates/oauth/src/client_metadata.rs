@@ -135,42 +135,10 @@ fn uris(field: &'static str, list: Vec<String>, public: bool) -> Result<Vec<Stri
 /// # Errors
 /// The first field that is wrong.
 pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
-    let name = input.name.map(|n| n.trim().to_owned()).unwrap_or_default();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(bad(
-            "name",
-            format!("must be 1 to {MAX_NAME} printable characters"),
-        ));
-    }
-    let client_type = match input.client_type.as_deref() {
-        None => ClientType::Confidential,
-        Some(t) => {
-            ClientType::parse(t).ok_or_else(|| bad("type", "must be confidential or public"))?
-        }
-    };
-    let public = match client_type {
-        ClientType::Public => true,
-        ClientType::Confidential => false,
-    };
-    let grant_types = match input.grant_types {
-        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        Some(names) => names
-            .iter()
-            .map(|g| {
-                GrantType::parse(g)
-                    .ok_or_else(|| bad("grant_types", format!("unsupported grant type {g}")))
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    if grant_types.is_empty() {
-        return Err(bad("grant_types", "at least one grant type"));
-    }
-    if public && grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(bad(
-            "grant_types",
-            "client_credentials needs a confidential client",
-        ));
-    }
+    let name = name(input.name)?;
+    let client_type = client_type(input.client_type.as_deref())?;
+    let public = client_type == ClientType::Public;
+    let grant_types = grant_types(input.grant_types, client_type)?;
     let redirect_uris = uris(
         "redirect_uris",
         input.redirect_uris.unwrap_or_default(),
@@ -187,7 +155,75 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.post_logout_redirect_uris.unwrap_or_default(),
         public,
     )?;
-    let names = input.scopes.unwrap_or_else(|| {
+    // Fields in the order they are checked: the first wrong one is reported.
+    Ok(ValidClient {
+        name,
+        client_type,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        scopes: scopes(input.scopes)?,
+        token_endpoint_auth_method: auth_method(
+            input.token_endpoint_auth_method.as_deref(),
+            client_type,
+        )?,
+        id_token_signed_response_alg: id_token_alg(input.id_token_signed_response_alg.as_deref())?,
+        refresh_token_leeway_seconds: leeway(input.refresh_token_leeway_seconds)?,
+    })
+}
+
+fn name(name: Option<String>) -> Result<String, FieldError> {
+    let name = name.map(|n| n.trim().to_owned()).unwrap_or_default();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(bad(
+            "name",
+            format!("must be 1 to {MAX_NAME} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
+/// Confidential unless said otherwise.
+fn client_type(name: Option<&str>) -> Result<ClientType, FieldError> {
+    match name {
+        None => Ok(ClientType::Confidential),
+        Some(t) => {
+            ClientType::parse(t).ok_or_else(|| bad("type", "must be confidential or public"))
+        }
+    }
+}
+
+/// Code and refresh unless said otherwise; client credentials only for a
+/// client that can keep a secret (RFC 6749 §4.4).
+fn grant_types(
+    names: Option<Vec<String>>,
+    client_type: ClientType,
+) -> Result<Vec<GrantType>, FieldError> {
+    let grants = match names {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(names) => names
+            .iter()
+            .map(|g| {
+                GrantType::parse(g)
+                    .ok_or_else(|| bad("grant_types", format!("unsupported grant type {g}")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if grants.is_empty() {
+        return Err(bad("grant_types", "at least one grant type"));
+    }
+    match client_type {
+        ClientType::Public if grants.contains(&GrantType::ClientCredentials) => Err(bad(
+            "grant_types",
+            "client_credentials needs a confidential client",
+        )),
+        ClientType::Public | ClientType::Confidential => Ok(grants),
+    }
+}
+
+/// The OIDC scopes unless said otherwise; only scopes this server knows.
+fn scopes(names: Option<Vec<String>>) -> Result<ScopeSet, FieldError> {
+    let names = names.unwrap_or_else(|| {
         ["openid", "profile", "email", "offline_access"]
             .iter()
             .map(|s| (*s).to_owned())
@@ -196,50 +232,54 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
     if let Some(s) = names.iter().find(|s| !scopes::is_supported(s)) {
         return Err(bad("scopes", format!("unknown scope {s}")));
     }
-    let scopes = ScopeSet::from_tokens(&names).map_err(|e| bad("scopes", e.to_string()))?;
-    let method = match input.token_endpoint_auth_method.as_deref() {
-        None if public => Some(AuthMethod::None),
-        None => Some(AuthMethod::ClientSecretBasic),
-        Some(m) => AuthMethod::parse(m),
+    ScopeSet::from_tokens(&names).map_err(|e| bad("scopes", e.to_string()))
+}
+
+/// RFC 7591 §2: `none` for public clients, a secret method for
+/// confidential ones (`client_secret_basic` unless said otherwise).
+fn auth_method(name: Option<&str>, client_type: ClientType) -> Result<AuthMethod, FieldError> {
+    let method = match (name, client_type) {
+        (None, ClientType::Public) => Some(AuthMethod::None),
+        (None, ClientType::Confidential) => Some(AuthMethod::ClientSecretBasic),
+        (Some(m), _) => AuthMethod::parse(m),
     };
-    let method_ok = match method {
-        Some(AuthMethod::None) => public,
-        Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) => !public,
-        None => false,
+    let fits = |method: &AuthMethod| match method {
+        AuthMethod::None => client_type == ClientType::Public,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+            client_type == ClientType::Confidential
+        }
     };
-    let Some(method) = method.filter(|_| method_ok) else {
-        return Err(bad(
+    method.filter(fits).ok_or_else(|| {
+        bad(
             "token_endpoint_auth_method",
             "public clients use none; confidential ones client_secret_basic or client_secret_post",
-        ));
-    };
-    let alg = match input.id_token_signed_response_alg.as_deref() {
-        None => Alg::Rs256,
+        )
+    })
+}
+
+/// RS256 unless said otherwise (OIDC Registration §2).
+fn id_token_alg(name: Option<&str>) -> Result<Alg, FieldError> {
+    match name {
+        None => Ok(Alg::Rs256),
         Some(a) => Alg::parse(a).ok_or_else(|| {
             bad(
                 "id_token_signed_response_alg",
                 "must be RS256, ES256 or EdDSA",
             )
-        })?,
-    };
-    let leeway = input.refresh_token_leeway_seconds.unwrap_or(0);
-    if !(0..=60).contains(&leeway) {
-        return Err(bad(
+        }),
+    }
+}
+
+fn leeway(seconds: Option<i64>) -> Result<i64, FieldError> {
+    let leeway = seconds.unwrap_or(0);
+    if (0..=60).contains(&leeway) {
+        Ok(leeway)
+    } else {
+        Err(bad(
             "refresh_token_leeway_seconds",
             "must be between 0 and 60",
-        ));
+        ))
     }
-    Ok(ValidClient {
-        name,
-        client_type,
-        redirect_uris,
-        post_logout_redirect_uris,
-        grant_types,
-        scopes,
-        token_endpoint_auth_method: method,
-        id_token_signed_response_alg: alg,
-        refresh_token_leeway_seconds: leeway,
-    })
 }
 
 #[cfg(test)]

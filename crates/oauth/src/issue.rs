@@ -15,8 +15,8 @@ use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::clients::ClientRow;
 use trusec_storage::refresh_tokens::{self, RefreshRow};
-use trusec_storage::users::UserRow;
-use trusec_storage::{ids, secrets};
+use trusec_storage::users::{self, UserRow};
+use trusec_storage::{StorageError, ids, secrets};
 
 pub const REFRESH_PREFIX: &str = "trusec_rt_";
 /// Access tokens are signed ES256: fast to sign and verify.
@@ -97,6 +97,22 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+impl Grant<'_> {
+    /// Whom the tokens are about: the user, or the client acting for itself.
+    fn subject(&self) -> &str {
+        self.user.map_or(self.client.id.as_str(), |u| u.id.as_str())
+    }
+
+    /// The refresh family the tokens belong to, if refresh tokens are issued.
+    fn family_id(&self) -> Option<String> {
+        self.with_refresh.then(|| {
+            self.family
+                .clone()
+                .unwrap_or_else(|| ids::new_id(ids::TOKEN_FAMILY))
+        })
+    }
+}
+
 /// Mints the tokens of a grant. The refresh row (if any) is returned for the
 /// caller to store, alone or as a rotation.
 ///
@@ -107,81 +123,13 @@ pub fn mint(
     grant: &Grant<'_>,
     now: NaiveDateTime,
 ) -> Result<(Tokens, Option<RefreshRow>), OAuthError> {
-    let settings = &state.settings;
-    let iat = now.and_utc().timestamp();
-    let scope = grant.scope.to_string();
-    let subject = grant
-        .user
-        .map_or_else(|| grant.client.id.clone(), |u| u.id.clone());
-    let family = if grant.with_refresh {
-        Some(
-            grant
-                .family
-                .clone()
-                .unwrap_or_else(|| ids::new_id(ids::TOKEN_FAMILY)),
-        )
-    } else {
-        None
-    };
-    let jti = ids::new_id("at");
-    let claims = AccessClaims {
-        iss: settings.issuer.clone(),
-        sub: subject.clone(),
-        aud: settings.issuer.clone(),
-        exp: iat + secs(settings.access_token_ttl),
-        iat,
-        jti: jti.clone(),
-        client_id: grant.client.id.clone(),
-        scope: scope.clone(),
-        auth_time: grant.auth_time,
-        env: grant.client.environment_id.clone(),
-        fid: family.clone(),
-    };
+    let family = grant.family_id();
+    let claims = access_claims(state, grant, family.clone(), now);
     let access_token = jwt::sign_access_token(&state.keyring, ACCESS_TOKEN_ALG, &claims)?;
-    let id_token = match grant.user {
-        Some(_) if grant.scope.contains("openid") => {
-            let alg = grant.client.id_token_signed_response_alg;
-            Some(jwt::sign_id_token(
-                &state.keyring,
-                alg,
-                &IdTokenInput {
-                    issuer: &settings.issuer,
-                    subject: &subject,
-                    client_id: &grant.client.id,
-                    now: iat,
-                    lifetime_secs: secs(settings.id_token_ttl),
-                    auth_time: grant.auth_time,
-                    nonce: grant.nonce.as_deref(),
-                    access_token: Some(&access_token),
-                    session_id: grant.session_id.as_deref(),
-                },
-            )?)
-        }
-        _ => None,
-    };
+    let id_token = id_token(state, grant, &access_token, now)?;
     let (refresh_token, row) = match &family {
         Some(family_id) => {
-            let token = secrets::generate_secret(REFRESH_PREFIX)
-                .map_err(|e| OAuthError::server_error(&e))?;
-            let row = RefreshRow {
-                id: ids::new_id(ids::REFRESH_TOKEN),
-                environment_id: grant.client.environment_id.clone(),
-                family_id: family_id.clone(),
-                client_id: grant.client.id.clone(),
-                user_id: grant.user.map(|u| u.id.clone()),
-                token_hash: secrets::hash_secret(&token),
-                scope: grant.refresh_scope.to_string(),
-                auth_time: grant
-                    .auth_time
-                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                    .map(|t| t.naive_utc()),
-                session_id: grant.session_id.clone(),
-                created_at: now,
-                expires_at: now
-                    + chrono::TimeDelta::from_std(settings.refresh_token_ttl).unwrap_or_default(),
-                rotated_at: None,
-                revoked_at: None,
-            };
+            let (token, row) = refresh_token(state, grant, family_id, now)?;
             (Some(token), Some(row))
         }
         None => (None, None),
@@ -189,15 +137,97 @@ pub fn mint(
     Ok((
         Tokens {
             access_token,
-            expires_in: settings.access_token_ttl.as_secs(),
-            scope,
+            expires_in: state.settings.access_token_ttl.as_secs(),
+            scope: claims.scope,
             refresh_token,
             id_token,
-            jti,
+            jti: claims.jti,
             family_id: family,
         },
         row,
     ))
+}
+
+/// RFC 9068 §2.2, plus our environment and refresh family.
+fn access_claims(
+    state: &OAuthState,
+    grant: &Grant<'_>,
+    family: Option<String>,
+    now: NaiveDateTime,
+) -> AccessClaims {
+    let settings = &state.settings;
+    let iat = now.and_utc().timestamp();
+    AccessClaims {
+        iss: settings.issuer.clone(),
+        sub: grant.subject().to_owned(),
+        aud: settings.issuer.clone(),
+        exp: iat + secs(settings.access_token_ttl),
+        iat,
+        jti: ids::new_id("at"),
+        client_id: grant.client.id.clone(),
+        scope: grant.scope.to_string(),
+        auth_time: grant.auth_time,
+        env: grant.client.environment_id.clone(),
+        fid: family,
+    }
+}
+
+/// OIDC Core §2: an ID token when a user granted `openid`, signed with the
+/// client's algorithm.
+fn id_token(
+    state: &OAuthState,
+    grant: &Grant<'_>,
+    access_token: &str,
+    now: NaiveDateTime,
+) -> Result<Option<String>, OAuthError> {
+    if grant.user.is_none() || !grant.scope.contains("openid") {
+        return Ok(None);
+    }
+    let settings = &state.settings;
+    let input = IdTokenInput {
+        issuer: &settings.issuer,
+        subject: grant.subject(),
+        client_id: &grant.client.id,
+        now: now.and_utc().timestamp(),
+        lifetime_secs: secs(settings.id_token_ttl),
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.as_deref(),
+        access_token: Some(access_token),
+        session_id: grant.session_id.as_deref(),
+    };
+    let alg = grant.client.id_token_signed_response_alg;
+    Ok(Some(jwt::sign_id_token(&state.keyring, alg, &input)?))
+}
+
+/// A fresh refresh token of `family_id` and the row that keeps its hash.
+fn refresh_token(
+    state: &OAuthState,
+    grant: &Grant<'_>,
+    family_id: &str,
+    now: NaiveDateTime,
+) -> Result<(String, RefreshRow), OAuthError> {
+    let token =
+        secrets::generate_secret(REFRESH_PREFIX).map_err(|e| OAuthError::server_error(&e))?;
+    let row = RefreshRow {
+        id: ids::new_id(ids::REFRESH_TOKEN),
+        environment_id: grant.client.environment_id.clone(),
+        family_id: family_id.to_owned(),
+        client_id: grant.client.id.clone(),
+        user_id: grant.user.map(|u| u.id.clone()),
+        token_hash: secrets::hash_secret(&token),
+        scope: grant.refresh_scope.to_string(),
+        auth_time: grant
+            .auth_time
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|t| t.naive_utc()),
+        session_id: grant.session_id.clone(),
+        created_at: now,
+        expires_at: now
+            + chrono::TimeDelta::from_std(state.settings.refresh_token_ttl).unwrap_or_default(),
+        rotated_at: None,
+        revoked_at: None,
+    };
+    Ok((token, row))
 }
 
 /// The stored row of a refresh token, whatever its state.
@@ -214,6 +244,23 @@ pub async fn find_refresh_token(
         .db
         .run(move |conn| refresh_tokens::find_by_hash(conn, &hash))
         .await?)
+}
+
+/// The user a grant was made for, if they still exist.
+///
+/// # Errors
+/// `invalid_grant` when the user is gone; database failures.
+pub async fn grant_user(state: &OAuthState, env: &str, id: &str) -> Result<UserRow, OAuthError> {
+    let (env, id) = (env.to_owned(), id.to_owned());
+    state
+        .core()
+        .db
+        .run(move |conn| users::get(conn, &env, &id))
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound => OAuthError::invalid_grant("the user no longer exists"),
+            other => other.into(),
+        })
 }
 
 /// Remembers a revoked access token until it expires.

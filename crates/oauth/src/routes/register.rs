@@ -5,17 +5,18 @@
 
 use crate::OAuthState;
 use crate::client_auth;
-use crate::client_metadata::{self, ClientInput};
+use crate::client_metadata::{self, ClientInput, ValidClient};
 use crate::error::OAuthError;
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::json;
 use trusec_storage::api_keys::KeyType;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::authn::KeyRefusal;
-use trusec_storage::clients::{self, AuthMethod, ClientType, RegisteredBy};
+use trusec_storage::clients::{self, AuthMethod, ClientRow, ClientType, RegisteredBy};
 use trusec_storage::ids;
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::scopes::ScopeSet;
@@ -36,47 +37,76 @@ struct Metadata {
     id_token_signed_response_alg: Option<String>,
 }
 
-/// Who is registering: an API key's environment, or anonymous.
+/// Who is registering.
+struct Registrant {
+    environment_id: String,
+    actor: Actor,
+    /// `Anonymous` (open registration) or `ApiKey`.
+    registered_by: RegisteredBy,
+}
+
+impl Registrant {
+    fn is_anonymous(&self) -> bool {
+        match self.registered_by {
+            RegisteredBy::Anonymous => true,
+            RegisteredBy::ApiKey | RegisteredBy::ManagementApi => false,
+        }
+    }
+}
+
+/// An API key's environment, or anonymous in `live` when open registration
+/// is on (rate limited per IP).
 async fn registrant(
     state: &OAuthState,
     req: &HttpRequest,
     client: &ClientInfo,
-) -> Result<(String, Actor, bool), OAuthError> {
-    let key = match Authorization::of(req) {
-        Authorization::Bearer(key) => key,
-        Authorization::Missing => {
-            if !state.settings.open_registration {
-                return Err(OAuthError::invalid_token(
-                    "registration needs a secret API key as bearer token",
-                ));
-            }
-            let refusal = || {
-                NewAuditEvent::new(
-                    EventType::RateLimitExceeded,
-                    Some(ids::ENV_LIVE),
-                    Actor::anonymous(),
-                )
-                .client(client)
-            };
-            state
-                .core()
-                .limit(
-                    Family::Registration,
-                    Subject::Ip(client.ip.as_deref()),
-                    refusal,
-                )
-                .await?;
-            return Ok((ids::ENV_LIVE.to_owned(), Actor::anonymous(), true));
-        }
-        Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => {
-            return Err(OAuthError::invalid_token(
-                "registration takes a secret API key as bearer token",
-            ));
-        }
+) -> Result<Registrant, OAuthError> {
+    match Authorization::of(req) {
+        Authorization::Bearer(key) => key_holder(state, &key, client).await,
+        Authorization::Missing => anonymous(state, client).await,
+        Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => Err(
+            OAuthError::invalid_token("registration takes a secret API key as bearer token"),
+        ),
+    }
+}
+
+async fn anonymous(state: &OAuthState, client: &ClientInfo) -> Result<Registrant, OAuthError> {
+    if !state.settings.open_registration {
+        return Err(OAuthError::invalid_token(
+            "registration needs a secret API key as bearer token",
+        ));
+    }
+    let refusal = || {
+        NewAuditEvent::new(
+            EventType::RateLimitExceeded,
+            Some(ids::ENV_LIVE),
+            Actor::anonymous(),
+        )
+        .client(client)
     };
+    state
+        .core()
+        .limit(
+            Family::Registration,
+            Subject::Ip(client.ip.as_deref()),
+            refusal,
+        )
+        .await?;
+    Ok(Registrant {
+        environment_id: ids::ENV_LIVE.to_owned(),
+        actor: Actor::anonymous(),
+        registered_by: RegisteredBy::Anonymous,
+    })
+}
+
+async fn key_holder(
+    state: &OAuthState,
+    key: &str,
+    client: &ClientInfo,
+) -> Result<Registrant, OAuthError> {
     let caller = state
         .core()
-        .authenticate_api_key(&key, client)
+        .authenticate_api_key(key, client)
         .await
         .map_err(|refusal| match refusal {
             KeyRefusal::Limited(limited) => OAuthError::rate_limited(limited),
@@ -90,7 +120,11 @@ async fn registrant(
             "public keys (trusec_pk_) cannot register clients",
         ));
     }
-    Ok((caller.row.environment_id.clone(), caller.actor(), false))
+    Ok(Registrant {
+        environment_id: caller.row.environment_id.clone(),
+        actor: caller.actor(),
+        registered_by: RegisteredBy::ApiKey,
+    })
 }
 
 pub async fn post(
@@ -98,14 +132,43 @@ pub async fn post(
     state: Data<OAuthState>,
     body: Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    let client = client_info(&req);
-    let (env, actor, anonymous) = registrant(&state, &req, &client).await?;
+    let caller = client_info(&req);
+    let registrant = registrant(&state, &req, &caller).await?;
+    let meta = parse_metadata(&body)?;
+    let valid = validate(meta, &registrant)?;
+    let secret = match valid.client_type {
+        ClientType::Confidential => Some(client_auth::new_secret()?),
+        ClientType::Public => None,
+    };
+    let new = valid.into_new(
+        registrant.environment_id.clone(),
+        secret.as_ref().map(|(_, h)| h.clone()),
+        registrant.registered_by,
+    );
+    let now = state.core().clock.now_naive();
+    let row = state
+        .core()
+        .db
+        .run(move |c| clients::insert(c, new, now))
+        .await?;
+    let event = NewAuditEvent::new(
+        EventType::OAuthClientCreated,
+        Some(&registrant.environment_id),
+        registrant.actor,
+    )
+    .client(&caller)
+    .data(json!({"client_id": row.id, "registration": "rfc7591", "type": row.client_type}));
+    state.core().audit(event).await?;
+    Ok(respond(&row, secret.map(|(s, _)| s), now))
+}
+
+fn parse_metadata(body: &[u8]) -> Result<Metadata, OAuthError> {
     if body.len() > MAX_BODY {
         return Err(OAuthError::invalid_client_metadata(
             "the request body is too large",
         ));
     }
-    let meta: Metadata = serde_json::from_slice(&body)
+    let meta: Metadata = serde_json::from_slice(body)
         .map_err(|e| OAuthError::invalid_client_metadata(format!("malformed metadata: {e}")))?;
     if let Some(rt) = &meta.response_types
         && rt.iter().any(|t| t != "code")
@@ -114,12 +177,24 @@ pub async fn post(
             "only the code response type is supported",
         ));
     }
+    Ok(meta)
+}
+
+/// The metadata as a client this registrant may register (RFC 7591 §3.2.2
+/// errors).
+fn validate(meta: Metadata, registrant: &Registrant) -> Result<ValidClient, OAuthError> {
     let method = meta
         .token_endpoint_auth_method
-        .clone()
         .unwrap_or_else(|| AuthMethod::ClientSecretBasic.as_str().into());
-    let public = AuthMethod::parse(&method) == Some(AuthMethod::None);
-    if anonymous && !public {
+    // The method decides the type; an unknown one is refused below.
+    let client_type = match AuthMethod::parse(&method) {
+        Some(AuthMethod::None) => ClientType::Public,
+        Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) | None => {
+            ClientType::Confidential
+        }
+    };
+    let anonymous = registrant.is_anonymous();
+    if anonymous && client_type != ClientType::Public {
         return Err(OAuthError::invalid_client_metadata(
             "anonymous registration is for public clients only (token_endpoint_auth_method=none)",
         ));
@@ -141,27 +216,18 @@ pub async fn post(
             "anonymously registered clients cannot ask for management scopes",
         ));
     }
-    let valid = client_metadata::validate(ClientInput {
+    client_metadata::validate(ClientInput {
         name: Some(
             meta.client_name
-                .clone()
                 .unwrap_or_else(|| "Unnamed application".into()),
         ),
-        client_type: Some(
-            if public {
-                ClientType::Public
-            } else {
-                ClientType::Confidential
-            }
-            .as_str()
-            .into(),
-        ),
-        redirect_uris: meta.redirect_uris.clone(),
-        post_logout_redirect_uris: meta.post_logout_redirect_uris.clone(),
-        grant_types: meta.grant_types.clone(),
+        client_type: Some(client_type.as_str().into()),
+        redirect_uris: meta.redirect_uris,
+        post_logout_redirect_uris: meta.post_logout_redirect_uris,
+        grant_types: meta.grant_types,
         scopes: scopes.map(Vec::from),
         token_endpoint_auth_method: Some(method),
-        id_token_signed_response_alg: meta.id_token_signed_response_alg.clone(),
+        id_token_signed_response_alg: meta.id_token_signed_response_alg,
         refresh_token_leeway_seconds: None,
     })
     .map_err(|e| {
@@ -170,35 +236,11 @@ pub async fn post(
         } else {
             OAuthError::invalid_client_metadata(format!("{}: {}", e.field, e.message))
         }
-    })?;
-    let secret = if public {
-        None
-    } else {
-        Some(client_auth::new_secret()?)
-    };
-    let new = valid.into_new(
-        env.clone(),
-        secret.as_ref().map(|(_, h)| h.clone()),
-        if anonymous {
-            RegisteredBy::Anonymous
-        } else {
-            RegisteredBy::ApiKey
-        },
-    );
-    let now = state.core().clock.now_naive();
-    let row = state
-        .core()
-        .db
-        .run(move |c| clients::insert(c, new, now))
-        .await?;
-    state
-        .core()
-        .audit(
-            NewAuditEvent::new(EventType::OAuthClientCreated, Some(&env), actor)
-                .client(&client)
-                .data(json!({"client_id": row.id, "registration": "rfc7591", "type": row.client_type})),
-        )
-        .await?;
+    })
+}
+
+/// RFC 7591 §3.2.1: the registered metadata, and the secret once.
+fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpResponse {
     let client = row.to_client();
     let mut body = json!({
         "client_id": client.client_id,
@@ -212,12 +254,12 @@ pub async fn post(
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scope": client.scopes.join(" "),
     });
-    if let (Some((secret, _)), Some(obj)) = (secret, body.as_object_mut()) {
+    if let (Some(secret), Some(obj)) = (secret, body.as_object_mut()) {
         obj.insert("client_secret".into(), json!(secret));
         // RFC 7591 §3.2.1: 0 means the secret does not expire.
         obj.insert("client_secret_expires_at".into(), json!(0));
     }
-    Ok(HttpResponse::Created()
+    HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(body))
+        .json(body)
 }

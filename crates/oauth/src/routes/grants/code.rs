@@ -7,7 +7,7 @@ use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
 use crate::error::OAuthError;
 use crate::form::Params;
-use crate::issue::{self, Grant};
+use crate::issue::{self, Grant, Tokens};
 use crate::scopes::ScopeSet;
 use oxide_auth::code_grant::extensions::Pkce;
 use oxide_auth::primitives::grant::Value as GrantValue;
@@ -17,7 +17,8 @@ use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::clients::GrantType;
-use trusec_storage::{StorageError, secrets, users};
+use trusec_storage::users::UserRow;
+use trusec_storage::{StorageError, secrets};
 
 /// What an authorization code stands for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -70,22 +71,38 @@ fn verifier_well_formed(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// How long a redeemed code is remembered: as long as what it issued can
+/// be used, so that a replay can still revoke it (§4.1.2).
+fn remember_for(state: &OAuthState) -> Duration {
+    state
+        .settings
+        .access_token_ttl
+        .max(Duration::from_secs(600))
+}
+
 pub async fn exchange(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
-    let code = params.require("code")?;
-    let hash = secrets::hash_secret(code);
-    let Some(bytes) = state.core().store.take(&StoreKey::code(&hash)).await? else {
-        return Err(replayed_or_unknown(state, &hash).await);
+    let hash = secrets::hash_secret(params.require("code")?);
+    let grant = redeem(state, &hash).await?;
+    check_binding(&grant, client, params)?;
+    check_pkce(&grant, params.get("code_verifier"))?;
+    let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
+    let (tokens, redeemed) = issue(state, client, &grant, &user).await?;
+    refuse_if_replayed(state, &hash, &redeemed).await?;
+    audit_issued(state, client, &user, &tokens).await?;
+    Ok(tokens.to_json())
+}
+
+/// Takes the code (once: the store's take is atomic) and marks it used at
+/// once, before anything is minted: a replay arriving while this
+/// redemption is in flight must still be seen as one.
+async fn redeem(state: &OAuthState, hash: &str) -> Result<CodeGrant, OAuthError> {
+    let Some(bytes) = state.core().store.take(&StoreKey::code(hash)).await? else {
+        return Err(replayed_or_unknown(state, hash).await);
     };
-    // Mark it used at once, before anything is minted: a replay arriving
-    // while this redemption is in flight must still be seen as one.
-    let remember = state
-        .settings
-        .access_token_ttl
-        .max(Duration::from_secs(600));
     let pending = Redeemed {
         jti: String::new(),
         exp: 0,
@@ -95,82 +112,81 @@ pub async fn exchange(
         .core()
         .store
         .put(
-            &StoreKey::code_used(&hash),
+            &StoreKey::code_used(hash),
             &serde_json::to_vec(&pending)?,
-            remember,
+            remember_for(state),
         )
         .await?;
-    let grant: CodeGrant =
-        serde_json::from_slice(&bytes).map_err(|e| OAuthError::server_error(&e))?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// §4.1.3: the code is bound to its client and to the redirect URI of the
+/// authorization request.
+fn check_binding(
+    grant: &CodeGrant,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<(), OAuthError> {
     if grant.client_id != client.row.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
     match params.get("redirect_uri") {
-        Some(uri) if uri != grant.redirect_uri => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
-        None if grant.redirect_uri_sent => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri is required: the authorization request had one",
-            ));
-        }
-        _ => {}
+        Some(uri) if uri != grant.redirect_uri => Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )),
+        None if grant.redirect_uri_sent => Err(OAuthError::invalid_grant(
+            "redirect_uri is required: the authorization request had one",
+        )),
+        _ => Ok(()),
     }
-    let verifier = params.get("code_verifier");
+}
+
+/// RFC 7636 §4.6: the verifier must match the challenge of the request.
+fn check_pkce(grant: &CodeGrant, verifier: Option<&str>) -> Result<(), OAuthError> {
     match (&grant.pkce, verifier) {
+        (None, None) => Ok(()),
         // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent but no code_challenge was",
-            ));
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        (Some(encoded), Some(v)) => {
-            if !verifier_well_formed(v) {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier is malformed (RFC 7636 §4.1)",
-                ));
-            }
-            Pkce::required()
-                .verify(
-                    Some(GrantValue::private(Some(encoded.clone()))),
-                    Some(Cow::Borrowed(v)),
-                )
-                .map_err(|()| {
-                    OAuthError::invalid_grant("code_verifier does not match the code_challenge")
-                })?;
-        }
-        (None, None) => {}
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier sent but no code_challenge was",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is required")),
+        (Some(_), Some(v)) if !verifier_well_formed(v) => Err(OAuthError::invalid_grant(
+            "code_verifier is malformed (RFC 7636 §4.1)",
+        )),
+        (Some(encoded), Some(v)) => Pkce::required()
+            .verify(
+                Some(GrantValue::private(Some(encoded.clone()))),
+                Some(Cow::Borrowed(v)),
+            )
+            .map_err(|()| {
+                OAuthError::invalid_grant("code_verifier does not match the code_challenge")
+            }),
     }
-    let env = grant.environment_id.clone();
-    let uid = grant.user_id.clone();
-    let user = state
-        .core()
-        .db
-        .run(move |conn| users::get(conn, &env, &uid))
-        .await
-        .map_err(|e| match e {
-            StorageError::NotFound => OAuthError::invalid_grant("the user no longer exists"),
-            other => other.into(),
-        })?;
-    let with_refresh = client.row.allows(GrantType::RefreshToken);
+}
+
+/// Mints the tokens, stores the refresh token (when the client may
+/// refresh), and remembers what the code issued.
+async fn issue(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    grant: &CodeGrant,
+    user: &UserRow,
+) -> Result<(Tokens, Redeemed), OAuthError> {
     let now = state.core().clock.now_naive();
     let (tokens, refresh_row) = issue::mint(
         state,
         &Grant {
             client: &client.row,
-            user: Some(&user),
+            user: Some(user),
             scope: grant.scope.clone(),
             refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
             family: None,
-            with_refresh,
+            with_refresh: client.row.allows(GrantType::RefreshToken),
         },
         now,
     )?;
@@ -187,51 +203,56 @@ pub async fn exchange(
             + i64::try_from(state.settings.access_token_ttl.as_secs()).unwrap_or(0),
         family: tokens.family_id.clone(),
     };
-    // Remember what the redemption issued as long as it can be used.
-    state
-        .core()
-        .store
+    Ok((tokens, redeemed))
+}
+
+/// Records what the redemption issued for as long as it can be used. A
+/// replay that came while we were minting could not revoke what we had not
+/// issued yet; it left a flag, and we revoke it ourselves.
+async fn refuse_if_replayed(
+    state: &OAuthState,
+    hash: &str,
+    redeemed: &Redeemed,
+) -> Result<(), OAuthError> {
+    let store = &state.core().store;
+    store
         .put(
-            &StoreKey::code_used(&hash),
-            &serde_json::to_vec(&redeemed)?,
-            remember,
+            &StoreKey::code_used(hash),
+            &serde_json::to_vec(redeemed)?,
+            remember_for(state),
         )
         .await?;
-    // A replay that came while we were minting could not revoke what we
-    // had not issued yet; it left a flag, and we revoke it ourselves.
-    if state
-        .core()
-        .store
-        .get(&StoreKey::code_replayed(&hash))
-        .await?
-        .is_some()
-    {
-        issue::revoke_access_token(state, &redeemed.jti, redeemed.exp).await?;
-        if let Some(family) = &redeemed.family {
-            issue::revoke_family(state, family).await?;
-        }
-        return Err(OAuthError::invalid_grant(
-            "the authorization code was used twice; its tokens are revoked",
-        ));
+    if store.get(&StoreKey::code_replayed(hash)).await?.is_none() {
+        return Ok(());
     }
-    state
-        .core()
-        .audit(
-            NewAuditEvent::new(
-                EventType::OAuthTokenIssued,
-                Some(&client.row.environment_id),
-                Actor::user(&user.id),
-            )
-            .user(&user.id)
-            .data(serde_json::json!({
-                "grant_type": "authorization_code",
-                "client_id": client.row.id,
-                "scope": tokens.scope,
-                "jti": tokens.jti,
-            })),
-        )
-        .await?;
-    Ok(tokens.to_json())
+    issue::revoke_access_token(state, &redeemed.jti, redeemed.exp).await?;
+    if let Some(family) = &redeemed.family {
+        issue::revoke_family(state, family).await?;
+    }
+    Err(OAuthError::invalid_grant(
+        "the authorization code was used twice; its tokens are revoked",
+    ))
+}
+
+async fn audit_issued(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    user: &UserRow,
+    tokens: &Tokens,
+) -> Result<(), OAuthError> {
+    let event = NewAuditEvent::new(
+        EventType::OAuthTokenIssued,
+        Some(&client.row.environment_id),
+        Actor::user(&user.id),
+    )
+    .user(&user.id)
+    .data(serde_json::json!({
+        "grant_type": GrantType::AuthorizationCode,
+        "client_id": client.row.id,
+        "scope": tokens.scope,
+        "jti": tokens.jti,
+    }));
+    Ok(state.core().audit(event).await?)
 }
 
 /// A code that is not (or no longer) there: if it was redeemed before, this

@@ -20,7 +20,7 @@ use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::refresh_tokens::{self, RefreshRow};
-use trusec_storage::{StorageError, secrets, users};
+use trusec_storage::secrets;
 
 #[derive(Serialize, Deserialize)]
 struct Successor {
@@ -30,11 +30,22 @@ struct Successor {
     tokens: Tokens,
 }
 
+/// A refresh request: the token as presented and the `scope` parameter.
+struct Presented<'a> {
+    token: &'a str,
+    hash: String,
+    scope_param: Option<&'a str>,
+}
+
 fn sealing_key(token: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"trusec refresh successor v1\0");
     h.update(token.as_bytes());
     h.finalize().into()
+}
+
+fn leeway(client: &AuthenticatedClient) -> Duration {
+    Duration::from_secs(u64::try_from(client.row.refresh_token_leeway_seconds).unwrap_or(0))
 }
 
 pub async fn exchange(
@@ -43,12 +54,48 @@ pub async fn exchange(
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
     let token = params.require("refresh_token")?;
-    let hash = secrets::hash_secret(token);
-    let lookup = hash.clone();
-    let row = state
+    let presented = Presented {
+        token,
+        hash: secrets::hash_secret(token),
+        scope_param: params.get("scope"),
+    };
+    let now = state.core().clock.now_naive();
+    let row = live_row(state, client, token, now).await?;
+    if let Some(rotated_at) = row.rotated_at {
+        return retry_or_reuse(state, client, &row, &presented, now - rotated_at).await;
+    }
+    let (tokens, successor) = mint_successor(state, client, &row, &presented, now).await?;
+    if let Some(winner) = share_successor(state, client, &row, &presented, &tokens).await? {
+        return Ok(winner.to_json());
+    }
+    let old_id = row.id.clone();
+    let won = state
         .core()
         .db
-        .run(move |conn| refresh_tokens::find_by_hash(conn, &lookup))
+        .run(move |conn| refresh_tokens::rotate(conn, &old_id, &successor, now))
+        .await?;
+    if !won {
+        // Another request rotated it first, outside any leeway.
+        return Err(reuse_detected(state, client, &row).await);
+    }
+    let event = family_event(EventType::OAuthTokenRefreshed, &row).data(serde_json::json!({
+        "client_id": client.row.id,
+        "family_id": row.family_id,
+        "scope": tokens.scope,
+        "jti": tokens.jti,
+    }));
+    state.core().audit(event).await?;
+    Ok(tokens.to_json())
+}
+
+/// The presented token's row, if this client may use it now.
+async fn live_row(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    token: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<RefreshRow, OAuthError> {
+    let row = issue::find_refresh_token(state, token)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
     // §6: the token is bound to the client it was issued to.
@@ -57,7 +104,6 @@ pub async fn exchange(
             "the refresh token was issued to another client",
         ));
     }
-    let now = state.core().clock.now_naive();
     if row.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant(
             "the refresh token has been revoked",
@@ -66,22 +112,39 @@ pub async fn exchange(
     if row.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
-    let leeway =
-        Duration::from_secs(u64::try_from(client.row.refresh_token_leeway_seconds).unwrap_or(0));
-    let scope_param = params.get("scope").map(str::to_owned);
-    if let Some(rotated_at) = row.rotated_at {
-        let within = (now - rotated_at).to_std().is_ok_and(|age| age <= leeway);
-        if within
-            && let Some(tokens) =
-                cached_successor(state, token, &hash, scope_param.as_deref()).await?
-        {
-            return Ok(tokens.to_json());
-        }
-        return Err(reuse_detected(state, client, &row).await);
+    Ok(row)
+}
+
+/// A rotated token again: the same successor for an identical retry
+/// inside the client's leeway, else a reuse.
+async fn retry_or_reuse(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    row: &RefreshRow,
+    presented: &Presented<'_>,
+    since_rotation: chrono::TimeDelta,
+) -> Result<serde_json::Value, OAuthError> {
+    let within = since_rotation
+        .to_std()
+        .is_ok_and(|age| age <= leeway(client));
+    if within && let Some(tokens) = cached_successor(state, presented).await? {
+        return Ok(tokens.to_json());
     }
+    Err(reuse_detected(state, client, row).await)
+}
+
+/// The successor pair, with the original grant's scope on the refresh
+/// token and, if asked, a narrower one on the access token (§6: never a
+/// wider one).
+async fn mint_successor(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    row: &RefreshRow,
+    presented: &Presented<'_>,
+    now: chrono::NaiveDateTime,
+) -> Result<(Tokens, RefreshRow), OAuthError> {
     let granted = ScopeSet::parse(&row.scope).map_err(|e| OAuthError::server_error(&e))?;
-    // §6: a narrower scope may be asked for, never a wider one.
-    let scope = match &scope_param {
+    let scope = match presented.scope_param {
         Some(text) => {
             let requested = scopes::parse(text)?;
             scopes::check_allowed(&requested, &granted)?;
@@ -90,25 +153,10 @@ pub async fn exchange(
         None => granted.clone(),
     };
     let user = match &row.user_id {
-        Some(uid) => {
-            let (env, uid) = (row.environment_id.clone(), uid.clone());
-            Some(
-                state
-                    .core()
-                    .db
-                    .run(move |conn| users::get(conn, &env, &uid))
-                    .await
-                    .map_err(|e| match e {
-                        StorageError::NotFound => {
-                            OAuthError::invalid_grant("the user no longer exists")
-                        }
-                        other => other.into(),
-                    })?,
-            )
-        }
+        Some(uid) => Some(issue::grant_user(state, &row.environment_id, uid).await?),
         None => None,
     };
-    let (tokens, successor_row) = issue::mint(
+    let (tokens, successor) = issue::mint(
         state,
         &Grant {
             client: &client.row,
@@ -123,78 +171,61 @@ pub async fn exchange(
         },
         now,
     )?;
-    let successor_row = successor_row
+    let successor = successor
         .ok_or_else(|| OAuthError::server_error(&std::io::Error::other("no successor minted")))?;
-    if !leeway.is_zero() {
-        // First writer wins: a concurrent duplicate finds this successor
-        // instead of minting its own.
-        let sealed = crypto::seal(
-            &sealing_key(token),
-            hash.as_bytes(),
-            &serde_json::to_vec(&Successor {
-                scope_param: scope_param.clone(),
-                tokens: tokens.clone(),
-            })?,
-        )
-        .map_err(|e| OAuthError::server_error(&e))?;
-        if !state
-            .core()
-            .store
-            .put_if_absent(
-                &StoreKey::refresh_successor(&hash),
-                sealed.as_bytes(),
-                leeway,
-            )
-            .await?
-        {
-            return match cached_successor(state, token, &hash, scope_param.as_deref()).await? {
-                Some(winner) => Ok(winner.to_json()),
-                None => Err(reuse_detected(state, client, &row).await),
-            };
-        }
+    Ok((tokens, successor))
+}
+
+/// With a leeway, offers this successor to identical retries. First writer
+/// wins: a concurrent duplicate that got there first has its successor
+/// returned instead (`Some`); `None` means ours stands.
+async fn share_successor(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    row: &RefreshRow,
+    presented: &Presented<'_>,
+    tokens: &Tokens,
+) -> Result<Option<Tokens>, OAuthError> {
+    let leeway = leeway(client);
+    if leeway.is_zero() {
+        return Ok(None);
     }
-    let old_id = row.id.clone();
-    let won = state
-        .core()
-        .db
-        .run(move |conn| refresh_tokens::rotate(conn, &old_id, &successor_row, now))
-        .await?;
-    if !won {
-        // Another request rotated it first, outside any leeway.
-        return Err(reuse_detected(state, client, &row).await);
-    }
-    let actor = row
-        .user_id
-        .as_deref()
-        .map_or_else(Actor::anonymous, Actor::user);
-    let mut event = NewAuditEvent::new(
-        EventType::OAuthTokenRefreshed,
-        Some(&row.environment_id),
-        actor,
+    let successor = serde_json::to_vec(&Successor {
+        scope_param: presented.scope_param.map(str::to_owned),
+        tokens: tokens.clone(),
+    })?;
+    let sealed = crypto::seal(
+        &sealing_key(presented.token),
+        presented.hash.as_bytes(),
+        &successor,
     )
-    .data(serde_json::json!({
-        "client_id": client.row.id,
-        "family_id": row.family_id,
-        "scope": tokens.scope,
-        "jti": tokens.jti,
-    }));
-    if let Some(uid) = &row.user_id {
-        event = event.user(uid);
+    .map_err(|e| OAuthError::server_error(&e))?;
+    let ours = state
+        .core()
+        .store
+        .put_if_absent(
+            &StoreKey::refresh_successor(&presented.hash),
+            sealed.as_bytes(),
+            leeway,
+        )
+        .await?;
+    if ours {
+        return Ok(None);
     }
-    state.core().audit(event).await?;
-    Ok(tokens.to_json())
+    match cached_successor(state, presented).await? {
+        Some(winner) => Ok(Some(winner)),
+        None => Err(reuse_detected(state, client, row).await),
+    }
 }
 
 async fn cached_successor(
     state: &OAuthState,
-    token: &str,
-    hash: &str,
-    scope_param: Option<&str>,
+    presented: &Presented<'_>,
 ) -> Result<Option<Tokens>, OAuthError> {
     let Some(sealed) = state
         .core()
         .store
-        .get(&StoreKey::refresh_successor(hash))
+        .get(&StoreKey::refresh_successor(&presented.hash))
         .await?
     else {
         return Ok(None);
@@ -202,11 +233,25 @@ async fn cached_successor(
     let Ok(text) = std::str::from_utf8(&sealed) else {
         return Ok(None);
     };
-    let Ok(plain) = crypto::unseal(&sealing_key(token), hash.as_bytes(), text) else {
+    let key = sealing_key(presented.token);
+    let Ok(plain) = crypto::unseal(&key, presented.hash.as_bytes(), text) else {
         return Ok(None);
     };
     let successor: Successor = serde_json::from_slice(&plain)?;
-    Ok((successor.scope_param.as_deref() == scope_param).then_some(successor.tokens))
+    Ok((successor.scope_param.as_deref() == presented.scope_param).then_some(successor.tokens))
+}
+
+/// An audit event about a refresh family, by its user if it has one.
+fn family_event(event_type: EventType, row: &RefreshRow) -> NewAuditEvent {
+    let actor = row
+        .user_id
+        .as_deref()
+        .map_or_else(Actor::anonymous, Actor::user);
+    let event = NewAuditEvent::new(event_type, Some(&row.environment_id), actor);
+    match &row.user_id {
+        Some(uid) => event.user(uid),
+        None => event,
+    }
 }
 
 /// A rotated refresh token came back: someone holds a copy. Revoke the whole
@@ -219,20 +264,9 @@ async fn reuse_detected(
     if let Err(e) = issue::revoke_family(state, &row.family_id).await {
         return e;
     }
-    let actor = row
-        .user_id
-        .as_deref()
-        .map_or_else(Actor::anonymous, Actor::user);
-    let mut event = NewAuditEvent::new(
-        EventType::OAuthRefreshTokenReuseDetected,
-        Some(&row.environment_id),
-        actor,
-    )
-    .failed()
-    .data(serde_json::json!({"client_id": client.row.id, "family_id": row.family_id}));
-    if let Some(uid) = &row.user_id {
-        event = event.user(uid);
-    }
+    let event = family_event(EventType::OAuthRefreshTokenReuseDetected, row)
+        .failed()
+        .data(serde_json::json!({"client_id": client.row.id, "family_id": row.family_id}));
     if let Err(e) = state.core().audit(event).await {
         return e.into();
     }

@@ -1,0 +1,252 @@
+//! What a valid authorization request needs next: a sign-in (OIDC Core
+//! §3.1.2.3), consent (§3.1.2.4), or its code (RFC 6749 §4.1.2). Each step
+//! decides from the request and the browser's session, and the flow
+//! answers with a hosted page, an error for the client, or the code.
+
+use super::params::Prompt;
+use super::request::AuthzRequest;
+use super::{back_to_client, redirect_error};
+use crate::error::ErrorCode;
+use crate::routes::grants::code::{self, CodeGrant};
+use crate::{OAuthState, scopes};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::clients::ClientRow;
+use trusec_storage::consents;
+use trusec_ui::{Interaction, LoginSession, PageError, pages};
+
+/// Why the request cannot go on as the browser's current user.
+enum NotSignedIn {
+    /// Send the browser to sign in.
+    Ask,
+    /// `prompt=none`: the client must hear `login_required`.
+    Refused,
+}
+
+/// Where the user stands on consent for this request.
+enum Consent {
+    /// An earlier grant covers the scopes.
+    Remembered,
+    /// Approved during this interaction: remember it, then go on.
+    Approved,
+    Denied,
+    /// Send the browser to the consent page.
+    Ask,
+    /// `prompt=none`: the client must hear `consent_required`.
+    Refused,
+}
+
+/// The hosted page to send the browser to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hosted {
+    Login,
+    Consent,
+}
+
+/// Takes a validated request as far as it can go now.
+///
+/// # Errors
+/// A page when storage fails.
+pub async fn proceed(
+    http: &HttpRequest,
+    state: &OAuthState,
+    client: &ClientRow,
+    req: AuthzRequest,
+    interaction: Option<Interaction>,
+) -> Result<HttpResponse, PageError> {
+    let login = LoginSession::from_request(http, &state.ui, &client.environment_id).await?;
+    let login = match signed_in(&req, login, interaction.as_ref(), state.now_secs()) {
+        Ok(login) => login,
+        Err(NotSignedIn::Ask) => {
+            return to_hosted_page(state, client, &req, interaction, Hosted::Login).await;
+        }
+        Err(NotSignedIn::Refused) => {
+            let why = "the user is not signed in";
+            return redirect_error(state, &req, ErrorCode::LoginRequired, why);
+        }
+    };
+    if !may_grant(&req, &login) {
+        let why = "only administrators can grant management scopes";
+        return redirect_error(state, &req, ErrorCode::AccessDenied, why);
+    }
+    match consent(state, client, &req, &login, interaction.as_ref()).await? {
+        Consent::Remembered => {}
+        Consent::Approved => remember_consent(state, client, &req, &login).await?,
+        Consent::Denied => {
+            finish(state, interaction.as_ref()).await;
+            let why = "the user denied the request";
+            return redirect_error(state, &req, ErrorCode::AccessDenied, why);
+        }
+        Consent::Ask => {
+            return to_hosted_page(state, client, &req, interaction, Hosted::Consent).await;
+        }
+        Consent::Refused => {
+            let why = "the user has not consented";
+            return redirect_error(state, &req, ErrorCode::ConsentRequired, why);
+        }
+    }
+    issue_code(state, client, &req, &login, interaction.as_ref()).await
+}
+
+/// The browser's login session, if it satisfies the request: a sign-in
+/// made during this interaction satisfies `prompt=login` and `max_age`.
+fn signed_in(
+    req: &AuthzRequest,
+    login: Option<LoginSession>,
+    interaction: Option<&Interaction>,
+    now: i64,
+) -> Result<LoginSession, NotSignedIn> {
+    let refused = || {
+        if req.prompt.contains(&Prompt::None) {
+            NotSignedIn::Refused
+        } else {
+            NotSignedIn::Ask
+        }
+    };
+    let login = login.ok_or_else(refused)?;
+    let fresh = interaction
+        .is_some_and(|i| i.logged_in_session.as_deref() == Some(login.session.id.as_str()));
+    let too_old = req.max_age.is_some_and(|max| now - login.auth_time() > max);
+    if !fresh && (req.prompt.contains(&Prompt::Login) || too_old) {
+        return Err(refused());
+    }
+    Ok(login)
+}
+
+/// Management scopes act as an administrator: only administrators may hand
+/// them to an app.
+fn may_grant(req: &AuthzRequest, login: &LoginSession) -> bool {
+    !req.scope.iter().any(scopes::is_management)
+        || serde_json::from_str::<Vec<String>>(&login.user.groups)
+            .is_ok_and(|g| g.iter().any(|g| g == scopes::ADMIN_GROUP))
+}
+
+async fn consent(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    login: &LoginSession,
+    interaction: Option<&Interaction>,
+) -> Result<Consent, PageError> {
+    // A decision counts only for the session that made it.
+    let decision = interaction
+        .filter(|i| i.consent_session.as_deref() == Some(login.session.id.as_str()))
+        .and_then(|i| i.consent);
+    match decision {
+        Some(true) => return Ok(Consent::Approved),
+        Some(false) => return Ok(Consent::Denied),
+        None => {}
+    }
+    let (uid, cid) = (login.user.id.clone(), client.id.clone());
+    let remembered = state
+        .core()
+        .db
+        .run(move |c| consents::find(c, &uid, &cid))
+        .await?
+        .unwrap_or_default();
+    let covered = req.scope.iter().all(|s| remembered.iter().any(|r| r == s));
+    Ok(if covered && !req.prompt.contains(&Prompt::Consent) {
+        Consent::Remembered
+    } else if req.prompt.contains(&Prompt::None) {
+        Consent::Refused
+    } else {
+        Consent::Ask
+    })
+}
+
+/// Stores the user's approval (so the next request skips the page) and
+/// audits it.
+async fn remember_consent(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    login: &LoginSession,
+) -> Result<(), PageError> {
+    let env = client.environment_id.clone();
+    let (uid, cid, scope) = (login.user.id.clone(), client.id.clone(), req.scope.clone());
+    let now = state.core().clock.now_naive();
+    state
+        .core()
+        .db
+        .run(move |c| consents::grant(c, &env, &uid, &cid, scope.as_slice(), now))
+        .await?;
+    let event = NewAuditEvent::new(
+        EventType::OAuthConsentGranted,
+        Some(&client.environment_id),
+        Actor::user(&login.user.id),
+    )
+    .user(&login.user.id)
+    .data(serde_json::json!({"client_id": client.id, "scope": req.scope}));
+    Ok(state.core().audit(event).await?)
+}
+
+/// Stores the grant and sends its code back to the client (§4.1.2).
+async fn issue_code(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    login: &LoginSession,
+    interaction: Option<&Interaction>,
+) -> Result<HttpResponse, PageError> {
+    let grant = CodeGrant {
+        client_id: client.id.clone(),
+        environment_id: client.environment_id.clone(),
+        user_id: login.user.id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        redirect_uri_sent: req.redirect_uri_sent,
+        scope: req.scope.clone(),
+        nonce: req.nonce.clone(),
+        pkce: req.pkce.clone(),
+        auth_time: login.auth_time(),
+        session_id: Some(login.session.id.clone()),
+    };
+    let code = code::store(state, &grant).await?;
+    finish(state, interaction).await;
+    back_to_client(state, req, &[("code", &code)])
+}
+
+/// Ends an interaction whose outcome was acted on. Failing that costs
+/// little (it expires by itself, and its decision counts only for the
+/// session that made it), so it is logged, not reported.
+async fn finish(state: &OAuthState, interaction: Option<&Interaction>) {
+    if let Some(i) = interaction
+        && let Err(e) = i.finish(&state.core().store).await
+    {
+        tracing::warn!(error = %e, "could not end an interaction");
+    }
+}
+
+/// Hands the browser to `/login` or `/consent` with an interaction that
+/// brings it back here.
+async fn to_hosted_page(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    interaction: Option<Interaction>,
+    page: Hosted,
+) -> Result<HttpResponse, PageError> {
+    let mut i = match interaction {
+        Some(i) => i,
+        None => Interaction::new(
+            &client.environment_id,
+            "/oauth/authorize/continue?interaction=",
+            serde_json::to_value(req).map_err(|e| PageError::internal(&e))?,
+        )?,
+    };
+    i.client_id = Some(client.id.clone());
+    i.client_name = Some(client.name.clone());
+    i.scopes = req.scope.as_slice().to_vec();
+    i.login_hint.clone_from(&req.login_hint);
+    i.force_login = page == Hosted::Login;
+    i.consent = None;
+    i.consent_session = None;
+    i.save(&state.core().store).await?;
+    let target = match page {
+        Hosted::Login => i.login_url(),
+        Hosted::Consent => i.consent_url(),
+    };
+    Ok(pages::page_response(StatusCode::FOUND)
+        .insert_header((actix_web::http::header::LOCATION, target))
+        .finish())
+}
