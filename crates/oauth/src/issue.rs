@@ -1,4 +1,4 @@
-//! Minting tokens and revoking them.
+//! Minting tokens, finding and revoking them.
 //!
 //! Access tokens are self-contained JWTs, so revocation is a list: a revoked
 //! token's `jti` (and a revoked refresh family's id, carried as `fid`) is

@@ -4,7 +4,11 @@
 use crate::error::OAuthError;
 pub use trusec_storage::scopes::ScopeSet;
 
-/// OIDC scopes plus the management-API scopes (`read:users`, …).
+/// The identity scopes: OIDC Core's `openid`, `profile` and `email`
+/// (§5.4) and `offline_access` (§11), plus our `groups`. They describe a
+/// user, so client credentials never grant them. The management-API scopes
+/// (`read:users`, …) are not listed here: they are made from
+/// [`MANAGEMENT_RESOURCES`].
 pub const OIDC: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
 /// Management resources an access token may reach. API keys, clients and
 /// signing keys are not among them: an OAuth token must never mint the
@@ -29,6 +33,8 @@ pub fn supported() -> Vec<String> {
     all
 }
 
+/// Whether a client may be allowed this scope: an identity scope or
+/// `read:`/`write:` of a management resource.
 pub fn is_supported(scope: &str) -> bool {
     OIDC.contains(&scope)
         || scope.split_once(':').is_some_and(|(verb, r)| {

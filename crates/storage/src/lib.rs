@@ -1,7 +1,8 @@
 //! TruSec storage: one diesel code path over SQLite and PostgreSQL, the
-//! domain records it keeps (environments, users, API keys, sessions, the audit
-//! chain), and the ephemeral store (Redis or in-process) for short-lived state
-//! such as rate-limit counters and the session cache.
+//! domain records it keeps (environments, users, API keys, sessions, OAuth
+//! clients and tokens, SAML service providers, the audit chain), and the
+//! ephemeral store (Redis or in-process) for short-lived state such as
+//! rate-limit counters and the read-through caches of [`cache`].
 //!
 //! Repository functions take `&mut DbConnection` so that callers can compose
 //! them inside one `conn.transaction(..)`; [`Db::run`] moves the blocking

@@ -1,5 +1,6 @@
-//! Errors of the browser-facing handlers: the hosted pages, SAML, and
-//! `/oauth/authorize` before its `redirect_uri` is trusted.
+//! Errors of the browser-facing handlers: the hosted pages, SAML,
+//! `/oauth/authorize` before its `redirect_uri` is trusted, and
+//! `/oauth/logout`.
 //!
 //! Policy: a person reads these, so each renders the message page (with the
 //! hosted pages' security headers) in plain words. A refusal (4xx) says what

@@ -1,5 +1,5 @@
-//! `POST /oauth/token` (RFC 6749 §3.2): authenticates the client, rate
-//! limits per client, and dispatches on `grant_type`.
+//! `POST /oauth/token` (RFC 6749 §3.2): rate limits per IP, authenticates
+//! the client, rate limits per client, and dispatches on `grant_type`.
 
 use super::grants;
 use super::{no_store_json, require_form};
