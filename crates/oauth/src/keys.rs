@@ -102,7 +102,7 @@ pub fn generate_row(
     let sealed = crypto::seal(master, &kid_aad(&kid), &pem)?;
     Ok(SigningKeyRow {
         id: kid,
-        algorithm: alg.as_str().to_owned(),
+        algorithm: alg,
         state,
         private_key: sealed,
         public_jwk: jwk.to_string(),
@@ -139,7 +139,7 @@ impl Keyring {
         };
         let have = ring.db.run(signing_keys::algorithms_with_current).await?;
         for &alg in Alg::ALL {
-            if !have.iter().any(|a| a == alg.as_str()) {
+            if !have.contains(&alg) {
                 let current = ring.new_key(alg, KeyState::Current).await?;
                 let next = ring.new_key(alg, KeyState::Next).await?;
                 ring.db
@@ -185,9 +185,7 @@ impl Keyring {
         let mut verifiers: HashMap<String, Arc<dyn JwsVerifier>> = HashMap::new();
         let mut jwks = Vec::with_capacity(rows.len());
         for row in rows {
-            let Some(alg) = Alg::parse(&row.algorithm) else {
-                continue;
-            };
+            let alg = row.algorithm;
             let jwk = Jwk::from_bytes(row.public_jwk.as_bytes()).map_err(CryptoError::from)?;
             verifiers.insert(row.id.clone(), Arc::from(crypto::verifier(alg, &jwk)?));
             if row.state == KeyState::Current {
@@ -251,25 +249,21 @@ impl Keyring {
         let mut rotated = Vec::new();
         for &alg in Alg::ALL {
             if let Some(cutoff) = cutoff {
-                let name = alg.as_str();
                 let since = self
                     .db
-                    .run(move |c| signing_keys::current_since(c, name))
+                    .run(move |c| signing_keys::current_since(c, alg))
                     .await?;
                 if since.is_none_or(|t| t >= cutoff) {
                     continue;
                 }
             }
             let next = self.new_key(alg, KeyState::Next).await?;
-            let name = alg.as_str();
             let did = self
                 .db
-                .run(move |conn| {
-                    signing_keys::rotate(conn, name, &next, now, publish_until, cutoff)
-                })
+                .run(move |conn| signing_keys::rotate(conn, alg, &next, now, publish_until, cutoff))
                 .await?;
             if did {
-                rotated.push(name);
+                rotated.push(alg.as_str());
             }
         }
         self.reload().await?;

@@ -24,7 +24,7 @@ crate::text_enum! {
 #[diesel(table_name = signing_keys)]
 pub struct SigningKeyRow {
     pub id: String,
-    pub algorithm: String,
+    pub algorithm: Alg,
     pub state: KeyState,
     pub private_key: String,
     pub public_jwk: String,
@@ -58,7 +58,7 @@ pub fn published(
 ///
 /// # Errors
 /// Backend failures.
-pub fn algorithms_with_current(conn: &mut DbConnection) -> Result<Vec<String>, StorageError> {
+pub fn algorithms_with_current(conn: &mut DbConnection) -> Result<Vec<Alg>, StorageError> {
     Ok(signing_keys::table
         .filter(signing_keys::state.eq(KeyState::Current))
         .select(signing_keys::algorithm)
@@ -77,7 +77,7 @@ pub fn install_first(
 ) -> Result<bool, StorageError> {
     RotationLock::JwtSigningKeys.run(conn, |conn| {
         let exists: i64 = signing_keys::table
-            .filter(signing_keys::algorithm.eq(&current.algorithm))
+            .filter(signing_keys::algorithm.eq(current.algorithm))
             .filter(signing_keys::state.eq(KeyState::Current))
             .count()
             .get_result(conn)?;
@@ -100,7 +100,7 @@ pub fn install_first(
 /// Backend failures.
 pub fn current_since(
     conn: &mut DbConnection,
-    algorithm: &str,
+    algorithm: Alg,
 ) -> Result<Option<NaiveDateTime>, StorageError> {
     Ok(signing_keys::table
         .filter(signing_keys::algorithm.eq(algorithm))
@@ -121,7 +121,7 @@ pub fn current_since(
 /// Backend failures.
 pub fn rotate(
     conn: &mut DbConnection,
-    algorithm: &str,
+    algorithm: Alg,
     new_next: &SigningKeyRow,
     now: NaiveDateTime,
     publish_retired_until: NaiveDateTime,
