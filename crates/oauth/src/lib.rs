@@ -22,6 +22,7 @@ pub mod scopes;
 
 pub use error::OAuthError;
 pub use keys::Keyring;
+pub use routes::userinfo::released_claims;
 
 use actix_web::web;
 use std::sync::Arc;

@@ -9,7 +9,7 @@ mod logout;
 mod register;
 mod revoke;
 mod token;
-mod userinfo;
+pub mod userinfo;
 
 use crate::error::OAuthError;
 use actix_web::{HttpRequest, web};

@@ -135,7 +135,7 @@ pub struct ConfigArgs {
     /// Token requests per client (ten times that per IP): N/s, N/min, N/h or off [default: 1200/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_TOKEN", global = true)]
     pub rate_limit_token: Option<String>,
-    /// Management API requests per API key (ten times that per IP): N/s, N/min, N/h or off [default: 600/min].
+    /// Management API requests per API key (ten times that per IP): N/s, N/min, N/h or off [default: 6000/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_MANAGEMENT", global = true)]
     pub rate_limit_management: Option<String>,
     /// Anonymous client registrations per IP: N/s, N/min, N/h or off [default: 20/h].

@@ -105,7 +105,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/trusec.db";
 pub const DEFAULT_MASTER_KEY_FILE: &str = "data/master.key";
 pub const DEFAULT_RATE_LIMIT_LOGIN: &str = "10/min";
 pub const DEFAULT_RATE_LIMIT_TOKEN: &str = "1200/min";
-pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "600/min";
+pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "6000/min";
 pub const DEFAULT_RATE_LIMIT_REGISTRATION: &str = "20/h";
 
 impl Settings {

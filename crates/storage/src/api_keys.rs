@@ -43,6 +43,16 @@ impl KeyType {
         }
     }
 
+    /// Whether a key of this type may create keys of type `new` (contract):
+    /// a live secret key is the operator's root credential and creates every
+    /// type; a test key creates only test keys; a public key creates nothing.
+    pub fn may_create(self, new: Self) -> bool {
+        match (self, new) {
+            (Self::Secret, _) | (Self::Test, Self::Test) => true,
+            (Self::Test, Self::Secret | Self::Public) | (Self::Public, _) => false,
+        }
+    }
+
     /// The type a presented key claims by its prefix.
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL

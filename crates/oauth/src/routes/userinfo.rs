@@ -3,11 +3,13 @@
 
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::jwt::AccessClaims;
 use crate::{OAuthState, issue};
 use actix_web::http::header;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Map, Value, json};
+use trusec_storage::users::UserRow;
 use trusec_storage::{StorageError, users};
 use trusec_ui::http::Authorization;
 
@@ -61,6 +63,17 @@ async fn respond(state: &OAuthState, token: &str) -> Result<HttpResponse, OAuthE
         })?;
     let mut out = Map::new();
     out.insert("sub".into(), json!(user.id));
+    out.extend(released_claims(&claims, &user));
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(Value::Object(out)))
+}
+
+/// The user's claims that an access token's scopes release (OIDC Core §5.4):
+/// names for `profile`, the address for `email`, `groups` for `groups`. The
+/// one mapping behind userinfo and `/v1/users/me`.
+pub fn released_claims(claims: &AccessClaims, user: &UserRow) -> Map<String, Value> {
+    let mut out = Map::new();
     if claims.has_scope("profile") {
         out.insert("name".into(), json!(user.name));
         out.insert("given_name".into(), json!(user.given_name));
@@ -79,7 +92,5 @@ async fn respond(state: &OAuthState, token: &str) -> Result<HttpResponse, OAuthE
         let groups: Value = serde_json::from_str(&user.groups).unwrap_or(json!([]));
         out.insert("groups".into(), groups);
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(Value::Object(out)))
+    out
 }

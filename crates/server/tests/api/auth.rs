@@ -175,7 +175,8 @@ async fn test_keys_see_only_test_objects(backend: Backend) {
             .iter()
             .all(|k| k["type"] == "test")
     );
-    // A key creates keys of its own environment only.
+    // A test key creates test keys only; a live secret key, the operator's
+    // root credential, creates keys of every type (contract).
     let resp = app
         .post(
             "/v1/api-keys",
@@ -184,14 +185,28 @@ async fn test_keys_see_only_test_objects(backend: Backend) {
         )
         .await;
     assert_eq!(resp.status(), 403);
-    let resp = app
-        .post(
+    let (status, made) = status_json(
+        app.post(
             "/v1/api-keys",
             &app.secret_key,
             &json!({"type": "test", "name": "cross"}),
         )
-        .await;
-    assert_eq!(resp.status(), 403);
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["environment"], "env_test");
+    let test_key = made["key"].as_str().unwrap();
+    assert!(test_key.starts_with("trusec_test_"));
+    // The new key sees the test environment, not live.
+    let (_, keys) = status_json(app.get("/v1/api-keys", test_key).await).await;
+    assert!(
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["environment"] == "env_test")
+    );
 }
 
 async fn expired_and_revoked_keys_are_401(backend: Backend) {

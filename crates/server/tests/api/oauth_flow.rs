@@ -856,3 +856,53 @@ mod hardening {
         );
     }
 }
+
+on_every_backend!(users_me_releases_only_what_the_scopes_allow);
+
+/// `/v1/users/me` shows a token exactly what its scopes release, as
+/// userinfo does: not the admin-set metadata or groups to any token.
+async fn users_me_releases_only_what_the_scopes_allow(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = make_user(&app, "ada@example.com").await;
+    let id = user["id"].as_str().unwrap();
+    app.patch(
+        &format!("/v1/users/{id}"),
+        &app.secret_key,
+        &json!({"metadata": {"plan": "enterprise"}}),
+    )
+    .await;
+    let client = create_client(
+        &app,
+        json!({"name": "Profile app", "type": "public", "redirect_uris": [REDIRECT],
+               "scopes": ["openid", "profile", "email", "groups"]}),
+    )
+    .await;
+    let me = |scope: &'static str| {
+        let (app, client) = (&app, &client);
+        async move {
+            let tokens = login_and_redeem(app, client, "ada@example.com", scope).await;
+            let access = tokens["access_token"].as_str().unwrap().to_owned();
+            let (status, me) = status_json(
+                app.client
+                    .get(app.url("/v1/users/me"))
+                    .bearer_auth(access)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{me}");
+            me
+        }
+    };
+    let bare = me("openid").await;
+    assert_eq!(bare, json!({"id": id}));
+    let email = me("openid email").await;
+    assert_eq!(email["email"], "ada@example.com");
+    assert!(email.get("name").is_none() && email.get("groups").is_none());
+    assert!(email.get("metadata").is_none(), "{email}");
+    let profile = me("openid profile groups").await;
+    assert_eq!(profile["name"], "Ada Lovelace");
+    assert_eq!(profile["groups"], json!(["eng"]));
+    assert!(profile.get("email").is_none() && profile.get("metadata").is_none());
+}

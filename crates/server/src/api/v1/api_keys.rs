@@ -84,9 +84,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key_type = KeyType::parse(&body.key_type)
         .ok_or_else(|| ApiError::validation("type", "must be one of secret, public, test"))?;
-    if key_type.environment() != caller.environment {
+    if !caller.key_type.may_create(key_type) {
         return Err(ApiError::Forbidden(format!(
-            "a {} key cannot create {} keys: keys only create keys of their own environment",
+            "a {} key cannot create {} keys",
             caller.key_type.as_str(),
             key_type.as_str()
         )));

@@ -254,13 +254,13 @@ pub async fn delete(
     Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
 }
 
-#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("access_token" = [])), responses((status = 200, description = "The user behind the OAuth access token", body = trusec_storage::users::User), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("access_token" = [])), responses((status = 200, description = "The user behind the OAuth access token: `id` and the fields its scopes release (`email`; names for `profile`; `groups`); the whole user with `read:users`", body = Object), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 /// `GET /v1/users/me`: the user behind an OAuth access token.
 #[tracing::instrument(skip_all)]
 pub async fn me(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
-) -> Result<web::Json<User>, ApiError> {
+) -> Result<web::Json<serde_json::Value>, ApiError> {
     let token = crate::extract::bearer(&req)?;
     if token.starts_with("trusec_") {
         return Err(ApiError::Unauthenticated(
@@ -288,5 +288,21 @@ pub async fn me(
         .run(move |conn| users::get(conn, &env, &sub))
         .await
         .map_err(user_not_found)?;
-    Ok(web::Json(row.to_user()?))
+    Ok(web::Json(released_fields(&claims, &row)?))
+}
+
+/// The user as `/v1/users/me` shows it to a token: `id` and what the token's
+/// scopes release, as userinfo does (contract); the whole record, metadata
+/// included, only to a token that may read users anyway (`read:users`).
+fn released_fields(
+    claims: &trusec_oauth::jwt::AccessClaims,
+    row: &users::UserRow,
+) -> Result<serde_json::Value, ApiError> {
+    if claims.has_scope("read:users") {
+        return Ok(serde_json::to_value(row.to_user()?)?);
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("id".into(), row.id.clone().into());
+    out.extend(trusec_oauth::released_claims(claims, row));
+    Ok(serde_json::Value::Object(out))
 }
