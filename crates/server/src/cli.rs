@@ -126,6 +126,9 @@ pub struct ConfigArgs {
     /// 64 hex characters [default: generated into data/master.key].
     #[arg(long, env = "TRUSEC_MASTER_KEY", global = true, hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Comma-separated CIDRs of the reverse proxies in front of TruSec; from them, the client IP is the right-most X-Forwarded-For (or Forwarded) address that is not itself trusted [default: none].
+    #[arg(long, env = "TRUSEC_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// Allow anonymous RFC 7591 registration of public clients [default: false].
     #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,

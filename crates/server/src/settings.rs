@@ -64,6 +64,8 @@ pub struct Settings {
     pub redis_prefix: String,
     pub master_key: MasterKeySource,
     pub open_registration: bool,
+    /// The reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: trusec_ui::http::TrustedProxies,
     pub rate_limits: RateLimits,
     pub workers: usize,
     pub log: String,
@@ -83,6 +85,7 @@ pub struct FileConfig {
     pub redis_url: Option<String>,
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
+    pub trusted_proxies: Option<String>,
     pub workers: Option<usize>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -154,6 +157,7 @@ impl Settings {
                 .open_registration
                 .or(file.open_registration)
                 .unwrap_or(false),
+            trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
@@ -182,6 +186,7 @@ impl Settings {
             redis_prefix: "trusec:".into(),
             master_key: MasterKeySource::Inline("00".repeat(32).into()),
             open_registration: false,
+            trusted_proxies: trusec_ui::http::TrustedProxies::default(),
             rate_limits: RateLimits {
                 login: None,
                 token: None,
@@ -236,6 +241,19 @@ fn validate_issuer(issuer: String) -> Result<String, ConfigError> {
         return Err(bad("must not have a query or fragment"));
     }
     Ok(issuer.trim_end_matches('/').to_owned())
+}
+
+fn trusted_proxies(
+    args: &ConfigArgs,
+    file: &FileConfig,
+) -> Result<trusec_ui::http::TrustedProxies, ConfigError> {
+    let text = args
+        .trusted_proxies
+        .clone()
+        .or(file.trusted_proxies.clone())
+        .unwrap_or_default();
+    trusec_ui::http::TrustedProxies::parse(&text)
+        .map_err(|e| ConfigError::new("TRUSEC_TRUSTED_PROXIES", e))
 }
 
 /// A number setting: flag or file, else `default`, within `range`.
@@ -414,6 +432,7 @@ mod tests {
             redis_url: Some(String::new()),
             master_key: Some(String::new()),
             open_registration: Some(false),
+            trusted_proxies: Some(String::new()),
             workers: Some(1),
             log: Some(String::new()),
             log_format: Some(LogFormat::Text),

@@ -111,7 +111,9 @@ impl Application {
                 .configure(|cfg| configure(cfg, app_state.clone()))
                 .wrap(from_fn(access_log))
                 .wrap(from_fn(request_id_header))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RequestSpan,
+                >::new())
                 .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
         })
         .listen(listener)?
@@ -345,7 +347,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let ui = web::Data::new(state.oauth.ui.clone());
     let oauth = web::Data::new(state.oauth.clone());
     let saml = web::Data::new(state.saml.clone());
+    // Read by trusec_ui::http::client_info on every surface.
+    let proxies = state.settings.trusted_proxies.clone();
     cfg.app_data(web::Data::new(state))
+        .app_data(proxies)
         .app_data(ui)
         .app_data(oauth)
         .app_data(saml)

@@ -143,10 +143,24 @@ impl Subject<'_> {
     /// The part of the store key after the family.
     pub fn key_part(&self) -> String {
         match self {
-            Self::Ip(ip) => format!("ip:{}", ip.unwrap_or("unknown")),
+            Self::Ip(ip) => format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), ip_budget)),
             Self::Caller(id) => format!("id:{id}"),
             Self::Account { environment, email } => format!("account:{environment}:{email}"),
         }
+    }
+}
+
+/// The budget an address spends: an IPv4 address its own, an IPv6 address
+/// its /64 (one subscriber or host usually holds a whole /64, and could
+/// otherwise rotate through 2^64 budgets).
+fn ip_budget(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_owned(),
     }
 }
 
@@ -214,6 +228,16 @@ mod tests {
         assert_eq!(Limit::parse("10/day"), Err(LimitParseError));
         assert_eq!(Limit::parse("ten/s"), Err(LimitParseError));
         assert_eq!(Limit::parse("5/h").unwrap().unwrap().to_string(), "5/h");
+    }
+
+    #[test]
+    fn ipv6_clients_share_their_slash_64() {
+        let a = Subject::Ip(Some("2001:db8:1:2:aaaa::1")).key_part();
+        let b = Subject::Ip(Some("2001:db8:1:2:bbbb::9")).key_part();
+        let c = Subject::Ip(Some("2001:db8:1:3::1")).key_part();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(Subject::Ip(Some("192.0.2.1")).key_part(), "ip:192.0.2.1");
     }
 
     #[test]

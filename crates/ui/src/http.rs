@@ -7,6 +7,8 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use ipnet::IpNet;
+use std::net::IpAddr;
 use trusec_storage::audit::ClientInfo;
 
 /// The credentials in the `Authorization` header.
@@ -84,11 +86,108 @@ impl Authorization {
     }
 }
 
-/// The caller's address and user agent. The address is the TCP peer:
-/// forwarded headers are trivially forged unless a trusted proxy sets them.
+/// The reverse proxies whose forwarding headers are believed
+/// (`TRUSEC_TRUSTED_PROXIES`), registered once as app data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(std::sync::Arc<Vec<IpNet>>);
+
+impl TrustedProxies {
+    /// Comma-separated CIDRs (a bare address is a /32 or /128); empty for none.
+    ///
+    /// # Errors
+    /// The first entry that is not an address or CIDR.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut nets = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let net = part
+                .parse::<IpNet>()
+                .or_else(|_| part.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{part:?} is not an IP address or CIDR"))?;
+            nets.push(net);
+        }
+        Ok(Self(std::sync::Arc::new(nets)))
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the TCP peer, unless the peer is a trusted
+    /// proxy; then the right-most forwarded address that is not itself
+    /// trusted (contract). Forwarded headers from anyone else are ignored:
+    /// a client can write whatever it likes into them.
+    pub fn client_ip(&self, peer: IpAddr, req: &HttpRequest) -> IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut hops = forwarded_hops(req);
+        // Right to left: the nearest hop first.
+        hops.reverse();
+        let mut client = peer;
+        for hop in hops {
+            let Some(ip) = hop else {
+                // A hop we cannot read: nothing to its left can be believed.
+                return client;
+            };
+            client = ip;
+            if !self.trusts(ip) {
+                return ip;
+            }
+        }
+        client
+    }
+}
+
+/// The addresses of `X-Forwarded-For` (every header line, in order) or,
+/// when there is none, of the `for=` parameters of `Forwarded` (RFC 7239);
+/// `None` for an entry that is not an address.
+fn forwarded_hops(req: &HttpRequest) -> Vec<Option<IpAddr>> {
+    let xff: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if !xff.is_empty() {
+        return xff.into_iter().map(parse_hop).collect();
+    }
+    req.headers()
+        .get_all(header::FORWARDED)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("for")
+                    .then(|| parse_hop(v.trim_matches('"')))
+            })
+        })
+        .collect()
+}
+
+/// `1.2.3.4`, `1.2.3.4:80`, `[2001:db8::1]`, `[2001:db8::1]:80`, `2001:db8::1`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sock) = hop.parse::<std::net::SocketAddr>() {
+        return Some(sock.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|rest| rest.split_once(']'))
+        .and_then(|(ip, _)| ip.parse().ok())
+}
+
+/// The caller's address (see [`TrustedProxies::client_ip`]) and user agent.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let proxies = req.app_data::<TrustedProxies>();
     ClientInfo {
-        ip: req.peer_addr().map(|a| a.ip().to_string()),
+        ip: req.peer_addr().map(|a| {
+            proxies
+                .map_or(a.ip(), |p| p.client_ip(a.ip(), req))
+                .to_string()
+        }),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -100,6 +199,46 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::test::TestRequest;
+
+    fn resolve(proxies: &str, peer: &str, headers: &[(&str, &str)]) -> String {
+        let mut req = TestRequest::default();
+        for (k, v) in headers {
+            req = req.append_header((*k, *v));
+        }
+        let req = req.to_http_request();
+        TrustedProxies::parse(proxies)
+            .unwrap()
+            .client_ip(peer.parse().unwrap(), &req)
+            .to_string()
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let xff = [("x-forwarded-for", "198.51.100.9, 203.0.113.5")];
+        // Untrusted peer: its headers are ignored.
+        assert_eq!(resolve("", "192.0.2.1", &xff), "192.0.2.1");
+        assert_eq!(resolve("10.0.0.0/8", "192.0.2.1", &xff), "192.0.2.1");
+        // Trusted peer: the right-most untrusted address.
+        assert_eq!(resolve("10.0.0.0/8", "10.1.2.3", &xff), "203.0.113.5");
+        // A chain of trusted proxies is skipped.
+        let chain = [("x-forwarded-for", "203.0.113.5, 10.9.9.9")];
+        assert_eq!(resolve("10.0.0.0/8", "10.1.2.3", &chain), "203.0.113.5");
+        // A forged left-most entry does not matter.
+        let forged = [
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "203.0.113.5"),
+        ];
+        assert_eq!(resolve("10.0.0.0/8", "10.1.2.3", &forged), "203.0.113.5");
+        // RFC 7239 Forwarded, IPv6 with a port.
+        let fwd = [("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")];
+        assert_eq!(resolve("10.0.0.0/8", "10.1.2.3", &fwd), "2001:db8::7");
+        // Garbage stops the walk at the last trusted hop.
+        let junk = [("x-forwarded-for", "junk, 10.9.9.9")];
+        assert_eq!(resolve("10.0.0.0/8", "10.1.2.3", &junk), "10.9.9.9");
+        assert!(TrustedProxies::parse("10.0.0.0/8, nonsense").is_err());
+        assert!(TrustedProxies::parse("127.0.0.1, ::1").is_ok());
+    }
 
     #[test]
     fn parses_each_scheme() {

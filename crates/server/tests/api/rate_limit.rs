@@ -125,3 +125,63 @@ async fn refusals_and_failed_logins_are_counted_on_every_surface(backend: Backen
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
 }
+
+on_every_backend!(behind_a_trusted_proxy_the_forwarded_client_is_limited_and_audited);
+
+/// Behind a trusted proxy every user arrives from the proxy's address: the
+/// per-IP budgets and the audit log must use the forwarded client address,
+/// and nobody else's forwarding headers may be believed.
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_and_audited(backend: Backend) {
+    let register = |app: &TestApp, from: &'static str| {
+        let req = app
+            .client
+            .post(app.url("/oauth/register"))
+            .header("x-forwarded-for", from)
+            .json(&serde_json::json!({
+                "redirect_uris": ["https://app.example.com/cb"],
+                "token_endpoint_auth_method": "none"
+            }));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let proxied = TestApp::builder(backend.clone())
+        .with_settings(|s| {
+            s.open_registration = true;
+            s.rate_limits.registration = Limit::parse("1/min").unwrap();
+            s.trusted_proxies =
+                trusec_ui::http::TrustedProxies::parse("127.0.0.1/32, ::1").unwrap();
+        })
+        .spawn()
+        .await;
+    assert_eq!(register(&proxied, "203.0.113.5").await, 201);
+    assert_eq!(register(&proxied, "203.0.113.5").await, 429);
+    // Another user behind the same proxy has a budget of their own.
+    assert_eq!(register(&proxied, "198.51.100.7").await, 201);
+    let filter = AuditFilter {
+        event_type: Some(EventType::OAuthClientCreated),
+        ..AuditFilter::default()
+    };
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
+    let events = proxied
+        .state
+        .core
+        .db
+        .run(move |c| audit::list(c, ids::ENV_LIVE, &filter, &page))
+        .await
+        .unwrap();
+    let ips: Vec<_> = events.data.iter().map(|e| e.ip.clone().unwrap()).collect();
+    assert_eq!(ips, ["198.51.100.7", "203.0.113.5"]);
+
+    // Without a trusted proxy the header is the client's own words: ignored.
+    let direct = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.open_registration = true;
+            s.rate_limits.registration = Limit::parse("1/min").unwrap();
+        })
+        .spawn()
+        .await;
+    assert_eq!(register(&direct, "203.0.113.5").await, 201);
+    assert_eq!(register(&direct, "198.51.100.7").await, 429);
+}
