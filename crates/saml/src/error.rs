@@ -54,6 +54,8 @@ pub enum Refusal {
     WrongDestination,
     #[error("this request was already used")]
     Replayed,
+    #[error("the RelayState is longer than 80 bytes")]
+    RelayStateTooLong,
 }
 
 impl Refusal {
@@ -73,6 +75,7 @@ impl Refusal {
             Self::Stale => "stale",
             Self::WrongDestination => "wrong_destination",
             Self::Replayed => "replayed",
+            Self::RelayStateTooLong => "relay_state_too_long",
         }
     }
 }
@@ -337,6 +340,7 @@ mod tests {
             Refusal::Stale,
             Refusal::WrongDestination,
             Refusal::Replayed,
+            Refusal::RelayStateTooLong,
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(Refusal::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -130,9 +130,21 @@ pub fn from_redirect(raw_query: &str, param: &str) -> Result<Incoming, Refusal> 
     };
     Ok(Incoming {
         xml,
-        relay_state: relay.map(url_decode),
+        relay_state: relay_state(relay.map(url_decode))?,
         redirect_signature,
     })
+}
+
+/// SAML bindings §3.4.3 and §3.5.3: "RelayState data MUST NOT exceed 80
+/// bytes in length". Checked before anything is stored for the request.
+///
+/// # Errors
+/// [`Refusal::RelayStateTooLong`].
+pub fn relay_state(value: Option<String>) -> Result<Option<String>, Refusal> {
+    match value {
+        Some(v) if v.len() > 80 => Err(Refusal::RelayStateTooLong),
+        other => Ok(other),
+    }
 }
 
 /// Decodes an HTTP-POST message (base64, no compression).
@@ -143,7 +155,7 @@ pub fn from_post(message: Option<&str>, relay_state: Option<&str>) -> Result<Inc
     let xml = to_xml(decode_b64(message.ok_or(Refusal::Missing)?)?)?;
     Ok(Incoming {
         xml,
-        relay_state: relay_state.map(str::to_owned),
+        relay_state: self::relay_state(relay_state.map(str::to_owned))?,
         redirect_signature: None,
     })
 }
@@ -243,6 +255,14 @@ mod tests {
         assert_eq!(
             from_redirect("RelayState=x", "SAMLRequest").unwrap_err(),
             Refusal::Missing
+        );
+        assert_eq!(
+            relay_state(Some("r".repeat(80))).unwrap().map(|r| r.len()),
+            Some(80)
+        );
+        assert_eq!(
+            relay_state(Some("r".repeat(81))).unwrap_err(),
+            Refusal::RelayStateTooLong
         );
     }
 }

@@ -324,7 +324,7 @@ async fn idp_initiated_sign_in(
         environment_id: sp.environment_id.clone(),
         request_id: None,
         acs_url,
-        relay_state: relay,
+        relay_state: crate::request::relay_state(relay).refused(&about)?,
         force_authn: false,
     };
     answer(http, state, &sp, pending, false).await

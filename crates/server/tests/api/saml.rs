@@ -26,7 +26,47 @@ on_every_backend!(
     single_logout_both_ways,
     the_idp_certificate_rotates_in_two_steps,
     signed_post_requests_wrapping_force_authn_and_is_passive,
+    relay_state_is_at_most_80_bytes,
 );
+
+/// SAML bindings §3.4.3/§3.5.3: RelayState is at most 80 bytes. A longer
+/// one (up to ~64 KB used to be stored per request) is refused before
+/// anything is stored.
+async fn relay_state_is_at_most_80_bytes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    register_sp(&app, json!({"entity_id": SP_ENTITY, "acs_url": ACS})).await;
+    let now = app.clock.now();
+    let long = "r".repeat(81);
+    let query = redirect_query(&authn_request("_r1", SP_ENTITY, None, now), &long, None);
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("RelayState"));
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/saml/sso/init?sp={}&RelayState={long}",
+            enc(SP_ENTITY)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // 80 bytes are fine: on to the sign-in page.
+    let ok = "r".repeat(80);
+    let query = redirect_query(&authn_request("_r2", SP_ENTITY, None, now), &ok, None);
+    let resp = app
+        .client
+        .get(app.url(&format!("/saml/sso?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+}
 
 fn authn_request(
     id: &str,
