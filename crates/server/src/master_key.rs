@@ -22,6 +22,8 @@ pub enum MasterKeyError {
     },
     #[error("cannot generate a key: {0}")]
     Random(#[from] trusec_storage::secrets::SecretError),
+    #[error("{path} is readable by other users (mode {mode:o}); run chmod 600 on it")]
+    TooOpen { path: String, mode: u32 },
 }
 
 /// Parses a hex-encoded key.
@@ -54,7 +56,10 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
         source,
     };
     match std::fs::read_to_string(path) {
-        Ok(text) => parse(&text),
+        Ok(text) => {
+            refuse_if_shared(path)?;
+            parse(&text)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(io)?;
@@ -73,6 +78,30 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// A key file anyone but its owner can read is a key anyone on the host
+/// may have copied: refuse to start rather than use it.
+fn refuse_if_shared(path: &Path) -> Result<(), MasterKeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|source| MasterKeyError::Io {
+                path: path.display().to_string(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(MasterKeyError::TooOpen {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Whether two keys are the same (tests).
@@ -97,6 +126,24 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        load_or_create(&path).unwrap();
+        for mode in [0o640, 0o604, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(
+                matches!(load_or_create(&path), Err(MasterKeyError::TooOpen { .. })),
+                "{mode:o}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(load_or_create(&path).is_ok());
     }
 
     #[test]

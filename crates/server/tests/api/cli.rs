@@ -382,6 +382,22 @@ async fn serve_runs_and_stops_on_sigterm(backend: Backend) {
     let (status, _) = served.terminate().await;
     assert_eq!(status.code(), Some(0));
 
+    // A key file others can read is refused: exit 2 naming the setting.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key_file = dir.path().join("data/master.key");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = trusec_in(dir.path(), &["serve"], &env_refs, None);
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("TRUSEC_MASTER_KEY") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
     // Another master key cannot open them: exit 2 naming the setting.
     let wrong = "11".repeat(32);
     let mut env_wrong = env_refs.clone();
