@@ -906,3 +906,38 @@ async fn users_me_releases_only_what_the_scopes_allow(backend: Backend) {
     assert_eq!(profile["groups"], json!(["eng"]));
     assert!(profile.get("email").is_none() && profile.get("metadata").is_none());
 }
+
+on_every_backend!(a_code_presented_by_another_client_is_not_consumed);
+
+/// RFC 6749 §4.1.3 binds a code to its client; someone who learns a code
+/// must not be able to burn it for the client it was issued to.
+async fn a_code_presented_by_another_client_is_not_consumed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "ada@example.com").await;
+    let client = public_client(&app).await;
+    let other = confidential_client(&app, json!({})).await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let trip = browse(&app, &url, "ada@example.com", true).await;
+    let code = query(&trip.callback)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, err) = token(&app, &other, &form).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"], "invalid_grant");
+    let (status, tokens) = token(&app, &client, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["access_token"].is_string());
+}

@@ -86,7 +86,7 @@ pub async fn exchange(
     params: &Params,
 ) -> Result<serde_json::Value, OAuthError> {
     let hash = secrets::hash_secret(params.require("code")?);
-    let grant = redeem(state, &hash).await?;
+    let grant = redeem(state, &hash, client).await?;
     check_binding(&grant, client, params)?;
     check_pkce(&grant, params.get("code_verifier"))?;
     let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
@@ -98,9 +98,23 @@ pub async fn exchange(
 
 /// Takes the code (once: the store's take is atomic) and marks it used at
 /// once, before anything is minted: a replay arriving while this
-/// redemption is in flight must still be seen as one.
-async fn redeem(state: &OAuthState, hash: &str) -> Result<CodeGrant, OAuthError> {
-    let Some(bytes) = state.core().store.take(&StoreKey::code(hash)).await? else {
+/// redemption is in flight must still be seen as one. A code presented by
+/// another client is refused without being consumed, so nobody who learns
+/// a code can burn it for the client it was issued to.
+async fn redeem(
+    state: &OAuthState,
+    hash: &str,
+    client: &AuthenticatedClient,
+) -> Result<CodeGrant, OAuthError> {
+    let key = StoreKey::code(hash);
+    if let Some(bytes) = state.core().store.get(&key).await?
+        && serde_json::from_slice::<CodeGrant>(&bytes)?.client_id != client.row.id
+    {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    let Some(bytes) = state.core().store.take(&key).await? else {
         return Err(replayed_or_unknown(state, hash).await);
     };
     let pending = Redeemed {
