@@ -132,10 +132,10 @@ pub struct ConfigArgs {
     /// Allow anonymous RFC 7591 registration of public clients [default: false].
     #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,
-    /// Login attempts per IP and per account: N/s, N/min, N/h or off [default: 10/min].
+    /// Failed sign-ins per account and IP (ceilings: ten times that per account, a hundred times per IP): N/s, N/min, N/h or off [default: 10/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_LOGIN", global = true)]
     pub rate_limit_login: Option<String>,
-    /// Token requests per client (ten times that per IP): N/s, N/min, N/h or off [default: 1200/min].
+    /// Token requests per confidential client, failed grants per public client and IP (ten times that per IP): N/s, N/min, N/h or off [default: 1200/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_TOKEN", global = true)]
     pub rate_limit_token: Option<String>,
     /// Management API requests per API key (ten times that per IP): N/s, N/min, N/h or off [default: 6000/min].

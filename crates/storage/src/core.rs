@@ -5,10 +5,11 @@
 //!
 //! Each cross-cutting concern has its one owner here:
 //! - [`Core::audit`] records an event and counts it in metrics;
-//! - [`Core::limit`] owns the store keys of every budget, the per-IP
-//!   multiplier, the fail-open policy, the metric, the once-a-minute audit of
-//!   a refusal and (through [`Limited::retry_after_secs`]) the one
-//!   `Retry-After` rule;
+//! - [`Core::limit`] (and [`Core::reserve`]/[`Core::refund`], for limits
+//!   that count failures only) owns the store keys of every budget, the
+//!   per-subject multipliers ([`Family::multiplier`]), the fail-open policy,
+//!   the metric, the once-a-minute audit of a refusal and (through
+//!   [`Limited::retry_after_secs`]) the one `Retry-After` rule;
 //! - [`Core::hash_password`]/[`Core::verify_password`] bound concurrent
 //!   Argon2 work (~19 MiB and a core each);
 //! - API-key authentication lives in [`crate::authn`].
@@ -17,7 +18,7 @@ use crate::audit::{AuditLog, EventType, NewAuditEvent};
 use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
-use crate::rate_limit::{Decision, Family, Limit, Limited, RateLimits, Subject};
+use crate::rate_limit::{Decision, Family, Limited, RateLimits, Subject};
 use crate::{Clock, Db, secrets};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -99,31 +100,73 @@ impl Core {
         subject: Subject<'_>,
         refusal: impl FnOnce() -> NewAuditEvent,
     ) -> Result<(), Limited> {
+        self.reserve(family, &[subject], refusal).await
+    }
+
+    /// One step of each of `subjects`' budgets, all or none: when one is
+    /// exhausted the steps already taken are given back, and the refusal is
+    /// counted and audited as in [`Self::limit`] (once, for the first
+    /// exhausted budget).
+    ///
+    /// This is how a limit counts *failures* only: reserve before the work
+    /// (so concurrent attempts cannot all slip past a check that spends
+    /// nothing, as a peek-then-charge would let them), then [`Self::refund`]
+    /// when the attempt succeeded.
+    ///
+    /// # Errors
+    /// [`Limited`] when one budget is exhausted.
+    pub async fn reserve(
+        &self,
+        family: Family,
+        subjects: &[Subject<'_>],
+        refusal: impl FnOnce() -> NewAuditEvent,
+    ) -> Result<(), Limited> {
         let Some(limit) = self.limits.of(family) else {
             return Ok(());
         };
-        let limit = match subject {
-            Subject::Ip(_) => Limit {
-                count: limit.count.saturating_mul(family.ip_multiplier()),
-                period: limit.period,
-            },
-            Subject::Caller(_) | Subject::Account { .. } => limit,
-        };
-        let key = StoreKey::rate_limit(family, &subject);
-        match self.store.rate_limit(&key, &limit).await {
-            Ok(Decision::Allowed { .. }) => Ok(()),
-            Ok(Decision::Limited { retry_after }) => {
-                self.metrics.rate_limited(family);
-                self.audit_refusal(family, &subject, refusal()).await;
-                Err(Limited {
-                    family,
-                    retry_after,
-                })
+        for (taken, subject) in subjects.iter().enumerate() {
+            let key = StoreKey::rate_limit(family, subject);
+            match self
+                .store
+                .rate_limit(&key, &family.budget(limit, subject))
+                .await
+            {
+                Ok(Decision::Allowed { .. }) => {}
+                Ok(Decision::Limited { retry_after }) => {
+                    self.refund(family, subjects.get(..taken).unwrap_or_default())
+                        .await;
+                    self.metrics.rate_limited(family);
+                    self.audit_refusal(family, subject, refusal()).await;
+                    return Err(Limited {
+                        family,
+                        retry_after,
+                    });
+                }
+                Err(e) => {
+                    self.metrics.rate_limiter_unavailable(family);
+                    tracing::warn!(family = family.as_str(), error = %e, "rate limiter unavailable; allowing the request");
+                }
             }
-            Err(e) => {
-                self.metrics.rate_limiter_unavailable(family);
-                tracing::warn!(family = family.as_str(), error = %e, "rate limiter unavailable; allowing the request");
-                Ok(())
+        }
+        Ok(())
+    }
+
+    /// Gives back the step [`Self::reserve`] took from each of `subjects`'
+    /// budgets, for an attempt that turned out not to count (a sign-in that
+    /// succeeded). A store failure is logged: at worst the attempt stays
+    /// counted.
+    pub async fn refund(&self, family: Family, subjects: &[Subject<'_>]) {
+        let Some(limit) = self.limits.of(family) else {
+            return;
+        };
+        for subject in subjects {
+            let key = StoreKey::rate_limit(family, subject);
+            if let Err(e) = self
+                .store
+                .rate_limit_refund(&key, &family.budget(limit, subject))
+                .await
+            {
+                tracing::warn!(family = family.as_str(), error = %e, "could not refund a rate-limit step");
             }
         }
     }

@@ -135,6 +135,24 @@ impl EphemeralStore {
         }
     }
 
+    /// Gives back one GCRA step of `key` under `limit`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn rate_limit_refund(
+        &self,
+        key: &StoreKey,
+        limit: &Limit,
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::Redis(r) => r.rate_limit_refund(key.as_str(), limit).await,
+            Self::Memory(m) => {
+                m.rate_limit_refund(key.as_str(), limit);
+                Ok(())
+            }
+        }
+    }
+
     /// Readiness.
     ///
     /// # Errors

@@ -91,15 +91,43 @@ impl Family {
         }
     }
 
-    /// How many subjects' worth of budget one client IP gets. Several
-    /// services (or one office NAT) may share an address on the machine
-    /// surfaces; people signing in from one address share the login budget
-    /// only for *failed* attempts, and anonymous registration is per IP by
-    /// nature.
-    pub fn ip_multiplier(self) -> u32 {
-        match self {
-            Self::Token | Self::Management => 10,
-            Self::Login | Self::Registration => 1,
+    /// How many subjects' worth of the configured limit `subject` gets.
+    ///
+    /// - The machine surfaces (`Token`, `Management`) give an IP ten callers'
+    ///   worth: several services may share an address.
+    /// - `Login` counts failed sign-ins only, and its tight budget (the
+    ///   configured limit) is per account *and* address, so an attacker on
+    ///   one address slows down only their own guesses there and cannot lock
+    ///   the account out of sign-ins from another. Two looser ceilings bound
+    ///   what is left: per account, ten addresses' worth, so guessing spread
+    ///   over many addresses is still slow (10/min by default gives 100
+    ///   failures a minute, about 144,000 a day, far below what a password
+    ///   list needs); per IP, a hundred accounts' worth, so a hundred people
+    ///   behind one office NAT who each mistype once still stay far below it
+    ///   (the contract), while one address still cannot try a password
+    ///   against thousands of accounts a minute.
+    /// - `Registration` is anonymous and per IP by nature.
+    pub fn multiplier(self, subject: &Subject<'_>) -> u32 {
+        match (self, subject) {
+            (Self::Token | Self::Management, Subject::Ip(_)) => 10,
+            (Self::Login, Subject::Ip(_)) => 100,
+            (Self::Login, Subject::Account { .. }) => 10,
+            (
+                _,
+                Subject::Ip(_)
+                | Subject::Caller(_)
+                | Subject::Account { .. }
+                | Subject::AccountAtIp { .. }
+                | Subject::CallerAtIp { .. },
+            ) => 1,
+        }
+    }
+
+    /// `limit` scaled for `subject` ([`Self::multiplier`]).
+    pub fn budget(self, limit: Limit, subject: &Subject<'_>) -> Limit {
+        Limit {
+            count: limit.count.saturating_mul(self.multiplier(subject)),
+            period: limit.period,
         }
     }
 }
@@ -137,6 +165,20 @@ pub enum Subject<'a> {
         environment: &'a str,
         email: &'a str,
     },
+    /// A sign-in account from one client IP: the tight budget of failed
+    /// sign-ins, so failures from one address do not lock out another.
+    AccountAtIp {
+        environment: &'a str,
+        email: &'a str,
+        ip: Option<&'a str>,
+    },
+    /// A (public) OAuth client from one client IP: failed grants of a client
+    /// that cannot authenticate, so nobody can spend its budget elsewhere by
+    /// sending its `client_id`.
+    CallerAtIp {
+        caller: &'a str,
+        ip: Option<&'a str>,
+    },
 }
 
 impl Subject<'_> {
@@ -146,6 +188,20 @@ impl Subject<'_> {
             Self::Ip(ip) => format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), ip_budget)),
             Self::Caller(id) => format!("id:{id}"),
             Self::Account { environment, email } => format!("account:{environment}:{email}"),
+            // The fixed-format parts (IP, environment id) go first and the
+            // free-form one (an e-mail, a client id) last, so two subjects
+            // cannot spell the same key.
+            Self::AccountAtIp {
+                environment,
+                email,
+                ip,
+            } => format!(
+                "account-ip:{}:{environment}:{email}",
+                ip.unwrap_or("unknown")
+            ),
+            Self::CallerAtIp { caller, ip } => {
+                format!("id-ip:{}:{caller}", ip.unwrap_or("unknown"))
+            }
         }
     }
 }
@@ -208,6 +264,15 @@ pub fn gcra_step(tat: Option<i64>, now: i64, limit: &Limit) -> (Decision, Option
     }
     let remaining = u32::try_from((now - allow_at) / interval).unwrap_or(u32::MAX);
     (Decision::Allowed { remaining }, Some(new_tat))
+}
+
+/// Gives back one step of `limit` to a budget whose stored arrival time is
+/// `tat` (a reservation the request turned out not to need, such as a sign-in
+/// that succeeded). Returns the arrival time to store, or `None` when the key
+/// is as good as fresh and can go.
+pub fn gcra_refund(tat: Option<i64>, now: i64, limit: &Limit) -> Option<i64> {
+    let tat = tat?.saturating_sub(limit.emission_interval_us());
+    (tat > now).then_some(tat)
 }
 
 #[cfg(test)]
@@ -275,5 +340,25 @@ mod tests {
         // One interval later exactly one more request fits.
         let (d, _) = gcra_step(tat, now + 333_333, &limit);
         assert_eq!(d, Decision::Allowed { remaining: 0 });
+    }
+
+    #[test]
+    fn a_refund_gives_back_exactly_one_step() {
+        let limit = Limit::parse("2/s").unwrap().unwrap();
+        let now = 1_000_000;
+        let (_, tat) = gcra_step(None, now, &limit);
+        let (_, tat) = gcra_step(tat, now, &limit);
+        assert!(matches!(
+            gcra_step(tat, now, &limit).0,
+            Decision::Limited { .. }
+        ));
+        let tat = gcra_refund(tat, now, &limit);
+        assert_eq!(
+            gcra_step(tat, now, &limit).0,
+            Decision::Allowed { remaining: 0 }
+        );
+        // Refunding the last step leaves nothing to store.
+        assert_eq!(gcra_refund(Some(now + 500_000), now, &limit), None);
+        assert_eq!(gcra_refund(None, now, &limit), None);
     }
 }

@@ -1,5 +1,6 @@
 //! `POST /oauth/token` (RFC 6749 §3.2): rate limits per IP, authenticates
-//! the client, rate limits per client, and dispatches on `grant_type`.
+//! the client, rate limits a confidential client per client (a public one's
+//! failed grants per client and IP), and dispatches on `grant_type`.
 
 use super::grants;
 use super::{no_store_json, require_form};
@@ -47,20 +48,48 @@ pub async fn post(
         )
         .client(&caller)
     };
+    if !client.row.is_public() {
+        state
+            .core()
+            .limit(Family::Token, Subject::Caller(&client.row.id), refusal)
+            .await?;
+        return Ok(no_store_json(&grant(&state, &client, &params).await?));
+    }
+    // A public client proves nothing: anyone can send its `client_id`, so a
+    // per-client budget would be everyone's to spend. Its failed grants are
+    // counted per client and IP instead (reserved first, so concurrent
+    // guesses cannot slip past, and given back when the grant succeeds).
+    let budget = [Subject::CallerAtIp {
+        caller: &client.row.id,
+        ip: caller.ip.as_deref(),
+    }];
     state
         .core()
-        .limit(Family::Token, Subject::Caller(&client.row.id), refusal)
+        .reserve(Family::Token, &budget, refusal)
         .await?;
-    let grant_type = grant_type(&params)?;
-    allowed(&client, grant_type)?;
-    let body = match grant_type {
-        GrantType::AuthorizationCode => grants::code::exchange(&state, &client, &params).await?,
-        GrantType::RefreshToken => grants::refresh::exchange(&state, &client, &params).await?,
-        GrantType::ClientCredentials => {
-            grants::client_credentials::exchange(&state, &client, &params).await?
-        }
-    };
+    let body = grant(&state, &client, &params).await?;
+    state.core().refund(Family::Token, &budget).await;
     Ok(no_store_json(&body))
+}
+
+/// Dispatches on `grant_type` for an authenticated client.
+///
+/// # Errors
+/// The grant's own errors (RFC 6749 §5.2).
+async fn grant(
+    state: &OAuthState,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<serde_json::Value, OAuthError> {
+    let grant_type = grant_type(params)?;
+    allowed(client, grant_type)?;
+    match grant_type {
+        GrantType::AuthorizationCode => grants::code::exchange(state, client, params).await,
+        GrantType::RefreshToken => grants::refresh::exchange(state, client, params).await,
+        GrantType::ClientCredentials => {
+            grants::client_credentials::exchange(state, client, params).await
+        }
+    }
 }
 
 /// The `grant_type` parameter.

@@ -21,5 +21,6 @@ mod rate_limit;
 mod restart;
 mod saml;
 mod sessions;
+mod signin_limits;
 mod snapshots;
 mod users;

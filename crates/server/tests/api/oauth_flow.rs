@@ -478,6 +478,11 @@ async fn login_failures_are_generic_limited_and_audited(backend: Backend) {
     // A missing CSRF token is refused.
     let (s, _) = attempt("lim@example.com", PASSWORD, String::new()).await;
     assert_eq!(s, 403);
+    // Failures count per account and address (the other account's failure
+    // did not spend this one's budget): the second one here spends it, and
+    // then even the right password waits.
+    let (s, _) = attempt("lim@example.com", "wrong again!", csrf.clone()).await;
+    assert_eq!(s, 401);
     let (s, body) = attempt("lim@example.com", PASSWORD, csrf.clone()).await;
     assert_eq!(s, 429, "{body}");
     let (_, events) = status_json(
@@ -485,7 +490,7 @@ async fn login_failures_are_generic_limited_and_audited(backend: Backend) {
             .await,
     )
     .await;
-    assert_eq!(events["data"].as_array().unwrap().len(), 2);
+    assert_eq!(events["data"].as_array().unwrap().len(), 3);
     assert_eq!(events["data"][0]["outcome"], "failure");
 }
 

@@ -2,7 +2,7 @@
 //! an occasional sweep, timed by the shared [`Clock`].
 
 use crate::clock::Clock;
-use crate::rate_limit::{Decision, Limit, gcra_step};
+use crate::rate_limit::{Decision, Limit, gcra_refund, gcra_step};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,11 +111,7 @@ impl MemoryStore {
     pub fn rate_limit(&self, key: &str, limit: &Limit) -> Decision {
         let now = self.now_us();
         let mut map = self.lock();
-        let tat = map
-            .get(key)
-            .filter(|e| e.expires_us > now)
-            .and_then(|e| <[u8; 8]>::try_from(e.value.as_slice()).ok())
-            .map(i64::from_be_bytes);
+        let tat = stored_tat(&map, key, now);
         let (decision, new_tat) = gcra_step(tat, now, limit);
         if let Some(tat) = new_tat {
             map.insert(
@@ -129,6 +125,34 @@ impl MemoryStore {
         }
         decision
     }
+
+    pub fn rate_limit_refund(&self, key: &str, limit: &Limit) {
+        let now = self.now_us();
+        let mut map = self.lock();
+        let tat = stored_tat(&map, key, now);
+        match gcra_refund(tat, now, limit) {
+            Some(tat) => {
+                map.insert(
+                    key.to_owned(),
+                    Entry {
+                        value: tat.to_be_bytes().to_vec(),
+                        expires_us: tat,
+                    },
+                );
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+/// The GCRA arrival time stored under `key`, if it is still live.
+fn stored_tat(map: &HashMap<String, Entry>, key: &str, now: i64) -> Option<i64> {
+    map.get(key)
+        .filter(|e| e.expires_us > now)
+        .and_then(|e| <[u8; 8]>::try_from(e.value.as_slice()).ok())
+        .map(i64::from_be_bytes)
 }
 
 #[cfg(test)]

@@ -25,11 +25,28 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) 
 return {1, math.floor((now - allow_at) / interval)}
 ";
 
+/// Gives back one GCRA step (`rate_limit::gcra_refund`), atomically and on
+/// the same server clock.
+const GCRA_REFUND_SCRIPT: &str = r"
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new_tat = tat - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+end
+return 1
+";
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     gcra: std::sync::Arc<redis::Script>,
+    gcra_refund: std::sync::Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -62,6 +79,7 @@ impl RedisStore {
             conn,
             prefix: prefix.to_owned(),
             gcra: std::sync::Arc::new(redis::Script::new(GCRA_SCRIPT)),
+            gcra_refund: std::sync::Arc::new(redis::Script::new(GCRA_REFUND_SCRIPT)),
         })
     }
 
@@ -137,6 +155,16 @@ impl RedisStore {
                 retry_after: Duration::from_micros(u64::try_from(n).unwrap_or(0)),
             }
         })
+    }
+
+    pub async fn rate_limit_refund(&self, key: &str, limit: &Limit) -> Result<(), StorageError> {
+        let mut conn = self.conn.clone();
+        self.gcra_refund
+            .key(self.key(key))
+            .arg(limit.emission_interval_us())
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> Result<(), StorageError> {

@@ -4,6 +4,17 @@ use trusec_storage::rate_limit::{Family, Limit, RateLimits, Subject};
 use trusec_storage::{Clock, Core, EphemeralStore, PageRequest, ids};
 use trusec_testdb::{Backend, on_every_backend};
 
+/// Redis under a fresh prefix when the backend has it, else the in-process
+/// store.
+async fn fresh_store(backend: &Backend) -> EphemeralStore {
+    match Backend::redis_url().filter(|_| backend.has_redis()) {
+        Some(url) => EphemeralStore::redis(&url, &format!("trusec-test:{}:", ulid::Ulid::new()))
+            .await
+            .unwrap(),
+        None => EphemeralStore::memory(Clock::System),
+    }
+}
+
 on_every_backend!(one_limiter_counts_audits_once_and_scales_per_ip);
 
 /// `Core::limit` is the one rate limiter of every surface: a caller's budget
@@ -12,12 +23,7 @@ on_every_backend!(one_limiter_counts_audits_once_and_scales_per_ip);
 /// once per budget and minute, and a switched-off family never refuses.
 async fn one_limiter_counts_audits_once_and_scales_per_ip(backend: Backend) {
     let (_test_db, db) = fresh_db(&backend);
-    let store = match Backend::redis_url().filter(|_| backend.has_redis()) {
-        Some(url) => EphemeralStore::redis(&url, &format!("trusec-test:{}:", ulid::Ulid::new()))
-            .await
-            .unwrap(),
-        None => EphemeralStore::memory(Clock::System),
-    };
+    let store = fresh_store(&backend).await;
     let (log, writer) = audit::AuditLog::start(db.clone(), Clock::System);
     let limits = RateLimits {
         token: Limit::parse("2/min").unwrap(),
@@ -96,4 +102,70 @@ async fn one_limiter_counts_audits_once_and_scales_per_ip(backend: Backend) {
             .iter()
             .all(|e| e.outcome.as_str() == "failure" && e.ip.as_deref() == Some("192.0.2.7"))
     );
+}
+
+on_every_backend!(reserve_is_all_or_none_and_refund_gives_a_step_back);
+
+/// Limits that count failures only: `reserve` takes a step of every budget
+/// or of none (a refusal gives back what it took), and `refund` returns the
+/// step of an attempt that succeeded, on both stores.
+async fn reserve_is_all_or_none_and_refund_gives_a_step_back(backend: Backend) {
+    let (_test_db, db) = fresh_db(&backend);
+    let store = fresh_store(&backend).await;
+    let (log, _writer) = audit::AuditLog::start(db.clone(), Clock::System);
+    let limits = RateLimits {
+        login: Limit::parse("2/min").unwrap(),
+        ..RateLimits::default()
+    };
+    let core = Core::new(db, store, Clock::System, log, limits, 1);
+    let refusal = || NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous());
+    let at = |ip| Subject::AccountAtIp {
+        environment: ids::ENV_LIVE,
+        email: "ada@example.com",
+        ip: Some(ip),
+    };
+    let account = Subject::Account {
+        environment: ids::ENV_LIVE,
+        email: "ada@example.com",
+    };
+    let from_a = [at("192.0.2.1"), account];
+    // Successes give their step back: any number of them fits.
+    for _ in 0..5 {
+        core.reserve(Family::Login, &from_a, refusal).await.unwrap();
+        core.refund(Family::Login, &from_a).await;
+    }
+    // Two failures spend the (account, IP) budget, not the account's ceiling
+    // (ten addresses' worth).
+    for _ in 0..2 {
+        core.reserve(Family::Login, &from_a, refusal).await.unwrap();
+    }
+    assert!(core.reserve(Family::Login, &from_a, refusal).await.is_err());
+    // Another address still has its budget.
+    let from_b = [at("192.0.2.2"), account];
+    core.reserve(Family::Login, &from_b, refusal).await.unwrap();
+    core.refund(Family::Login, &from_b).await;
+    // A refund makes room for exactly one more.
+    core.refund(Family::Login, &from_a[..1]).await;
+    core.reserve(Family::Login, &from_a, refusal).await.unwrap();
+    assert!(core.reserve(Family::Login, &from_a, refusal).await.is_err());
+    // All or none: a refusal of the second budget gives back the first.
+    let ceiling = [at("192.0.2.3"), Subject::Caller("exhausted")];
+    for _ in 0..2 {
+        core.limit(Family::Login, Subject::Caller("exhausted"), refusal)
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        assert!(
+            core.reserve(Family::Login, &ceiling, refusal)
+                .await
+                .is_err()
+        );
+    }
+    core.limit(Family::Login, at("192.0.2.3"), refusal)
+        .await
+        .unwrap();
+    core.limit(Family::Login, at("192.0.2.3"), refusal)
+        .await
+        .unwrap();
 }

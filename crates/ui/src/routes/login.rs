@@ -1,5 +1,6 @@
-//! `GET/POST /login`: email and password, CSRF-protected, rate limited per
-//! client IP and per account, audited. The error never says whether the
+//! `GET/POST /login`: email and password, CSRF-protected, audited, with
+//! failed attempts limited per account and client IP (and looser ceilings per
+//! account and per IP; a successful sign-in is not counted). The error never says whether the
 //! email exists, and an unknown email costs the same Argon2 time as a wrong
 //! password ([`trusec_storage::Core::verify_password`]).
 
@@ -65,6 +66,27 @@ impl Attempt {
             csrf: String::new(),
             interaction: form.interaction.clone(),
         }
+    }
+
+    /// The budgets a failed attempt counts against (`Family::multiplier`):
+    /// tight per account and address, so failures from one address never
+    /// lock out another; a looser ceiling per account, against guessing
+    /// spread over many addresses; and one per address, against one address
+    /// trying many accounts. The first exhausted one is what the 429 reports.
+    fn budgets(&self) -> [Subject<'_>; 3] {
+        let ip = self.client.ip.as_deref();
+        [
+            Subject::AccountAtIp {
+                environment: &self.environment,
+                email: &self.email,
+                ip,
+            },
+            Subject::Account {
+                environment: &self.environment,
+                email: &self.email,
+            },
+            Subject::Ip(ip),
+        ]
     }
 
     fn event(&self, event_type: EventType, actor: Actor) -> NewAuditEvent {
@@ -135,7 +157,9 @@ pub async fn post(
         let page = attempt.page(&form, "Your session expired. Please try again.");
         return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, page));
     }
-    if let Err(limited) = check_limits(&state, &attempt).await {
+    let budgets = attempt.budgets();
+    let refusal = || attempt.event(EventType::RateLimitExceeded, Actor::anonymous());
+    if let Err(limited) = state.core.reserve(Family::Login, &budgets, refusal).await {
         return Ok(too_many(&req, &state, &attempt, &form, &limited));
     }
     let user = find_user(&state, &attempt, &form).await?;
@@ -145,38 +169,17 @@ pub async fn post(
         .verify_password(form.password.clone(), hash)
         .await;
     match user {
-        Some(user) if verified => signed_in(&state, attempt, &user).await,
+        Some(user) if verified => {
+            // Only failures count: the right password gives its step back.
+            state.core.refund(Family::Login, &budgets).await;
+            signed_in(&state, attempt, &user).await
+        }
         user => {
             failed(&state, &attempt, user.as_ref()).await?;
             let page = attempt.page(&form, WRONG);
             Ok(form_page(&req, &state, StatusCode::UNAUTHORIZED, page))
         }
     }
-}
-
-/// Per client IP, then per account: an attacker on one address is slowed
-/// down there, and an account is protected from guessing spread over many.
-async fn check_limits(state: &UiState, attempt: &Attempt) -> Result<(), Limited> {
-    let refusal = || attempt.event(EventType::RateLimitExceeded, Actor::anonymous());
-    state
-        .core
-        .limit(
-            Family::Login,
-            Subject::Ip(attempt.client.ip.as_deref()),
-            refusal,
-        )
-        .await?;
-    state
-        .core
-        .limit(
-            Family::Login,
-            Subject::Account {
-                environment: &attempt.environment,
-                email: &attempt.email,
-            },
-            refusal,
-        )
-        .await
 }
 
 fn too_many(
