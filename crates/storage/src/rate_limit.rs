@@ -185,7 +185,7 @@ impl Subject<'_> {
     /// The part of the store key after the family.
     pub fn key_part(&self) -> String {
         match self {
-            Self::Ip(ip) => format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), ip_budget)),
+            Self::Ip(ip) => format!("ip:{}", budget_of(*ip)),
             Self::Caller(id) => format!("id:{id}"),
             Self::Account { environment, email } => format!("account:{environment}:{email}"),
             // The fixed-format parts (IP, environment id) go first and the
@@ -195,15 +195,16 @@ impl Subject<'_> {
                 environment,
                 email,
                 ip,
-            } => format!(
-                "account-ip:{}:{environment}:{email}",
-                ip.unwrap_or("unknown")
-            ),
+            } => format!("account-ip:{}:{environment}:{email}", budget_of(*ip)),
             Self::CallerAtIp { caller, ip } => {
-                format!("id-ip:{}:{caller}", ip.unwrap_or("unknown"))
+                format!("id-ip:{}:{caller}", budget_of(*ip))
             }
         }
     }
+}
+
+fn budget_of(ip: Option<&str>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), ip_budget)
 }
 
 /// The budget an address spends: an IPv4 address its own, an IPv6 address
