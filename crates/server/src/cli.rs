@@ -144,6 +144,12 @@ pub struct ConfigArgs {
     /// Anonymous client registrations per IP: N/s, N/min, N/h or off [default: 20/h].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_REGISTRATION", global = true)]
     pub rate_limit_registration: Option<String>,
+    /// Authorization and RP-initiated logout requests per IP (each stores an interaction): N/s, N/min, N/h or off [default: 300/min].
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_AUTHORIZE", global = true)]
+    pub rate_limit_authorize: Option<String>,
+    /// SAML SSO and SLO messages per IP: N/s, N/min, N/h or off [default: 300/min].
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_SAML", global = true)]
+    pub rate_limit_saml: Option<String>,
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "TRUSEC_WORKERS", global = true)]
     pub workers: Option<usize>,

@@ -100,6 +100,8 @@ pub struct FileRateLimits {
     pub token: Option<String>,
     pub management: Option<String>,
     pub registration: Option<String>,
+    pub authorize: Option<String>,
+    pub saml: Option<String>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -107,6 +109,8 @@ pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/trusec.db";
 pub const DEFAULT_MASTER_KEY_FILE: &str = "data/master.key";
 pub const DEFAULT_RATE_LIMIT_LOGIN: &str = "10/min";
+pub const DEFAULT_RATE_LIMIT_AUTHORIZE: &str = "300/min";
+pub const DEFAULT_RATE_LIMIT_SAML: &str = "300/min";
 pub const DEFAULT_RATE_LIMIT_TOKEN: &str = "1200/min";
 pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "6000/min";
 pub const DEFAULT_RATE_LIMIT_REGISTRATION: &str = "20/h";
@@ -192,6 +196,8 @@ impl Settings {
                 token: None,
                 management: None,
                 registration: None,
+                authorize: None,
+                saml: None,
             },
             workers: 1,
             log: "warn".into(),
@@ -346,6 +352,18 @@ fn rate_limits(args: &ConfigArgs, file: &FileConfig) -> Result<RateLimits, Confi
             &file.registration,
             DEFAULT_RATE_LIMIT_REGISTRATION,
         )?,
+        authorize: limit(
+            "TRUSEC_RATE_LIMIT_AUTHORIZE",
+            &args.rate_limit_authorize,
+            &file.authorize,
+            DEFAULT_RATE_LIMIT_AUTHORIZE,
+        )?,
+        saml: limit(
+            "TRUSEC_RATE_LIMIT_SAML",
+            &args.rate_limit_saml,
+            &file.saml,
+            DEFAULT_RATE_LIMIT_SAML,
+        )?,
     })
 }
 
@@ -441,6 +459,8 @@ mod tests {
                 token: Some(String::new()),
                 management: Some(String::new()),
                 registration: Some(String::new()),
+                authorize: Some(String::new()),
+                saml: Some(String::new()),
             },
         };
         let every_key = toml::to_string(&full).unwrap();

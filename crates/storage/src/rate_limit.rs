@@ -79,6 +79,12 @@ pub enum Family {
     Management,
     /// Anonymous RFC 7591 registration.
     Registration,
+    /// `/oauth/authorize` and `/oauth/logout`: anonymous requests that
+    /// store an interaction for minutes.
+    Authorize,
+    /// `/saml/sso` and `/saml/slo`: anonymous messages that cost XML parsing
+    /// and signature checks, and may store a pending request.
+    Saml,
 }
 
 impl Family {
@@ -88,6 +94,8 @@ impl Family {
             Self::Token => "token",
             Self::Management => "management",
             Self::Registration => "registration",
+            Self::Authorize => "authorize",
+            Self::Saml => "saml",
         }
     }
 
@@ -106,7 +114,8 @@ impl Family {
     ///   behind one office NAT who each mistype once still stay far below it
     ///   (the contract), while one address still cannot try a password
     ///   against thousands of accounts a minute.
-    /// - `Registration` is anonymous and per IP by nature.
+    /// - `Registration`, `Authorize` and `Saml` are anonymous and per IP by
+    ///   nature.
     pub fn multiplier(self, subject: &Subject<'_>) -> u32 {
         match (self, subject) {
             (Self::Token | Self::Management, Subject::Ip(_)) => 10,
@@ -139,6 +148,8 @@ pub struct RateLimits {
     pub token: Option<Limit>,
     pub management: Option<Limit>,
     pub registration: Option<Limit>,
+    pub authorize: Option<Limit>,
+    pub saml: Option<Limit>,
 }
 
 impl RateLimits {
@@ -148,6 +159,8 @@ impl RateLimits {
             Family::Token => self.token,
             Family::Management => self.management,
             Family::Registration => self.registration,
+            Family::Authorize => self.authorize,
+            Family::Saml => self.saml,
         }
     }
 }

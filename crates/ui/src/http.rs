@@ -179,6 +179,31 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .and_then(|(ip, _)| ip.parse().ok())
 }
 
+/// One step of `family`'s per-IP budget for an anonymous browser-facing
+/// request (authorize, logout, SAML), before it costs parsing or stores
+/// anything; a refusal is the "too many attempts" page with `Retry-After`.
+///
+/// # Errors
+/// [`crate::PageError::RateLimited`].
+pub async fn limit_per_ip(
+    core: &trusec_storage::Core,
+    req: &HttpRequest,
+    family: trusec_storage::rate_limit::Family,
+) -> Result<(), crate::PageError> {
+    use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+    let client = client_info(req);
+    core.limit(
+        family,
+        trusec_storage::rate_limit::Subject::Ip(client.ip.as_deref()),
+        || {
+            NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous())
+                .client(&client)
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// The caller's address (see [`TrustedProxies::client_ip`]) and user agent.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
     let proxies = req.app_data::<TrustedProxies>();

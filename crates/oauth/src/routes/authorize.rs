@@ -20,6 +20,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use request::AuthzRequest;
 use std::borrow::Cow;
 use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::rate_limit::Family;
+use trusec_ui::http::limit_per_ip;
 use trusec_ui::{Interaction, PageError, pages};
 
 /// A request refused before its redirect URI is trusted.
@@ -74,6 +76,7 @@ fn redirect_error(
 }
 
 pub async fn get(http: HttpRequest, state: Data<OAuthState>) -> Result<HttpResponse, PageError> {
+    limit_per_ip(state.core(), &http, Family::Authorize).await?;
     let params =
         Params::parse(http.query_string().as_bytes()).map_err(|e| invalid(e.description))?;
     start(&http, &state, &params).await
@@ -85,6 +88,7 @@ pub async fn post(
     state: Data<OAuthState>,
     body: Bytes,
 ) -> Result<HttpResponse, PageError> {
+    limit_per_ip(state.core(), &http, Family::Authorize).await?;
     super::require_form(&http).map_err(|_| invalid("The request body must be a form."))?;
     let params = Params::parse(&body).map_err(|e| invalid(e.description))?;
     start(&http, &state, &params).await

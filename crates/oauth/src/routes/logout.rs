@@ -12,6 +12,8 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use std::borrow::Cow;
 use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::rate_limit::Family;
+use trusec_ui::http::limit_per_ip;
 use trusec_ui::{LogoutIntent, PageError, pages};
 
 fn invalid(message: impl Into<Cow<'static, str>>) -> PageError {
@@ -19,12 +21,18 @@ fn invalid(message: impl Into<Cow<'static, str>>) -> PageError {
 }
 
 pub async fn get(req: HttpRequest, state: Data<OAuthState>) -> Result<HttpResponse, PageError> {
+    limit_per_ip(state.core(), &req, Family::Authorize).await?;
     let params =
         Params::parse(req.query_string().as_bytes()).map_err(|e| invalid(e.description))?;
     handle(&state, &params).await
 }
 
-pub async fn post(state: Data<OAuthState>, body: Bytes) -> Result<HttpResponse, PageError> {
+pub async fn post(
+    req: HttpRequest,
+    state: Data<OAuthState>,
+    body: Bytes,
+) -> Result<HttpResponse, PageError> {
+    limit_per_ip(state.core(), &req, Family::Authorize).await?;
     let params = Params::parse(&body).map_err(|e| invalid(e.description))?;
     handle(&state, &params).await
 }

@@ -16,11 +16,13 @@ use samael::schema::{LogoutRequest, LogoutResponse};
 use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::rate_limit::Family;
 use trusec_storage::service_providers::{self, Binding, Endpoint, ServiceProviderRow};
 use trusec_storage::sessions::{self, SessionRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
 use trusec_ui::cookies::{self, SESSION_COOKIE};
 use trusec_ui::error::ErrorChain;
+use trusec_ui::http::limit_per_ip;
 use trusec_ui::{LogoutIntent, pages};
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
@@ -45,6 +47,7 @@ fn new_id() -> String {
 
 /// `GET /saml/slo`: HTTP-Redirect binding.
 pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> Result<HttpResponse, SamlError> {
+    limit_per_ip(state.core(), &req, Family::Saml).await?;
     let query = req.query_string();
     let outcome = if query.split('&').any(|p| p.starts_with("SAMLResponse=")) {
         response_in(&state, request::from_redirect(query, "SAMLResponse")).await
@@ -60,6 +63,7 @@ pub async fn post(
     state: Data<SamlState>,
     body: Bytes,
 ) -> Result<HttpResponse, SamlError> {
+    limit_per_ip(state.core(), &req, Family::Saml).await?;
     let outcome = match post_message(&body) {
         Posted::Response(incoming) => response_in(&state, incoming).await,
         Posted::Request(incoming) => request_in(&req, &state, incoming).await,

@@ -17,8 +17,10 @@ use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::rate_limit::Family;
 use trusec_storage::service_providers::{Binding, NameIdFormat, ServiceProviderRow, UserAttribute};
 use trusec_storage::users::UserRow;
+use trusec_ui::http::limit_per_ip;
 use trusec_ui::{Interaction, LoginSession, pages};
 
 /// How far an `IssueInstant` may be from now.
@@ -47,6 +49,7 @@ struct Pending {
 
 /// `GET /saml/sso`: HTTP-Redirect binding.
 pub async fn redirect(req: HttpRequest, state: Data<SamlState>) -> Result<HttpResponse, SamlError> {
+    limit_per_ip(state.core(), &req, Family::Saml).await?;
     let incoming = request::from_redirect(req.query_string(), "SAMLRequest");
     audited(&state, &req, handle(&req, &state, incoming).await).await
 }
@@ -57,6 +60,7 @@ pub async fn post(
     state: Data<SamlState>,
     body: Bytes,
 ) -> Result<HttpResponse, SamlError> {
+    limit_per_ip(state.core(), &req, Family::Saml).await?;
     let incoming = post_message(&body);
     audited(&state, &req, handle(&req, &state, incoming).await).await
 }
@@ -298,6 +302,7 @@ pub async fn idp_initiated(
     http: HttpRequest,
     state: Data<SamlState>,
 ) -> Result<HttpResponse, SamlError> {
+    limit_per_ip(state.core(), &http, Family::Saml).await?;
     let outcome = idp_initiated_sign_in(&http, &state).await;
     audited(&state, &http, outcome).await
 }

@@ -185,3 +185,45 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_and_audited(back
     assert_eq!(register(&direct, "203.0.113.5").await, 201);
     assert_eq!(register(&direct, "198.51.100.7").await, 429);
 }
+
+on_every_backend!(anonymous_protocol_requests_are_limited_per_ip);
+
+/// `/oauth/authorize`, `/oauth/logout` and `/saml/*` take anonymous requests
+/// that store state or cost XML work: each family has a per-IP budget, and
+/// a refusal is the page with `Retry-After`.
+async fn anonymous_protocol_requests_are_limited_per_ip(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.rate_limits.authorize = Limit::parse("2/min").unwrap();
+            s.rate_limits.saml = Limit::parse("2/min").unwrap();
+        })
+        .spawn()
+        .await;
+    for family in [
+        "/oauth/authorize?client_id=client_nope",
+        "/saml/sso?SAMLRequest=x",
+    ] {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let resp = app.client.get(app.url(family)).send().await.unwrap();
+            statuses.push(resp.status().as_u16());
+            if resp.status() == 429 {
+                assert!(resp.headers().contains_key("retry-after"));
+                assert!(resp.text().await.unwrap().contains("Too many attempts"));
+            }
+        }
+        assert_eq!(statuses.last(), Some(&429), "{family}: {statuses:?}");
+        assert!(
+            statuses.iter().take(2).all(|s| *s != 429),
+            "{family}: {statuses:?}"
+        );
+    }
+    // Logout shares the authorize budget.
+    let resp = app
+        .client
+        .get(app.url("/oauth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+}
