@@ -79,6 +79,10 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Option<String>
 
 /// Where to return after signing out: a registered post-logout URI, with
 /// `state` appended.
+/// The longest `state` an RP may send through logout (RP-Initiated Logout
+/// §2 leaves it opaque; 512 bytes is far more than any RP uses).
+const MAX_STATE: usize = 512;
+
 fn return_url(params: &Params, client: Option<&ClientRow>) -> Result<Option<String>, PageError> {
     let Some(uri) = params.get("post_logout_redirect_uri") else {
         return Ok(None);
@@ -96,6 +100,11 @@ fn return_url(params: &Params, client: Option<&ClientRow>) -> Result<Option<Stri
     let mut url =
         url::Url::parse(uri).map_err(|_| invalid("post_logout_redirect_uri is malformed."))?;
     if let Some(s) = params.get("state") {
+        // Stored with the logout intent for minutes on an anonymous request:
+        // bounded like every other piece of unauthenticated state.
+        if s.len() > MAX_STATE {
+            return Err(invalid("state is longer than 512 bytes."));
+        }
         url.query_pairs_mut().append_pair("state", s);
     }
     Ok(Some(url.to_string()))

@@ -604,6 +604,15 @@ async fn rp_initiated_logout(backend: Backend) {
         app.client.get(url.as_str()).send().await.unwrap().status(),
         400
     );
+    // An oversized state is not stored with the logout intent.
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://app.example.com/bye")
+        .append_pair("state", &"s".repeat(513));
+    let resp = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("state is longer"));
     let (_, events) = status_json(
         app.get("/v1/audit-events?type=user.logout", &app.secret_key)
             .await,
