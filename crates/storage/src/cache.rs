@@ -64,10 +64,6 @@ impl Cached {
             what: "client",
         }
     }
-
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
 }
 
 impl EphemeralStore {
@@ -95,22 +91,19 @@ impl EphemeralStore {
             Err(e) => tracing::warn!(error = %e, cache = cached.what, "cache unavailable"),
         }
         let value = load().await?;
-        if let Some(value) = value {
-            let value = match serde_json::to_vec(&Entry::Live(&value)) {
+        if let Some(value) = &value {
+            match serde_json::to_vec(&Entry::Live(value)) {
                 Ok(bytes) => {
                     if let Err(e) = self.put_if_absent(&cached.key, &bytes, cached.ttl).await {
                         tracing::warn!(error = %e, cache = cached.what, "could not fill the cache");
                     }
-                    value
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, cache = cached.what, "could not encode a cache entry");
-                    value
                 }
-            };
-            return Ok(Some(value));
+            }
         }
-        Ok(None)
+        Ok(value)
     }
 
     /// Marks entries stale after their rows changed (see the module docs).

@@ -70,10 +70,6 @@ impl Core {
         &self.metrics
     }
 
-    pub fn limits(&self) -> &RateLimits {
-        &self.limits
-    }
-
     /// Records an audit event, counts it, and waits for its commit.
     ///
     /// # Errors

@@ -71,10 +71,6 @@ macro_rules! typed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
         }
 
         impl TypedId for $name {
