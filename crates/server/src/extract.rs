@@ -270,13 +270,7 @@ async fn authenticate_access_token(
 ) -> Result<Caller, ApiError> {
     let claims = trusec_oauth::verify_bearer(&state.oauth, token)
         .await
-        .map_err(|e| match e.error_id() {
-            // Already logged with its chain under this id: not again.
-            Some(error_id) => ApiError::Internal {
-                error_id: error_id.to_owned(),
-            },
-            None => ApiError::Unauthenticated("invalid API key or access token".into()),
-        })?;
+        .map_err(|e| token_refused(&e, "invalid API key or access token".into()))?;
     let needed = required_scope(req)?;
     if !claims.has_scope(&needed) {
         return Err(ApiError::Forbidden(format!(
@@ -448,9 +442,7 @@ impl Caller {
         let rows = core.db.run(move |conn| load(conn, &env, &page)).await?;
         list_response(rows, view, cursor)
     }
-}
 
-impl Caller {
     /// `GET /v1/<objects>/{id}` and friends: the object of kind `I` with
     /// this path id in the caller's environment, from `get`.
     ///
@@ -476,6 +468,18 @@ impl Caller {
                 trusec_storage::StorageError::NotFound => ApiError::not_found(I::WHAT, Some("id")),
                 other => other.into(),
             })
+    }
+}
+
+/// A bearer access token that did not verify: a server failure keeps the
+/// `error_id` it was already logged under (not logged again); anything
+/// else is `Unauthenticated` with `message`.
+pub fn token_refused(e: &trusec_oauth::OAuthError, message: String) -> ApiError {
+    match e.error_id() {
+        Some(error_id) => ApiError::Internal {
+            error_id: error_id.to_owned(),
+        },
+        None => ApiError::Unauthenticated(message),
     }
 }
 

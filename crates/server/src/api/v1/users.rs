@@ -269,13 +269,7 @@ pub async fn me(
     }
     let claims = trusec_oauth::verify_bearer(&state.oauth, &token)
         .await
-        .map_err(|e| match e.error_id() {
-            // A server failure (already logged under this id), not a bad token.
-            Some(error_id) => ApiError::Internal {
-                error_id: error_id.to_owned(),
-            },
-            None => ApiError::Unauthenticated(e.description),
-        })?;
+        .map_err(|e| crate::extract::token_refused(&e, e.description.clone()))?;
     if claims.sub == claims.client_id {
         return Err(ApiError::Forbidden(
             "this access token was issued to a client, not a user".into(),
