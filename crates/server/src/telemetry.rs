@@ -66,29 +66,10 @@ mod tests {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
 
-    /// Captures what the code under test logs.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[actix_web::test]
     async fn request_logs_carry_the_route_pattern_never_the_path_query_or_forged_ip() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let captured = trusec_testkit::log::CapturedLog::default();
+        let _guard = tracing::subscriber::set_default(captured.subscriber());
         let app = test::init_service(
             App::new()
                 .wrap(tracing_actix_web::TracingLogger::<RequestSpan>::new())
@@ -108,7 +89,7 @@ mod tests {
             .to_request();
         let resp = test::call_service(&app, req).await;
         assert!(resp.status().is_success());
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = captured.text();
         assert!(log.contains("route=/v1/users/{id}"), "{log}");
         assert!(log.contains("client_ip=192.0.2.8"), "{log}");
         for secret in ["user_secretid", "ada", "SAMLRequest", "6.6.6.6"] {

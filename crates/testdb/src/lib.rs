@@ -15,6 +15,7 @@
 )]
 
 mod db;
+pub mod log;
 
 pub use db::TestDb;
 

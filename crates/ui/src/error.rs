@@ -207,35 +207,16 @@ mod tests {
         assert!(!body.contains("err_"));
     }
 
-    /// Captures what the code under test logs.
-    #[derive(Clone, Default)]
-    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn the_page_and_the_log_line_share_the_error_id_and_only_the_log_has_the_cause() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let e = tracing::subscriber::with_default(subscriber, || {
+        let captured = trusec_testdb::log::CapturedLog::default();
+        let e = tracing::subscriber::with_default(captured.subscriber(), || {
             PageError::from(StorageError::unavailable(std::io::Error::other(
                 "connection refused by db.internal",
             )))
         });
         let id = e.error_id().unwrap().to_owned();
-        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log = captured.text();
         assert_eq!(log.lines().count(), 1, "{log}");
         assert!(
             log.contains(&id) && log.contains("connection refused by db.internal"),
