@@ -175,17 +175,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     // Per client IP first, before any lookup, so a flood of made-up keys
     // from one address is refused without touching the database.
     let client = client_info(req);
-    state
-        .core
-        .limit(
-            Family::Management,
-            Subject::Ip(client.ip.as_deref()),
-            || {
-                NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous())
-                    .client(&client)
-            },
-        )
-        .await?;
+    state.core.limit_ip(Family::Management, &client).await?;
     let token = bearer(req)?;
     if KeyType::from_key(&token).is_none() {
         return authenticate_access_token(&state, req, &token, client).await;

@@ -14,7 +14,7 @@
 //!   Argon2 work (~19 MiB and a core each);
 //! - API-key authentication lives in [`crate::authn`].
 
-use crate::audit::{AuditLog, EventType, NewAuditEvent};
+use crate::audit::{Actor, AuditLog, ClientInfo, EventType, NewAuditEvent};
 use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
@@ -97,6 +97,20 @@ impl Core {
         refusal: impl FnOnce() -> NewAuditEvent,
     ) -> Result<(), Limited> {
         self.reserve(family, &[subject], refusal).await
+    }
+
+    /// One step of `family`'s per-IP budget for a caller not identified
+    /// yet (before authentication, or an anonymous request); a refusal is
+    /// audited as anonymous, in no environment, with `client`.
+    ///
+    /// # Errors
+    /// [`Limited`] when the address's budget is exhausted.
+    pub async fn limit_ip(&self, family: Family, client: &ClientInfo) -> Result<(), Limited> {
+        self.limit(family, Subject::Ip(client.ip.as_deref()), || {
+            NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous())
+                .client(client)
+        })
+        .await
     }
 
     /// One step of each of `subjects`' budgets, all or none: when one is

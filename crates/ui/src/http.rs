@@ -190,17 +190,7 @@ pub async fn limit_per_ip(
     req: &HttpRequest,
     family: trusec_storage::rate_limit::Family,
 ) -> Result<(), crate::PageError> {
-    use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-    let client = client_info(req);
-    core.limit(
-        family,
-        trusec_storage::rate_limit::Subject::Ip(client.ip.as_deref()),
-        || {
-            NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous())
-                .client(&client)
-        },
-    )
-    .await?;
+    core.limit_ip(family, &client_info(req)).await?;
     Ok(())
 }
 

@@ -32,13 +32,7 @@ pub async fn post(
     // who it is, so nobody can exhaust another client's budget by claiming
     // its id.
     let caller = client_info(&req);
-    let anonymous = || {
-        NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous()).client(&caller)
-    };
-    state
-        .core()
-        .limit(Family::Token, Subject::Ip(caller.ip.as_deref()), anonymous)
-        .await?;
+    state.core().limit_ip(Family::Token, &caller).await?;
     let client = client_auth::authenticate(&state, &req, &params).await?;
     let refusal = || {
         NewAuditEvent::new(
