@@ -17,6 +17,7 @@
 //! shows. Database text never reaches the page.
 
 use crate::SamlState;
+use crate::xml_work::Busy;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use trusec_storage::StorageError;
@@ -56,6 +57,13 @@ pub enum Refusal {
     Replayed,
     #[error("the RelayState is longer than 80 bytes")]
     RelayStateTooLong,
+    /// A signature of another shape than SAML's profile of XML Signature
+    /// (`signature_policy`): it is never handed to xmlsec.
+    #[error("the signature is not one SAML allows ({0})")]
+    SignaturePolicy(&'static str),
+    /// The signed message names another issuer than the SP it was checked for.
+    #[error("the signed message names another issuer")]
+    IssuerMismatch,
 }
 
 impl Refusal {
@@ -76,6 +84,8 @@ impl Refusal {
             Self::WrongDestination => "wrong_destination",
             Self::Replayed => "replayed",
             Self::RelayStateTooLong => "relay_state_too_long",
+            Self::SignaturePolicy(_) => "signature_policy",
+            Self::IssuerMismatch => "issuer_mismatch",
         }
     }
 }
@@ -217,6 +227,16 @@ impl From<PageError> for SamlError {
     }
 }
 
+impl From<Busy> for SamlError {
+    /// The XML pool turned the message away: a 503 page, logged once.
+    fn from(e: Busy) -> Self {
+        Self::Page(PageError::Unavailable {
+            error_id: trusec_ui::error::log_error(&e, "SAML message turned away"),
+            message: "The server is busy. Please try again in a moment.",
+        })
+    }
+}
+
 impl From<StorageError> for SamlError {
     fn from(e: StorageError) -> Self {
         Self::Page(PageError::from(e))
@@ -341,6 +361,8 @@ mod tests {
             Refusal::WrongDestination,
             Refusal::Replayed,
             Refusal::RelayStateTooLong,
+            Refusal::SignaturePolicy(""),
+            Refusal::IssuerMismatch,
         ];
         let codes: std::collections::BTreeSet<&str> = all.iter().map(Refusal::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -9,11 +9,13 @@ pub mod metadata;
 pub mod request;
 pub mod response;
 mod routes;
+pub mod signature_policy;
 pub mod slo;
 pub mod sp_config;
 pub mod sp_metadata;
 #[cfg(test)]
 mod test_support;
+pub mod xml_work;
 
 pub use error::SamlError;
 
@@ -30,6 +32,32 @@ pub struct SamlState {
     pub issuer: String,
     /// Derives persistent NameIDs: stable per SP and user, opaque to both.
     persistent_secret: [u8; 32],
+    /// Every XML parse, signature check and signing runs here.
+    pub xml: xml_work::XmlWork,
+    /// The last signed metadata document, for the key set it was made for.
+    signed_metadata: LastSigned,
+}
+
+/// One signed document and what it was made from; replaced, never grown.
+#[derive(Clone, Default)]
+struct LastSigned(Arc<std::sync::Mutex<Option<Signed>>>);
+
+/// What a signed document was made for (its signer's inputs), and the document.
+type Signed = (String, Arc<str>);
+
+impl LastSigned {
+    fn get(&self, made_for: &str) -> Option<Arc<str>> {
+        let last = self.0.lock().ok()?;
+        last.as_ref()
+            .filter(|(key, _)| key == made_for)
+            .map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, made_for: String, body: Arc<str>) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some((made_for, body));
+        }
+    }
 }
 
 impl SamlState {
@@ -40,6 +68,9 @@ impl SamlState {
         master_key: &[u8; 32],
     ) -> Self {
         use sha2::Digest;
+        // Before any request: no XML this process handles may name a URI
+        // it would resolve (the pool refuses all work if this failed).
+        let _ = xml_work::locked_down();
         let mut h = sha2::Sha256::new();
         h.update(b"trusec saml persistent nameid v1\0");
         h.update(master_key);
@@ -48,6 +79,8 @@ impl SamlState {
             keys,
             issuer: issuer.trim_end_matches('/').to_owned(),
             persistent_secret: h.finalize().into(),
+            xml: xml_work::XmlWork::per_core(),
+            signed_metadata: LastSigned::default(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! memory), and DTDs are refused outright (XXE, entity expansion).
 
 use crate::error::Refusal;
+use crate::signature_policy::{self, Signed};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use openssl::hash::MessageDigest;
@@ -18,7 +19,8 @@ use std::io::Read;
 pub const MAX_ENCODED: usize = 64 * 1024;
 /// Largest XML a message may inflate to.
 pub const MAX_XML: u64 = 256 * 1024;
-pub const SIG_RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+/// What the IdP signs its own redirect-binding messages with.
+pub const SIG_RSA_SHA256: &str = signature_policy::RSA_SHA256;
 
 /// Refuses documents with a DTD (`<!DOCTYPE`, `<!ENTITY`).
 ///
@@ -160,44 +162,92 @@ pub fn from_post(message: Option<&str>, relay_state: Option<&str>) -> Result<Inc
     })
 }
 
-/// Whether a message carries an XML signature element anywhere.
-pub fn has_embedded_signature(xml: &str) -> bool {
-    xml.contains("Signature")
+/// What a message's signature, if any, vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// Nothing: the message carries no signature (whether that is allowed
+    /// is the caller's decision).
+    Unsigned,
+    /// The whole message as sent: the HTTP-Redirect query signature covers
+    /// the encoded message itself.
+    Whole,
+    /// Only this, the content an embedded signature covers, which the
+    /// caller re-reads and acts on instead of the message (no wrapping).
+    Content(String),
 }
 
-/// Verifies every XML signature of a message with the SP's certificate and
-/// returns only the content they cover (samael's reduction over xmlsec). A
-/// signed element hidden inside an unsigned one comes back alone, so the
-/// caller, re-reading the result, can see it is not the message it got.
+/// Checks the message's signature against the SP's certificate. The
+/// message is first held to SAML's profile of XML Signature
+/// ([`signature_policy`]), so xmlsec never sees a reference to anything
+/// but the message itself, a transform but the two SAML uses, or an
+/// algorithm weaker than RSA-SHA256. Synchronous C work: run it on the XML
+/// pool.
 ///
 /// # Errors
-/// `BadSignature` when any signature fails or nothing is signed.
-pub fn signed_content(xml: &str, certificate_pem: &str) -> Result<String, Refusal> {
-    use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+/// The policy's refusals; `BadSignature` when a signature does not verify
+/// or there is no certificate to check it with.
+pub fn verify(incoming: &Incoming, certificate_pem: Option<&str>) -> Result<Verified, Refusal> {
+    let shape = signature_policy::check(&incoming.xml)?;
+    if let Some(sig) = &incoming.redirect_signature {
+        let pem = certificate_pem.ok_or(Refusal::BadSignature)?;
+        return if verify_redirect(sig, pem) {
+            Ok(Verified::Whole)
+        } else {
+            Err(Refusal::BadSignature)
+        };
+    }
+    match shape {
+        Signed::No => Ok(Verified::Unsigned),
+        Signed::Enveloped => {
+            let pem = certificate_pem.ok_or(Refusal::BadSignature)?;
+            signed_content(&incoming.xml, pem).map(Verified::Content)
+        }
+    }
+}
+
+/// Verifies the (policy-checked) embedded signature with the SP's
+/// certificate and returns only the content it covers (samael's reduction
+/// over xmlsec), pinned to the policy's signature methods.
+fn signed_content(xml: &str, certificate_pem: &str) -> Result<String, Refusal> {
+    use samael::crypto::{
+        AllowedSignatureAlgorithm as Alg, CertificateDer, Crypto, CryptoProvider, ReduceMode,
+    };
     let der = X509::from_pem(certificate_pem.as_bytes())
         .and_then(|c| c.to_der())
         .map_err(|_| Refusal::BadSignature)?;
-    Crypto::reduce_xml_to_signed(
+    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
         xml,
         &[CertificateDer::from(der)],
         ReduceMode::ValidateAndMarkNoAncestors,
+        Some(&[Alg::RsaSha256, Alg::RsaSha384, Alg::RsaSha512]),
     )
     .map_err(|_| Refusal::BadSignature)
 }
 
-/// Checks a redirect-binding signature against the SP's certificate.
-/// Only RSA-SHA256 is accepted.
-pub fn verify_redirect(sig: &RedirectSignature, certificate_pem: &str) -> bool {
-    if sig.sig_alg != SIG_RSA_SHA256 {
-        return false;
+/// The digest of an HTTP-Redirect `SigAlg` we accept: RSA with SHA-256 or
+/// stronger, the same set as for embedded signatures. RSA-SHA1 (bindings
+/// §3.4.4.1's example) is refused.
+fn redirect_digest(sig_alg: &str) -> Option<MessageDigest> {
+    match sig_alg {
+        signature_policy::RSA_SHA256 => Some(MessageDigest::sha256()),
+        signature_policy::RSA_SHA384 => Some(MessageDigest::sha384()),
+        signature_policy::RSA_SHA512 => Some(MessageDigest::sha512()),
+        _ => None,
     }
+}
+
+/// Checks a redirect-binding signature against the SP's certificate.
+pub fn verify_redirect(sig: &RedirectSignature, certificate_pem: &str) -> bool {
+    let Some(digest) = redirect_digest(&sig.sig_alg) else {
+        return false;
+    };
     let Ok(cert) = X509::from_pem(certificate_pem.as_bytes()) else {
         return false;
     };
     let Ok(key) = cert.public_key() else {
         return false;
     };
-    Verifier::new(MessageDigest::sha256(), &key)
+    Verifier::new(digest, &key)
         .and_then(|mut v| {
             v.update(sig.signed_octets.as_bytes())?;
             v.verify(&sig.signature)

@@ -112,6 +112,23 @@ pub async fn session_for_index(
         .and_then(|b| String::from_utf8(b).ok()))
 }
 
+/// How `sp_id` knows the session, if it signed in to it.
+///
+/// # Errors
+/// Store failures.
+pub async fn participant(
+    store: &EphemeralStore,
+    session_id: &str,
+    sp_id: &str,
+) -> Result<Option<Participant>, StorageError> {
+    let list: Vec<Participant> = store
+        .get(&StoreKey::saml_participants(session_id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    Ok(list.into_iter().find(|p| p.sp_id == sp_id))
+}
+
 /// Takes the participants of a session (they are told once).
 ///
 /// # Errors

@@ -98,3 +98,13 @@ pub async fn another_session(
         user: user.clone(),
     }
 }
+
+/// The DER of a fresh self-signed certificate, as an SP would register.
+pub fn sp_certificate_der() -> Vec<u8> {
+    let row =
+        crate::idp_key::generate("sp.test", &[7; 32], trusec_testdb::fake_clock().now_naive())
+            .unwrap();
+    openssl::x509::X509::from_pem(row.certificate_pem.as_bytes())
+        .and_then(|c| c.to_der())
+        .unwrap()
+}

@@ -7,7 +7,7 @@
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
-use crate::request::{self, Incoming};
+use crate::request::{self, Incoming, Verified};
 use crate::slo::{self, Chain, Initiator};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -99,22 +99,20 @@ fn post_message(body: &[u8]) -> Posted {
 /// Checks a logout message's signature with the SP's certificate and
 /// returns the XML to trust: the whole message for the redirect binding
 /// (the signature covers it), only the signed content for an embedded
-/// signature (no wrapping). `Ok(None)`: the SP has no certificate.
-fn verified_xml(sp: &ServiceProviderRow, incoming: &Incoming) -> Result<Option<String>, Refusal> {
-    let Some(pem) = sp.certificate_pem.as_deref() else {
+/// signature (no wrapping). `Ok(None)`: the SP has no certificate. Runs on
+/// the XML pool.
+fn verified_xml(
+    certificate_pem: Option<&str>,
+    incoming: &Incoming,
+) -> Result<Option<String>, Refusal> {
+    let Some(pem) = certificate_pem else {
         return Ok(None);
     };
-    if let Some(sig) = &incoming.redirect_signature {
-        return if request::verify_redirect(sig, pem) {
-            Ok(Some(incoming.xml.clone()))
-        } else {
-            Err(Refusal::BadSignature)
-        };
+    match request::verify(incoming, Some(pem))? {
+        Verified::Whole => Ok(Some(incoming.xml.clone())),
+        Verified::Content(xml) => Ok(Some(xml)),
+        Verified::Unsigned => Err(Refusal::Unsigned),
     }
-    if !request::has_embedded_signature(&incoming.xml) {
-        return Err(Refusal::Unsigned);
-    }
-    request::signed_content(&incoming.xml, pem).map(Some)
 }
 
 /// An SP asks to end the session (SP-initiated single logout). It must be
@@ -128,12 +126,22 @@ async fn request_in(
     // Parse.
     let about = About::sign_out();
     let incoming = incoming.refused(&about)?;
-    let outer = LogoutRequest::from_str(&incoming.xml)
+    let xml = incoming.xml.clone();
+    let outer = state
+        .xml
+        .run(move || LogoutRequest::from_str(&xml))
+        .await?
         .map_err(|_| about.refuse(Refusal::Malformed("not a LogoutRequest".into())))?;
     let issuer = sender::issuer(&about, outer.issuer.as_ref())?;
     let (sp, about) = sender::registered(state, about, &issuer).await?;
     // Decide.
-    let accepted = accept(state, &sp, &incoming, &outer).refused(&about)?;
+    let (pem, checked) = (sp.certificate_pem.clone(), incoming.clone());
+    let signed = state
+        .xml
+        .run(move || signed_logout(pem.as_deref(), &checked))
+        .await?
+        .refused(&about)?;
+    let accepted = accept(state, &sp, outer.id.as_deref(), signed).refused(&about)?;
     if !state
         .core()
         .store
@@ -162,26 +170,49 @@ async fn request_in(
     Ok(resp)
 }
 
-/// A LogoutRequest that passed every check, and the XML its signature covers.
-struct Accepted {
-    id: String,
-    trusted_xml: String,
+/// The signed LogoutRequest, re-read from the XML its signature covers.
+fn signed_logout(certificate_pem: Option<&str>, incoming: &Incoming) -> Result<Signed, Refusal> {
+    let xml = verified_xml(certificate_pem, incoming)?.ok_or(Refusal::Unsigned)?;
+    let request = LogoutRequest::from_str(&xml).map_err(|_| Refusal::BadSignature)?;
+    let session_index = slo::session_index_of(&xml);
+    Ok(Signed {
+        request,
+        session_index,
+    })
 }
 
-/// Signature, ID, destination and age of a LogoutRequest: every later
-/// decision reads only the signed XML.
+/// A LogoutRequest read from its signed content only.
+struct Signed {
+    request: LogoutRequest,
+    /// samael reads `SessionIndex` as an attribute; it is an element
+    /// (SAML core §3.7.1), so it is taken from the signed XML itself.
+    session_index: Option<String>,
+}
+
+/// A LogoutRequest that passed every check: what it names, from its
+/// signed content.
+struct Accepted {
+    id: String,
+    name_id: Option<String>,
+    session_index: Option<String>,
+}
+
+/// ID, issuer, destination and age of a signed LogoutRequest.
 fn accept(
     state: &SamlState,
     sp: &ServiceProviderRow,
-    incoming: &Incoming,
-    outer: &LogoutRequest,
+    outer_id: Option<&str>,
+    signed: Signed,
 ) -> Result<Accepted, Refusal> {
-    let trusted_xml = verified_xml(sp, incoming)?.ok_or(Refusal::Unsigned)?;
-    let logout = LogoutRequest::from_str(&trusted_xml).map_err(|_| Refusal::BadSignature)?;
+    let logout = signed.request;
     let id = logout.id.clone().unwrap_or_default();
-    // The signed element must be the request itself (no wrapping).
-    if id.is_empty() || outer.id.as_deref() != Some(id.as_str()) {
+    // The signed element must be the request itself (no wrapping)...
+    if id.is_empty() || outer_id != Some(id.as_str()) {
         return Err(Refusal::BadSignature);
+    }
+    // ...signed by the SP it names.
+    if logout.issuer.as_ref().and_then(|i| i.value.as_deref()) != Some(sp.entity_id.as_str()) {
+        return Err(Refusal::IssuerMismatch);
     }
     if logout.destination.as_deref() != Some(format!("{}/saml/slo", state.issuer).as_str()) {
         return Err(Refusal::WrongDestination);
@@ -192,35 +223,50 @@ fn accept(
     {
         return Err(Refusal::Stale);
     }
-    Ok(Accepted { id, trusted_xml })
+    Ok(Accepted {
+        id,
+        name_id: logout
+            .name_id
+            .and_then(|n| Some(n.value).filter(|v| !v.is_empty())),
+        session_index: signed.session_index,
+    })
 }
 
-/// Ends the session the request names: the one this SP knows by the
-/// (signed) SessionIndex — a cross-site POST carries no cookie — else the
-/// browser's own. Returns it, and whether this call revoked it.
+/// Ends the session the request names. With a (signed) SessionIndex, only
+/// the session this SP knows by it — never the browser's cookie instead,
+/// which a cross-site POST would carry for another user's session; without
+/// one, the browser's own session. Either way the request's NameID must be
+/// the one this SP was given for that session (SAML core §3.7.3.2), so an
+/// SP can end only sessions of the user it names. Returns the session, and
+/// whether this call revoked it.
 async fn end_session(
     state: &SamlState,
     sp: &ServiceProviderRow,
     accepted: &Accepted,
     cookie_hash: Option<&str>,
 ) -> Result<Option<(SessionRow, bool)>, StorageError> {
-    let by_index = match slo::session_index_of(&accepted.trusted_xml) {
-        Some(index) => slo::session_for_index(&state.core().store, &sp.id, &index).await?,
-        None => None,
-    };
     let (env, now) = (sp.environment_id.clone(), state.core().clock.now_naive());
     let db = &state.core().db;
-    let ended = match (by_index, cookie_hash.map(str::to_owned)) {
-        (Some(sid), _) => {
-            db.run(move |c| sessions::revoke_by_id(c, &env, &sid, now))
-                .await?
-        }
+    let session_id = match (&accepted.session_index, cookie_hash) {
+        (Some(index), _) => slo::session_for_index(&state.core().store, &sp.id, index).await?,
         (None, Some(hash)) => {
-            db.run(move |c| sessions::revoke_by_token_hash(c, &env, &hash, now))
+            let (env, hash) = (env.clone(), hash.to_owned());
+            db.run(move |c| sessions::find_by_token_hash(c, &env, &hash))
                 .await?
+                .map(|(row, _)| row.id)
         }
         (None, None) => None,
     };
+    let Some(session_id) = session_id else {
+        return Ok(None);
+    };
+    let known_as = slo::participant(&state.core().store, &session_id, &sp.id).await?;
+    if known_as.is_none_or(|p| Some(&p.name_id) != accepted.name_id.as_ref()) {
+        return Ok(None);
+    }
+    let ended = db
+        .run(move |c| sessions::revoke_by_id(c, &env, &session_id, now))
+        .await?;
     if let Some((row, _)) = &ended {
         if let Err(e) = state
             .core()
@@ -286,7 +332,11 @@ async fn response_in(
 ) -> Result<HttpResponse, SamlError> {
     let about = About::sign_out();
     let incoming = incoming.refused(&about)?;
-    let response = LogoutResponse::from_str(&incoming.xml)
+    let xml = incoming.xml.clone();
+    let response = state
+        .xml
+        .run(move || LogoutResponse::from_str(&xml))
+        .await?
         .map_err(|_| about.refuse(Refusal::Malformed("not a LogoutResponse".into())))?;
     let chain_id = incoming.relay_state.clone().unwrap_or_default();
     let chain = slo::take_chain(&state.core().store, &chain_id)
@@ -300,12 +350,17 @@ async fn response_in(
     };
     let sp = sender::still_registered(state, Flow::SignOut, &env, &sp_id).await?;
     let about = about.issuer(&sp.entity_id).sp(&sp);
-    let trusted = match verified_xml(&sp, &incoming).refused(&about)? {
-        Some(xml) => {
-            LogoutResponse::from_str(&xml).map_err(|_| about.refuse(Refusal::BadSignature))?
-        }
-        None => response,
-    };
+    let (pem, checked) = (sp.certificate_pem.clone(), incoming.clone());
+    let signed = state
+        .xml
+        .run(move || {
+            verified_xml(pem.as_deref(), &checked)?
+                .map(|xml| LogoutResponse::from_str(&xml).map_err(|_| Refusal::BadSignature))
+                .transpose()
+        })
+        .await?
+        .refused(&about)?;
+    let trusted = signed.unwrap_or(response);
     let issuer = trusted.issuer.as_ref().and_then(|i| i.value.clone());
     if trusted.in_response_to.as_deref() != Some(awaited.as_str())
         || issuer.as_deref() != Some(sp.entity_id.as_str())

@@ -5,7 +5,7 @@
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
-use crate::request::{self, Incoming};
+use crate::request::{self, Incoming, Verified};
 use crate::response::{self, AssertionInput, Signing};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -108,41 +108,40 @@ fn choose_acs(sp: &ServiceProviderRow, authn: &AuthnRequest) -> Result<String, R
         .ok_or(Refusal::UnregisteredAcs)
 }
 
-/// Verifies the request's signature, if any, and requires one when the SP
-/// asked for signed requests. Returns whether it was signed, and — for an
-/// embedded XML signature — the request re-read from the signed content
-/// alone, which is what every later decision uses (no signature wrapping).
-fn check_signature(
-    sp: &ServiceProviderRow,
+/// The request to act on and whether it was signed: checks its signature
+/// (if any; one is required when the SP asked for signed requests) and,
+/// for an embedded XML signature, re-reads the request from the signed
+/// content alone, which must be the request itself from the SP it was
+/// looked up as (no signature wrapping, no borrowed signatures). Runs on
+/// the XML pool.
+fn signed_request(
     incoming: &Incoming,
-    authn: &AuthnRequest,
-) -> Result<(bool, Option<AuthnRequest>), Refusal> {
-    let required = sp.want_authn_requests_signed;
-    let cert_pem = sp.certificate_pem.as_deref();
-    if let Some(sig) = &incoming.redirect_signature {
-        let pem = cert_pem.ok_or(Refusal::BadSignature)?;
-        return if request::verify_redirect(sig, pem) {
-            Ok((true, None))
-        } else {
-            Err(Refusal::BadSignature)
-        };
-    }
-    if request::has_embedded_signature(&incoming.xml) {
-        let pem = cert_pem.ok_or(Refusal::BadSignature)?;
-        let signed = request::signed_content(&incoming.xml, pem)?;
-        let verified = AuthnRequest::from_str(&signed).map_err(|_| Refusal::BadSignature)?;
-        // The signed element must be the request itself, not something
-        // hidden inside it.
-        if verified.id != authn.id {
-            return Err(Refusal::BadSignature);
+    sp: &SpSigning,
+    authn: AuthnRequest,
+) -> Result<(bool, AuthnRequest), Refusal> {
+    match request::verify(incoming, sp.certificate_pem.as_deref())? {
+        Verified::Whole => Ok((true, authn)),
+        Verified::Content(xml) => {
+            let signed = AuthnRequest::from_str(&xml).map_err(|_| Refusal::BadSignature)?;
+            if signed.id != authn.id {
+                return Err(Refusal::BadSignature);
+            }
+            let issuer = signed.issuer.as_ref().and_then(|i| i.value.as_deref());
+            if issuer != Some(sp.entity_id.as_str()) {
+                return Err(Refusal::IssuerMismatch);
+            }
+            Ok((true, signed))
         }
-        return Ok((true, Some(verified)));
+        Verified::Unsigned if sp.wants_signed => Err(Refusal::Unsigned),
+        Verified::Unsigned => Ok((false, authn)),
     }
-    if required {
-        Err(Refusal::Unsigned)
-    } else {
-        Ok((false, None))
-    }
+}
+
+/// What checking an SP's signature needs, owned for the XML pool.
+struct SpSigning {
+    entity_id: String,
+    certificate_pem: Option<String>,
+    wants_signed: bool,
 }
 
 async fn handle(
@@ -153,12 +152,27 @@ async fn handle(
     // Parse.
     let about = About::sign_in();
     let incoming = incoming.refused(&about)?;
-    let authn = AuthnRequest::from_str(&incoming.xml)
-        .map_err(|e| about.refuse(Refusal::Malformed(e.to_string())))?;
+    let xml = incoming.xml.clone();
+    let authn = state
+        .xml
+        .run(move || AuthnRequest::from_str(&xml).map_err(|e| Refusal::Malformed(e.to_string())))
+        .await?
+        .refused(&about)?;
     let issuer = sender::issuer(&about, authn.issuer.as_ref())?;
     let (sp, about) = sender::registered(state, about, &issuer).await?;
     // Decide.
-    let (authn, acs_url) = accept(state, &sp, &incoming, authn).refused(&about)?;
+    let signing = SpSigning {
+        entity_id: sp.entity_id.clone(),
+        certificate_pem: sp.certificate_pem.clone(),
+        wants_signed: sp.want_authn_requests_signed,
+    };
+    let checked = incoming.clone();
+    let (signed, authn) = state
+        .xml
+        .run(move || signed_request(&checked, &signing, authn))
+        .await?
+        .refused(&about)?;
+    let acs_url = accept(state, &sp, &authn, signed).refused(&about)?;
     let replay_key = StoreKey::saml_request(&sp.id, &authn.id);
     if !state
         .core()
@@ -180,18 +194,15 @@ async fn handle(
     answer(http, state, &sp, pending, authn.is_passive.unwrap_or(false)).await
 }
 
-/// Signature, ACS, age and destination of an AuthnRequest. Returns the
-/// request to act on (re-read from the signed content when it carries an
-/// XML signature) and the ACS to answer at.
+/// ACS, age and destination of a (signature-checked) AuthnRequest.
+/// Returns the ACS to answer at.
 fn accept(
     state: &SamlState,
     sp: &ServiceProviderRow,
-    incoming: &Incoming,
-    authn: AuthnRequest,
-) -> Result<(AuthnRequest, String), Refusal> {
-    let (signed, verified) = check_signature(sp, incoming, &authn)?;
-    let authn = verified.unwrap_or(authn);
-    let acs_url = choose_acs(sp, &authn)?;
+    authn: &AuthnRequest,
+    signed: bool,
+) -> Result<String, Refusal> {
+    let acs_url = choose_acs(sp, authn)?;
     if (state.core().clock.now() - authn.issue_instant).abs() > FRESHNESS {
         return Err(Refusal::Stale);
     }
@@ -204,7 +215,7 @@ fn accept(
     if !destination_ok {
         return Err(Refusal::WrongDestination);
     }
-    Ok((authn, acs_url))
+    Ok(acs_url)
 }
 
 /// Sends the browser on: to the ACS with an assertion when it is signed in
@@ -229,7 +240,7 @@ async fn answer(
                 "NoPassive: the user is not signed in",
                 state.core().clock.now(),
             );
-            post_page(state, sp, &pending, failed)
+            post_page(state, sp, &pending, failed).await
         }
         _ => to_login(state, sp, pending).await,
     }
@@ -399,11 +410,12 @@ async fn respond(
         session_index: session_index.clone(),
     };
     crate::slo::joined(&state.core().store, &login.session.id, participant).await?;
-    post_page(state, sp, pending, resp)
+    post_page(state, sp, pending, resp).await
 }
 
-/// Signs the response and renders the auto-submitting form to the ACS.
-fn post_page(
+/// Signs the response (on the XML pool) and renders the auto-submitting
+/// form to the ACS.
+async fn post_page(
     state: &SamlState,
     sp: &ServiceProviderRow,
     pending: &Pending,
@@ -415,7 +427,10 @@ fn post_page(
     };
     // One key for both: a rotation between two reads must not mix them.
     let key = state.keys.current();
-    let signed = response::sign(resp, signing, &key.certificate_der, &key.private_der)
+    let signed = state
+        .xml
+        .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
+        .await?
         .map_err(|e| SamlError::internal(&e))?;
     use base64::Engine;
     let page = PostPage {

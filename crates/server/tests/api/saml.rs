@@ -27,7 +27,135 @@ on_every_backend!(
     the_idp_certificate_rotates_in_two_steps,
     signed_post_requests_wrapping_force_authn_and_is_passive,
     relay_state_is_at_most_80_bytes,
+    signature_references_are_never_dereferenced,
+    sha1_signatures_are_refused_on_both_bindings,
+    single_logout_names_its_session_and_user,
 );
+
+/// The severe hole, replayed (issue: "SAML signature references are
+/// dereferenced"). A request signed by nobody but shaped like a signed one,
+/// naming a registered SP that has a certificate, with its reference
+/// pointed at a local listener (blind SSRF), at `/dev/zero` (a worker
+/// pinned for ever, memory without bound), or through an XSLT `document()`
+/// call, at `/saml/sso` and `/saml/slo`: each is refused by the signature
+/// policy before xmlsec sees it, nothing connects to the listener, and the
+/// server goes on answering.
+async fn signature_references_are_never_dereferenced(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    register_sp(&app, json!({"metadata_xml": FIXTURE_METADATA})).await;
+    let entity = "https://acme-crm.example/saml/sp";
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let now = app.clock.now();
+    let xslt = format!(
+        r#"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"><xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"><xsl:template match="/"><xsl:copy-of select="document('http://127.0.0.1:{port}/xslt')"/></xsl:template></xsl:stylesheet></ds:Transform>"#
+    );
+    for (n, attack) in [
+        format!("http://127.0.0.1:{port}/x"),
+        "file:///dev/zero".to_owned(),
+        xslt,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = format!("_ref{n}");
+        let signed = signed_authn_request(&authn_request(&id, entity, None, now), &id);
+        let evil = if attack.starts_with("<ds:Transform") {
+            signed.replace("<ds:Transforms>", &format!("<ds:Transforms>{attack}"))
+        } else {
+            signed.replace(&format!("URI=\"#{id}\""), &format!("URI=\"{attack}\""))
+        };
+        assert_ne!(evil, signed, "the attack was not put in");
+        let resp = post_request(&app, &new_browser_client(), &evil).await;
+        assert_eq!(resp.status(), 400, "{attack}");
+        assert_eq!(last_refusal(&app).await, "signature_policy", "{attack}");
+        let logout = evil
+            .replace("samlp:AuthnRequest", "samlp:LogoutRequest")
+            .replace("/saml/sso", "/saml/slo");
+        let resp = new_browser_client()
+            .post(app.url("/saml/slo"))
+            .form(&[("SAMLRequest", STANDARD.encode(logout.as_bytes()))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "slo {attack}");
+        assert_eq!(last_refusal(&app).await, "signature_policy", "slo {attack}");
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the IdP connected to a URL named in a signature"
+    );
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// RSA-SHA1 is refused on both bindings, even when the signature is valid.
+async fn sha1_signatures_are_refused_on_both_bindings(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    register_sp(&app, json!({"metadata_xml": FIXTURE_METADATA})).await;
+    let entity = "https://acme-crm.example/saml/sp";
+    let now = app.clock.now();
+    let rsa_sha1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+    let xml = signed_authn_request_with(
+        &authn_request("_sha1", entity, None, now),
+        "_sha1",
+        rsa_sha1,
+    );
+    assert!(xml.contains(rsa_sha1));
+    let resp = post_request(&app, &new_browser_client(), &xml).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(last_refusal(&app).await, "signature_policy");
+    // HTTP-Redirect: a valid RSA-SHA1 query signature.
+    let mut q = format!(
+        "SAMLRequest={}&RelayState=r&SigAlg={}",
+        enc(&deflate_b64(&authn_request("_sha1r", entity, None, now))),
+        enc(rsa_sha1)
+    );
+    let pkey = openssl::pkey::PKey::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
+    let mut signer =
+        openssl::sign::Signer::new(openssl::hash::MessageDigest::sha1(), &pkey).unwrap();
+    signer.update(q.as_bytes()).unwrap();
+    q.push_str(&format!(
+        "&Signature={}",
+        enc(&STANDARD.encode(signer.sign_to_vec().unwrap()))
+    ));
+    let resp = new_browser_client()
+        .get(app.url(&format!("/saml/sso?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(last_refusal(&app).await, "bad_signature");
+    // The same request signed with RSA-SHA256 goes through.
+    let q = redirect_query(
+        &authn_request("_sha256r", entity, None, now),
+        "r",
+        Some(FIXTURE_KEY),
+    );
+    let resp = new_browser_client()
+        .get(app.url(&format!("/saml/sso?{q}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+}
+
+/// The reason of the latest `saml.request.refused` event.
+async fn last_refusal(app: &TestApp) -> String {
+    let (_, refused) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.request.refused&limit=1",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    refused["data"][0]["data"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// SAML bindings §3.4.3/§3.5.3: RelayState is at most 80 bytes. A longer
 /// one (up to ~64 KB used to be stored per request) is refused before
@@ -767,64 +895,134 @@ fn read_redirect(url: &str, param: &str, idp_cert_pem: &str) -> (String, String,
     (endpoint.to_owned(), xml, params.get("RelayState").cloned())
 }
 
+/// A certificate for the fixture SP key.
+fn fixture_certificate() -> String {
+    let key = openssl::pkey::PKey::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "sp-a").unwrap();
+    let name = name.build();
+    let mut b = openssl::x509::X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(3650).unwrap())
+        .unwrap();
+    b.sign(&key, openssl::hash::MessageDigest::sha256())
+        .unwrap();
+    String::from_utf8(b.build().to_pem().unwrap()).unwrap()
+}
+
+/// Gives a plain-field SP an HTTP-Redirect SLO endpoint (SPs gain them
+/// from metadata in real life; here through storage).
+async fn add_slo_endpoint(app: &TestApp, sp: &serde_json::Value, url: &str) {
+    let binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect".to_owned();
+    let (id, env) = (
+        sp["id"].as_str().unwrap().to_owned(),
+        sp["environment"].as_str().unwrap().to_owned(),
+    );
+    let url = url.to_owned();
+    app.state
+        .core
+        .db
+        .run(move |c| {
+            use diesel::prelude::*;
+            use trusec_storage::schema::saml_service_providers as t;
+            let endpoints =
+                serde_json::to_string(&json!([{"url": url, "binding": binding}])).unwrap();
+            diesel::update(
+                t::table
+                    .filter(t::id.eq(&id))
+                    .filter(t::environment_id.eq(&env)),
+            )
+            .set(t::slo_endpoints.eq(endpoints))
+            .execute(c)
+            .map_err(trusec_storage::StorageError::from)
+        })
+        .await
+        .unwrap();
+}
+
+/// A signed LogoutRequest ends only the session it names, of the user it
+/// names (SAML core §3.7.3.2): a wrong NameID, or a SessionIndex that is
+/// not this SP's, ends nothing — not even the browser's own session, whose
+/// cookie a cross-site POST carries — and the SP hears PartialLogout.
+async fn single_logout_names_its_session_and_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "named@example.com").await;
+    let idp = idp_cert(&app).await;
+    let a = register_sp(&app, json!({"entity_id": "https://a.example", "acs_url": "https://a.example/acs", "certificate_pem": fixture_certificate()})).await;
+    add_slo_endpoint(&app, &a, "https://a.example/slo").await;
+    let xml = authn_request("_na", "https://a.example", None, app.clock.now());
+    let url = format!("/saml/sso?{}", redirect_query(&xml, "", Some(FIXTURE_KEY)));
+    sso(&app, &app.client, &app.url(&url), "named@example.com").await;
+    let logout = |id: &str, name_id: &str, index: Option<&str>| {
+        let index = index
+            .map(|i| format!("<samlp:SessionIndex>{i}</samlp:SessionIndex>"))
+            .unwrap_or_default();
+        let xml = format!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{}" Destination="http://127.0.0.1:8080/saml/slo"><saml:Issuer>https://a.example</saml:Issuer><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{name_id}</saml:NameID>{index}</samlp:LogoutRequest>"#,
+            app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        format!("/saml/slo?{}", redirect_query(&xml, "r", Some(FIXTURE_KEY)))
+    };
+    let status_of = |resp: reqwest::Response| {
+        assert_eq!(resp.status(), 302);
+        let (_, xml, _) = read_redirect(
+            resp.headers()["location"].to_str().unwrap(),
+            "SAMLResponse",
+            &idp,
+        );
+        xml
+    };
+    let still_signed_in = || async {
+        let resp = app
+            .client
+            .get(app.url(&format!("/saml/sso/init?sp={}", enc("https://a.example"))))
+            .send()
+            .await
+            .unwrap();
+        resp.status() == 200
+    };
+    let partial = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
+    for (id, name_id, index) in [
+        ("_l1", "someone-else@example.com", None),
+        ("_l2", "named@example.com", Some("_not-a-session-index")),
+    ] {
+        let resp = app
+            .client
+            .get(app.url(&logout(id, name_id, index)))
+            .send()
+            .await
+            .unwrap();
+        assert!(status_of(resp).contains(partial), "{id}");
+        assert!(still_signed_in().await, "{id} ended the session");
+    }
+    let resp = app
+        .client
+        .get(app.url(&logout("_l3", "named@example.com", None)))
+        .send()
+        .await
+        .unwrap();
+    assert!(status_of(resp).contains("urn:oasis:names:tc:SAML:2.0:status:Success"));
+    assert!(!still_signed_in().await);
+}
+
 async fn single_logout_both_ways(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     make_user(&app, "slo@example.com").await;
     let idp = idp_cert(&app).await;
     // SP A signs its messages (the fixture's key); SP B registers no certificate.
-    let sp_cert = {
-        let key = openssl::pkey::PKey::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
-        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "sp-a").unwrap();
-        let name = name.build();
-        let mut b = openssl::x509::X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(3650).unwrap())
-            .unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256())
-            .unwrap();
-        String::from_utf8(b.build().to_pem().unwrap()).unwrap()
-    };
-    let slo_binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
-    let a = register_sp(&app, json!({"entity_id": "https://a.example", "acs_url": "https://a.example/acs", "certificate_pem": sp_cert})).await;
+    let a = register_sp(&app, json!({"entity_id": "https://a.example", "acs_url": "https://a.example/acs", "certificate_pem": fixture_certificate()})).await;
     let b = register_sp(
         &app,
         json!({"entity_id": "https://b.example", "acs_url": "https://b.example/acs"}),
     )
     .await;
     for (sp, url) in [(&a, "https://a.example/slo"), (&b, "https://b.example/slo")] {
-        // Plain-field SPs gain SLO endpoints from metadata in real life;
-        // here we add them through storage.
-        let (id, env) = (
-            sp["id"].as_str().unwrap().to_owned(),
-            sp["environment"].as_str().unwrap().to_owned(),
-        );
-        let url = url.to_owned();
-        let binding = slo_binding.to_owned();
-        app.state
-            .core
-            .db
-            .run(move |c| {
-                use diesel::prelude::*;
-                use trusec_storage::schema::saml_service_providers as t;
-                let endpoints =
-                    serde_json::to_string(&json!([{"url": url, "binding": binding}])).unwrap();
-                diesel::update(
-                    t::table
-                        .filter(t::id.eq(&id))
-                        .filter(t::environment_id.eq(&env)),
-                )
-                .set(t::slo_endpoints.eq(endpoints))
-                .execute(c)
-                .map_err(trusec_storage::StorageError::from)
-            })
-            .await
-            .unwrap();
+        add_slo_endpoint(&app, sp, url).await;
     }
     // Sign in to both.
     let xml = authn_request("_sa", "https://a.example", None, app.clock.now());
@@ -1142,6 +1340,11 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
 /// An AuthnRequest signed in XML-DSig (for the HTTP-POST binding) with the
 /// fixture SP's key.
 fn signed_authn_request(xml: &str, id: &str) -> String {
+    signed_authn_request_with(xml, id, "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")
+}
+
+/// As [`signed_authn_request`], with this signature method.
+fn signed_authn_request_with(xml: &str, id: &str, method: &str) -> String {
     let rsa = openssl::rsa::Rsa::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
     let cert_pem = sp_metadata_cert();
     let cert_der = openssl::x509::X509::from_pem(cert_pem.as_bytes())
@@ -1153,6 +1356,8 @@ fn signed_authn_request(xml: &str, id: &str) -> String {
     for r in &mut signature.signed_info.reference {
         r.digest_method.algorithm = samael::signature::DigestAlgorithm::Sha256;
     }
+    signature.signed_info.signature_method.algorithm =
+        samael::signature::SignatureAlgorithm::from_str(method).unwrap();
     request.signature = Some(signature);
     request
         .to_signed_xml(&rsa.private_key_to_der().unwrap())
@@ -1249,15 +1454,7 @@ async fn signed_post_requests_wrapping_force_authn_and_is_passive(backend: Backe
     );
     let resp = post_request(&app, &new_browser_client(), &wrapped).await;
     assert_eq!(resp.status(), 400);
-    let (_, refused) = status_json(
-        app.get(
-            "/v1/audit-events?type=saml.request.refused&limit=1",
-            &app.secret_key,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(refused["data"][0]["data"]["reason"], "bad_signature");
+    assert_eq!(last_refusal(&app).await, "signature_policy");
     // The sharper variant: the signature moved up to the outer request, still
     // pointing at the hidden one. xmlsec accepts it; the reference names
     // another element than the one we would act on: refused.
@@ -1271,15 +1468,7 @@ async fn signed_post_requests_wrapping_force_authn_and_is_passive(backend: Backe
     );
     let resp = post_request(&app, &new_browser_client(), &wrapped).await;
     assert_eq!(resp.status(), 400);
-    let (_, refused) = status_json(
-        app.get(
-            "/v1/audit-events?type=saml.request.refused&limit=1",
-            &app.secret_key,
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(refused["data"][0]["data"]["reason"], "bad_signature");
+    assert_eq!(last_refusal(&app).await, "signature_policy");
 }
 
 fn new_browser_client() -> reqwest::Client {
