@@ -57,9 +57,23 @@ impl From<SpBody> for SpInput {
     }
 }
 
-/// The validated fields of a body, over `base` for updates.
-fn fields(body: SpBody, base: Option<SpFields>) -> Result<SpFields, ApiError> {
-    sp_config::validate(body.into(), base).map_err(|e| match e {
+/// The validated fields of a body, over `base` for updates. Metadata is
+/// XML: it is read on the SAML XML pool, like every other SAML message.
+async fn fields(
+    state: &AppState,
+    body: SpBody,
+    base: Option<SpFields>,
+) -> Result<SpFields, ApiError> {
+    let input = SpInput::from(body);
+    let validated = state
+        .saml
+        .xml
+        .run(move || sp_config::validate(input, base))
+        .await
+        .map_err(|busy| ApiError::Unavailable {
+            error_id: trusec_ui::error::log_error(&busy, "SP metadata turned away"),
+        })?;
+    validated.map_err(|e| match e {
         SpConfigError::Incomplete { field, message } => ApiError::invalid(field, message),
         SpConfigError::Invalid { field, message } => ApiError::validation(field, message),
     })
@@ -108,7 +122,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = fields(body, None)?;
+    let f = fields(&state, body, None).await?;
     unique_entity_id(&state, &f.entity_id, None).await?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
@@ -172,7 +186,7 @@ pub async fn update(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let f = fields(body, Some(current.fields()))?;
+    let f = fields(&state, body, Some(current.fields())).await?;
     unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
