@@ -35,6 +35,8 @@ impl Modify for Security {
     paths(
         crate::api::v1::users::create, crate::api::v1::users::list, crate::api::v1::users::get,
         crate::api::v1::users::update, crate::api::v1::users::delete, crate::api::v1::users::me,
+        crate::api::v1::consents::list_for_user, crate::api::v1::consents::revoke_for_user,
+        crate::api::v1::consents::list_mine, crate::api::v1::consents::revoke_mine,
         crate::api::v1::sessions::create, crate::api::v1::sessions::verify, crate::api::v1::sessions::revoke,
         crate::api::v1::sessions::list_for_user, crate::api::v1::sessions::revoke_all_for_user,
         crate::api::v1::api_keys::create, crate::api::v1::api_keys::list, crate::api::v1::api_keys::get,

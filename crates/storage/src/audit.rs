@@ -51,6 +51,7 @@ crate::text_enum! {
         OAuthClientUpdated = "oauth.client.updated",
         OAuthClientDeleted = "oauth.client.deleted",
         OAuthConsentGranted = "oauth.consent.granted",
+        OAuthConsentRevoked = "oauth.consent.revoked",
         OAuthTokenIssued = "oauth.token.issued",
         OAuthTokenRefreshed = "oauth.token.refreshed",
         OAuthTokenRevoked = "oauth.token.revoked",

@@ -118,6 +118,10 @@ typed_id!(
     ClientId, CLIENT, "client"
 );
 typed_id!(
+    /// `consent_…`
+    ConsentId, CONSENT, "consent"
+);
+typed_id!(
     /// `sp_…`
     ServiceProviderId, SERVICE_PROVIDER, "service provider"
 );

@@ -6,6 +6,7 @@
 pub(crate) mod api_keys;
 pub(crate) mod audit_events;
 pub(crate) mod clients;
+pub(crate) mod consents;
 pub(crate) mod service_providers;
 pub(crate) mod sessions;
 pub(crate) mod signing_keys;
@@ -38,11 +39,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .post(users::create),
             )
             .service(resource("/users/me", UserToken).get(users::me))
+            .service(resource("/users/me/consents", UserToken).get(consents::list_mine))
+            .service(
+                resource("/users/me/consents/{client_id}", UserToken).delete(consents::revoke_mine),
+            )
             .service(
                 resource("/users/{id}", Scoped(Users))
                     .get(users::get)
                     .patch(users::update)
                     .delete(users::delete),
+            )
+            .service(resource("/users/{id}/consents", Scoped(Users)).get(consents::list_for_user))
+            .service(
+                resource("/users/{id}/consents/{client_id}", Scoped(Users))
+                    .delete(consents::revoke_for_user),
             )
             .service(
                 resource("/users/{id}/sessions", Scoped(Sessions))

@@ -261,10 +261,31 @@ pub async fn me(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<serde_json::Value>, ApiError> {
-    let token = crate::extract::bearer(&req)?;
+    let claims = user_token(&req, &state).await?;
+    let (env, sub) = (claims.env.clone(), claims.sub.clone());
+    let row = state
+        .core
+        .db
+        .run(move |conn| users::get(conn, &env, &sub))
+        .await
+        .map_err(user_not_found)?;
+    Ok(web::Json(released_fields(&claims, &row)?))
+}
+
+/// The claims of the OAuth access token a user's app presents at
+/// `/v1/users/me…` (never an API key, never a client's own token).
+///
+/// # Errors
+/// 401 for a missing, malformed or refused token or an API key; 403 for a
+/// client-credentials token.
+pub(crate) async fn user_token(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+) -> Result<trusec_oauth::jwt::AccessClaims, ApiError> {
+    let token = crate::extract::bearer(req)?;
     if token.starts_with("trusec_") {
         return Err(ApiError::Unauthenticated(
-            "GET /v1/users/me takes an OAuth access token, not an API key".into(),
+            "/v1/users/me takes an OAuth access token, not an API key".into(),
         ));
     }
     let claims = trusec_oauth::verify_bearer(&state.oauth, &token)
@@ -275,14 +296,7 @@ pub async fn me(
             "this access token was issued to a client, not a user".into(),
         ));
     }
-    let (env, sub) = (claims.env.clone(), claims.sub.clone());
-    let row = state
-        .core
-        .db
-        .run(move |conn| users::get(conn, &env, &sub))
-        .await
-        .map_err(user_not_found)?;
-    Ok(web::Json(released_fields(&claims, &row)?))
+    Ok(claims)
 }
 
 /// The user as `/v1/users/me` shows it to a token: `id` and what the token's
