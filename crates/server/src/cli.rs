@@ -123,8 +123,11 @@ pub struct ConfigArgs {
     /// redis://… for state shared by every instance [default: in-process].
     #[arg(long, env = "TRUSEC_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// 64 hex characters [default: generated into data/master.key].
-    #[arg(long, env = "TRUSEC_MASTER_KEY", global = true, hide_env_values = true)]
+    /// `TRUSEC_MASTER_KEY`: 64 hex characters [default: generated into
+    /// data/master.key]. From the environment (or `trusec.toml`) only, never
+    /// a flag: a command line is visible to every user of the machine
+    /// (`ps`, `/proc/PID/cmdline`).
+    #[arg(skip = std::env::var("TRUSEC_MASTER_KEY").ok())]
     pub master_key: Option<String>,
     /// Comma-separated CIDRs of the reverse proxies in front of TruSec; from them, the client IP is the right-most X-Forwarded-For (or Forwarded) address that is not itself trusted [default: none].
     #[arg(long, env = "TRUSEC_TRUSTED_PROXIES", global = true)]
@@ -188,6 +191,11 @@ pub fn configuration_reference() -> String {
             env.to_string_lossy()
         ));
     }
+    // The one setting with no flag (see `ConfigArgs::master_key`).
+    out.push_str(
+        "| (none: environment or `trusec.toml` only, since a command line is visible to every user of the machine) \
+         | `TRUSEC_MASTER_KEY` | 64 hex characters [default: generated into data/master.key, mode 0600] |\n",
+    );
     out
 }
 

@@ -173,6 +173,21 @@ fn help_lists_every_command() {
     assert!(text(&trusec(&["serve", "--help"], &[], None).stdout).contains("TRUSEC_DATABASE_URL"));
 }
 
+/// The master key is never a flag (a command line is visible to every user
+/// of the machine); the environment still sets it.
+#[test]
+fn the_master_key_is_not_a_flag() {
+    let key = "ab".repeat(32);
+    let out = trusec(&["serve", "--master-key", &key], &[], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--master-key"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&trusec(&["serve", "--help"], &[], None).stdout).contains("--master-key"));
+}
+
 #[test]
 fn bad_configuration_exits_2_naming_the_setting() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
