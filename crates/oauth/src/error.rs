@@ -157,6 +157,9 @@ pub struct OAuthError {
     /// RFC 6749 §5.2: a 401 for a client that used HTTP Basic carries a
     /// matching `WWW-Authenticate` challenge.
     pub basic_challenge: bool,
+    /// RFC 6750 §3.1: the request carried no usable credentials, so the
+    /// `Bearer` challenge carries no error code (see [`Self::token_required`]).
+    no_credentials: bool,
     pub retry_after: Option<Limited>,
     /// For `server_error`: the id its cause was logged under.
     error_id: Option<String>,
@@ -168,6 +171,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            no_credentials: false,
             retry_after: None,
             error_id: None,
         }
@@ -197,6 +201,17 @@ impl OAuthError {
     pub fn invalid_redirect_uri(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRedirectUri, d)
     }
+    /// A 401 for a request that carried no token, or tried an
+    /// authentication method this endpoint does not take: RFC 6750 §3.1 says
+    /// its challenge SHOULD NOT include an error code or other error
+    /// information, so the header is a bare `Bearer realm`; the JSON body
+    /// still says `invalid_token` for clients that read it.
+    pub fn token_required(d: impl Into<String>) -> Self {
+        let mut e = Self::new(ErrorCode::InvalidToken, d);
+        e.no_credentials = true;
+        e
+    }
+
     pub fn invalid_token(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidToken, d)
     }
@@ -240,6 +255,10 @@ impl OAuthError {
             ErrorCode::InvalidClient => self
                 .basic_challenge
                 .then(|| "Basic realm=\"trusec\"".to_owned()),
+            // RFC 6750 §3.1: nothing was presented, so no error is named.
+            ErrorCode::InvalidToken if self.no_credentials => {
+                Some("Bearer realm=\"trusec\"".to_owned())
+            }
             // RFC 6750 §3.
             ErrorCode::InvalidToken | ErrorCode::InsufficientScope => Some(format!(
                 "Bearer error=\"{}\", error_description=\"{}\"",
@@ -363,6 +382,23 @@ mod tests {
             rendered.push(shape);
         }
         insta::assert_json_snapshot!(rendered);
+    }
+
+    /// RFC 6750 §3.1: no credentials, no error code in the challenge; a
+    /// token that was presented and refused names `invalid_token`.
+    #[test]
+    fn a_missing_token_gets_a_bare_bearer_challenge() {
+        let missing = render(&OAuthError::token_required("an access token is required"));
+        assert_eq!(missing["status"], 401);
+        assert_eq!(missing["www-authenticate"], "Bearer realm=\"trusec\"");
+        assert_eq!(missing["body"]["error"], "invalid_token");
+        let refused = render(&OAuthError::invalid_token("expired"));
+        assert!(
+            refused["www-authenticate"]
+                .as_str()
+                .unwrap()
+                .starts_with("Bearer error=\"invalid_token\"")
+        );
     }
 
     #[test]

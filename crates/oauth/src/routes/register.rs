@@ -65,14 +65,14 @@ async fn registrant(
         Authorization::Bearer(key) => key_holder(state, &key, client).await,
         Authorization::Missing => anonymous(state, client).await,
         Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => Err(
-            OAuthError::invalid_token("registration takes a secret API key as bearer token"),
+            OAuthError::token_required("registration takes a secret API key as bearer token"),
         ),
     }
 }
 
 async fn anonymous(state: &OAuthState, client: &ClientInfo) -> Result<Registrant, OAuthError> {
     if !state.settings.open_registration {
-        return Err(OAuthError::invalid_token(
+        return Err(OAuthError::token_required(
             "registration needs a secret API key as bearer token",
         ));
     }

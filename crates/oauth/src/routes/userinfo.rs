@@ -23,7 +23,7 @@ fn bearer(req: &HttpRequest, form: Option<&Params>) -> Result<String, OAuthError
             "send the token once, not in both header and body",
         )),
         (Some(t), None) | (None, Some(t)) => Ok(t),
-        (None, None) => Err(OAuthError::invalid_token("an access token is required")),
+        (None, None) => Err(OAuthError::token_required("an access token is required")),
     }
 }
 

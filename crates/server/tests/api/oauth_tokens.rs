@@ -582,3 +582,34 @@ mod hardening {
         assert_eq!(wide["scope"], "openid email offline_access");
     }
 }
+
+/// RFC 6750 §3.1: a request with no token gets a bare `Bearer` challenge
+/// (no error code); a refused token's challenge names `invalid_token`.
+#[tokio::test]
+async fn a_request_without_a_token_gets_a_bare_challenge() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let bare = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        "Bearer realm=\"trusec\""
+    );
+    let refused = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
