@@ -21,32 +21,31 @@ use actix_web::web;
 use std::sync::Arc;
 use trusec_ui::UiState;
 
-/// What the SAML endpoints share.
+/// What the SAML endpoints of one environment share: each environment is
+/// its own IdP, with its own entity id, key and certificate.
 #[derive(Clone)]
 pub struct SamlState {
+    /// The hosted pages of the same environment (`ui.env`).
     pub ui: UiState,
+    /// This environment's IdP key.
     pub keys: Arc<idp_key::IdpKeys>,
-    /// The public base URL; the IdP entity id is `{issuer}/saml/metadata`.
+    /// The environment's issuer; its IdP entity id is `{issuer}/saml/metadata`.
     pub issuer: String,
     /// Derives persistent NameIDs: stable per SP and user, opaque to both.
     persistent_secret: [u8; 32],
 }
 
 impl SamlState {
-    pub fn new(
-        ui: UiState,
-        keys: Arc<idp_key::IdpKeys>,
-        issuer: &str,
-        master_key: &[u8; 32],
-    ) -> Self {
+    /// The IdP of `ui`'s environment.
+    pub fn new(ui: UiState, keys: Arc<idp_key::IdpKeys>, master_key: &[u8; 32]) -> Self {
         use sha2::Digest;
         let mut h = sha2::Sha256::new();
         h.update(b"trusec saml persistent nameid v1\0");
         h.update(master_key);
         Self {
+            issuer: ui.env.issuer.clone(),
             ui,
             keys,
-            issuer: issuer.trim_end_matches('/').to_owned(),
             persistent_secret: h.finalize().into(),
         }
     }
@@ -57,6 +56,11 @@ impl SamlState {
 
     pub fn entity_id(&self) -> String {
         format!("{}/saml/metadata", self.issuer)
+    }
+
+    /// The environment this IdP serves.
+    pub fn env(&self) -> &trusec_ui::Environment {
+        &self.ui.env
     }
 
     /// The SessionIndex an SP sees for a login session: opaque and

@@ -27,14 +27,15 @@ pub async fn state(test_db: &TestDb) -> SamlState {
         RateLimits::default(),
         1,
     );
-    let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ISSUER)
+    let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ids::ENV_LIVE, ISSUER)
         .await
         .unwrap();
     let ui = UiState {
         core,
         secure_cookies: false,
+        env: std::sync::Arc::new(trusec_ui::Environment::live(ISSUER)),
     };
-    SamlState::new(ui, std::sync::Arc::new(keys), ISSUER, &[7; 32])
+    SamlState::new(ui, std::sync::Arc::new(keys), &[7; 32])
 }
 
 /// A live SP with an ACS at `{entity_id}/acs`.

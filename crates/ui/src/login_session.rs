@@ -26,14 +26,14 @@ impl LoginSession {
         self.session.created_at.and_utc().timestamp()
     }
 
-    /// The live login session of this browser in `env`, if any.
+    /// The live login session of this browser in the environment `state`
+    /// serves, if any: a session of another environment is none.
     ///
     /// # Errors
     /// Storage failures.
     pub async fn from_request(
         req: &HttpRequest,
         state: &UiState,
-        env: &str,
     ) -> Result<Option<Self>, StorageError> {
         let Some(cookie) = req.cookie(SESSION_COOKIE) else {
             return Ok(None);
@@ -43,7 +43,7 @@ impl LoginSession {
             return Ok(None);
         }
         let hash = secrets::hash_secret(token);
-        let env = env.to_owned();
+        let env = state.env.id.clone();
         let now = state.core.clock.now_naive();
         let found = state
             .core

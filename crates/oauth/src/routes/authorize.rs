@@ -131,7 +131,7 @@ async fn registered(
 pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes()).unwrap_or_default();
     let id = params.get("interaction").unwrap_or_default();
-    let interaction = Interaction::load(&state.core().store, id)
+    let interaction = Interaction::load(&state.core().store, &state.ui.env, id)
         .await?
         .ok_or_else(|| {
             invalid("This sign-in request has expired. Go back to the app and start again.")

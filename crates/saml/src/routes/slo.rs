@@ -385,6 +385,10 @@ async fn redirect_endpoint(
     env: &str,
     sp_id: &str,
 ) -> Option<(ServiceProviderRow, Endpoint)> {
+    // Only this environment's IdP speaks for its SPs.
+    if env != state.env().id {
+        return None;
+    }
     let (env, id) = (env.to_owned(), sp_id.to_owned());
     let sp = match state
         .core()

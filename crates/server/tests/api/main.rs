@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cli;
+mod environments;
 mod oauth_clients;
 mod oauth_flow;
 mod oauth_support;

@@ -149,16 +149,12 @@ async fn end_session(
 ) -> Result<Option<SessionRow>, StorageError> {
     let hash = secrets::hash_secret(token);
     let now = state.core.clock.now_naive();
-    let lookup = hash.clone();
+    // Only a session of the environment this endpoint serves.
+    let (lookup, env) = (hash.clone(), state.env.id.clone());
     let revoked = state
         .core
         .db
-        .run(move |conn| {
-            let Some(env) = sessions::environment_of(conn, &lookup)? else {
-                return Ok(None);
-            };
-            sessions::revoke_by_token_hash(conn, &env, &lookup, now)
-        })
+        .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
     let Some((row, newly)) = revoked else {
         return Ok(None);

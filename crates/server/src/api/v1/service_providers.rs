@@ -65,35 +65,13 @@ fn fields(body: SpBody, base: Option<SpFields>) -> Result<SpFields, ApiError> {
     })
 }
 
-/// Entity ids are unique across environments: the `/saml` endpoints serve
-/// every environment, and a request's issuer must name exactly one SP (a
-/// test SP can never stand in for a live one). The database enforces this
-/// per environment only; across environments it is this check, made before
-/// the write (see `service_providers::entity_id_in_use`).
-async fn unique_entity_id(
-    state: &AppState,
-    entity_id: &str,
-    except: Option<&str>,
-) -> Result<(), ApiError> {
-    let (e, x) = (entity_id.to_owned(), except.map(str::to_owned));
-    if state
-        .core
-        .db
-        .run(move |c| service_providers::entity_id_in_use(c, &e, x.as_deref()))
-        .await?
-    {
-        return Err(ApiError::Conflict {
-            message: "a service provider with this entity_id exists already (entity ids are unique across environments)".into(),
-            param: Some("entity_id".into()),
-        });
-    }
-    Ok(())
-}
-
 fn taken(e: StorageError) -> ApiError {
     match e {
+        // Unique per environment only: each environment is its own IdP, so
+        // a test SP may share a live SP's entity id (contract).
         StorageError::Conflict(_) => ApiError::Conflict {
-            message: "a service provider with this entity_id exists already".into(),
+            message: "a service provider with this entity_id exists already in this environment"
+                .into(),
             param: Some("entity_id".into()),
         },
         StorageError::NotFound => ApiError::not_found("service provider", Some("id")),
@@ -109,7 +87,6 @@ pub async fn create(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let f = fields(body, None)?;
-    unique_entity_id(&state, &f.entity_id, None).await?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let row = state
@@ -173,7 +150,6 @@ pub async fn update(
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
     let f = fields(body, Some(current.fields()))?;
-    unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state

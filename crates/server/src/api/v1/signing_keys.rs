@@ -27,6 +27,12 @@ pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     // SAML rotates in two steps (SPs cache metadata): the first call
     // announces the next certificate, the next call switches to it.
     let saml = state
+        .environment(&caller.environment)
+        .ok_or_else(|| {
+            ApiError::internal(&std::io::Error::other(
+                "the caller's environment is not served",
+            ))
+        })?
         .saml
         .keys
         .rotate()
