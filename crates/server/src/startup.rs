@@ -185,7 +185,6 @@ async fn build_state(
     ),
     StartupError,
 > {
-    let master_key = settings.load_master_key()?;
     let master_key_copy = settings.load_master_key()?;
     let master_key_bytes = *secrecy::ExposeSecret::expose_secret(&master_key_copy);
     let db = open_database(&settings).await?;
@@ -193,23 +192,17 @@ async fn build_state(
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
-    let environments = open_environments(&core, &settings, &master_key_bytes).await?;
-    let live = environments
-        .first()
-        .ok_or_else(|| ConfigError::new("TRUSEC_DATABASE_URL", "the live environment is missing"))?
-        .clone();
-    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
-    oauth_settings.open_registration = settings.open_registration;
-    let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
+    let environments = open_environments(&core, &settings, master_key_bytes).await?;
     let maintenance = vec![spawn_key_maintenance(
         core.clone(),
-        keyring.clone(),
-        environments.iter().map(|e| e.saml.keys.clone()).collect(),
+        environments
+            .iter()
+            .map(|e| (e.oauth.keyring.clone(), e.saml.keys.clone()))
+            .collect(),
     )];
     let state = AppState {
         core,
         settings: Arc::new(settings),
-        oauth: trusec_oauth::OAuthState::new(live.ui, keyring, oauth_settings),
         environments: Arc::new(environments),
     };
     Ok((state, audit_task, maintenance))
@@ -221,7 +214,7 @@ async fn build_state(
 async fn open_environments(
     core: &Core,
     settings: &Settings,
-    master_key: &[u8; 32],
+    master_key: [u8; 32],
 ) -> Result<Vec<crate::state::EnvStates>, ConfigError> {
     let rows = core
         .db
@@ -233,6 +226,8 @@ async fn open_environments(
                 format!("cannot load the environments: {e}"),
             )
         })?;
+    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+    oauth_settings.open_registration = settings.open_registration;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let env = trusec_ui::Environment::new(&row, &settings.issuer)
@@ -242,9 +237,14 @@ async fn open_environments(
             secure_cookies: settings.issuer.starts_with("https://"),
             env: Arc::new(env),
         };
-        let keys = open_saml_keys(core, master_key, &ui.env).await?;
-        let saml = trusec_saml::SamlState::new(ui.clone(), keys, master_key);
-        out.push(crate::state::EnvStates { ui, saml });
+        let master = secrecy::SecretBox::new(Box::new(master_key));
+        let keyring = open_keyring(core, master, &oauth_settings, &ui.env).await?;
+        let keys = open_saml_keys(core, &master_key, &ui.env).await?;
+        out.push(crate::state::EnvStates {
+            oauth: trusec_oauth::OAuthState::new(ui.clone(), keyring, oauth_settings.clone()),
+            saml: trusec_saml::SamlState::new(ui.clone(), keys, &master_key),
+            ui,
+        });
     }
     // Live is served at the root; the others under /env/NAME.
     out.sort_by_key(|e| !e.env().is_live());
@@ -307,17 +307,19 @@ async fn request_id_header(
     Ok(res)
 }
 
-/// Opens (creating on first start) the OAuth signing keyring.
+/// Opens (creating on first start) an environment's OAuth signing keyring.
 async fn open_keyring(
     core: &Core,
     master_key: crate::master_key::MasterKey,
     oauth: &trusec_oauth::OAuthSettings,
+    env: &trusec_ui::Environment,
 ) -> Result<Arc<trusec_oauth::Keyring>, ConfigError> {
     trusec_oauth::Keyring::open(
         core.db.clone(),
         core.clock.clone(),
         master_key,
         oauth.longest_token_lifetime(),
+        &env.id,
     )
     .await
     .map(Arc::new)
@@ -366,17 +368,19 @@ async fn open_saml_keys(
 /// IdP key alike.
 fn spawn_key_maintenance(
     core: Core,
-    keyring: Arc<trusec_oauth::Keyring>,
-    saml_keys: Vec<Arc<trusec_saml::idp_key::IdpKeys>>,
+    keys: Vec<(
+        Arc<trusec_oauth::Keyring>,
+        Arc<trusec_saml::idp_key::IdpKeys>,
+    )>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            keyring.maintain(&core).await;
-            for keys in &saml_keys {
-                if let Err(e) = keys.reload().await {
+            for (keyring, saml_keys) in &keys {
+                keyring.maintain(&core).await;
+                if let Err(e) = saml_keys.reload().await {
                     tracing::error!(error = %e, "could not reload the SAML signing keys");
                 }
             }
@@ -391,13 +395,11 @@ fn spawn_key_maintenance(
 /// NAME matches nothing and is a 404).
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.settings.max_body_bytes;
-    let oauth = web::Data::new(state.oauth.clone());
     // Read by trusec_ui::http::client_info on every surface.
     let proxies = state.settings.trusted_proxies.clone();
     let environments = state.environments.clone();
     cfg.app_data(web::Data::new(state))
         .app_data(proxies)
-        .app_data(oauth)
         // Bodies are read only up to the cap, however they are framed.
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -418,16 +420,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/docs/api", web::get().to(crate::openapi::api_docs))
         .configure(crate::api::v1::configure);
     for env in environments.iter().filter(|e| !e.env().is_live()) {
+        trusec_oauth::configure_issuer_metadata(cfg, env.oauth.clone());
         cfg.service(
             web::scope(&env.env().base_path)
                 .app_data(web::Data::new(env.ui.clone()))
+                .app_data(web::Data::new(env.oauth.clone()))
                 .app_data(web::Data::new(env.saml.clone()))
                 .configure(trusec_ui::configure)
+                .configure(trusec_oauth::configure)
                 .configure(trusec_saml::configure),
         );
     }
     if let Some(live) = environments.iter().find(|e| e.env().is_live()) {
         cfg.app_data(web::Data::new(live.ui.clone()))
+            .app_data(web::Data::new(live.oauth.clone()))
             .app_data(web::Data::new(live.saml.clone()));
     }
     cfg.configure(trusec_ui::configure)

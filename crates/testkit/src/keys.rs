@@ -18,12 +18,15 @@ fn rows() -> &'static [SigningKeyRow] {
     ROWS.get_or_init(|| {
         let now = crate::fake_clock().now_naive();
         let mut rows = Vec::new();
-        for &alg in Alg::ALL {
-            for state in [KeyState::Current, KeyState::Next] {
-                rows.push(
-                    trusec_oauth::keys::generate_row(alg, state, &TEST_MASTER_KEY, now)
-                        .expect("key generation"),
-                );
+        // Each environment is its own issuer, with keys of its own.
+        for env in [ids::ENV_LIVE, ids::ENV_TEST] {
+            for &alg in Alg::ALL {
+                for state in [KeyState::Current, KeyState::Next] {
+                    rows.push(
+                        trusec_oauth::keys::generate_row(env, alg, state, &TEST_MASTER_KEY, now)
+                            .expect("key generation"),
+                    );
+                }
             }
         }
         rows

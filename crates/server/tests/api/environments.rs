@@ -5,7 +5,7 @@
 
 use crate::oauth_support::{PASSWORD, hidden, new_browser};
 use crate::saml::{ACS, IDP_SSO, SP_ENTITY, authn_request, redirect_query, sso};
-use serde_json::json;
+use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 const ATTACKER_ACS: &str = "https://attacker.example/acs";
@@ -16,7 +16,12 @@ const TEST_ENTITY: &str = "http://127.0.0.1:8080/env/test/saml/metadata";
 on_every_backend!(
     a_test_key_cannot_squat_a_live_sp_entity_id,
     each_environment_has_its_own_saml_metadata,
+    a_test_client_token_is_refused_by_live_verifiers,
+    each_environment_has_its_own_discovery_and_jwks,
 );
+
+const LIVE_ISSUER: &str = "http://127.0.0.1:8080";
+const TEST_ISSUER: &str = "http://127.0.0.1:8080/env/test";
 
 async fn create_user(app: &TestApp, key: &str, email: &str) {
     let (status, body) = status_json(
@@ -189,5 +194,236 @@ async fn each_environment_has_its_own_saml_metadata(backend: Backend) {
         "/env/test/v1/users",
     ] {
         assert_eq!(get(path).await.status(), 404, "{path}");
+    }
+}
+
+/// A confidential client with client_credentials, made with `key` (whose
+/// environment it then belongs to): (id, secret).
+async fn machine_client(app: &TestApp, key: &str) -> (String, String) {
+    let (status, c) = status_json(
+        app.post(
+            "/v1/oauth/clients",
+            key,
+            &json!({"name": "Worker", "type": "confidential",
+                    "redirect_uris": ["https://app.example.com/callback"],
+                    "grant_types": ["client_credentials"], "scopes": ["read:users"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    (
+        c["client_id"].as_str().unwrap().to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    (id, secret): &(String, String),
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    status_json(
+        app.client
+            .post(app.url(path))
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn access_token(app: &TestApp, base: &str, client: &(String, String)) -> String {
+    let (status, body) = post_form(
+        app,
+        &format!("{base}/oauth/token"),
+        client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read:users"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn jwks(app: &TestApp, path: &str) -> jsonwebtoken::jwk::JwkSet {
+    app.client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// What an independent resource server does (jsonwebtoken, not our code):
+/// the key from the issuer's JWKS by `kid`, then signature, `iss` and `aud`.
+fn resource_server_accepts(
+    token: &str,
+    keys: &jsonwebtoken::jwk::JwkSet,
+    issuer: &str,
+) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = keys.find(&kid).ok_or("kid not in the issuer's JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[issuer]);
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// Security issue 9, item 2: a test-environment client's access token had
+/// the same `iss`, `aud` and signing key as live's (only a private `env`
+/// claim differed), so any resource server checking issuer and signature
+/// accepted it as live. Now the test environment is its own issuer with its
+/// own keys: a resource server that trusts the live issuer and JWKS refuses
+/// it, and so do live's own userinfo and introspection.
+async fn a_test_client_token_is_refused_by_live_verifiers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let test_client = machine_client(&app, &app.test_key).await;
+    let live_client = machine_client(&app, &app.secret_key).await;
+    // A test client is no client at the live token endpoint.
+    let (status, body) = post_form(
+        &app,
+        "/oauth/token",
+        &test_client,
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let test_token = access_token(&app, "/env/test", &test_client).await;
+    let live_token = access_token(&app, "", &live_client).await;
+    let live_keys = jwks(&app, "/.well-known/jwks.json").await;
+    let test_keys = jwks(&app, "/env/test/.well-known/jwks.json").await;
+    // The resource server trusting live: live's token passes, test's fails.
+    resource_server_accepts(&live_token, &live_keys, LIVE_ISSUER).unwrap();
+    let refused = resource_server_accepts(&test_token, &live_keys, LIVE_ISSUER);
+    assert!(refused.is_err(), "a test token passed as live: {refused:?}");
+    // Even with its own keys in hand, its issuer is not live's.
+    assert!(resource_server_accepts(&test_token, &test_keys, LIVE_ISSUER).is_err());
+    let claims = resource_server_accepts(&test_token, &test_keys, TEST_ISSUER).unwrap();
+    assert_eq!(claims["iss"], TEST_ISSUER);
+    assert_eq!(claims["aud"], TEST_ISSUER);
+    // Live's own verifiers refuse it.
+    let (_, info) = post_form(
+        &app,
+        "/oauth/introspect",
+        &live_client,
+        &[("token", &test_token)],
+    )
+    .await;
+    assert_eq!(info["active"], false, "{info}");
+    let resp = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(&test_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // And the test environment's accept only it.
+    let (_, info) = post_form(
+        &app,
+        "/env/test/oauth/introspect",
+        &test_client,
+        &[("token", &test_token)],
+    )
+    .await;
+    assert_eq!(
+        (info["active"].as_bool(), info["iss"].as_str()),
+        (Some(true), Some(TEST_ISSUER))
+    );
+    let (_, info) = post_form(
+        &app,
+        "/env/test/oauth/introspect",
+        &test_client,
+        &[("token", &live_token)],
+    )
+    .await;
+    assert_eq!(info["active"], false, "{info}");
+    // /v1 takes each token only with its own issuer's keys: the live token
+    // reads live users, the test token test users.
+    let users = |token: String| {
+        let req = app.client.get(app.url("/v1/users")).bearer_auth(token);
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    create_user(&app, &app.secret_key, "ada@example.com").await;
+    let (status, live_users) = users(live_token.clone()).await;
+    assert_eq!(status, 200, "{live_users}");
+    assert_eq!(live_users["data"][0]["email"], "ada@example.com");
+    let (status, test_users) = users(test_token.clone()).await;
+    assert_eq!(status, 200, "{test_users}");
+    assert_eq!(test_users["data"], json!([]));
+}
+
+/// The test environment's discovery document lists its own endpoints and
+/// JWKS (OIDC Discovery §4.3: `issuer` is the URL it was fetched under),
+/// with keys of its own; an unknown environment is a 404.
+async fn each_environment_has_its_own_discovery_and_jwks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let doc = |path: &'static str| {
+        let req = app.client.get(app.url(path));
+        async move { status_json(req.send().await.unwrap()).await }
+    };
+    let (status, test) = doc("/env/test/.well-known/openid-configuration").await;
+    assert_eq!(status, 200);
+    assert_eq!(test["issuer"], TEST_ISSUER);
+    assert_eq!(
+        test["jwks_uri"],
+        format!("{TEST_ISSUER}/.well-known/jwks.json")
+    );
+    for (name, value) in test.as_object().unwrap() {
+        if name.ends_with("_endpoint") || name == "jwks_uri" {
+            let url = value.as_str().unwrap();
+            assert!(url.starts_with(&format!("{TEST_ISSUER}/")), "{name}: {url}");
+        }
+    }
+    let (_, live) = doc("/.well-known/openid-configuration").await;
+    assert_eq!(live["issuer"], LIVE_ISSUER);
+    assert_eq!(live["token_endpoint"], format!("{LIVE_ISSUER}/oauth/token"));
+    // RFC 8414 §3.1: the metadata of an issuer with a path, at the root.
+    for path in [
+        "/.well-known/oauth-authorization-server/env/test",
+        "/env/test/.well-known/oauth-authorization-server",
+    ] {
+        let (status, meta) = status_json(app.client.get(app.url(path)).send().await.unwrap()).await;
+        assert_eq!(
+            (status, meta["issuer"].as_str()),
+            (200, Some(TEST_ISSUER)),
+            "{path}"
+        );
+    }
+    let kids = |set: &jsonwebtoken::jwk::JwkSet| -> Vec<String> {
+        set.keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect()
+    };
+    let live_kids = kids(&jwks(&app, "/.well-known/jwks.json").await);
+    let test_kids = kids(&jwks(&app, "/env/test/.well-known/jwks.json").await);
+    assert!(!test_kids.is_empty());
+    assert!(
+        test_kids.iter().all(|k| !live_kids.contains(k)),
+        "keys of its own"
+    );
+    for path in [
+        "/env/nope/.well-known/openid-configuration",
+        "/env/nope/oauth/token",
+        "/env/live/.well-known/jwks.json",
+    ] {
+        let status = app.client.get(app.url(path)).send().await.unwrap().status();
+        assert_eq!(status, 404, "{path}");
     }
 }
