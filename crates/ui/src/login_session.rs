@@ -1,7 +1,6 @@
 //! The signed-in browser: a `sessions` row whose token is the session cookie.
 
 use crate::UiState;
-use crate::cookies::SESSION_COOKIE;
 use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
 use trusec_storage::sessions::{self, SessionRow};
@@ -35,10 +34,10 @@ impl LoginSession {
         req: &HttpRequest,
         state: &UiState,
     ) -> Result<Option<Self>, StorageError> {
-        let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        let Some(token) = crate::cookies::session_token(req, state) else {
             return Ok(None);
         };
-        let token = cookie.value();
+        let token = token.as_str();
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }

@@ -18,6 +18,7 @@ on_every_backend!(
     each_environment_has_its_own_saml_metadata,
     a_test_client_token_is_refused_by_live_verifiers,
     each_environment_has_its_own_discovery_and_jwks,
+    each_environment_has_its_own_login_session,
 );
 
 const LIVE_ISSUER: &str = "http://127.0.0.1:8080";
@@ -425,5 +426,127 @@ async fn each_environment_has_its_own_discovery_and_jwks(backend: Backend) {
     ] {
         let status = app.client.get(app.url(path)).send().await.unwrap().status();
         assert_eq!(status, 404, "{path}");
+    }
+}
+
+/// Signs `browser` in at `{base}/login` (no protocol request); returns the
+/// status and the `Set-Cookie` of the session, if any.
+async fn hosted_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    base: &str,
+    email: &str,
+) -> (u16, Option<String>) {
+    let html = browser
+        .get(app.url(&format!("{base}/login")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"action="login""#),
+        "posts to its own environment"
+    );
+    let resp = browser
+        .post(app.url(&format!("{base}/login")))
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("interaction", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("trusec_session"));
+    (resp.status().as_u16(), cookie)
+}
+
+/// Hosted-page sessions are per environment: a test user cannot sign in at
+/// live's pages nor a live user at the test's; signing in to one
+/// environment leaves the other's session alone; and a live session token
+/// never authenticates at `/env/test`, whatever cookie carries it.
+async fn each_environment_has_its_own_login_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    create_user(&app, &app.secret_key, "ada@example.com").await;
+    create_user(&app, &app.test_key, "mallory@example.com").await;
+    assert_eq!(create_sp(&app, &app.secret_key, ACS).await, 201);
+    assert_eq!(create_sp(&app, &app.test_key, ATTACKER_ACS).await, 201);
+    let browser = new_browser();
+    assert_eq!(
+        hosted_login(&app, &browser, "", "mallory@example.com")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        hosted_login(&app, &browser, "/env/test", "ada@example.com")
+            .await
+            .0,
+        401
+    );
+    let (status, live_cookie) = hosted_login(&app, &browser, "", "ada@example.com").await;
+    assert_eq!(status, 200);
+    let live_cookie = live_cookie.unwrap();
+    assert!(
+        live_cookie.starts_with("trusec_session=") && live_cookie.contains("Path=/;"),
+        "{live_cookie}"
+    );
+    let (status, test_cookie) =
+        hosted_login(&app, &browser, "/env/test", "mallory@example.com").await;
+    assert_eq!(status, 200);
+    let test_cookie = test_cookie.unwrap();
+    assert!(
+        test_cookie.starts_with("trusec_session_test=") && test_cookie.contains("Path=/env/test"),
+        "{test_cookie}"
+    );
+    // Both sessions hold: each IdP answers at once, for its own user.
+    let now = app.clock.now();
+    let live_sso = app.url(&format!(
+        "/saml/sso?{}",
+        redirect_query(&authn_request("_l1", SP_ENTITY, None, now), "", None)
+    ));
+    let test_request = authn_request("_t1", SP_ENTITY, None, now).replace(IDP_SSO, TEST_IDP_SSO);
+    let test_sso = app.url(&format!(
+        "/env/test/saml/sso?{}",
+        redirect_query(&test_request, "", None)
+    ));
+    let (action, xml, _) = sso(&app, &browser, &live_sso, "unused@example.com").await;
+    assert_eq!(action, ACS);
+    assert!(xml.contains("ada@example.com"));
+    let (action, xml, _) = sso(&app, &browser, &test_sso, "unused@example.com").await;
+    assert_eq!(action, ATTACKER_ACS);
+    assert!(xml.contains("mallory@example.com"));
+    // The live session token, presented to the test IdP under either name.
+    let token = live_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("trusec_session=");
+    for name in ["trusec_session", "trusec_session_test"] {
+        let request = authn_request(&format!("_t-{name}"), SP_ENTITY, None, now)
+            .replace(IDP_SSO, TEST_IDP_SSO);
+        let resp = app
+            .client
+            .get(app.url(&format!(
+                "/env/test/saml/sso?{}",
+                redirect_query(&request, "", None)
+            )))
+            .header("cookie", format!("{name}={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            302,
+            "{name}: to the test login page, not an assertion"
+        );
     }
 }

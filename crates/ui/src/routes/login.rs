@@ -247,7 +247,7 @@ async fn signed_in(
         .user(&user.id)
         .data(serde_json::json!({"client_id": attempt.client_id(), "session_id": session.id}));
     state.core.audit(event).await?;
-    let cookie = cookies::session(&token, state.secure_cookies, LIFETIME_SECS);
+    let cookie = cookies::session(state, &token, LIFETIME_SECS);
     match attempt.interaction {
         Some(mut i) => {
             i.logged_in_session = Some(session.id.clone());

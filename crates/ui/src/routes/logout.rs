@@ -2,7 +2,7 @@
 //! anyone out), ends the login session, and returns to the app when a
 //! protocol validated where to (a logout intent).
 
-use crate::cookies::{self, SESSION_COOKIE};
+use crate::cookies;
 use crate::error::PageError;
 use crate::http::client_info;
 use crate::pages::{self, LogoutPage, MessagePage};
@@ -112,13 +112,13 @@ pub async fn post(
             ),
         });
     }
-    let ended = match req.cookie(SESSION_COOKIE) {
-        Some(cookie) => end_session(&state, cookie.value(), &client_info(&req))
+    let ended = match cookies::session_token(&req, &state) {
+        Some(token) => end_session(&state, &token, &client_info(&req))
             .await
             .map_err(|e| PageError::unavailable(&e, STILL_SIGNED_IN))?,
         None => None,
     };
-    let clear = vec![cookies::clear_session(state.secure_cookies)];
+    let clear = vec![cookies::clear_session(&state)];
     // A protocol may need to tell others about this logout (SAML single
     // logout): it registered an after-logout step for the session.
     let step = match &ended {
