@@ -53,15 +53,12 @@ async fn login_page(app: &TestApp, browser: &reqwest::Client, sso_url: &str) -> 
     let resp = browser.get(sso_url).send().await.unwrap();
     assert_eq!(resp.status(), 302, "{sso_url}");
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let html = browser
-        .get(app.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = text(browser, &app.url(&location)).await;
     (location, html)
+}
+
+async fn text(browser: &reqwest::Client, url: &str) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 fn issuer_of(xml: &str) -> String {
@@ -109,17 +106,15 @@ async fn a_test_key_cannot_squat_a_live_sp_entity_id(backend: Backend) {
     let browser = new_browser();
     let (location, html) = login_page(&app, &browser, &live_sso).await;
     assert!(location.starts_with("/login?"), "{location}");
-    let refused = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "mallory@example.com"),
-            ("password", PASSWORD),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("interaction", &hidden(&html, "interaction")),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let interaction = hidden(&html, "interaction");
+    let refused = submit_login(
+        &browser,
+        &app.url("/login"),
+        &html,
+        "mallory@example.com",
+        &interaction,
+    )
+    .await;
     assert_eq!(refused.status(), 401, "a test user is not a live user");
     // The live user gets an assertion for the live SP, from the live IdP.
     let (action, xml, _) = sso(&app, &new_browser(), &live("_live2"), "ada@example.com").await;
@@ -252,6 +247,14 @@ async fn access_token(app: &TestApp, base: &str, client: &(String, String)) -> S
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// RFC 7662 at `{base}/oauth/introspect`.
+async fn introspect(app: &TestApp, base: &str, client: &(String, String), token: &str) -> Value {
+    let path = format!("{base}/oauth/introspect");
+    let (status, body) = post_form(app, &path, client, &[("token", token)]).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 async fn jwks(app: &TestApp, path: &str) -> jsonwebtoken::jwk::JwkSet {
     app.client
         .get(app.url(path))
@@ -318,13 +321,7 @@ async fn a_test_client_token_is_refused_by_live_verifiers(backend: Backend) {
     assert_eq!(claims["iss"], TEST_ISSUER);
     assert_eq!(claims["aud"], TEST_ISSUER);
     // Live's own verifiers refuse it.
-    let (_, info) = post_form(
-        &app,
-        "/oauth/introspect",
-        &live_client,
-        &[("token", &test_token)],
-    )
-    .await;
+    let info = introspect(&app, "", &live_client, &test_token).await;
     assert_eq!(info["active"], false, "{info}");
     let resp = app
         .client
@@ -335,24 +332,12 @@ async fn a_test_client_token_is_refused_by_live_verifiers(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 401);
     // And the test environment's accept only it.
-    let (_, info) = post_form(
-        &app,
-        "/env/test/oauth/introspect",
-        &test_client,
-        &[("token", &test_token)],
-    )
-    .await;
+    let info = introspect(&app, "/env/test", &test_client, &test_token).await;
     assert_eq!(
         (info["active"].as_bool(), info["iss"].as_str()),
         (Some(true), Some(TEST_ISSUER))
     );
-    let (_, info) = post_form(
-        &app,
-        "/env/test/oauth/introspect",
-        &test_client,
-        &[("token", &live_token)],
-    )
-    .await;
+    let info = introspect(&app, "/env/test", &test_client, &live_token).await;
     assert_eq!(info["active"], false, "{info}");
     // /v1 takes each token only with its own issuer's keys: the live token
     // reads live users, the test token test users.
@@ -429,6 +414,27 @@ async fn each_environment_has_its_own_discovery_and_jwks(backend: Backend) {
     }
 }
 
+/// Posts the login form `html` to `url` as `email`.
+async fn submit_login(
+    browser: &reqwest::Client,
+    url: &str,
+    html: &str,
+    email: &str,
+    interaction: &str,
+) -> reqwest::Response {
+    browser
+        .post(url)
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &hidden(html, "csrf_token")),
+            ("interaction", interaction),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Signs `browser` in at `{base}/login` (no protocol request); returns the
 /// status and the `Set-Cookie` of the session, if any.
 async fn hosted_login(
@@ -437,29 +443,13 @@ async fn hosted_login(
     base: &str,
     email: &str,
 ) -> (u16, Option<String>) {
-    let html = browser
-        .get(app.url(&format!("{base}/login")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = text(browser, &app.url(&format!("{base}/login"))).await;
     assert!(
         html.contains(r#"action="login""#),
         "posts to its own environment"
     );
-    let resp = browser
-        .post(app.url(&format!("{base}/login")))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("interaction", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let url = app.url(&format!("{base}/login"));
+    let resp = submit_login(browser, &url, &html, email, "").await;
     let cookie = resp
         .headers()
         .get_all("set-cookie")
