@@ -58,12 +58,19 @@ impl AppState {
         &self,
         token: &str,
     ) -> Result<trusec_oauth::jwt::AccessClaims, trusec_oauth::OAuthError> {
-        match self.oauth_for_token(token) {
-            Some(oauth) => trusec_oauth::verify_bearer(oauth, token).await,
-            None => Err(trusec_oauth::OAuthError::invalid_token(
+        let refused = || {
+            trusec_oauth::OAuthError::invalid_token(
                 "the token is not a valid access token of this server",
-            )),
+            )
+        };
+        let oauth = self.oauth_for_token(token).ok_or_else(refused)?;
+        let claims = trusec_oauth::verify_bearer(oauth, token).await?;
+        // The environment `/v1` acts in is the issuer's, whatever else the
+        // token says (we never mint one where they differ).
+        if claims.env != oauth.env().id {
+            return Err(refused());
         }
+        Ok(claims)
     }
 
     /// The live environment's states (served at the root).

@@ -46,6 +46,7 @@ async fn handle(state: &OAuthState, params: &Params) -> Result<HttpResponse, Pag
     let intent = LogoutIntent {
         client_name: client.map(|c| c.name),
         return_url,
+        environment_id: state.env().id.clone(),
     };
     let id = intent.save(&state.ui).await?;
     Ok(pages::page_response(StatusCode::FOUND)

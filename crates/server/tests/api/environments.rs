@@ -148,6 +148,15 @@ async fn a_test_key_cannot_squat_a_live_sp_entity_id(backend: Backend) {
     );
     let location = resp.headers()["location"].to_str().unwrap();
     assert!(location.starts_with("/env/test/login?"), "{location}");
+    // That test sign-in cannot be finished at live's pages.
+    let id = location.split("interaction=").nth(1).unwrap();
+    for path in [
+        format!("/login?interaction={id}"),
+        format!("/saml/sso/continue?interaction={id}"),
+    ] {
+        let status = browser.get(app.url(&path)).send().await.unwrap().status();
+        assert_eq!(status, 400, "{path}");
+    }
 }
 
 fn certificate_of(metadata: &str) -> String {

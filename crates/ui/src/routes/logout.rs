@@ -23,6 +23,10 @@ const INTENT_TTL: Duration = Duration::from_secs(600);
 pub struct LogoutIntent {
     pub client_name: Option<String>,
     pub return_url: Option<String>,
+    /// The environment whose client it was validated for: only that
+    /// environment's logout page follows it.
+    #[serde(default)]
+    pub environment_id: String,
 }
 
 impl LogoutIntent {
@@ -44,7 +48,8 @@ impl LogoutIntent {
         Ok(id)
     }
 
-    /// A stored intent; `None` when unknown or expired.
+    /// A stored intent of `state`'s environment; `None` when unknown,
+    /// expired or another environment's.
     pub async fn load(state: &UiState, id: &str) -> Option<Self> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
@@ -56,7 +61,8 @@ impl LogoutIntent {
             .await
             .ok()
             .flatten()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| serde_json::from_slice::<Self>(&b).ok())
+            .filter(|i| i.environment_id == state.env.id)
     }
 }
 
