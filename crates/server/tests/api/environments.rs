@@ -3,7 +3,7 @@
 //! certificate and SPs (and its own OAuth issuer and keys). These tests
 //! replay the attacks that sharing one identity allowed.
 
-use crate::oauth_support::{PASSWORD, hidden, new_browser};
+use crate::oauth_support::{PASSWORD, REDIRECT, browse_as, hidden, new_browser, pkce, query};
 use crate::saml::{ACS, IDP_SSO, SP_ENTITY, authn_request, redirect_query, sso};
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -19,6 +19,7 @@ on_every_backend!(
     a_test_client_token_is_refused_by_live_verifiers,
     each_environment_has_its_own_discovery_and_jwks,
     each_environment_has_its_own_login_session,
+    a_test_code_flow_is_the_test_issuer_s_alone,
 );
 
 const LIVE_ISSUER: &str = "http://127.0.0.1:8080";
@@ -548,4 +549,101 @@ async fn each_environment_has_its_own_login_session(backend: Backend) {
             "{name}: to the test login page, not an assertion"
         );
     }
+}
+
+/// An authorization-code flow of a test client runs entirely under
+/// `/env/test` (its hosted pages included): the code, refresh token and ID
+/// token it yields are the test issuer's, and live's token and logout
+/// endpoints refuse every one of them.
+async fn a_test_code_flow_is_the_test_issuer_s_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    create_user(&app, &app.test_key, "mallory@example.com").await;
+    let (status, c) = status_json(
+        app.post(
+            "/v1/oauth/clients",
+            &app.test_key,
+            &json!({"name": "Test SPA", "type": "public", "redirect_uris": [REDIRECT],
+                    "post_logout_redirect_uris": ["https://app.example.com/bye"],
+                    "scopes": ["openid", "offline_access"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let client_id = c["client_id"].as_str().unwrap().to_owned();
+    let (verifier, challenge) = pkce();
+    let mut start = url::Url::parse(&app.url("/env/test/oauth/authorize")).unwrap();
+    start
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("scope", "openid offline_access")
+        .append_pair("nonce", "n1")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let trip = browse_as(
+        &app,
+        &new_browser(),
+        start.as_str(),
+        "mallory@example.com",
+        true,
+    )
+    .await;
+    let callback = query(&trip.callback);
+    assert_eq!(callback["iss"], TEST_ISSUER, "RFC 9207");
+    let redeem = |base: &'static str, form: Vec<(&'static str, String)>| {
+        let req = app.client.post(app.url(&format!("{base}/oauth/token")));
+        async move { status_json(req.form(&form).send().await.unwrap()).await }
+    };
+    let code_form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", callback["code"].clone()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_verifier", verifier),
+        ("client_id", client_id.clone()),
+    ];
+    let (status, _) = redeem("", code_form.clone()).await;
+    assert_eq!(status, 401, "the code is not live's to redeem");
+    let (status, tokens) = redeem("/env/test", code_form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let test_keys = jwks(&app, "/env/test/.well-known/jwks.json").await;
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(test_keys.find(&header.kid.unwrap()).unwrap()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[&client_id]);
+    validation.set_issuer(&[TEST_ISSUER]);
+    jsonwebtoken::decode::<Value>(id_token, &key, &validation).unwrap();
+    // Its refresh token is unknown at live.
+    let refresh = vec![
+        ("grant_type", "refresh_token".to_owned()),
+        (
+            "refresh_token",
+            tokens["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+        ("client_id", client_id.clone()),
+    ];
+    let (status, _) = redeem("", refresh.clone()).await;
+    assert_eq!(status, 401);
+    let (status, body) = redeem("/env/test", refresh).await;
+    assert_eq!(status, 200, "{body}");
+    // Its ID token is no id_token_hint at live's logout.
+    let logout = |base: &str| {
+        let url = app.url(&format!(
+            "{base}/oauth/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            crate::saml::enc("https://app.example.com/bye")
+        ));
+        let req = app.client.get(url);
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(logout("").await.status(), 400);
+    let resp = logout("/env/test").await;
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("/env/test/logout?intent="),
+        "{location}"
+    );
 }
