@@ -118,22 +118,42 @@ pub fn new_secret() -> Result<(String, String), OAuthError> {
     Ok((secret, hash))
 }
 
-/// The client row, from the cache or the database: the token endpoint's
-/// hot path should not pay a database round trip per request. Changes and
-/// deletions through the management API mark the entry stale at once
-/// ([`forget_client`]), on every instance sharing Redis.
+/// The client row of this endpoint's environment, from the cache or the
+/// database: the token endpoint's hot path should not pay a database round
+/// trip per request. Changes and deletions through the management API mark
+/// the entry stale at once ([`forget_client`]), on every instance sharing
+/// Redis. A client of another environment is no client here (contract).
 ///
 /// # Errors
 /// Database failures.
 pub async fn cached_client(state: &OAuthState, id: &str) -> Result<Option<ClientRow>, OAuthError> {
     let lookup = id.to_owned();
     let core = state.core();
-    Ok(core
+    let row: Option<ClientRow> = core
         .store
         .read_through(&Cached::client(id), || async move {
             core.db.run(move |conn| clients::find(conn, &lookup)).await
         })
-        .await?)
+        .await?;
+    Ok(row.filter(|c| c.environment_id == state.env().id))
+}
+
+/// The client with this id in this endpoint's environment, from the
+/// database (the pages that name a client are not the hot path).
+///
+/// # Errors
+/// Database failures.
+pub async fn client_of_env(
+    state: &OAuthState,
+    id: &str,
+) -> Result<Option<ClientRow>, trusec_storage::StorageError> {
+    let lookup = id.to_owned();
+    let row = state
+        .core()
+        .db
+        .run(move |conn| clients::find(conn, &lookup))
+        .await?;
+    Ok(row.filter(|c| c.environment_id == state.env().id))
 }
 
 /// Marks a client stale in the cache after it changed or was deleted.

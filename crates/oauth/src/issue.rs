@@ -230,7 +230,8 @@ fn refresh_token(
     Ok((token, row))
 }
 
-/// The stored row of a refresh token, whatever its state.
+/// The stored row of a refresh token of this endpoint's environment,
+/// whatever its state: another environment's token is none here.
 ///
 /// # Errors
 /// Database failures.
@@ -239,11 +240,12 @@ pub async fn find_refresh_token(
     token: &str,
 ) -> Result<Option<RefreshRow>, OAuthError> {
     let hash = secrets::hash_secret(token);
-    Ok(state
+    let row = state
         .core()
         .db
         .run(move |conn| refresh_tokens::find_by_hash(conn, &hash))
-        .await?)
+        .await?;
+    Ok(row.filter(|r| r.environment_id == state.env().id))
 }
 
 /// The user a grant was made for, if they still exist.

@@ -72,8 +72,11 @@ impl KeySet {
     }
 }
 
+/// The signing keys of one environment (each environment is its own
+/// issuer, with keys of its own).
 pub struct Keyring {
     db: Db,
+    env: String,
     clock: Clock,
     master: secrecy::SecretBox<[u8; 32]>,
     /// Retired keys stay published this long: the longest token lifetime
@@ -87,11 +90,13 @@ fn kid_aad(kid: &str) -> Vec<u8> {
     format!("trusec-signing-key:{kid}").into_bytes()
 }
 
-/// A new key of `alg` in `state`, its private part sealed under `master`.
+/// A new key of environment `env` and `alg` in `state`, its private part
+/// sealed under `master`.
 ///
 /// # Errors
 /// Generation or sealing failures.
 pub fn generate_row(
+    env: &str,
     alg: Alg,
     state: KeyState,
     master: &[u8; 32],
@@ -110,12 +115,14 @@ pub fn generate_row(
         activated_at: (state == KeyState::Current).then_some(now),
         retired_at: None,
         publish_until: None,
+        environment_id: env.to_owned(),
     })
 }
 
 impl Keyring {
-    /// Loads the keyring, creating the first keys of any algorithm that has
-    /// none (first start only: a warm start generates nothing).
+    /// Loads the keyring of environment `env`, creating the first keys of
+    /// any algorithm that has none (first start only: a warm start
+    /// generates nothing).
     ///
     /// # Errors
     /// Storage failures, or keys sealed under another master key.
@@ -124,9 +131,11 @@ impl Keyring {
         clock: Clock,
         master: secrecy::SecretBox<[u8; 32]>,
         publish_retired_for: Duration,
+        env: &str,
     ) -> Result<Self, KeyError> {
         let ring = Self {
             db,
+            env: env.to_owned(),
             clock,
             master,
             publish_retired_for,
@@ -137,7 +146,11 @@ impl Keyring {
             })),
             last_reload_us: AtomicI64::new(0),
         };
-        let have = ring.db.run(signing_keys::algorithms_with_current).await?;
+        let env = ring.env.clone();
+        let have = ring
+            .db
+            .run(move |conn| signing_keys::algorithms_with_current(conn, &env))
+            .await?;
         for &alg in Alg::ALL {
             if !have.contains(&alg) {
                 let current = ring.new_key(alg, KeyState::Current).await?;
@@ -158,8 +171,8 @@ impl Keyring {
     /// Generates and seals a key (off the async runtime: RSA takes a while).
     async fn new_key(&self, alg: Alg, state: KeyState) -> Result<SigningKeyRow, KeyError> {
         let master = *self.master();
-        let now = self.clock.now_naive();
-        tokio::task::spawn_blocking(move || generate_row(alg, state, &master, now))
+        let (env, now) = (self.env.clone(), self.clock.now_naive());
+        tokio::task::spawn_blocking(move || generate_row(&env, alg, state, &master, now))
             .await
             .map_err(StorageError::backend)?
     }
@@ -176,10 +189,10 @@ impl Keyring {
     /// # Errors
     /// Storage failures, or a key that cannot be unsealed or parsed.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let now = self.clock.now_naive();
+        let (env, now) = (self.env.clone(), self.clock.now_naive());
         let rows = self
             .db
-            .run(move |conn| signing_keys::published(conn, now))
+            .run(move |conn| signing_keys::published(conn, &env, now))
             .await?;
         let mut signers = HashMap::new();
         let mut verifiers: HashMap<String, Arc<dyn JwsVerifier>> = HashMap::new();
@@ -249,9 +262,10 @@ impl Keyring {
         let mut rotated = Vec::new();
         for &alg in Alg::ALL {
             if let Some(cutoff) = cutoff {
+                let env = self.env.clone();
                 let since = self
                     .db
-                    .run(move |c| signing_keys::current_since(c, alg))
+                    .run(move |c| signing_keys::current_since(c, &env, alg))
                     .await?;
                 if since.is_none_or(|t| t >= cutoff) {
                     continue;
@@ -280,7 +294,7 @@ impl Keyring {
                 tracing::info!(?done, "signing keys rotated on schedule");
                 let event = trusec_storage::audit::NewAuditEvent::new(
                     EventType::SigningKeyRotated,
-                    None,
+                    Some(&self.env),
                     trusec_storage::audit::Actor::system(),
                 )
                 .data(serde_json::json!({"algorithms": done, "reason": "schedule"}));

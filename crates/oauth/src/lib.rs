@@ -60,10 +60,11 @@ impl OAuthSettings {
     }
 }
 
-/// What the protocol endpoints share: the core (through the hosted pages'
-/// state, which the authorize flow hands the browser to) and what is
-/// OAuth's own: the signing keyring, the protocol settings, the
-/// pre-serialised discovery documents.
+/// What the protocol endpoints of one environment share: the core (through
+/// the hosted pages' state, which the authorize flow hands the browser to,
+/// and which names the environment) and what is OAuth's own: the
+/// environment's signing keyring, the protocol settings (`issuer` is the
+/// environment's), the pre-serialised discovery documents.
 #[derive(Clone)]
 pub struct OAuthState {
     pub ui: UiState,
@@ -73,7 +74,10 @@ pub struct OAuthState {
 }
 
 impl OAuthState {
-    pub fn new(ui: UiState, keyring: Arc<Keyring>, settings: OAuthSettings) -> Self {
+    /// The authorization server of `ui`'s environment: its issuer is that
+    /// environment's (whatever `settings` said), `keyring` must be its keys.
+    pub fn new(ui: UiState, keyring: Arc<Keyring>, mut settings: OAuthSettings) -> Self {
+        settings.issuer.clone_from(&ui.env.issuer);
         let discovery = Arc::new(routes::discovery::Documents::build(&settings));
         Self {
             ui,
@@ -87,6 +91,11 @@ impl OAuthState {
         &self.ui.core
     }
 
+    /// The environment this authorization server serves.
+    pub fn env(&self) -> &trusec_ui::Environment {
+        &self.ui.env
+    }
+
     pub fn now_secs(&self) -> i64 {
         self.core().clock.now().timestamp()
     }
@@ -95,6 +104,26 @@ impl OAuthState {
 /// The protocol routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     routes::configure(cfg);
+}
+
+/// RFC 8414 §3.1: the metadata of an issuer with a path is also at
+/// `/.well-known/oauth-authorization-server{path}` on the host's root.
+pub fn configure_issuer_metadata(cfg: &mut web::ServiceConfig, state: OAuthState) {
+    let path = format!(
+        "/.well-known/oauth-authorization-server{}",
+        state.env().base_path
+    );
+    cfg.service(
+        web::resource(path)
+            .app_data(web::Data::new(state))
+            .route(web::get().to(routes::discovery::oauth)),
+    );
+}
+
+/// The issuer a JWT claims (`iss`), read without verifying anything: only
+/// to pick which environment's keys and issuer then verify it.
+pub fn claimed_issuer(token: &str) -> Option<String> {
+    jwt::claimed_issuer(token)
 }
 
 /// Verifies a bearer access token of ours and checks it was not revoked;

@@ -41,11 +41,13 @@ fn aad(id: &str) -> Vec<u8> {
     format!("trusec-saml-key:{id}").into_bytes()
 }
 
-/// A new key and certificate for `common_name`, sealed.
+/// A new key and certificate of environment `env` for `common_name` (its
+/// issuer), sealed.
 ///
 /// # Errors
 /// OpenSSL or sealing failures.
 pub fn generate(
+    env: &str,
     common_name: &str,
     master: &[u8; 32],
     now: NaiveDateTime,
@@ -79,12 +81,14 @@ pub fn generate(
         state: KeyState::Current,
         created_at: now,
         not_after: now + chrono::TimeDelta::days(i64::from(VALID_DAYS)),
+        environment_id: env.to_owned(),
     })
 }
 
-/// The IdP key in force, swapped when a rotation is seen.
+/// The IdP key of one environment in force, swapped when a rotation is seen.
 pub struct IdpKeys {
     db: Db,
+    env: String,
     master: [u8; 32],
     common_name: String,
     clock: Clock,
@@ -92,7 +96,7 @@ pub struct IdpKeys {
 }
 
 impl IdpKeys {
-    /// Loads (or, on first start, creates) the key.
+    /// Loads (or, on first start, creates) the key of environment `env`.
     ///
     /// # Errors
     /// As [`open`].
@@ -100,11 +104,13 @@ impl IdpKeys {
         db: Db,
         clock: Clock,
         master: [u8; 32],
+        env: &str,
         common_name: &str,
     ) -> Result<Self, IdpKeyError> {
-        let key = open(&db, &clock, &master, common_name).await?;
+        let key = open(&db, &clock, &master, env, common_name).await?;
         Ok(Self {
             db,
+            env: env.to_owned(),
             master,
             common_name: common_name.to_owned(),
             clock,
@@ -125,7 +131,14 @@ impl IdpKeys {
     /// As [`open`].
     pub async fn reload(&self) -> Result<(), IdpKeyError> {
         let key = std::sync::Arc::new(
-            open(&self.db, &self.clock, &self.master, &self.common_name).await?,
+            open(
+                &self.db,
+                &self.clock,
+                &self.master,
+                &self.env,
+                &self.common_name,
+            )
+            .await?,
         );
         match self.key.write() {
             Ok(mut k) => *k = key,
@@ -141,12 +154,13 @@ impl IdpKeys {
     /// # Errors
     /// Generation or storage failures.
     pub async fn rotate(&self) -> Result<&'static str, IdpKeyError> {
-        let (master, cn, now) = (
+        let (master, env, cn, now) = (
             self.master,
+            self.env.clone(),
             self.common_name.clone(),
             self.clock.now_naive(),
         );
-        let row = tokio::task::spawn_blocking(move || generate(&cn, &master, now))
+        let row = tokio::task::spawn_blocking(move || generate(&env, &cn, &master, now))
             .await
             .map_err(StorageError::backend)??;
         let step = self
@@ -158,7 +172,8 @@ impl IdpKeys {
     }
 }
 
-/// Loads the IdP key, creating it on first start (never on a warm start).
+/// Loads the IdP key of environment `env`, creating it on first start
+/// (never on a warm start).
 ///
 /// # Errors
 /// Storage failures, or a key sealed under another master key.
@@ -166,17 +181,27 @@ pub async fn open(
     db: &Db,
     clock: &Clock,
     master: &[u8; 32],
+    env: &str,
     common_name: &str,
 ) -> Result<IdpKey, IdpKeyError> {
-    let mut rows = db.run(service_providers::idp_keys).await?;
+    let load = || {
+        let env = env.to_owned();
+        db.run(move |conn| service_providers::idp_keys(conn, &env))
+    };
+    let mut rows = load().await?;
     if !rows.iter().any(|r| r.state == KeyState::Current) {
-        let (master_copy, cn, now) = (*master, common_name.to_owned(), clock.now_naive());
-        let row = tokio::task::spawn_blocking(move || generate(&cn, &master_copy, now))
+        let (master_copy, env, cn, now) = (
+            *master,
+            env.to_owned(),
+            common_name.to_owned(),
+            clock.now_naive(),
+        );
+        let row = tokio::task::spawn_blocking(move || generate(&env, &cn, &master_copy, now))
             .await
             .map_err(StorageError::backend)??;
         db.run(move |conn| service_providers::install_first_idp_key(conn, &row))
             .await?;
-        rows = db.run(service_providers::idp_keys).await?;
+        rows = load().await?;
     }
     let current = rows
         .iter()

@@ -23,12 +23,15 @@ use actix_web::web;
 use std::sync::Arc;
 use trusec_ui::UiState;
 
-/// What the SAML endpoints share.
+/// What the SAML endpoints of one environment share: each environment is
+/// its own IdP, with its own entity id, key and certificate.
 #[derive(Clone)]
 pub struct SamlState {
+    /// The hosted pages of the same environment (`ui.env`).
     pub ui: UiState,
+    /// This environment's IdP key.
     pub keys: Arc<idp_key::IdpKeys>,
-    /// The public base URL; the IdP entity id is `{issuer}/saml/metadata`.
+    /// The environment's issuer; its IdP entity id is `{issuer}/saml/metadata`.
     pub issuer: String,
     /// Derives persistent NameIDs: stable per SP and user, opaque to both.
     persistent_secret: [u8; 32],
@@ -61,11 +64,14 @@ impl LastSigned {
 }
 
 impl SamlState {
+    /// The IdP of `ui`'s environment.
+    /// `xml` is the process's one XML pool, shared by every environment's
+    /// IdP so that its bound holds for the process.
     pub fn new(
         ui: UiState,
         keys: Arc<idp_key::IdpKeys>,
-        issuer: &str,
         master_key: &[u8; 32],
+        xml: xml_work::XmlWork,
     ) -> Self {
         use sha2::Digest;
         // Before any request: no XML this process handles may name a URI
@@ -75,11 +81,11 @@ impl SamlState {
         h.update(b"trusec saml persistent nameid v1\0");
         h.update(master_key);
         Self {
+            issuer: ui.env.issuer.clone(),
             ui,
             keys,
-            issuer: issuer.trim_end_matches('/').to_owned(),
             persistent_secret: h.finalize().into(),
-            xml: xml_work::XmlWork::per_core(),
+            xml,
             signed_metadata: LastSigned::default(),
         }
     }
@@ -90,6 +96,11 @@ impl SamlState {
 
     pub fn entity_id(&self) -> String {
         format!("{}/saml/metadata", self.issuer)
+    }
+
+    /// The environment this IdP serves.
+    pub fn env(&self) -> &trusec_ui::Environment {
+        &self.ui.env
     }
 
     /// The SessionIndex an SP sees for a login session: opaque and

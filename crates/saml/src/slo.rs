@@ -55,10 +55,11 @@ pub struct Chain {
 /// # Errors
 /// Store or random-source failures.
 pub async fn joined(
-    store: &EphemeralStore,
+    state: &crate::SamlState,
     session_id: &str,
     participant: Participant,
 ) -> Result<(), StorageError> {
+    let store = &state.core().store;
     store
         .put(
             &StoreKey::saml_session_index(&participant.sp_id, &participant.session_index),
@@ -91,7 +92,9 @@ pub async fn joined(
     trusec_ui::after_logout::register(
         store,
         session_id,
-        &format!("/saml/slo/propagate?session_ref={reference}"),
+        &state
+            .env()
+            .path(&format!("/saml/slo/propagate?session_ref={reference}")),
         TTL,
     )
     .await

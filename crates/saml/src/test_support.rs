@@ -27,14 +27,20 @@ pub async fn state(test_db: &TestDb) -> SamlState {
         RateLimits::default(),
         1,
     );
-    let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ISSUER)
+    let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ids::ENV_LIVE, ISSUER)
         .await
         .unwrap();
     let ui = UiState {
         core,
         secure_cookies: false,
+        env: std::sync::Arc::new(trusec_ui::Environment::live(ISSUER)),
     };
-    SamlState::new(ui, std::sync::Arc::new(keys), ISSUER, &[7; 32])
+    SamlState::new(
+        ui,
+        std::sync::Arc::new(keys),
+        &[7; 32],
+        crate::xml_work::XmlWork::new(2),
+    )
 }
 
 /// A live SP with an ACS at `{entity_id}/acs`.
@@ -101,9 +107,13 @@ pub async fn another_session(
 
 /// The DER of a fresh self-signed certificate, as an SP would register.
 pub fn sp_certificate_der() -> Vec<u8> {
-    let row =
-        crate::idp_key::generate("sp.test", &[7; 32], trusec_testdb::fake_clock().now_naive())
-            .unwrap();
+    let row = crate::idp_key::generate(
+        trusec_storage::ids::ENV_LIVE,
+        "sp.test",
+        &[7; 32],
+        trusec_testdb::fake_clock().now_naive(),
+    )
+    .unwrap();
     openssl::x509::X509::from_pem(row.certificate_pem.as_bytes())
         .and_then(|c| c.to_der())
         .unwrap()

@@ -106,7 +106,7 @@ pub struct ConfigArgs {
     /// Listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "TRUSEC_BIND", global = true)]
     pub bind: Option<String>,
-    /// Public base URL, the `iss` of every token [default: http://127.0.0.1:8080].
+    /// Public base URL: the live environment's issuer (`iss` of its tokens); other environments at {issuer}/env/NAME [default: http://127.0.0.1:8080].
     #[arg(long, env = "TRUSEC_ISSUER", global = true)]
     pub issuer: Option<String>,
     /// sqlite://PATH or postgres://… [default: sqlite://data/trusec.db].

@@ -258,7 +258,8 @@ async fn authenticate_access_token(
     token: &str,
     client: ClientInfo,
 ) -> Result<Caller, ApiError> {
-    let claims = trusec_oauth::verify_bearer(&state.oauth, token)
+    let claims = state
+        .verify_bearer(token)
         .await
         .map_err(|e| token_refused(&e, "invalid API key or access token".into()))?;
     let needed = required_scope(req)?;

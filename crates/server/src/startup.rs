@@ -185,7 +185,6 @@ async fn build_state(
     ),
     StartupError,
 > {
-    let master_key = settings.load_master_key()?;
     let master_key_copy = settings.load_master_key()?;
     let master_key_bytes = *secrecy::ExposeSecret::expose_secret(&master_key_copy);
     let db = open_database(&settings).await?;
@@ -193,28 +192,65 @@ async fn build_state(
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
-    let ui = trusec_ui::UiState {
-        core: core.clone(),
-        secure_cookies: settings.issuer.starts_with("https://"),
-    };
-    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
-    oauth_settings.open_registration = settings.open_registration;
-    let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
-    let saml_keys = open_saml_keys(&core, &master_key_bytes, &settings.issuer).await?;
+    let environments = open_environments(&core, &settings, master_key_bytes).await?;
     let maintenance = vec![spawn_key_maintenance(
         core.clone(),
-        keyring.clone(),
-        saml_keys.clone(),
+        environments
+            .iter()
+            .map(|e| (e.oauth.keyring.clone(), e.saml.keys.clone()))
+            .collect(),
     )];
-    let saml =
-        trusec_saml::SamlState::new(ui.clone(), saml_keys, &settings.issuer, &master_key_bytes);
     let state = AppState {
         core,
         settings: Arc::new(settings),
-        oauth: trusec_oauth::OAuthState::new(ui, keyring, oauth_settings),
-        saml,
+        environments: Arc::new(environments),
     };
     Ok((state, audit_task, maintenance))
+}
+
+/// The states of every environment, live first: each is its own issuer
+/// (`TRUSEC_ISSUER`, or `{TRUSEC_ISSUER}/env/NAME`) with its own IdP key,
+/// made on the first start that sees the environment.
+async fn open_environments(
+    core: &Core,
+    settings: &Settings,
+    master_key: [u8; 32],
+) -> Result<Vec<crate::state::EnvStates>, ConfigError> {
+    let rows = core
+        .db
+        .run(trusec_storage::environments::list)
+        .await
+        .map_err(|e| {
+            ConfigError::new(
+                "TRUSEC_DATABASE_URL",
+                format!("cannot load the environments: {e}"),
+            )
+        })?;
+    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+    oauth_settings.open_registration = settings.open_registration;
+    // One XML pool for the process: its bound is a bound on the machine.
+    let xml = trusec_saml::xml_work::XmlWork::per_core();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let env = trusec_ui::Environment::new(&row, &settings.issuer)
+            .map_err(|e| ConfigError::new("TRUSEC_DATABASE_URL", e))?;
+        let ui = trusec_ui::UiState {
+            core: core.clone(),
+            secure_cookies: settings.issuer.starts_with("https://"),
+            env: Arc::new(env),
+        };
+        let master = secrecy::SecretBox::new(Box::new(master_key));
+        let keyring = open_keyring(core, master, &oauth_settings, &ui.env).await?;
+        let keys = open_saml_keys(core, &master_key, &ui.env).await?;
+        out.push(crate::state::EnvStates {
+            oauth: trusec_oauth::OAuthState::new(ui.clone(), keyring, oauth_settings.clone()),
+            saml: trusec_saml::SamlState::new(ui.clone(), keys, &master_key, xml.clone()),
+            ui,
+        });
+    }
+    // Live is served at the root; the others under /env/NAME.
+    out.sort_by_key(|e| !e.env().is_live());
+    Ok(out)
 }
 
 /// Counts every request in metrics by method and route pattern, and writes
@@ -273,17 +309,19 @@ async fn request_id_header(
     Ok(res)
 }
 
-/// Opens (creating on first start) the OAuth signing keyring.
+/// Opens (creating on first start) an environment's OAuth signing keyring.
 async fn open_keyring(
     core: &Core,
     master_key: crate::master_key::MasterKey,
     oauth: &trusec_oauth::OAuthSettings,
+    env: &trusec_ui::Environment,
 ) -> Result<Arc<trusec_oauth::Keyring>, ConfigError> {
     trusec_oauth::Keyring::open(
         core.db.clone(),
         core.clock.clone(),
         master_key,
         oauth.longest_token_lifetime(),
+        &env.id,
     )
     .await
     .map(Arc::new)
@@ -301,14 +339,21 @@ async fn open_keyring(
     })
 }
 
-/// Opens (creating on first start) the SAML IdP key and certificate.
+/// Opens (creating on first start) an environment's SAML IdP key and
+/// certificate.
 async fn open_saml_keys(
     core: &Core,
     master_key: &[u8; 32],
-    issuer: &str,
+    env: &trusec_ui::Environment,
 ) -> Result<Arc<trusec_saml::idp_key::IdpKeys>, ConfigError> {
-    trusec_saml::idp_key::IdpKeys::open(core.db.clone(), core.clock.clone(), *master_key, issuer)
-        .await
+    trusec_saml::idp_key::IdpKeys::open(
+        core.db.clone(),
+        core.clock.clone(),
+        *master_key,
+        &env.id,
+        &env.issuer,
+    )
+    .await
         .map(Arc::new)
         .map_err(|e| match e {
             trusec_saml::idp_key::IdpKeyError::Sealed(s) => ConfigError::new(
@@ -325,35 +370,38 @@ async fn open_saml_keys(
 /// IdP key alike.
 fn spawn_key_maintenance(
     core: Core,
-    keyring: Arc<trusec_oauth::Keyring>,
-    saml_keys: Arc<trusec_saml::idp_key::IdpKeys>,
+    keys: Vec<(
+        Arc<trusec_oauth::Keyring>,
+        Arc<trusec_saml::idp_key::IdpKeys>,
+    )>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            keyring.maintain(&core).await;
-            if let Err(e) = saml_keys.reload().await {
-                tracing::error!(error = %e, "could not reload the SAML signing keys");
+            for (keyring, saml_keys) in &keys {
+                keyring.maintain(&core).await;
+                if let Err(e) = saml_keys.reload().await {
+                    tracing::error!(error = %e, "could not reload the SAML signing keys");
+                }
             }
         }
     })
 }
 
-/// The route table and app-wide configuration.
+/// The route table and app-wide configuration. The protocol and hosted-page
+/// routes are mounted once per environment: live's at the root, every other
+/// one's under `/env/NAME` with that environment's states as scope data, so
+/// a handler serves exactly the environment whose path matched (an unknown
+/// NAME matches nothing and is a 404).
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     let max_body = state.settings.max_body_bytes;
-    let ui = web::Data::new(state.oauth.ui.clone());
-    let oauth = web::Data::new(state.oauth.clone());
-    let saml = web::Data::new(state.saml.clone());
     // Read by trusec_ui::http::client_info on every surface.
     let proxies = state.settings.trusted_proxies.clone();
+    let environments = state.environments.clone();
     cfg.app_data(web::Data::new(state))
         .app_data(proxies)
-        .app_data(ui)
-        .app_data(oauth)
-        .app_data(saml)
         // Bodies are read only up to the cap, however they are framed.
         .app_data(web::PayloadConfig::new(max_body))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
@@ -372,8 +420,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/metrics", web::get().to(crate::ops::metrics))
         .route("/openapi.json", web::get().to(crate::openapi::openapi_json))
         .route("/docs/api", web::get().to(crate::openapi::api_docs))
-        .configure(crate::api::v1::configure)
-        .configure(trusec_ui::configure)
+        .configure(crate::api::v1::configure);
+    for env in environments.iter().filter(|e| !e.env().is_live()) {
+        trusec_oauth::configure_issuer_metadata(cfg, env.oauth.clone());
+        cfg.service(
+            web::scope(&env.env().base_path)
+                .app_data(web::Data::new(env.ui.clone()))
+                .app_data(web::Data::new(env.oauth.clone()))
+                .app_data(web::Data::new(env.saml.clone()))
+                .configure(trusec_ui::configure)
+                .configure(trusec_oauth::configure)
+                .configure(trusec_saml::configure),
+        );
+    }
+    if let Some(live) = environments.iter().find(|e| e.env().is_live()) {
+        cfg.app_data(web::Data::new(live.ui.clone()))
+            .app_data(web::Data::new(live.oauth.clone()))
+            .app_data(web::Data::new(live.saml.clone()));
+    }
+    cfg.configure(trusec_ui::configure)
         .configure(trusec_oauth::configure)
         .configure(trusec_saml::configure)
         .default_service(web::to(not_found));

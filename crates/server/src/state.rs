@@ -1,6 +1,6 @@
 //! What every `/v1` and operations handler shares: the core (storage, clock,
 //! audit, metrics, rate limits, hashing), the server's settings, and the
-//! protocol states.
+//! protocol states of every environment.
 
 use crate::settings::Settings;
 use std::sync::Arc;
@@ -10,8 +10,71 @@ use trusec_storage::Core;
 pub struct AppState {
     pub core: Core,
     pub settings: Arc<Settings>,
-    /// The OAuth/OIDC side: keyring, protocol settings.
+    /// Every environment's endpoints, live first.
+    pub environments: Arc<Vec<EnvStates>>,
+}
+
+/// The protocol states of one environment: each environment is its own
+/// issuer, so each has its own hosted pages, OAuth issuer and signing keys,
+/// IdP key and entity id.
+#[derive(Clone)]
+pub struct EnvStates {
+    pub ui: trusec_ui::UiState,
     pub oauth: trusec_oauth::OAuthState,
-    /// The SAML identity provider.
     pub saml: trusec_saml::SamlState,
+}
+
+impl EnvStates {
+    pub fn env(&self) -> &trusec_ui::Environment {
+        &self.ui.env
+    }
+}
+
+impl AppState {
+    /// The states of the environment with this id (`env_live`, …); `None`
+    /// for an environment this process does not serve.
+    pub fn environment(&self, id: &str) -> Option<&EnvStates> {
+        self.environments.iter().find(|e| e.env().id == id)
+    }
+
+    /// The authorization server whose issuer a JWT claims (unverified:
+    /// verifying it is then that environment's job, with its own keys).
+    pub fn oauth_for_token(&self, token: &str) -> Option<&trusec_oauth::OAuthState> {
+        let iss = trusec_oauth::claimed_issuer(token)?;
+        self.environments
+            .iter()
+            .find(|e| e.env().issuer == iss)
+            .map(|e| &e.oauth)
+    }
+
+    /// Verifies an access token presented to `/v1` with the keys and issuer
+    /// of the environment it claims to come from: a token is accepted only
+    /// where its own issuer's keys verify it.
+    ///
+    /// # Errors
+    /// `invalid_token` for anything but a live access token of one of our
+    /// issuers.
+    pub async fn verify_bearer(
+        &self,
+        token: &str,
+    ) -> Result<trusec_oauth::jwt::AccessClaims, trusec_oauth::OAuthError> {
+        let refused = || {
+            trusec_oauth::OAuthError::invalid_token(
+                "the token is not a valid access token of this server",
+            )
+        };
+        let oauth = self.oauth_for_token(token).ok_or_else(refused)?;
+        let claims = trusec_oauth::verify_bearer(oauth, token).await?;
+        // The environment `/v1` acts in is the issuer's, whatever else the
+        // token says (we never mint one where they differ).
+        if claims.env != oauth.env().id {
+            return Err(refused());
+        }
+        Ok(claims)
+    }
+
+    /// The live environment's states (served at the root).
+    pub fn live(&self) -> Option<&EnvStates> {
+        self.environment(trusec_storage::ids::ENV_LIVE)
+    }
 }

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod consents;
 pub mod core;
 pub mod db;
+pub mod environments;
 pub mod ephemeral;
 pub mod error;
 pub mod ids;

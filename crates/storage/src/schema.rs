@@ -116,6 +116,7 @@ diesel::table! {
         activated_at -> Nullable<Timestamp>,
         retired_at -> Nullable<Timestamp>,
         publish_until -> Nullable<Timestamp>,
+        environment_id -> Text,
     }
 }
 
@@ -181,5 +182,6 @@ diesel::table! {
         certificate_pem -> Text,
         created_at -> Timestamp,
         not_after -> Timestamp,
+        environment_id -> Text,
     }
 }

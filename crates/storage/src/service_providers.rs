@@ -178,8 +178,8 @@ fn conflict(e: diesel::result::Error) -> StorageError {
 ///
 /// # Errors
 /// `Conflict` when the entity id is registered in this environment already
-/// (the `saml_sp_environment_entity_key` constraint; other environments are
-/// the caller's to check, with [`entity_id_in_use`]).
+/// (the `saml_sp_environment_entity_key` constraint). Other environments
+/// may have it: each is its own IdP.
 pub fn insert(
     conn: &mut DbConnection,
     env: &str,
@@ -263,31 +263,6 @@ pub fn find_by_entity_id(
         .optional()?)
 }
 
-/// Whether another SP, in any environment, uses this entity id. The
-/// database keeps entity ids unique per environment only
-/// (`saml_sp_environment_entity_key`); the `/v1` API asks this before it
-/// writes, to keep them unique across environments as well, because the
-/// `/saml` endpoints serve every environment and an issuer must name one
-/// SP. The question and the write are separate statements, so two
-/// registrations racing in two environments are not caught.
-///
-/// # Errors
-/// Backend failures.
-pub fn entity_id_in_use(
-    conn: &mut DbConnection,
-    entity_id: &str,
-    except_id: Option<&str>,
-) -> Result<bool, StorageError> {
-    let mut query = saml_service_providers::table
-        .filter(saml_service_providers::entity_id.eq(entity_id))
-        .into_boxed();
-    if let Some(id) = except_id {
-        query = query.filter(saml_service_providers::id.ne(id.to_owned()));
-    }
-    let n: i64 = query.count().get_result(conn)?;
-    Ok(n > 0)
-}
-
 /// # Errors
 /// Backend failures.
 pub fn list(
@@ -332,24 +307,27 @@ pub struct IdpKeyRow {
     pub certificate_pem: String,
     pub created_at: NaiveDateTime,
     pub not_after: NaiveDateTime,
+    /// Each environment is its own IdP, with its own key and certificate.
+    pub environment_id: String,
 }
 
-/// The IdP keys still in use or announced (current and next).
+/// The IdP keys of `env` still in use or announced (current and next).
 ///
 /// # Errors
 /// Backend failures.
-pub fn idp_keys(conn: &mut DbConnection) -> Result<Vec<IdpKeyRow>, StorageError> {
+pub fn idp_keys(conn: &mut DbConnection, env: &str) -> Result<Vec<IdpKeyRow>, StorageError> {
     Ok(saml_idp_keys::table
+        .filter(saml_idp_keys::environment_id.eq(env))
         .filter(saml_idp_keys::state.eq_any([KeyState::Current, KeyState::Next]))
         .select(IdpKeyRow::as_select())
         .order(saml_idp_keys::created_at.asc())
         .load(conn)?)
 }
 
-/// One step of IdP key rotation: promote an announced `next` key to
-/// `current` (retiring the old one), or — when none is announced — add
-/// `new_next` so metadata publishes it before it signs anything. Returns
-/// "promoted" or "announced".
+/// One step of IdP key rotation in `new_next`'s environment: promote an
+/// announced `next` key to `current` (retiring the old one), or — when none
+/// is announced — add `new_next` so metadata publishes it before it signs
+/// anything. Returns "promoted" or "announced".
 ///
 /// # Errors
 /// Backend failures.
@@ -357,16 +335,18 @@ pub fn rotate_idp_key(
     conn: &mut DbConnection,
     new_next: &IdpKeyRow,
 ) -> Result<&'static str, StorageError> {
+    let env = new_next.environment_id.as_str();
     RotationLock::SamlIdpKey.run(conn, |conn| {
-        let next: i64 = saml_idp_keys::table
+        let of_env = || saml_idp_keys::table.filter(saml_idp_keys::environment_id.eq(env));
+        let next: i64 = of_env()
             .filter(saml_idp_keys::state.eq(KeyState::Next))
             .count()
             .get_result(conn)?;
         if next > 0 {
-            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq(KeyState::Current)))
+            diesel::update(of_env().filter(saml_idp_keys::state.eq(KeyState::Current)))
                 .set(saml_idp_keys::state.eq(KeyState::Retired))
                 .execute(conn)?;
-            diesel::update(saml_idp_keys::table.filter(saml_idp_keys::state.eq(KeyState::Next)))
+            diesel::update(of_env().filter(saml_idp_keys::state.eq(KeyState::Next)))
                 .set(saml_idp_keys::state.eq(KeyState::Current))
                 .execute(conn)?;
             Ok("promoted")
@@ -381,7 +361,8 @@ pub fn rotate_idp_key(
     })
 }
 
-/// Installs the first IdP key unless another instance did first.
+/// Installs the first IdP key of `key`'s environment unless another
+/// instance did first.
 ///
 /// # Errors
 /// Backend failures.
@@ -391,6 +372,7 @@ pub fn install_first_idp_key(
 ) -> Result<bool, StorageError> {
     RotationLock::SamlIdpKey.run(conn, |conn| {
         let n: i64 = saml_idp_keys::table
+            .filter(saml_idp_keys::environment_id.eq(&key.environment_id))
             .filter(saml_idp_keys::state.eq(KeyState::Current))
             .count()
             .get_result(conn)?;

@@ -206,22 +206,6 @@ pub fn revoke_by_id(
     })
 }
 
-/// The environment of the session with this token hash, if it exists: a
-/// login cookie alone does not say which environment it belongs to.
-///
-/// # Errors
-/// Backend failures.
-pub fn environment_of(
-    conn: &mut DbConnection,
-    token_hash: &str,
-) -> Result<Option<String>, StorageError> {
-    Ok(sessions::table
-        .filter(sessions::token_hash.eq(token_hash))
-        .select(sessions::environment_id)
-        .first(conn)
-        .optional()?)
-}
-
 /// Revokes every live session of a user; returns the revoked rows.
 ///
 /// # Errors

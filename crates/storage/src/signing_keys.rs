@@ -32,18 +32,22 @@ pub struct SigningKeyRow {
     pub activated_at: Option<NaiveDateTime>,
     pub retired_at: Option<NaiveDateTime>,
     pub publish_until: Option<NaiveDateTime>,
+    /// Each environment is its own issuer, with keys of its own.
+    pub environment_id: String,
 }
 
-/// Every key still published at `now`: next, current, and retired keys whose
-/// tokens may still be alive.
+/// Every key of `env` still published at `now`: next, current, and retired
+/// keys whose tokens may still be alive.
 ///
 /// # Errors
 /// Backend failures.
 pub fn published(
     conn: &mut DbConnection,
+    env: &str,
     now: NaiveDateTime,
 ) -> Result<Vec<SigningKeyRow>, StorageError> {
     Ok(signing_keys::table
+        .filter(signing_keys::environment_id.eq(env))
         .filter(
             signing_keys::state
                 .eq_any([KeyState::Next, KeyState::Current])
@@ -54,19 +58,24 @@ pub fn published(
         .load(conn)?)
 }
 
-/// The algorithms that have a current key.
+/// The algorithms that have a current key in `env`.
 ///
 /// # Errors
 /// Backend failures.
-pub fn algorithms_with_current(conn: &mut DbConnection) -> Result<Vec<Alg>, StorageError> {
+pub fn algorithms_with_current(
+    conn: &mut DbConnection,
+    env: &str,
+) -> Result<Vec<Alg>, StorageError> {
     Ok(signing_keys::table
+        .filter(signing_keys::environment_id.eq(env))
         .filter(signing_keys::state.eq(KeyState::Current))
         .select(signing_keys::algorithm)
         .load(conn)?)
 }
 
-/// Installs a first `current` and `next` key for an algorithm unless another
-/// instance did so first. Returns whether these keys were installed.
+/// Installs a first `current` and `next` key for an algorithm in their
+/// environment unless another instance did so first. Returns whether these
+/// keys were installed.
 ///
 /// # Errors
 /// Backend failures.
@@ -77,6 +86,7 @@ pub fn install_first(
 ) -> Result<bool, StorageError> {
     RotationLock::JwtSigningKeys.run(conn, |conn| {
         let exists: i64 = signing_keys::table
+            .filter(signing_keys::environment_id.eq(&current.environment_id))
             .filter(signing_keys::algorithm.eq(current.algorithm))
             .filter(signing_keys::state.eq(KeyState::Current))
             .count()
@@ -94,15 +104,18 @@ pub fn install_first(
     })
 }
 
-/// When the current key of `algorithm` became current, if there is one.
+/// When the current key of `algorithm` in `env` became current, if there
+/// is one.
 ///
 /// # Errors
 /// Backend failures.
 pub fn current_since(
     conn: &mut DbConnection,
+    env: &str,
     algorithm: Alg,
 ) -> Result<Option<NaiveDateTime>, StorageError> {
     Ok(signing_keys::table
+        .filter(signing_keys::environment_id.eq(env))
         .filter(signing_keys::algorithm.eq(algorithm))
         .filter(signing_keys::state.eq(KeyState::Current))
         .select(signing_keys::activated_at)
@@ -111,7 +124,7 @@ pub fn current_since(
         .flatten())
 }
 
-/// One rotation step for `algorithm`: current → retired (published until
+/// One rotation step for `algorithm` in `new_next`'s environment: current → retired (published until
 /// `publish_retired_until`), next → current, `new_next` → next. When
 /// `only_if_activated_before` is set, rotates only if the current key became
 /// current before it (so instances racing on the 90-day schedule rotate once).
@@ -127,15 +140,17 @@ pub fn rotate(
     publish_retired_until: NaiveDateTime,
     only_if_activated_before: Option<NaiveDateTime>,
 ) -> Result<bool, StorageError> {
+    let env = new_next.environment_id.as_str();
     RotationLock::JwtSigningKeys.run(conn, |conn| {
         if let Some(cutoff) = only_if_activated_before {
-            let since = current_since(conn, algorithm)?;
+            let since = current_since(conn, env, algorithm)?;
             if since.is_some_and(|t| t >= cutoff) {
                 return Ok(false);
             }
         }
         diesel::update(
             signing_keys::table
+                .filter(signing_keys::environment_id.eq(env))
                 .filter(signing_keys::algorithm.eq(algorithm))
                 .filter(signing_keys::state.eq(KeyState::Current)),
         )
@@ -147,6 +162,7 @@ pub fn rotate(
         .execute(conn)?;
         diesel::update(
             signing_keys::table
+                .filter(signing_keys::environment_id.eq(env))
                 .filter(signing_keys::algorithm.eq(algorithm))
                 .filter(signing_keys::state.eq(KeyState::Next)),
         )

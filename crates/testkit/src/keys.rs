@@ -6,6 +6,7 @@
 use crate::TestDb;
 use std::sync::OnceLock;
 use trusec_oauth::crypto::Alg;
+use trusec_storage::ids;
 use trusec_storage::key_lifecycle::KeyState;
 use trusec_storage::signing_keys::{self, SigningKeyRow};
 
@@ -17,24 +18,36 @@ fn rows() -> &'static [SigningKeyRow] {
     ROWS.get_or_init(|| {
         let now = crate::fake_clock().now_naive();
         let mut rows = Vec::new();
-        for &alg in Alg::ALL {
-            for state in [KeyState::Current, KeyState::Next] {
-                rows.push(
-                    trusec_oauth::keys::generate_row(alg, state, &TEST_MASTER_KEY, now)
-                        .expect("key generation"),
-                );
+        // Each environment is its own issuer, with keys of its own.
+        for env in [ids::ENV_LIVE, ids::ENV_TEST] {
+            for &alg in Alg::ALL {
+                for state in [KeyState::Current, KeyState::Next] {
+                    rows.push(
+                        trusec_oauth::keys::generate_row(env, alg, state, &TEST_MASTER_KEY, now)
+                            .expect("key generation"),
+                    );
+                }
             }
         }
         rows
     })
 }
 
-fn saml_key() -> &'static trusec_storage::service_providers::IdpKeyRow {
-    static KEY: OnceLock<trusec_storage::service_providers::IdpKeyRow> = OnceLock::new();
-    KEY.get_or_init(|| {
+/// One SAML IdP key per seeded environment (each is its own IdP).
+fn saml_keys() -> &'static [trusec_storage::service_providers::IdpKeyRow] {
+    static KEYS: OnceLock<Vec<trusec_storage::service_providers::IdpKeyRow>> = OnceLock::new();
+    KEYS.get_or_init(|| {
         let now = crate::fake_clock().now_naive();
-        trusec_saml::idp_key::generate("http://127.0.0.1:8080", &TEST_MASTER_KEY, now)
-            .expect("SAML key generation")
+        [
+            (ids::ENV_LIVE, "http://127.0.0.1:8080"),
+            (ids::ENV_TEST, "http://127.0.0.1:8080/env/test"),
+        ]
+        .into_iter()
+        .map(|(env, cn)| {
+            trusec_saml::idp_key::generate(env, cn, &TEST_MASTER_KEY, now)
+                .expect("SAML key generation")
+        })
+        .collect()
     })
 }
 
@@ -52,6 +65,8 @@ pub fn seed(db: &TestDb) {
             signing_keys::install_first(&mut conn, current, next).expect("seed signing keys");
         }
     }
-    trusec_storage::service_providers::install_first_idp_key(&mut conn, saml_key())
-        .expect("seed the SAML key");
+    for key in saml_keys() {
+        trusec_storage::service_providers::install_first_idp_key(&mut conn, key)
+            .expect("seed the SAML keys");
+    }
 }

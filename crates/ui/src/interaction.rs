@@ -2,6 +2,7 @@
 //! request: which environment and app, what to consent to, and where to go
 //! back to. Lives in the ephemeral store for ten minutes.
 
+use crate::Environment;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use trusec_storage::{EphemeralStore, StorageError, StoreKey, secrets};
@@ -12,6 +13,10 @@ pub const TTL: Duration = Duration::from_secs(600);
 pub struct Interaction {
     pub id: String,
     pub environment_id: String,
+    /// The path prefix of that environment's endpoints (`/env/NAME`, or
+    /// empty for live): the hosted pages it goes through are its own.
+    #[serde(default)]
+    pub base_path: String,
     pub client_id: Option<String>,
     pub client_name: Option<String>,
     /// Scopes to show on the consent page.
@@ -36,20 +41,22 @@ pub struct Interaction {
 }
 
 impl Interaction {
-    /// A new interaction with an unguessable id.
+    /// A new interaction of `env` with an unguessable id; it returns to
+    /// `return_to_prefix` (a path of `env`, without its base) plus the id.
     ///
     /// # Errors
     /// When the random source fails.
     pub fn new(
-        environment_id: &str,
+        env: &Environment,
         return_to_prefix: &str,
         payload: serde_json::Value,
     ) -> Result<Self, StorageError> {
         let id = secrets::generate_secret("").map_err(StorageError::backend)?;
         Ok(Self {
-            return_to: format!("{return_to_prefix}{id}"),
+            return_to: format!("{}{id}", env.path(return_to_prefix)),
             id,
-            environment_id: environment_id.to_owned(),
+            environment_id: env.id.clone(),
+            base_path: env.base_path.clone(),
             client_id: None,
             client_name: None,
             scopes: Vec::new(),
@@ -76,18 +83,25 @@ impl Interaction {
             .await
     }
 
-    /// Loads an interaction; an unknown, expired or malformed id is `None`.
+    /// Loads an interaction of `env`; an unknown, expired or malformed id
+    /// is `None`, and so is another environment's: an endpoint serves only
+    /// its own environment's sign-ins (contract).
     ///
     /// # Errors
     /// Store failures.
-    pub async fn load(store: &EphemeralStore, id: &str) -> Result<Option<Self>, StorageError> {
+    pub async fn load(
+        store: &EphemeralStore,
+        env: &Environment,
+        id: &str,
+    ) -> Result<Option<Self>, StorageError> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Ok(None);
         }
         Ok(store
             .get(&StoreKey::interaction(id))
             .await?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+            .and_then(|bytes| serde_json::from_slice::<Self>(&bytes).ok())
+            .filter(|i| i.environment_id == env.id))
     }
 
     /// Ends an interaction (its outcome has been acted on).
@@ -98,13 +112,13 @@ impl Interaction {
         store.delete(&[StoreKey::interaction(&self.id)]).await
     }
 
-    /// `/login?interaction=…`.
+    /// `/login?interaction=…` of its environment.
     pub fn login_url(&self) -> String {
-        format!("/login?interaction={}", self.id)
+        format!("{}/login?interaction={}", self.base_path, self.id)
     }
 
-    /// `/consent?interaction=…`.
+    /// `/consent?interaction=…` of its environment.
     pub fn consent_url(&self) -> String {
-        format!("/consent?interaction={}", self.id)
+        format!("{}/consent?interaction={}", self.base_path, self.id)
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod after_logout;
 pub mod cookies;
+pub mod environment;
 pub mod error;
 pub mod http;
 pub mod interaction;
@@ -17,6 +18,7 @@ pub mod login_session;
 pub mod pages;
 mod routes;
 
+pub use environment::Environment;
 pub use error::PageError;
 pub use interaction::Interaction;
 pub use login_session::LoginSession;
@@ -25,12 +27,14 @@ pub use routes::logout::LogoutIntent;
 use actix_web::web;
 use trusec_storage::Core;
 
-/// What the hosted pages need: the shared core and their own settings.
+/// What the hosted pages need: the shared core, their own settings, and
+/// the environment they serve (one `UiState` per environment).
 #[derive(Clone, Debug)]
 pub struct UiState {
     pub core: Core,
     /// Cookies get `Secure` when the issuer is https.
     pub secure_cookies: bool,
+    pub env: std::sync::Arc<Environment>,
 }
 
 /// Routes of the hosted pages and their stylesheet.

@@ -1,7 +1,6 @@
 //! The signed-in browser: a `sessions` row whose token is the session cookie.
 
 use crate::UiState;
-use crate::cookies::SESSION_COOKIE;
 use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
 use trusec_storage::sessions::{self, SessionRow};
@@ -26,24 +25,24 @@ impl LoginSession {
         self.session.created_at.and_utc().timestamp()
     }
 
-    /// The live login session of this browser in `env`, if any.
+    /// The live login session of this browser in the environment `state`
+    /// serves, if any: a session of another environment is none.
     ///
     /// # Errors
     /// Storage failures.
     pub async fn from_request(
         req: &HttpRequest,
         state: &UiState,
-        env: &str,
     ) -> Result<Option<Self>, StorageError> {
-        let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        let Some(token) = crate::cookies::session_token(req, state) else {
             return Ok(None);
         };
-        let token = cookie.value();
+        let token = token.as_str();
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
         let hash = secrets::hash_secret(token);
-        let env = env.to_owned();
+        let env = state.env.id.clone();
         let now = state.core.clock.now_naive();
         let found = state
             .core

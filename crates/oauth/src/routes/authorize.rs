@@ -19,7 +19,7 @@ use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use request::AuthzRequest;
 use std::borrow::Cow;
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::ClientRow;
 use trusec_storage::rate_limit::Family;
 use trusec_ui::http::limit_per_ip;
 use trusec_ui::{Interaction, PageError, pages};
@@ -118,11 +118,7 @@ async fn registered(
     id: &str,
     missing: &'static str,
 ) -> Result<ClientRow, PageError> {
-    let id = id.to_owned();
-    state
-        .core()
-        .db
-        .run(move |c| clients::find(c, &id))
+    crate::client_auth::client_of_env(state, id)
         .await?
         .ok_or_else(|| invalid(missing))
 }
@@ -131,7 +127,7 @@ async fn registered(
 pub async fn resume(http: HttpRequest, state: Data<OAuthState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes()).unwrap_or_default();
     let id = params.get("interaction").unwrap_or_default();
-    let interaction = Interaction::load(&state.core().store, id)
+    let interaction = Interaction::load(&state.core().store, &state.ui.env, id)
         .await?
         .ok_or_else(|| {
             invalid("This sign-in request has expired. Go back to the app and start again.")

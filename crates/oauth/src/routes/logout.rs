@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use std::borrow::Cow;
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::ClientRow;
 use trusec_storage::rate_limit::Family;
 use trusec_ui::http::limit_per_ip;
 use trusec_ui::{LogoutIntent, PageError, pages};
@@ -39,19 +39,20 @@ pub async fn post(
 
 async fn handle(state: &OAuthState, params: &Params) -> Result<HttpResponse, PageError> {
     let client = match client_id(state, params).await? {
-        Some(id) => state.core().db.run(move |c| clients::find(c, &id)).await?,
+        Some(id) => crate::client_auth::client_of_env(state, &id).await?,
         None => None,
     };
     let return_url = return_url(params, client.as_ref())?;
     let intent = LogoutIntent {
         client_name: client.map(|c| c.name),
         return_url,
+        environment_id: state.env().id.clone(),
     };
     let id = intent.save(&state.ui).await?;
     Ok(pages::page_response(StatusCode::FOUND)
         .insert_header((
             actix_web::http::header::LOCATION,
-            format!("/logout?intent={id}"),
+            state.env().path(&format!("/logout?intent={id}")),
         ))
         .finish())
 }
@@ -63,8 +64,15 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Option<String>
     let Some(hint) = params.get("id_token_hint") else {
         return Ok(client_id);
     };
-    let Ok((_, claims)) = jwt::verify_signature(&state.keyring, hint).await else {
-        return Err(invalid("id_token_hint is not an ID token issued here."));
+    // Signed by this environment's keys and naming this environment's
+    // issuer: another environment's ID token is not one issued here.
+    let claims = match jwt::verify_signature(&state.keyring, hint).await {
+        Ok((_, claims))
+            if claims.get("iss").and_then(|i| i.as_str()) == Some(&state.settings.issuer) =>
+        {
+            claims
+        }
+        _ => return Err(invalid("id_token_hint is not an ID token issued here.")),
     };
     let aud = claims
         .get("aud")

@@ -17,7 +17,6 @@ use trusec_storage::api_keys::KeyType;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::authn::KeyRefusal;
 use trusec_storage::clients::{self, AuthMethod, ClientRow, ClientType, RegisteredBy};
-use trusec_storage::ids;
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::scopes::ScopeSet;
 use trusec_ui::http::{Authorization, client_info};
@@ -79,7 +78,7 @@ async fn anonymous(state: &OAuthState, client: &ClientInfo) -> Result<Registrant
     let refusal = || {
         NewAuditEvent::new(
             EventType::RateLimitExceeded,
-            Some(ids::ENV_LIVE),
+            Some(&state.env().id),
             Actor::anonymous(),
         )
         .client(client)
@@ -93,7 +92,7 @@ async fn anonymous(state: &OAuthState, client: &ClientInfo) -> Result<Registrant
         )
         .await?;
     Ok(Registrant {
-        environment_id: ids::ENV_LIVE.to_owned(),
+        environment_id: state.env().id.clone(),
         actor: Actor::anonymous(),
         registered_by: RegisteredBy::Anonymous,
     })
@@ -118,6 +117,13 @@ async fn key_holder(
     if caller.key_type == KeyType::Public {
         return Err(OAuthError::insufficient_scope(
             "public keys (trusec_pk_) cannot register clients",
+        ));
+    }
+    // A key registers clients of its own environment, at that
+    // environment's endpoint: each environment is its own issuer.
+    if caller.row.environment_id != state.env().id {
+        return Err(OAuthError::invalid_token(
+            "this API key belongs to another environment: register at that environment's issuer",
         ));
     }
     Ok(Registrant {

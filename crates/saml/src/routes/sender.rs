@@ -4,28 +4,23 @@
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, SamlError};
 use samael::schema::Issuer;
+use trusec_storage::StorageError;
 use trusec_storage::service_providers::{self, ServiceProviderRow};
-use trusec_storage::{StorageError, ids};
 
-/// The SP with this entity id: live first, then test. The `/saml` endpoints
-/// serve both environments, so the `/v1` API keeps entity ids unique across
-/// environments and an issuer names at most one SP.
+/// The SP with this entity id in the environment this endpoint serves, and
+/// in no other: each environment is its own IdP, so the same entity id may
+/// name a live SP and an unrelated test one (contract), and a request at
+/// live endpoints must never reach the test one.
 async fn find_sp(
     state: &SamlState,
     entity_id: &str,
 ) -> Result<Option<ServiceProviderRow>, StorageError> {
-    for env in [ids::ENV_LIVE, ids::ENV_TEST] {
-        let entity = entity_id.to_owned();
-        if let Some(sp) = state
-            .core()
-            .db
-            .run(move |c| service_providers::find_by_entity_id(c, env, &entity))
-            .await?
-        {
-            return Ok(Some(sp));
-        }
-    }
-    Ok(None)
+    let (env, entity) = (state.env().id.clone(), entity_id.to_owned());
+    state
+        .core()
+        .db
+        .run(move |c| service_providers::find_by_entity_id(c, &env, &entity))
+        .await
 }
 
 /// The entity id a message's `<Issuer>` names.
@@ -65,6 +60,13 @@ pub async fn still_registered(
     env: &str,
     sp_id: &str,
 ) -> Result<ServiceProviderRow, SamlError> {
+    // Something another environment started is not ours to finish.
+    if env != state.env().id {
+        return Err(SamlError::page(
+            flow,
+            "The application is no longer registered.",
+        ));
+    }
     let (env, sp_id) = (env.to_owned(), sp_id.to_owned());
     match state
         .core()

@@ -20,7 +20,7 @@ use trusec_storage::rate_limit::Family;
 use trusec_storage::service_providers::{self, Binding, Endpoint, ServiceProviderRow};
 use trusec_storage::sessions::{self, SessionRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
-use trusec_ui::cookies::{self, SESSION_COOKIE};
+use trusec_ui::cookies;
 use trusec_ui::error::ErrorChain;
 use trusec_ui::http::limit_per_ip;
 use trusec_ui::{LogoutIntent, pages};
@@ -154,9 +154,7 @@ async fn request_in(
     {
         return Err(about.refuse(Refusal::Replayed));
     }
-    let cookie_hash = http
-        .cookie(SESSION_COOKIE)
-        .map(|c| secrets::hash_secret(c.value()));
+    let cookie_hash = cookies::session_token(http, &state.ui).map(|t| secrets::hash_secret(&t));
     let ended = end_session(state, &sp, &accepted, cookie_hash.as_deref()).await?;
     // Respond: tell the session's other SPs, then answer this one.
     let clear = ended
@@ -164,7 +162,7 @@ async fn request_in(
         .is_some_and(|(row, _)| cookie_hash.as_deref() == Some(row.token_hash.as_str()));
     let chain = chain_after(state, &sp, accepted, incoming.relay_state, ended).await?;
     let mut resp = next_step(state, chain).await?;
-    if clear && let Err(e) = resp.add_cookie(&cookies::clear_session(state.ui.secure_cookies)) {
+    if clear && let Err(e) = resp.add_cookie(&cookies::clear_session(&state.ui)) {
         tracing::warn!(error = %e, "could not clear the session cookie after a logout");
     }
     Ok(resp)
@@ -440,6 +438,10 @@ async fn redirect_endpoint(
     env: &str,
     sp_id: &str,
 ) -> Option<(ServiceProviderRow, Endpoint)> {
+    // Only this environment's IdP speaks for its SPs.
+    if env != state.env().id {
+        return None;
+    }
     let (env, id) = (env.to_owned(), sp_id.to_owned());
     let sp = match state
         .core()

@@ -228,7 +228,7 @@ async fn answer(
     pending: Pending,
     is_passive: bool,
 ) -> Result<HttpResponse, SamlError> {
-    let login = LoginSession::from_request(http, &state.ui, &sp.environment_id).await?;
+    let login = LoginSession::from_request(http, &state.ui).await?;
     match login {
         Some(login) if !pending.force_authn => respond(state, sp, &pending, &login).await,
         _ if is_passive => {
@@ -252,11 +252,8 @@ async fn to_login(
     pending: Pending,
 ) -> Result<HttpResponse, SamlError> {
     let payload = serde_json::to_value(&pending).map_err(|e| SamlError::internal(&e))?;
-    let mut interaction = Interaction::new(
-        &sp.environment_id,
-        "/saml/sso/continue?interaction=",
-        payload,
-    )?;
+    let mut interaction =
+        Interaction::new(state.env(), "/saml/sso/continue?interaction=", payload)?;
     interaction.client_name = Some(sp.name.clone());
     interaction.force_login = pending.force_authn;
     interaction.save(&state.core().store).await?;
@@ -274,7 +271,7 @@ async fn resume_sign_in(http: &HttpRequest, state: &SamlState) -> Result<HttpRes
         .find(|(k, _)| k == "interaction")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let interaction = Interaction::load(&state.core().store, &id)
+    let interaction = Interaction::load(&state.core().store, state.env(), &id)
         .await?
         .ok_or_else(|| {
             SamlError::page(
@@ -284,8 +281,7 @@ async fn resume_sign_in(http: &HttpRequest, state: &SamlState) -> Result<HttpRes
         })?;
     let pending = serde_json::from_value::<Pending>(interaction.payload.clone())
         .map_err(|_| SamlError::page(Flow::SignIn, "This sign-in request is corrupt."))?;
-    let Some(login) = LoginSession::from_request(http, &state.ui, &pending.environment_id).await?
-    else {
+    let Some(login) = LoginSession::from_request(http, &state.ui).await? else {
         return Ok(to_login_again(&interaction));
     };
     // ForceAuthn: the password must have been typed for this very request.
@@ -409,7 +405,7 @@ async fn respond(
         name_id_format: format_uri.to_owned(),
         session_index: session_index.clone(),
     };
-    crate::slo::joined(&state.core().store, &login.session.id, participant).await?;
+    crate::slo::joined(state, &login.session.id, participant).await?;
     post_page(state, sp, pending, resp).await
 }
 

@@ -165,10 +165,12 @@ pub async fn browse_as(
         let html = resp.text().await.unwrap();
         let csrf = hidden(&html, "csrf_token");
         let interaction = hidden(&html, "interaction");
+        // Forms post to their own page (of their own environment).
+        let action = url.split('?').next().unwrap().to_owned();
         let resp = if url.contains("/login") {
             trip.saw_login = true;
             browser
-                .post(app.url("/login"))
+                .post(&action)
                 .form(&[
                     ("email", email),
                     ("password", PASSWORD),
@@ -182,7 +184,7 @@ pub async fn browse_as(
             trip.saw_consent = true;
             let decision = if approve { "approve" } else { "deny" };
             browser
-                .post(app.url("/consent"))
+                .post(&action)
                 .form(&[
                     ("decision", decision),
                     ("csrf_token", &csrf),

@@ -288,11 +288,27 @@ async fn rotated_keys_keep_old_tokens_valid(backend: Backend) {
     verify_jwt(&app, &old, "http://127.0.0.1:8080").await;
     verify_jwt(&app, new, "http://127.0.0.1:8080").await;
     assert_eq!(introspect(&app, &client, &old).await["active"], true);
-    // A test key cannot rotate keys shared with live.
-    let resp = app
-        .post("/v1/signing-keys/rotate", &app.test_key, &json!({}))
-        .await;
-    assert_eq!(resp.status(), 403);
+    // A test key rotates the test environment's keys, never live's.
+    let (status, rotated) = status_json(
+        app.post("/v1/signing-keys/rotate", &app.test_key, &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    assert!(
+        rotated["jwks"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != new_kid.as_str()),
+        "the test environment's JWKS has none of live's keys"
+    );
+    let (_, t) = token(&app, &client, &[("grant_type", "client_credentials")]).await;
+    let kid = jsonwebtoken::decode_header(t["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap();
+    assert_eq!(kid, new_kid, "live still signs with its own current key");
     // Another instance sees the rotation without a restart.
     if app.backend.has_redis() {
         let b = app.another_instance().await;

@@ -127,10 +127,69 @@ async fn sp_flags_expand_keeps_old_writers_in_step(backend: Backend) {
 
     // Down drops the new columns (this version can no longer read the
     // row) and keeps the old ones; up fills the new ones from them again.
+    // The migration after it first (2026-12-02-000000_environment_keys).
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     assert!(flags(&id).await.is_err());
     assert_eq!(old_columns(&id).await, (1, 1, 1));
-    assert_eq!(db.migrate().unwrap(), 1);
+    assert_eq!(db.migrate().unwrap(), 2);
     assert_eq!(flags(&id).await.unwrap(), (true, true, true));
     assert_eq!(flags("sp_old").await.unwrap(), (false, true, true));
+}
+
+on_every_backend!(environment_keys_keep_existing_keys_live);
+
+/// `2026-12-02-000000_environment_keys`: the JWT and SAML keys a deployment
+/// had before each environment got its own are live's afterwards (same
+/// `kid`s, same certificate), and no other environment sees them.
+async fn environment_keys_keep_existing_keys_live(backend: Backend) {
+    use diesel::prelude::*;
+    use trusec_storage::{StorageError, ids, service_providers, signing_keys};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    db.revert_last().unwrap();
+    // Written as the previous release did, without the column.
+    db.run(|c| {
+        diesel::sql_query(
+            "INSERT INTO signing_keys (id, algorithm, state, private_key, public_jwk, created_at) \
+             VALUES ('sig_old', 'ES256', 'current', 'sealed', '{}', CURRENT_TIMESTAMP)",
+        )
+        .execute(c)?;
+        diesel::sql_query(
+            "INSERT INTO saml_idp_keys (id, state, private_key, certificate_pem, created_at, not_after) \
+             VALUES ('samlkey_old', 'current', 'sealed', 'PEM', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        )
+        .execute(c)
+        .map_err(StorageError::from)
+    })
+    .await
+    .unwrap();
+    assert_eq!(db.migrate().unwrap(), 1);
+    let now = chrono::NaiveDateTime::default();
+    let jwt = |env: &'static str| {
+        let db = db.clone();
+        async move {
+            db.run(move |c| signing_keys::published(c, env, now))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let saml = |env: &'static str| {
+        let db = db.clone();
+        async move {
+            db.run(move |c| service_providers::idp_keys(c, env))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|k| k.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(jwt(ids::ENV_LIVE).await, ["sig_old"]);
+    assert!(jwt(ids::ENV_TEST).await.is_empty());
+    assert_eq!(saml(ids::ENV_LIVE).await, ["samlkey_old"]);
+    assert!(saml(ids::ENV_TEST).await.is_empty());
 }

@@ -35,15 +35,13 @@ async fn load(
     state: &UiState,
     id: &str,
 ) -> Result<Result<(Interaction, LoginSession), HttpResponse>, PageError> {
-    let interaction = Interaction::load(&state.core.store, id)
+    let interaction = Interaction::load(&state.core.store, &state.env, id)
         .await?
         .ok_or_else(PageError::expired)?;
-    Ok(
-        match LoginSession::from_request(req, state, &interaction.environment_id).await? {
-            Some(login) => Ok((interaction, login)),
-            None => Err(pages::see_other(&interaction.login_url(), Vec::new())),
-        },
-    )
+    Ok(match LoginSession::from_request(req, state).await? {
+        Some(login) => Ok((interaction, login)),
+        None => Err(pages::see_other(&interaction.login_url(), Vec::new())),
+    })
 }
 
 pub async fn get(

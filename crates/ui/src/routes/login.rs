@@ -15,7 +15,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
-use trusec_storage::ids;
 use trusec_storage::rate_limit::{Family, Limited, Subject};
 use trusec_storage::users::{self, UserRow};
 
@@ -113,7 +112,7 @@ async fn interaction(state: &UiState, id: &str) -> Result<Option<Interaction>, P
     if id.is_empty() {
         return Ok(None);
     }
-    match Interaction::load(&state.core.store, id).await? {
+    match Interaction::load(&state.core.store, &state.env, id).await? {
         Some(i) => Ok(Some(i)),
         None => Err(PageError::expired()),
     }
@@ -146,9 +145,9 @@ pub async fn post(
     let form = form.into_inner();
     let interaction = interaction(&state, &form.interaction).await?;
     let attempt = Attempt {
-        environment: interaction
-            .as_ref()
-            .map_or_else(|| ids::ENV_LIVE.to_owned(), |i| i.environment_id.clone()),
+        // The environment this endpoint serves (an interaction of another
+        // one does not load here).
+        environment: state.env.id.clone(),
         interaction,
         email: users::normalize_email(&form.email),
         client: client_info(&req),
@@ -248,7 +247,7 @@ async fn signed_in(
         .user(&user.id)
         .data(serde_json::json!({"client_id": attempt.client_id(), "session_id": session.id}));
     state.core.audit(event).await?;
-    let cookie = cookies::session(&token, state.secure_cookies, LIFETIME_SECS);
+    let cookie = cookies::session(state, &token, LIFETIME_SECS);
     match attempt.interaction {
         Some(mut i) => {
             i.logged_in_session = Some(session.id.clone());

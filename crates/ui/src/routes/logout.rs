@@ -2,7 +2,7 @@
 //! anyone out), ends the login session, and returns to the app when a
 //! protocol validated where to (a logout intent).
 
-use crate::cookies::{self, SESSION_COOKIE};
+use crate::cookies;
 use crate::error::PageError;
 use crate::http::client_info;
 use crate::pages::{self, LogoutPage, MessagePage};
@@ -23,6 +23,10 @@ const INTENT_TTL: Duration = Duration::from_secs(600);
 pub struct LogoutIntent {
     pub client_name: Option<String>,
     pub return_url: Option<String>,
+    /// The environment whose client it was validated for: only that
+    /// environment's logout page follows it.
+    #[serde(default)]
+    pub environment_id: String,
 }
 
 impl LogoutIntent {
@@ -44,7 +48,8 @@ impl LogoutIntent {
         Ok(id)
     }
 
-    /// A stored intent; `None` when unknown or expired.
+    /// A stored intent of `state`'s environment; `None` when unknown,
+    /// expired or another environment's.
     pub async fn load(state: &UiState, id: &str) -> Option<Self> {
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
@@ -56,7 +61,8 @@ impl LogoutIntent {
             .await
             .ok()
             .flatten()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|b| serde_json::from_slice::<Self>(&b).ok())
+            .filter(|i| i.environment_id == state.env.id)
     }
 }
 
@@ -112,13 +118,13 @@ pub async fn post(
             ),
         });
     }
-    let ended = match req.cookie(SESSION_COOKIE) {
-        Some(cookie) => end_session(&state, cookie.value(), &client_info(&req))
+    let ended = match cookies::session_token(&req, &state) {
+        Some(token) => end_session(&state, &token, &client_info(&req))
             .await
             .map_err(|e| PageError::unavailable(&e, STILL_SIGNED_IN))?,
         None => None,
     };
-    let clear = vec![cookies::clear_session(state.secure_cookies)];
+    let clear = vec![cookies::clear_session(&state)];
     // A protocol may need to tell others about this logout (SAML single
     // logout): it registered an after-logout step for the session.
     let step = match &ended {
@@ -149,16 +155,12 @@ async fn end_session(
 ) -> Result<Option<SessionRow>, StorageError> {
     let hash = secrets::hash_secret(token);
     let now = state.core.clock.now_naive();
-    let lookup = hash.clone();
+    // Only a session of the environment this endpoint serves.
+    let (lookup, env) = (hash.clone(), state.env.id.clone());
     let revoked = state
         .core
         .db
-        .run(move |conn| {
-            let Some(env) = sessions::environment_of(conn, &lookup)? else {
-                return Ok(None);
-            };
-            sessions::revoke_by_token_hash(conn, &env, &lookup, now)
-        })
+        .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
     let Some((row, newly)) = revoked else {
         return Ok(None);

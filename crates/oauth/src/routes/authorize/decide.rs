@@ -55,7 +55,7 @@ pub async fn proceed(
     req: AuthzRequest,
     interaction: Option<Interaction>,
 ) -> Result<HttpResponse, PageError> {
-    let login = LoginSession::from_request(http, &state.ui, &client.environment_id).await?;
+    let login = LoginSession::from_request(http, &state.ui).await?;
     let login = match signed_in(&req, login, interaction.as_ref(), state.now_secs()) {
         Ok(login) => login,
         Err(NotSignedIn::Ask) => {
@@ -229,7 +229,7 @@ async fn to_hosted_page(
     let mut i = match interaction {
         Some(i) => i,
         None => Interaction::new(
-            &client.environment_id,
+            &state.ui.env,
             "/oauth/authorize/continue?interaction=",
             serde_json::to_value(req).map_err(|e| PageError::internal(&e))?,
         )?,

@@ -65,9 +65,13 @@ async fn fields(
     base: Option<SpFields>,
 ) -> Result<SpFields, ApiError> {
     let input = SpInput::from(body);
-    let validated = state
-        .saml
-        .xml
+    // Every environment shares the one pool; any environment's handle to it will do.
+    let pool = state
+        .environments
+        .first()
+        .map(|e| e.saml.xml.clone())
+        .ok_or_else(|| ApiError::internal(&std::io::Error::other("no environment is served")))?;
+    let validated = pool
         .run(move || sp_config::validate(input, base))
         .await
         .map_err(|busy| ApiError::Unavailable {
@@ -79,35 +83,13 @@ async fn fields(
     })
 }
 
-/// Entity ids are unique across environments: the `/saml` endpoints serve
-/// every environment, and a request's issuer must name exactly one SP (a
-/// test SP can never stand in for a live one). The database enforces this
-/// per environment only; across environments it is this check, made before
-/// the write (see `service_providers::entity_id_in_use`).
-async fn unique_entity_id(
-    state: &AppState,
-    entity_id: &str,
-    except: Option<&str>,
-) -> Result<(), ApiError> {
-    let (e, x) = (entity_id.to_owned(), except.map(str::to_owned));
-    if state
-        .core
-        .db
-        .run(move |c| service_providers::entity_id_in_use(c, &e, x.as_deref()))
-        .await?
-    {
-        return Err(ApiError::Conflict {
-            message: "a service provider with this entity_id exists already (entity ids are unique across environments)".into(),
-            param: Some("entity_id".into()),
-        });
-    }
-    Ok(())
-}
-
 fn taken(e: StorageError) -> ApiError {
     match e {
+        // Unique per environment only: each environment is its own IdP, so
+        // a test SP may share a live SP's entity id (contract).
         StorageError::Conflict(_) => ApiError::Conflict {
-            message: "a service provider with this entity_id exists already".into(),
+            message: "a service provider with this entity_id exists already in this environment"
+                .into(),
             param: Some("entity_id".into()),
         },
         StorageError::NotFound => ApiError::not_found("service provider", Some("id")),
@@ -123,7 +105,6 @@ pub async fn create(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<HttpResponse, ApiError> {
     let f = fields(&state, body, None).await?;
-    unique_entity_id(&state, &f.entity_id, None).await?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let row = state
@@ -187,7 +168,6 @@ pub async fn update(
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
     let f = fields(&state, body, Some(current.fields())).await?;
-    unique_entity_id(&state, &f.entity_id, Some(&current.id)).await?;
     let (env, sid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state

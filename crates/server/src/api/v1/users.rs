@@ -288,7 +288,8 @@ pub(crate) async fn user_token(
             "/v1/users/me takes an OAuth access token, not an API key".into(),
         ));
     }
-    let claims = trusec_oauth::verify_bearer(&state.oauth, &token)
+    let claims = state
+        .verify_bearer(&token)
         .await
         .map_err(|e| crate::extract::token_refused(&e, e.description.clone()))?;
     if claims.sub == claims.client_id {
