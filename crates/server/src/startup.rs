@@ -192,13 +192,15 @@ async fn build_state(
     let store = open_store(&settings, &clock).await?;
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
+    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+    oauth_settings.open_registration = settings.open_registration;
+    oauth_settings.refresh_family_lifetime = settings.refresh_token_family_lifetime;
+    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
+        .with_access_token_ttl(oauth_settings.access_token_ttl);
     let ui = trusec_ui::UiState {
         core: core.clone(),
         secure_cookies: settings.issuer.starts_with("https://"),
     };
-    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
-    oauth_settings.open_registration = settings.open_registration;
     let keyring = open_keyring(&core, master_key, &oauth_settings).await?;
     let saml_keys = open_saml_keys(&core, &master_key_bytes, &settings.issuer).await?;
     let maintenance = vec![spawn_key_maintenance(

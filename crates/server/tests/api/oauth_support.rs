@@ -218,6 +218,17 @@ pub async fn login_and_redeem(
     email: &str,
     scope: &str,
 ) -> Value {
+    login_and_redeem_as(app, &app.client, client, email, scope).await
+}
+
+/// [`login_and_redeem`] in the given browser (signed in already or not).
+pub async fn login_and_redeem_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &TestClient,
+    email: &str,
+    scope: &str,
+) -> Value {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         app,
@@ -230,7 +241,7 @@ pub async fn login_and_redeem(
             ("code_challenge_method", "S256"),
         ],
     );
-    let trip = browse(app, &url, email, true).await;
+    let trip = browse_as(app, browser, &url, email, true).await;
     let q = query(&trip.callback);
     let code = q
         .get("code")

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
 use trusec_storage::ids::UserId;
+use trusec_storage::refresh_tokens::RevocationReason;
 use trusec_storage::users::{self, NewUser, User, UserPatch};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -183,13 +184,13 @@ pub async fn update(
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = id.clone();
-    let (row, hashes) = state
+    let (row, refresh, hashes) = state
         .core
         .db
         .run(move |conn| {
-            let row = users::update(conn, &env, &uid, patch, now)?;
+            let (row, refresh) = users::update(conn, &env, &uid, patch, now)?;
             let hashes = trusec_storage::sessions::token_hashes_for_user(conn, &uid)?;
-            Ok((row, hashes))
+            Ok((row, refresh, hashes))
         })
         .await
         .map_err(|e| match e {
@@ -204,6 +205,15 @@ pub async fn update(
     {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of an updated user may show the old user for a while");
     }
+    // A new password ended every refresh token of the user (contract).
+    state
+        .core
+        .refresh_families_revoked(
+            &refresh,
+            RevocationReason::PasswordChanged,
+            caller.event(EventType::OAuthTokenRevoked).user(&id),
+        )
+        .await?;
     state
         .core
         .audit(
@@ -226,10 +236,11 @@ pub async fn delete(
     let id = path_id::<UserId>(&id)?;
     let env = caller.environment.clone();
     let uid = id.clone();
-    let hashes = state
+    let now = state.core.clock.now_naive();
+    let (hashes, refresh) = state
         .core
         .db
-        .run(move |conn| users::delete(conn, &env, &uid))
+        .run(move |conn| users::delete(conn, &env, &uid, now))
         .await
         .map_err(user_not_found)?;
     // The user is gone whatever happens next; a cache that cannot be told
@@ -242,6 +253,14 @@ pub async fn delete(
     {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of a deleted user may stay cached");
     }
+    state
+        .core
+        .refresh_families_revoked(
+            &refresh,
+            RevocationReason::UserDeleted,
+            caller.event(EventType::OAuthTokenRevoked).user(&id),
+        )
+        .await?;
     state
         .core
         .audit(
