@@ -200,6 +200,34 @@ pub async fn browse_as(
     panic!("too many redirects from {start}");
 }
 
+/// Opens the hosted sign-out page at `confirm` (`/logout?intent=…`) in
+/// `browser` and confirms it; returns the page and the answer.
+pub async fn confirm_logout(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    confirm: &str,
+) -> (String, reqwest::Response) {
+    let html = browser
+        .get(confirm)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", &hidden(&html, "intent")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (html, resp)
+}
+
 /// Posts to the token endpoint, with Basic auth when a secret is given.
 pub async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
     let mut req = app.client.post(app.url("/oauth/token"));

@@ -19,6 +19,7 @@ on_every_backend!(
     deleting_the_user_ends_every_refresh_token,
     rotation_does_not_extend_the_family_lifetime,
     a_deleted_clients_access_tokens_stop_at_once,
+    offline_access_is_consented_to_first,
 );
 on_shared_backend!(a_deleted_client_is_refused_by_every_instance);
 
@@ -151,26 +152,7 @@ async fn logout_ends_the_sessions_refresh_tokens_but_not_offline_ones(backend: B
     let resp = browser.client.get(url.as_str()).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let confirm = app.url(resp.headers()["location"].to_str().unwrap());
-    let html = browser
-        .client
-        .get(&confirm)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = browser
-        .client
-        .post(app.url("/logout"))
-        .form(&[
-            ("decision", "logout"),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("intent", &hidden(&html, "intent")),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, resp) = confirm_logout(&app, &browser.client, &confirm).await;
     assert_eq!(resp.status(), 200);
     assert_session_ended(&app, &client, &families).await;
 }
@@ -323,4 +305,89 @@ async fn a_deleted_client_is_refused_by_every_instance(backend: Backend) {
     assert_eq!(a.delete(&path, &a.secret_key).await.status(), 200);
     assert_eq!(b.get("/oauth/userinfo", access).await.status(), 401);
     assert_eq!(b.get("/v1/users/me", access).await.status(), 401);
+}
+
+/// OIDC Core §11: offline access is granted only with the user's consent:
+/// the consent page is shown (whatever `prompt` says) until the user has
+/// consented to `offline_access` for this client, and `prompt=none` cannot
+/// skip it. The scope is advertised and shown on the page.
+async fn offline_access_is_consented_to_first(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "off@example.com").await;
+    let client = confidential_client(&app, json!({})).await;
+    let (_, discovery) = status_json(
+        app.client
+            .get(app.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        discovery["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("offline_access"))
+    );
+    let (_, challenge) = pkce();
+    let url = |scope: &str, prompt: Option<&str>| {
+        let mut extra = vec![
+            ("scope", scope.to_owned()),
+            ("code_challenge", challenge.clone()),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        if let Some(p) = prompt {
+            extra.push(("prompt", p.to_owned()));
+        }
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        authorize_url(&app, &client.id, &extra)
+    };
+    let trip = browse(&app, &url("openid", None), "off@example.com", true).await;
+    assert!(trip.saw_consent);
+    // Consent to `openid` does not cover offline access.
+    let resp = app
+        .client
+        .get(url("openid offline_access", Some("none")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query(resp.headers()["location"].to_str().unwrap())["error"],
+        "consent_required"
+    );
+    let page = app
+        .client
+        .get(url("openid offline_access", None))
+        .send()
+        .await
+        .unwrap();
+    let consent = app.url(page.headers()["location"].to_str().unwrap());
+    assert!(consent.contains("/consent"), "{consent}");
+    let html = app
+        .client
+        .get(&consent)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Stay connected when you are not using it"));
+    let trip = browse(
+        &app,
+        &url("openid offline_access", None),
+        "off@example.com",
+        true,
+    )
+    .await;
+    assert!(trip.saw_consent);
+    // Consented once: remembered, as for every scope.
+    let trip = browse(
+        &app,
+        &url("openid offline_access", None),
+        "off@example.com",
+        true,
+    )
+    .await;
+    assert!(!trip.saw_consent && !trip.saw_login);
 }
