@@ -121,14 +121,6 @@ pub struct Revoked {
     pub families: Vec<String>,
 }
 
-impl Revoked {
-    /// Both revocations together.
-    pub fn and(mut self, other: Self) -> Self {
-        self.families.extend(other.families);
-        self
-    }
-}
-
 /// Stores a new refresh token.
 ///
 /// # Errors
@@ -292,7 +284,7 @@ impl crate::Core {
         event.event_type = EventType::OAuthTokenRevoked;
         self.audit(event.data(serde_json::json!({
             "reason": reason,
-            "token_type_hint": "refresh_token",
+            "token_type": "refresh_token",
             "count": revoked.families.len(),
         })))
         .await
