@@ -424,6 +424,10 @@ mod tests {
             MasterKeySource::File(DEFAULT_MASTER_KEY_FILE.into())
         );
         assert_eq!(s.rate_limits.login, Limit::parse("10/min").unwrap());
+        assert_eq!(
+            s.refresh_token_family_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
     }
 
     #[test]
@@ -434,7 +438,12 @@ mod tests {
         .unwrap();
         let mut a = args();
         a.bind = Some("127.0.0.1:9999".into());
+        a.refresh_token_family_lifetime = Some("30d".into());
         let s = Settings::merge(a, file).unwrap();
+        assert_eq!(
+            s.refresh_token_family_lifetime,
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(s.bind.to_string(), "127.0.0.1:9999");
         assert_eq!(s.issuer, "https://id.example.com");
         assert_eq!(s.rate_limits.login, None);

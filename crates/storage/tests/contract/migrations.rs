@@ -249,6 +249,14 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     assert!(expiry >= now + TimeDelta::days(90) - TimeDelta::seconds(1));
     assert!(expiry <= after + TimeDelta::days(90) + TimeDelta::seconds(1));
 
+    // Bound to no session: ending the one they came from leaves them be.
+    let ended = db
+        .run(move |c| refresh_tokens::revoke_for_sessions(c, &["sess_old"], now))
+        .await
+        .unwrap();
+    assert_eq!(ended.families, Vec::<String>::new());
+    assert_eq!(row("rt_old").await.revoked_at, None);
+
     // The previous release keeps writing during a rolling upgrade.
     old_row("rt_during", "fam_during", "openid", TimeDelta::zero()).await;
     let during = row("rt_during").await;
