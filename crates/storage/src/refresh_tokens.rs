@@ -132,6 +132,31 @@ pub fn insert(conn: &mut DbConnection, row: &RefreshRow) -> Result<(), StorageEr
     Ok(())
 }
 
+/// Stores the first token of a family. A family bound to a sign-in
+/// session is stored only while that session is live, under a lock on the
+/// session's row: a logout racing the grant either finds the family and
+/// revokes it, or ends the session first, and then this stores nothing and
+/// returns false (the grant must fail: its sign-in is over).
+///
+/// # Errors
+/// Backend failures.
+pub fn start_family(conn: &mut DbConnection, row: &RefreshRow) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        if row.session_bound {
+            let live = match row.session_id.as_deref() {
+                Some(id) => crate::sessions::lock_if_live(conn, id)?,
+                None => false,
+            };
+            if !live {
+                return Ok(false);
+            }
+        }
+        insert(conn, row)?;
+        Ok(true)
+    })
+}
+
 /// The refresh token with this hash, whatever its state.
 ///
 /// # Errors

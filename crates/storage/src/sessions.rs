@@ -220,6 +220,26 @@ fn end(
     })
 }
 
+/// Inside a transaction: whether the session is still live (not revoked),
+/// holding its row until the transaction ends, so that a revocation running
+/// at the same time waits for this transaction (or this one for it, and
+/// then sees it revoked). SQLite's writer lock (`db::begin_write`) already
+/// orders the two; PostgreSQL needs `FOR UPDATE`.
+///
+/// # Errors
+/// Backend failures.
+pub fn lock_if_live(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
+    let live = sessions::table
+        .filter(sessions::id.eq(id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id);
+    let found = match conn {
+        DbConnection::Postgres(pg) => live.for_update().first::<String>(pg).optional()?,
+        DbConnection::Sqlite(lite) => live.first::<String>(lite).optional()?,
+    };
+    Ok(found.is_some())
+}
+
 /// The environment of the session with this token hash, if it exists: a
 /// login cookie alone does not say which environment it belongs to.
 ///

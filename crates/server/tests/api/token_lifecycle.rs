@@ -20,6 +20,7 @@ on_every_backend!(
     rotation_does_not_extend_the_family_lifetime,
     a_deleted_clients_access_tokens_stop_at_once,
     offline_access_is_consented_to_first,
+    a_code_redeemed_after_its_sign_in_ended_is_refused,
 );
 on_shared_backend!(a_deleted_client_is_refused_by_every_instance);
 
@@ -390,4 +391,50 @@ async fn offline_access_is_consented_to_first(backend: Backend) {
     )
     .await;
     assert!(!trip.saw_consent && !trip.saw_login);
+}
+
+/// The code was issued, then the user signed out, then the app redeemed
+/// it: a refresh token of that sign-in would outlive it.
+async fn a_code_redeemed_after_its_sign_in_ended_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "late@example.com").await;
+    let client = confidential_client(&app, json!({})).await;
+    let browser = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        &client.id,
+        &[
+            ("scope", "openid"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let trip = browse_as(&app, &browser.client, &url, "late@example.com", true).await;
+    let code = query(&trip.callback)["code"].clone();
+    let token_value = browser.session_token(&app);
+    let resp = app
+        .post(
+            "/v1/sessions/revoke",
+            &app.secret_key,
+            &json!({"token": token_value}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let (status, err) = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
 }
