@@ -257,6 +257,21 @@ pub async fn login_and_redeem_as(
     email: &str,
     scope: &str,
 ) -> Value {
+    let (code, verifier) = authorize_code(app, browser, client, email, scope).await;
+    let (status, tokens) = redeem(app, client, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// Signs `email` in (in `browser`) and approves: the code and its PKCE
+/// verifier, not redeemed yet.
+pub async fn authorize_code(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &TestClient,
+    email: &str,
+    scope: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         app,
@@ -270,23 +285,30 @@ pub async fn login_and_redeem_as(
         ],
     );
     let trip = browse_as(app, browser, &url, email, true).await;
-    let q = query(&trip.callback);
-    let code = q
-        .get("code")
+    let code = query(&trip.callback)
+        .remove("code")
         .unwrap_or_else(|| panic!("no code in {}", trip.callback));
-    let (status, tokens) = token(
+    (code, verifier)
+}
+
+/// Redeems a code at the token endpoint.
+pub async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    token(
         app,
         client,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ],
     )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
-    tokens
+    .await
 }
 
 pub async fn make_user(app: &TestApp, email: &str) -> Value {

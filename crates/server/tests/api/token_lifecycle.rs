@@ -55,33 +55,55 @@ impl Browser {
     }
 }
 
-/// Signed in once in `browser`: a refresh token of that sign-in, and one
-/// granted `offline_access`, with the access token of the first.
+/// The tokens of one sign-in: a refresh token bound to it, one granted
+/// `offline_access`, and the access token of the first.
 struct Families {
     session_bound: String,
     offline: String,
     access: String,
 }
 
-async fn two_families(
-    app: &TestApp,
-    browser: &Browser,
-    client: &TestClient,
-    email: &str,
-) -> Families {
-    let bound = login_and_redeem_as(app, &browser.client, client, email, "openid email").await;
-    let offline =
-        login_and_redeem_as(app, &browser.client, client, email, "openid offline_access").await;
+/// A user, signed in once in a browser of their own, holding both kinds
+/// of family at a confidential client.
+struct Scene {
+    app: TestApp,
+    /// `/v1/users/{id}`.
+    user_path: String,
+    client: TestClient,
+    browser: Browser,
+    families: Families,
+}
+
+async fn signed_in(backend: Backend, email: &str) -> Scene {
+    let app = TestApp::spawn(backend).await;
+    let user = make_user(&app, email).await;
+    let client = confidential_client(&app, json!({})).await;
+    let browser = browser();
+    let bound = login_and_redeem_as(&app, &browser.client, &client, email, "openid email").await;
+    let offline = login_and_redeem_as(
+        &app,
+        &browser.client,
+        &client,
+        email,
+        "openid offline_access",
+    )
+    .await;
     let families = Families {
         session_bound: bound["refresh_token"].as_str().unwrap().to_owned(),
         offline: offline["refresh_token"].as_str().unwrap().to_owned(),
         access: bound["access_token"].as_str().unwrap().to_owned(),
     };
     assert_eq!(
-        introspect(app, client, &families.session_bound).await["active"],
+        introspect(&app, &client, &families.session_bound).await["active"],
         true
     );
-    families
+    Scene {
+        user_path: format!("/v1/users/{}", user["id"].as_str().unwrap()),
+        app,
+        client,
+        browser,
+        families,
+    }
 }
 
 async fn refresh(app: &TestApp, client: &TestClient, rt: &str) -> (u16, Value) {
@@ -110,7 +132,8 @@ async fn assert_still_works(app: &TestApp, client: &TestClient, rt: &str) {
 
 /// The session-bound family (and its access token) is gone, the offline
 /// one works; one `oauth.token.revoked` event says so.
-async fn assert_session_ended(app: &TestApp, client: &TestClient, families: &Families) {
+async fn assert_session_ended(scene: &Scene) {
+    let (app, client, families) = (&scene.app, &scene.client, &scene.families);
     assert_refused(app, client, &families.session_bound).await;
     assert_eq!(
         introspect(app, client, &families.access).await,
@@ -118,6 +141,18 @@ async fn assert_session_ended(app: &TestApp, client: &TestClient, families: &Fam
     );
     assert_still_works(app, client, &families.offline).await;
     assert_eq!(revocations(app).await, [("session_ended".to_owned(), 1)]);
+}
+
+/// Both families (and the access token) are gone; one event says why.
+async fn assert_all_ended(scene: &Scene, reason: &str) {
+    let (app, client, families) = (&scene.app, &scene.client, &scene.families);
+    assert_refused(app, client, &families.session_bound).await;
+    assert_refused(app, client, &families.offline).await;
+    assert_eq!(
+        introspect(app, client, &families.access).await,
+        json!({"active": false})
+    );
+    assert_eq!(revocations(app).await, [(reason.to_owned(), 2)]);
 }
 
 /// The bulk revocations audited: (reason, count) per event.
@@ -143,28 +178,23 @@ async fn revocations(app: &TestApp) -> Vec<(String, u64)> {
 
 /// OIDC RP-initiated logout, then the hosted `/logout` page.
 async fn logout_ends_the_sessions_refresh_tokens_but_not_offline_ones(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    make_user(&app, "out@example.com").await;
-    let client = confidential_client(&app, json!({})).await;
-    let browser = browser();
-    let families = two_families(&app, &browser, &client, "out@example.com").await;
+    let scene = signed_in(backend, "out@example.com").await;
+    let (app, browser) = (&scene.app, &scene.browser.client);
     let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
-    url.query_pairs_mut().append_pair("client_id", &client.id);
-    let resp = browser.client.get(url.as_str()).send().await.unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &scene.client.id);
+    let resp = browser.get(url.as_str()).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let confirm = app.url(resp.headers()["location"].to_str().unwrap());
-    let (_, resp) = confirm_logout(&app, &browser.client, &confirm).await;
+    let (_, resp) = confirm_logout(app, browser, &confirm).await;
     assert_eq!(resp.status(), 200);
-    assert_session_ended(&app, &client, &families).await;
+    assert_session_ended(&scene).await;
 }
 
 async fn session_revoke_ends_its_refresh_tokens_but_not_offline_ones(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    make_user(&app, "rev@example.com").await;
-    let client = confidential_client(&app, json!({})).await;
-    let browser = browser();
-    let families = two_families(&app, &browser, &client, "rev@example.com").await;
-    let token = browser.session_token(&app);
+    let scene = signed_in(backend, "rev@example.com").await;
+    let app = &scene.app;
+    let token = scene.browser.session_token(app);
     let (status, body) = status_json(
         app.post(
             "/v1/sessions/revoke",
@@ -175,72 +205,44 @@ async fn session_revoke_ends_its_refresh_tokens_but_not_offline_ones(backend: Ba
     )
     .await;
     assert_eq!((status, &body["revoked"]), (200, &json!(true)), "{body}");
-    assert_session_ended(&app, &client, &families).await;
+    assert_session_ended(&scene).await;
 }
 
 async fn revoking_all_sessions_ends_their_refresh_tokens_but_not_offline_ones(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let user = make_user(&app, "all@example.com").await;
-    let client = confidential_client(&app, json!({})).await;
-    let browser = browser();
-    let families = two_families(&app, &browser, &client, "all@example.com").await;
-    let path = format!("/v1/users/{}/sessions", user["id"].as_str().unwrap());
+    let scene = signed_in(backend, "all@example.com").await;
+    let app = &scene.app;
+    let path = format!("{}/sessions", scene.user_path);
     let (status, body) = status_json(app.delete(&path, &app.secret_key).await).await;
     assert_eq!((status, &body["revoked"]), (200, &json!(1)), "{body}");
-    assert_session_ended(&app, &client, &families).await;
+    assert_session_ended(&scene).await;
 }
 
 async fn a_password_change_ends_every_refresh_token(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let user = make_user(&app, "pw@example.com").await;
-    let client = confidential_client(&app, json!({})).await;
-    let browser = browser();
-    let families = two_families(&app, &browser, &client, "pw@example.com").await;
+    let scene = signed_in(backend, "pw@example.com").await;
+    let (app, path) = (&scene.app, &scene.user_path);
     // Another change of the user ends nothing.
-    let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
     let resp = app
-        .patch(&path, &app.secret_key, &json!({"name": "Ada King"}))
+        .patch(path, &app.secret_key, &json!({"name": "Ada King"}))
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        introspect(&app, &client, &families.session_bound).await["active"],
+        introspect(app, &scene.client, &scene.families.session_bound).await["active"],
         true
     );
-    let resp = app
-        .patch(
-            &path,
-            &app.secret_key,
-            &json!({"password": "a brand new passphrase"}),
-        )
-        .await;
+    let new_password = json!({"password": "a brand new passphrase"});
+    let resp = app.patch(path, &app.secret_key, &new_password).await;
     assert_eq!(resp.status(), 200);
-    assert_refused(&app, &client, &families.session_bound).await;
-    assert_refused(&app, &client, &families.offline).await;
-    assert_eq!(
-        introspect(&app, &client, &families.access).await,
-        json!({"active": false})
-    );
-    assert_eq!(
-        revocations(&app).await,
-        [("password_changed".to_owned(), 2)]
-    );
+    assert_all_ended(&scene, "password_changed").await;
 }
 
 async fn deleting_the_user_ends_every_refresh_token(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let user = make_user(&app, "gone@example.com").await;
-    let client = confidential_client(&app, json!({})).await;
-    let browser = browser();
-    let families = two_families(&app, &browser, &client, "gone@example.com").await;
-    let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
-    assert_eq!(app.delete(&path, &app.secret_key).await.status(), 200);
-    assert_refused(&app, &client, &families.session_bound).await;
-    assert_refused(&app, &client, &families.offline).await;
+    let scene = signed_in(backend, "gone@example.com").await;
+    let app = &scene.app;
     assert_eq!(
-        introspect(&app, &client, &families.access).await,
-        json!({"active": false})
+        app.delete(&scene.user_path, &app.secret_key).await.status(),
+        200
     );
-    assert_eq!(revocations(&app).await, [("user_deleted".to_owned(), 2)]);
+    assert_all_ended(&scene, "user_deleted").await;
 }
 
 /// Each rotation gives a token that lives 30 more idle days, but never
@@ -400,38 +402,18 @@ async fn a_code_redeemed_after_its_sign_in_ended_is_refused(backend: Backend) {
     make_user(&app, "late@example.com").await;
     let client = confidential_client(&app, json!({})).await;
     let browser = browser();
-    let (verifier, challenge) = pkce();
-    let url = authorize_url(
-        &app,
-        &client.id,
-        &[
-            ("scope", "openid"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let trip = browse_as(&app, &browser.client, &url, "late@example.com", true).await;
-    let code = query(&trip.callback)["code"].clone();
-    let token_value = browser.session_token(&app);
+    let (code, verifier) =
+        authorize_code(&app, &browser.client, &client, "late@example.com", "openid").await;
+    let session = browser.session_token(&app);
     let resp = app
         .post(
             "/v1/sessions/revoke",
             &app.secret_key,
-            &json!({"token": token_value}),
+            &json!({"token": session}),
         )
         .await;
     assert_eq!(resp.status(), 200);
-    let (status, err) = token(
-        &app,
-        &client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (status, err) = redeem(&app, &client, &code, &verifier).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (400, Some("invalid_grant")),
