@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::clients::ClientRow;
-use trusec_storage::refresh_tokens::{self, RefreshRow};
+use trusec_storage::refresh_tokens::{self, FamilyTerms, RefreshRow};
 use trusec_storage::users::{self, UserRow};
 use trusec_storage::{StorageError, ids, secrets};
 
@@ -55,9 +55,9 @@ pub struct Grant<'a> {
     pub auth_time: Option<i64>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
-    /// The refresh family to continue, or `None` to start one (if refresh
-    /// tokens are issued at all).
-    pub family: Option<String>,
+    /// The refresh family to continue (a rotation keeps its terms), or
+    /// `None` to start one (if refresh tokens are issued at all).
+    pub family: Option<FamilyTerms>,
     pub with_refresh: bool,
 }
 
@@ -103,12 +103,20 @@ impl Grant<'_> {
         self.user.map_or(self.client.id.as_str(), |u| u.id.as_str())
     }
 
-    /// The refresh family the tokens belong to, if refresh tokens are issued.
-    fn family_id(&self) -> Option<String> {
+    /// The refresh family the tokens belong to, if refresh tokens are
+    /// issued: the one continued, or a new one, bound to the sign-in
+    /// session unless `offline_access` was granted (OIDC Core §11).
+    fn family(&self, state: &OAuthState, now: NaiveDateTime) -> Option<FamilyTerms> {
         self.with_refresh.then(|| {
-            self.family
-                .clone()
-                .unwrap_or_else(|| ids::new_id(ids::TOKEN_FAMILY))
+            self.family.clone().unwrap_or_else(|| {
+                FamilyTerms::start(
+                    ids::new_id(ids::TOKEN_FAMILY),
+                    now,
+                    state.settings.refresh_family_lifetime(),
+                    self.refresh_scope.contains(crate::scopes::OFFLINE_ACCESS),
+                    self.session_id.as_deref(),
+                )
+            })
         })
     }
 }
@@ -123,13 +131,14 @@ pub fn mint(
     grant: &Grant<'_>,
     now: NaiveDateTime,
 ) -> Result<(Tokens, Option<RefreshRow>), OAuthError> {
-    let family = grant.family_id();
-    let claims = access_claims(state, grant, family.clone(), now);
+    let family = grant.family(state, now);
+    let family_id = family.as_ref().map(|f| f.id.clone());
+    let claims = access_claims(state, grant, family_id.clone(), now);
     let access_token = jwt::sign_access_token(&state.keyring, ACCESS_TOKEN_ALG, &claims)?;
     let id_token = id_token(state, grant, &access_token, now)?;
     let (refresh_token, row) = match &family {
-        Some(family_id) => {
-            let (token, row) = refresh_token(state, grant, family_id, now)?;
+        Some(family) => {
+            let (token, row) = refresh_token(state, grant, family, now)?;
             (Some(token), Some(row))
         }
         None => (None, None),
@@ -142,7 +151,7 @@ pub fn mint(
             refresh_token,
             id_token,
             jti: claims.jti,
-            family_id: family,
+            family_id,
         },
         row,
     ))
@@ -199,19 +208,22 @@ fn id_token(
     Ok(Some(jwt::sign_id_token(&state.keyring, alg, &input)?))
 }
 
-/// A fresh refresh token of `family_id` and the row that keeps its hash.
+/// A fresh refresh token of `family` and the row that keeps its hash. It
+/// expires after the idle lifetime, but never after its family.
 fn refresh_token(
     state: &OAuthState,
     grant: &Grant<'_>,
-    family_id: &str,
+    family: &FamilyTerms,
     now: NaiveDateTime,
 ) -> Result<(String, RefreshRow), OAuthError> {
+    let idle = chrono::TimeDelta::from_std(state.settings.refresh_token_ttl)
+        .unwrap_or(chrono::TimeDelta::MAX);
     let token =
         secrets::generate_secret(REFRESH_PREFIX).map_err(|e| OAuthError::server_error(&e))?;
     let row = RefreshRow {
         id: ids::new_id(ids::REFRESH_TOKEN),
         environment_id: grant.client.environment_id.clone(),
-        family_id: family_id.to_owned(),
+        family_id: family.id.clone(),
         client_id: grant.client.id.clone(),
         user_id: grant.user.map(|u| u.id.clone()),
         token_hash: secrets::hash_secret(&token),
@@ -223,9 +235,13 @@ fn refresh_token(
         session_id: grant.session_id.clone(),
         created_at: now,
         expires_at: now
-            + chrono::TimeDelta::from_std(state.settings.refresh_token_ttl).unwrap_or_default(),
+            .checked_add_signed(idle)
+            .map_or(family.expires_at, |t| t.min(family.expires_at)),
         rotated_at: None,
         revoked_at: None,
+        offline_access: family.offline_access,
+        session_bound: family.session_bound,
+        family_expires_at: Some(family.expires_at),
     };
     Ok((token, row))
 }
@@ -305,17 +321,13 @@ pub async fn revoke_family(state: &OAuthState, family: &str) -> Result<usize, OA
         .await?;
     state
         .core()
-        .store
-        .put(
-            &StoreKey::revoked_family(family),
-            b"1",
-            state.settings.access_token_ttl,
-        )
+        .forget_refresh_families(&[family.to_owned()])
         .await?;
     Ok(n)
 }
 
-/// A live access token of ours: valid signature, not expired, not revoked.
+/// A live access token of ours: valid signature, not expired, not revoked,
+/// and its client still registered.
 ///
 /// # Errors
 /// `invalid_token` otherwise (with the reason in the description).
@@ -343,5 +355,13 @@ pub async fn verify_live_access_token(
             Err(e) => return Err(OAuthError::from(e)),
         }
     }
-    Ok(claims)
+    // A deleted client's tokens stop working at once, wherever they are
+    // presented: the row comes from the read-through cache, which the
+    // deletion marks stale on every instance (`storage::cache`).
+    match crate::client_auth::cached_client(state, &claims.client_id).await? {
+        Some(client) if client.environment_id == claims.env => Ok(claims),
+        _ => Err(OAuthError::invalid_token(
+            "the client this token was issued to no longer exists",
+        )),
+    }
 }

@@ -30,13 +30,20 @@ use std::time::Duration;
 use trusec_storage::Core;
 use trusec_ui::UiState;
 
+/// The contract's default absolute lifetime of a refresh-token family.
+pub const DEFAULT_REFRESH_FAMILY_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
+
 /// Protocol settings (the server derives them from its own).
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
     pub issuer: String,
     pub access_token_ttl: Duration,
     pub id_token_ttl: Duration,
+    /// A refresh token unused this long expires (sliding, per token).
     pub refresh_token_ttl: Duration,
+    /// Absolute: a refresh family ends this long after it started, however
+    /// often it rotated (contract: default 90 days).
+    pub refresh_family_lifetime: Duration,
     pub code_ttl: Duration,
     pub open_registration: bool,
 }
@@ -48,10 +55,16 @@ impl OAuthSettings {
             access_token_ttl: Duration::from_secs(900),
             id_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            refresh_family_lifetime: DEFAULT_REFRESH_FAMILY_LIFETIME,
             // RFC 6749 §4.1.2: a maximum of 10 minutes is recommended; one is plenty.
             code_ttl: Duration::from_secs(60),
             open_registration: false,
         }
+    }
+
+    /// [`Self::refresh_family_lifetime`] for date arithmetic.
+    pub fn refresh_family_lifetime(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::from_std(self.refresh_family_lifetime).unwrap_or(chrono::TimeDelta::MAX)
     }
 
     /// Retired signing keys stay published this long after rotation.

@@ -9,7 +9,10 @@ pub use trusec_storage::scopes::ScopeSet;
 /// user, so client credentials never grant them. The management-API scopes
 /// (`read:users`, …) are not listed here: they are made from
 /// [`MANAGEMENT_RESOURCES`].
-pub const OIDC: [&str; 5] = ["openid", "profile", "email", "offline_access", "groups"];
+pub const OIDC: [&str; 5] = ["openid", "profile", "email", OFFLINE_ACCESS, "groups"];
+
+/// OIDC Core §11: a refresh token that outlives the sign-in session.
+pub const OFFLINE_ACCESS: &str = "offline_access";
 /// Management resources an access token may reach. API keys, clients and
 /// signing keys are not among them: an OAuth token must never mint the
 /// credentials that outrank it.

@@ -153,6 +153,9 @@ pub struct ConfigArgs {
     /// SAML SSO and SLO messages per IP: N/s, N/min, N/h or off [default: 300/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_SAML", global = true)]
     pub rate_limit_saml: Option<String>,
+    /// Absolute lifetime of a refresh-token family: rotation never extends it; e.g. 90d, 720h [default: 90d].
+    #[arg(long, env = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME", global = true)]
+    pub refresh_token_family_lifetime: Option<String>,
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "TRUSEC_WORKERS", global = true)]
     pub workers: Option<usize>,

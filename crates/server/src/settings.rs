@@ -7,6 +7,7 @@ use crate::master_key::{self, MasterKey};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use trusec_storage::db::DbUrl;
 use trusec_storage::rate_limit::Limit;
 pub use trusec_storage::rate_limit::RateLimits;
@@ -67,6 +68,8 @@ pub struct Settings {
     /// The reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: trusec_ui::http::TrustedProxies,
     pub rate_limits: RateLimits,
+    /// Absolute lifetime of a refresh-token family (contract: default 90 days).
+    pub refresh_token_family_lifetime: Duration,
     pub workers: usize,
     pub log: String,
     pub log_format: LogFormat,
@@ -86,6 +89,7 @@ pub struct FileConfig {
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
     pub trusted_proxies: Option<String>,
+    pub refresh_token_family_lifetime: Option<String>,
     pub workers: Option<usize>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -163,6 +167,7 @@ impl Settings {
                 .unwrap_or(false),
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
+            refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
                 args.workers.or(file.workers),
@@ -199,6 +204,7 @@ impl Settings {
                 authorize: None,
                 saml: None,
             },
+            refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
             workers: 1,
             log: "warn".into(),
             log_format: LogFormat::Text,
@@ -318,6 +324,35 @@ fn master_key_source(args: &ConfigArgs, file: &FileConfig) -> Result<MasterKeySo
     })
 }
 
+/// A day at least (shorter would end families before a login session's
+/// day is out), ten years at most.
+fn refresh_token_family_lifetime(
+    args: &ConfigArgs,
+    file: &FileConfig,
+) -> Result<Duration, ConfigError> {
+    const SETTING: &str = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME";
+    let Some(text) = args
+        .refresh_token_family_lifetime
+        .clone()
+        .or(file.refresh_token_family_lifetime.clone())
+    else {
+        return Ok(trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME);
+    };
+    let lifetime = crate::durations::parse(&text)
+        .map_err(|e| ConfigError::new(SETTING, format!("{text:?}: {e}")))?;
+    let (min, max) = (
+        Duration::from_secs(86_400),
+        Duration::from_secs(10 * 365 * 86_400),
+    );
+    if lifetime < min || lifetime > max {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("{text:?}: must be between 1d and 3650d"),
+        ));
+    }
+    Ok(lifetime)
+}
+
 fn rate_limits(args: &ConfigArgs, file: &FileConfig) -> Result<RateLimits, ConfigError> {
     let limit = |setting, flag: &Option<String>, file: &Option<String>, default: &str| {
         let text = flag
@@ -389,6 +424,10 @@ mod tests {
             MasterKeySource::File(DEFAULT_MASTER_KEY_FILE.into())
         );
         assert_eq!(s.rate_limits.login, Limit::parse("10/min").unwrap());
+        assert_eq!(
+            s.refresh_token_family_lifetime,
+            Duration::from_secs(90 * 86_400)
+        );
     }
 
     #[test]
@@ -399,7 +438,12 @@ mod tests {
         .unwrap();
         let mut a = args();
         a.bind = Some("127.0.0.1:9999".into());
+        a.refresh_token_family_lifetime = Some("30d".into());
         let s = Settings::merge(a, file).unwrap();
+        assert_eq!(
+            s.refresh_token_family_lifetime,
+            Duration::from_secs(30 * 86_400)
+        );
         assert_eq!(s.bind.to_string(), "127.0.0.1:9999");
         assert_eq!(s.issuer, "https://id.example.com");
         assert_eq!(s.rate_limits.login, None);
@@ -408,7 +452,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 5] = [
+        let cases: [Case; 7] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
             (
                 |a| a.database_url = Some("mysql://x".into()),
@@ -419,6 +463,14 @@ mod tests {
             (
                 |a| a.rate_limit_token = Some("lots".into()),
                 "TRUSEC_RATE_LIMIT_TOKEN",
+            ),
+            (
+                |a| a.refresh_token_family_lifetime = Some("forever".into()),
+                "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME",
+            ),
+            (
+                |a| a.refresh_token_family_lifetime = Some("1h".into()),
+                "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME",
             ),
         ];
         for (set, setting) in cases {
@@ -451,6 +503,7 @@ mod tests {
             master_key: Some(String::new()),
             open_registration: Some(false),
             trusted_proxies: Some(String::new()),
+            refresh_token_family_lifetime: Some(String::new()),
             workers: Some(1),
             log: Some(String::new()),
             log_format: Some(LogFormat::Text),

@@ -191,7 +191,11 @@ async fn build_state(
     let store = open_store(&settings, &clock).await?;
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores);
+    // Access tokens live this long whatever the environment: storage keeps
+    // a revoked family's marks as long.
+    let access_token_ttl = trusec_oauth::OAuthSettings::new(&settings.issuer).access_token_ttl;
+    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
+        .with_access_token_ttl(access_token_ttl);
     let environments = open_environments(&core, &settings, master_key_bytes).await?;
     let maintenance = vec![spawn_key_maintenance(
         core.clone(),

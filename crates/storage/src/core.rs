@@ -24,6 +24,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// Until start-up says otherwise ([`Core::with_access_token_ttl`]): the
+/// OAuth default.
+const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(900);
+
 #[derive(Clone)]
 pub struct Core {
     pub db: Db,
@@ -33,6 +37,7 @@ pub struct Core {
     metrics: Arc<Metrics>,
     limits: RateLimits,
     hashing: Arc<Semaphore>,
+    access_token_ttl: Duration,
 }
 
 impl std::fmt::Debug for Core {
@@ -63,7 +68,21 @@ impl Core {
             metrics: Arc::new(Metrics::new()),
             limits,
             hashing: Arc::new(Semaphore::new(hashing_threads.max(1))),
+            access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
         }
+    }
+
+    /// How long an access token lives, so that revoking what minted it
+    /// (a refresh family) is remembered as long as the token could be
+    /// used. The OAuth settings own the value; start-up passes it here.
+    #[must_use]
+    pub fn with_access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    pub fn access_token_ttl(&self) -> Duration {
+        self.access_token_ttl
     }
 
     pub fn metrics(&self) -> &Metrics {

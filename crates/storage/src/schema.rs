@@ -147,6 +147,9 @@ diesel::table! {
         expires_at -> Timestamp,
         rotated_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        offline_access -> Bool,
+        session_bound -> Bool,
+        family_expires_at -> Nullable<Timestamp>,
     }
 }
 

@@ -138,9 +138,20 @@ pub fn find_by_token_hash(
         .optional()?)
 }
 
-/// Marks the session with this token hash revoked. Returns the session (if
-/// it exists in this environment) and whether this call revoked it; a second
-/// revoke changes nothing and is not an error.
+/// A session that a revocation found: whether this call revoked it, and
+/// the refresh families that ended with it.
+#[derive(Clone, Debug)]
+pub struct Ended {
+    pub session: SessionRow,
+    /// False when it was revoked before: a second revoke changes nothing
+    /// and is not an error.
+    pub newly: bool,
+    pub refresh: crate::refresh_tokens::Revoked,
+}
+
+/// Marks the session with this token hash revoked, with the refresh
+/// families bound to it, in one transaction. `None` when no session of
+/// this environment has the hash.
 ///
 /// # Errors
 /// Backend failures.
@@ -149,7 +160,7 @@ pub fn revoke_by_token_hash(
     env: &str,
     token_hash: &str,
     now: NaiveDateTime,
-) -> Result<Option<(SessionRow, bool)>, StorageError> {
+) -> Result<Option<Ended>, StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         let row = sessions::table
@@ -158,23 +169,12 @@ pub fn revoke_by_token_hash(
             .select(SessionRow::as_select())
             .first(conn)
             .optional()?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        // Conditional: of two concurrent revokes exactly one reports it.
-        let revoked = diesel::update(
-            sessions::table
-                .filter(sessions::id.eq(&row.id))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set(sessions::revoked_at.eq(Some(now)))
-        .execute(conn)?;
-        Ok(Some((row, revoked == 1)))
+        row.map(|row| end(conn, row, now)).transpose()
     })
 }
 
 /// Revokes the session with this id (single logout finds sessions by id,
-/// not by token). Returns the row and whether this call revoked it.
+/// not by token), as [`revoke_by_token_hash`] does.
 ///
 /// # Errors
 /// Backend failures.
@@ -183,7 +183,7 @@ pub fn revoke_by_id(
     env: &str,
     id: &str,
     now: NaiveDateTime,
-) -> Result<Option<(SessionRow, bool)>, StorageError> {
+) -> Result<Option<Ended>, StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         let row = sessions::table
@@ -192,21 +192,56 @@ pub fn revoke_by_id(
             .select(SessionRow::as_select())
             .first(conn)
             .optional()?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let revoked = diesel::update(
-            sessions::table
-                .filter(sessions::id.eq(&row.id))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set(sessions::revoked_at.eq(Some(now)))
-        .execute(conn)?;
-        Ok(Some((row, revoked == 1)))
+        row.map(|row| end(conn, row, now)).transpose()
     })
 }
 
-/// Revokes every live session of a user; returns the revoked rows.
+/// Ends a session inside the caller's transaction. The update is
+/// conditional: of two concurrent revokes exactly one reports it. The
+/// session's refresh families are revoked either way (a retry after a
+/// failure must not leave them live).
+fn end(
+    conn: &mut DbConnection,
+    row: SessionRow,
+    now: NaiveDateTime,
+) -> Result<Ended, StorageError> {
+    let revoked = diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(&row.id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    let refresh = crate::refresh_tokens::revoke_for_sessions(conn, &[row.id.as_str()], now)?;
+    Ok(Ended {
+        session: row,
+        newly: revoked == 1,
+        refresh,
+    })
+}
+
+/// Inside a transaction: whether the session is still live (not revoked),
+/// holding its row until the transaction ends, so that a revocation running
+/// at the same time waits for this transaction (or this one for it, and
+/// then sees it revoked). SQLite's writer lock (`db::begin_write`) already
+/// orders the two; PostgreSQL needs `FOR UPDATE`.
+///
+/// # Errors
+/// Backend failures.
+pub fn lock_if_live(conn: &mut DbConnection, id: &str) -> Result<bool, StorageError> {
+    let live = sessions::table
+        .filter(sessions::id.eq(id))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id);
+    let found = match conn {
+        DbConnection::Postgres(pg) => live.for_update().first::<String>(pg).optional()?,
+        DbConnection::Sqlite(lite) => live.first::<String>(lite).optional()?,
+    };
+    Ok(found.is_some())
+}
+
+/// Revokes every live session of a user and the refresh families bound to
+/// them, in one transaction; returns the revoked rows and families.
 ///
 /// # Errors
 /// `NotFound` when the user does not exist in this environment.
@@ -215,7 +250,7 @@ pub fn revoke_all_for_user(
     env: &str,
     user_id: &str,
     now: NaiveDateTime,
-) -> Result<Vec<SessionRow>, StorageError> {
+) -> Result<(Vec<SessionRow>, crate::refresh_tokens::Revoked), StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         crate::users::get(conn, env, user_id)?;
@@ -231,7 +266,9 @@ pub fn revoke_all_for_user(
         )
         .set(sessions::revoked_at.eq(Some(now)))
         .execute(conn)?;
-        Ok(rows)
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let refresh = crate::refresh_tokens::revoke_for_sessions(conn, &ids, now)?;
+        Ok((rows, refresh))
     })
 }
 

@@ -7,6 +7,7 @@ use crate::db::DbConnection;
 use crate::error::StorageError;
 use crate::ids;
 use crate::page::{Page, PageRequest};
+use crate::refresh_tokens::Revoked;
 use crate::schema::{sessions, users};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -229,11 +230,34 @@ pub fn list(
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
 }
 
-/// Applies a patch and returns the updated row.
+/// Applies a patch and returns the updated row. A new (or removed)
+/// password revokes every refresh family of the user in the same
+/// transaction (contract: a password change revokes every refresh token of
+/// the user); those are returned too.
 ///
 /// # Errors
 /// `NotFound`, or `Conflict` when the new email is taken.
 pub fn update(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    patch: UserPatch,
+    now: NaiveDateTime,
+) -> Result<(UserRow, Revoked), StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        let password_changed = patch.password_hash.is_some();
+        let row = apply(conn, env, id, patch, now)?;
+        let refresh = if password_changed {
+            crate::refresh_tokens::revoke_for_user(conn, id, now)?
+        } else {
+            Revoked::default()
+        };
+        Ok((row, refresh))
+    })
+}
+
+fn apply(
     conn: &mut DbConnection,
     env: &str,
     id: &str,
@@ -274,15 +298,25 @@ pub fn update(
     get(conn, env, id)
 }
 
-/// Deletes a user and, through the foreign key, every session of theirs.
-/// Returns the token hashes of those sessions so caches can forget them.
+/// Deletes a user and, through the foreign key, every session and refresh
+/// token of theirs. Returns the token hashes of those sessions so caches
+/// can forget them, and the refresh families that were still live (their
+/// access tokens are the caller's to revoke).
 ///
 /// # Errors
 /// `NotFound` when there is no such user.
-pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<Vec<String>, StorageError> {
+pub fn delete(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(Vec<String>, Revoked), StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         get(conn, env, id)?;
+        // Revoked before the rows go, so the caller learns which families
+        // ended; the delete cascades to them.
+        let refresh = crate::refresh_tokens::revoke_for_user(conn, id, now)?;
         let hashes = sessions::table
             .filter(sessions::user_id.eq(id))
             .select(sessions::token_hash)
@@ -297,6 +331,6 @@ pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<Vec<String
         if deleted == 0 {
             return Err(StorageError::NotFound);
         }
-        Ok(hashes)
+        Ok((hashes, refresh))
     })
 }

@@ -36,7 +36,9 @@ pub async fn post(
     ))
 }
 
-/// A live refresh token of `env`: not revoked, not rotated, not expired.
+/// A live refresh token of `env`: not revoked (alone, with its family, its
+/// sign-in session or its user's password), not rotated, not expired, and
+/// its family within its absolute lifetime.
 async fn refresh_token(
     state: &OAuthState,
     env: &str,
@@ -44,21 +46,17 @@ async fn refresh_token(
 ) -> Result<Option<Value>, OAuthError> {
     let row = issue::find_refresh_token(state, token).await?;
     let now = state.core().clock.now_naive();
+    let lifetime = state.settings.refresh_family_lifetime();
     Ok(row
-        .filter(|r| {
-            r.environment_id == env
-                && r.revoked_at.is_none()
-                && r.rotated_at.is_none()
-                && r.expires_at > now
-        })
+        .filter(|r| r.environment_id == env && r.rotated_at.is_none() && r.live_at(now, lifetime))
         .map(|r| {
             json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "scope": r.scope,
                 "client_id": r.client_id,
+                "exp": r.expires_at.min(r.family_expiry(lifetime)).and_utc().timestamp(),
                 "sub": r.user_id.unwrap_or_else(|| r.client_id.clone()),
-                "exp": r.expires_at.and_utc().timestamp(),
                 "iat": r.created_at.and_utc().timestamp(),
                 "iss": state.settings.issuer,
             })

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::rate_limit::Family;
+use trusec_storage::refresh_tokens::RevocationReason;
 use trusec_storage::service_providers::{self, Binding, Endpoint, ServiceProviderRow};
 use trusec_storage::sessions::{self, SessionRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
@@ -265,20 +266,33 @@ async fn end_session(
     let ended = db
         .run(move |c| sessions::revoke_by_id(c, &env, &session_id, now))
         .await?;
-    if let Some((row, _)) = &ended {
-        if let Err(e) = state
-            .core()
-            .forget_sessions([row.token_hash.as_str()])
-            .await
-        {
-            tracing::error!(error = %e, "could not mark a signed-out session stale in the cache");
-        }
-        // This logout tells the session's SPs itself.
-        if let Err(e) = trusec_ui::after_logout::cancel(&state.core().store, &row.id).await {
-            tracing::warn!(error = %e, "could not drop the after-logout step");
-        }
+    let Some(ended) = ended else {
+        return Ok(None);
+    };
+    // The session's refresh tokens end with it (contract).
+    let by = NewAuditEvent::new(
+        EventType::SamlLogout,
+        Some(&sp.environment_id),
+        Actor::user(&ended.session.user_id),
+    )
+    .user(&ended.session.user_id);
+    state
+        .core()
+        .refresh_families_revoked(&ended.refresh, RevocationReason::SessionEnded, by)
+        .await?;
+    let row = &ended.session;
+    if let Err(e) = state
+        .core()
+        .forget_sessions([row.token_hash.as_str()])
+        .await
+    {
+        tracing::error!(error = %e, "could not mark a signed-out session stale in the cache");
     }
-    Ok(ended)
+    // This logout tells the session's SPs itself.
+    if let Err(e) = trusec_ui::after_logout::cancel(&state.core().store, &row.id).await {
+        tracing::warn!(error = %e, "could not drop the after-logout step");
+    }
+    Ok(Some((ended.session, ended.newly)))
 }
 
 /// The logout chain after `ended`: the session's other SPs to tell, then

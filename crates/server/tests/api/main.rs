@@ -25,4 +25,5 @@ mod saml;
 mod sessions;
 mod signin_limits;
 mod snapshots;
+mod token_lifecycle;
 mod users;

@@ -551,27 +551,8 @@ async fn rp_initiated_logout(backend: Backend) {
     let resp = app.client.get(url.as_str()).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let confirm = app.url(resp.headers()["location"].to_str().unwrap());
-    let html = app
-        .client
-        .get(&confirm)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (html, resp) = confirm_logout(&app, &app.client, &confirm).await;
     assert!(html.contains("Single-page app"));
-    let resp = app
-        .client
-        .post(app.url("/logout"))
-        .form(&[
-            ("decision", "logout"),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("intent", &hidden(&html, "intent")),
-        ])
-        .send()
-        .await
-        .unwrap();
     assert_eq!(resp.status(), 303);
     assert_eq!(
         resp.headers()["location"],

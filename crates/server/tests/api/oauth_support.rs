@@ -202,6 +202,34 @@ pub async fn browse_as(
     panic!("too many redirects from {start}");
 }
 
+/// Opens the hosted sign-out page at `confirm` (`/logout?intent=…`) in
+/// `browser` and confirms it; returns the page and the answer.
+pub async fn confirm_logout(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    confirm: &str,
+) -> (String, reqwest::Response) {
+    let html = browser
+        .get(confirm)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", &hidden(&html, "intent")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (html, resp)
+}
+
 /// Posts to the token endpoint, with Basic auth when a secret is given.
 pub async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
     let mut req = app.client.post(app.url("/oauth/token"));
@@ -220,6 +248,32 @@ pub async fn login_and_redeem(
     email: &str,
     scope: &str,
 ) -> Value {
+    login_and_redeem_as(app, &app.client, client, email, scope).await
+}
+
+/// [`login_and_redeem`] in the given browser (signed in already or not).
+pub async fn login_and_redeem_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &TestClient,
+    email: &str,
+    scope: &str,
+) -> Value {
+    let (code, verifier) = authorize_code(app, browser, client, email, scope).await;
+    let (status, tokens) = redeem(app, client, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// Signs `email` in (in `browser`) and approves: the code and its PKCE
+/// verifier, not redeemed yet.
+pub async fn authorize_code(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    client: &TestClient,
+    email: &str,
+    scope: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         app,
@@ -232,24 +286,31 @@ pub async fn login_and_redeem(
             ("code_challenge_method", "S256"),
         ],
     );
-    let trip = browse(app, &url, email, true).await;
-    let q = query(&trip.callback);
-    let code = q
-        .get("code")
+    let trip = browse_as(app, browser, &url, email, true).await;
+    let code = query(&trip.callback)
+        .remove("code")
         .unwrap_or_else(|| panic!("no code in {}", trip.callback));
-    let (status, tokens) = token(
+    (code, verifier)
+}
+
+/// Redeems a code at the token endpoint.
+pub async fn redeem(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    token(
         app,
         client,
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
+            ("code_verifier", verifier),
         ],
     )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
-    tokens
+    .await
 }
 
 pub async fn make_user(app: &TestApp, email: &str) -> Value {

@@ -1046,6 +1046,16 @@ async fn single_logout_both_ways(backend: Backend) {
         .await
         .unwrap();
     auto_post(resp).await;
+    // An app holds a refresh token of the same sign-in (contract, OAuth
+    // section: ending the session ends it).
+    let app_client = crate::oauth_support::confidential_client(&app, json!({})).await;
+    let tokens =
+        crate::oauth_support::login_and_redeem(&app, &app_client, "slo@example.com", "openid")
+            .await;
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
 
     // SP A logs the user out: B is told, then A gets its response.
     let logout = format!(
@@ -1076,6 +1086,8 @@ async fn single_logout_both_ways(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 302);
+    let (status, _) = crate::oauth_support::token(&app, &app_client, &refresh).await;
+    assert_eq!(status, 400, "single logout ended the app's refresh token");
     let (endpoint, to_b, chain) = read_redirect(
         resp.headers()["location"].to_str().unwrap(),
         "SAMLRequest",

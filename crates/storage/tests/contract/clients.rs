@@ -14,7 +14,7 @@ use trusec_testdb::{Backend, fake_clock, on_every_backend};
 
 on_every_backend!(stored_text_is_unchanged, a_corrupt_column_is_an_error);
 
-fn new_client() -> NewClient {
+pub fn new_client() -> NewClient {
     NewClient {
         environment_id: ids::ENV_LIVE.to_owned(),
         name: "CLI".to_owned(),

@@ -38,7 +38,10 @@ fn both_trees_hold_the_same_migrations() {
     }
 }
 
-on_every_backend!(sp_flags_expand_keeps_old_writers_in_step);
+on_every_backend!(
+    sp_flags_expand_keeps_old_writers_in_step,
+    refresh_lifecycle_expand_keeps_existing_families_working,
+);
 
 /// `2026-12-01-000000_sp_flags_boolean`: the BOOLEAN flag columns follow
 /// the BIGINT ones that an instance of the previous release writes, and
@@ -127,12 +130,14 @@ async fn sp_flags_expand_keeps_old_writers_in_step(backend: Backend) {
 
     // Down drops the new columns (this version can no longer read the
     // row) and keeps the old ones; up fills the new ones from them again.
-    // The migration after it first (2026-12-02-000000_environment_keys).
+    // The migrations after it go down first (2026-12-02-000000_environment_keys,
+    // 2026-12-02-000001_refresh_token_lifecycle).
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     db.revert_last().unwrap();
     assert!(flags(&id).await.is_err());
     assert_eq!(old_columns(&id).await, (1, 1, 1));
-    assert_eq!(db.migrate().unwrap(), 2);
+    assert_eq!(db.migrate().unwrap(), 3);
     assert_eq!(flags(&id).await.unwrap(), (true, true, true));
     assert_eq!(flags("sp_old").await.unwrap(), (false, true, true));
 }
@@ -147,6 +152,8 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     use trusec_storage::{StorageError, ids, service_providers, signing_keys};
 
     let (_test_db, db) = crate::fresh_db(&backend);
+    // 2026-12-02-000001_refresh_token_lifecycle comes after it.
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     // Written as the previous release did, without the column.
     db.run(|c| {
@@ -164,7 +171,7 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     })
     .await
     .unwrap();
-    assert_eq!(db.migrate().unwrap(), 1);
+    assert_eq!(db.migrate().unwrap(), 2);
     let now = chrono::NaiveDateTime::default();
     let jwt = |env: &'static str| {
         let db = db.clone();
@@ -192,4 +199,137 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     assert!(jwt(ids::ENV_TEST).await.is_empty());
     assert_eq!(saml(ids::ENV_LIVE).await, ["samlkey_old"]);
     assert!(saml(ids::ENV_TEST).await.is_empty());
+}
+
+/// `2026-12-02-000001_refresh_token_lifecycle`: families issued before it
+/// are bound to no session, keep the `offline_access` their scope says, and
+/// end 90 days after they started — or 90 days from the upgrade when that
+/// is already past; rows the previous release writes afterwards get the
+/// defaults, and their lifetime counts from their own creation.
+async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backend) {
+    use chrono::{NaiveDateTime, TimeDelta};
+    use diesel::prelude::*;
+    use trusec_storage::refresh_tokens::{self, RefreshRow};
+    use trusec_storage::schema::refresh_tokens as t;
+    use trusec_storage::{Clock, StorageError, clients, ids, users};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    db.revert_last().unwrap();
+    let now = Clock::System.now_naive();
+    let (client, user) = db
+        .run(move |c| {
+            let client = clients::insert(c, crate::clients::new_client(), now)?;
+            let new_user = users::NewUser {
+                environment_id: ids::ENV_LIVE.to_owned(),
+                email: "old@example.com".to_owned(),
+                password_hash: None,
+                name: None,
+                given_name: None,
+                family_name: None,
+                groups: Vec::new(),
+                metadata: serde_json::json!({}),
+            };
+            Ok::<_, StorageError>((client.id, users::insert(c, new_user, now)?.id))
+        })
+        .await
+        .unwrap();
+    // As the previous release wrote them: no lifecycle columns.
+    let writer = db.clone();
+    let old_row =
+        move |id: &'static str, family: &'static str, scope: &'static str, age: TimeDelta| {
+            let (db, client, user) = (writer.clone(), client.clone(), user.clone());
+            async move {
+                db.run(move |c| {
+                    diesel::insert_into(t::table)
+                        .values((
+                            t::id.eq(id),
+                            t::environment_id.eq(ids::ENV_LIVE),
+                            t::family_id.eq(family),
+                            t::client_id.eq(&client),
+                            t::user_id.eq(Some(&user)),
+                            t::token_hash.eq(id),
+                            t::scope.eq(scope),
+                            t::session_id.eq(Some("sess_old")),
+                            t::created_at.eq(now - age),
+                            t::expires_at.eq(now - age + TimeDelta::days(30)),
+                        ))
+                        .execute(c)
+                        .map_err(StorageError::from)
+                })
+                .await
+                .unwrap();
+            }
+        };
+    old_row(
+        "rt_young_1",
+        "fam_young",
+        "openid offline_access",
+        TimeDelta::days(10),
+    )
+    .await;
+    old_row(
+        "rt_young_2",
+        "fam_young",
+        "openid offline_access",
+        TimeDelta::days(1),
+    )
+    .await;
+    old_row("rt_old", "fam_old", "openid", TimeDelta::days(100)).await;
+    assert_eq!(db.migrate().unwrap(), 1);
+
+    let row = |hash: &'static str| {
+        let db = db.clone();
+        async move {
+            db.run(move |c| refresh_tokens::find_by_hash(c, hash))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Within a second: SQLite's date functions drop the fraction.
+    let near = |got: Option<NaiveDateTime>, want: NaiveDateTime| {
+        let got = got.unwrap();
+        assert!(
+            (got - want).abs() <= TimeDelta::seconds(1),
+            "{got} != {want}"
+        );
+    };
+    for hash in ["rt_young_1", "rt_young_2"] {
+        let young: RefreshRow = row(hash).await;
+        assert!(young.offline_access && !young.session_bound);
+        near(
+            young.family_expires_at,
+            now - TimeDelta::days(10) + TimeDelta::days(90),
+        );
+    }
+    let old = row("rt_old").await;
+    assert!(!old.offline_access && !old.session_bound);
+    // Already past 90 days: 90 days from the upgrade.
+    let after = Clock::System.now_naive();
+    let expiry = old.family_expires_at.unwrap();
+    assert!(expiry >= now + TimeDelta::days(90) - TimeDelta::seconds(1));
+    assert!(expiry <= after + TimeDelta::days(90) + TimeDelta::seconds(1));
+
+    // Bound to no session: ending the one they came from leaves them be.
+    let ended = db
+        .run(move |c| refresh_tokens::revoke_for_sessions(c, &["sess_old"], now))
+        .await
+        .unwrap();
+    assert_eq!(ended.families, Vec::<String>::new());
+    assert_eq!(row("rt_old").await.revoked_at, None);
+
+    // The previous release keeps writing during a rolling upgrade.
+    old_row("rt_during", "fam_during", "openid", TimeDelta::zero()).await;
+    let during = row("rt_during").await;
+    assert_eq!(during.family_expires_at, None);
+    assert!(!during.session_bound);
+    assert_eq!(
+        during.family_expiry(TimeDelta::days(90)),
+        during.created_at + TimeDelta::days(90)
+    );
+
+    // Down, then up again.
+    db.revert_last().unwrap();
+    assert_eq!(db.migrate().unwrap(), 1);
+    assert!(row("rt_old").await.family_expires_at.is_some());
 }

@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::refresh_tokens::RevocationReason;
 use trusec_storage::sessions::SessionRow;
 use trusec_storage::{StorageError, StoreKey, secrets, sessions};
 
@@ -162,22 +163,33 @@ async fn end_session(
         .db
         .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
-    let Some((row, newly)) = revoked else {
+    let Some(ended) = revoked else {
         return Ok(None);
     };
+    let row = ended.session;
     state.core.forget_sessions([hash.as_str()]).await?;
-    if newly {
-        let event = NewAuditEvent::new(
+    let event = || {
+        NewAuditEvent::new(
             EventType::UserLogout,
             Some(&row.environment_id),
             Actor::user(&row.user_id),
         )
         .user(&row.user_id)
         .client(client)
-        .data(serde_json::json!({"session_id": row.id}));
-        if let Err(e) = state.core.audit(event).await {
-            tracing::error!(error = %e, "could not audit a logout");
-        }
+    };
+    // The session's refresh tokens ended with it (contract), and so do
+    // their access tokens.
+    state
+        .core
+        .refresh_families_revoked(&ended.refresh, RevocationReason::SessionEnded, event())
+        .await?;
+    if ended.newly
+        && let Err(e) = state
+            .core
+            .audit(event().data(serde_json::json!({"session_id": row.id})))
+            .await
+    {
+        tracing::error!(error = %e, "could not audit a logout");
     }
     Ok(Some(row))
 }

@@ -145,6 +145,12 @@ async fn consent(
         .run(move |c| consents::find(c, &uid, &cid))
         .await?
         .unwrap_or_default();
+    // OIDC Core §11: offline access needs `prompt=consent` "unless other
+    // conditions for processing the request permitting offline access ...
+    // are in place", and the OP must always obtain consent for it. Here
+    // that condition is a consent this user already gave this client for
+    // `offline_access` (remembered like every other scope); without one the
+    // page is shown whatever `prompt` says, and `prompt=none` is refused.
     let covered = req.scope.iter().all(|s| remembered.iter().any(|r| r == s));
     Ok(if covered && !req.prompt.contains(&Prompt::Consent) {
         Consent::Remembered

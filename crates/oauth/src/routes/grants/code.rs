@@ -205,11 +205,18 @@ async fn issue(
         now,
     )?;
     if let Some(row) = refresh_row {
-        state
+        let started = state
             .core()
             .db
-            .run(move |conn| trusec_storage::refresh_tokens::insert(conn, &row))
+            .run(move |conn| trusec_storage::refresh_tokens::start_family(conn, &row))
             .await?;
+        // Signed out between the authorization and this redemption: a
+        // refresh token of that sign-in would outlive it (contract).
+        if !started {
+            return Err(OAuthError::invalid_grant(
+                "the sign-in that authorized this code has ended",
+            ));
+        }
     }
     let redeemed = Redeemed {
         jti: tokens.jti.clone(),

@@ -112,6 +112,14 @@ async fn live_row(
     if row.expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
+    // Contract: a family has an absolute lifetime that rotation does not
+    // extend; past it the grant is invalid (RFC 6749 §5.2 `invalid_grant`:
+    // the refresh token is expired).
+    if row.family_expiry(state.settings.refresh_family_lifetime()) <= now {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token's family has reached its absolute lifetime; sign in again",
+        ));
+    }
     Ok(row)
 }
 
@@ -166,7 +174,7 @@ async fn mint_successor(
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
             nonce: None,
             session_id: row.session_id.clone(),
-            family: Some(row.family_id.clone()),
+            family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
             with_refresh: true,
         },
         now,

@@ -19,6 +19,7 @@ use trusec_storage::audit::EventType;
 use trusec_storage::cache::Cached;
 use trusec_storage::ids::TypedId;
 use trusec_storage::ids::{SessionId, UserId};
+use trusec_storage::refresh_tokens::RevocationReason;
 use trusec_storage::sessions::{self, Invalid, SessionRow};
 use trusec_storage::users::User;
 use trusec_storage::{StorageError, secrets};
@@ -176,13 +177,25 @@ pub async fn revoke(
         .db
         .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
         .await?;
-    let Some((row, newly)) = revoked else {
+    let Some(ended) = revoked else {
         // RFC 7009 §2.2 in spirit: revoking an unknown token is not an error.
         return Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": false})));
     };
+    let (row, newly) = (&ended.session, ended.newly);
     // Mark stale even when it was revoked before: this may be the client's
     // retry after a 503 from a first attempt whose cache update failed.
     state.core.forget_sessions([hash.as_str()]).await?;
+    // The session's refresh tokens (and their access tokens) end with it.
+    state
+        .core
+        .refresh_families_revoked(
+            &ended.refresh,
+            RevocationReason::SessionEnded,
+            caller
+                .event(EventType::OAuthTokenRevoked)
+                .user(&row.user_id),
+        )
+        .await?;
     if newly {
         state
             .core
@@ -232,7 +245,7 @@ pub async fn revoke_all_for_user(
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = user_id.clone();
-    let rows = state
+    let (rows, refresh) = state
         .core
         .db
         .run(move |conn| sessions::revoke_all_for_user(conn, &env, &uid, now))
@@ -245,6 +258,14 @@ pub async fn revoke_all_for_user(
     state
         .core
         .forget_sessions(hashes.iter().map(String::as_str))
+        .await?;
+    state
+        .core
+        .refresh_families_revoked(
+            &refresh,
+            RevocationReason::SessionEnded,
+            caller.event(EventType::OAuthTokenRevoked).user(&user_id),
+        )
         .await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     state

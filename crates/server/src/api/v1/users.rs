@@ -9,6 +9,7 @@ use serde::Deserialize;
 use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
 use trusec_storage::ids::UserId;
+use trusec_storage::refresh_tokens::RevocationReason;
 use trusec_storage::users::{self, NewUser, User, UserPatch};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -140,15 +141,12 @@ pub async fn list(
         .await
 }
 
-#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), request_body = UpdateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
-#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
-pub async fn update(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-    ApiJson(body): ApiJson<UpdateUser>,
-) -> Result<web::Json<User>, ApiError> {
-    let id = path_id::<UserId>(&id)?;
+/// The validated patch of a PATCH body and the names of the fields it
+/// changes (a new password is hashed here).
+async fn to_patch(
+    state: &AppState,
+    body: UpdateUser,
+) -> Result<(UserPatch, Vec<&'static str>), ApiError> {
     let mut changed: Vec<&'static str> = Vec::new();
     let mut patch = UserPatch::default();
     if let Some(email) = body.email {
@@ -175,21 +173,34 @@ pub async fn update(
     }
     if let Some(password) = body.password {
         patch.password_hash = Some(match password {
-            Some(p) => Some(password_hash(&state, p).await?),
+            Some(p) => Some(password_hash(state, p).await?),
             None => None,
         });
         changed.push("password");
     }
+    Ok((patch, changed))
+}
+
+#[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), request_body = UpdateUser, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateUser>,
+) -> Result<web::Json<User>, ApiError> {
+    let id = path_id::<UserId>(&id)?;
+    let (patch, changed) = to_patch(&state, body).await?;
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = id.clone();
-    let (row, hashes) = state
+    let (row, refresh, hashes) = state
         .core
         .db
         .run(move |conn| {
-            let row = users::update(conn, &env, &uid, patch, now)?;
+            let (row, refresh) = users::update(conn, &env, &uid, patch, now)?;
             let hashes = trusec_storage::sessions::token_hashes_for_user(conn, &uid)?;
-            Ok((row, hashes))
+            Ok((row, refresh, hashes))
         })
         .await
         .map_err(|e| match e {
@@ -204,6 +215,15 @@ pub async fn update(
     {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of an updated user may show the old user for a while");
     }
+    // A new password ended every refresh token of the user (contract).
+    state
+        .core
+        .refresh_families_revoked(
+            &refresh,
+            RevocationReason::PasswordChanged,
+            caller.event(EventType::OAuthTokenRevoked).user(&id),
+        )
+        .await?;
     state
         .core
         .audit(
@@ -216,7 +236,7 @@ pub async fn update(
     Ok(web::Json(row.to_user()?))
 }
 
-#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted; the user's sessions are revoked"), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted; the user's sessions and refresh tokens are revoked"), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -226,10 +246,11 @@ pub async fn delete(
     let id = path_id::<UserId>(&id)?;
     let env = caller.environment.clone();
     let uid = id.clone();
-    let hashes = state
+    let now = state.core.clock.now_naive();
+    let (hashes, refresh) = state
         .core
         .db
-        .run(move |conn| users::delete(conn, &env, &uid))
+        .run(move |conn| users::delete(conn, &env, &uid, now))
         .await
         .map_err(user_not_found)?;
     // The user is gone whatever happens next; a cache that cannot be told
@@ -242,6 +263,14 @@ pub async fn delete(
     {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of a deleted user may stay cached");
     }
+    state
+        .core
+        .refresh_families_revoked(
+            &refresh,
+            RevocationReason::UserDeleted,
+            caller.event(EventType::OAuthTokenRevoked).user(&id),
+        )
+        .await?;
     state
         .core
         .audit(

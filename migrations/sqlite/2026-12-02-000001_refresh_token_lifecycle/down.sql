@@ -1,0 +1,5 @@
+DROP INDEX refresh_tokens_user_idx;
+DROP INDEX refresh_tokens_session_idx;
+ALTER TABLE refresh_tokens DROP COLUMN family_expires_at;
+ALTER TABLE refresh_tokens DROP COLUMN session_bound;
+ALTER TABLE refresh_tokens DROP COLUMN offline_access;
