@@ -80,8 +80,15 @@ pub enum EnvironmentArg {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain and report the first broken link (exit 1 if any).
-    Verify,
+    /// Walk the hash chain, print its head (SEQ:HASH), and report the first
+    /// broken link (exit 1 if any).
+    Verify {
+        /// A head printed by an earlier run: also fail unless the chain
+        /// still holds that event with that hash (a deleted tail, or
+        /// rewritten history).
+        #[arg(long, value_name = "SEQ:HASH", value_parser = trusec_storage::audit::Head::parse)]
+        expect_head: Option<trusec_storage::audit::Head>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

@@ -221,6 +221,24 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Loads the master key, which must already exist (for commands that
+    /// only read, such as `trusec audit verify`).
+    ///
+    /// # Errors
+    /// When the key is malformed, or its file missing or unreadable.
+    pub fn load_existing_master_key(&self) -> Result<MasterKey, ConfigError> {
+        use secrecy::ExposeSecret;
+        match &self.master_key {
+            MasterKeySource::Inline(hex) => master_key::parse(hex.expose_secret())
+                .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
+            MasterKeySource::File(path) => {
+                master_key::load(path).map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e))
+            }
+        }
+    }
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => toml::from_str(&text)

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
+pub mod refusal;
 pub mod schema;
 pub mod scopes;
 pub mod sealed;

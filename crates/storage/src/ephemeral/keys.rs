@@ -4,6 +4,7 @@
 //! could see), and two kinds of state can never collide.
 
 use crate::rate_limit::{Family, Subject};
+use crate::refusal::RefusalReason;
 
 /// A key of the ephemeral store (the Redis backend puts its prefix before it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -21,12 +22,17 @@ impl StoreKey {
         Self(format!("rl:{}:{}", family.as_str(), subject.key_part()))
     }
 
-    /// Set once a minute per budget, so a refusal that repeats is audited once.
-    pub fn rate_limit_audited(family: Family, subject: &Subject<'_>) -> Self {
+    // Refusals (owned by `Core::refused`).
+
+    /// Set for a minute when a refusal of `reason` from `ip` (an IPv6
+    /// address by its /64, as per-IP budgets) was audited, so one that
+    /// repeats is audited once.
+    pub fn refusal_audited(reason: RefusalReason, ip: Option<&str>) -> Self {
         Self(format!(
-            "rl-audited:{}:{}",
-            family.as_str(),
-            subject.key_part()
+            "refused:{}:{}:{}",
+            reason.kind().as_str(),
+            reason.code(),
+            Subject::Ip(ip).key_part()
         ))
     }
 
