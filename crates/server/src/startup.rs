@@ -61,7 +61,10 @@ pub async fn open_database(settings: &Settings) -> Result<Db, ConfigError> {
 /// A `ConfigError` naming `TRUSEC_REDIS_URL` when Redis cannot be reached.
 pub async fn open_store(settings: &Settings, clock: &Clock) -> Result<EphemeralStore, ConfigError> {
     match &settings.redis_url {
-        None => Ok(EphemeralStore::memory(clock.clone())),
+        None => Ok(EphemeralStore::memory_bounded(
+            clock.clone(),
+            settings.memory_store_max_bytes,
+        )),
         Some(url) => EphemeralStore::redis(url.expose_secret(), &settings.redis_prefix)
             .await
             .map_err(|e| {
@@ -190,6 +193,7 @@ async fn build_state(
     let master_key_bytes = *secrecy::ExposeSecret::expose_secret(&master_key_copy);
     let db = open_database(&settings).await?;
     let store = open_store(&settings, &clock).await?;
+    store.warn_if_it_may_evict().await;
     let (audit, audit_task) =
         AuditLog::start(db.clone(), clock.clone(), audit_key(&master_key_bytes)?);
     let cores = std::thread::available_parallelism().map_or(2, usize::from);

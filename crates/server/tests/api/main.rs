@@ -24,4 +24,5 @@ mod saml;
 mod sessions;
 mod signin_limits;
 mod snapshots;
+mod store_bound;
 mod users;
