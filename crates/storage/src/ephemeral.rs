@@ -170,7 +170,7 @@ impl EphemeralStore {
     /// Every key TruSec writes has a TTL — revocations and replay markers
     /// too, since they matter only until what they block expires — so any
     /// policy but `noeviction` (the `volatile-*` ones included) may drop a
-    /// revocation before its time. With `noeviction` a full Redis refuses
+    /// replay marker or a revocation marker before its time. With `noeviction` a full Redis refuses
     /// writes instead: the request fails (503), nothing is silently lost.
     /// Not fatal: `CONFIG` may be disabled (managed Redis), and the
     /// database stays the authority for sessions, API keys and refresh

@@ -8,6 +8,7 @@
 //! them inside one `conn.transaction(..)`; [`Db::run`] moves the blocking
 //! diesel work off the async runtime.
 
+pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
 pub mod authn;

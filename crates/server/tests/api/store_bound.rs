@@ -2,12 +2,16 @@
 //! full, refuses new sign-ins rather than anything already promised; and a
 //! revocation holds even when the store loses its entry.
 
-use crate::oauth_support;
+use crate::oauth_support::{self, TestClient};
+use base64::Engine;
 use serde_json::json;
 use trusec_storage::{StoreKey, secrets};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
-on_every_backend!(a_revocation_holds_when_the_store_loses_its_entry);
+on_every_backend!(
+    a_revocation_holds_when_the_store_loses_its_entry,
+    a_revoked_access_token_stays_revoked_when_its_markers_are_lost
+);
 
 /// Fill the in-process store to its bound with `/oauth/authorize`
 /// interactions (anyone can make them): the next one gets a clear 503 page,
@@ -174,4 +178,98 @@ async fn a_revocation_holds_when_the_store_loses_its_entry(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(app.get("/v1/users", secret).await.status(), 401);
+}
+
+/// The claims of a JWT, unverified (the server verified it).
+fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn revoke(app: &TestApp, client: &TestClient, token: &str, hint: &str) {
+    let resp = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", token), ("token_type_hint", hint)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// Loses every store entry about an access token, as an eviction or a
+/// restart of the store would.
+async fn forget(app: &TestApp, access: &str) {
+    let c = claims(access);
+    let mut keys = vec![
+        StoreKey::revoked_jti(c["jti"].as_str().unwrap()),
+        StoreKey::access_token_status(c["jti"].as_str().unwrap()),
+    ];
+    if let Some(fid) = c["fid"].as_str() {
+        keys.push(StoreKey::revoked_family(fid));
+    }
+    app.state.core.store.delete(&keys).await.unwrap();
+}
+
+/// Access tokens are JWTs, so their revocation is a record of its own: in
+/// the database, with the store's markers in front. A revoked access token
+/// (revoked itself, or through its refresh family) whose markers the store
+/// loses stays revoked.
+async fn a_revoked_access_token_stays_revoked_when_its_markers_are_lost(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = oauth_support::confidential_client(&app, json!({})).await;
+    let inactive = json!({"active": false});
+
+    let (_, issued) = oauth_support::token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "read:users"),
+        ],
+    )
+    .await;
+    let access = issued["access_token"].as_str().unwrap();
+    assert_eq!(
+        oauth_support::introspect(&app, &client, access).await["active"],
+        true
+    );
+    revoke(&app, &client, access, "access_token").await;
+    forget(&app, access).await;
+    assert_eq!(
+        oauth_support::introspect(&app, &client, access).await,
+        inactive
+    );
+
+    // Revoked with its refresh-token family.
+    oauth_support::make_user(&app, "family@example.com").await;
+    let tokens = oauth_support::login_and_redeem(
+        &app,
+        &client,
+        "family@example.com",
+        "openid offline_access",
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert!(claims(access)["fid"].is_string(), "{}", claims(access));
+    assert_eq!(
+        oauth_support::introspect(&app, &client, access).await["active"],
+        true
+    );
+    revoke(
+        &app,
+        &client,
+        tokens["refresh_token"].as_str().unwrap(),
+        "refresh_token",
+    )
+    .await;
+    forget(&app, access).await;
+    assert_eq!(
+        oauth_support::introspect(&app, &client, access).await,
+        inactive
+    );
 }

@@ -27,6 +27,7 @@ pub enum KeyKind {
     CodeReplayed,
     RevokedJti,
     RevokedFamily,
+    AccessTokenStatus,
     RefreshSuccessor,
     Interaction,
     LogoutIntent,
@@ -81,6 +82,7 @@ impl KeyKind {
             | Self::ApiKeyCache
             | Self::ClientCache
             | Self::ApiKeyUsed
+            | Self::AccessTokenStatus
             | Self::Code
             | Self::RefreshSuccessor
             | Self::LogoutHook
@@ -182,6 +184,12 @@ impl StoreKey {
             KeyKind::RevokedFamily,
             format!("revoked-family:{family_id}"),
         )
+    }
+
+    /// Whether an access token (a JWT whose signature verified) is revoked,
+    /// as the database answered (`crate::cache::Cached::access_token`).
+    pub fn access_token_status(jti: &str) -> Self {
+        Self::of(KeyKind::AccessTokenStatus, format!("token-status:{jti}"))
     }
 
     /// The one successor of a rotated refresh token, for the leeway retry.

@@ -127,10 +127,15 @@ async fn sp_flags_expand_keeps_old_writers_in_step(backend: Backend) {
 
     // Down drops the new columns (this version can no longer read the
     // row) and keeps the old ones; up fills the new ones from them again.
-    db.revert_last().unwrap();
-    assert!(flags(&id).await.is_err());
+    // (Later migrations are reverted first, down to this one.)
+    let mut reverted = 0;
+    while flags(&id).await.is_ok() {
+        db.revert_last().unwrap();
+        reverted += 1;
+        assert!(reverted < 10, "the sp_flags migration never reverted");
+    }
     assert_eq!(old_columns(&id).await, (1, 1, 1));
-    assert_eq!(db.migrate().unwrap(), 1);
+    assert_eq!(db.migrate().unwrap(), reverted);
     assert_eq!(flags(&id).await.unwrap(), (true, true, true));
     assert_eq!(flags("sp_old").await.unwrap(), (false, true, true));
 }
