@@ -62,15 +62,7 @@ async fn a_full_store_refuses_new_sign_ins_and_keeps_revocations() {
     .await;
     assert_eq!(status, 200, "{issued}");
     let access = issued["access_token"].as_str().unwrap();
-    let resp = app
-        .client
-        .post(app.url("/oauth/revoke"))
-        .basic_auth(&client.id, client.secret.as_ref())
-        .form(&[("token", access), ("token_type_hint", "access_token")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    revoke(&app, &client, access, "access_token").await;
     assert_eq!(
         oauth_support::introspect(&app, &client, access).await,
         json!({"active": false})
