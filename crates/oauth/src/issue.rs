@@ -3,6 +3,9 @@
 //! Access tokens are self-contained JWTs, so revocation is a list: a revoked
 //! token's `jti` (and a revoked refresh family's id, carried as `fid`) is
 //! kept in the ephemeral store until the longest such token has expired.
+//! The database is the record behind those markers (`revoked_access_tokens`,
+//! `refresh_tokens.revoked_at`): a token without a marker is checked there
+//! (cached briefly), so a marker the store loses revokes nothing back.
 
 use crate::OAuthState;
 use crate::crypto::Alg;
@@ -13,6 +16,8 @@ use chrono::NaiveDateTime;
 use serde_json::{Value, json};
 use std::time::Duration;
 use trusec_storage::StoreKey;
+use trusec_storage::access_tokens;
+use trusec_storage::cache::Cached;
 use trusec_storage::clients::ClientRow;
 use trusec_storage::refresh_tokens::{self, FamilyTerms, RefreshRow};
 use trusec_storage::users::{self, UserRow};
@@ -281,10 +286,12 @@ pub async fn grant_user(state: &OAuthState, env: &str, id: &str) -> Result<UserR
         })
 }
 
-/// Remembers a revoked access token until it expires.
+/// Remembers a revoked access token until it expires: in the database
+/// (the record), then as a marker in the store (fast, and seen by instances
+/// of the previous release), and marks its cached status stale.
 ///
 /// # Errors
-/// Store failures (the revocation must not be reported done otherwise).
+/// Storage failures (the revocation must not be reported done otherwise).
 pub async fn revoke_access_token(
     state: &OAuthState,
     jti: &str,
@@ -294,16 +301,22 @@ pub async fn revoke_access_token(
     if remaining == 0 {
         return Ok(());
     }
-    state
-        .core()
-        .store
+    let core = state.core();
+    let now = core.clock.now_naive();
+    let expires_at = chrono::DateTime::from_timestamp(exp, 0).map_or(now, |t| t.naive_utc());
+    let record = jti.to_owned();
+    core.db
+        .run(move |conn| access_tokens::revoke(conn, &record, expires_at, now))
+        .await?;
+    core.store
         .put(
             &StoreKey::revoked_jti(jti),
             b"1",
             Duration::from_secs(remaining),
         )
-        .await
-        .map_err(OAuthError::from)
+        .await?;
+    core.store.invalidate(&[Cached::access_token(jti)]).await?;
+    Ok(())
 }
 
 /// Revokes a whole refresh family: its refresh tokens in the database and
@@ -355,6 +368,9 @@ pub async fn verify_live_access_token(
             Err(e) => return Err(OAuthError::from(e)),
         }
     }
+    if revoked_in_database(state, &claims).await? {
+        return Err(OAuthError::invalid_token("the token has been revoked"));
+    }
     // A deleted client's tokens stop working at once, wherever they are
     // presented: the row comes from the read-through cache, which the
     // deletion marks stale on every instance (`storage::cache`).
@@ -364,4 +380,24 @@ pub async fn verify_live_access_token(
             "the client this token was issued to no longer exists",
         )),
     }
+}
+
+/// The database's answer for a token without a revocation marker (the
+/// store may have lost it), cached for a short while.
+async fn revoked_in_database(
+    state: &OAuthState,
+    claims: &AccessClaims,
+) -> Result<bool, OAuthError> {
+    let core = state.core();
+    let (jti, family) = (claims.jti.clone(), claims.fid.clone());
+    let revoked = core
+        .store
+        .read_through(&Cached::access_token(&claims.jti), || async move {
+            core.db
+                .run(move |conn| access_tokens::is_revoked(conn, &jti, family.as_deref()))
+                .await
+                .map(Some)
+        })
+        .await?;
+    Ok(revoked.unwrap_or(true))
 }

@@ -6,7 +6,9 @@
 //! [`SamlError::Refused`] together with what it was about: the flow, and the
 //! issuer and the SP once they are known ([`About`]). Every handler's outcome
 //! passes through [`audited`], which records each refusal once as
-//! `saml.request.refused` with its reason code, the SP and the caller; the
+//! `saml.request.refused` with its reason code, the SP and the caller (a
+//! refusal that repeats from one address within a minute is counted in
+//! metrics, not audited again: `Core::refused`); the
 //! browser then gets the error page (400) naming what was refused. Nothing
 //! else audits a refusal.
 //!
@@ -22,9 +24,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use trusec_storage::StorageError;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
+use trusec_storage::refusal::RefusalReason;
 use trusec_storage::service_providers::ServiceProviderRow;
 use trusec_ui::PageError;
-use trusec_ui::error::ErrorChain;
 
 /// Why a message is refused (shown on the error page and audited).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -268,8 +270,10 @@ impl ResponseError for SamlError {
 }
 
 /// Records the refusal `outcome` carries, if any, as `saml.request.refused`
-/// (once: this is the only place), and hands the outcome on to be rendered.
-/// A refusal whose audit cannot be written is still refused.
+/// (this is the only place), and hands the outcome on to be rendered.
+/// Through `Core::refused`: counted every time, audited once per client
+/// address, reason and minute, so a flood of bad messages cannot flood the
+/// audit chain. A refusal whose audit cannot be written is still refused.
 pub async fn audited(
     state: &SamlState,
     http: &HttpRequest,
@@ -290,9 +294,10 @@ pub async fn audited(
                 "issuer": about.issuer,
                 "sp_id": sp_id,
             }));
-        if let Err(e) = state.core().audit(event).await {
-            tracing::error!(error = %ErrorChain(&e), "could not audit a refused SAML request");
-        }
+        state
+            .core()
+            .refused(RefusalReason::saml_request(refused.refusal.code()), event)
+            .await;
     }
     outcome
 }

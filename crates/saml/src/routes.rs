@@ -59,13 +59,7 @@ mod tests {
 
     /// Every audit event, of every environment and none.
     async fn all_events(state: &SamlState) -> u64 {
-        state
-            .core()
-            .db
-            .run(audit::verify_chain)
-            .await
-            .unwrap()
-            .checked
+        state.core().verify_audit(None).await.unwrap().checked
     }
 
     async fn refusals(state: &SamlState) -> Vec<serde_json::Value> {

@@ -17,7 +17,8 @@ pub async fn state(test_db: &TestDb) -> SamlState {
     let db = test_db.connect();
     db.migrate().unwrap();
     let clock = trusec_testdb::fake_clock();
-    let (audit, _writer) = AuditLog::start(db.clone(), clock.clone());
+    let key = trusec_storage::audit::AuditKey::derive(&[7; 32]).unwrap();
+    let (audit, _writer) = AuditLog::start(db.clone(), clock.clone(), key);
     let store = EphemeralStore::memory(clock.clone());
     let core = Core::new(
         db.clone(),

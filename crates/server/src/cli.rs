@@ -80,8 +80,15 @@ pub enum EnvironmentArg {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain and report the first broken link (exit 1 if any).
-    Verify,
+    /// Walk the hash chain, print its head (SEQ:HASH), and report the first
+    /// broken link (exit 1 if any).
+    Verify {
+        /// A head printed by an earlier run: also fail unless the chain
+        /// still holds that event with that hash (a deleted tail, or
+        /// rewritten history).
+        #[arg(long, value_name = "SEQ:HASH", value_parser = trusec_storage::audit::Head::parse)]
+        expect_head: Option<trusec_storage::audit::Head>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -123,6 +130,9 @@ pub struct ConfigArgs {
     /// redis://… for state shared by every instance [default: in-process].
     #[arg(long, env = "TRUSEC_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Without Redis: megabytes of short-lived state kept in-process; once full, new sign-ins, SAML requests and logouts get 503 until entries expire, while revocations and replay markers are always kept [default: 64].
+    #[arg(long, env = "TRUSEC_MEMORY_STORE_MAX_MB", global = true)]
+    pub memory_store_max_mb: Option<usize>,
     /// `TRUSEC_MASTER_KEY`: 64 hex characters [default: generated into
     /// data/master.key]. From the environment (or `trusec.toml`) only, never
     /// a flag: a command line is visible to every user of the machine

@@ -6,6 +6,7 @@ use crate::startup::open_database;
 use crate::{durations, validate};
 use anyhow::{Context, bail};
 use diesel::Connection;
+use secrecy::ExposeSecret;
 use std::io::Read;
 use trusec_storage::api_keys::{self, KeyType};
 use trusec_storage::audit::{self, Actor, EventType, NewAuditEvent};
@@ -49,6 +50,7 @@ pub async fn create_key(
     )
     .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?;
     let db = open_database(settings).await?;
+    let key = audit_key_for_writing(settings, &db).await?;
     let clock = Clock::System;
     let now = clock.now_naive();
     let expires_at = Some(now + durations::to_delta(lifetime));
@@ -71,7 +73,7 @@ pub async fn create_key(
                     Actor::cli(),
                 )
                 .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()}));
-                audit::append(conn, &[event], now)?;
+                audit::append(conn, &key, &[event], now)?;
                 Ok(minted)
             })
         })
@@ -108,6 +110,7 @@ pub async fn create_user(
         EnvironmentArg::Test => ids::ENV_TEST,
     };
     let db = open_database(settings).await?;
+    let key = audit_key_for_writing(settings, &db).await?;
     let now = Clock::System.now_naive();
     let new = NewUser {
         environment_id: env.to_owned(),
@@ -126,7 +129,7 @@ pub async fn create_user(
                 let event = NewAuditEvent::new(EventType::UserCreated, Some(env), Actor::cli())
                     .user(&row.id)
                     .data(serde_json::json!({"email": row.email}));
-                audit::append(conn, &[event], now)?;
+                audit::append(conn, &key, &[event], now)?;
                 Ok(row)
             })
         })
@@ -141,11 +144,48 @@ pub async fn create_user(
     Ok(serde_json::to_value(user)?)
 }
 
-/// `trusec audit verify`: returns the report; the caller sets the exit code.
+/// `trusec audit verify [--expect-head SEQ:HASH]`: returns the report; the
+/// caller sets the exit code. The master key must exist already.
 ///
 /// # Errors
-/// Storage failures.
-pub async fn verify_audit(settings: &Settings) -> anyhow::Result<audit::ChainReport> {
+/// Bad configuration or storage failures.
+pub async fn verify_audit(
+    settings: &Settings,
+    expect: Option<audit::Head>,
+) -> anyhow::Result<audit::ChainReport> {
+    let master_key = settings.load_existing_master_key()?;
+    let key = crate::startup::audit_key(master_key.expose_secret())?;
     let db = open_database(settings).await?;
-    Ok(db.run(audit::verify_chain).await?)
+    Ok(db
+        .run(move |conn| audit::verify_chain(conn, &key, expect.as_ref()))
+        .await?)
+}
+
+/// The audit key for a command that appends events, once the chain is
+/// ready for it: anchored if it predates keyed hashes, and its last event
+/// verifying under this master key (so a command run with another key, or
+/// from a directory with another `data/master.key`, writes nothing).
+async fn audit_key_for_writing(
+    settings: &Settings,
+    db: &trusec_storage::Db,
+) -> anyhow::Result<audit::AuditKey> {
+    let master_key = settings.load_master_key()?;
+    let key = crate::startup::audit_key(master_key.expose_secret())?;
+    let anchor_key = key.clone();
+    let now = Clock::System.now_naive();
+    match db
+        .run(move |conn| audit::anchor(conn, &anchor_key, now))
+        .await?
+    {
+        audit::Anchoring::TailUnverified { seq } => Err(ConfigError::new(
+            "TRUSEC_MASTER_KEY",
+            format!(
+                "the last audit event (#{seq}) does not verify under this master key; is it the one `trusec serve` uses? (`trusec audit verify` tells more)"
+            ),
+        )
+        .into()),
+        audit::Anchoring::Empty | audit::Anchoring::Keyed | audit::Anchoring::Anchored { .. } => {
+            Ok(key)
+        }
+    }
 }

@@ -148,7 +148,7 @@ impl From<StorageError> for ApiError {
                 message: format!("conflicts with an existing object ({constraint})"),
                 param: None,
             },
-            StorageError::Unavailable(_) => {
+            StorageError::Unavailable(_) | StorageError::Full => {
                 let error_id = trusec_storage::ids::new_id("err");
                 tracing::error!(error_id, error = %ErrorChain(&e), "storage unavailable");
                 Self::Unavailable { error_id }

@@ -49,22 +49,12 @@ async fn main() -> ExitCode {
                 .await
                 .map(|u| u.to_string()),
         ),
-        Command::Audit(AuditCommand::Verify) => match commands::verify_audit(&settings).await {
-            Ok(report) => match report.first_broken {
-                None => {
-                    println!("audit chain OK: {} events verified", report.checked);
-                    ExitCode::SUCCESS
-                }
-                Some(link) => {
-                    println!(
-                        "audit chain BROKEN at event #{} ({}): {}; {} events before it verified",
-                        link.seq, link.id, link.reason, report.checked
-                    );
-                    ExitCode::FAILURE
-                }
-            },
-            Err(e) => report::<String>(Err(e)),
-        },
+        Command::Audit(AuditCommand::Verify { expect_head }) => {
+            match commands::verify_audit(&settings, expect_head).await {
+                Ok(report) => verified(&report),
+                Err(e) => report::<String>(Err(e)),
+            }
+        }
     }
 }
 
@@ -83,6 +73,34 @@ async fn serve(settings: Settings) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trusec: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the outcome of `trusec audit verify` on one line: the head of a
+/// good chain, or the first broken link (exit 1).
+fn verified(report: &trusec_storage::audit::ChainReport) -> ExitCode {
+    match &report.first_broken {
+        None => {
+            println!(
+                "audit chain OK: {} events verified, head {}",
+                report.checked, report.head
+            );
+            ExitCode::SUCCESS
+        }
+        Some(link) if link.id.is_empty() => {
+            println!(
+                "audit chain BROKEN: {}; {} events verified, head {}",
+                link.reason, report.checked, report.head
+            );
+            ExitCode::FAILURE
+        }
+        Some(link) => {
+            println!(
+                "audit chain BROKEN at event #{} ({}): {}; {} events before it verified",
+                link.seq, link.id, link.reason, report.checked
+            );
             ExitCode::FAILURE
         }
     }

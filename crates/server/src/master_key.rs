@@ -80,6 +80,20 @@ pub fn load_or_create(path: &Path) -> Result<MasterKey, MasterKeyError> {
     }
 }
 
+/// Reads the key file, which must exist (commands that only read must not
+/// mint a key nothing else uses).
+///
+/// # Errors
+/// When the file is missing, unreadable, shared or malformed.
+pub fn load(path: &Path) -> Result<MasterKey, MasterKeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MasterKeyError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    refuse_if_shared(path)?;
+    parse(&text)
+}
+
 /// A key file anyone but its owner can read is a key anyone on the host
 /// may have copied: refuse to start rather than use it.
 fn refuse_if_shared(path: &Path) -> Result<(), MasterKeyError> {

@@ -63,6 +63,8 @@ pub struct Settings {
     pub redis_url: Option<secrecy::SecretString>,
     /// Prefix of every Redis key (tests give each app its own).
     pub redis_prefix: String,
+    /// The bound of the in-process store (without Redis), in bytes.
+    pub memory_store_max_bytes: usize,
     pub master_key: MasterKeySource,
     pub open_registration: bool,
     /// The reverse proxies whose forwarding headers are believed.
@@ -86,6 +88,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub database_pool_size: Option<u32>,
     pub redis_url: Option<String>,
+    pub memory_store_max_mb: Option<usize>,
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
     pub trusted_proxies: Option<String>,
@@ -160,6 +163,13 @@ impl Settings {
             )?,
             redis_url: redis_url(&args, &file)?.map(Into::into),
             redis_prefix: "trusec:".into(),
+            memory_store_max_bytes: in_range(
+                "TRUSEC_MEMORY_STORE_MAX_MB",
+                args.memory_store_max_mb.or(file.memory_store_max_mb),
+                64,
+                1..=65_536,
+            )? * 1024
+                * 1024,
             master_key: master_key_source(&args, &file)?,
             open_registration: args
                 .open_registration
@@ -193,6 +203,7 @@ impl Settings {
             database_pool_size: 4,
             redis_url: None,
             redis_prefix: "trusec:".into(),
+            memory_store_max_bytes: trusec_storage::ephemeral::DEFAULT_MAX_BYTES,
             master_key: MasterKeySource::Inline("00".repeat(32).into()),
             open_registration: false,
             trusted_proxies: trusec_ui::http::TrustedProxies::default(),
@@ -223,6 +234,24 @@ impl Settings {
                 .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
             MasterKeySource::File(path) => master_key::load_or_create(path)
                 .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the master key, which must already exist (for commands that
+    /// only read, such as `trusec audit verify`).
+    ///
+    /// # Errors
+    /// When the key is malformed, or its file missing or unreadable.
+    pub fn load_existing_master_key(&self) -> Result<MasterKey, ConfigError> {
+        use secrecy::ExposeSecret;
+        match &self.master_key {
+            MasterKeySource::Inline(hex) => master_key::parse(hex.expose_secret())
+                .map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e)),
+            MasterKeySource::File(path) => {
+                master_key::load(path).map_err(|e| ConfigError::new("TRUSEC_MASTER_KEY", e))
+            }
         }
     }
 }
@@ -500,6 +529,7 @@ mod tests {
             database_url: Some(String::new()),
             database_pool_size: Some(1),
             redis_url: Some(String::new()),
+            memory_store_max_mb: Some(1),
             master_key: Some(String::new()),
             open_registration: Some(false),
             trusted_proxies: Some(String::new()),

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trusec_storage::audit::AuditLog;
+use trusec_storage::audit::{Anchoring, AuditKey, AuditLog};
 use trusec_storage::{Clock, Core, Db, DbSettings, EphemeralStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,10 @@ pub async fn open_database(settings: &Settings) -> Result<Db, ConfigError> {
 /// A `ConfigError` naming `TRUSEC_REDIS_URL` when Redis cannot be reached.
 pub async fn open_store(settings: &Settings, clock: &Clock) -> Result<EphemeralStore, ConfigError> {
     match &settings.redis_url {
-        None => Ok(EphemeralStore::memory(clock.clone())),
+        None => Ok(EphemeralStore::memory_bounded(
+            clock.clone(),
+            settings.memory_store_max_bytes,
+        )),
         Some(url) => EphemeralStore::redis(url.expose_secret(), &settings.redis_prefix)
             .await
             .map_err(|e| {
@@ -189,7 +192,9 @@ async fn build_state(
     let master_key_bytes = *secrecy::ExposeSecret::expose_secret(&master_key_copy);
     let db = open_database(&settings).await?;
     let store = open_store(&settings, &clock).await?;
-    let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone());
+    store.warn_if_it_may_evict().await;
+    let (audit, audit_task) =
+        AuditLog::start(db.clone(), clock.clone(), audit_key(&master_key_bytes)?);
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     // Access tokens live this long whatever the environment: storage keeps
     // a revoked family's marks as long.
@@ -197,6 +202,8 @@ async fn build_state(
     let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
         .with_access_token_ttl(access_token_ttl);
     let environments = open_environments(&core, &settings, master_key_bytes).await?;
+    // After the signing keys opened: the master key is the deployment's.
+    anchor_audit_chain(&core).await?;
     let maintenance = vec![spawn_key_maintenance(
         core.clone(),
         environments
@@ -314,6 +321,60 @@ async fn request_id_header(
 }
 
 /// Opens (creating on first start) an environment's OAuth signing keyring.
+/// The audit chain's HMAC key, derived from the master key.
+///
+/// # Errors
+/// A `ConfigError` naming `TRUSEC_MASTER_KEY` when OpenSSL cannot derive it.
+pub fn audit_key(master_key: &[u8; 32]) -> Result<AuditKey, ConfigError> {
+    AuditKey::derive(master_key).map_err(|e| {
+        ConfigError::new(
+            "TRUSEC_MASTER_KEY",
+            format!(
+                "cannot derive the audit key: {}",
+                crate::error::ErrorChain(&e)
+            ),
+        )
+    })
+}
+
+/// On the first start with a keyed audit chain, re-anchors a chain written
+/// before it (one `audit.chain.anchored` checkpoint, old rows untouched).
+/// A tail that does not verify is logged, not fatal: the log stays
+/// writable, and `trusec audit verify` names the break.
+async fn anchor_audit_chain(core: &Core) -> Result<(), ConfigError> {
+    let anchoring = core.anchor_audit().await.map_err(|e| {
+        ConfigError::new(
+            "TRUSEC_DATABASE_URL",
+            format!(
+                "cannot anchor the audit chain: {}",
+                crate::error::ErrorChain(&e)
+            ),
+        )
+    })?;
+    match anchoring {
+        Anchoring::Empty | Anchoring::Keyed => {}
+        Anchoring::Anchored {
+            previous_head,
+            intact: true,
+        } => {
+            tracing::info!(%previous_head, "audit chain re-anchored: keyed hashes from here on");
+        }
+        Anchoring::Anchored {
+            previous_head,
+            intact: false,
+        } => {
+            let error_id = trusec_storage::ids::new_id("err");
+            tracing::error!(%error_id, %previous_head, "audit chain re-anchored, but its unkeyed part does not verify: run `trusec audit verify`");
+        }
+        Anchoring::TailUnverified { seq } => {
+            let error_id = trusec_storage::ids::new_id("err");
+            tracing::error!(%error_id, seq, "the last audit event does not verify under this master key (tampered with, or written under another key): run `trusec audit verify`");
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creating on first start) the OAuth signing keyring.
 async fn open_keyring(
     core: &Core,
     master_key: crate::master_key::MasterKey,

@@ -1,10 +1,17 @@
 //! The audit log: append-only and tamper-evident. Each event stores
-//! `hash = SHA-256(prev_hash ‖ "\n" ‖ canonical JSON of the event)`, chaining
-//! it to the one before, so editing or deleting any row breaks every link
-//! after it; [`verify_chain`] finds the first broken one.
+//! `hash = HMAC-SHA-256(audit key, prev_hash ‖ "\n" ‖ canonical JSON of the
+//! event)`, chaining it to the one before, so editing or deleting any row
+//! breaks every link after it, and nobody without the master key can forge
+//! new links; [`verify_chain`] finds the first broken one (`chain.rs` has
+//! the hashing, the re-anchoring of chains written before the key, and the
+//! check).
 
+mod chain;
 mod writer;
 
+pub use chain::{
+    Anchoring, AuditKey, BrokenLink, ChainReport, Hashing, Head, anchor, verify_chain,
+};
 pub use writer::AuditLog;
 
 use crate::clock::rfc3339;
@@ -17,7 +24,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -64,6 +70,9 @@ crate::text_enum! {
         SamlLogout = "saml.logout",
         SigningKeyRotated = "signing_key.rotated",
         RateLimitExceeded = "rate_limit.exceeded",
+        /// The checkpoint where a chain written before the audit key existed
+        /// switches to keyed hashes (`chain::anchor`).
+        AuditChainAnchored = "audit.chain.anchored",
     }
 }
 
@@ -252,80 +261,17 @@ impl AuditRow {
             hash: self.hash.clone(),
         })
     }
-
-    /// The hash this row should carry given its `prev_hash`.
-    ///
-    /// # Errors
-    /// When the data column is not JSON.
-    pub fn compute_hash(&self) -> Result<String, StorageError> {
-        let data: Value = serde_json::from_str(&self.data)?;
-        let body = serde_json::json!({
-            "id": self.id,
-            "seq": self.seq,
-            "type": self.event_type,
-            "environment": self.environment_id,
-            "actor": {"type": self.actor_type, "id": self.actor_id},
-            "user_id": self.user_id,
-            "ip": self.ip,
-            "user_agent": self.user_agent,
-            "outcome": self.outcome,
-            "data": data,
-            "created_at": rfc3339(self.created_at),
-        });
-        let mut canonical = String::new();
-        write_canonical(&body, &mut canonical)?;
-        let mut hasher = Sha256::new();
-        hasher.update(self.prev_hash.as_bytes());
-        hasher.update(b"\n");
-        hasher.update(canonical.as_bytes());
-        Ok(hex::encode(hasher.finalize()))
-    }
 }
 
-/// Canonical JSON: object keys sorted at every depth, no whitespace; the same
-/// value always yields the same bytes whatever map order serde_json was built
-/// with.
-fn write_canonical(v: &Value, out: &mut String) -> Result<(), StorageError> {
-    match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(k)?);
-                out.push(':');
-                if let Some(v) = map.get(k) {
-                    write_canonical(v, out)?;
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out)?;
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&serde_json::to_string(scalar)?),
-    }
-    Ok(())
-}
-
-/// Appends events in order, chaining each to the last stored one, in one
-/// transaction. On PostgreSQL an advisory lock orders writers from every
-/// instance; on SQLite the write lock does, taken first thing.
+/// Appends events in order, chaining each to the last stored one under
+/// `key`, in one transaction. On PostgreSQL an advisory lock orders writers
+/// from every instance; on SQLite the write lock does, taken first thing.
 ///
 /// # Errors
 /// Backend failures; `Conflict` if another writer took the same `seq`.
 pub fn append(
     conn: &mut DbConnection,
+    key: &AuditKey,
     events: &[NewAuditEvent],
     now: NaiveDateTime,
 ) -> Result<Vec<AuditRow>, StorageError> {
@@ -336,35 +282,52 @@ pub fn append(
             .order(audit_events::seq.desc())
             .first(conn)
             .optional()?;
-        let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
-        let mut rows = Vec::with_capacity(events.len());
-        for event in events {
-            seq += 1;
-            let mut row = AuditRow {
-                id: ids::new_id(ids::EVENT),
-                seq,
-                event_type: event.event_type,
-                environment_id: event.environment_id.clone(),
-                actor_type: event.actor.kind,
-                actor_id: event.actor.id.clone(),
-                user_id: event.user_id.clone(),
-                ip: event.ip.clone(),
-                user_agent: event.user_agent.clone(),
-                outcome: event.outcome,
-                data: serde_json::to_string(&event.data)?,
-                created_at: now,
-                prev_hash: prev_hash.clone(),
-                hash: String::new(),
-            };
-            row.hash = row.compute_hash()?;
-            diesel::insert_into(audit_events::table)
-                .values(&row)
-                .execute(conn)?;
-            prev_hash.clone_from(&row.hash);
-            rows.push(row);
-        }
-        Ok(rows)
+        insert(
+            conn,
+            key,
+            events,
+            now,
+            last.unwrap_or((0, GENESIS_HASH.to_owned())),
+        )
     })
+}
+
+/// Inserts `events` after the event `(seq, hash)`, inside the caller's
+/// serialised transaction.
+fn insert(
+    conn: &mut DbConnection,
+    key: &AuditKey,
+    events: &[NewAuditEvent],
+    now: NaiveDateTime,
+    (mut seq, mut prev_hash): (i64, String),
+) -> Result<Vec<AuditRow>, StorageError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let mut row = AuditRow {
+            id: ids::new_id(ids::EVENT),
+            seq,
+            event_type: event.event_type,
+            environment_id: event.environment_id.clone(),
+            actor_type: event.actor.kind,
+            actor_id: event.actor.id.clone(),
+            user_id: event.user_id.clone(),
+            ip: event.ip.clone(),
+            user_agent: event.user_agent.clone(),
+            outcome: event.outcome,
+            data: serde_json::to_string(&event.data)?,
+            created_at: now,
+            prev_hash: prev_hash.clone(),
+            hash: String::new(),
+        };
+        row.hash = row.compute_hash(Hashing::Keyed(key))?;
+        diesel::insert_into(audit_events::table)
+            .values(&row)
+            .execute(conn)?;
+        prev_hash.clone_from(&row.hash);
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// Filters of `GET /v1/audit-events`.
@@ -411,81 +374,4 @@ pub fn list(
         query = query.filter(audit_events::seq.lt(cursor));
     }
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
-}
-
-/// The result of walking the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ChainReport {
-    pub checked: u64,
-    pub first_broken: Option<BrokenLink>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct BrokenLink {
-    pub seq: i64,
-    pub id: String,
-    pub reason: String,
-}
-
-/// Walks the whole chain in `seq` order, in batches, and reports the first
-/// event whose `prev_hash`, `hash` or position does not match.
-///
-/// # Errors
-/// Backend failures.
-pub fn verify_chain(conn: &mut DbConnection) -> Result<ChainReport, StorageError> {
-    const BATCH: i64 = 1000;
-    let mut expected_prev = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1i64;
-    let mut checked = 0u64;
-    loop {
-        let rows: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::seq.ge(expected_seq))
-            .select(AuditRow::as_select())
-            .order(audit_events::seq.asc())
-            .limit(BATCH)
-            .load(conn)?;
-        if rows.is_empty() {
-            return Ok(ChainReport {
-                checked,
-                first_broken: None,
-            });
-        }
-        for row in rows {
-            let reason = if row.seq != expected_seq {
-                Some(format!("event {expected_seq} is missing"))
-            } else if row.prev_hash != expected_prev {
-                Some("prev_hash does not match the previous event's hash".to_owned())
-            } else if row.compute_hash().ok().as_deref() != Some(row.hash.as_str()) {
-                Some("hash does not match the event's content".to_owned())
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                return Ok(ChainReport {
-                    checked,
-                    first_broken: Some(BrokenLink {
-                        seq: row.seq,
-                        id: row.id,
-                        reason,
-                    }),
-                });
-            }
-            checked += 1;
-            expected_seq += 1;
-            expected_prev = row.hash;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canonical_json_sorts_keys_at_every_depth() {
-        let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
-        let mut out = String::new();
-        write_canonical(&v, &mut out).unwrap();
-        assert_eq!(out, r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
-    }
 }

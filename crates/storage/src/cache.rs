@@ -1,5 +1,6 @@
 //! Read-through caches in the ephemeral store, with one discipline for every
-//! cached kind (session verifications, API keys, OAuth clients):
+//! cached kind (session verifications, API keys, OAuth clients, access-token
+//! revocation status):
 //!
 //! - an entry is typed: [`Entry::Live`] holds the row as the database had it,
 //!   [`Entry::Stale`] marks a row that changed;
@@ -53,6 +54,18 @@ impl Cached {
             key: StoreKey::api_key_cache(secret_hash),
             ttl: Duration::from_secs(60),
             what: "API key",
+        }
+    }
+
+    /// Whether an access token is revoked (`crate::access_tokens`), by
+    /// `jti`. Short-lived: a family revocation does not mark it stale (its
+    /// tokens are not known by `jti`), so this bounds how long a family's
+    /// access token outlives a lost `revoked-family` marker.
+    pub fn access_token(jti: &str) -> Self {
+        Self {
+            key: StoreKey::access_token_status(jti),
+            ttl: Duration::from_secs(30),
+            what: "access token",
         }
     }
 

@@ -9,7 +9,7 @@ use crate::db::DbConnection;
 use crate::error::StorageError;
 use crate::ids;
 use crate::page::{Page, PageRequest};
-use crate::schema::{oauth_consents, refresh_tokens};
+use crate::schema::oauth_consents;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -87,8 +87,9 @@ pub fn list_for_user(
 
 /// Takes back the user's grant to a client and, in the same transaction,
 /// revokes every refresh token the client holds for the user (offline ones
-/// too: they rest on this grant). Returns the grant and how many refresh
-/// tokens were still live; `NotFound` when there was no grant.
+/// too: they rest on this grant). Returns the grant and the families it
+/// revoked (whose access tokens the caller then marks revoked);
+/// `NotFound` when there was no grant.
 ///
 /// # Errors
 /// Backend failures; `NotFound`.
@@ -98,7 +99,7 @@ pub fn revoke(
     user_id: &str,
     client_id: &str,
     now: NaiveDateTime,
-) -> Result<(ConsentRow, usize), StorageError> {
+) -> Result<(ConsentRow, crate::refresh_tokens::Revoked), StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         let row = oauth_consents::table
@@ -111,16 +112,9 @@ pub fn revoke(
             .ok_or(StorageError::NotFound)?;
         diesel::delete(oauth_consents::table.filter(oauth_consents::id.eq(&row.id)))
             .execute(conn)?;
-        let tokens = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::environment_id.eq(env))
-                .filter(refresh_tokens::user_id.eq(user_id))
-                .filter(refresh_tokens::client_id.eq(client_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(Some(now)))
-        .execute(conn)?;
-        Ok((row, tokens))
+        let revoked =
+            crate::refresh_tokens::revoke_for_user_and_client(conn, user_id, client_id, now)?;
+        Ok((row, revoked))
     })
 }
 

@@ -4,21 +4,29 @@
 //! `SamlState`, the server's `AppState`), which add only what is theirs.
 //!
 //! Each cross-cutting concern has its one owner here:
-//! - [`Core::audit`] records an event and counts it in metrics;
+//! - [`Core::audit`] records an event and counts it in metrics, under the
+//!   audit key the writer holds ([`Core::anchor_audit`],
+//!   [`Core::verify_audit`] use the same one);
+//! - [`Core::refused`] counts every refusal of an anonymous request (rate
+//!   limits, SAML messages) and audits it once per address, reason and
+//!   minute;
 //! - [`Core::limit`] (and [`Core::reserve`]/[`Core::refund`], for limits
 //!   that count failures only) owns the store keys of every budget, the
 //!   per-subject multipliers ([`Family::multiplier`]), the fail-open policy,
-//!   the metric, the once-a-minute audit of a refusal and (through
+//!   the metric, the refusal (through [`Core::refused`]) and (through
 //!   [`Limited::retry_after_secs`]) the one `Retry-After` rule;
 //! - [`Core::hash_password`]/[`Core::verify_password`] bound concurrent
 //!   Argon2 work (~19 MiB and a core each);
 //! - API-key authentication lives in [`crate::authn`].
 
-use crate::audit::{Actor, AuditLog, ClientInfo, EventType, NewAuditEvent};
+use crate::audit::{
+    self, Actor, Anchoring, AuditLog, ChainReport, ClientInfo, EventType, Head, NewAuditEvent,
+};
 use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, Family, Limited, RateLimits, Subject};
+use crate::refusal::RefusalReason;
 use crate::{Clock, Db, secrets};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -98,14 +106,70 @@ impl Core {
         self.audit.record(event).await.map(|_| ())
     }
 
+    /// Makes the audit chain ready for keyed appends (`audit::anchor`):
+    /// on the first start with a key, the checkpoint after an unkeyed chain.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn anchor_audit(&self) -> Result<Anchoring, StorageError> {
+        let key = self.audit.key().clone();
+        let now = self.clock.now_naive();
+        self.db
+            .run(move |conn| audit::anchor(conn, &key, now))
+            .await
+    }
+
+    /// Walks the whole audit chain under the audit key
+    /// (`audit::verify_chain`), checking that it still holds `expect`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn verify_audit(&self, expect: Option<Head>) -> Result<ChainReport, StorageError> {
+        let key = self.audit.key().clone();
+        self.db
+            .run(move |conn| audit::verify_chain(conn, &key, expect.as_ref()))
+            .await
+    }
+
+    /// A refusal of an anonymous request: counted every time
+    /// (`trusec_refusals_total{kind, reason}`), audited as `event` only the
+    /// first time in a minute for its address (`event.ip`) and reason, so
+    /// nobody can flood the audit chain with refusals (contract: a refusal
+    /// that repeats is audited once). A store failure audits rather than
+    /// drops; an audit failure is logged, and the request stays refused.
+    pub async fn refused(&self, reason: RefusalReason, event: NewAuditEvent) {
+        self.metrics.refused(reason);
+        let first = self
+            .store
+            .put_if_absent(
+                &StoreKey::refusal_audited(reason, event.ip.as_deref()),
+                b"1",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or(true);
+        if !first {
+            return;
+        }
+        if let Err(e) = self.audit(event).await {
+            tracing::warn!(
+                kind = reason.kind().as_str(),
+                reason = reason.code(),
+                error = %e,
+                "could not audit a refusal"
+            );
+        }
+    }
+
     /// One step of `family`'s budget for `subject`.
     ///
     /// Policy: a store outage lets the request through, logged and counted
     /// (`trusec_rate_limiter_unavailable_total`): losing Redis must not take
     /// sign-in and tokens down with it. A refusal is counted
-    /// (`trusec_rate_limited_total{family}`) and audited as
-    /// `rate_limit.exceeded` once per budget and minute, from the event
-    /// `refusal` builds (its environment, actor and client).
+    /// (`trusec_rate_limited_total{family}`, and as every refusal in
+    /// `trusec_refusals_total`) and audited as `rate_limit.exceeded` once
+    /// per client address, family and minute ([`Self::refused`]), from the
+    /// event `refusal` builds (its environment, actor and client).
     ///
     /// # Errors
     /// [`Limited`] when the budget is exhausted.
@@ -165,7 +229,7 @@ impl Core {
                     self.refund(family, subjects.get(..taken).unwrap_or_default())
                         .await;
                     self.metrics.rate_limited(family);
-                    self.audit_refusal(family, subject, refusal()).await;
+                    self.audit_refusal(family, refusal()).await;
                     return Err(Limited {
                         family,
                         retry_after,
@@ -200,29 +264,14 @@ impl Core {
         }
     }
 
-    /// Audits the first refusal per budget and minute, so a client hammering
-    /// a limit cannot flood the audit log (contract: a refusal that repeats
-    /// is audited once).
-    async fn audit_refusal(&self, family: Family, subject: &Subject<'_>, event: NewAuditEvent) {
-        let first = self
-            .store
-            .put_if_absent(
-                &StoreKey::rate_limit_audited(family, subject),
-                b"1",
-                Duration::from_secs(60),
-            )
-            .await
-            .unwrap_or(true);
-        if !first {
-            return;
-        }
+    /// A rate-limit refusal, as `rate_limit.exceeded` with its family,
+    /// through [`Self::refused`] (once per address, family and minute).
+    async fn audit_refusal(&self, family: Family, event: NewAuditEvent) {
         let mut event = event
             .failed()
             .data(serde_json::json!({"family": family.as_str()}));
         event.event_type = EventType::RateLimitExceeded;
-        if let Err(e) = self.audit(event).await {
-            tracing::warn!(error = %e, "could not audit a rate-limit refusal");
-        }
+        self.refused(RefusalReason::rate_limit(family), event).await;
     }
 
     /// Hashes a password (Argon2id) off the async runtime, at most

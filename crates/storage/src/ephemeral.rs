@@ -7,8 +7,8 @@ mod keys;
 mod memory;
 mod redis;
 
-pub use self::keys::StoreKey;
-pub use self::memory::MemoryStore;
+pub use self::keys::{KeyKind, StoreKey, WhenFull};
+pub use self::memory::{DEFAULT_MAX_BYTES, MemoryStore, StoreFull};
 pub use self::redis::RedisStore;
 
 use crate::clock::Clock;
@@ -17,6 +17,12 @@ use crate::rate_limit::{Decision, Limit};
 use std::sync::Arc;
 use std::time::Duration;
 
+impl From<StoreFull> for StorageError {
+    fn from(_: StoreFull) -> Self {
+        Self::Full
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum EphemeralStore {
     Redis(RedisStore),
@@ -24,9 +30,15 @@ pub enum EphemeralStore {
 }
 
 impl EphemeralStore {
-    /// The in-process store; expiry follows `clock`.
+    /// The in-process store with the default bound; expiry follows `clock`.
     pub fn memory(clock: Clock) -> Self {
-        Self::Memory(Arc::new(MemoryStore::new(clock)))
+        Self::memory_bounded(clock, DEFAULT_MAX_BYTES)
+    }
+
+    /// The in-process store, refusing new refusable state (see
+    /// [`KeyKind::when_full`]) once its entries take `max_bytes`.
+    pub fn memory_bounded(clock: Clock, max_bytes: usize) -> Self {
+        Self::Memory(Arc::new(MemoryStore::new(clock, max_bytes)))
     }
 
     /// Connects to Redis; every key is put under `prefix` (tests use a random one).
@@ -47,7 +59,8 @@ impl EphemeralStore {
     /// Stores `value` under `key` for `ttl`.
     ///
     /// # Errors
-    /// Store failures.
+    /// Store failures; [`StorageError::Full`] when the in-process store is
+    /// full and `key` is new state it refuses then.
     pub async fn put(
         &self,
         key: &StoreKey,
@@ -56,10 +69,7 @@ impl EphemeralStore {
     ) -> Result<(), StorageError> {
         match self {
             Self::Redis(r) => r.put(key.as_str(), value, ttl).await,
-            Self::Memory(m) => {
-                m.put(key.as_str(), value, ttl);
-                Ok(())
-            }
+            Self::Memory(m) => Ok(m.put(key.as_str(), key.kind().when_full(), value, ttl)?),
         }
     }
 
@@ -67,7 +77,7 @@ impl EphemeralStore {
     /// (replay caches: the first writer wins).
     ///
     /// # Errors
-    /// Store failures.
+    /// Store failures; [`StorageError::Full`] as for [`Self::put`].
     pub async fn put_if_absent(
         &self,
         key: &StoreKey,
@@ -76,7 +86,9 @@ impl EphemeralStore {
     ) -> Result<bool, StorageError> {
         match self {
             Self::Redis(r) => r.put_if_absent(key.as_str(), value, ttl).await,
-            Self::Memory(m) => Ok(m.put_if_absent(key.as_str(), value, ttl)),
+            Self::Memory(m) => {
+                Ok(m.put_if_absent(key.as_str(), key.kind().when_full(), value, ttl)?)
+            }
         }
     }
 
@@ -150,6 +162,32 @@ impl EphemeralStore {
                 m.rate_limit_refund(key.as_str(), limit);
                 Ok(())
             }
+        }
+    }
+
+    /// Warns (one line) when Redis may evict keys under memory pressure.
+    ///
+    /// Every key TruSec writes has a TTL — revocations and replay markers
+    /// too, since they matter only until what they block expires — so any
+    /// policy but `noeviction` (the `volatile-*` ones included) may drop a
+    /// replay marker or a revocation marker before its time. With `noeviction` a full Redis refuses
+    /// writes instead: the request fails (503), nothing is silently lost.
+    /// Not fatal: `CONFIG` may be disabled (managed Redis), and the
+    /// database stays the authority for sessions, API keys and refresh
+    /// tokens whatever happens (`docs/security.md`).
+    pub async fn warn_if_it_may_evict(&self) {
+        let Self::Redis(r) = self else {
+            return;
+        };
+        match r.maxmemory_policy().await.as_deref() {
+            Some("noeviction") => {}
+            Some(policy) => tracing::warn!(
+                policy,
+                "Redis maxmemory-policy may evict TruSec's keys (revocations, replay markers); set it to noeviction"
+            ),
+            None => tracing::info!(
+                "could not read Redis maxmemory-policy (CONFIG disabled?); TruSec needs noeviction"
+            ),
         }
     }
 

@@ -18,6 +18,11 @@ pub enum StorageError {
     /// Any other backend failure.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The in-process store is at its bound (`TRUSEC_MEMORY_STORE_MAX_MB`)
+    /// and refused new short-lived state that anyone can make
+    /// (`KeyKind::when_full`): try again later (503).
+    #[error("the in-process store is full: new sign-ins are refused until entries expire")]
+    Full,
 }
 
 impl StorageError {

@@ -8,6 +8,7 @@
 //! them inside one `conn.transaction(..)`; [`Db::run`] moves the blocking
 //! diesel work off the async runtime.
 
+pub mod access_tokens;
 pub mod api_keys;
 pub mod audit;
 pub mod authn;
@@ -26,6 +27,7 @@ pub mod metrics;
 pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
+pub mod refusal;
 pub mod schema;
 pub mod scopes;
 pub mod sealed;

@@ -1,14 +1,16 @@
 //! Prometheus metrics: HTTP traffic by route pattern (never by raw path, so
-//! ids cannot blow up the label set), rate-limit refusals, audit events.
+//! ids cannot blow up the label set), rate-limit refusals, refusals of
+//! anonymous requests, audit events.
 //!
 //! Owned by [`crate::Core`]: rate limiting and auditing count here on every
 //! surface (hosted pages, OAuth, SAML, `/v1`), so an operator's alert on
 //! `trusec_rate_limited_total{family="login"}` sees every refusal. Labels
-//! come from closed enums ([`Family`], [`EventType`]), never from request
-//! text.
+//! come from closed enums ([`Family`], [`EventType`], [`RefusalReason`]),
+//! never from request text.
 
 use crate::audit::EventType;
 use crate::rate_limit::Family;
+use crate::refusal::RefusalReason;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family as Series;
@@ -33,6 +35,12 @@ struct FamilyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    kind: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabels {
     event_type: String,
 }
@@ -49,6 +57,7 @@ pub struct Metrics {
     rate_limited: Series<FamilyLabels, Counter>,
     rate_limiter_unavailable: Series<FamilyLabels, Counter>,
     audit_events: Series<EventLabels, Counter>,
+    refusals: Series<RefusalLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -66,6 +75,7 @@ impl Metrics {
         let rate_limited = Series::<FamilyLabels, Counter>::default();
         let rate_limiter_unavailable = Series::<FamilyLabels, Counter>::default();
         let audit_events = Series::<EventLabels, Counter>::default();
+        let refusals = Series::<RefusalLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by method, route and status",
@@ -91,6 +101,11 @@ impl Metrics {
             "Audit events recorded",
             audit_events.clone(),
         );
+        registry.register(
+            "refusals",
+            "Anonymous requests refused (rate limits, SAML messages), by kind and reason; each address, reason and minute is audited once",
+            refusals.clone(),
+        );
         Self {
             registry,
             requests,
@@ -98,6 +113,7 @@ impl Metrics {
             rate_limited,
             rate_limiter_unavailable,
             audit_events,
+            refusals,
         }
     }
 
@@ -130,6 +146,16 @@ impl Metrics {
         self.rate_limiter_unavailable
             .get_or_create(&FamilyLabels {
                 family: family.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// A refused request, audited or not.
+    pub fn refused(&self, reason: RefusalReason) {
+        self.refusals
+            .get_or_create(&RefusalLabels {
+                kind: reason.kind().as_str(),
+                reason: reason.code(),
             })
             .inc();
     }

@@ -267,6 +267,28 @@ pub fn revoke_for_sessions(
     Ok(Revoked { families })
 }
 
+/// Revokes every family a client holds for a user (the user took back
+/// their consent to it), offline ones included.
+///
+/// # Errors
+/// Backend failures.
+pub fn revoke_for_user_and_client(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Revoked, StorageError> {
+    let families = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::client_id.eq(client_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load::<String>(conn)?;
+    revoke_families(conn, &families, now)?;
+    Ok(Revoked { families })
+}
+
 /// Revokes every family of a user, `offline_access` ones included (a
 /// password change; the user's deletion).
 ///

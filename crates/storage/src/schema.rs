@@ -153,6 +153,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_consents, refresh_tokens, users);
 
 diesel::table! {

@@ -147,7 +147,16 @@ impl PageError {
 
 impl From<StorageError> for PageError {
     fn from(e: StorageError) -> Self {
-        Self::unavailable(&e, "Please try again in a moment.")
+        match e {
+            StorageError::Full => Self::unavailable(
+                &e,
+                "The server is too busy to start a new sign-in. Please try again in a few minutes.",
+            ),
+            StorageError::NotFound
+            | StorageError::Conflict(_)
+            | StorageError::Unavailable(_)
+            | StorageError::Backend(_) => Self::unavailable(&e, "Please try again in a moment."),
+        }
     }
 }
 

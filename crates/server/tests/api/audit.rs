@@ -5,7 +5,9 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 on_every_backend!(
     events_are_recorded_and_filtered,
-    the_chain_detects_edits_and_deletions
+    the_chain_detects_edits_and_deletions,
+    an_unkeyed_chain_is_reanchored_never_rewritten,
+    repeated_saml_refusals_are_audited_once_and_all_counted
 );
 
 async fn events_are_recorded_and_filtered(backend: Backend) {
@@ -99,80 +101,214 @@ async fn the_chain_detects_edits_and_deletions(backend: Backend) {
     for i in 0..4 {
         app.create_user(&format!("c{i}@example.com")).await;
     }
-    let report = app.state.core.db.run(audit::verify_chain).await.unwrap();
+    let report = app.state.core.verify_audit(None).await.unwrap();
     assert_eq!(report.checked, 4);
     assert_eq!(report.first_broken, None);
+    // A chain begun with the key is keyed from its first event.
+    assert_eq!(report.anchored_at, None);
+    assert_eq!(report.head.seq, 4);
 
     // Someone with database access rewrites history.
-    app.state
-        .core
-        .db
-        .run(|conn| {
-            diesel::sql_query(
-                "UPDATE audit_events SET data = '{\"email\":\"evil@example.com\"}' WHERE seq = 2",
-            )
-            .execute(conn)
-            .map_err(trusec_storage::StorageError::from)
-        })
-        .await
-        .unwrap();
-    let report = app.state.core.db.run(audit::verify_chain).await.unwrap();
+    execute(&app, EDIT_EVENT_2).await;
+    let report = app.state.core.verify_audit(None).await.unwrap();
     assert_eq!(report.checked, 1);
     let broken = report.first_broken.unwrap();
     assert_eq!(broken.seq, 2);
     assert!(broken.reason.contains("hash"), "{}", broken.reason);
 
-    // Recomputing that row's hash does not help: the next link breaks.
-    app.state
-        .core
-        .db
-        .run(|conn| {
-            let row: audit::AuditRow = diesel::QueryDsl::filter(
-                trusec_storage::schema::audit_events::table,
-                diesel::ExpressionMethods::eq(trusec_storage::schema::audit_events::seq, 2),
-            )
-            .first(conn)?;
-            let forged = row.compute_hash()?;
-            diesel::sql_query(format!(
-                "UPDATE audit_events SET hash = '{forged}' WHERE seq = 2"
-            ))
-            .execute(conn)?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    // Recomputing the whole chain from there on, as anyone with only
+    // database access could with an unkeyed hash, does not help: without
+    // the master key the first recomputed link does not verify.
+    rehash_unkeyed(&app, 2..=i64::MAX).await;
     let broken = app
         .state
         .core
-        .db
-        .run(audit::verify_chain)
-        .await
-        .unwrap()
-        .first_broken
-        .unwrap();
-    assert_eq!(broken.seq, 3);
-    assert!(broken.reason.contains("prev_hash"));
-
-    // Deleting an event is detected too.
-    app.state
-        .core
-        .db
-        .run(|conn| {
-            diesel::sql_query("DELETE FROM audit_events WHERE seq = 1")
-                .execute(conn)
-                .map_err(trusec_storage::StorageError::from)
-        })
-        .await
-        .unwrap();
-    let broken = app
-        .state
-        .core
-        .db
-        .run(audit::verify_chain)
+        .verify_audit(None)
         .await
         .unwrap()
         .first_broken
         .unwrap();
     assert_eq!(broken.seq, 2);
-    assert!(broken.reason.contains("missing"));
+    assert!(broken.reason.contains("unkeyed"), "{}", broken.reason);
+
+    // Deleting an event is detected too.
+    execute(&app, "DELETE FROM audit_events WHERE seq = 1").await;
+    let broken = app
+        .state
+        .core
+        .verify_audit(None)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.seq, 2);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+}
+
+/// The stored rows, in chain order.
+async fn rows(app: &TestApp) -> Vec<audit::AuditRow> {
+    app.state
+        .core
+        .db
+        .run(|conn| {
+            use diesel::{QueryDsl, SelectableHelper};
+            use trusec_storage::schema::audit_events;
+            Ok(audit_events::table
+                .select(audit::AuditRow::as_select())
+                .order(audit_events::seq)
+                .load(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// Someone with database access changes an event's data.
+const EDIT_EVENT_2: &str =
+    "UPDATE audit_events SET data = '{\"email\":\"evil@example.com\"}' WHERE seq = 2";
+
+/// Runs `sql` on the app's database behind its back.
+pub(crate) async fn execute(app: &TestApp, sql: &'static str) {
+    app.state
+        .core
+        .db
+        .run(move |conn| {
+            diesel::sql_query(sql)
+                .execute(conn)
+                .map_err(trusec_storage::StorageError::from)
+        })
+        .await
+        .unwrap();
+}
+
+/// What an attacker with database access but no master key can do: rewrite
+/// the hashes of the events in `seqs` as a plain SHA-256 chain.
+async fn rehash_unkeyed(app: &TestApp, seqs: std::ops::RangeInclusive<i64>) {
+    let all = rows(app).await;
+    app.state
+        .core
+        .db
+        .run(move |conn| {
+            let mut prev = all
+                .iter()
+                .find(|r| r.seq == seqs.start() - 1)
+                .map_or(audit::GENESIS_HASH.to_owned(), |r| r.hash.clone());
+            for mut row in all.into_iter().filter(|r| seqs.contains(&r.seq)) {
+                row.prev_hash = prev;
+                row.hash = row.compute_hash(audit::Hashing::Unkeyed)?;
+                diesel::sql_query(format!(
+                    "UPDATE audit_events SET prev_hash = '{}', hash = '{}' WHERE seq = {}",
+                    row.prev_hash, row.hash, row.seq
+                ))
+                .execute(conn)?;
+                prev = row.hash;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// A chain written before the audit key (plain SHA-256) is checked and
+/// re-anchored by one checkpoint event on the next start; its rows are
+/// never rewritten, and `verify` checks them unkeyed, the rest keyed. Its
+/// unkeyed part cannot be rewritten afterwards either: the keyed checkpoint
+/// names its head.
+async fn an_unkeyed_chain_is_reanchored_never_rewritten(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    for i in 0..3 {
+        first.create_user(&format!("old{i}@example.com")).await;
+    }
+    // As the previous release wrote it.
+    rehash_unkeyed(&first, 1..=i64::MAX).await;
+    let old = rows(&first).await;
+    assert_eq!(old.len(), 3);
+    let report = first.state.core.verify_audit(None).await.unwrap();
+    assert!(
+        report
+            .first_broken
+            .unwrap()
+            .reason
+            .contains("never anchored")
+    );
+    first.stop().await;
+
+    let second = first.another_instance().await;
+    second.create_user("new@example.com").await;
+    let report = second.state.core.verify_audit(None).await.unwrap();
+    assert_eq!(report.first_broken, None, "{report:?}");
+    assert_eq!(report.anchored_at, Some(4));
+    assert_eq!(report.checked, 5);
+    let now = rows(&second).await;
+    for (before, after) in old.iter().zip(&now) {
+        assert_eq!(before.hash, after.hash, "old rows are never rewritten");
+    }
+    let checkpoint = &now[3];
+    assert_eq!(checkpoint.event_type, audit::EventType::AuditChainAnchored);
+    assert_eq!(checkpoint.prev_hash, old[2].hash);
+    let data: serde_json::Value = serde_json::from_str(&checkpoint.data).unwrap();
+    assert_eq!(data["previous_head"], format!("3:{}", old[2].hash));
+    assert_eq!(data["previous_chain"], "verified");
+    assert_eq!(data["scheme"], "hmac-sha256");
+    // The checkpoint shows up in the log like any event, in no environment.
+    assert_eq!(checkpoint.environment_id, None);
+
+    // A third start anchors nothing more.
+    second.stop().await;
+    let third = second.another_instance().await;
+    assert_eq!(rows(&third).await.len(), 5);
+
+    // Rewriting an old event and its unkeyed successors breaks the
+    // checkpoint's link.
+    execute(&third, EDIT_EVENT_2).await;
+    rehash_unkeyed(&third, 2..=3).await;
+    let broken = third
+        .state
+        .core
+        .verify_audit(None)
+        .await
+        .unwrap()
+        .first_broken
+        .unwrap();
+    assert_eq!(broken.seq, 4);
+    assert!(broken.reason.contains("prev_hash"), "{}", broken.reason);
+}
+
+/// Contract: a refusal that repeats (the same address, reason and minute)
+/// is audited once and counted in metrics. Fifty bad SAML requests from one
+/// address: one `saml.request.refused` event, fifty in the metric.
+async fn repeated_saml_refusals_are_audited_once_and_all_counted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let before = app.state.core.verify_audit(None).await.unwrap().checked;
+    for _ in 0..50 {
+        let resp = app
+            .client
+            .get(app.url("/saml/sso?SAMLRequest=%25%25%25"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+    }
+    // A refusal before the SP is known belongs to no environment (so
+    // `/v1/audit-events` does not list it): count the whole chain.
+    let after = app.state.core.verify_audit(None).await.unwrap().checked;
+    assert_eq!(after - before, 1);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"trusec_refusals_total{kind="saml_request",reason="encoding"} 50"#),
+        "{metrics}"
+    );
+    // Another reason from the same address is audited on its own.
+    let resp = app
+        .client
+        .get(app.url("/saml/sso?RelayState=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let last = rows(&app).await.pop().unwrap();
+    assert_eq!(last.event_type, audit::EventType::SamlRequestRefused);
+    let data: serde_json::Value = serde_json::from_str(&last.data).unwrap();
+    assert_eq!(data["reason"], "missing");
+    assert_eq!(last.ip.as_deref(), Some("127.0.0.1"));
 }

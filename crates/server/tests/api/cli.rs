@@ -6,8 +6,13 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 on_every_backend!(
     keys_and_users_from_the_cli,
     audit_verify_reports_tampering,
+    audit_verify_expect_head_catches_a_deleted_tail,
     serve_runs_and_stops_on_sigterm
 );
+
+/// The master key of `TestApp` (`Settings::for_tests`): the CLI must use
+/// the deployment's key to write to, or verify, its audit chain.
+const TEST_MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Runs `trusec` in a temp dir with a clean TRUSEC_* environment.
 fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
@@ -52,14 +57,17 @@ fn text(bytes: &[u8]) -> String {
 async fn keys_and_users_from_the_cli(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let db = app.db.url_string();
-    let env = [("TRUSEC_DATABASE_URL", db.as_str())];
+    let env = [
+        ("TRUSEC_DATABASE_URL", db.as_str()),
+        ("TRUSEC_MASTER_KEY", TEST_MASTER_KEY),
+    ];
 
     let out = tokio::task::spawn_blocking({
         let env = env.map(|(k, v)| (k, v.to_owned()));
         move || {
             trusec(
                 &["keys", "create", "--type", "secret", "--name", "ops"],
-                &[(env[0].0, &env[0].1)],
+                &[(env[0].0, &env[0].1), (env[1].0, &env[1].1)],
                 None,
             )
         }
@@ -118,6 +126,24 @@ async fn keys_and_users_from_the_cli(backend: Backend) {
         .collect();
     assert!(types.contains(&(json!("user.created"), json!("cli"))));
     assert!(types.contains(&(json!("api_key.created"), json!("cli"))));
+    // Under the deployment's key: the chain holds.
+    let report = app.state.core.verify_audit(None).await.unwrap();
+    assert_eq!(report.first_broken, None);
+
+    // Under another master key a command writes nothing: its events would
+    // break the chain.
+    let other = "11".repeat(32);
+    let out = trusec(
+        &["keys", "create", "--type", "secret", "--name", "wrong"],
+        &[("TRUSEC_DATABASE_URL", &db), ("TRUSEC_MASTER_KEY", &other)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("TRUSEC_MASTER_KEY"));
+    assert_eq!(
+        app.state.core.verify_audit(None).await.unwrap().checked,
+        report.checked
+    );
 }
 
 async fn audit_verify_reports_tampering(backend: Backend) {
@@ -125,7 +151,22 @@ async fn audit_verify_reports_tampering(backend: Backend) {
     app.create_user("v1@example.com").await;
     app.create_user("v2@example.com").await;
     let db = app.db.url_string();
-    let env = [("TRUSEC_DATABASE_URL", db.as_str())];
+    // Without the master key there is nothing to verify against, and none
+    // is created.
+    let dir = tempfile::tempdir().unwrap();
+    let out = trusec_in(
+        dir.path(),
+        &["audit", "verify"],
+        &[("TRUSEC_DATABASE_URL", &db)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("TRUSEC_MASTER_KEY"));
+    assert!(!dir.path().join("data/master.key").exists());
+    let env = [
+        ("TRUSEC_DATABASE_URL", db.as_str()),
+        ("TRUSEC_MASTER_KEY", TEST_MASTER_KEY),
+    ];
     let out = trusec(&["audit", "verify"], &env, None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -133,17 +174,20 @@ async fn audit_verify_reports_tampering(backend: Backend) {
         "{}",
         text(&out.stdout)
     );
-    app.state
-        .core
-        .db
-        .run(|conn| {
-            use diesel::RunQueryDsl;
-            diesel::sql_query("UPDATE audit_events SET ip = '10.0.0.1' WHERE seq = 2")
-                .execute(conn)
-                .map_err(trusec_storage::StorageError::from)
-        })
-        .await
-        .unwrap();
+    // Under another key the chain does not verify.
+    let other = "11".repeat(32);
+    let out = trusec(
+        &["audit", "verify"],
+        &[("TRUSEC_DATABASE_URL", &db), ("TRUSEC_MASTER_KEY", &other)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("another master key"));
+    crate::audit::execute(
+        &app,
+        "UPDATE audit_events SET ip = '10.0.0.1' WHERE seq = 2",
+    )
+    .await;
     let out = trusec(&["audit", "verify"], &env, None);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -151,6 +195,63 @@ async fn audit_verify_reports_tampering(backend: Backend) {
         "{}",
         text(&out.stdout)
     );
+}
+
+/// `audit verify` prints the head; given it later with `--expect-head`, it
+/// fails once the tail up to that head is deleted (what is left still
+/// links up), and once that event is rewritten and its chain recomputed.
+async fn audit_verify_expect_head_catches_a_deleted_tail(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for i in 0..3 {
+        app.create_user(&format!("h{i}@example.com")).await;
+    }
+    let db = app.db.url_string();
+    let env = [
+        ("TRUSEC_DATABASE_URL", db.as_str()),
+        ("TRUSEC_MASTER_KEY", TEST_MASTER_KEY),
+    ];
+    let out = trusec(&["audit", "verify"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let head = stdout.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(head.starts_with("3:") && head.len() == 66, "{stdout}");
+    let expect = |head: &str| trusec(&["audit", "verify", "--expect-head", head], &env, None);
+    assert!(expect(&head).status.success());
+    // Events after the head are fine.
+    app.create_user("h3@example.com").await;
+    assert!(expect(&head).status.success());
+    // A malformed head is a usage error.
+    assert_eq!(expect("3:xyz").status.code(), Some(2));
+
+    // Someone deletes the tail: what remains still links up...
+    crate::audit::execute(&app, "DELETE FROM audit_events WHERE seq >= 3").await;
+    let out = trusec(&["audit", "verify"], &env, None);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("head 2:"));
+    // ...but not up to the head seen before.
+    let out = expect(&head);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+    assert!(stdout.contains("events were removed"), "{stdout}");
+
+    // An event that is there with another hash: rewritten history.
+    let out = trusec(&["audit", "verify"], &env, None);
+    let second = text(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forged = format!("2:{}", "ab".repeat(32));
+    let out = expect(&forged);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("rewritten"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(expect(&second).status.success());
 }
 
 #[test]

@@ -85,6 +85,15 @@ async fn consents_are_listed_and_revoked(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(gone.status(), 204);
+    // Its access tokens stop at once too.
+    let after = app
+        .client
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let (status, body) = token(
         &app,

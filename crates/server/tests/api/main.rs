@@ -25,5 +25,6 @@ mod saml;
 mod sessions;
 mod signin_limits;
 mod snapshots;
+mod store_bound;
 mod token_lifecycle;
 mod users;

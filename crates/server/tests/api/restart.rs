@@ -55,12 +55,6 @@ async fn a_restart_keeps_users_keys_and_sessions(backend: Backend) {
     )
     .await;
     assert_eq!(v["valid"], true);
-    let report = second
-        .state
-        .core
-        .db
-        .run(trusec_storage::audit::verify_chain)
-        .await
-        .unwrap();
+    let report = second.state.core.verify_audit(None).await.unwrap();
     assert_eq!(report.first_broken, None);
 }

@@ -3,7 +3,7 @@
 //! transaction and answers everyone in the batch. No request pays an fsync of
 //! its own, and none is answered before its event is committed.
 
-use super::{AuditEvent, NewAuditEvent, append};
+use super::{AuditEvent, AuditKey, NewAuditEvent, append};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::StorageError;
@@ -20,6 +20,7 @@ type Reply = oneshot::Sender<Result<AuditEvent, String>>;
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     tx: mpsc::Sender<(NewAuditEvent, Reply)>,
+    key: AuditKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,11 +34,17 @@ impl From<AuditFailed> for StorageError {
 }
 
 impl AuditLog {
-    /// Spawns the writer on the current tokio runtime.
-    pub fn start(db: Db, clock: Clock) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Spawns the writer on the current tokio runtime; it chains events
+    /// under `key`.
+    pub fn start(db: Db, clock: Clock, key: AuditKey) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(db, clock, rx));
-        (Self { tx }, task)
+        let task = tokio::spawn(run(db, clock, key.clone(), rx));
+        (Self { tx, key }, task)
+    }
+
+    /// The key the chain is written under (to verify and anchor it).
+    pub(crate) fn key(&self) -> &AuditKey {
+        &self.key
     }
 
     /// Records an event and waits until it is committed.
@@ -57,11 +64,11 @@ impl AuditLog {
     }
 }
 
-async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<(NewAuditEvent, Reply)>) {
+async fn run(db: Db, clock: Clock, key: AuditKey, mut rx: mpsc::Receiver<(NewAuditEvent, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        let result = commit(&db, &clock, events).await;
+        let result = commit(&db, &clock, &key, events).await;
         match result {
             Ok(rows) => {
                 for (reply, row) in replies.into_iter().zip(rows) {
@@ -81,13 +88,15 @@ async fn run(db: Db, clock: Clock, mut rx: mpsc::Receiver<(NewAuditEvent, Reply)
 async fn commit(
     db: &Db,
     clock: &Clock,
+    key: &AuditKey,
     events: Vec<NewAuditEvent>,
 ) -> Result<Vec<super::AuditRow>, StorageError> {
     let clock = clock.clone();
+    let key = key.clone();
     db.run(move |conn| {
         let mut attempt = 0;
         loop {
-            match append(conn, &events, clock.now_naive()) {
+            match append(conn, &key, &events, clock.now_naive()) {
                 // Another writer appended at the same seq (or holds SQLite's
                 // write lock): read the new tail and try again.
                 Err(e) if attempt < RETRIES && e.is_retryable() => attempt += 1,

@@ -4,145 +4,276 @@
 //! could see), and two kinds of state can never collide.
 
 use crate::rate_limit::{Family, Subject};
+use crate::refusal::RefusalReason;
 
 /// A key of the ephemeral store (the Redis backend puts its prefix before it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct StoreKey(String);
+pub struct StoreKey {
+    kind: KeyKind,
+    key: String,
+}
+
+/// What a key holds: one variant per constructor of [`StoreKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    RateLimit,
+    RefusalAudited,
+    SessionCache,
+    ApiKeyCache,
+    ClientCache,
+    ApiKeyUsed,
+    Code,
+    CodeUsed,
+    CodeReplayed,
+    RevokedJti,
+    RevokedFamily,
+    AccessTokenStatus,
+    RefreshSuccessor,
+    Interaction,
+    LogoutIntent,
+    LogoutHook,
+    SamlRequest,
+    SamlParticipants,
+    SamlSloChain,
+    SamlSessionIndex,
+    SamlSloRefOf,
+    SamlSloRef,
+    SamlLogout,
+}
+
+/// What a bounded store does with a new entry of a kind once it is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Refuse it ([`crate::StorageError::Full`]): new short-lived state that
+    /// anyone can make without signing in. The request that wanted it gets
+    /// a 503 and can start again later; nothing already promised is lost.
+    Refuse,
+    /// Store it anyway: revocations, replay and single-use markers, rate
+    /// limits and their audit markers (refusing them would fail open), and
+    /// state that only a signed-in user or a verified credential creates
+    /// (bounded by the rate limits and by its TTL, not by the store).
+    Store,
+}
+
+impl KeyKind {
+    /// The one classification the in-process store's bound follows.
+    pub fn when_full(self) -> WhenFull {
+        match self {
+            // Made by anyone: an `/oauth/authorize` or `/saml/sso` request
+            // before sign-in, an RP-initiated `/oauth/logout`, a single
+            // logout chain.
+            Self::Interaction | Self::LogoutIntent | Self::SamlSloChain => WhenFull::Refuse,
+            // Refusing these would let a request through that must not
+            // pass (a revoked token, a replayed code or message, an
+            // unlimited caller) or flood the audit log.
+            Self::RateLimit
+            | Self::RefusalAudited
+            | Self::CodeUsed
+            | Self::CodeReplayed
+            | Self::RevokedJti
+            | Self::RevokedFamily
+            | Self::SamlRequest
+            | Self::SamlLogout => WhenFull::Store,
+            // Only after a credential or a sign-in verified: caches of rows
+            // that exist (and their stale markers), codes and refresh
+            // successors issued to a signed-in user, a session's logout
+            // state.
+            Self::SessionCache
+            | Self::ApiKeyCache
+            | Self::ClientCache
+            | Self::ApiKeyUsed
+            | Self::AccessTokenStatus
+            | Self::Code
+            | Self::RefreshSuccessor
+            | Self::LogoutHook
+            | Self::SamlParticipants
+            | Self::SamlSessionIndex
+            | Self::SamlSloRefOf
+            | Self::SamlSloRef => WhenFull::Store,
+        }
+    }
+}
 
 impl StoreKey {
+    fn of(kind: KeyKind, key: String) -> Self {
+        Self { kind, key }
+    }
+
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.key
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
     // Rate limiting (owned by `Core::limit`).
 
     /// The GCRA arrival time of one budget.
     pub fn rate_limit(family: Family, subject: &Subject<'_>) -> Self {
-        Self(format!("rl:{}:{}", family.as_str(), subject.key_part()))
+        Self::of(
+            KeyKind::RateLimit,
+            format!("rl:{}:{}", family.as_str(), subject.key_part()),
+        )
     }
 
-    /// Set once a minute per budget, so a refusal that repeats is audited once.
-    pub fn rate_limit_audited(family: Family, subject: &Subject<'_>) -> Self {
-        Self(format!(
-            "rl-audited:{}:{}",
-            family.as_str(),
-            subject.key_part()
-        ))
+    // Refusals (owned by `Core::refused`).
+
+    /// Set for a minute when a refusal of `reason` from `ip` (an IPv6
+    /// address by its /64, as per-IP budgets) was audited, so one that
+    /// repeats is audited once.
+    pub fn refusal_audited(reason: RefusalReason, ip: Option<&str>) -> Self {
+        Self::of(
+            KeyKind::RefusalAudited,
+            format!(
+                "refused:{}:{}:{}",
+                reason.kind().as_str(),
+                reason.code(),
+                Subject::Ip(ip).key_part()
+            ),
+        )
     }
 
     // Read-through caches (see `crate::cache`).
 
     /// A session verification, by token hash.
     pub fn session_cache(token_hash: &str) -> Self {
-        Self(format!("sess:{token_hash}"))
+        Self::of(KeyKind::SessionCache, format!("sess:{token_hash}"))
     }
 
     /// An API key row, by secret hash.
     pub fn api_key_cache(secret_hash: &str) -> Self {
-        Self(format!("apikey:{secret_hash}"))
+        Self::of(KeyKind::ApiKeyCache, format!("apikey:{secret_hash}"))
     }
 
     /// An OAuth client row, by client id.
     pub fn client_cache(client_id: &str) -> Self {
-        Self(format!("client:{client_id}"))
+        Self::of(KeyKind::ClientCache, format!("client:{client_id}"))
     }
 
     /// Set when an API key's `last_used_at` was written this minute.
     pub fn api_key_used(key_id: &str) -> Self {
-        Self(format!("apikey-used:{key_id}"))
+        Self::of(KeyKind::ApiKeyUsed, format!("apikey-used:{key_id}"))
     }
 
     // OAuth.
 
     /// An authorization code, by hash (single use: taken).
     pub fn code(code_hash: &str) -> Self {
-        Self(format!("code:{code_hash}"))
+        Self::of(KeyKind::Code, format!("code:{code_hash}"))
     }
 
     /// What a redeemed code issued, so a replay can revoke it.
     pub fn code_used(code_hash: &str) -> Self {
-        Self(format!("code-used:{code_hash}"))
+        Self::of(KeyKind::CodeUsed, format!("code-used:{code_hash}"))
     }
 
     /// Set when a redeemed code was presented again.
     pub fn code_replayed(code_hash: &str) -> Self {
-        Self(format!("code-replayed:{code_hash}"))
+        Self::of(KeyKind::CodeReplayed, format!("code-replayed:{code_hash}"))
     }
 
     /// An access token revoked before its expiry, by `jti`.
     pub fn revoked_jti(jti: &str) -> Self {
-        Self(format!("revoked-jti:{jti}"))
+        Self::of(KeyKind::RevokedJti, format!("revoked-jti:{jti}"))
     }
 
     /// A refresh-token family revoked (its access tokens die with it).
     pub fn revoked_family(family_id: &str) -> Self {
-        Self(format!("revoked-family:{family_id}"))
+        Self::of(
+            KeyKind::RevokedFamily,
+            format!("revoked-family:{family_id}"),
+        )
+    }
+
+    /// Whether an access token (a JWT whose signature verified) is revoked,
+    /// as the database answered (`crate::cache::Cached::access_token`).
+    pub fn access_token_status(jti: &str) -> Self {
+        Self::of(KeyKind::AccessTokenStatus, format!("token-status:{jti}"))
     }
 
     /// The one successor of a rotated refresh token, for the leeway retry.
     pub fn refresh_successor(token_hash: &str) -> Self {
-        Self(format!("refresh-successor:{token_hash}"))
+        Self::of(
+            KeyKind::RefreshSuccessor,
+            format!("refresh-successor:{token_hash}"),
+        )
     }
 
     // Hosted pages.
 
     /// A sign-in in progress (login, consent, return).
     pub fn interaction(id: &str) -> Self {
-        Self(format!("interaction:{id}"))
+        Self::of(KeyKind::Interaction, format!("interaction:{id}"))
     }
 
     /// Where to go after signing out.
     pub fn logout_intent(id: &str) -> Self {
-        Self(format!("logout-intent:{id}"))
+        Self::of(KeyKind::LogoutIntent, format!("logout-intent:{id}"))
     }
 
     /// The after-logout step a protocol left for a login session
     /// (`trusec_ui::after_logout`).
     pub fn logout_hook(session_id: &str) -> Self {
-        Self(format!("logout-hook:{session_id}"))
+        Self::of(KeyKind::LogoutHook, format!("logout-hook:{session_id}"))
     }
 
     // SAML.
 
     /// An AuthnRequest ID already answered for an SP (replay cache).
     pub fn saml_request(sp_id: &str, request_id: &str) -> Self {
-        Self(format!("saml-request:{sp_id}:{request_id}"))
+        Self::of(
+            KeyKind::SamlRequest,
+            format!("saml-request:{sp_id}:{request_id}"),
+        )
     }
 
     /// The SPs a login session signed in to.
     pub fn saml_participants(session_id: &str) -> Self {
-        Self(format!("saml-participants:{session_id}"))
+        Self::of(
+            KeyKind::SamlParticipants,
+            format!("saml-participants:{session_id}"),
+        )
     }
 
     /// A single-logout chain in progress.
     pub fn saml_slo_chain(chain_id: &str) -> Self {
-        Self(format!("saml-slo-chain:{chain_id}"))
+        Self::of(KeyKind::SamlSloChain, format!("saml-slo-chain:{chain_id}"))
     }
 
     /// The login session behind an SP's opaque SessionIndex.
     pub fn saml_session_index(sp_id: &str, session_index: &str) -> Self {
-        Self(format!("saml-session-index:{sp_id}:{session_index}"))
+        Self::of(
+            KeyKind::SamlSessionIndex,
+            format!("saml-session-index:{sp_id}:{session_index}"),
+        )
     }
 
     /// The cookie-less logout reference of a login session.
     pub fn saml_slo_ref_of(session_id: &str) -> Self {
-        Self(format!("saml-slo-ref-of:{session_id}"))
+        Self::of(
+            KeyKind::SamlSloRefOf,
+            format!("saml-slo-ref-of:{session_id}"),
+        )
     }
 
     /// The login session a logout reference names.
     pub fn saml_slo_ref(reference: &str) -> Self {
-        Self(format!("saml-slo-ref:{reference}"))
+        Self::of(KeyKind::SamlSloRef, format!("saml-slo-ref:{reference}"))
     }
 
     /// A LogoutRequest ID already handled for an SP (replay cache).
     pub fn saml_logout(sp_id: &str, request_id: &str) -> Self {
-        Self(format!("saml-logout:{sp_id}:{request_id}"))
+        Self::of(
+            KeyKind::SamlLogout,
+            format!("saml-logout:{sp_id}:{request_id}"),
+        )
     }
 }
 
 impl std::fmt::Display for StoreKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.key)
     }
 }
 

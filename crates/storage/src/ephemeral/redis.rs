@@ -167,6 +167,19 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Redis's `maxmemory-policy`, when `CONFIG GET` is allowed (managed
+    /// services often disable it: then `None`).
+    pub async fn maxmemory_policy(&self) -> Option<String> {
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        reply.into_iter().nth(1)
+    }
+
     pub async fn ping(&self) -> Result<(), StorageError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING").query_async::<String>(&mut conn).await?;

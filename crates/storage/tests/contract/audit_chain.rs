@@ -11,8 +11,9 @@ on_every_backend!(concurrent_writers_keep_one_chain);
 async fn concurrent_writers_keep_one_chain(backend: Backend) {
     let (test_db, db) = fresh_db(&backend);
     let second_pool = test_db.connect();
-    let (a, task_a) = AuditLog::start(db.clone(), Clock::System);
-    let (b, task_b) = AuditLog::start(second_pool, Clock::System);
+    let key = audit::AuditKey::derive(&[3; 32]).unwrap();
+    let (a, task_a) = AuditLog::start(db.clone(), Clock::System, key.clone());
+    let (b, task_b) = AuditLog::start(second_pool, Clock::System, key.clone());
     let mut jobs = Vec::new();
     for i in 0..40 {
         let log = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -30,7 +31,10 @@ async fn concurrent_writers_keep_one_chain(backend: Backend) {
     drop((a, b));
     task_a.await.unwrap();
     task_b.await.unwrap();
-    let report = db.run(audit::verify_chain).await.unwrap();
+    let report = db
+        .run(move |conn| audit::verify_chain(conn, &key, None))
+        .await
+        .unwrap();
     assert_eq!(report.first_broken, None);
     assert_eq!(report.checked, 40);
 }

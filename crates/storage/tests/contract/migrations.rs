@@ -130,14 +130,15 @@ async fn sp_flags_expand_keeps_old_writers_in_step(backend: Backend) {
 
     // Down drops the new columns (this version can no longer read the
     // row) and keeps the old ones; up fills the new ones from them again.
-    // The migrations after it go down first (2026-12-02-000000_environment_keys,
-    // 2026-12-02-000001_refresh_token_lifecycle).
-    db.revert_last().unwrap();
-    db.revert_last().unwrap();
-    db.revert_last().unwrap();
-    assert!(flags(&id).await.is_err());
+    // (Later migrations are reverted first, down to this one.)
+    let mut reverted = 0;
+    while flags(&id).await.is_ok() {
+        db.revert_last().unwrap();
+        reverted += 1;
+        assert!(reverted < 10, "the sp_flags migration never reverted");
+    }
     assert_eq!(old_columns(&id).await, (1, 1, 1));
-    assert_eq!(db.migrate().unwrap(), 3);
+    assert_eq!(db.migrate().unwrap(), reverted);
     assert_eq!(flags(&id).await.unwrap(), (true, true, true));
     assert_eq!(flags("sp_old").await.unwrap(), (false, true, true));
 }
@@ -152,7 +153,9 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     use trusec_storage::{StorageError, ids, service_providers, signing_keys};
 
     let (_test_db, db) = crate::fresh_db(&backend);
-    // 2026-12-02-000001_refresh_token_lifecycle comes after it.
+    // 2026-12-02-000001_refresh_token_lifecycle and
+    // 2026-12-02-000002_revoked_access_tokens come after it.
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     db.revert_last().unwrap();
     // Written as the previous release did, without the column.
@@ -171,7 +174,7 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     })
     .await
     .unwrap();
-    assert_eq!(db.migrate().unwrap(), 2);
+    assert_eq!(db.migrate().unwrap(), 3);
     let now = chrono::NaiveDateTime::default();
     let jwt = |env: &'static str| {
         let db = db.clone();
@@ -214,6 +217,8 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     use trusec_storage::{Clock, StorageError, clients, ids, users};
 
     let (_test_db, db) = crate::fresh_db(&backend);
+    // 2026-12-02-000002_revoked_access_tokens comes after it.
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     let now = Clock::System.now_naive();
     let (client, user) = db
@@ -275,7 +280,7 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     )
     .await;
     old_row("rt_old", "fam_old", "openid", TimeDelta::days(100)).await;
-    assert_eq!(db.migrate().unwrap(), 1);
+    assert_eq!(db.migrate().unwrap(), 2);
 
     let row = |hash: &'static str| {
         let db = db.clone();
@@ -330,6 +335,7 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
 
     // Down, then up again.
     db.revert_last().unwrap();
-    assert_eq!(db.migrate().unwrap(), 1);
+    db.revert_last().unwrap();
+    assert_eq!(db.migrate().unwrap(), 2);
     assert!(row("rt_old").await.family_expires_at.is_some());
 }

@@ -53,7 +53,7 @@ async fn revoke(
     let client_id = path_id::<ClientId>(client)?;
     let now = state.core.clock.now_naive();
     let (e, u, c) = (env, user_id.clone(), client_id.clone());
-    let (row, tokens) = state
+    let (row, revoked) = state
         .core
         .db
         .run(move |conn| consents::revoke(conn, &e, &u, &c, now))
@@ -62,10 +62,15 @@ async fn revoke(
             StorageError::NotFound => ApiError::not_found("consent", Some("client_id")),
             other => other.into(),
         })?;
+    // Their access tokens stop too, on every instance.
+    state
+        .core
+        .forget_refresh_families(&revoked.families)
+        .await?;
     let event = event.user(&user_id).data(serde_json::json!({
         "client_id": &*client_id,
         "scopes": row.to_consent()?.scopes,
-        "refresh_tokens_revoked": tokens,
+        "refresh_families_revoked": revoked.families.len(),
     }));
     state.core.audit(event).await?;
     Ok(HttpResponse::NoContent().finish())
