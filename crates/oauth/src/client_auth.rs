@@ -1,14 +1,16 @@
 //! Client authentication at the token, revocation and introspection
 //! endpoints: `client_secret_basic`, `client_secret_post`, or `none` for
-//! public clients (RFC 6749 §2.3). Secrets are 256-bit random, so they are
-//! checked as SHA-256 in constant time: no slow hash on the hot path.
+//! public clients (RFC 6749 §2.3), each client only with the method it
+//! registered ([`ClientRow::accepts`], RFC 7591 §2). Secrets are 256-bit
+//! random, so they are checked as SHA-256 in constant time: no slow hash on
+//! the hot path.
 
 use crate::OAuthState;
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::HttpRequest;
 use trusec_storage::cache::Cached;
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::{self, AuthMethod, ClientRow};
 use trusec_storage::secrets;
 use trusec_ui::http::Authorization;
 
@@ -25,6 +27,17 @@ struct Presented {
     client_id: String,
     secret: Option<String>,
     basic: bool,
+}
+
+impl Presented {
+    /// The RFC 7591 §2 name of the method this request used.
+    fn method(&self) -> AuthMethod {
+        match (self.basic, &self.secret) {
+            (true, _) => AuthMethod::ClientSecretBasic,
+            (false, Some(_)) => AuthMethod::ClientSecretPost,
+            (false, None) => AuthMethod::None,
+        }
+    }
 }
 
 fn form_decode(s: &str) -> String {
@@ -100,6 +113,14 @@ pub async fn authenticate(
                 return Err(fail("invalid client credentials"));
             }
         }
+    }
+    // Checked after the secret, so a guess learns nothing from the method:
+    // a client authenticates only as it registered (RFC 7591 §2), and a
+    // wrong method is `invalid_client` (RFC 6749 §5.2).
+    if !row.accepts(p.method()) {
+        return Err(fail(
+            "this client is registered for another token_endpoint_auth_method",
+        ));
     }
     Ok(AuthenticatedClient {
         row,

@@ -24,6 +24,8 @@ pub struct ClientInput {
     pub token_endpoint_auth_method: Option<String>,
     pub id_token_signed_response_alg: Option<String>,
     pub refresh_token_leeway_seconds: Option<i64>,
+    /// `None`: not a resource server.
+    pub resource_server: Option<bool>,
 }
 
 /// A field that failed, and why.
@@ -50,8 +52,12 @@ pub struct ValidClient {
     pub grant_types: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub token_endpoint_auth_method: AuthMethod,
+    /// Whether the caller named the method (then it is enforced) or it is
+    /// the default.
+    pub token_endpoint_auth_method_chosen: bool,
     pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
+    pub resource_server: bool,
 }
 
 impl ValidClient {
@@ -75,6 +81,8 @@ impl ValidClient {
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
             registered_by,
+            resource_server: self.resource_server,
+            token_endpoint_auth_method_chosen: self.token_endpoint_auth_method_chosen,
         }
     }
 }
@@ -167,9 +175,23 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
             input.token_endpoint_auth_method.as_deref(),
             client_type,
         )?,
+        token_endpoint_auth_method_chosen: input.token_endpoint_auth_method.is_some(),
         id_token_signed_response_alg: id_token_alg(input.id_token_signed_response_alg.as_deref())?,
         refresh_token_leeway_seconds: leeway(input.refresh_token_leeway_seconds)?,
+        resource_server: resource_server(input.resource_server, client_type)?,
     })
+}
+
+/// Only a confidential client can introspect (RFC 7662 §2.1), so only one
+/// can be a resource server.
+fn resource_server(flag: Option<bool>, client_type: ClientType) -> Result<bool, FieldError> {
+    match (flag.unwrap_or(false), client_type) {
+        (true, ClientType::Public) => Err(bad(
+            "resource_server",
+            "only confidential clients can introspect tokens",
+        )),
+        (flag, ClientType::Public | ClientType::Confidential) => Ok(flag),
+    }
 }
 
 fn name(name: Option<String>) -> Result<String, FieldError> {

@@ -77,6 +77,16 @@ pub struct ClientRow {
     pub registered_by: RegisteredBy,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// May introspect access tokens issued to other clients of its
+    /// environment (RFC 7662 §4). `default`: rows cached by a previous
+    /// release have no such field.
+    #[serde(default)]
+    pub resource_server: bool,
+    /// Whether `token_endpoint_auth_method` was chosen (and so is enforced)
+    /// or is the default of a `/v1` client that never named one (either
+    /// secret method is accepted). See [`ClientRow::accepts`].
+    #[serde(default)]
+    pub token_endpoint_auth_method_chosen: bool,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -94,6 +104,8 @@ pub struct Client {
     pub token_endpoint_auth_method: String,
     pub id_token_signed_response_alg: String,
     pub refresh_token_leeway_seconds: i64,
+    /// May introspect other clients' access tokens (RFC 7662 §4).
+    pub resource_server: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -103,6 +115,25 @@ impl ClientRow {
         match self.client_type {
             ClientType::Public => true,
             ClientType::Confidential => false,
+        }
+    }
+
+    /// Whether the client may authenticate at the token endpoint with
+    /// `method` (RFC 7591 §2: the registered method is the one to use; RFC
+    /// 6749 §2.3). A public client only with `none`, a confidential one
+    /// never with `none`; one that chose a secret method only with that
+    /// method, one that never chose with either secret method.
+    pub fn accepts(&self, method: AuthMethod) -> bool {
+        match (self.client_type, method) {
+            (ClientType::Public, AuthMethod::None) => true,
+            (ClientType::Public, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+            | (ClientType::Confidential, AuthMethod::None) => false,
+            (
+                ClientType::Confidential,
+                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
+            ) => {
+                !self.token_endpoint_auth_method_chosen || self.token_endpoint_auth_method == method
+            }
         }
     }
 
@@ -128,6 +159,7 @@ impl ClientRow {
             token_endpoint_auth_method: self.token_endpoint_auth_method.as_str().to_owned(),
             id_token_signed_response_alg: self.id_token_signed_response_alg.as_str().to_owned(),
             refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
+            resource_server: self.resource_server,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -149,6 +181,8 @@ pub struct NewClient {
     pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
     pub registered_by: RegisteredBy,
+    pub resource_server: bool,
+    pub token_endpoint_auth_method_chosen: bool,
 }
 
 /// A validated partial update.
@@ -161,6 +195,9 @@ pub struct ClientPatch {
     pub scopes: Option<ScopeSet>,
     pub id_token_signed_response_alg: Option<Alg>,
     pub refresh_token_leeway_seconds: Option<i64>,
+    pub resource_server: Option<bool>,
+    /// A method chosen now: from then on it is enforced.
+    pub token_endpoint_auth_method: Option<AuthMethod>,
 }
 
 #[derive(AsChangeset)]
@@ -173,6 +210,9 @@ struct ClientChanges {
     scopes: Option<Json<ScopeSet>>,
     id_token_signed_response_alg: Option<Alg>,
     refresh_token_leeway_seconds: Option<i64>,
+    resource_server: Option<bool>,
+    token_endpoint_auth_method: Option<AuthMethod>,
+    token_endpoint_auth_method_chosen: Option<bool>,
     updated_at: NaiveDateTime,
 }
 
@@ -201,6 +241,8 @@ pub fn insert(
         registered_by: new.registered_by,
         created_at: now,
         updated_at: now,
+        resource_server: new.resource_server,
+        token_endpoint_auth_method_chosen: new.token_endpoint_auth_method_chosen,
     };
     diesel::insert_into(oauth_clients::table)
         .values(&row)
@@ -273,6 +315,9 @@ pub fn update(
         scopes: patch.scopes.map(Json),
         id_token_signed_response_alg: patch.id_token_signed_response_alg,
         refresh_token_leeway_seconds: patch.refresh_token_leeway_seconds,
+        resource_server: patch.resource_server,
+        token_endpoint_auth_method_chosen: patch.token_endpoint_auth_method.map(|_| true),
+        token_endpoint_auth_method: patch.token_endpoint_auth_method,
         updated_at: now,
     };
     let n = diesel::update(

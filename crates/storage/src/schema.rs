@@ -102,6 +102,8 @@ diesel::table! {
         registered_by -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        resource_server -> Bool,
+        token_endpoint_auth_method_chosen -> Bool,
     }
 }
 

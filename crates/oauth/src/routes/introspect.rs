@@ -1,6 +1,9 @@
 //! `POST /oauth/introspect` (RFC 7662). Only confidential clients may ask,
-//! and only about tokens of their own environment; anything else is simply
-//! `{"active": false}` (§2.2), including garbage and oversized tokens.
+//! and only about tokens of their own environment issued to themselves,
+//! except that a client flagged `resource_server` may ask about any access
+//! token of its environment (§4: the endpoint decides who may learn what);
+//! anything else is simply `{"active": false}` (§2.2: nothing revealed),
+//! including garbage and oversized tokens.
 
 use super::{no_store_json, require_form};
 use crate::OAuthState;
@@ -11,6 +14,7 @@ use crate::issue::{self, TokenKind};
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
+use trusec_storage::clients::ClientRow;
 
 pub async fn post(
     req: HttpRequest,
@@ -26,29 +30,35 @@ pub async fn post(
         ));
     }
     let token = params.require("token")?;
-    let env = &client.row.environment_id;
     let body = match TokenKind::of(token) {
-        TokenKind::Refresh => refresh_token(&state, env, token).await?,
-        TokenKind::Access => access_token(&state, env, token).await?,
+        TokenKind::Refresh => refresh_token(&state, &client.row, token).await?,
+        TokenKind::Access => access_token(&state, &client.row, token).await?,
     };
     Ok(no_store_json(
         &body.unwrap_or_else(|| json!({"active": false})),
     ))
 }
 
-/// A live refresh token of `env`: not revoked (alone, with its family, its
-/// sign-in session or its user's password), not rotated, not expired, and
-/// its family within its absolute lifetime.
+/// A live refresh token of the asking client: not revoked (alone, with its
+/// family, its sign-in session or its user's password), not rotated, not
+/// expired, and its family within its absolute lifetime. Refresh tokens are
+/// for their client alone (RFC 6749 §1.5), so not even a resource server
+/// learns about another client's.
 async fn refresh_token(
     state: &OAuthState,
-    env: &str,
+    asker: &ClientRow,
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
     let row = issue::find_refresh_token(state, token).await?;
     let now = state.core().clock.now_naive();
     let lifetime = state.settings.refresh_family_lifetime();
     Ok(row
-        .filter(|r| r.environment_id == env && r.rotated_at.is_none() && r.live_at(now, lifetime))
+        .filter(|r| {
+            r.environment_id == asker.environment_id
+                && r.client_id == asker.id
+                && r.rotated_at.is_none()
+                && r.live_at(now, lifetime)
+        })
         .map(|r| {
             json!({
                 "active": true,
@@ -63,14 +73,20 @@ async fn refresh_token(
         }))
 }
 
-/// A live access token of `env`.
+/// Whether `asker` may learn about an access token issued to `client_id`
+/// in `env`: its own, or any of its environment when it is a resource server.
+fn may_see(asker: &ClientRow, env: &str, client_id: &str) -> bool {
+    env == asker.environment_id && (client_id == asker.id || asker.resource_server)
+}
+
+/// A live access token the asking client may see ([`may_see`]).
 async fn access_token(
     state: &OAuthState,
-    env: &str,
+    asker: &ClientRow,
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
     match issue::verify_live_access_token(state, token).await {
-        Ok(c) if c.env == env => Ok(Some(json!({
+        Ok(c) if may_see(asker, &c.env, &c.client_id) => Ok(Some(json!({
             "active": true,
             "token_type": "Bearer",
             "scope": c.scope,

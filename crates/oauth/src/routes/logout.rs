@@ -2,7 +2,11 @@
 //! `id_token_hint` (our signature; expiry does not matter), the client, and
 //! `post_logout_redirect_uri` (registered, exact match), then hands over to
 //! the hosted `/logout` page, which asks before signing out and returns to
-//! the app only when that URI was validated. Errors are pages
+//! the app only when that URI was validated — and, for a client registered
+//! anonymously (whose URIs anyone could have chosen), only when a valid
+//! `id_token_hint` issued to it came along (RP-Initiated Logout §2, §3: the
+//! OP decides when to redirect; without the hint it shows the signed-out
+//! page instead of becoming an open redirector). Errors are pages
 //! ([`PageError`]).
 
 use crate::form::Params;
@@ -11,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use std::borrow::Cow;
-use trusec_storage::clients::ClientRow;
+use trusec_storage::clients::{ClientRow, RegisteredBy};
 use trusec_storage::rate_limit::Family;
 use trusec_ui::http::limit_per_ip;
 use trusec_ui::{LogoutIntent, PageError, pages};
@@ -38,11 +42,12 @@ pub async fn post(
 }
 
 async fn handle(state: &OAuthState, params: &Params) -> Result<HttpResponse, PageError> {
-    let client = match client_id(state, params).await? {
-        Some(id) => crate::client_auth::client_of_env(state, &id).await?,
+    let named = client_id(state, params).await?;
+    let client = match &named.client_id {
+        Some(id) => crate::client_auth::client_of_env(state, id).await?,
         None => None,
     };
-    let return_url = return_url(params, client.as_ref())?;
+    let return_url = return_url(params, client.as_ref(), named.hinted)?;
     let intent = LogoutIntent {
         client_name: client.map(|c| c.name),
         return_url,
@@ -57,12 +62,22 @@ async fn handle(state: &OAuthState, params: &Params) -> Result<HttpResponse, Pag
         .finish())
 }
 
+/// The client a logout request names, and whether a valid `id_token_hint`
+/// issued to it came along.
+struct Named {
+    client_id: Option<String>,
+    hinted: bool,
+}
+
 /// The client named by `client_id` or by the audience of `id_token_hint`;
 /// when both are given they must agree.
-async fn client_id(state: &OAuthState, params: &Params) -> Result<Option<String>, PageError> {
+async fn client_id(state: &OAuthState, params: &Params) -> Result<Named, PageError> {
     let client_id = params.get("client_id").map(str::to_owned);
     let Some(hint) = params.get("id_token_hint") else {
-        return Ok(client_id);
+        return Ok(Named {
+            client_id,
+            hinted: false,
+        });
     };
     // Signed by this environment's keys and naming this environment's
     // issuer: another environment's ID token is not one issued here.
@@ -80,8 +95,24 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Option<String>
         .map(str::to_owned);
     match (client_id, aud) {
         (Some(c), Some(a)) if c != a => Err(invalid("client_id does not match id_token_hint.")),
-        (_, Some(a)) => Ok(Some(a)),
-        (c, None) => Ok(c),
+        (_, Some(a)) => Ok(Named {
+            client_id: Some(a),
+            hinted: true,
+        }),
+        (c, None) => Ok(Named {
+            client_id: c,
+            hinted: false,
+        }),
+    }
+}
+
+/// Whether a client's post-logout URIs are followed on its `client_id`
+/// alone: yes when an operator (API key) registered it, no when anyone could
+/// have (open RFC 7591 registration).
+fn trusted_without_hint(client: &ClientRow) -> bool {
+    match client.registered_by {
+        RegisteredBy::ManagementApi | RegisteredBy::ApiKey => true,
+        RegisteredBy::Anonymous => false,
     }
 }
 
@@ -91,7 +122,11 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Option<String>
 /// §2 leaves it opaque; 512 bytes is far more than any RP uses).
 const MAX_STATE: usize = 512;
 
-fn return_url(params: &Params, client: Option<&ClientRow>) -> Result<Option<String>, PageError> {
+fn return_url(
+    params: &Params,
+    client: Option<&ClientRow>,
+    hinted: bool,
+) -> Result<Option<String>, PageError> {
     let Some(uri) = params.get("post_logout_redirect_uri") else {
         return Ok(None);
     };
@@ -104,6 +139,10 @@ fn return_url(params: &Params, client: Option<&ClientRow>) -> Result<Option<Stri
         return Err(invalid(
             "post_logout_redirect_uri is not registered for this application.",
         ));
+    }
+    if !trusted_without_hint(client) && !hinted {
+        // Sign out, but stay on our page: see the module docs.
+        return Ok(None);
     }
     let mut url =
         url::Url::parse(uri).map_err(|_| invalid("post_logout_redirect_uri is malformed."))?;

@@ -235,6 +235,7 @@ fn validate(meta: Metadata, registrant: &Registrant) -> Result<ValidClient, OAut
         token_endpoint_auth_method: Some(method),
         id_token_signed_response_alg: meta.id_token_signed_response_alg,
         refresh_token_leeway_seconds: None,
+        resource_server: None,
     })
     .map_err(|e| {
         if e.field.contains("redirect_uris") {

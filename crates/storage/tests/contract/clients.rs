@@ -28,6 +28,8 @@ pub fn new_client() -> NewClient {
         id_token_signed_response_alg: Alg::EdDsa,
         refresh_token_leeway_seconds: 0,
         registered_by: RegisteredBy::Anonymous,
+        resource_server: false,
+        token_endpoint_auth_method_chosen: true,
     }
 }
 

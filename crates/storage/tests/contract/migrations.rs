@@ -41,7 +41,52 @@ fn both_trees_hold_the_same_migrations() {
 on_every_backend!(
     sp_flags_expand_keeps_old_writers_in_step,
     refresh_lifecycle_expand_keeps_existing_families_working,
+    client_auth_expand_enforces_only_chosen_methods,
 );
+
+/// `2026-12-02-100000_oauth_client_auth_and_resource_server`: clients made
+/// through `/v1` before it never chose a `token_endpoint_auth_method` (it
+/// took a default), so it is not enforced for them; RFC 7591 registrations
+/// always chose. Nobody is a resource server.
+async fn client_auth_expand_enforces_only_chosen_methods(backend: Backend) {
+    use trusec_storage::clients::{self, AuthMethod, ClientType, RegisteredBy};
+    use trusec_storage::{Clock, StorageError, ids};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    let now = Clock::System.now_naive();
+    let confidential = |by: RegisteredBy| clients::NewClient {
+        client_type: ClientType::Confidential,
+        secret_hash: Some("hash".to_owned()),
+        token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+        registered_by: by,
+        resource_server: true,
+        ..crate::clients::new_client()
+    };
+    let (by_v1, by_rfc7591) = db
+        .run(move |c| {
+            let v1 = clients::insert(c, confidential(RegisteredBy::ManagementApi), now)?;
+            let rfc = clients::insert(c, confidential(RegisteredBy::ApiKey), now)?;
+            Ok::<_, StorageError>((v1.id, rfc.id))
+        })
+        .await
+        .unwrap();
+    db.revert_last().unwrap();
+    assert_eq!(db.migrate().unwrap(), 1);
+    let get = |id: String| {
+        let db = db.clone();
+        async move {
+            db.run(move |c| clients::get(c, ids::ENV_LIVE, &id))
+                .await
+                .unwrap()
+        }
+    };
+    let (v1, rfc) = (get(by_v1).await, get(by_rfc7591).await);
+    assert!(v1.accepts(AuthMethod::ClientSecretPost) && v1.accepts(AuthMethod::ClientSecretBasic));
+    assert!(
+        !rfc.accepts(AuthMethod::ClientSecretPost) && rfc.accepts(AuthMethod::ClientSecretBasic)
+    );
+    assert!(!v1.resource_server && !rfc.resource_server);
+}
 
 /// `2026-12-01-000000_sp_flags_boolean`: the BOOLEAN flag columns follow
 /// the BIGINT ones that an instance of the previous release writes, and
@@ -217,10 +262,9 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     use trusec_storage::{Clock, StorageError, clients, ids, users};
 
     let (_test_db, db) = crate::fresh_db(&backend);
-    // 2026-12-02-000002_revoked_access_tokens comes after it.
-    db.revert_last().unwrap();
-    db.revert_last().unwrap();
     let now = Clock::System.now_naive();
+    // The client and user are written by this release, before the rollback:
+    // the migrations rolled back below change neither in a way they need.
     let (client, user) = db
         .run(move |c| {
             let client = clients::insert(c, crate::clients::new_client(), now)?;
@@ -238,6 +282,11 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
         })
         .await
         .unwrap();
+    // 2026-12-02-000002_revoked_access_tokens and
+    // 2026-12-02-100000_oauth_client_auth_and_resource_server come after it.
+    for _ in 0..3 {
+        db.revert_last().unwrap();
+    }
     // As the previous release wrote them: no lifecycle columns.
     let writer = db.clone();
     let old_row =
@@ -280,7 +329,7 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     )
     .await;
     old_row("rt_old", "fam_old", "openid", TimeDelta::days(100)).await;
-    assert_eq!(db.migrate().unwrap(), 2);
+    assert_eq!(db.migrate().unwrap(), 3);
 
     let row = |hash: &'static str| {
         let db = db.clone();

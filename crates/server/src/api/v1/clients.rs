@@ -24,9 +24,16 @@ pub struct CreateClient {
     post_logout_redirect_uris: Option<Vec<String>>,
     grant_types: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
+    /// `client_secret_basic` or `client_secret_post` (confidential), `none`
+    /// (public). Named: only that method is accepted (RFC 7591 §2).
+    /// Omitted: a confidential client may use either secret method.
     token_endpoint_auth_method: Option<String>,
     id_token_signed_response_alg: Option<String>,
     refresh_token_leeway_seconds: Option<i64>,
+    /// May introspect access tokens issued to other clients of this
+    /// environment (RFC 7662 §4). Default false: a client introspects only
+    /// its own tokens. Confidential clients only.
+    resource_server: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -37,8 +44,11 @@ pub struct UpdateClient {
     post_logout_redirect_uris: Option<Vec<String>>,
     grant_types: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
+    /// Choosing a method enforces it from then on (RFC 7591 §2).
+    token_endpoint_auth_method: Option<String>,
     id_token_signed_response_alg: Option<String>,
     refresh_token_leeway_seconds: Option<i64>,
+    resource_server: Option<bool>,
 }
 
 fn invalid(e: FieldError) -> ApiError {
@@ -69,6 +79,7 @@ pub async fn create(
         token_endpoint_auth_method: body.token_endpoint_auth_method,
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
+        resource_server: body.resource_server,
     })
     .map_err(invalid)?;
     let secret = match valid.client_type {
@@ -137,17 +148,9 @@ pub async fn get(
     Ok(web::Json(load(&state, &caller, &id).await?.to_client()))
 }
 
-#[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
-#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
-pub async fn update(
-    state: web::Data<AppState>,
-    caller: Caller,
-    id: web::Path<String>,
-    ApiJson(body): ApiJson<UpdateClient>,
-) -> Result<web::Json<Client>, ApiError> {
-    let current = load(&state, &caller, &id).await?;
-    let existing = current.to_client();
-    // Validate the client as it would be after the change, as a whole.
+/// The change `body` asks for, validated against the client as it would be
+/// after it (`existing` with the change applied), as a whole.
+fn patch_of(body: UpdateClient, existing: Client) -> Result<ClientPatch, ApiError> {
     let merged = client_metadata::validate(ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
         client_type: Some(existing.client_type),
@@ -159,7 +162,11 @@ pub async fn update(
         ),
         grant_types: Some(body.grant_types.clone().unwrap_or(existing.grant_types)),
         scopes: Some(body.scopes.clone().unwrap_or(existing.scopes)),
-        token_endpoint_auth_method: Some(existing.token_endpoint_auth_method),
+        token_endpoint_auth_method: Some(
+            body.token_endpoint_auth_method
+                .clone()
+                .unwrap_or(existing.token_endpoint_auth_method),
+        ),
         id_token_signed_response_alg: Some(
             body.id_token_signed_response_alg
                 .clone()
@@ -169,9 +176,10 @@ pub async fn update(
             body.refresh_token_leeway_seconds
                 .unwrap_or(existing.refresh_token_leeway_seconds),
         ),
+        resource_server: Some(body.resource_server.unwrap_or(existing.resource_server)),
     })
     .map_err(invalid)?;
-    let patch = ClientPatch {
+    Ok(ClientPatch {
         name: body.name.map(|_| merged.name),
         redirect_uris: body.redirect_uris.map(|_| merged.redirect_uris),
         post_logout_redirect_uris: body
@@ -183,7 +191,23 @@ pub async fn update(
             .id_token_signed_response_alg
             .map(|_| merged.id_token_signed_response_alg),
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
-    };
+        resource_server: body.resource_server.map(|_| merged.resource_server),
+        token_endpoint_auth_method: body
+            .token_endpoint_auth_method
+            .map(|_| merged.token_endpoint_auth_method),
+    })
+}
+
+#[utoipa::path(patch, path = "/v1/oauth/clients/{id}", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), request_body = UpdateClient, security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The updated client", body = trusec_storage::clients::Client), (status = 422, description = "Invalid field", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateClient>,
+) -> Result<web::Json<Client>, ApiError> {
+    let current = load(&state, &caller, &id).await?;
+    let patch = patch_of(body, current.to_client())?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state

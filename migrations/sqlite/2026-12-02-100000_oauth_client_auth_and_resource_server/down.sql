@@ -1,0 +1,2 @@
+ALTER TABLE oauth_clients DROP COLUMN token_endpoint_auth_method_chosen;
+ALTER TABLE oauth_clients DROP COLUMN resource_server;
