@@ -12,10 +12,11 @@ on_every_backend!(
 
 /// The master key of `TestApp` (`Settings::for_tests`): the CLI must use
 /// the deployment's key to write to, or verify, its audit chain.
-const TEST_MASTER_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const TEST_MASTER_KEY: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Runs `trusec` in a temp dir with a clean TRUSEC_* environment.
-fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub(crate) fn trusec(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let dir = tempfile::tempdir().unwrap();
     trusec_in(dir.path(), args, env, stdin)
 }
@@ -30,7 +31,7 @@ fn command_in(dir: &std::path::Path) -> Command {
     cmd
 }
 
-fn trusec_in(
+pub(crate) fn trusec_in(
     dir: &std::path::Path,
     args: &[&str],
     env: &[(&str, &str)],
@@ -50,7 +51,7 @@ fn trusec_in(
     child.wait_with_output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod consents;
 mod environments;
+mod master_key;
 mod oauth_clients;
 mod oauth_flow;
 mod oauth_support;
