@@ -10,7 +10,8 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 on_every_backend!(
     rotation_keeps_name_ids_keys_and_the_audit_chain,
     a_rotation_under_the_wrong_key_changes_nothing,
-    a_key_file_is_replaced_after_the_commit
+    a_key_file_is_replaced_after_the_commit,
+    an_upgrade_keeps_name_ids_and_a_wrong_key_stores_no_secret
 );
 
 const SP: &str = "https://sp.example.com/metadata";
@@ -256,4 +257,43 @@ async fn a_key_file_is_replaced_after_the_commit(backend: Backend) {
     let again = restart_with(&app, &new_key).await;
     assert_eq!(again.get("/healthz", "").await.status(), 200);
     again.stop().await;
+}
+
+/// A deployment from before `deployment_secrets` (no rows): its first
+/// start stores the values it used before, so NameIDs and the audit chain
+/// carry on; a start under another master key stores nothing (it would
+/// lock the right key out) and exits 2.
+async fn an_upgrade_keeps_name_ids_and_a_wrong_key_stores_no_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.create_user("upgrade@example.com").await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let before = seen(&app, &user_id).await;
+    crate::audit::execute(&app, "DELETE FROM deployment_secrets").await;
+    app.stop().await;
+    let db = app.db.url_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "11".repeat(32);
+    let out = trusec_in(
+        dir.path(),
+        &["serve"],
+        &[
+            ("TRUSEC_DATABASE_URL", &db),
+            ("TRUSEC_MASTER_KEY", &wrong),
+            ("TRUSEC_BIND", "127.0.0.1:0"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("TRUSEC_MASTER_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let again = restart_with(&app, TEST_MASTER_KEY).await;
+    assert_eq!(seen(&again, &user_id).await, before);
+    again.stop().await;
+    let (code, out) = verify(&db, TEST_MASTER_KEY, None);
+    assert_eq!(code, Some(0), "{out}");
 }
