@@ -63,6 +63,26 @@ impl From<SecretError> for ResealError {
     }
 }
 
+/// Re-seals the `$sealed` column of every row of `$table` (keyed by `$id`,
+/// associated data `$aad(id)`); evaluates to how many, or the first error.
+/// A macro because diesel's columns are types: one body for every table.
+macro_rules! reseal_table {
+    ($conn:expr, $table:ident, $id:ident, $sealed:ident, $aad:path, $old:expr, $new:expr) => {{
+        let rows: Vec<(String, String)> = $table::table
+            .select(($table::$id, $table::$sealed))
+            .load($conn)
+            .map_err(StorageError::from)?;
+        let resealed = reseal_rows(stringify!($table), &rows, $aad, $old, $new)?;
+        for (id, text) in &resealed {
+            diesel::update($table::table.find(id))
+                .set($table::$sealed.eq(text))
+                .execute($conn)
+                .map_err(StorageError::from)?;
+        }
+        resealed.len()
+    }};
+}
+
 /// Re-seals every sealed value from `old` to `new` and audits
 /// `master_key.rotated`, all in one transaction: any value that does not
 /// open under `old` rolls everything back. The deployment secrets must
@@ -80,8 +100,24 @@ pub fn rotate_master_key(
     conn.transaction(|conn| {
         let secrets = deployment_secrets::stored(conn, old)?;
         let resealed = Resealed {
-            signing_keys: reseal_signing_keys(conn, old, new)?,
-            saml_idp_keys: reseal_saml_idp_keys(conn, old, new)?,
+            signing_keys: reseal_table!(
+                conn,
+                signing_keys,
+                id,
+                private_key,
+                sealed::signing_key_aad,
+                old,
+                new
+            ),
+            saml_idp_keys: reseal_table!(
+                conn,
+                saml_idp_keys,
+                id,
+                private_key,
+                sealed::saml_idp_key_aad,
+                old,
+                new
+            ),
             deployment_secrets: deployment_secrets::reseal(conn, old, new)?,
         };
         // Recorded in live, where a deployment's operators read the log
@@ -96,44 +132,6 @@ pub fn rotate_master_key(
         audit::append(conn, &secrets.audit, &[event], now)?;
         Ok(resealed)
     })
-}
-
-fn reseal_signing_keys(
-    conn: &mut DbConnection,
-    old: &[u8; 32],
-    new: &[u8; 32],
-) -> Result<usize, ResealError> {
-    let rows: Vec<(String, String)> = signing_keys::table
-        .select((signing_keys::id, signing_keys::private_key))
-        .load(conn)
-        .map_err(StorageError::from)?;
-    let resealed = reseal_rows("signing_keys", &rows, sealed::signing_key_aad, old, new)?;
-    for (id, text) in &resealed {
-        diesel::update(signing_keys::table.find(id))
-            .set(signing_keys::private_key.eq(text))
-            .execute(conn)
-            .map_err(StorageError::from)?;
-    }
-    Ok(resealed.len())
-}
-
-fn reseal_saml_idp_keys(
-    conn: &mut DbConnection,
-    old: &[u8; 32],
-    new: &[u8; 32],
-) -> Result<usize, ResealError> {
-    let rows: Vec<(String, String)> = saml_idp_keys::table
-        .select((saml_idp_keys::id, saml_idp_keys::private_key))
-        .load(conn)
-        .map_err(StorageError::from)?;
-    let resealed = reseal_rows("saml_idp_keys", &rows, sealed::saml_idp_key_aad, old, new)?;
-    for (id, text) in &resealed {
-        diesel::update(saml_idp_keys::table.find(id))
-            .set(saml_idp_keys::private_key.eq(text))
-            .execute(conn)
-            .map_err(StorageError::from)?;
-    }
-    Ok(resealed.len())
 }
 
 /// `(id, sealed)` rows re-sealed under `new`, with the same associated data;

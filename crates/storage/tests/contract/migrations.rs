@@ -153,8 +153,10 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     use trusec_storage::{StorageError, ids, service_providers, signing_keys};
 
     let (_test_db, db) = crate::fresh_db(&backend);
-    // 2026-12-02-000001_refresh_token_lifecycle and
-    // 2026-12-02-000002_revoked_access_tokens come after it.
+    // 2026-12-02-000001_refresh_token_lifecycle,
+    // 2026-12-02-000002_revoked_access_tokens and
+    // 2026-12-02-000003_deployment_secrets come after it.
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     db.revert_last().unwrap();
     db.revert_last().unwrap();
@@ -174,7 +176,7 @@ async fn environment_keys_keep_existing_keys_live(backend: Backend) {
     })
     .await
     .unwrap();
-    assert_eq!(db.migrate().unwrap(), 3);
+    assert_eq!(db.migrate().unwrap(), 4);
     let now = chrono::NaiveDateTime::default();
     let jwt = |env: &'static str| {
         let db = db.clone();
@@ -217,7 +219,9 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     use trusec_storage::{Clock, StorageError, clients, ids, users};
 
     let (_test_db, db) = crate::fresh_db(&backend);
-    // 2026-12-02-000002_revoked_access_tokens comes after it.
+    // 2026-12-02-000002_revoked_access_tokens and
+    // 2026-12-02-000003_deployment_secrets come after it.
+    db.revert_last().unwrap();
     db.revert_last().unwrap();
     db.revert_last().unwrap();
     let now = Clock::System.now_naive();
@@ -280,7 +284,7 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     )
     .await;
     old_row("rt_old", "fam_old", "openid", TimeDelta::days(100)).await;
-    assert_eq!(db.migrate().unwrap(), 2);
+    assert_eq!(db.migrate().unwrap(), 3);
 
     let row = |hash: &'static str| {
         let db = db.clone();
@@ -336,6 +340,7 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     // Down, then up again.
     db.revert_last().unwrap();
     db.revert_last().unwrap();
-    assert_eq!(db.migrate().unwrap(), 2);
+    db.revert_last().unwrap();
+    assert_eq!(db.migrate().unwrap(), 3);
     assert!(row("rt_old").await.family_expires_at.is_some());
 }
