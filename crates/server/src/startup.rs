@@ -322,7 +322,6 @@ async fn request_id_header(
     Ok(res)
 }
 
-/// Opens (creating on first start) an environment's OAuth signing keyring.
 /// Whether [`deployment_secrets`] may store a secret that has no row yet.
 #[derive(Clone, Copy, Debug)]
 pub enum SecretsMode {
