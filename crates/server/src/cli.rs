@@ -148,6 +148,9 @@ pub struct ConfigArgs {
     /// redis://… for state shared by every instance [default: in-process].
     #[arg(long, env = "TRUSEC_REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key TruSec writes, so that several deployments can share one Redis: 1-64 of A-Z a-z 0-9 and - _ : . [default: trusec:].
+    #[arg(long, env = "TRUSEC_REDIS_KEY_PREFIX", global = true)]
+    pub redis_key_prefix: Option<String>,
     /// Without Redis: megabytes of short-lived state kept in-process; once full, new sign-ins, SAML requests and logouts get 503 until entries expire, while revocations and replay markers are always kept [default: 64].
     #[arg(long, env = "TRUSEC_MEMORY_STORE_MAX_MB", global = true)]
     pub memory_store_max_mb: Option<usize>,

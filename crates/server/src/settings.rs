@@ -88,6 +88,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub database_pool_size: Option<u32>,
     pub redis_url: Option<String>,
+    pub redis_key_prefix: Option<String>,
     pub memory_store_max_mb: Option<usize>,
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
@@ -162,7 +163,7 @@ impl Settings {
                 1..=512,
             )?,
             redis_url: redis_url(&args, &file)?.map(Into::into),
-            redis_prefix: "trusec:".into(),
+            redis_prefix: redis_key_prefix(&args, &file)?,
             memory_store_max_bytes: in_range(
                 "TRUSEC_MEMORY_STORE_MAX_MB",
                 args.memory_store_max_mb.or(file.memory_store_max_mb),
@@ -324,6 +325,25 @@ fn database_url(args: &ConfigArgs, file: &FileConfig) -> Result<DbUrl, ConfigErr
     DbUrl::parse(&url).map_err(|e| ConfigError::new("TRUSEC_DATABASE_URL", e))
 }
 
+/// Two deployments sharing one Redis must not read each other's sessions,
+/// codes or rate limits: each gives its own prefix. A prefix is a plain
+/// token (no spaces, no glob characters), so it cannot widen a key pattern.
+fn redis_key_prefix(args: &ConfigArgs, file: &FileConfig) -> Result<String, ConfigError> {
+    let prefix = args
+        .redis_key_prefix
+        .clone()
+        .or(file.redis_key_prefix.clone())
+        .unwrap_or_else(|| "trusec:".into());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.');
+    if prefix.is_empty() || prefix.len() > 64 || !prefix.chars().all(allowed) {
+        return Err(ConfigError::new(
+            "TRUSEC_REDIS_KEY_PREFIX",
+            "must be 1-64 of A-Z a-z 0-9 and - _ : .",
+        ));
+    }
+    Ok(prefix)
+}
+
 fn redis_url(args: &ConfigArgs, file: &FileConfig) -> Result<Option<String>, ConfigError> {
     let url = args
         .redis_url
@@ -481,8 +501,16 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 7] = [
+        let cases: [Case; 9] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
+            (
+                |a| a.redis_key_prefix = Some("a b*".into()),
+                "TRUSEC_REDIS_KEY_PREFIX",
+            ),
+            (
+                |a| a.redis_key_prefix = Some(String::new()),
+                "TRUSEC_REDIS_KEY_PREFIX",
+            ),
             (
                 |a| a.database_url = Some("mysql://x".into()),
                 "TRUSEC_DATABASE_URL",
@@ -529,6 +557,7 @@ mod tests {
             database_url: Some(String::new()),
             database_pool_size: Some(1),
             redis_url: Some(String::new()),
+            redis_key_prefix: Some(String::new()),
             memory_store_max_mb: Some(1),
             master_key: Some(String::new()),
             open_registration: Some(false),

@@ -1,4 +1,11 @@
 //! The login-session cookie and the CSRF double-submit cookie.
+//!
+//! Over https both carry the `__Host-` prefix (RFC 6265bis §4.1.3.2): a
+//! browser then accepts them only from a secure origin, with `Secure`,
+//! `Path=/` and no `Domain`, so a page on a sibling subdomain or on plain
+//! http cannot plant or overwrite them (session fixation, a forged CSRF
+//! token). Over plain http (development) the prefix would make browsers
+//! drop the cookies, so the bare names are used there.
 
 use crate::{Environment, UiState};
 use actix_web::HttpRequest;
@@ -6,22 +13,36 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use trusec_storage::secrets;
 
 /// The live environment's session cookie; every other environment's is
-/// `trusec_session_NAME`, scoped to `/env/NAME`.
+/// `trusec_session_NAME`, scoped to `/env/NAME` (over https:
+/// `__Host-trusec_session[_NAME]`, see the module notes).
 pub const SESSION_COOKIE: &str = "trusec_session";
 pub const CSRF_COOKIE: &str = "trusec_csrf";
+const HOST_PREFIX: &str = "__Host-";
 
 /// The session cookie's name and path in `env`. Each environment is its own
 /// issuer with sessions of its own (contract): signing in to one must not
-/// replace another's cookie, so each has its own name, and a non-live
-/// environment's is sent only to its own paths.
-fn session_name_and_path(env: &Environment) -> (String, String) {
-    if env.is_live() {
-        (SESSION_COOKIE.to_owned(), "/".to_owned())
+/// replace another's cookie, so each has its own name. Over http a
+/// non-live environment's cookie is also sent only to its own paths; a
+/// `__Host-` cookie must have `Path=/`, and its own name is what keeps it
+/// apart there.
+fn session_name_and_path(env: &Environment, secure: bool) -> (String, String) {
+    let name = if env.is_live() {
+        SESSION_COOKIE.to_owned()
     } else {
-        (
-            format!("{SESSION_COOKIE}_{}", env.name),
-            env.base_path.clone(),
-        )
+        format!("{SESSION_COOKIE}_{}", env.name)
+    };
+    match (secure, env.is_live()) {
+        (true, _) => (format!("{HOST_PREFIX}{name}"), "/".to_owned()),
+        (false, true) => (name, "/".to_owned()),
+        (false, false) => (name, env.base_path.clone()),
+    }
+}
+
+fn csrf_name(secure: bool) -> String {
+    if secure {
+        format!("{HOST_PREFIX}{CSRF_COOKIE}")
+    } else {
+        CSRF_COOKIE.to_owned()
     }
 }
 
@@ -33,7 +54,7 @@ fn session_name_and_path(env: &Environment) -> (String, String) {
 /// in again).
 pub fn session(state: &UiState, token: &str, max_age_secs: i64) -> Cookie<'static> {
     let secure = state.secure_cookies;
-    let (name, path) = session_name_and_path(&state.env);
+    let (name, path) = session_name_and_path(&state.env, secure);
     Cookie::build(name, token.to_owned())
         .path(path)
         .http_only(true)
@@ -56,18 +77,19 @@ pub fn clear_session(state: &UiState) -> Cookie<'static> {
 
 /// The session token this browser holds for `state`'s environment.
 pub fn session_token(req: &HttpRequest, state: &UiState) -> Option<String> {
-    let (name, _) = session_name_and_path(&state.env);
+    let (name, _) = session_name_and_path(&state.env, state.secure_cookies);
     req.cookie(&name).map(|c| c.value().to_owned())
 }
 
 /// The CSRF token of this browser, minting one if it has none. Returns the
 /// token and, when new, the cookie to set.
 pub fn csrf(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>) {
-    if let Some(existing) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() >= 32) {
+    let name = csrf_name(secure);
+    if let Some(existing) = req.cookie(&name).filter(|c| c.value().len() >= 32) {
         return (existing.value().to_owned(), None);
     }
     let token = secrets::generate_secret("").unwrap_or_default();
-    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
+    let cookie = Cookie::build(name, token.clone())
         .path("/")
         .http_only(true)
         .secure(secure)
@@ -78,8 +100,46 @@ pub fn csrf(req: &HttpRequest, secure: bool) -> (String, Option<Cookie<'static>>
 }
 
 /// Whether a posted CSRF token matches the browser's cookie (double submit).
-pub fn csrf_ok(req: &HttpRequest, posted: &str) -> bool {
-    req.cookie(CSRF_COOKIE).is_some_and(|c| {
+pub fn csrf_ok(req: &HttpRequest, secure: bool, posted: &str) -> bool {
+    req.cookie(&csrf_name(secure)).is_some_and(|c| {
         !posted.is_empty() && secrets::constant_time_eq(c.value().as_bytes(), posted.as_bytes())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_env() -> Environment {
+        Environment {
+            id: "env_test".into(),
+            name: "test".into(),
+            issuer: "https://idp.example/env/test".into(),
+            base_path: "/env/test".into(),
+        }
+    }
+
+    #[test]
+    fn over_https_every_cookie_is_host_prefixed_with_path_slash() {
+        let live = Environment::live("https://idp.example");
+        assert_eq!(
+            session_name_and_path(&live, true),
+            ("__Host-trusec_session".into(), "/".into())
+        );
+        assert_eq!(
+            session_name_and_path(&test_env(), true),
+            ("__Host-trusec_session_test".into(), "/".into())
+        );
+        assert_eq!(csrf_name(true), "__Host-trusec_csrf");
+        // Plain http (development): browsers would drop prefixed cookies.
+        assert_eq!(
+            session_name_and_path(&live, false),
+            ("trusec_session".into(), "/".into())
+        );
+        assert_eq!(
+            session_name_and_path(&test_env(), false),
+            ("trusec_session_test".into(), "/env/test".into())
+        );
+        assert_eq!(csrf_name(false), "trusec_csrf");
+    }
 }

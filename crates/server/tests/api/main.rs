@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod cli;
 mod consents;
+mod cookies;
 mod environments;
 mod master_key;
 mod oauth_clients;

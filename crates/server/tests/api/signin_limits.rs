@@ -167,3 +167,45 @@ async fn a_public_clients_budget_is_not_spent_by_others(backend: Backend) {
         assert!(tokens["access_token"].is_string(), "{tokens}");
     }
 }
+
+trusec_testkit::on_shared_backend!(deployments_sharing_one_redis_keep_their_own_limits);
+
+/// `TRUSEC_REDIS_KEY_PREFIX`: two deployments on one Redis, each with its
+/// own prefix, never share state — failures that lock an account out of one
+/// leave the same e-mail address on the other alone.
+async fn deployments_sharing_one_redis_keep_their_own_limits(backend: Backend) {
+    let run = ulid::Ulid::new();
+    let prefixed = |name: &'static str| {
+        move |s: &mut Settings| {
+            default_login_limit(s);
+            s.redis_prefix = format!("{name}-{run}:");
+        }
+    };
+    let a = TestApp::builder(backend.clone())
+        .with_settings(prefixed("deploy-a"))
+        .spawn()
+        .await;
+    let b = TestApp::builder(backend)
+        .with_settings(prefixed("deploy-b"))
+        .spawn()
+        .await;
+    for app in [&a, &b] {
+        make_user(app, "shared@example.com").await;
+    }
+    let browser = browser_at("127.0.0.61");
+    let mut refused = false;
+    for _ in 0..12 {
+        let (status, _) = sign_in(&a, &browser, "shared@example.com", "wrong").await;
+        refused |= status == 429;
+    }
+    assert!(refused, "deployment A limits the failures");
+    let (status, _) = sign_in(
+        &b,
+        &browser_at("127.0.0.61"),
+        "shared@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_ne!(status, 429, "deployment B shares nothing with A");
+    assert!(status == 200 || status == 303, "{status}");
+}

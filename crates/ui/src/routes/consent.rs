@@ -84,7 +84,7 @@ pub async fn post(
     form: web::Form<ConsentForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    if !cookies::csrf_ok(&req, &form.csrf_token) {
+    if !cookies::csrf_ok(&req, state.secure_cookies, &form.csrf_token) {
         return Err(PageError::refused(
             StatusCode::FORBIDDEN,
             "This page expired",

@@ -152,7 +152,7 @@ pub async fn post(
         email: users::normalize_email(&form.email),
         client: client_info(&req),
     };
-    if !cookies::csrf_ok(&req, &form.csrf_token) {
+    if !cookies::csrf_ok(&req, state.secure_cookies, &form.csrf_token) {
         let page = attempt.page(&form, "Your session expired. Please try again.");
         return Ok(form_page(&req, &state, StatusCode::FORBIDDEN, page));
     }

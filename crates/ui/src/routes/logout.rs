@@ -105,7 +105,7 @@ pub async fn post(
     state: web::Data<UiState>,
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, PageError> {
-    if !cookies::csrf_ok(&req, &form.csrf_token) {
+    if !cookies::csrf_ok(&req, state.secure_cookies, &form.csrf_token) {
         return Err(PageError::page_expired());
     }
     let intent = LogoutIntent::load(&state, &form.intent).await;
