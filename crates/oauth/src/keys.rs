@@ -86,8 +86,9 @@ pub struct Keyring {
     last_reload_us: AtomicI64,
 }
 
+/// `trusec master-key rotate` re-seals these rows: storage owns the label.
 fn kid_aad(kid: &str) -> Vec<u8> {
-    format!("trusec-signing-key:{kid}").into_bytes()
+    trusec_storage::sealed::signing_key_aad(kid)
 }
 
 /// A new key of environment `env` and `alg` in `state`, its private part

@@ -37,8 +37,9 @@ pub struct IdpKey {
     pub published_pem: Vec<String>,
 }
 
+/// `trusec master-key rotate` re-seals these rows: storage owns the label.
 fn aad(id: &str) -> Vec<u8> {
-    format!("trusec-saml-key:{id}").into_bytes()
+    sealed::saml_idp_key_aad(id)
 }
 
 /// A new key and certificate of environment `env` for `common_name` (its

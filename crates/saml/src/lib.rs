@@ -67,24 +67,22 @@ impl SamlState {
     /// The IdP of `ui`'s environment.
     /// `xml` is the process's one XML pool, shared by every environment's
     /// IdP so that its bound holds for the process.
+    /// `name_id_secret` is the deployment's NameID secret
+    /// (`storage::deployment_secrets`), which outlives master-key rotations.
     pub fn new(
         ui: UiState,
         keys: Arc<idp_key::IdpKeys>,
-        master_key: &[u8; 32],
+        name_id_secret: &[u8; 32],
         xml: xml_work::XmlWork,
     ) -> Self {
-        use sha2::Digest;
         // Before any request: no XML this process handles may name a URI
         // it would resolve (the pool refuses all work if this failed).
         let _ = xml_work::locked_down();
-        let mut h = sha2::Sha256::new();
-        h.update(b"trusec saml persistent nameid v1\0");
-        h.update(master_key);
         Self {
             issuer: ui.env.issuer.clone(),
             ui,
             keys,
-            persistent_secret: h.finalize().into(),
+            persistent_secret: *name_id_secret,
             xml,
             signed_metadata: LastSigned::default(),
         }

@@ -33,6 +33,24 @@ pub enum Command {
     /// Inspect the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the master key.
+    #[command(subcommand)]
+    MasterKey(MasterKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Re-seal every sealed value (all environments' signing and SAML keys,
+    /// the deployment secrets) under a new key, in one transaction. The new
+    /// key is read from standard input (64 hex characters), or made with
+    /// --generate and printed once. A key from data/master.key is replaced
+    /// there after the commit. Stop every instance first; start them with
+    /// the new key.
+    Rotate {
+        /// Make the new key (printed once, on standard output) instead of reading it.
+        #[arg(long)]
+        generate: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 
 use crate::cli::{EnvironmentArg, KeyTypeArg};
 use crate::settings::{ConfigError, Settings};
-use crate::startup::open_database;
+use crate::startup::{SecretsMode, deployment_secrets, open_database};
 use crate::{durations, validate};
 use anyhow::{Context, bail};
 use diesel::Connection;
@@ -154,8 +154,10 @@ pub async fn verify_audit(
     expect: Option<audit::Head>,
 ) -> anyhow::Result<audit::ChainReport> {
     let master_key = settings.load_existing_master_key()?;
-    let key = crate::startup::audit_key(master_key.expose_secret())?;
     let db = open_database(settings).await?;
+    let key = deployment_secrets(&db, master_key.expose_secret(), SecretsMode::ReadOnly)
+        .await?
+        .audit;
     Ok(db
         .run(move |conn| audit::verify_chain(conn, &key, expect.as_ref()))
         .await?)
@@ -170,7 +172,9 @@ async fn audit_key_for_writing(
     db: &trusec_storage::Db,
 ) -> anyhow::Result<audit::AuditKey> {
     let master_key = settings.load_master_key()?;
-    let key = crate::startup::audit_key(master_key.expose_secret())?;
+    let key = deployment_secrets(db, master_key.expose_secret(), SecretsMode::Create)
+        .await?
+        .audit;
     let anchor_key = key.clone();
     let now = Clock::System.now_naive();
     match db
@@ -188,4 +192,86 @@ async fn audit_key_for_writing(
             Ok(key)
         }
     }
+}
+
+/// The longest standard input `trusec master-key rotate` reads: a key is
+/// 64 hex characters; anything much longer is not one.
+const NEW_KEY_INPUT_MAX: u64 = 1024;
+
+/// `trusec master-key rotate [--generate]`: re-seals every sealed value
+/// under a new master key in one transaction (audited), then, for a key
+/// kept in a file, replaces the file. A current key that does not open
+/// every value changes nothing.
+///
+/// # Errors
+/// Bad input, a value that does not open under the current key, storage
+/// failures, or (after the commit: the message says so) a key file that
+/// could not be replaced.
+pub async fn rotate_master_key(settings: &Settings, generate: bool) -> anyhow::Result<()> {
+    let current = settings.load_existing_master_key()?;
+    let new = if generate {
+        crate::master_key::generate()?
+    } else {
+        read_new_key()?
+    };
+    if crate::master_key::same(&current, &new) {
+        bail!("the new master key is the current one; nothing changed");
+    }
+    let db = open_database(settings).await?;
+    // The deployment secrets exist (made under the current key) and the
+    // chain's tail verifies: the current key is the deployment's.
+    audit_key_for_writing(settings, &db)
+        .await
+        .map_err(|e| anyhow::anyhow!("nothing changed: {e}"))?;
+    let (old_bytes, new_bytes) = (*current.expose_secret(), *new.expose_secret());
+    let now = Clock::System.now_naive();
+    let resealed = db
+        .run(move |conn| {
+            Ok(trusec_storage::reseal::rotate_master_key(
+                conn, &old_bytes, &new_bytes, now,
+            ))
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("nothing changed: {e}"))?;
+    if generate {
+        // Printed before the key file is touched, so that it is never lost.
+        println!("{}", crate::master_key::to_hex(&new));
+    }
+    eprintln!(
+        "re-sealed {} signing keys, {} SAML IdP keys and {} deployment secrets under the new master key",
+        resealed.signing_keys, resealed.saml_idp_keys, resealed.deployment_secrets
+    );
+    match &settings.master_key {
+        crate::settings::MasterKeySource::File(path) => {
+            crate::master_key::replace(path, &new).with_context(|| {
+                format!(
+                    "the database is sealed under the new key, but {} still holds the old one: write the new key there (mode 0600) before starting",
+                    path.display()
+                )
+            })?;
+            eprintln!(
+                "{} now holds the new key; start every instance",
+                path.display()
+            );
+        }
+        crate::settings::MasterKeySource::Inline(_) => {
+            eprintln!("set TRUSEC_MASTER_KEY to the new key, then start every instance");
+        }
+    }
+    Ok(())
+}
+
+/// The new key from standard input: 64 hex characters, bounded.
+fn read_new_key() -> anyhow::Result<crate::master_key::MasterKey> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(NEW_KEY_INPUT_MAX)
+        .read_to_string(&mut text)
+        .context("reading the new master key from standard input")?;
+    let text = secrecy::SecretString::from(text);
+    crate::master_key::parse(text.expose_secret()).map_err(|e| {
+        anyhow::anyhow!(
+            "the new master key on standard input {e} (or pass --generate); nothing changed"
+        )
+    })
 }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use trusec_server::cli::{AuditCommand, Cli, Command, KeysCommand, UsersCommand};
+use trusec_server::cli::{AuditCommand, Cli, Command, KeysCommand, MasterKeyCommand, UsersCommand};
 use trusec_server::settings::{ConfigError, Settings};
 use trusec_server::startup::StartupError;
 use trusec_server::{Application, commands, telemetry};
@@ -53,6 +53,17 @@ async fn main() -> ExitCode {
             match commands::verify_audit(&settings, expect_head).await {
                 Ok(report) => verified(&report),
                 Err(e) => report::<String>(Err(e)),
+            }
+        }
+        Command::MasterKey(MasterKeyCommand::Rotate { generate }) => {
+            match commands::rotate_master_key(&settings, generate).await {
+                Ok(()) => ExitCode::SUCCESS,
+                // Nothing changed, or (after the commit) the key file
+                // could not be replaced: the message says which.
+                Err(e) => {
+                    eprintln!("trusec: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
         }
     }

@@ -118,6 +118,61 @@ fn refuse_if_shared(path: &Path) -> Result<(), MasterKeyError> {
     Ok(())
 }
 
+/// Makes a fresh random key.
+///
+/// # Errors
+/// When the OS CSPRNG fails.
+pub fn generate() -> Result<MasterKey, MasterKeyError> {
+    let mut key = [0u8; KEY_LEN];
+    trusec_storage::secrets::random_bytes(&mut key)?;
+    Ok(SecretBox::new(Box::new(key)))
+}
+
+/// The key as 64 lower-case hex characters.
+pub fn to_hex(key: &MasterKey) -> String {
+    key.expose_secret()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Replaces the key file with `key`, atomically: a temporary file (mode
+/// 0600) in the same directory, synced, then renamed over the old one, so
+/// a crash leaves either the old key or the new one, never half of one.
+///
+/// # Errors
+/// When the file cannot be written or renamed.
+pub fn replace(path: &Path, key: &MasterKey) -> Result<(), MasterKeyError> {
+    let io = |source| MasterKeyError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".new");
+    let tmp = std::path::PathBuf::from(tmp_name);
+    // A leftover of an interrupted rotation holds no key anyone uses.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(format!("{}\n", to_hex(key)).as_bytes())
+        .map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Whether two keys are the same (tests).
 pub fn same(a: &MasterKey, b: &MasterKey) -> bool {
     trusec_storage::secrets::constant_time_eq(a.expose_secret(), b.expose_secret())
@@ -158,6 +213,23 @@ mod tests {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
         assert!(load_or_create(&path).is_ok());
+    }
+
+    #[test]
+    fn replace_swaps_the_file_for_the_new_key_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        load_or_create(&path).unwrap();
+        let new = generate().unwrap();
+        replace(&path, &new).unwrap();
+        assert!(same(&load(&path).unwrap(), &new));
+        assert!(!dir.path().join("master.key.new").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trusec_storage::audit::{Anchoring, AuditKey, AuditLog};
+use trusec_storage::audit::{Anchoring, AuditLog};
+use trusec_storage::deployment_secrets::DeploymentSecrets;
 use trusec_storage::{Clock, Core, Db, DbSettings, EphemeralStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -193,15 +194,15 @@ async fn build_state(
     let db = open_database(&settings).await?;
     let store = open_store(&settings, &clock).await?;
     store.warn_if_it_may_evict().await;
-    let (audit, audit_task) =
-        AuditLog::start(db.clone(), clock.clone(), audit_key(&master_key_bytes)?);
+    let secrets = deployment_secrets(&db, &master_key_bytes, SecretsMode::Create).await?;
+    let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone(), secrets.audit.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     // Access tokens live this long whatever the environment: storage keeps
     // a revoked family's marks as long.
     let access_token_ttl = trusec_oauth::OAuthSettings::new(&settings.issuer).access_token_ttl;
     let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
         .with_access_token_ttl(access_token_ttl);
-    let environments = open_environments(&core, &settings, master_key_bytes).await?;
+    let environments = open_environments(&core, &settings, master_key_bytes, &secrets).await?;
     // After the signing keys opened: the master key is the deployment's.
     anchor_audit_chain(&core).await?;
     let maintenance = vec![spawn_key_maintenance(
@@ -226,6 +227,7 @@ async fn open_environments(
     core: &Core,
     settings: &Settings,
     master_key: [u8; 32],
+    secrets: &DeploymentSecrets,
 ) -> Result<Vec<crate::state::EnvStates>, ConfigError> {
     let rows = core
         .db
@@ -255,7 +257,7 @@ async fn open_environments(
         let keys = open_saml_keys(core, &master_key, &ui.env).await?;
         out.push(crate::state::EnvStates {
             oauth: trusec_oauth::OAuthState::new(ui.clone(), keyring, oauth_settings.clone()),
-            saml: trusec_saml::SamlState::new(ui.clone(), keys, &master_key, xml.clone()),
+            saml: trusec_saml::SamlState::new(ui.clone(), keys, &secrets.saml_name_id, xml.clone()),
             ui,
         });
     }
@@ -320,21 +322,57 @@ async fn request_id_header(
     Ok(res)
 }
 
-/// Opens (creating on first start) an environment's OAuth signing keyring.
-/// The audit chain's HMAC key, derived from the master key.
+/// Whether [`deployment_secrets`] may store a secret that has no row yet.
+#[derive(Clone, Copy, Debug)]
+pub enum SecretsMode {
+    /// `serve` and commands that write: store any missing secret.
+    Create,
+    /// Commands that only read: derive a missing one, store nothing.
+    ReadOnly,
+}
+
+/// The deployment secrets (the audit key, the SAML NameID secret), read
+/// once from `deployment_secrets` and unsealed with the master key.
 ///
 /// # Errors
-/// A `ConfigError` naming `TRUSEC_MASTER_KEY` when OpenSSL cannot derive it.
-pub fn audit_key(master_key: &[u8; 32]) -> Result<AuditKey, ConfigError> {
-    AuditKey::derive(master_key).map_err(|e| {
-        ConfigError::new(
+/// A `ConfigError` naming `TRUSEC_MASTER_KEY` when they do not open under
+/// this key, or `TRUSEC_DATABASE_URL` when they cannot be read.
+pub async fn deployment_secrets(
+    db: &trusec_storage::Db,
+    master_key: &[u8; 32],
+    mode: SecretsMode,
+) -> Result<DeploymentSecrets, ConfigError> {
+    use trusec_storage::deployment_secrets::{self as secrets, SecretError};
+    let (master, now) = (*master_key, Clock::System.now_naive());
+    let opened = db
+        .run(move |conn| {
+            Ok(match mode {
+                SecretsMode::Create => secrets::open(conn, &master, now),
+                SecretsMode::ReadOnly => secrets::peek(conn, &master),
+            })
+        })
+        .await
+        .and_then(|r| match r {
+            Err(SecretError::Storage(e)) => Err(e),
+            other => Ok(other),
+        });
+    match opened {
+        Ok(Ok(secrets)) => Ok(secrets),
+        Ok(Err(e)) => Err(ConfigError::new(
             "TRUSEC_MASTER_KEY",
             format!(
-                "cannot derive the audit key: {}",
+                "{} (is this the master key they were sealed with? after `trusec master-key rotate`, start with the new key)",
                 crate::error::ErrorChain(&e)
             ),
-        )
-    })
+        )),
+        Err(e) => Err(ConfigError::new(
+            "TRUSEC_DATABASE_URL",
+            format!(
+                "cannot read the deployment secrets: {}",
+                crate::error::ErrorChain(&e)
+            ),
+        )),
+    }
 }
 
 /// On the first start with a keyed audit chain, re-anchors a chain written

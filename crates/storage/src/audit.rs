@@ -69,6 +69,8 @@ crate::text_enum! {
         SamlRequestRefused = "saml.request.refused",
         SamlLogout = "saml.logout",
         SigningKeyRotated = "signing_key.rotated",
+        /// Every sealed value re-sealed under a new master key (`trusec master-key rotate`).
+        MasterKeyRotated = "master_key.rotated",
         RateLimitExceeded = "rate_limit.exceeded",
         /// The checkpoint where a chain written before the audit key existed
         /// switches to keyed hashes (`chain::anchor`).

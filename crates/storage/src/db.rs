@@ -229,17 +229,20 @@ impl Db {
         reverted.map(|v| v.len()).map_err(StorageError::Backend)
     }
 
-    /// Reverts the latest migration (tests of down.sql only).
+    /// Reverts the latest migration (tests of down.sql only); returns its
+    /// version (the digits of its directory name before the first `_`).
     ///
     /// # Errors
     /// When the down migration fails.
-    pub fn revert_last(&self) -> Result<(), StorageError> {
+    pub fn revert_last(&self) -> Result<String, StorageError> {
         let mut conn = self.pool.get()?;
         let reverted = match &mut *conn {
             DbConnection::Postgres(c) => c.revert_last_migration(PG_MIGRATIONS),
             DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
         };
-        reverted.map(|_| ()).map_err(StorageError::Backend)
+        reverted
+            .map(|version| version.to_string())
+            .map_err(StorageError::Backend)
     }
 
     /// Readiness: a trivial round trip.

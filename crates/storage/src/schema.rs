@@ -162,6 +162,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deployment_secrets (name) {
+        name -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_consents, refresh_tokens, users);
 
 diesel::table! {

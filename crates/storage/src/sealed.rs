@@ -9,6 +9,21 @@ use openssl::symm::{Cipher, decrypt_aead, encrypt_aead};
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
+/// The associated data of a JWT signing key's sealed private key (`signing_keys.private_key`).
+pub fn signing_key_aad(kid: &str) -> Vec<u8> {
+    format!("trusec-signing-key:{kid}").into_bytes()
+}
+
+/// The associated data of a SAML IdP key's sealed private key (`saml_idp_keys.private_key`).
+pub fn saml_idp_key_aad(id: &str) -> Vec<u8> {
+    format!("trusec-saml-key:{id}").into_bytes()
+}
+
+/// The associated data of a deployment secret (`deployment_secrets.sealed`).
+pub fn deployment_secret_aad(name: &str) -> Vec<u8> {
+    format!("trusec-deployment-secret:{name}").into_bytes()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     #[error("OpenSSL: {0}")]

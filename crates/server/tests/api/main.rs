@@ -15,6 +15,7 @@ mod client_limits;
 mod consents;
 mod cookies;
 mod environments;
+mod master_key;
 mod oauth_clients;
 mod oauth_flow;
 mod oauth_support;

@@ -55,6 +55,16 @@ impl AuditKey {
         hkdf_sha256(master_key, AUDIT_KEY_INFO, &mut out).map_err(StorageError::backend)?;
         Ok(Self(out))
     }
+
+    /// The key as stored in `deployment_secrets` (sealed there).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes, to seal them.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 /// HKDF-SHA-256 (extract then expand, RFC 5869 §2) with an empty salt, by OpenSSL.
