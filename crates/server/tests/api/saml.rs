@@ -1313,6 +1313,15 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
     let before = certificates(&metadata(&app).await);
     assert_eq!(before.len(), 1);
     let old_cert = idp_cert(&app).await;
+    // Signed metadata is made once per key set (each signing gives the
+    // document a fresh ID, so equal bodies mean it was served from memory).
+    let signed = |app: &TestApp| {
+        let client = app.client.clone();
+        let url = app.url("/saml/metadata?signed=true");
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let first_signed = signed(&app).await;
+    assert_eq!(signed(&app).await, first_signed, "signed once, then cached");
     // Step one announces the next certificate; the current one still signs.
     let (status, body) = status_json(
         app.post("/v1/signing-keys/rotate", &app.secret_key, &json!({}))
@@ -1322,6 +1331,9 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
     assert_eq!((status, body["saml"].as_str()), (200, Some("announced")));
     let announced = certificates(&metadata(&app).await);
     assert_eq!(announced.len(), 2);
+    let signed_after = signed(&app).await;
+    assert_ne!(signed_after, first_signed, "a new key set is signed anew");
+    assert!(certificates(&signed_after).contains(&announced[1]));
     assert_eq!(announced[0], before[0]);
     let (_, xml, _) = sso(
         &app,
