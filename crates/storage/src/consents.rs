@@ -112,8 +112,7 @@ pub fn revoke(
             .ok_or(StorageError::NotFound)?;
         diesel::delete(oauth_consents::table.filter(oauth_consents::id.eq(&row.id)))
             .execute(conn)?;
-        let revoked =
-            crate::refresh_tokens::revoke_for_user_and_client(conn, user_id, client_id, now)?;
+        let revoked = crate::refresh_tokens::revoke_for_user(conn, user_id, Some(client_id), now)?;
         Ok((row, revoked))
     })
 }

@@ -267,41 +267,27 @@ pub fn revoke_for_sessions(
     Ok(Revoked { families })
 }
 
-/// Revokes every family a client holds for a user (the user took back
-/// their consent to it), offline ones included.
-///
-/// # Errors
-/// Backend failures.
-pub fn revoke_for_user_and_client(
-    conn: &mut DbConnection,
-    user_id: &str,
-    client_id: &str,
-    now: NaiveDateTime,
-) -> Result<Revoked, StorageError> {
-    let families = refresh_tokens::table
-        .filter(refresh_tokens::user_id.eq(user_id))
-        .filter(refresh_tokens::client_id.eq(client_id))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .select(refresh_tokens::family_id)
-        .distinct()
-        .load::<String>(conn)?;
-    revoke_families(conn, &families, now)?;
-    Ok(Revoked { families })
-}
-
 /// Revokes every family of a user, `offline_access` ones included (a
-/// password change; the user's deletion).
+/// password change; the user's deletion) — or, with `only_client`, every
+/// family that client holds for the user (the user took back their
+/// consent to it).
 ///
 /// # Errors
 /// Backend failures.
 pub fn revoke_for_user(
     conn: &mut DbConnection,
     user_id: &str,
+    only_client: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Revoked, StorageError> {
-    let families = refresh_tokens::table
+    let mut live = refresh_tokens::table
         .filter(refresh_tokens::user_id.eq(user_id))
         .filter(refresh_tokens::revoked_at.is_null())
+        .into_boxed();
+    if let Some(client) = only_client {
+        live = live.filter(refresh_tokens::client_id.eq(client.to_owned()));
+    }
+    let families = live
         .select(refresh_tokens::family_id)
         .distinct()
         .load::<String>(conn)?;

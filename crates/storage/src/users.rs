@@ -249,7 +249,7 @@ pub fn update(
         let password_changed = patch.password_hash.is_some();
         let row = apply(conn, env, id, patch, now)?;
         let refresh = if password_changed {
-            crate::refresh_tokens::revoke_for_user(conn, id, now)?
+            crate::refresh_tokens::revoke_for_user(conn, id, None, now)?
         } else {
             Revoked::default()
         };
@@ -316,7 +316,7 @@ pub fn delete(
         get(conn, env, id)?;
         // Revoked before the rows go, so the caller learns which families
         // ended; the delete cascades to them.
-        let refresh = crate::refresh_tokens::revoke_for_user(conn, id, now)?;
+        let refresh = crate::refresh_tokens::revoke_for_user(conn, id, None, now)?;
         let hashes = sessions::table
             .filter(sessions::user_id.eq(id))
             .select(sessions::token_hash)

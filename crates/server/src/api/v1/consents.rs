@@ -16,13 +16,6 @@ use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::consents;
 use trusec_storage::ids::{ClientId, ConsentId, UserId};
 
-fn user_not_found(e: StorageError) -> ApiError {
-    match e {
-        StorageError::NotFound => ApiError::not_found("user", Some("id")),
-        other => other.into(),
-    }
-}
-
 async fn list(
     state: &AppState,
     env: String,
@@ -38,7 +31,7 @@ async fn list(
             consents::list_for_user(conn, &env, &user_id, only_client.as_deref(), &page)
         })
         .await
-        .map_err(user_not_found)?;
+        .map_err(super::users::user_not_found)?;
     list_response(rows, consents::ConsentRow::to_consent, |c| c.id.clone())
 }
 

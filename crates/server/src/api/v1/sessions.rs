@@ -227,10 +227,7 @@ pub async fn list_for_user(
         .db
         .run(move |conn| sessions::list_active_for_user(conn, &env, &user_id, now, &page))
         .await
-        .map_err(|e| match e {
-            StorageError::NotFound => ApiError::not_found("user", Some("id")),
-            other => other.into(),
-        })?;
+        .map_err(super::users::user_not_found)?;
     list_response(rows, |r| r.to_session(), |s| s.id.clone())
 }
 
@@ -250,10 +247,7 @@ pub async fn revoke_all_for_user(
         .db
         .run(move |conn| sessions::revoke_all_for_user(conn, &env, &uid, now))
         .await
-        .map_err(|e| match e {
-            StorageError::NotFound => ApiError::not_found("user", Some("id")),
-            other => other.into(),
-        })?;
+        .map_err(super::users::user_not_found)?;
     let hashes: Vec<String> = rows.iter().map(|r| r.token_hash.clone()).collect();
     state
         .core

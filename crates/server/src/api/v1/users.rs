@@ -50,7 +50,9 @@ fn email_taken(e: StorageError) -> ApiError {
     }
 }
 
-fn user_not_found(e: StorageError) -> ApiError {
+/// A storage `NotFound` for the user named by the path's `id`, as the
+/// `/v1/users/{id}…` routes report it.
+pub(crate) fn user_not_found(e: StorageError) -> ApiError {
     match e {
         StorageError::NotFound => ApiError::not_found("user", Some("id")),
         other => other.into(),
