@@ -197,12 +197,22 @@ async fn build_state(
     let secrets = deployment_secrets(&db, &master_key_bytes, SecretsMode::Create).await?;
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone(), secrets.audit.clone());
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    // Access tokens live this long whatever the environment: storage keeps
-    // a revoked family's marks as long.
-    let access_token_ttl = trusec_oauth::OAuthSettings::new(&settings.issuer).access_token_ttl;
+    // One set of protocol settings for every environment (each gets its
+    // own issuer from its `Environment`).
+    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
+    oauth_settings.open_registration = settings.open_registration;
+    oauth_settings.refresh_family_lifetime = settings.refresh_token_family_lifetime;
+    // Storage keeps a revoked family's marks as long as its access tokens live.
     let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
-        .with_access_token_ttl(access_token_ttl);
-    let environments = open_environments(&core, &settings, master_key_bytes, &secrets).await?;
+        .with_access_token_ttl(oauth_settings.access_token_ttl);
+    let environments = open_environments(
+        &core,
+        &settings,
+        &oauth_settings,
+        master_key_bytes,
+        &secrets,
+    )
+    .await?;
     // After the signing keys opened: the master key is the deployment's.
     anchor_audit_chain(&core).await?;
     let maintenance = vec![spawn_key_maintenance(
@@ -226,6 +236,7 @@ async fn build_state(
 async fn open_environments(
     core: &Core,
     settings: &Settings,
+    oauth_settings: &trusec_oauth::OAuthSettings,
     master_key: [u8; 32],
     secrets: &DeploymentSecrets,
 ) -> Result<Vec<crate::state::EnvStates>, ConfigError> {
@@ -239,8 +250,6 @@ async fn open_environments(
                 format!("cannot load the environments: {e}"),
             )
         })?;
-    let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
-    oauth_settings.open_registration = settings.open_registration;
     // One XML pool for the process: its bound is a bound on the machine.
     let xml = trusec_saml::xml_work::XmlWork::per_core();
     let mut out = Vec::with_capacity(rows.len());
@@ -253,7 +262,7 @@ async fn open_environments(
             env: Arc::new(env),
         };
         let master = secrecy::SecretBox::new(Box::new(master_key));
-        let keyring = open_keyring(core, master, &oauth_settings, &ui.env).await?;
+        let keyring = open_keyring(core, master, oauth_settings, &ui.env).await?;
         let keys = open_saml_keys(core, &master_key, &ui.env).await?;
         out.push(crate::state::EnvStates {
             oauth: trusec_oauth::OAuthState::new(ui.clone(), keyring, oauth_settings.clone()),

@@ -39,7 +39,7 @@ impl AppState {
 
     /// The authorization server whose issuer a JWT claims (unverified:
     /// verifying it is then that environment's job, with its own keys).
-    pub fn oauth_for_token(&self, token: &str) -> Option<&trusec_oauth::OAuthState> {
+    fn oauth_for_token(&self, token: &str) -> Option<&trusec_oauth::OAuthState> {
         let iss = trusec_oauth::claimed_issuer(token)?;
         self.environments
             .iter()
@@ -71,10 +71,5 @@ impl AppState {
             return Err(refused());
         }
         Ok(claims)
-    }
-
-    /// The live environment's states (served at the root).
-    pub fn live(&self) -> Option<&EnvStates> {
-        self.environment(trusec_storage::ids::ENV_LIVE)
     }
 }

@@ -18,6 +18,7 @@ on_every_backend!(
     a_password_change_ends_every_refresh_token,
     deleting_the_user_ends_every_refresh_token,
     rotation_does_not_extend_the_family_lifetime,
+    the_family_lifetime_is_the_setting,
     a_deleted_clients_access_tokens_stop_at_once,
     offline_access_is_consented_to_first,
     a_code_redeemed_after_its_sign_in_ended_is_refused,
@@ -268,6 +269,21 @@ async fn rotation_does_not_extend_the_family_lifetime(backend: Backend) {
     assert_eq!(live["exp"].as_i64(), Some(family_ends), "{live}");
     app.clock.advance(TimeDelta::days(4));
     assert_refused(&app, &client, &current).await;
+}
+
+/// `TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME` is the absolute lifetime the
+/// refresh grant enforces (here one day instead of 90).
+async fn the_family_lifetime_is_the_setting(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| s.refresh_token_family_lifetime = std::time::Duration::from_secs(86_400))
+        .spawn()
+        .await;
+    make_user(&app, "short@example.com").await;
+    let client = confidential_client(&app, json!({})).await;
+    let first = login_and_redeem(&app, &client, "short@example.com", "openid offline_access").await;
+    let token = first["refresh_token"].as_str().unwrap();
+    app.clock.advance(TimeDelta::hours(25));
+    assert_refused(&app, &client, token).await;
 }
 
 async fn a_deleted_clients_access_tokens_stop_at_once(backend: Backend) {
