@@ -243,35 +243,6 @@ fn unseal(name: SecretName, master: &[u8; 32], text: &str) -> Result<[u8; 32], S
     plain.try_into().map_err(|_| sealed_err(SealError::Unseal))
 }
 
-/// Re-seals every row under `new` (inside the caller's transaction);
-/// returns how many. Nothing is written unless every row opened.
-///
-/// # Errors
-/// Backend failures, or a row that does not open under `old`.
-pub(crate) fn reseal(
-    conn: &mut DbConnection,
-    old: &[u8; 32],
-    new: &[u8; 32],
-) -> Result<usize, SecretError> {
-    let rows: Vec<SecretRow> = deployment_secrets::table
-        .select(SecretRow::as_select())
-        .load(conn)
-        .map_err(StorageError::from)?;
-    let mut resealed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let name = row.name;
-        let value = unseal(name, old, &row.sealed)?;
-        resealed.push((name, seal(name, new, &value)?));
-    }
-    for (name, text) in &resealed {
-        diesel::update(deployment_secrets::table.find(*name))
-            .set(deployment_secrets::sealed.eq(text))
-            .execute(conn)
-            .map_err(StorageError::from)?;
-    }
-    Ok(resealed.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

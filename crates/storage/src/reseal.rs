@@ -9,9 +9,9 @@
 
 use crate::audit::{self, Actor, EventType, NewAuditEvent};
 use crate::db::DbConnection;
-use crate::deployment_secrets::{self, SecretError};
+use crate::deployment_secrets::{self as secrets, SecretError};
 use crate::error::StorageError;
-use crate::schema::{saml_idp_keys, signing_keys};
+use crate::schema::{deployment_secrets, saml_idp_keys, signing_keys};
 use crate::sealed::{self, SealError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -86,7 +86,7 @@ macro_rules! reseal_table {
 /// Re-seals every sealed value from `old` to `new` and audits
 /// `master_key.rotated`, all in one transaction: any value that does not
 /// open under `old` rolls everything back. The deployment secrets must
-/// exist already ([`deployment_secrets::open`] under `old`), or a secret
+/// exist already ([`secrets::open`] under `old`), or a secret
 /// still derived from the master key would change with it.
 ///
 /// # Errors
@@ -98,7 +98,8 @@ pub fn rotate_master_key(
     now: NaiveDateTime,
 ) -> Result<Resealed, ResealError> {
     conn.transaction(|conn| {
-        let secrets = deployment_secrets::stored(conn, old)?;
+        // Opens (and checks) every deployment secret under `old` first.
+        let stored = secrets::stored(conn, old)?;
         let resealed = Resealed {
             signing_keys: reseal_table!(
                 conn,
@@ -118,7 +119,15 @@ pub fn rotate_master_key(
                 old,
                 new
             ),
-            deployment_secrets: deployment_secrets::reseal(conn, old, new)?,
+            deployment_secrets: reseal_table!(
+                conn,
+                deployment_secrets,
+                name,
+                sealed,
+                sealed::deployment_secret_aad,
+                old,
+                new
+            ),
         };
         // Recorded in live, where a deployment's operators read the log
         // (`/v1/audit-events` lists one environment): a test key must not
@@ -129,7 +138,7 @@ pub fn rotate_master_key(
             Actor::cli(),
         )
         .data(serde_json::json!({"resealed": resealed}));
-        audit::append(conn, &secrets.audit, &[event], now)?;
+        audit::append(conn, &stored.audit, &[event], now)?;
         Ok(resealed)
     })
 }
