@@ -121,15 +121,10 @@ impl SamlState {
     /// user, so the same user looks the same to one SP and unrelated to two.
     pub fn persistent_name_id(&self, sp_entity_id: &str, user_id: &str) -> String {
         use base64::Engine;
-        let key = openssl::pkey::PKey::hmac(&self.persistent_secret);
-        let mac = key.and_then(|key| {
-            let mut signer =
-                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
-            signer.update(sp_entity_id.as_bytes())?;
-            signer.update(b"\0")?;
-            signer.update(user_id.as_bytes())?;
-            signer.sign_to_vec()
-        });
+        let mac = trusec_storage::secrets::hmac_sha256(
+            &self.persistent_secret,
+            &[sp_entity_id.as_bytes(), b"\0", user_id.as_bytes()],
+        );
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.unwrap_or_default())
     }
 }

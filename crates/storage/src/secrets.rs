@@ -60,6 +60,20 @@ pub fn generate_secret(prefix: &str) -> Result<String, SecretError> {
     Ok(out)
 }
 
+/// HMAC-SHA-256 (RFC 2104) of the concatenation of `parts` under `key`
+/// (OpenSSL's; never hand-rolled).
+///
+/// # Errors
+/// OpenSSL failures.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>, openssl::error::ErrorStack> {
+    let key = openssl::pkey::PKey::hmac(key)?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
+    for part in parts {
+        signer.update(part)?;
+    }
+    signer.sign_to_vec()
+}
+
 /// SHA-256 of a generated secret, hex-encoded: what the database stores.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

@@ -21,11 +21,9 @@ use crate::error::StorageError;
 use crate::schema::audit_events;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use openssl::hash::MessageDigest;
 use openssl::md::Md;
-use openssl::pkey::{Id, PKey};
+use openssl::pkey::Id;
 use openssl::pkey_ctx::PkeyCtx;
-use openssl::sign::Signer;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -167,15 +165,8 @@ impl AuditRow {
                 Ok(hex::encode(hasher.finalize()))
             }
             Hashing::Keyed(key) => {
-                let mac = (|| {
-                    let key = PKey::hmac(&key.0)?;
-                    let mut signer = Signer::new(MessageDigest::sha256(), &key)?;
-                    for part in parts {
-                        signer.update(part)?;
-                    }
-                    signer.sign_to_vec()
-                })()
-                .map_err(StorageError::backend)?;
+                let mac =
+                    crate::secrets::hmac_sha256(&key.0, &parts).map_err(StorageError::backend)?;
                 Ok(hex::encode(mac))
             }
         }
