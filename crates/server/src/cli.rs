@@ -107,6 +107,37 @@ pub enum AuditCommand {
         #[arg(long, value_name = "SEQ:HASH", value_parser = trusec_storage::audit::Head::parse)]
         expect_head: Option<trusec_storage::audit::Head>,
     },
+    /// Write events as JSON lines (one object per line, oldest first, with
+    /// its `seq`) to standard output, for a SIEM or an archive.
+    Export {
+        /// Only events created at or after this time (RFC 3339, or YYYY-MM-DD for midnight UTC).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        since: Option<chrono::NaiveDateTime>,
+        /// Only events after this seq (the last one a previous export wrote).
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: i64,
+    },
+    /// Delete the events created before DATE, once they verify; the chain
+    /// stays verifiable from the recorded prune point (export first).
+    Prune {
+        /// RFC 3339, or YYYY-MM-DD for midnight UTC.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        before: chrono::NaiveDateTime,
+    },
+}
+
+/// A point in time on the command line: RFC 3339, or a date (midnight UTC).
+///
+/// # Errors
+/// A message saying which forms are accepted.
+pub fn parse_date(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_utc())
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| "expected RFC 3339 (2026-01-31T00:00:00Z) or YYYY-MM-DD".to_owned())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -187,6 +218,9 @@ pub struct ConfigArgs {
     /// Absolute lifetime of a refresh-token family: rotation never extends it; e.g. 90d, 720h [default: 90d].
     #[arg(long, env = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME", global = true)]
     pub refresh_token_family_lifetime: Option<String>,
+    /// Delete audit events older than this (once they verify; the chain stays verifiable from the prune point): e.g. 400d, or off [default: off].
+    #[arg(long, env = "TRUSEC_AUDIT_RETENTION", global = true)]
+    pub audit_retention: Option<String>,
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "TRUSEC_WORKERS", global = true)]
     pub workers: Option<usize>,

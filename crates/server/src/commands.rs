@@ -163,6 +163,69 @@ pub async fn verify_audit(
         .await?)
 }
 
+/// One line of `trusec audit export`: the event as `/v1/audit-events`
+/// shows it, with its place in the chain.
+#[derive(serde::Serialize)]
+struct ExportLine {
+    seq: i64,
+    #[serde(flatten)]
+    event: audit::AuditEvent,
+}
+
+/// `trusec audit export`: every event after `after` (and since `since`) as
+/// JSON lines on standard output, oldest first, read in batches so that a
+/// log of any size streams in bounded memory. Returns how many were written.
+///
+/// # Errors
+/// Storage failures, a corrupt event, or a closed standard output.
+pub async fn export_audit(
+    settings: &Settings,
+    since: Option<chrono::NaiveDateTime>,
+    after: i64,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    const BATCH: i64 = 1000;
+    let db = open_database(settings).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut cursor, mut written) = (after, 0u64);
+    loop {
+        let rows = db
+            .run(move |conn| audit::export_batch(conn, cursor, since, BATCH))
+            .await?;
+        let Some(last) = rows.last() else { break };
+        cursor = last.seq;
+        for row in &rows {
+            let line = ExportLine {
+                seq: row.seq,
+                event: row.to_event()?,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+            written += 1;
+        }
+    }
+    out.flush()?;
+    Ok(written)
+}
+
+/// `trusec audit prune --before DATE`: deletes the events older than DATE
+/// once they verify under the deployment's audit key, recording where the
+/// chain now starts (`audit::prune`; audited as `audit.chain.pruned`).
+///
+/// # Errors
+/// Bad configuration or storage failures.
+pub async fn prune_audit(
+    settings: &Settings,
+    before: chrono::NaiveDateTime,
+) -> anyhow::Result<audit::Pruning> {
+    let db = open_database(settings).await?;
+    let key = audit_key_for_writing(settings, &db).await?;
+    let now = Clock::System.now_naive();
+    Ok(db
+        .run(move |conn| audit::prune(conn, &key, before, now))
+        .await?)
+}
+
 /// The audit key for a command that appends events, once the chain is
 /// ready for it: anchored if it predates keyed hashes, and its last event
 /// verifying under this master key (so a command run with another key, or

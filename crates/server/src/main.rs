@@ -55,6 +55,18 @@ async fn main() -> ExitCode {
                 Err(e) => report::<String>(Err(e)),
             }
         }
+        Command::Audit(AuditCommand::Export { since, after }) => {
+            match commands::export_audit(&settings, since, after).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => report::<String>(Err(e)),
+            }
+        }
+        Command::Audit(AuditCommand::Prune { before }) => {
+            match commands::prune_audit(&settings, before).await {
+                Ok(pruning) => pruned(&pruning),
+                Err(e) => report::<String>(Err(e)),
+            }
+        }
         Command::MasterKey(MasterKeyCommand::Rotate { generate }) => {
             match commands::rotate_master_key(&settings, generate).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +123,29 @@ fn verified(report: &trusec_storage::audit::ChainReport) -> ExitCode {
             println!(
                 "audit chain BROKEN at event #{} ({}): {}; {} events before it verified",
                 link.seq, link.id, link.reason, report.checked
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the outcome of `trusec audit prune` on one line (exit 1 when the
+/// part to prune does not verify, and nothing was deleted).
+fn pruned(pruning: &trusec_storage::audit::Pruning) -> ExitCode {
+    use trusec_storage::audit::Pruning;
+    match pruning {
+        Pruning::Nothing => {
+            println!("nothing to prune: no event is older than that");
+            ExitCode::SUCCESS
+        }
+        Pruning::Pruned { events, through } => {
+            println!("pruned {events} events through {through}; the chain now starts after it");
+            ExitCode::SUCCESS
+        }
+        Pruning::Refused(link) => {
+            println!(
+                "nothing pruned: the audit chain is BROKEN at event #{}: {}",
+                link.seq, link.reason
             );
             ExitCode::FAILURE
         }

@@ -72,6 +72,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// Absolute lifetime of a refresh-token family (contract: default 90 days).
     pub refresh_token_family_lifetime: Duration,
+    /// How long audit events are kept (`None`: for ever).
+    pub audit_retention: Option<Duration>,
     pub workers: usize,
     pub log: String,
     pub log_format: LogFormat,
@@ -94,6 +96,7 @@ pub struct FileConfig {
     pub open_registration: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
+    pub audit_retention: Option<String>,
     pub workers: Option<usize>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
@@ -179,6 +182,7 @@ impl Settings {
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
+            audit_retention: audit_retention(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
                 args.workers.or(file.workers),
@@ -217,6 +221,7 @@ impl Settings {
                 saml: None,
             },
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
+            audit_retention: None,
             workers: 1,
             log: "warn".into(),
             log_format: LogFormat::Text,
@@ -402,6 +407,32 @@ fn refresh_token_family_lifetime(
     Ok(lifetime)
 }
 
+/// `off` (the default: events are kept for ever) or a duration of a day
+/// at least (a shorter one would delete what an operator has not yet had a
+/// chance to export).
+fn audit_retention(args: &ConfigArgs, file: &FileConfig) -> Result<Option<Duration>, ConfigError> {
+    const SETTING: &str = "TRUSEC_AUDIT_RETENTION";
+    let Some(text) = args
+        .audit_retention
+        .clone()
+        .or(file.audit_retention.clone())
+    else {
+        return Ok(None);
+    };
+    if text == "off" {
+        return Ok(None);
+    }
+    let retention = crate::durations::parse(&text)
+        .map_err(|e| ConfigError::new(SETTING, format!("{text:?}: {e} (or off)")))?;
+    if retention < Duration::from_secs(86_400) {
+        return Err(ConfigError::new(
+            SETTING,
+            format!("{text:?}: must be at least 1d, or off"),
+        ));
+    }
+    Ok(Some(retention))
+}
+
 fn rate_limits(args: &ConfigArgs, file: &FileConfig) -> Result<RateLimits, ConfigError> {
     let limit = |setting, flag: &Option<String>, file: &Option<String>, default: &str| {
         let text = flag
@@ -501,7 +532,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 9] = [
+        let cases: [Case; 11] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
             (
                 |a| a.redis_key_prefix = Some("a b*".into()),
@@ -529,6 +560,14 @@ mod tests {
                 |a| a.refresh_token_family_lifetime = Some("1h".into()),
                 "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME",
             ),
+            (
+                |a| a.audit_retention = Some("a year".into()),
+                "TRUSEC_AUDIT_RETENTION",
+            ),
+            (
+                |a| a.audit_retention = Some("12h".into()),
+                "TRUSEC_AUDIT_RETENTION",
+            ),
         ];
         for (set, setting) in cases {
             let mut a = args();
@@ -536,6 +575,25 @@ mod tests {
             let err = Settings::merge(a, FileConfig::default()).unwrap_err();
             assert_eq!(err.setting, setting);
         }
+    }
+
+    #[test]
+    fn audit_retention_is_off_or_a_day_at_least() {
+        let with = |text: &str| {
+            let mut a = args();
+            a.audit_retention = Some(text.into());
+            Settings::merge(a, FileConfig::default())
+                .unwrap()
+                .audit_retention
+        };
+        assert_eq!(with("off"), None);
+        assert_eq!(with("400d"), Some(Duration::from_secs(400 * 86_400)));
+        assert_eq!(
+            Settings::merge(args(), FileConfig::default())
+                .unwrap()
+                .audit_retention,
+            None
+        );
     }
 
     /// `deploy/trusec.example.toml` documents every key, and its values are
@@ -563,6 +621,7 @@ mod tests {
             open_registration: Some(false),
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),
+            audit_retention: Some(String::new()),
             workers: Some(1),
             log: Some(String::new()),
             log_format: Some(LogFormat::Text),

@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use trusec_storage::audit::{Anchoring, AuditLog};
+use trusec_storage::audit::{self, Anchoring, AuditLog};
 use trusec_storage::deployment_secrets::DeploymentSecrets;
 use trusec_storage::{Clock, Core, Db, DbSettings, EphemeralStore};
 
@@ -215,13 +215,16 @@ async fn build_state(
     .await?;
     // After the signing keys opened: the master key is the deployment's.
     anchor_audit_chain(&core).await?;
-    let maintenance = vec![spawn_key_maintenance(
+    let mut maintenance = vec![spawn_key_maintenance(
         core.clone(),
         environments
             .iter()
             .map(|e| (e.oauth.keyring.clone(), e.saml.keys.clone()))
             .collect(),
     )];
+    if let Some(retention) = settings.audit_retention {
+        maintenance.push(spawn_audit_retention(core.clone(), retention));
+    }
     let state = AppState {
         core,
         settings: Arc::new(settings),
@@ -496,6 +499,35 @@ fn spawn_key_maintenance(
                 keyring.maintain(&core).await;
                 if let Err(e) = saml_keys.reload().await {
                     tracing::error!(error = %e, "could not reload the SAML signing keys");
+                }
+            }
+        }
+    })
+}
+
+/// `TRUSEC_AUDIT_RETENTION`: at start and then hourly, prunes the audit
+/// events older than the retention (`Core::prune_audit`). Every instance
+/// runs it; the prune is serialised with every audit writer in the
+/// database, so a second instance finds nothing left to do.
+fn spawn_audit_retention(core: Core, retention: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let before = core.clock.now_naive() - crate::durations::to_delta(retention);
+            match core.prune_audit(before).await {
+                Ok(audit::Pruning::Nothing) => {}
+                Ok(audit::Pruning::Pruned { events, through }) => {
+                    tracing::info!(events, %through, "audit events past their retention pruned");
+                }
+                Ok(audit::Pruning::Refused(link)) => {
+                    let error_id = trusec_storage::ids::new_id("err");
+                    tracing::error!(%error_id, seq = link.seq, reason = %link.reason, "audit events past their retention were not pruned: the chain does not verify there (run `trusec audit verify`)");
+                }
+                Err(e) => {
+                    let error_id = trusec_storage::ids::new_id("err");
+                    tracing::error!(%error_id, error = %e, "could not prune the audit events past their retention");
                 }
             }
         }

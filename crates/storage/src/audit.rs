@@ -10,7 +10,8 @@ mod chain;
 mod writer;
 
 pub use chain::{
-    Anchoring, AuditKey, BrokenLink, ChainReport, Hashing, Head, anchor, verify_chain,
+    Anchoring, AuditKey, BrokenLink, ChainReport, Hashing, Head, Pruning, anchor, prune,
+    verify_chain,
 };
 pub use writer::AuditLog;
 
@@ -75,6 +76,10 @@ crate::text_enum! {
         /// The checkpoint where a chain written before the audit key existed
         /// switches to keyed hashes (`chain::anchor`).
         AuditChainAnchored = "audit.chain.anchored",
+        /// The oldest events were deleted (`trusec audit prune`, or the
+        /// retention setting); the chain now starts after the head this
+        /// event records (`chain::prune`).
+        AuditChainPruned = "audit.chain.pruned",
     }
 }
 
@@ -376,4 +381,28 @@ pub fn list(
         query = query.filter(audit_events::seq.lt(cursor));
     }
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
+}
+
+/// Every environment's events after `after_seq` (and, with `since`, created
+/// at or after it), oldest first, at most `limit`: one batch of
+/// `trusec audit export`, which resumes from the last seq it wrote.
+///
+/// # Errors
+/// Backend failures.
+pub fn export_batch(
+    conn: &mut DbConnection,
+    after_seq: i64,
+    since: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StorageError> {
+    let mut query = audit_events::table
+        .filter(audit_events::seq.gt(after_seq))
+        .select(AuditRow::as_select())
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(since) = since {
+        query = query.filter(audit_events::created_at.ge(since));
+    }
+    Ok(query.load(conn)?)
 }

@@ -21,6 +21,7 @@
 
 use crate::audit::{
     self, Actor, Anchoring, AuditLog, ChainReport, ClientInfo, EventType, Head, NewAuditEvent,
+    Pruning,
 };
 use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
@@ -28,6 +29,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, Family, Limited, RateLimits, Subject};
 use crate::refusal::RefusalReason;
 use crate::{Clock, Db, secrets};
+use chrono::NaiveDateTime;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -128,6 +130,20 @@ impl Core {
         let key = self.audit.key().clone();
         self.db
             .run(move |conn| audit::verify_chain(conn, &key, expect.as_ref()))
+            .await
+    }
+
+    /// Deletes the audit events older than `before` once they verify
+    /// (`audit::prune`), leaving a keyed record of where the chain now
+    /// starts.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn prune_audit(&self, before: NaiveDateTime) -> Result<Pruning, StorageError> {
+        let key = self.audit.key().clone();
+        let now = self.clock.now_naive();
+        self.db
+            .run(move |conn| audit::prune(conn, &key, before, now))
             .await
     }
 

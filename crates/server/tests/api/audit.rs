@@ -7,7 +7,8 @@ on_every_backend!(
     events_are_recorded_and_filtered,
     the_chain_detects_edits_and_deletions,
     an_unkeyed_chain_is_reanchored_never_rewritten,
-    repeated_saml_refusals_are_audited_once_and_all_counted
+    repeated_saml_refusals_are_audited_once_and_all_counted,
+    the_retention_setting_prunes_old_events
 );
 
 async fn events_are_recorded_and_filtered(backend: Backend) {
@@ -311,4 +312,43 @@ async fn repeated_saml_refusals_are_audited_once_and_all_counted(backend: Backen
     let data: serde_json::Value = serde_json::from_str(&last.data).unwrap();
     assert_eq!(data["reason"], "missing");
     assert_eq!(last.ip.as_deref(), Some("127.0.0.1"));
+}
+
+/// With `TRUSEC_AUDIT_RETENTION`, an instance prunes (at start, then
+/// hourly) the events older than the retention, and the chain verifies.
+async fn the_retention_setting_prunes_old_events(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    app.create_user("old1@example.com").await;
+    app.create_user("old2@example.com").await;
+    app.clock.advance(chrono::TimeDelta::days(3));
+    app.create_user("new@example.com").await;
+    let pruning = TestApp::builder(backend)
+        .with_clock(app.clock.clone())
+        .sharing(&app)
+        .with_settings(|s| s.audit_retention = Some(std::time::Duration::from_secs(2 * 86_400)))
+        .spawn()
+        .await;
+    let mut report = app.state.core.verify_audit(None).await.unwrap();
+    for _ in 0..200 {
+        if report.pruned_through.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        report = app.state.core.verify_audit(None).await.unwrap();
+    }
+    assert_eq!(report.first_broken, None, "{report:?}");
+    assert_eq!(
+        report.pruned_through.map(|h| h.seq),
+        Some(2),
+        "the two old events went"
+    );
+    let (_, events) = status_json(app.get("/v1/audit-events", &app.secret_key).await).await;
+    let emails: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["data"]["email"].as_str())
+        .collect();
+    assert_eq!(emails, ["new@example.com"]);
+    pruning.stop().await;
 }

@@ -270,7 +270,10 @@ pub fn anchor(
         if tail.hash_matches(Hashing::Keyed(key)) {
             return Ok(Anchoring::Keyed);
         }
-        if !tail.hash_matches(Hashing::Unkeyed) || checkpoint_seq(conn)?.is_some() {
+        if !tail.hash_matches(Hashing::Unkeyed)
+            || checkpoint_seq(conn)?.is_some()
+            || prune_point(conn)?.is_some()
+        {
             return Ok(Anchoring::TailUnverified { seq: tail.seq });
         }
         let previous_head = Head {
@@ -278,7 +281,7 @@ pub fn anchor(
             hash: tail.hash.clone(),
         };
         // Everything up to the head is unkeyed.
-        let intact = walk(conn, key, Some(tail.seq + 1), None)?
+        let intact = walk(conn, key, Walk::unkeyed_through(tail.seq))?
             .first_broken
             .is_none();
         let event = NewAuditEvent::new(EventType::AuditChainAnchored, None, Actor::system()).data(
@@ -305,6 +308,9 @@ pub struct ChainReport {
     pub head: Head,
     /// The checkpoint where the chain switched to keyed hashes, if it did.
     pub anchored_at: Option<i64>,
+    /// Where the chain starts after `trusec audit prune`: the last pruned
+    /// event, as the latest `audit.chain.pruned` event recorded it.
+    pub pruned_through: Option<Head>,
     pub first_broken: Option<BrokenLink>,
 }
 
@@ -315,11 +321,25 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
+impl BrokenLink {
+    fn at(seq: i64, reason: String) -> Self {
+        Self {
+            seq,
+            id: String::new(),
+            reason,
+        }
+    }
+}
+
 /// Walks the whole chain in `seq` order, in batches, and reports the first
 /// event whose `prev_hash`, `hash` or position does not match: unkeyed up
-/// to the checkpoint, keyed from it on. With `expect`, the chain must also
-/// still hold that event with that hash (a deleted tail or rewritten
-/// history fails even when what is left links up).
+/// to the checkpoint, keyed from it on. A pruned chain starts after the
+/// head its latest `audit.chain.pruned` event names (that event is itself a
+/// keyed link further on, so the start cannot be moved without breaking
+/// it). With `expect`, the chain must also still hold that event with that
+/// hash (a deleted tail or rewritten history fails even when what is left
+/// links up); an `expect` older than the prune point is satisfied by the
+/// chain verifying from there.
 ///
 /// # Errors
 /// Backend failures.
@@ -329,49 +349,135 @@ pub fn verify_chain(
     expect: Option<&Head>,
 ) -> Result<ChainReport, StorageError> {
     let anchored_at = checkpoint_seq(conn)?;
-    let mut report = walk(conn, key, anchored_at, expect)?;
+    let start = match prune_point(conn)? {
+        None => None,
+        Some(Ok(head)) => Some(head),
+        Some(Err(seq)) => {
+            return Ok(ChainReport {
+                checked: 0,
+                head: Head::genesis(),
+                anchored_at,
+                pruned_through: None,
+                first_broken: Some(BrokenLink::at(
+                    seq,
+                    "the audit.chain.pruned event does not name the head it pruned through"
+                        .to_owned(),
+                )),
+            });
+        }
+    };
+    let walk_from = Walk {
+        start: start.clone().unwrap_or_else(Head::genesis),
+        keyed_from: anchored_at,
+        expect,
+        through: None,
+    };
+    let mut report = walk(conn, key, walk_from)?;
+    report.pruned_through = start;
     if let (Some(expect), None) = (expect, &report.first_broken)
         && expect.seq > report.head.seq
     {
-        report.first_broken = Some(BrokenLink {
-            seq: expect.seq,
-            id: String::new(),
-            reason: format!(
+        report.first_broken = Some(BrokenLink::at(
+            expect.seq,
+            format!(
                 "the expected head {expect} is not in the chain, which ends at event {}: events were removed",
                 report.head.seq
             ),
-        });
+        ));
     }
     Ok(report)
 }
 
-/// Walks the chain; events from `keyed_from` on (all without it) are keyed.
+/// The head the latest `audit.chain.pruned` event pruned through, if the
+/// chain was ever pruned; `Err(seq)` when that event's data does not name
+/// one.
+fn prune_point(conn: &mut DbConnection) -> Result<Option<Result<Head, i64>>, StorageError> {
+    let latest: Option<(i64, String)> = audit_events::table
+        .filter(audit_events::event_type.eq(EventType::AuditChainPruned))
+        .select((audit_events::seq, audit_events::data))
+        .order(audit_events::seq.desc())
+        .first(conn)
+        .optional()?;
+    Ok(latest.map(|(seq, data)| {
+        serde_json::from_str::<PruneRecord>(&data)
+            .ok()
+            .and_then(|r| Head::parse(&r.pruned_through).ok())
+            .ok_or(seq)
+    }))
+}
+
+/// The data of an `audit.chain.pruned` event.
+#[derive(serde::Deserialize)]
+struct PruneRecord {
+    pruned_through: String,
+}
+
+/// Which part of the chain [`walk`] checks, and how.
+struct Walk<'a> {
+    /// The link before the first event to check.
+    start: Head,
+    /// Events from this seq on are keyed (all of them without it).
+    keyed_from: Option<i64>,
+    expect: Option<&'a Head>,
+    /// Stop after this event.
+    through: Option<i64>,
+}
+
+impl Walk<'_> {
+    /// The whole chain up to `seq`, all of it unkeyed.
+    fn unkeyed_through(seq: i64) -> Self {
+        Self {
+            start: Head::genesis(),
+            keyed_from: Some(seq + 1),
+            expect: None,
+            through: Some(seq),
+        }
+    }
+}
+
+/// Walks the chain as `how` says.
 fn walk(
     conn: &mut DbConnection,
     key: &AuditKey,
-    keyed_from: Option<i64>,
-    expect: Option<&Head>,
+    how: Walk<'_>,
 ) -> Result<ChainReport, StorageError> {
     const BATCH: i64 = 1000;
-    let anchored_at = keyed_from;
     let mut report = ChainReport {
         checked: 0,
-        head: Head::genesis(),
-        anchored_at,
+        head: how.start,
+        anchored_at: how.keyed_from,
+        pruned_through: None,
         first_broken: None,
     };
+    if let Some(expect) = how.expect
+        && expect.seq == report.head.seq
+        && expect.hash != report.head.hash
+    {
+        report.first_broken = Some(BrokenLink::at(
+            expect.seq,
+            format!(
+                "event {} does not carry the expected hash {}: history was rewritten",
+                expect.seq, expect.hash
+            ),
+        ));
+        return Ok(report);
+    }
     loop {
-        let rows: Vec<AuditRow> = audit_events::table
+        let mut query = audit_events::table
             .filter(audit_events::seq.gt(report.head.seq))
             .select(AuditRow::as_select())
             .order(audit_events::seq.asc())
             .limit(BATCH)
-            .load(conn)?;
+            .into_boxed();
+        if let Some(through) = how.through {
+            query = query.filter(audit_events::seq.le(through));
+        }
+        let rows: Vec<AuditRow> = query.load(conn)?;
         if rows.is_empty() {
             return Ok(report);
         }
         for row in rows {
-            if let Some(reason) = check_link(&row, &report.head, key, anchored_at, expect) {
+            if let Some(reason) = check_link(&row, &report.head, key, how.keyed_from, how.expect) {
                 report.first_broken = Some(BrokenLink {
                     seq: row.seq,
                     id: row.id,
@@ -386,6 +492,112 @@ fn walk(
             };
         }
     }
+}
+
+/// What [`prune`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pruning {
+    /// No event is older than the date (or another prune got there first).
+    Nothing,
+    /// `events` events up to and including `through` were deleted, and one
+    /// `audit.chain.pruned` event recording `through` was appended.
+    Pruned { events: u64, through: Head },
+    /// The part to prune (or its link to the rest) does not verify: nothing
+    /// was deleted, so the evidence stays for `trusec audit verify`.
+    Refused(BrokenLink),
+}
+
+/// Deletes the oldest events — every event up to the last one before the
+/// first event created at or after `before` — after checking that they
+/// verify and link to the rest, and appends one `audit.chain.pruned` event
+/// naming the last deleted head, where [`verify_chain`] starts from then
+/// on. Only that part is walked (the check scales with what is deleted, not
+/// with the log); the deletion and the record are one transaction,
+/// serialised with every writer, so two instances pruning at once delete
+/// once.
+///
+/// # Errors
+/// Backend failures.
+pub fn prune(
+    conn: &mut DbConnection,
+    key: &AuditKey,
+    before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Pruning, StorageError> {
+    let first_kept: Option<i64> = audit_events::table
+        .filter(audit_events::created_at.ge(before))
+        .select(audit_events::seq)
+        .order(audit_events::seq.asc())
+        .first(conn)
+        .optional()?;
+    let through_seq = match first_kept {
+        Some(seq) => seq - 1,
+        None => audit_events::table
+            .select(diesel::dsl::max(audit_events::seq))
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(0),
+    };
+    let start = match prune_point(conn)? {
+        None => Head::genesis(),
+        Some(Ok(head)) => head,
+        Some(Err(seq)) => {
+            return Ok(Pruning::Refused(BrokenLink::at(
+                seq,
+                "the audit.chain.pruned event does not name the head it pruned through".to_owned(),
+            )));
+        }
+    };
+    if through_seq <= start.seq {
+        return Ok(Pruning::Nothing);
+    }
+    // The pruned part and the first kept event's link to it.
+    let keyed_from = checkpoint_seq(conn)?;
+    let checked = walk(
+        conn,
+        key,
+        Walk {
+            start,
+            keyed_from,
+            expect: None,
+            through: Some(through_seq + 1),
+        },
+    )?;
+    if let Some(broken) = checked.first_broken {
+        return Ok(Pruning::Refused(broken));
+    }
+    conn.transaction(|conn| {
+        crate::db::serialize_writers(conn, PG_AUDIT_LOCK)?;
+        let through: Head = audit_events::table
+            .filter(audit_events::seq.eq(through_seq))
+            .select((audit_events::seq, audit_events::hash))
+            .first::<(i64, String)>(conn)
+            .optional()?
+            .map(|(seq, hash)| Head { seq, hash })
+            // Another instance pruned it meanwhile.
+            .ok_or(StorageError::NotFound)?;
+        let tail: (i64, String) = audit_events::table
+            .select((audit_events::seq, audit_events::hash))
+            .order(audit_events::seq.desc())
+            .first(conn)?;
+        let deleted = diesel::delete(audit_events::table.filter(audit_events::seq.le(through_seq)))
+            .execute(conn)?;
+        let event = NewAuditEvent::new(EventType::AuditChainPruned, None, Actor::system()).data(
+            serde_json::json!({
+                "pruned_through": through.to_string(),
+                "events": deleted,
+                "before": rfc3339(before),
+            }),
+        );
+        insert(conn, key, &[event], now, tail)?;
+        Ok(Pruning::Pruned {
+            events: deleted as u64,
+            through,
+        })
+    })
+    .or_else(|e| match e {
+        StorageError::NotFound => Ok(Pruning::Nothing),
+        other => Err(other),
+    })
 }
 
 /// Why `row` does not follow `prev` in the chain, if it does not.
