@@ -26,6 +26,8 @@ export interface TruSecOptions {
   maxResponseBytes?: number | undefined;
   /** After a JWKS refresh, an unknown `kid` refreshes it again only after this many seconds (default 30). */
   jwksCooldownSeconds?: number | undefined;
+  /** The JWKS is downloaded again when it is older than this many seconds (default 600). */
+  jwksMaxAgeSeconds?: number | undefined;
   /** Clock skew tolerated on `exp`/`nbf`/`iat`, in seconds (default 0). */
   clockToleranceSeconds?: number | undefined;
 }
@@ -94,6 +96,7 @@ export class Context {
   readonly clientSecret: string | undefined;
   readonly http: Http;
   readonly jwksCooldownMs: number;
+  readonly jwksMaxAgeMs: number;
   readonly clockToleranceSeconds: number;
   #discovery: Promise<Discovery> | undefined;
   /** The discovery document once it arrived, for the synchronous authorization URL. */
@@ -126,6 +129,7 @@ export class Context {
       maxResponseBytes: positive(options.maxResponseBytes, 4 * 1024 * 1024, 'maxResponseBytes'),
     });
     this.jwksCooldownMs = nonNegative(options.jwksCooldownSeconds, 30, 'jwksCooldownSeconds') * 1000;
+    this.jwksMaxAgeMs = positive(options.jwksMaxAgeSeconds, 600, 'jwksMaxAgeSeconds') * 1000;
     this.clockToleranceSeconds = nonNegative(options.clockToleranceSeconds, 0, 'clockToleranceSeconds');
   }
 

@@ -35,6 +35,14 @@ export class PageRequest<T> implements PromiseLike<Page<T>>, AsyncIterable<T> {
     return this.#first.then(onFulfilled, onRejected);
   }
 
+  catch<B = never>(onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<Page<T> | B> {
+    return this.then(undefined, onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<Page<T>> {
+    return this.then().finally(onFinally);
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     let page = await this.fetchPage(this.after);
     yield* page.data;

@@ -1,9 +1,9 @@
 /**
  * Local verification of TruSec access tokens (RFC 9068 JWTs) against the
  * environment's JWKS, fetched from the discovery document's `jwks_uri` and
- * cached; an unknown `kid` refreshes the cache (a rotation published a new
- * key), at most once per `jwksCooldownSeconds` so that tokens with made-up
- * kids cannot make the SDK hammer the server.
+ * cached for `jwksMaxAgeSeconds`; an unknown `kid` refreshes the cache (a
+ * rotation published a new key), at most once per `jwksCooldownSeconds` so
+ * that tokens with made-up kids cannot make the SDK hammer the server.
  */
 import { decode } from './base64url.js';
 import type { Context } from './context.js';
@@ -155,7 +155,10 @@ export class Tokens {
 
   private async key(kid: string, alg: Alg): Promise<CryptoKey> {
     let entry = this.#keys.get(kid);
-    if (entry === undefined && Date.now() - this.#fetchedAt >= this.ctx.jwksCooldownMs) {
+    const age = Date.now() - this.#fetchedAt;
+    // A key the issuer stopped publishing (retired, or withdrawn after a
+    // compromise) stops verifying within jwksMaxAgeSeconds.
+    if (age >= this.ctx.jwksMaxAgeMs || (entry === undefined && age >= this.ctx.jwksCooldownMs)) {
       await this.refresh();
       entry = this.#keys.get(kid);
     }
