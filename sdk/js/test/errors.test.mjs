@@ -22,14 +22,14 @@ function is(expected) {
 }
 
 /** A stand-in for a broken server or proxy in front of TruSec: answers every request with `handler`. */
-async function stub(handler) {
+async function stub(handler, timeoutMs = 20_000) {
   const s = createServer(handler);
   await new Promise((ok) => s.listen(0, '127.0.0.1', ok));
   after(() => {
     s.closeAllConnections();
     return new Promise((ok) => s.close(ok));
   });
-  return new TruSec({ issuer: `http://127.0.0.1:${s.address().port}`, apiKey: 'trusec_sk_stub', timeoutMs: 500 });
+  return new TruSec({ issuer: `http://127.0.0.1:${s.address().port}`, apiKey: 'trusec_sk_stub', timeoutMs });
 }
 
 describe('server errors', () => {
@@ -74,7 +74,7 @@ describe('transport and malformed answers', () => {
   });
 
   test('timeout when the server never answers', async () => {
-    const silent = await stub(() => {});
+    const silent = await stub(() => {}, 300);
     await assert.rejects(silent.users.get('user_x'), is({ type: 'timeout' }));
   });
 
