@@ -220,9 +220,15 @@ function nonNegative(v: number | undefined, fallback: number, name: string): num
   return v;
 }
 
-export function pathId(id: unknown, param = 'id'): string {
-  if (typeof id !== 'string' || id === '') {
+/** A required text argument, checked before anything is sent. */
+export function required(value: unknown, param: string): asserts value is string {
+  if (typeof value !== 'string' || value === '') {
     throw new TruSecError({ type: 'invalid_request', param, message: `${param} is required` });
   }
+}
+
+/** An object id for a `/v1` path. */
+export function pathId(id: unknown, param = 'id'): string {
+  required(id, param);
   return encodeURIComponent(id);
 }

@@ -4,7 +4,7 @@
  * revocation (RFC 7009), at the endpoints the discovery document names.
  */
 import { TruSecError } from './errors.js';
-import type { Context, Discovery } from './context.js';
+import { type Context, type Discovery, required } from './context.js';
 import { fromWire } from './wire.js';
 
 export interface AuthorizationUrlParams {
@@ -87,6 +87,30 @@ export class OAuth {
     return url.toString();
   }
 
+  /**
+   * Reads the authorization response the browser brought back to the
+   * redirect URI: checks `state` (RFC 6749 §10.12) and `iss` (RFC 9207 §2.4,
+   * against mix-up attacks), turns an error response (§4.1.2.1, e.g. the
+   * user denied consent: `access_denied`) into a `TruSecError`, and returns
+   * the code.
+   */
+  parseCallback(callbackUrl: string | URL, expected: { state: string }): { code: string } {
+    required(expected?.state, 'state');
+    const params = new URL(callbackUrl).searchParams;
+    const refuse = (message: string): TruSecError => new TruSecError({ type: 'invalid_request', message });
+    if (params.get('state') !== expected.state) throw refuse('the state does not match the one sent: not this browser\'s sign-in');
+    const iss = params.get('iss');
+    const announced = this.ctx.discovered?.['authorizationResponseIssParameterSupported'] === true;
+    if (iss === null ? announced : iss !== this.ctx.issuer) throw refuse('the response comes from another issuer');
+    const error = params.get('error');
+    if (error !== null) {
+      throw new TruSecError({ type: error, message: params.get('error_description') ?? error });
+    }
+    const code = params.get('code');
+    if (code === null || code === '') throw refuse('the response carries no code');
+    return { code };
+  }
+
   /** Trades the authorization code for tokens (RFC 6749 §4.1.3; RFC 7636 §4.5). */
   async exchangeCode(params: ExchangeCodeParams): Promise<TokenSet> {
     required(params?.code, 'code');
@@ -143,12 +167,6 @@ export class OAuth {
 
 function formEncode(value: string): string {
   return new URLSearchParams({ v: value }).toString().slice(2);
-}
-
-function required(value: unknown, param: string): asserts value is string {
-  if (typeof value !== 'string' || value === '') {
-    throw new TruSecError({ type: 'invalid_request', param, message: `${param} is required` });
-  }
 }
 
 /** RFC 6749 §5.1: `access_token` and `token_type` are required; everything else is checked as it comes. */

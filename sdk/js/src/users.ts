@@ -1,5 +1,5 @@
 /** `/v1/users`: the environment's users. */
-import { type Context, pathId } from './context.js';
+import { type Context, pathId, required } from './context.js';
 import { type PageParams, type PageRequest, listOf } from './pagination.js';
 
 export interface User {
@@ -67,7 +67,7 @@ export class Users {
 
   /** The user behind an OAuth access token (never an API key). */
   me(params: { accessToken: string }): Promise<UserInfo> {
-    pathId(params?.accessToken, 'accessToken');
+    required(params?.accessToken, 'accessToken');
     return this.ctx.api({ method: 'GET', path: '/v1/users/me', accessToken: params.accessToken });
   }
 }

@@ -101,6 +101,30 @@ describe('authorization code with a confidential client', () => {
   });
 });
 
+describe('parseCallback', () => {
+  test('a denied consent is access_denied', async () => {
+    const { clientId, clientSecret } = await client(srv, 'confidential');
+    const trusec = new TruSec({ issuer: srv.issuer, clientId, clientSecret });
+    await trusec.oauth.discover();
+    const url = trusec.oauth.getAuthorizationUrl({ redirectUri: REDIRECT_URI, scope: ['openid'], state: 'st-2' });
+    const back = await signIn(url, { ...(await user(srv)), decision: 'deny', leaveAt: REDIRECT_URI });
+    assert.throws(() => trusec.oauth.parseCallback(back, { state: 'st-2' }), { type: 'access_denied' });
+  });
+
+  test('state and iss must match (RFC 6749 §10.12, RFC 9207)', async () => {
+    const trusec = new TruSec({ issuer: srv.issuer, clientId: 'client_x' });
+    const ok = `${REDIRECT_URI}?code=c1&state=s&iss=${encodeURIComponent(srv.issuer)}`;
+    assert.deepEqual(trusec.oauth.parseCallback(ok, { state: 's' }), { code: 'c1' });
+    assert.throws(() => trusec.oauth.parseCallback(ok, { state: 'other' }), { type: 'invalid_request' });
+    const mixUp = `${REDIRECT_URI}?code=c1&state=s&iss=${encodeURIComponent('https://evil.example')}`;
+    assert.throws(() => trusec.oauth.parseCallback(mixUp, { state: 's' }), { type: 'invalid_request' });
+    // Once discovery says the server sends iss, a response without it is refused.
+    await trusec.oauth.discover();
+    assert.throws(() => trusec.oauth.parseCallback(`${REDIRECT_URI}?code=c1&state=s`, { state: 's' }), /another issuer/);
+    assert.throws(() => trusec.oauth.parseCallback(`${REDIRECT_URI}?state=s&iss=${encodeURIComponent(srv.issuer)}`, { state: 's' }), /no code/);
+  });
+});
+
 describe('discovery', () => {
   test('is fetched once and then used for the authorization URL', async () => {
     let fetches = 0;

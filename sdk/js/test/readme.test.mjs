@@ -58,7 +58,7 @@ test('auth-code.mjs and refresh.mjs: sign in, users.me, refresh, sign out', asyn
   const { tokens, user: me } = await finishLogin(session, callback);
   assert.equal(me.email, who.email);
   assert.equal(me.name, 'Ada Lovelace');
-  await assert.rejects(finishLogin({ state: 'other' }, callback), /state mismatch/);
+  await assert.rejects(finishLogin({ state: 'other' }, callback), { type: 'invalid_request' });
 
   const { renew, signOut } = examples['refresh.mjs'];
   const renewed = await renew(tokens);
