@@ -64,7 +64,7 @@ export class TruSecError extends Error {
   override readonly name = 'TruSecError';
   /** What went wrong, as a stable machine-readable word. */
   readonly type: TruSecErrorType;
-  /** The request field at fault, when the server named one. */
+  /** The request field at fault, when the server named one, in the SDK's camelCase (`expiresIn`). */
   readonly param: string | undefined;
   /** The HTTP status of the server's answer; undefined when there was none. */
   readonly status: number | undefined;

@@ -4,6 +4,7 @@
  * every failure becomes a `TruSecError`.
  */
 import { TruSecError } from './errors.js';
+import { paramFromWire } from './wire.js';
 
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
@@ -129,10 +130,11 @@ export function errorFromAnswer(status: number, headers: Headers, body: unknown)
   const error = (body as { error?: unknown } | undefined)?.error;
   if (error !== null && typeof error === 'object') {
     const e = error as Record<string, unknown>;
+    const param = str(e['param']);
     return new TruSecError({
       type: str(e['type']) ?? fallbackType(status),
       message: str(e['message']) ?? `HTTP ${status}`,
-      param: str(e['param']),
+      param: param === undefined ? undefined : paramFromWire(param),
       errorId: str(e['error_id']),
       status,
       retryAfter,

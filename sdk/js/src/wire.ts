@@ -14,6 +14,16 @@ export function snakeToCamel(key: string): string {
   return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
+/**
+ * A request field the server names in an error (`param`), as the caller
+ * wrote it: `expires_in` → `expiresIn`. Only the top-level name is renamed;
+ * a path into opaque data (`metadata.plan_id`) keeps the rest as sent.
+ */
+export function paramFromWire(param: string): string {
+  const at = param.search(/[.[]/);
+  return at === -1 ? snakeToCamel(param) : snakeToCamel(param.slice(0, at)) + param.slice(at);
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object') return false;
   const proto = Object.getPrototypeOf(value) as unknown;
