@@ -16,6 +16,6 @@ export type {
 export type { ApiKey, ApiKeyType, CreatedApiKey, RotatedApiKey, ApiKeys } from './api-keys.js';
 export type { AuditEvent, AuditEventType, AuditEventListParams, AuditEvents } from './audit-events.js';
 export type { SigningKeyRotation, SigningKeys } from './signing-keys.js';
-export type { AccessTokenClaims, VerifyOptions, Tokens } from './tokens.js';
+export type { AccessTokenClaims, IdTokenClaims, VerifyOptions, Tokens } from './tokens.js';
 export type { RequireToken, RequireTokenOptions, Decision, Refusal, NodeRequest, NodeResponse, Next } from './middleware.js';
 export type { Page, PageParams, PageRequest } from './pagination.js';

@@ -23,6 +23,22 @@ export interface AccessTokenClaims {
   [claim: string]: unknown;
 }
 
+export interface IdTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  authTime?: number;
+  nonce?: string;
+  azp?: string;
+  sid?: string;
+  email?: string;
+  emailVerified?: boolean;
+  name?: string;
+  [claim: string]: unknown;
+}
+
 export interface VerifyOptions {
   /** The `aud` the token must carry; by default the issuer (the `aud` of every TruSec access token without `resource`). */
   audience?: string;
@@ -100,6 +116,41 @@ export class Tokens {
    * `invalid_token` (status 401) when it does not verify.
    */
   async verify(token: string, options: VerifyOptions = {}): Promise<AccessTokenClaims> {
+    const payload = await this.signedPayload(token, 'access');
+    const audience = options.audience ?? this.ctx.issuer;
+    this.checkTimes(payload, audience);
+    for (const claim of ['sub', 'client_id', 'jti'] as const) {
+      if (typeof payload[claim] !== 'string') throw invalid(`the token has no ${claim}`);
+    }
+    if (payload['scope'] !== undefined && typeof payload['scope'] !== 'string') throw invalid('the token\'s scope is not a string');
+    const claims = fromWire<AccessTokenClaims>(payload);
+    claims.scope ??= '';
+    return claims;
+  }
+
+  /**
+   * Verifies an ID token from `exchangeCode`/`refresh` (OIDC Core §3.1.3.7):
+   * signature, `iss`, `aud` (this client; `azp` when there are several),
+   * `exp`, and `nonce` when one was sent in the authorization request.
+   */
+  async verifyIdToken(idToken: string, options: { nonce?: string } = {}): Promise<IdTokenClaims> {
+    const clientId = this.ctx.requireClientId();
+    const payload = await this.signedPayload(idToken, 'id');
+    this.checkTimes(payload, clientId);
+    const aud = payload['aud'];
+    if (Array.isArray(aud) && aud.length > 1 && payload['azp'] !== clientId) throw invalid('the ID token\'s azp is not this client');
+    if (typeof payload['sub'] !== 'string') throw invalid('the ID token has no sub');
+    if (options.nonce !== undefined && payload['nonce'] !== options.nonce) throw invalid('the ID token\'s nonce does not match');
+    return fromWire<IdTokenClaims>(payload);
+  }
+
+  /**
+   * The payload of a JWS whose header and signature check out: a known
+   * `alg` (never `none`), no `crit`, a `kid` of the issuer's JWKS, and the
+   * `typ` of its kind — RFC 9068 §4: `at+jwt` for access tokens, so that an
+   * ID token is never taken for one (and the other way round).
+   */
+  private async signedPayload(token: string, kind: 'access' | 'id'): Promise<Record<string, unknown>> {
     if (typeof token !== 'string' || token.length === 0) throw invalid('no token');
     if (token.length > MAX_TOKEN_LENGTH) throw invalid('the token is too long');
     const parts = token.split('.');
@@ -108,9 +159,10 @@ export class Tokens {
     const header = json(h, 'header');
     const alg = header['alg'];
     if (!isAlg(alg)) throw invalid(`the token's alg is not one TruSec signs with`);
-    // RFC 9068 §4: the resource server MUST check typ (at+jwt), so an ID token is never taken for an access token.
     const typ = typeof header['typ'] === 'string' ? header['typ'].toLowerCase() : '';
-    if (typ !== 'at+jwt' && typ !== 'application/at+jwt') throw invalid('the token is not an access token (typ at+jwt)');
+    const isAccess = typ === 'at+jwt' || typ === 'application/at+jwt';
+    if (kind === 'access' && !isAccess) throw invalid('the token is not an access token (typ at+jwt)');
+    if (kind === 'id' && isAccess) throw invalid('an access token is not an ID token');
     // RFC 7515 §4.1.11: extensions we do not understand make the token invalid.
     if (header['crit'] !== undefined) throw invalid('the token has critical header parameters');
     const kid = header['kid'];
@@ -119,21 +171,16 @@ export class Tokens {
     if (signature === undefined) throw invalid('the token\'s signature is not base64url');
 
     const key = await this.key(kid, alg);
-    const ok = await crypto.subtle.verify(
-      ALGORITHMS[alg].verify,
-      key,
-      signature,
-      new TextEncoder().encode(`${h}.${p}`),
-    );
+    const ok = await crypto.subtle.verify(ALGORITHMS[alg].verify, key, signature, new TextEncoder().encode(`${h}.${p}`));
     if (!ok) throw invalid('the token\'s signature does not verify');
-    return this.checkClaims(json(p, 'payload'), options);
+    return json(p, 'payload');
   }
 
-  private checkClaims(payload: Record<string, unknown>, options: VerifyOptions): AccessTokenClaims {
+  /** `iss`, `aud`, `exp`, `nbf` and `iat`, with the configured clock tolerance. */
+  private checkTimes(payload: Record<string, unknown>, audience: string): void {
     const now = Math.floor(Date.now() / 1000);
     const skew = this.ctx.clockToleranceSeconds;
     if (payload['iss'] !== this.ctx.issuer) throw invalid('the token was issued by another issuer');
-    const audience = options.audience ?? this.ctx.issuer;
     const aud = payload['aud'];
     const auds = Array.isArray(aud) ? aud : [aud];
     if (!auds.includes(audience)) throw invalid('the token is not meant for this audience');
@@ -142,15 +189,7 @@ export class Tokens {
     if (now >= exp + skew) throw invalid('the token has expired');
     const nbf = payload['nbf'];
     if (nbf !== undefined && (typeof nbf !== 'number' || now + skew < nbf)) throw invalid('the token is not valid yet');
-    const iat = payload['iat'];
-    if (typeof iat !== 'number') throw invalid('the token has no iat');
-    for (const claim of ['sub', 'client_id', 'jti'] as const) {
-      if (typeof payload[claim] !== 'string') throw invalid(`the token has no ${claim}`);
-    }
-    if (payload['scope'] !== undefined && typeof payload['scope'] !== 'string') throw invalid('the token\'s scope is not a string');
-    const claims = fromWire<AccessTokenClaims>(payload);
-    claims.scope ??= '';
-    return claims;
+    if (typeof payload['iat'] !== 'number') throw invalid('the token has no iat');
   }
 
   private async key(kid: string, alg: Alg): Promise<CryptoKey> {

@@ -7,7 +7,7 @@ import { server } from './support/fixtures.mjs';
 import { tokenSource } from './support/tokens.mjs';
 
 const srv = await server();
-const { trusec, who, mint } = await tokenSource(srv);
+const { trusec, who, mint, creds } = await tokenSource(srv);
 
 /** A fetch that counts JWKS downloads. */
 function countingJwks() {
@@ -115,5 +115,20 @@ describe('tokens.verify', () => {
     const claims = await trusec.tokens.verify(accessToken);
     t.mock.method(Date, 'now', () => (claims.exp + 1) * 1000);
     await assert.rejects(trusec.tokens.verify(accessToken), (e) => invalidToken(e) && /expired/.test(e.message));
+  });
+
+  test('verifyIdToken: signature, iss, aud (the client), nonce; never an access token', async () => {
+    const { idToken, accessToken } = await mint({ nonce: 'n-42' });
+    const verifier = new TruSec({ issuer: srv.issuer, clientId: creds.clientId });
+    const claims = await verifier.tokens.verifyIdToken(idToken, { nonce: 'n-42' });
+    assert.equal(claims.sub, who.id);
+    assert.equal(claims.aud, creds.clientId);
+    assert.equal(claims.nonce, 'n-42');
+    assert.equal(typeof claims.authTime, 'number');
+    await assert.rejects(verifier.tokens.verifyIdToken(idToken, { nonce: 'other' }), (e) => invalidToken(e) && /nonce/.test(e.message));
+    await assert.rejects(verifier.tokens.verifyIdToken(accessToken), invalidToken);
+    const otherClient = new TruSec({ issuer: srv.issuer, clientId: 'client_someone_else' });
+    await assert.rejects(otherClient.tokens.verifyIdToken(idToken), (e) => invalidToken(e) && /audience/.test(e.message));
+    await assert.rejects(verifier.tokens.verifyIdToken(tamper(idToken, { nonce: 'n-43' }), { nonce: 'n-43' }), invalidToken);
   });
 });

@@ -9,10 +9,10 @@ export async function tokenSource(srv, scope = ['openid', 'email', 'offline_acce
   const creds = await client(srv, 'confidential');
   const who = await user(srv);
   const trusec = new TruSec({ issuer: srv.issuer, apiKey: srv.secretKey, ...creds });
-  const mint = async () => {
-    const url = trusec.oauth.getAuthorizationUrl({ redirectUri: REDIRECT_URI, scope, state: 's' });
+  const mint = async (extra = {}) => {
+    const url = trusec.oauth.getAuthorizationUrl({ redirectUri: REDIRECT_URI, scope, state: 's', ...extra });
     const back = new URL(await signIn(url, { ...who, leaveAt: REDIRECT_URI }));
     return trusec.oauth.exchangeCode({ code: back.searchParams.get('code'), redirectUri: REDIRECT_URI });
   };
-  return { trusec, who, mint };
+  return { trusec, who, mint, creds };
 }
