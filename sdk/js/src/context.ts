@@ -16,6 +16,8 @@ export interface TruSecOptions {
   clientId?: string | undefined;
   /** The confidential client's secret; never in a browser. */
   clientSecret?: string | undefined;
+  /** How a confidential client authenticates at the token and revocation endpoints (default `client_secret_basic`; the client's registered `token_endpoint_auth_method`). */
+  clientAuthMethod?: 'client_secret_basic' | 'client_secret_post' | undefined;
   /** Where `/v1` lives; by default the issuer's origin and path without `/env/NAME` (contract: `/v1` stays at the root). */
   apiUrl?: string | undefined;
   /** A `fetch` to use instead of the global one. */
@@ -94,6 +96,7 @@ export class Context {
   readonly apiKey: string | undefined;
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
+  readonly clientAuthMethod: 'client_secret_basic' | 'client_secret_post';
   readonly http: Http;
   readonly jwksCooldownMs: number;
   readonly jwksMaxAgeMs: number;
@@ -108,6 +111,11 @@ export class Context {
     this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.clientId = options.clientId === '' ? undefined : options.clientId;
     this.clientSecret = options.clientSecret === '' ? undefined : options.clientSecret;
+    const method = options.clientAuthMethod ?? 'client_secret_basic';
+    if (method !== 'client_secret_basic' && method !== 'client_secret_post') {
+      throw configError('clientAuthMethod is client_secret_basic or client_secret_post');
+    }
+    this.clientAuthMethod = method;
     if (this.apiKey !== undefined && keyKind(this.apiKey) === undefined) {
       throw configError('apiKey must be a TruSec key (trusec_sk_…, trusec_pk_…, or trusec_test_…)');
     }

@@ -153,12 +153,20 @@ export class OAuth {
       'content-type': 'application/x-www-form-urlencoded',
     };
     const body = new URLSearchParams(form);
-    if (this.ctx.clientSecret === undefined) {
+    const secret = this.ctx.clientSecret;
+    if (secret === undefined) {
       body.set('client_id', clientId); // a public client identifies itself (RFC 6749 §3.2.1)
     } else {
-      // RFC 6749 §2.3.1: client_secret_basic, each part form-encoded first.
-      const basic = `${formEncode(clientId)}:${formEncode(this.ctx.clientSecret)}`;
-      headers['authorization'] = `Basic ${btoa(basic)}`;
+      switch (this.ctx.clientAuthMethod) {
+        case 'client_secret_basic':
+          // RFC 6749 §2.3.1: HTTP Basic, each part form-encoded first.
+          headers['authorization'] = `Basic ${btoa(`${formEncode(clientId)}:${formEncode(secret)}`)}`;
+          break;
+        case 'client_secret_post':
+          body.set('client_id', clientId);
+          body.set('client_secret', secret);
+          break;
+      }
     }
     const answer = await this.ctx.http.send(url, { method: 'POST', headers, body: body.toString() });
     return answer.body;

@@ -91,6 +91,19 @@ describe('authorization code with a confidential client', () => {
     await assert.rejects(trusec.users.me({ accessToken: next.accessToken }), { type: 'unauthenticated', status: 401 });
   });
 
+  test('client_secret_post for a client registered with it', async () => {
+    const creds = await client(srv, 'confidential', ['openid', 'offline_access'], { token_endpoint_auth_method: 'client_secret_post' });
+    const who = await user(srv);
+    const basic = new TruSec({ issuer: srv.issuer, ...creds });
+    const post = new TruSec({ issuer: srv.issuer, ...creds, clientAuthMethod: 'client_secret_post' });
+    const code = await login(post, who, { scope: ['openid', 'offline_access'] });
+    await assert.rejects(basic.oauth.exchangeCode({ code, redirectUri: REDIRECT_URI }), { type: 'invalid_client' });
+    const code2 = await login(post, who, { scope: ['openid', 'offline_access'] });
+    const tokens = await post.oauth.exchangeCode({ code: code2, redirectUri: REDIRECT_URI });
+    await post.oauth.revoke({ token: tokens.refreshToken });
+    await assert.rejects(post.oauth.refresh({ refreshToken: tokens.refreshToken }), { type: 'invalid_grant' });
+  });
+
   test('a wrong client secret is invalid_client', async () => {
     const { clientId } = await client(srv, 'confidential');
     const trusec = new TruSec({ issuer: srv.issuer, clientId, clientSecret: 'trusec_cs_wrong' });

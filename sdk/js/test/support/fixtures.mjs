@@ -38,12 +38,13 @@ export function email(label = 'user') {
 }
 
 /** An OAuth client; `type` confidential (with a secret) or public (PKCE). */
-export async function client(srv, type, scopes = ['openid', 'email', 'profile', 'offline_access', 'read:users']) {
+export async function client(srv, type, scopes = ['openid', 'email', 'profile', 'offline_access', 'read:users'], extra = {}) {
   const c = await admin(srv, 'POST', '/v1/oauth/clients', {
     name: `sdk ${type}`,
     type,
     redirect_uris: [REDIRECT_URI],
     scopes,
+    ...extra,
   });
   return { clientId: c.client_id, clientSecret: c.client_secret };
 }
