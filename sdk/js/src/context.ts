@@ -93,9 +93,11 @@ export interface ApiCall {
 export class Context {
   readonly issuer: string;
   readonly apiUrl: string;
-  readonly apiKey: string | undefined;
+  // Secrets live in private fields, so console.log(trusec) or a crash
+  // report's inspection of the object never prints them.
+  readonly #apiKey: string | undefined;
   readonly clientId: string | undefined;
-  readonly clientSecret: string | undefined;
+  readonly #clientSecret: string | undefined;
   readonly clientAuthMethod: 'client_secret_basic' | 'client_secret_post';
   readonly http: Http;
   readonly jwksCooldownMs: number;
@@ -108,9 +110,9 @@ export class Context {
   constructor(options: TruSecOptions) {
     if (options === null || typeof options !== 'object') throw configError('new TruSec({ issuer, ... }) takes an options object');
     this.issuer = parseIssuer(options.issuer);
-    this.apiKey = options.apiKey === '' ? undefined : options.apiKey;
+    this.#apiKey = options.apiKey === '' ? undefined : options.apiKey;
     this.clientId = options.clientId === '' ? undefined : options.clientId;
-    this.clientSecret = options.clientSecret === '' ? undefined : options.clientSecret;
+    this.#clientSecret = options.clientSecret === '' ? undefined : options.clientSecret;
     const method = options.clientAuthMethod ?? 'client_secret_basic';
     if (method !== 'client_secret_basic' && method !== 'client_secret_post') {
       throw configError('clientAuthMethod is client_secret_basic or client_secret_post');
@@ -139,6 +141,14 @@ export class Context {
     this.jwksCooldownMs = nonNegative(options.jwksCooldownSeconds, 30, 'jwksCooldownSeconds') * 1000;
     this.jwksMaxAgeMs = positive(options.jwksMaxAgeSeconds, 600, 'jwksMaxAgeSeconds') * 1000;
     this.clockToleranceSeconds = nonNegative(options.clockToleranceSeconds, 0, 'clockToleranceSeconds');
+  }
+
+  get apiKey(): string | undefined {
+    return this.#apiKey;
+  }
+
+  get clientSecret(): string | undefined {
+    return this.#clientSecret;
   }
 
   requireClientId(): string {

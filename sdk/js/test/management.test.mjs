@@ -1,12 +1,19 @@
 // The /v1 resources through the SDK: users, sessions, API keys, audit
 // events; camelCase ↔ snake_case; pagination (a page, and every page).
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
 import { TruSec } from '@trusec/sdk';
 import { email, server } from './support/fixtures.mjs';
 
 const srv = await server();
 const trusec = new TruSec({ issuer: srv.issuer, apiKey: srv.secretKey });
+
+test('printing the client never shows its secrets', () => {
+  const withSecret = new TruSec({ issuer: srv.issuer, apiKey: srv.secretKey, clientId: 'client_1', clientSecret: 'trusec_cs_hidden' });
+  const shown = inspect(withSecret, { depth: null, showHidden: true }) + JSON.stringify(withSecret);
+  assert.ok(!shown.includes(srv.secretKey) && !shown.includes('trusec_cs_hidden'), shown);
+});
 
 describe('users', () => {
   test('create, get, update, delete; metadata keys are the caller\'s own', async () => {
