@@ -98,6 +98,14 @@ describe('sessions', () => {
       status: 422,
       param: 'expiresIn',
     });
+    // Neither a duration text nor a number of seconds: refused in the request's terms.
+    await assert.rejects(trusec.sessions.create({ userId: u.id, expiresIn: -5 }), (e) => {
+      assert.equal(e.type, 'invalid_request');
+      assert.equal(e.status, 400);
+      assert.equal(e.param, 'expiresIn');
+      assert.doesNotMatch(e.message, /DurationInput|untagged/);
+      return true;
+    });
     await assert.rejects(trusec.sessions.create({ userId: 'user_01m8tn1gkddyv1r27e60pt4c35' }), {
       type: 'not_found',
       status: 404,
