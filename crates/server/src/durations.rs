@@ -4,9 +4,14 @@
 use serde::Deserialize;
 use std::time::Duration;
 
-/// A duration field as it arrives in JSON.
+/// A duration field as it arrives in JSON. A value of neither shape (a
+/// negative number, `true`) is refused in the request's terms, not with
+/// serde's message naming this type.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a duration such as \"30m\", \"24h\", \"7d\" or a number of seconds"
+)]
 pub enum DurationInput {
     Seconds(u64),
     Text(String),
@@ -72,5 +77,23 @@ mod tests {
         assert_eq!(parse("h"), Err(DurationParseError));
         assert_eq!(parse("-5m"), Err(DurationParseError));
         assert_eq!(parse("99999999999999999999d"), Err(DurationParseError));
+    }
+
+    #[test]
+    fn a_value_of_neither_shape_is_refused_in_the_request_s_terms() {
+        for bad in [
+            serde_json::json!(-5),
+            serde_json::json!(true),
+            serde_json::json!(1.5),
+        ] {
+            let message = serde_json::from_value::<DurationInput>(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert_eq!(
+                message,
+                "a duration such as \"30m\", \"24h\", \"7d\" or a number of seconds"
+            );
+        }
     }
 }
