@@ -603,6 +603,9 @@ def main():
     p.add_argument("--seed", action="store_true", help="also run TruSec seeded (100k users, 1M sessions, 10k clients)")
     p.add_argument("--seed-scale", type=float, default=1.0, help="fraction of the seed sizes")
     p.add_argument("--only", action="append", help="only scenarios whose name contains this")
+    p.add_argument("--no-peer", action="store_true", help="skip the side-by-side run (TruSec and the peer)")
+    p.add_argument("--no-workers", action="store_true", help="skip the runs with more TruSec workers")
+    p.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL + Redis run")
     p.add_argument("--smoke", action="store_true", help="fail if any scenario errors")
     args = p.parse_args()
 
@@ -620,13 +623,15 @@ def main():
     try:
         workers = [int(w) for w in args.workers.split(",")]
         for i, w in enumerate(workers):
+            if i == 0 and args.no_peer or i > 0 and args.no_workers:
+                continue
             t = TruSec(work, args.binary, w, tag=f"-w{w}")
             group = [t]
             if i == 0:
                 group.append(Peer(work, args.peer_dir))
             servers += group
             run_config(f"SQLite, {w} worker{'s' if w > 1 else ''}", group, args, work, failures)
-        if args.pg:
+        if args.pg and not args.no_pg:
             pg_schema = f"trusec_bench_{uuid.uuid4().hex[:12]}"
             subprocess.run(["psql", args.pg, "-qc", f"CREATE SCHEMA {pg_schema}"], check=True)
             sep = "&" if "?" in args.pg else "?"
