@@ -361,16 +361,33 @@ local function urlencode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 local counter = 0
-local thread_id = 0
-setup = function(thread)
-  thread_id = thread_id + 1
-  thread:set("tid", thread_id)
-end
 request = function()
   counter = counter + 1
   local id = PREFIX .. (tid or 0) .. "_" .. counter
   local xml = string.format(TEMPLATE, id, os.date("!%Y-%m-%dT%H:%M:%SZ"))
   return wrk.format("GET", "/saml/sso?SAMLRequest=" .. urlencode(base64(stored(xml))), {["Cookie"] = COOKIE})
+end
+"""
+
+
+# Appended to every scenario: a response other than 200 is an error (wrk
+# itself counts only status >= 400, so a redirect to the login page, say,
+# would pass as a cheap success). Each thread counts in its own Lua state;
+# done() sums them.
+COUNT_LUA = r"""
+local threads = {}
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+not_200 = 0
+response = function(status, headers, body)
+  if status ~= 200 then not_200 = not_200 + 1 end
+end
+done = function(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + (t:get("not_200") or 0) end
+  io.write(string.format("NOT_200 %d\n", total))
 end
 """
 
@@ -393,7 +410,7 @@ def run_wrk(server, spec, secs, warmup, conns, work):
     _, path, lua = spec
     script = os.path.join(work, "scenario.lua")
     with open(script, "w") as f:
-        f.write(lua)
+        f.write(lua + COUNT_LUA)
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", "--latency", "-s", script]
     if warmup > 0:
         subprocess.run([*cmd, f"-d{warmup}s", server.base + path], capture_output=True, check=True)
@@ -412,8 +429,8 @@ def run_wrk(server, spec, secs, warmup, conns, work):
             lat[parts[0]] = to_ms(parts[1])
     errors = 0
     for line in text.splitlines():
-        if "Non-2xx" in line:
-            errors += int(line.split()[-1])
+        if line.startswith("NOT_200 "):
+            errors += int(line.split()[1])
         if "Socket errors" in line:
             errors += sum(int(p.strip(",")) for p in line.split()[3::2])
     return {
@@ -557,6 +574,7 @@ def run_config(title, servers, args, work, failures):
     # document); idle RSS one second after that restart, no load yet.
     cold = {}
     idle = {}
+    peak = {s.name: s.rss_mib("VmHWM") for s in servers}
     for s in servers:
         times = []
         rss = []
@@ -576,6 +594,7 @@ def run_config(title, servers, args, work, failures):
     for label, vals, unit in (
         (f"cold start: restart to first 200 (median of {args.restarts})", cold, "ms"),
         ("idle RSS after restart", idle, "MiB"),
+        ("peak RSS over the scenarios (VmHWM)", peak, "MiB"),
     ):
         cells = [f"{vals[n]:.1f} {unit}" for n in names]
         if len(names) == 2:
@@ -608,6 +627,8 @@ def main():
     p.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL + Redis run")
     p.add_argument("--smoke", action="store_true", help="fail if any scenario errors")
     args = p.parse_args()
+    args.binary = os.path.abspath(args.binary)
+    args.peer_dir = os.path.abspath(args.peer_dir)
 
     work = tempfile.mkdtemp(prefix="trusec-bench-")
     servers = []
@@ -672,4 +693,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (BenchError, flow.FlowError, subprocess.CalledProcessError) as e:
+        print(f"bench: a scenario's setup failed: {e}", file=sys.stderr)
+        sys.exit(1)
