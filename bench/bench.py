@@ -361,9 +361,15 @@ local function urlencode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 local counter = 0
+local prefix = ""
+-- run_wrk passes a fresh prefix to every wrk run: the warm-up's IDs must
+-- not come back in the measured run.
+init = function(args)
+  prefix = PREFIX .. (args[1] or "")
+end
 request = function()
   counter = counter + 1
-  local id = PREFIX .. (tid or 0) .. "_" .. counter
+  local id = prefix .. "_" .. (tid or 0) .. "_" .. counter
   local xml = string.format(TEMPLATE, id, os.date("!%Y-%m-%dT%H:%M:%SZ"))
   return wrk.format("GET", "/saml/sso?SAMLRequest=" .. urlencode(base64(stored(xml))), {["Cookie"] = COOKIE})
 end
@@ -381,13 +387,20 @@ setup = function(thread)
   thread:set("tid", #threads)
 end
 not_200 = 0
+first_status = 0
 response = function(status, headers, body)
-  if status ~= 200 then not_200 = not_200 + 1 end
+  if status ~= 200 then
+    not_200 = not_200 + 1
+    if first_status == 0 then first_status = status end
+  end
 end
 done = function(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + (t:get("not_200") or 0) end
-  io.write(string.format("NOT_200 %d\n", total))
+  local total, first = 0, 0
+  for _, t in ipairs(threads) do
+    total = total + (t:get("not_200") or 0)
+    if first == 0 then first = t:get("first_status") or 0 end
+  end
+  io.write(string.format("NOT_200 %d %d\n", total, first))
 end
 """
 
@@ -411,11 +424,12 @@ def run_wrk(server, spec, secs, warmup, conns, work):
     script = os.path.join(work, "scenario.lua")
     with open(script, "w") as f:
         f.write(lua + COUNT_LUA)
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", "--latency", "-s", script]
+    # A response slower than 5 s is a timeout, counted as an error.
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", "--timeout", "5s", "--latency", "-s", script]
     if warmup > 0:
-        subprocess.run([*cmd, f"-d{warmup}s", server.base + path], capture_output=True, check=True)
+        subprocess.run([*cmd, f"-d{warmup}s", server.base + path, "--", "w"], capture_output=True, check=True)
     before = server.cpu_ticks()
-    out = subprocess.run([*cmd, f"-d{secs}s", server.base + path], capture_output=True, text=True)
+    out = subprocess.run([*cmd, f"-d{secs}s", server.base + path, "--", "m"], capture_output=True, text=True)
     after = server.cpu_ticks()
     if out.returncode != 0:
         raise BenchError(f"wrk failed: {out.stderr}")
@@ -431,8 +445,13 @@ def run_wrk(server, spec, secs, warmup, conns, work):
     for line in text.splitlines():
         if line.startswith("NOT_200 "):
             errors += int(line.split()[1])
+            if int(line.split()[1]):
+                print(f"  {server.name} {path}: {line.split()[1]} responses not 200, the first {line.split()[2]}", file=sys.stderr)
         if "Socket errors" in line:
+            print(f"  {server.name} {path}: {line.strip()}", file=sys.stderr)
             errors += sum(int(p.strip(",")) for p in line.split()[3::2])
+    if errors:
+        print(f"  {server.name} {path}: wrk said:\n{text}", file=sys.stderr)
     return {
         "requests": requests,
         "rps": rps,
