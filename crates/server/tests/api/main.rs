@@ -25,7 +25,7 @@ mod ops;
 mod rate_limit;
 mod restart;
 mod saml;
-mod saml_slo;
+mod saml_bindings;
 mod sessions;
 mod signin_limits;
 mod snapshots;

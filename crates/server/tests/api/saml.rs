@@ -376,15 +376,7 @@ pub(crate) async fn idp_cert(app: &TestApp) -> String {
         .split("</ds:X509Certificate>")
         .next()
         .unwrap();
-    let lines: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
+    pem_of(b64)
 }
 
 async fn metadata_is_valid(backend: Backend) {
@@ -1175,33 +1167,7 @@ async fn single_logout_both_ways(backend: Backend) {
         "slo@example.com",
     )
     .await;
-    let html = app
-        .client
-        .get(app.url("/logout"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = app
-        .client
-        .post(app.url("/logout"))
-        .form(&[
-            ("decision", "logout"),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("intent", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let resp = app
-        .client
-        .get(app.url(resp.headers()["location"].to_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let resp = logout_at_idp(&app).await;
     assert_eq!(resp.status(), 302);
     let (endpoint, to_b, chain) = read_redirect(
         resp.headers()["location"].to_str().unwrap(),
@@ -1305,12 +1271,56 @@ async fn single_logout_both_ways(backend: Backend) {
     );
 }
 
+/// Signs out at the IdP's own `/logout` page and follows it to the first
+/// step of telling the SPs.
+pub(crate) async fn logout_at_idp(app: &TestApp) -> reqwest::Response {
+    let html = app
+        .client
+        .get(app.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    app.client
+        .get(app.url(resp.headers()["location"].to_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// What an SP answers to our LogoutRequest.
 pub(crate) fn logout_response_from_sp(app: &TestApp, issuer: &str, in_response_to: &str) -> String {
     format!(
         r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r{}" Version="2.0" IssueInstant="{}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
         in_response_to.trim_start_matches('_'),
         app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+/// A PEM certificate from the base64 of a metadata `X509Certificate`.
+fn pem_of(b64: &str) -> String {
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
     )
 }
 
@@ -1383,6 +1393,16 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
     let (_, xml, _) = auto_post(resp).await;
     assert!(xmlsec1_verifies(&xml, &new_cert, true));
     assert!(!xmlsec1_verifies(&xml, &old_cert, true));
+    // An SP still holding the metadata it fetched during step one (both
+    // certificates, metadata interop profile) accepts the new assertions.
+    let held = announced
+        .iter()
+        .map(|b64| pem_of(b64))
+        .any(|pem| xmlsec1_verifies(&xml, &pem, true));
+    assert!(
+        held,
+        "the metadata fetched before step two verifies after it"
+    );
 }
 
 /// An AuthnRequest signed in XML-DSig (for the HTTP-POST binding) with the
@@ -1420,15 +1440,7 @@ pub(crate) fn sp_metadata_cert() -> String {
         .split("</ds:X509Certificate>")
         .next()
         .unwrap();
-    let lines: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
+    pem_of(b64)
 }
 
 async fn post_request(app: &TestApp, browser: &reqwest::Client, xml: &str) -> reqwest::Response {
