@@ -251,3 +251,25 @@ pub fn sign(
     }
     Ok(out)
 }
+
+/// An enveloped-signature template for the element with this `ID`, as
+/// XML (RSA-SHA256, SHA-256 digest, exclusive C14N, the certificate in
+/// `KeyInfo`), to place where the schema puts `ds:Signature`: right after
+/// the message's `Issuer` (SAML core §3.2.1, §5.4).
+///
+/// # Errors
+/// Serialisation failures.
+pub fn signature_template(id: &str, cert_der: &[u8]) -> Result<String, SignError> {
+    template(id, &CertificateDer::from(cert_der.to_vec()))
+        .to_string()
+        .map_err(|e| SignError::Xml(e.to_string()))
+}
+
+/// Fills in the signature template of a protocol message (a logout
+/// message for the HTTP-POST binding) through xmlsec.
+///
+/// # Errors
+/// Signing failures.
+pub fn sign_message(xml: &str, key_der: &[u8]) -> Result<String, SignError> {
+    Crypto::sign_xml(xml, key_der).map_err(|e| SignError::Crypto(e.to_string()))
+}

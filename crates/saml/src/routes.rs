@@ -1,6 +1,7 @@
 //! The SAML route table.
 
 mod metadata;
+mod post_form;
 mod sender;
 mod slo;
 mod sso;

@@ -1,7 +1,7 @@
 //! Single logout bookkeeping: which service providers a login session has
 //! signed in to (so logging out can tell them), and the chain of front-
-//! channel redirects that tells them one after another (SAML profiles
-//! §4.4.3, HTTP-Redirect binding).
+//! channel messages that tells them one after another (SAML profiles
+//! §4.4.3, by the HTTP-Redirect or HTTP-POST binding each SP registered).
 
 use crate::metadata::xml_escape;
 use base64::Engine;
@@ -206,20 +206,26 @@ pub fn session_index_of(xml: &str) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
+/// What every logout message we send starts with.
+pub struct Header<'a> {
+    pub id: &'a str,
+    pub now: &'a str,
+    pub destination: &'a str,
+    pub issuer: &'a str,
+    /// A signature template (HTTP-POST binding, placed after `Issuer` as
+    /// the schema orders it), or empty (HTTP-Redirect signs the query).
+    pub signature: &'a str,
+}
+
 /// A LogoutRequest (SAML core §3.7.1).
-pub fn logout_request(
-    id: &str,
-    now: &str,
-    destination: &str,
-    issuer: &str,
-    p: &Participant,
-) -> String {
+pub fn logout_request(h: &Header<'_>, p: &Participant) -> String {
     format!(
-        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}"><saml:Issuer>{}</saml:Issuer><saml:NameID Format="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>"#,
-        xml_escape(id),
-        xml_escape(now),
-        xml_escape(destination),
-        xml_escape(issuer),
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}"><saml:Issuer>{}</saml:Issuer>{}<saml:NameID Format="{}">{}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        xml_escape(h.id),
+        xml_escape(h.now),
+        xml_escape(h.destination),
+        xml_escape(h.issuer),
+        h.signature,
         xml_escape(&p.name_id_format),
         xml_escape(&p.name_id),
         xml_escape(&p.session_index),
@@ -227,21 +233,15 @@ pub fn logout_request(
 }
 
 /// A LogoutResponse (SAML core §3.7.2).
-pub fn logout_response(
-    id: &str,
-    now: &str,
-    destination: &str,
-    issuer: &str,
-    in_response_to: &str,
-    status: &str,
-) -> String {
+pub fn logout_response(h: &Header<'_>, in_response_to: &str, status: &str) -> String {
     format!(
-        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}" InResponseTo="{}"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{}"/></samlp:Status></samlp:LogoutResponse>"#,
-        xml_escape(id),
-        xml_escape(now),
-        xml_escape(destination),
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{}" Version="2.0" IssueInstant="{}" Destination="{}" InResponseTo="{}"><saml:Issuer>{}</saml:Issuer>{}<samlp:Status><samlp:StatusCode Value="{}"/></samlp:Status></samlp:LogoutResponse>"#,
+        xml_escape(h.id),
+        xml_escape(h.now),
+        xml_escape(h.destination),
         xml_escape(in_response_to),
-        xml_escape(issuer),
+        xml_escape(h.issuer),
+        h.signature,
         xml_escape(status),
     )
 }

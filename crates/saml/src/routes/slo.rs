@@ -1,13 +1,16 @@
-//! Single logout (SAML profiles §4.4) at `/saml/slo`, both bindings in, the
-//! HTTP-Redirect binding out: an SP's LogoutRequest ends the IdP session
+//! Single logout (SAML profiles §4.4) at `/saml/slo`, the HTTP-Redirect and
+//! HTTP-POST bindings both in and out (each SP is sent messages by the
+//! binding of the endpoint it registered): an SP's LogoutRequest ends the IdP session
 //! and the other SPs of that session are told one after another before the
 //! initiator gets its LogoutResponse; a logout at the IdP's own `/logout`
 //! page tells every SP the same way.
 
+use super::post_form::{self, Outgoing, Param, Purpose};
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
 use crate::request::{self, Incoming, Verified};
+use crate::response;
 use crate::slo::{self, Chain, Initiator};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -18,7 +21,7 @@ use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::rate_limit::Family;
 use trusec_storage::refresh_tokens::RevocationReason;
-use trusec_storage::service_providers::{self, Binding, Endpoint, ServiceProviderRow};
+use trusec_storage::service_providers::{self, Binding, ServiceProviderRow};
 use trusec_storage::sessions::{self, SessionRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
 use trusec_ui::cookies;
@@ -415,43 +418,131 @@ pub async fn propagate(
 /// Tells the next SP, or answers the initiator, or finishes.
 async fn next_step(state: &SamlState, mut chain: Chain) -> Result<HttpResponse, SamlError> {
     while let Some(p) = chain.remaining.pop() {
-        let Some((sp, endpoint)) = redirect_endpoint(state, &p.environment_id, &p.sp_id).await
-        else {
+        let Some((sp, endpoint)) = slo_endpoint(state, &p.environment_id, &p.sp_id).await else {
             continue;
         };
         let id = new_id();
-        let xml = slo::logout_request(&id, &now_text(state), &endpoint.url, &state.entity_id(), &p);
-        chain.awaiting = Some((id, sp.id, sp.environment_id));
+        chain.awaiting = Some((id.clone(), sp.id.clone(), sp.environment_id.clone()));
         let saved = slo::save_chain(&state.core().store, &chain).await?;
-        return signed_redirect(state, &endpoint.url, "SAMLRequest", &xml, Some(&saved));
+        let message = Message {
+            param: Param::SamlRequest,
+            target: &endpoint.url,
+            relay_state: Some(&saved),
+        };
+        let build = move |h: &slo::Header<'_>| slo::logout_request(h, &p);
+        return send(state, &sp, endpoint.binding, &id, &message, build).await;
     }
-    if let Some(initiator) = &chain.initiator
-        && let Some((_, endpoint)) =
-            redirect_endpoint(state, &initiator.environment_id, &initiator.sp_id).await
+    if let Some(initiator) = chain.initiator
+        && let Some((sp, endpoint)) =
+            slo_endpoint(state, &initiator.environment_id, &initiator.sp_id).await
     {
-        let target = endpoint.response_url.unwrap_or(endpoint.url);
-        let xml = slo::logout_response(
-            &new_id(),
-            &now_text(state),
-            &target,
-            &state.entity_id(),
-            &initiator.request_id,
-            &initiator.status,
-        );
-        let relay = initiator.relay_state.as_deref();
-        return signed_redirect(state, &target, "SAMLResponse", &xml, relay);
+        let target = endpoint.response_url.clone().unwrap_or(endpoint.url);
+        let message = Message {
+            param: Param::SamlResponse,
+            target: &target,
+            relay_state: initiator.relay_state.as_deref(),
+        };
+        let (request_id, status) = (initiator.request_id.clone(), initiator.status.clone());
+        let build = move |h: &slo::Header<'_>| slo::logout_response(h, &request_id, &status);
+        return send(state, &sp, endpoint.binding, &new_id(), &message, build).await;
     }
     Ok(finish_page(state, chain.intent.as_deref()).await)
 }
 
-/// An SP of the chain and its HTTP-Redirect single-logout endpoint: the
-/// only binding we send. An SP without one, or deleted since, is skipped:
-/// the logout goes on without it.
-async fn redirect_endpoint(
+/// A logout message on its way out: its form field or query parameter,
+/// where it goes, and the RelayState it carries.
+struct Message<'a> {
+    param: Param,
+    target: &'a str,
+    relay_state: Option<&'a str>,
+}
+
+/// Sends the message `build` makes by the endpoint's binding, signed with
+/// the IdP key: HTTP-Redirect signs the query (bindings §3.4.4.1),
+/// HTTP-POST carries an enveloped XML signature in an auto-submitting form
+/// (bindings §3.5.4, as for SSO).
+async fn send(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    binding: Out,
+    id: &str,
+    message: &Message<'_>,
+    build: impl FnOnce(&slo::Header<'_>) -> String + Send + 'static,
+) -> Result<HttpResponse, SamlError> {
+    let key = state.keys.current();
+    let (now, issuer) = (now_text(state), state.entity_id());
+    let (id, target) = (id.to_owned(), message.target.to_owned());
+    match binding {
+        Out::HttpRedirect => {
+            let xml = build(&slo::Header {
+                id: &id,
+                now: &now,
+                destination: &target,
+                issuer: &issuer,
+                signature: "",
+            });
+            let url = slo::redirect_url(
+                &target,
+                message.param.name(),
+                &xml,
+                message.relay_state,
+                &key.private_der,
+            )
+            .map_err(|e| SamlError::internal(&e))?;
+            Ok(found(&url))
+        }
+        Out::HttpPost => {
+            let signed = state
+                .xml
+                .run(move || {
+                    let template = response::signature_template(&id, &key.certificate_der)?;
+                    let xml = build(&slo::Header {
+                        id: &id,
+                        now: &now,
+                        destination: &target,
+                        issuer: &issuer,
+                        signature: &template,
+                    });
+                    response::sign_message(&xml, &key.private_der)
+                })
+                .await?
+                .map_err(|e| SamlError::internal(&e))?;
+            post_form::page(&Outgoing {
+                purpose: Purpose::SignOut,
+                action: message.target,
+                param: message.param,
+                xml: &signed,
+                relay_state: message.relay_state,
+                sp_name: &sp.name,
+            })
+        }
+    }
+}
+
+/// A binding we send logout messages by.
+#[derive(Clone, Copy, Debug)]
+enum Out {
+    HttpRedirect,
+    HttpPost,
+}
+
+/// A single-logout endpoint we can send to, and by which binding.
+struct SloEndpoint {
+    url: String,
+    response_url: Option<String>,
+    binding: Out,
+}
+
+/// An SP of the chain and the single-logout endpoint to tell it at: its
+/// HTTP-Redirect one, else its HTTP-POST one (the bindings we send by;
+/// profiles §4.4.3.1 lets the IdP choose among those the SP registered).
+/// An SP with neither, or deleted since, is skipped: the logout goes on
+/// without it.
+async fn slo_endpoint(
     state: &SamlState,
     env: &str,
     sp_id: &str,
-) -> Option<(ServiceProviderRow, Endpoint)> {
+) -> Option<(ServiceProviderRow, SloEndpoint)> {
     // Only this environment's IdP speaks for its SPs.
     if env != state.env().id {
         return None;
@@ -470,26 +561,19 @@ async fn redirect_endpoint(
             return None;
         }
     };
-    let endpoint = sp
-        .slo_endpoints
-        .iter()
-        .find(|e| e.binding == Binding::HttpRedirect)?
-        .clone();
+    let by = |binding: Binding, out: Out| {
+        sp.slo_endpoints
+            .iter()
+            .find(|e| e.binding == binding)
+            .map(|e| SloEndpoint {
+                url: e.url.clone(),
+                response_url: e.response_url.clone(),
+                binding: out,
+            })
+    };
+    let endpoint = by(Binding::HttpRedirect, Out::HttpRedirect)
+        .or_else(|| by(Binding::HttpPost, Out::HttpPost))?;
     Some((sp, endpoint))
-}
-
-/// A redirect carrying `xml` by the HTTP-Redirect binding, signed with the IdP key.
-fn signed_redirect(
-    state: &SamlState,
-    endpoint: &str,
-    param: &str,
-    xml: &str,
-    relay_state: Option<&str>,
-) -> Result<HttpResponse, SamlError> {
-    let key = state.keys.current();
-    let url = slo::redirect_url(endpoint, param, xml, relay_state, &key.private_der)
-        .map_err(|e| SamlError::internal(&e))?;
-    Ok(found(&url))
 }
 
 fn found(url: &str) -> HttpResponse {

@@ -2,6 +2,7 @@
 //! bindings) and IdP-initiated (`/saml/sso/init`). After the hosted login,
 //! the browser posts a signed `Response` to the SP's registered ACS.
 
+use super::post_form::{self, Outgoing, Param, Purpose};
 use super::sender;
 use crate::SamlState;
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
@@ -10,7 +11,6 @@ use crate::response::{self, AssertionInput, Signing};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
-use askama::Template;
 use samael::schema::AuthnRequest;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -26,15 +26,6 @@ use trusec_ui::{Interaction, LoginSession, pages};
 /// How far an `IssueInstant` may be from now.
 const FRESHNESS: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 const REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-#[derive(Template)]
-#[template(path = "saml_post.html")]
-struct PostPage {
-    acs_url: String,
-    saml_response: String,
-    relay_state: Option<String>,
-    sp_name: String,
-}
 
 /// What the browser is on its way to receive.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -428,22 +419,14 @@ async fn post_page(
         .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
         .await?
         .map_err(|e| SamlError::internal(&e))?;
-    use base64::Engine;
-    let page = PostPage {
-        acs_url: pending.acs_url.clone(),
-        saml_response: base64::engine::general_purpose::STANDARD.encode(signed.as_bytes()),
-        relay_state: pending.relay_state.clone(),
-        sp_name: sp.name.clone(),
-    };
-    let html = page.render().map_err(|e| SamlError::internal(&e))?;
-    Ok(pages::page_response(StatusCode::OK)
-        // This page alone runs a script: our own, to submit the form.
-        .insert_header((
-            actix_web::http::header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    post_form::page(&Outgoing {
+        purpose: Purpose::SignIn,
+        action: &pending.acs_url,
+        param: Param::SamlResponse,
+        xml: &signed,
+        relay_state: pending.relay_state.as_deref(),
+        sp_name: &sp.name,
+    })
 }
 
 #[cfg(test)]

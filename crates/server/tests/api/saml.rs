@@ -13,6 +13,7 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 pub(crate) const SP_ENTITY: &str = "https://sp.example.com/saml";
 pub(crate) const ACS: &str = "https://sp.example.com/saml/acs";
+pub(crate) const FIXTURE_KEY_PEM: &str = FIXTURE_KEY;
 pub(crate) const IDP_SSO: &str = "http://127.0.0.1:8080/saml/sso";
 const FIXTURE_METADATA: &str = include_str!("../fixtures/sp-metadata.xml");
 const FIXTURE_KEY: &str = include_str!("../fixtures/sp-signing.key");
@@ -211,7 +212,7 @@ pub(crate) fn authn_request(
     )
 }
 
-fn deflate_b64(xml: &str) -> String {
+pub(crate) fn deflate_b64(xml: &str) -> String {
     let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(xml.as_bytes()).unwrap();
     STANDARD.encode(e.finish().unwrap())
@@ -302,7 +303,7 @@ pub(crate) async fn sso(
     auto_post(resp).await
 }
 
-async fn auto_post(resp: reqwest::Response) -> (String, String, Option<String>) {
+pub(crate) async fn auto_post(resp: reqwest::Response) -> (String, String, Option<String>) {
     assert_eq!(resp.status(), 200);
     assert!(
         resp.headers()["content-security-policy"]
@@ -358,7 +359,7 @@ fn xmlsec1_verifies(xml: &str, cert_pem: &str, assertion: bool) -> bool {
 }
 
 /// The IdP certificate, from its metadata.
-async fn idp_cert(app: &TestApp) -> String {
+pub(crate) async fn idp_cert(app: &TestApp) -> String {
     let xml = app
         .client
         .get(app.url("/saml/metadata"))
@@ -375,15 +376,7 @@ async fn idp_cert(app: &TestApp) -> String {
         .split("</ds:X509Certificate>")
         .next()
         .unwrap();
-    let lines: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
+    pem_of(b64)
 }
 
 async fn metadata_is_valid(backend: Backend) {
@@ -863,7 +856,11 @@ async fn bad_requests_are_refused(backend: Backend) {
 
 /// Splits a redirect-binding URL into (endpoint, decoded XML, RelayState),
 /// after checking its signature with the IdP certificate over the raw query.
-fn read_redirect(url: &str, param: &str, idp_cert_pem: &str) -> (String, String, Option<String>) {
+pub(crate) fn read_redirect(
+    url: &str,
+    param: &str,
+    idp_cert_pem: &str,
+) -> (String, String, Option<String>) {
     let (endpoint, query) = url.split_once('?').unwrap();
     let (signed, signature) = query.rsplit_once("&Signature=").unwrap();
     let cert = openssl::x509::X509::from_pem(idp_cert_pem.as_bytes()).unwrap();
@@ -899,7 +896,7 @@ fn read_redirect(url: &str, param: &str, idp_cert_pem: &str) -> (String, String,
 }
 
 /// A certificate for the fixture SP key.
-fn fixture_certificate() -> String {
+pub(crate) fn fixture_certificate() -> String {
     let key = openssl::pkey::PKey::private_key_from_pem(FIXTURE_KEY.as_bytes()).unwrap();
     let mut name = openssl::x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "sp-a").unwrap();
@@ -921,7 +918,23 @@ fn fixture_certificate() -> String {
 /// Gives a plain-field SP an HTTP-Redirect SLO endpoint (SPs gain them
 /// from metadata in real life; here through storage).
 async fn add_slo_endpoint(app: &TestApp, sp: &serde_json::Value, url: &str) {
-    let binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect".to_owned();
+    add_slo_endpoint_by(
+        app,
+        sp,
+        url,
+        "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+    )
+    .await;
+}
+
+/// Gives a plain-field SP one SLO endpoint of this binding.
+pub(crate) async fn add_slo_endpoint_by(
+    app: &TestApp,
+    sp: &serde_json::Value,
+    url: &str,
+    binding: &str,
+) {
+    let binding = binding.to_owned();
     let (id, env) = (
         sp["id"].as_str().unwrap().to_owned(),
         sp["environment"].as_str().unwrap().to_owned(),
@@ -1154,33 +1167,7 @@ async fn single_logout_both_ways(backend: Backend) {
         "slo@example.com",
     )
     .await;
-    let html = app
-        .client
-        .get(app.url("/logout"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = app
-        .client
-        .post(app.url("/logout"))
-        .form(&[
-            ("decision", "logout"),
-            ("csrf_token", &hidden(&html, "csrf_token")),
-            ("intent", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303);
-    let resp = app
-        .client
-        .get(app.url(resp.headers()["location"].to_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let resp = logout_at_idp(&app).await;
     assert_eq!(resp.status(), 302);
     let (endpoint, to_b, chain) = read_redirect(
         resp.headers()["location"].to_str().unwrap(),
@@ -1284,12 +1271,56 @@ async fn single_logout_both_ways(backend: Backend) {
     );
 }
 
+/// Signs out at the IdP's own `/logout` page and follows it to the first
+/// step of telling the SPs.
+pub(crate) async fn logout_at_idp(app: &TestApp) -> reqwest::Response {
+    let html = app
+        .client
+        .get(app.url("/logout"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[
+            ("decision", "logout"),
+            ("csrf_token", &hidden(&html, "csrf_token")),
+            ("intent", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    app.client
+        .get(app.url(resp.headers()["location"].to_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// What an SP answers to our LogoutRequest.
-fn logout_response_from_sp(app: &TestApp, issuer: &str, in_response_to: &str) -> String {
+pub(crate) fn logout_response_from_sp(app: &TestApp, issuer: &str, in_response_to: &str) -> String {
     format!(
         r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r{}" Version="2.0" IssueInstant="{}" InResponseTo="{in_response_to}"><saml:Issuer>{issuer}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
         in_response_to.trim_start_matches('_'),
         app.clock.now().format("%Y-%m-%dT%H:%M:%SZ")
+    )
+}
+
+/// A PEM certificate from the base64 of a metadata `X509Certificate`.
+fn pem_of(b64: &str) -> String {
+    let lines: Vec<String> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
     )
 }
 
@@ -1362,6 +1393,16 @@ async fn the_idp_certificate_rotates_in_two_steps(backend: Backend) {
     let (_, xml, _) = auto_post(resp).await;
     assert!(xmlsec1_verifies(&xml, &new_cert, true));
     assert!(!xmlsec1_verifies(&xml, &old_cert, true));
+    // An SP still holding the metadata it fetched during step one (both
+    // certificates, metadata interop profile) accepts the new assertions.
+    let held = announced
+        .iter()
+        .map(|b64| pem_of(b64))
+        .any(|pem| xmlsec1_verifies(&xml, &pem, true));
+    assert!(
+        held,
+        "the metadata fetched before step two verifies after it"
+    );
 }
 
 /// An AuthnRequest signed in XML-DSig (for the HTTP-POST binding) with the
@@ -1391,7 +1432,7 @@ fn signed_authn_request_with(xml: &str, id: &str, method: &str) -> String {
         .unwrap()
 }
 
-fn sp_metadata_cert() -> String {
+pub(crate) fn sp_metadata_cert() -> String {
     let b64 = FIXTURE_METADATA
         .split("<ds:X509Certificate>")
         .nth(1)
@@ -1399,15 +1440,7 @@ fn sp_metadata_cert() -> String {
         .split("</ds:X509Certificate>")
         .next()
         .unwrap();
-    let lines: Vec<String> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
+    pem_of(b64)
 }
 
 async fn post_request(app: &TestApp, browser: &reqwest::Client, xml: &str) -> reqwest::Response {
