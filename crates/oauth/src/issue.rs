@@ -72,6 +72,9 @@ pub struct Grant<'a> {
     /// `None` to start one (if refresh tokens are issued at all).
     pub family: Option<FamilyTerms>,
     pub with_refresh: bool,
+    /// The request asked for `openid` (the access token's scope may not
+    /// carry it: a resource's token has only that resource's scopes).
+    pub with_id_token: bool,
 }
 
 /// A token response (RFC 6749 §5.1) and what was minted for it.
@@ -205,7 +208,7 @@ fn id_token(
     access_token: &str,
     now: NaiveDateTime,
 ) -> Result<Option<String>, OAuthError> {
-    if grant.user.is_none() || !grant.scope.contains("openid") {
+    if grant.user.is_none() || !grant.with_id_token {
         return Ok(None);
     }
     let settings = &state.settings;

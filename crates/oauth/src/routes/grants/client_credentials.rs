@@ -49,6 +49,7 @@ pub async fn exchange(
             session_id: None,
             family: None,
             with_refresh: false,
+            with_id_token: false,
         },
         now,
     )?;

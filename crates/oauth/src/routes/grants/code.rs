@@ -213,6 +213,7 @@ async fn issue(
             session_id: grant.session_id.clone(),
             family: None,
             with_refresh: client.row.allows(GrantType::RefreshToken),
+            with_id_token: grant.scope.contains("openid"),
         },
         now,
     )?;

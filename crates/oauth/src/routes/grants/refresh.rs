@@ -164,14 +164,15 @@ async fn mint_successor(
     let requested = presented.scope_param.map(scopes::parse).transpose()?;
     let audience =
         resources::for_token(state, &client.row, params, Some(bound), requested.as_ref()).await?;
-    let scope = match requested {
+    let asked = match requested {
         Some(requested) => {
             scopes::check_allowed(&requested, &granted)?;
             resources::check_scopes(&requested, std::slice::from_ref(&audience))?;
-            audience.token_scope(&requested)
+            requested
         }
-        None => audience.token_scope(&granted),
+        None => granted.clone(),
     };
+    let scope = audience.token_scope(&asked);
     let user = match &row.user_id {
         Some(uid) => Some(issue::grant_user(state, &row.environment_id, uid).await?),
         None => None,
@@ -190,6 +191,7 @@ async fn mint_successor(
             session_id: row.session_id.clone(),
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
             with_refresh: true,
+            with_id_token: asked.contains("openid"),
         },
         now,
     )?;
