@@ -26,6 +26,10 @@ pub struct ClientInput {
     pub refresh_token_leeway_seconds: Option<i64>,
     /// `None`: not a resource server.
     pub resource_server: Option<bool>,
+    /// The identifier of a registered resource (RFC 8707), or `None`.
+    pub default_resource: Option<String>,
+    /// The environment's resources: their scopes may be allowed too.
+    pub catalog: crate::resources::Catalog,
 }
 
 /// A field that failed, and why.
@@ -58,6 +62,7 @@ pub struct ValidClient {
     pub id_token_signed_response_alg: Alg,
     pub refresh_token_leeway_seconds: i64,
     pub resource_server: bool,
+    pub default_resource: Option<String>,
 }
 
 impl ValidClient {
@@ -83,6 +88,7 @@ impl ValidClient {
             registered_by,
             resource_server: self.resource_server,
             token_endpoint_auth_method_chosen: self.token_endpoint_auth_method_chosen,
+            default_resource: self.default_resource,
         }
     }
 }
@@ -170,7 +176,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         redirect_uris,
         post_logout_redirect_uris,
         grant_types,
-        scopes: scopes(input.scopes)?,
+        scopes: scopes(input.scopes, &input.catalog)?,
         token_endpoint_auth_method: auth_method(
             input.token_endpoint_auth_method.as_deref(),
             client_type,
@@ -179,7 +185,22 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         id_token_signed_response_alg: id_token_alg(input.id_token_signed_response_alg.as_deref())?,
         refresh_token_leeway_seconds: leeway(input.refresh_token_leeway_seconds)?,
         resource_server: resource_server(input.resource_server, client_type)?,
+        default_resource: default_resource(input.default_resource, &input.catalog)?,
     })
+}
+
+/// A registered resource of the client's environment.
+fn default_resource(
+    identifier: Option<String>,
+    catalog: &crate::resources::Catalog,
+) -> Result<Option<String>, FieldError> {
+    match identifier {
+        Some(id) if !catalog.identifiers.contains(&id) => Err(bad(
+            "default_resource",
+            format!("no resource {id} is registered (POST /v1/oauth/resources)"),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// Only a confidential client can introspect (RFC 7662 §2.1), so only one
@@ -243,15 +264,22 @@ fn grant_types(
     }
 }
 
-/// The OIDC scopes unless said otherwise; only scopes this server knows.
-fn scopes(names: Option<Vec<String>>) -> Result<ScopeSet, FieldError> {
+/// The OIDC scopes unless said otherwise; only scopes this server knows or
+/// a resource of the environment registered.
+fn scopes(
+    names: Option<Vec<String>>,
+    catalog: &crate::resources::Catalog,
+) -> Result<ScopeSet, FieldError> {
     let names = names.unwrap_or_else(|| {
         ["openid", "profile", "email", "offline_access"]
             .iter()
             .map(|s| (*s).to_owned())
             .collect()
     });
-    if let Some(s) = names.iter().find(|s| !scopes::is_supported(s)) {
+    if let Some(s) = names
+        .iter()
+        .find(|s| !scopes::is_supported(s) && !catalog.scopes.contains(s))
+    {
         return Err(bad("scopes", format!("unknown scope {s}")));
     }
     ScopeSet::from_tokens(&names).map_err(|e| bad("scopes", e.to_string()))

@@ -66,10 +66,12 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2.
     InvalidClientMetadata,
+    /// RFC 8707 §2: a `resource` that is unknown, malformed or not allowed.
+    InvalidTarget,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -88,6 +90,7 @@ impl ErrorCode {
         Self::InsufficientScope,
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
+        Self::InvalidTarget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +113,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 
@@ -138,7 +142,8 @@ impl ErrorCode {
             | Self::RequestNotSupported
             | Self::RequestUriNotSupported
             | Self::InvalidRedirectUri
-            | Self::InvalidClientMetadata => StatusCode::BAD_REQUEST,
+            | Self::InvalidClientMetadata
+            | Self::InvalidTarget => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -194,6 +199,9 @@ impl OAuthError {
     }
     pub fn invalid_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
     }
     pub fn invalid_client_metadata(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidClientMetadata, d)
@@ -279,7 +287,8 @@ impl OAuthError {
             | ErrorCode::RequestNotSupported
             | ErrorCode::RequestUriNotSupported
             | ErrorCode::InvalidRedirectUri
-            | ErrorCode::InvalidClientMetadata => None,
+            | ErrorCode::InvalidClientMetadata
+            | ErrorCode::InvalidTarget => None,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::OAuthState;
 use crate::crypto::Alg;
 use crate::error::OAuthError;
 use crate::jwt::{self, AccessClaims, IdTokenInput};
+use crate::resources::Audience;
 use crate::scopes::ScopeSet;
 use chrono::NaiveDateTime;
 use serde_json::{Value, json};
@@ -24,7 +25,8 @@ use trusec_storage::users::{self, UserRow};
 use trusec_storage::{StorageError, ids, secrets};
 
 pub const REFRESH_PREFIX: &str = "trusec_rt_";
-/// Access tokens are signed ES256: fast to sign and verify.
+/// Access tokens for this server are signed ES256: fast to sign and verify
+/// (a resource chooses its own, [`Audience::alg`]).
 pub const ACCESS_TOKEN_ALG: Alg = Alg::Es256;
 
 /// What a token presented for revocation or introspection is. Our refresh
@@ -52,7 +54,13 @@ pub struct Grant<'a> {
     pub client: &'a ClientRow,
     /// `None` for client_credentials (the client acts for itself).
     pub user: Option<&'a UserRow>,
-    /// The scope of the tokens minted now.
+    /// Whom the access token is for (RFC 8707).
+    pub audience: &'a Audience,
+    /// The resources the grant was authorized for, which a new refresh
+    /// token keeps (RFC 8707 §2.2); empty when no refresh token is minted.
+    pub resources: Vec<String>,
+    /// The scope of the access token minted now (the audience's part of
+    /// the grant).
     pub scope: ScopeSet,
     /// The scope a new refresh token carries: the original grant's, even
     /// when this access token was narrowed (RFC 6749 §6).
@@ -64,6 +72,9 @@ pub struct Grant<'a> {
     /// `None` to start one (if refresh tokens are issued at all).
     pub family: Option<FamilyTerms>,
     pub with_refresh: bool,
+    /// The request asked for `openid` (the access token's scope may not
+    /// carry it: a resource's token has only that resource's scopes).
+    pub with_id_token: bool,
 }
 
 /// A token response (RFC 6749 §5.1) and what was minted for it.
@@ -138,8 +149,9 @@ pub fn mint(
 ) -> Result<(Tokens, Option<RefreshRow>), OAuthError> {
     let family = grant.family(state, now);
     let family_id = family.as_ref().map(|f| f.id.clone());
-    let claims = access_claims(state, grant, family_id.clone(), now);
-    let access_token = jwt::sign_access_token(&state.keyring, ACCESS_TOKEN_ALG, &claims)?;
+    let lifetime = grant.audience.lifetime(state.settings.access_token_ttl);
+    let claims = access_claims(state, grant, family_id.clone(), lifetime, now);
+    let access_token = jwt::sign_access_token(&state.keyring, grant.audience.alg(), &claims)?;
     let id_token = id_token(state, grant, &access_token, now)?;
     let (refresh_token, row) = match &family {
         Some(family) => {
@@ -151,7 +163,7 @@ pub fn mint(
     Ok((
         Tokens {
             access_token,
-            expires_in: state.settings.access_token_ttl.as_secs(),
+            expires_in: lifetime.as_secs(),
             scope: claims.scope,
             refresh_token,
             id_token,
@@ -162,11 +174,13 @@ pub fn mint(
     ))
 }
 
-/// RFC 9068 §2.2, plus our environment and refresh family.
+/// RFC 9068 §2.2, plus our environment and refresh family; `aud` is the
+/// audience's identifier (RFC 8707 §2).
 fn access_claims(
     state: &OAuthState,
     grant: &Grant<'_>,
     family: Option<String>,
+    lifetime: Duration,
     now: NaiveDateTime,
 ) -> AccessClaims {
     let settings = &state.settings;
@@ -174,8 +188,8 @@ fn access_claims(
     AccessClaims {
         iss: settings.issuer.clone(),
         sub: grant.subject().to_owned(),
-        aud: settings.issuer.clone(),
-        exp: iat + secs(settings.access_token_ttl),
+        aud: grant.audience.identifier(&settings.issuer).to_owned(),
+        exp: iat + secs(lifetime),
         iat,
         jti: ids::new_id("at"),
         client_id: grant.client.id.clone(),
@@ -194,7 +208,7 @@ fn id_token(
     access_token: &str,
     now: NaiveDateTime,
 ) -> Result<Option<String>, OAuthError> {
-    if grant.user.is_none() || !grant.scope.contains("openid") {
+    if grant.user.is_none() || !grant.with_id_token {
         return Ok(None);
     }
     let settings = &state.settings;
@@ -247,6 +261,7 @@ fn refresh_token(
         offline_access: family.offline_access,
         session_bound: family.session_bound,
         family_expires_at: Some(family.expires_at),
+        resources: Some(trusec_storage::sql_types::Json(grant.resources.clone())),
     };
     Ok((token, row))
 }
@@ -339,8 +354,27 @@ pub async fn revoke_family(state: &OAuthState, family: &str) -> Result<usize, OA
     Ok(n)
 }
 
-/// A live access token of ours: valid signature, not expired, not revoked,
-/// and its client still registered.
+/// A live access token of ours for this server itself (`aud` = the
+/// issuer): what `/v1` and userinfo accept.
+///
+/// # Errors
+/// `invalid_token` otherwise.
+pub async fn verify_own_access_token(
+    state: &OAuthState,
+    token: &str,
+) -> Result<AccessClaims, OAuthError> {
+    let claims = verify_live_access_token(state, token).await?;
+    if claims.aud == state.settings.issuer {
+        Ok(claims)
+    } else {
+        Err(OAuthError::invalid_token(
+            "the token is for another audience (RFC 8707)",
+        ))
+    }
+}
+
+/// A live access token of ours, for any audience: valid signature, not
+/// expired, not revoked, and its client still registered.
 ///
 /// # Errors
 /// `invalid_token` otherwise (with the reason in the description).

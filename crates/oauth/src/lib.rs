@@ -17,6 +17,7 @@ pub mod form;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod resources;
 mod routes;
 pub mod scopes;
 
@@ -139,14 +140,16 @@ pub fn claimed_issuer(token: &str) -> Option<String> {
     jwt::claimed_issuer(token)
 }
 
-/// Verifies a bearer access token of ours and checks it was not revoked;
-/// for resource endpoints outside this crate (`/v1/users/me`, `/v1`).
+/// Verifies a bearer access token of ours for this server itself and
+/// checks it was not revoked; for resource endpoints outside this crate
+/// (`/v1/users/me`, `/v1`).
 ///
 /// # Errors
-/// `invalid_token` for anything but a live access token of this server.
+/// `invalid_token` for anything but a live access token of this server
+/// whose audience is this server (never one for a registered API).
 pub async fn verify_bearer(
     state: &OAuthState,
     token: &str,
 ) -> Result<jwt::AccessClaims, OAuthError> {
-    issue::verify_live_access_token(state, token).await
+    issue::verify_own_access_token(state, token).await
 }

@@ -21,9 +21,10 @@ pub const MANAGEMENT_RESOURCES: [&str; 4] =
 /// Users who may delegate management scopes to an app belong to this group.
 pub const ADMIN_GROUP: &str = "trusec-admins";
 
-/// Whether a scope grants access to the management API.
+/// Whether a scope grants access to the management API (a resource's
+/// `read:orders` does not: resources may not take this server's scopes).
 pub fn is_management(scope: &str) -> bool {
-    scope.starts_with("read:") || scope.starts_with("write:")
+    !OIDC.contains(&scope) && is_supported(scope)
 }
 
 /// Every scope a client may be allowed.

@@ -44,6 +44,8 @@ impl Modify for Security {
         crate::api::v1::audit_events::list,
         crate::api::v1::clients::create, crate::api::v1::clients::list, crate::api::v1::clients::get,
         crate::api::v1::clients::update, crate::api::v1::clients::delete,
+        crate::api::v1::resources::create, crate::api::v1::resources::list, crate::api::v1::resources::get,
+        crate::api::v1::resources::update, crate::api::v1::resources::delete,
         crate::api::v1::service_providers::create, crate::api::v1::service_providers::list,
         crate::api::v1::service_providers::get, crate::api::v1::service_providers::update,
         crate::api::v1::service_providers::delete,
@@ -71,13 +73,13 @@ pub mod protocol {
     pub fn oauth_authorization_server() {}
     #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oidc", responses((status = 200, description = "JSON Web Key Set (RFC 7517): current, next and still-valid retired keys", body = Object)))]
     pub fn jwks() {}
-    #[utoipa::path(get, path = "/oauth/authorize", tag = "oidc", params(("response_type" = String, Query), ("client_id" = String, Query), ("redirect_uri" = Option<String>, Query), ("scope" = Option<String>, Query), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query), ("code_challenge" = Option<String>, Query), ("code_challenge_method" = Option<String>, Query), ("prompt" = Option<String>, Query), ("max_age" = Option<u64>, Query), ("login_hint" = Option<String>, Query)), responses((status = 302, description = "To the hosted login/consent pages, or back to the client with code or error (RFC 6749 §4.1.2)"), (status = 400, description = "An error page: unknown client or unregistered redirect URI")))]
+    #[utoipa::path(get, path = "/oauth/authorize", tag = "oidc", params(("response_type" = String, Query), ("client_id" = String, Query), ("redirect_uri" = Option<String>, Query), ("scope" = Option<String>, Query), ("state" = Option<String>, Query), ("nonce" = Option<String>, Query), ("code_challenge" = Option<String>, Query), ("code_challenge_method" = Option<String>, Query), ("prompt" = Option<String>, Query), ("max_age" = Option<u64>, Query), ("login_hint" = Option<String>, Query), ("resource" = Option<Vec<String>>, Query, description = "RFC 8707 §2.1: the APIs (resource identifiers) the grant is for; may be repeated")), responses((status = 302, description = "To the hosted login/consent pages, or back to the client with code or error (RFC 6749 §4.1.2)"), (status = 400, description = "An error page: unknown client or unregistered redirect URI")))]
     pub fn authorize_get() {}
     #[utoipa::path(post, path = "/oauth/authorize", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "The GET parameters as a form (OIDC Core §3.1.2.1)"), responses((status = 302, description = "As GET")))]
     pub fn authorize_post() {}
     #[utoipa::path(get, path = "/oauth/authorize/continue", tag = "oidc", params(("interaction" = String, Query)), responses((status = 302, description = "Back from the hosted pages: on to consent, or to the client")))]
     pub fn authorize_continue() {}
-    #[utoipa::path(post, path = "/oauth/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=authorization_code|refresh_token|client_credentials (RFC 6749 §4.1.3, §6, §4.4)"), responses((status = 200, description = "Token response (RFC 6749 §5.1), with id_token for openid", body = Object), (status = 400, description = "RFC 6749 §5.2 error", body = Object), (status = 401, description = "invalid_client", body = Object), (status = 429, description = "Rate limited", body = Object)))]
+    #[utoipa::path(post, path = "/oauth/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=authorization_code|refresh_token|client_credentials (RFC 6749 §4.1.3, §6, §4.4); resource (RFC 8707 §2.2, at most one: the access token's audience)"), responses((status = 200, description = "Token response (RFC 6749 §5.1), with id_token for openid", body = Object), (status = 400, description = "RFC 6749 §5.2 error", body = Object), (status = 401, description = "invalid_client", body = Object), (status = 429, description = "Rate limited", body = Object)))]
     pub fn token() {}
     #[utoipa::path(post, path = "/oauth/revoke", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint (RFC 7009)"), responses((status = 200, description = "Revoked, or nothing to revoke")))]
     pub fn revoke() {}

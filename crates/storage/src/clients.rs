@@ -87,6 +87,11 @@ pub struct ClientRow {
     /// secret method is accepted). See [`ClientRow::accepts`].
     #[serde(default)]
     pub token_endpoint_auth_method_chosen: bool,
+    /// The resource (RFC 8707 identifier) this client's tokens are for when
+    /// a request names none and asks for resource scopes; for a resource
+    /// server, the resource whose tokens it may introspect.
+    #[serde(default)]
+    pub default_resource: Option<String>,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -106,6 +111,9 @@ pub struct Client {
     pub refresh_token_leeway_seconds: i64,
     /// May introspect other clients' access tokens (RFC 7662 §4).
     pub resource_server: bool,
+    /// The identifier of the resource used when a request names none
+    /// (RFC 8707 §2).
+    pub default_resource: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -160,6 +168,7 @@ impl ClientRow {
             id_token_signed_response_alg: self.id_token_signed_response_alg.as_str().to_owned(),
             refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
             resource_server: self.resource_server,
+            default_resource: self.default_resource.clone(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -183,6 +192,7 @@ pub struct NewClient {
     pub registered_by: RegisteredBy,
     pub resource_server: bool,
     pub token_endpoint_auth_method_chosen: bool,
+    pub default_resource: Option<String>,
 }
 
 /// A validated partial update.
@@ -198,6 +208,8 @@ pub struct ClientPatch {
     pub resource_server: Option<bool>,
     /// A method chosen now: from then on it is enforced.
     pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// `Some(None)` clears it.
+    pub default_resource: Option<Option<String>>,
 }
 
 #[derive(AsChangeset)]
@@ -213,6 +225,7 @@ struct ClientChanges {
     resource_server: Option<bool>,
     token_endpoint_auth_method: Option<AuthMethod>,
     token_endpoint_auth_method_chosen: Option<bool>,
+    default_resource: Option<Option<String>>,
     updated_at: NaiveDateTime,
 }
 
@@ -243,6 +256,7 @@ pub fn insert(
         updated_at: now,
         resource_server: new.resource_server,
         token_endpoint_auth_method_chosen: new.token_endpoint_auth_method_chosen,
+        default_resource: new.default_resource,
     };
     diesel::insert_into(oauth_clients::table)
         .values(&row)
@@ -318,6 +332,7 @@ pub fn update(
         resource_server: patch.resource_server,
         token_endpoint_auth_method_chosen: patch.token_endpoint_auth_method.map(|_| true),
         token_endpoint_auth_method: patch.token_endpoint_auth_method,
+        default_resource: patch.default_resource,
         updated_at: now,
     };
     let n = diesel::update(

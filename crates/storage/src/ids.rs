@@ -17,6 +17,7 @@ pub const REFRESH_TOKEN: &str = "rt";
 pub const TOKEN_FAMILY: &str = "fam";
 pub const SERVICE_PROVIDER: &str = "sp";
 pub const SAML_KEY: &str = "samlkey";
+pub const RESOURCE: &str = "res";
 
 static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
 
@@ -120,6 +121,10 @@ typed_id!(
 typed_id!(
     /// `consent_…`
     ConsentId, CONSENT, "consent"
+);
+typed_id!(
+    /// `res_…`: an API resource (RFC 8707)
+    ResourceId, RESOURCE, "resource"
 );
 typed_id!(
     /// `sp_…`

@@ -30,6 +30,7 @@ pub mod rate_limit;
 pub mod refresh_tokens;
 pub mod refusal;
 pub mod reseal;
+pub mod resources;
 pub mod schema;
 pub mod scopes;
 pub mod sealed;

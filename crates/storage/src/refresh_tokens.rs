@@ -42,6 +42,11 @@ pub struct RefreshRow {
     /// The family's absolute expiry; `None` only on rows an instance of the
     /// release before it wrote (see [`RefreshRow::family_expiry`]).
     pub family_expires_at: Option<NaiveDateTime>,
+    /// The resources (RFC 8707 identifiers) the grant was authorized for:
+    /// each access token minted from it is for one of them (§2.2). `None`
+    /// on rows of releases before resources, whose grants were all for this
+    /// server itself.
+    pub resources: Option<crate::sql_types::Json<Vec<String>>>,
 }
 
 /// What a family keeps through every rotation.

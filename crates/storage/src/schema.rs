@@ -104,6 +104,21 @@ diesel::table! {
         updated_at -> Timestamp,
         resource_server -> Bool,
         token_endpoint_auth_method_chosen -> Bool,
+        default_resource -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_resources (id) {
+        id -> Text,
+        environment_id -> Text,
+        identifier -> Text,
+        name -> Text,
+        scopes -> Text,
+        access_token_lifetime_seconds -> Nullable<BigInt>,
+        signing_alg -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -152,6 +167,7 @@ diesel::table! {
         offline_access -> Bool,
         session_bound -> Bool,
         family_expires_at -> Nullable<Timestamp>,
+        resources -> Nullable<Text>,
     }
 }
 
@@ -170,7 +186,13 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(oauth_clients, oauth_consents, refresh_tokens, users);
+diesel::allow_tables_to_appear_in_same_query!(
+    oauth_clients,
+    oauth_consents,
+    oauth_resources,
+    refresh_tokens,
+    users
+);
 
 diesel::table! {
     saml_service_providers (id) {

@@ -21,6 +21,10 @@ pub struct Interaction {
     pub client_name: Option<String>,
     /// Scopes to show on the consent page.
     pub scopes: Vec<String>,
+    /// Words for scopes the protocol knows better than
+    /// [`crate::pages::describe_scope`] (an API resource's own scopes).
+    #[serde(default)]
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
     pub login_hint: Option<String>,
     /// The user must type their password even if a session exists
     /// (`prompt=login`, `max_age` exceeded, SAML `ForceAuthn`).
@@ -60,6 +64,7 @@ impl Interaction {
             client_id: None,
             client_name: None,
             scopes: Vec::new(),
+            scope_descriptions: std::collections::BTreeMap::new(),
             login_hint: None,
             force_login: false,
             logged_in_session: None,

@@ -109,6 +109,14 @@ async fn start(
     if let Err(e) = req.complete(&client, params) {
         return redirect_error(state, &req, e.code, &e.description);
     }
+    match crate::resources::for_authorization(state, &client, params, &req.scope).await {
+        Ok(audiences) => {
+            req.resources = crate::resources::identifiers(state, &audiences);
+            req.scope_descriptions = crate::resources::descriptions(&audiences, &req.scope);
+        }
+        Err(e) if e.code == ErrorCode::ServerError => return Err(PageError::internal(&e)),
+        Err(e) => return redirect_error(state, &req, e.code, &e.description),
+    }
     decide::proceed(http, state, &client, req, None).await
 }
 

@@ -1,9 +1,11 @@
 //! `POST /oauth/introspect` (RFC 7662). Only confidential clients may ask,
 //! and only about tokens of their own environment issued to themselves,
-//! except that a client flagged `resource_server` may ask about any access
-//! token of its environment (§4: the endpoint decides who may learn what);
-//! anything else is simply `{"active": false}` (§2.2: nothing revealed),
-//! including garbage and oversized tokens.
+//! except that a client flagged `resource_server` may ask about the access
+//! tokens of its environment for its resource: those whose `aud` is its
+//! `default_resource` (RFC 8707), or this server's own tokens when it has
+//! none (§4: the endpoint decides who may learn what). The answer names
+//! the audience (`aud`). Anything else is simply `{"active": false}`
+//! (§2.2: nothing revealed), including garbage and oversized tokens.
 
 use super::{no_store_json, require_form};
 use crate::OAuthState;
@@ -11,6 +13,7 @@ use crate::client_auth;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::issue::{self, TokenKind};
+use crate::jwt::AccessClaims;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
@@ -73,10 +76,15 @@ async fn refresh_token(
         }))
 }
 
-/// Whether `asker` may learn about an access token issued to `client_id`
-/// in `env`: its own, or any of its environment when it is a resource server.
-fn may_see(asker: &ClientRow, env: &str, client_id: &str) -> bool {
-    env == asker.environment_id && (client_id == asker.id || asker.resource_server)
+/// Whether `asker` may learn about this access token: its own, or one of
+/// its environment for the resource it serves when it is a resource server.
+fn may_see(state: &OAuthState, asker: &ClientRow, token: &AccessClaims) -> bool {
+    let serves = asker
+        .default_resource
+        .as_deref()
+        .unwrap_or(&state.settings.issuer);
+    token.env == asker.environment_id
+        && (token.client_id == asker.id || (asker.resource_server && token.aud == serves))
 }
 
 /// A live access token the asking client may see ([`may_see`]).
@@ -86,7 +94,7 @@ async fn access_token(
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
     match issue::verify_live_access_token(state, token).await {
-        Ok(c) if may_see(asker, &c.env, &c.client_id) => Ok(Some(json!({
+        Ok(c) if may_see(state, asker, &c) => Ok(Some(json!({
             "active": true,
             "token_type": "Bearer",
             "scope": c.scope,

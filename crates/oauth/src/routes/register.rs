@@ -141,7 +141,8 @@ pub async fn post(
     let caller = client_info(&req);
     let registrant = registrant(&state, &req, &caller).await?;
     let meta = parse_metadata(&body)?;
-    let valid = validate(meta, &registrant)?;
+    let catalog = crate::resources::Catalog::of(state.core(), &registrant.environment_id).await?;
+    let valid = validate(meta, &registrant, catalog)?;
     let secret = match valid.client_type {
         ClientType::Confidential => Some(client_auth::new_secret()?),
         ClientType::Public => None,
@@ -188,7 +189,11 @@ fn parse_metadata(body: &[u8]) -> Result<Metadata, OAuthError> {
 
 /// The metadata as a client this registrant may register (RFC 7591 §3.2.2
 /// errors).
-fn validate(meta: Metadata, registrant: &Registrant) -> Result<ValidClient, OAuthError> {
+fn validate(
+    meta: Metadata,
+    registrant: &Registrant,
+    catalog: crate::resources::Catalog,
+) -> Result<ValidClient, OAuthError> {
     let method = meta
         .token_endpoint_auth_method
         .unwrap_or_else(|| AuthMethod::ClientSecretBasic.as_str().into());
@@ -236,6 +241,8 @@ fn validate(meta: Metadata, registrant: &Registrant) -> Result<ValidClient, OAut
         id_token_signed_response_alg: meta.id_token_signed_response_alg,
         refresh_token_leeway_seconds: None,
         resource_server: None,
+        default_resource: None,
+        catalog,
     })
     .map_err(|e| {
         if e.field.contains("redirect_uris") {

@@ -45,7 +45,7 @@ pub async fn post(
 }
 
 async fn respond(state: &OAuthState, token: &str) -> Result<HttpResponse, OAuthError> {
-    let claims = issue::verify_live_access_token(state, token).await?;
+    let claims = issue::verify_own_access_token(state, token).await?;
     if !claims.has_scope("openid") {
         return Err(OAuthError::insufficient_scope(
             "the token lacks the openid scope",

@@ -7,6 +7,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit_events;
 pub(crate) mod clients;
 pub(crate) mod consents;
+pub(crate) mod resources;
 pub(crate) mod service_providers;
 pub(crate) mod sessions;
 pub(crate) mod signing_keys;
@@ -84,6 +85,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .get(clients::get)
                     .patch(clients::update)
                     .delete(clients::delete),
+            )
+            // Like clients: what a resource's scopes mean is the operator's
+            // to say, never an OAuth token's.
+            .service(
+                resource("/oauth/resources", ApiKey)
+                    .get(resources::list)
+                    .post(resources::create),
+            )
+            .service(
+                resource("/oauth/resources/{id}", ApiKey)
+                    .get(resources::get)
+                    .patch(resources::update)
+                    .delete(resources::delete),
             )
             .service(resource("/signing-keys/rotate", ApiKey).post(signing_keys::rotate))
             .service(

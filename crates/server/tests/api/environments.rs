@@ -3,7 +3,9 @@
 //! certificate and SPs (and its own OAuth issuer and keys). These tests
 //! replay the attacks that sharing one identity allowed.
 
-use crate::oauth_support::{PASSWORD, REDIRECT, browse_as, hidden, new_browser, pkce, query};
+use crate::oauth_support::{
+    PASSWORD, REDIRECT, accepted_by, browse_as, hidden, jwks, new_browser, pkce, query,
+};
 use crate::saml::{ACS, IDP_SSO, SP_ENTITY, authn_request, redirect_query, sso};
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -265,36 +267,6 @@ async fn introspect(app: &TestApp, base: &str, client: &(String, String), token:
     body
 }
 
-async fn jwks(app: &TestApp, path: &str) -> jsonwebtoken::jwk::JwkSet {
-    app.client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// What an independent resource server does (jsonwebtoken, not our code):
-/// the key from the issuer's JWKS by `kid`, then signature, `iss` and `aud`.
-fn resource_server_accepts(
-    token: &str,
-    keys: &jsonwebtoken::jwk::JwkSet,
-    issuer: &str,
-) -> Result<Value, String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
-    let kid = header.kid.ok_or("no kid")?;
-    let jwk = keys.find(&kid).ok_or("kid not in the issuer's JWKS")?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut validation = jsonwebtoken::Validation::new(header.alg);
-    validation.set_audience(&[issuer]);
-    validation.set_issuer(&[issuer]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .map(|d| d.claims)
-        .map_err(|e| e.to_string())
-}
-
 /// Security issue 9, item 2: a test-environment client's access token had
 /// the same `iss`, `aud` and signing key as live's (only a private `env`
 /// claim differed), so any resource server checking issuer and signature
@@ -322,12 +294,12 @@ async fn a_test_client_token_is_refused_by_live_verifiers(backend: Backend) {
     let live_keys = jwks(&app, "/.well-known/jwks.json").await;
     let test_keys = jwks(&app, "/env/test/.well-known/jwks.json").await;
     // The resource server trusting live: live's token passes, test's fails.
-    resource_server_accepts(&live_token, &live_keys, LIVE_ISSUER).unwrap();
-    let refused = resource_server_accepts(&test_token, &live_keys, LIVE_ISSUER);
+    accepted_by(&live_token, &live_keys, LIVE_ISSUER, LIVE_ISSUER).unwrap();
+    let refused = accepted_by(&test_token, &live_keys, LIVE_ISSUER, LIVE_ISSUER);
     assert!(refused.is_err(), "a test token passed as live: {refused:?}");
     // Even with its own keys in hand, its issuer is not live's.
-    assert!(resource_server_accepts(&test_token, &test_keys, LIVE_ISSUER).is_err());
-    let claims = resource_server_accepts(&test_token, &test_keys, TEST_ISSUER).unwrap();
+    assert!(accepted_by(&test_token, &test_keys, LIVE_ISSUER, LIVE_ISSUER).is_err());
+    let claims = accepted_by(&test_token, &test_keys, TEST_ISSUER, TEST_ISSUER).unwrap();
     assert_eq!(claims["iss"], TEST_ISSUER);
     assert_eq!(claims["aud"], TEST_ISSUER);
     // Live's own verifiers refuse it.

@@ -18,6 +18,7 @@ mod environments;
 mod master_key;
 mod oauth_clients;
 mod oauth_flow;
+mod oauth_resources;
 mod oauth_support;
 mod oauth_tokens;
 mod oidc_client;

@@ -109,6 +109,8 @@ pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> 
 pub struct Trip {
     pub saw_login: bool,
     pub saw_consent: bool,
+    /// The consent page as shown, if it was.
+    pub consent_html: String,
     /// Where the client got sent back to.
     pub callback: String,
 }
@@ -139,6 +141,7 @@ pub async fn browse_as(
     let mut trip = Trip {
         saw_login: false,
         saw_consent: false,
+        consent_html: String::new(),
         callback: String::new(),
     };
     let mut url = start.to_owned();
@@ -182,6 +185,7 @@ pub async fn browse_as(
                 .unwrap()
         } else if url.contains("/consent") {
             trip.saw_consent = true;
+            trip.consent_html.clone_from(&html);
             let decision = if approve { "approve" } else { "deny" };
             browser
                 .post(&action)
@@ -369,4 +373,37 @@ pub async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Valu
     .await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// The JWKS at `path` (an environment's `/.well-known/jwks.json`).
+pub async fn jwks(app: &TestApp, path: &str) -> jsonwebtoken::jwk::JwkSet {
+    app.client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// What an independent resource server does (jsonwebtoken, not our code):
+/// the key from the issuer's JWKS by `kid`, then signature, `iss` and its
+/// own identifier as `aud` (RFC 8707, RFC 9068 §4).
+pub fn accepted_by(
+    token: &str,
+    keys: &jsonwebtoken::jwk::JwkSet,
+    issuer: &str,
+    audience: &str,
+) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = keys.find(&kid).ok_or("kid not in the issuer's JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
 }

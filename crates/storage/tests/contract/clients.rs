@@ -30,6 +30,7 @@ pub fn new_client() -> NewClient {
         registered_by: RegisteredBy::Anonymous,
         resource_server: false,
         token_endpoint_auth_method_chosen: true,
+        default_resource: None,
     }
 }
 

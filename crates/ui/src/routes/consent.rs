@@ -64,7 +64,11 @@ pub async fn get(
             .iter()
             .map(|s| ScopeLine {
                 name: s.clone(),
-                description: describe_scope(s),
+                description: interaction
+                    .scope_descriptions
+                    .get(s)
+                    .cloned()
+                    .unwrap_or_else(|| describe_scope(s)),
             })
             .collect(),
         user_email: login.user.email.clone(),

@@ -206,6 +206,7 @@ async fn issue_code(
         pkce: req.pkce.clone(),
         auth_time: login.auth_time(),
         session_id: Some(login.session.id.clone()),
+        resources: req.resources.clone(),
     };
     let code = code::store(state, &grant).await?;
     finish(state, interaction).await;
@@ -243,6 +244,7 @@ async fn to_hosted_page(
     i.client_id = Some(client.id.clone());
     i.client_name = Some(client.name.clone());
     i.scopes = req.scope.as_slice().to_vec();
+    i.scope_descriptions.clone_from(&req.scope_descriptions);
     i.login_hint.clone_from(&req.login_hint);
     i.force_login = page == Hosted::Login;
     i.consent = None;

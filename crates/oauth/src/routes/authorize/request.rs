@@ -36,6 +36,12 @@ pub struct AuthzRequest {
     pub prompt: Vec<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The resources (RFC 8707 §2.1) the grant is for, as identifiers.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// The consent page's words for the resource scopes requested.
+    #[serde(default)]
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 impl AuthzRequest {
@@ -61,6 +67,8 @@ impl AuthzRequest {
             prompt: Vec::new(),
             max_age: None,
             login_hint: None,
+            resources: Vec::new(),
+            scope_descriptions: std::collections::BTreeMap::new(),
         })
     }
 

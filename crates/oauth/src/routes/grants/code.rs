@@ -36,6 +36,10 @@ pub struct CodeGrant {
     pub pkce: Option<String>,
     pub auth_time: i64,
     pub session_id: Option<String>,
+    /// The resources the user authorized (RFC 8707 §2.1), as identifiers;
+    /// empty in codes of earlier releases (this server itself).
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,7 +94,7 @@ pub async fn exchange(
     check_binding(&grant, client, params)?;
     check_pkce(&grant, params.get("code_verifier"))?;
     let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
-    let (tokens, redeemed) = issue(state, client, &grant, &user).await?;
+    let (tokens, redeemed) = issue(state, client, params, &grant, &user).await?;
     refuse_if_replayed(state, &hash, &redeemed).await?;
     audit_issued(state, client, &user, &tokens).await?;
     Ok(tokens.to_json())
@@ -185,22 +189,31 @@ fn check_pkce(grant: &CodeGrant, verifier: Option<&str>) -> Result<(), OAuthErro
 async fn issue(
     state: &OAuthState,
     client: &AuthenticatedClient,
+    params: &Params,
     grant: &CodeGrant,
     user: &UserRow,
 ) -> Result<(Tokens, Redeemed), OAuthError> {
+    // RFC 8707 §2.2: the access token is for one of the authorized
+    // resources (the one named, else the first), with its part of the scope.
+    let audience =
+        crate::resources::for_token(state, &client.row, params, Some(&grant.resources), None)
+            .await?;
     let now = state.core().clock.now_naive();
     let (tokens, refresh_row) = issue::mint(
         state,
         &Grant {
             client: &client.row,
             user: Some(user),
-            scope: grant.scope.clone(),
+            audience: &audience,
+            resources: grant.resources.clone(),
+            scope: audience.token_scope(&grant.scope),
             refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
             family: None,
             with_refresh: client.row.allows(GrantType::RefreshToken),
+            with_id_token: grant.scope.contains("openid"),
         },
         now,
     )?;

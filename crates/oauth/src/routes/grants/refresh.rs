@@ -13,6 +13,7 @@ use crate::crypto;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant, Tokens};
+use crate::resources;
 use crate::scopes::{self, ScopeSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,6 +28,9 @@ struct Successor {
     /// The `scope` parameter of the request that minted it: only an
     /// identical request gets the same answer.
     scope_param: Option<String>,
+    /// Its `resource` parameters (RFC 8707 §2.2), for the same reason.
+    #[serde(default)]
+    resource_param: Vec<String>,
     tokens: Tokens,
 }
 
@@ -35,6 +39,7 @@ struct Presented<'a> {
     token: &'a str,
     hash: String,
     scope_param: Option<&'a str>,
+    resource_param: &'a [String],
 }
 
 fn sealing_key(token: &str) -> [u8; 32] {
@@ -58,13 +63,14 @@ pub async fn exchange(
         token,
         hash: secrets::hash_secret(token),
         scope_param: params.get("scope"),
+        resource_param: params.all("resource"),
     };
     let now = state.core().clock.now_naive();
     let row = live_row(state, client, token, now).await?;
     if let Some(rotated_at) = row.rotated_at {
         return retry_or_reuse(state, client, &row, &presented, now - rotated_at).await;
     }
-    let (tokens, successor) = mint_successor(state, client, &row, &presented, now).await?;
+    let (tokens, successor) = mint_successor(state, client, &row, params, &presented, now).await?;
     if let Some(winner) = share_successor(state, client, &row, &presented, &tokens).await? {
         return Ok(winner.to_json());
     }
@@ -141,25 +147,32 @@ async fn retry_or_reuse(
     Err(reuse_detected(state, client, row).await)
 }
 
-/// The successor pair, with the original grant's scope on the refresh
-/// token and, if asked, a narrower one on the access token (§6: never a
-/// wider one).
+/// The successor pair, with the original grant's scope and resources on
+/// the refresh token and, if asked, a narrower scope on the access token
+/// (§6: never a wider one), for one of the grant's resources (RFC 8707
+/// §2.2), carrying that resource's part of the scope.
 async fn mint_successor(
     state: &OAuthState,
     client: &AuthenticatedClient,
     row: &RefreshRow,
+    params: &Params,
     presented: &Presented<'_>,
     now: chrono::NaiveDateTime,
 ) -> Result<(Tokens, RefreshRow), OAuthError> {
     let granted = ScopeSet::parse(&row.scope).map_err(|e| OAuthError::server_error(&e))?;
-    let scope = match presented.scope_param {
-        Some(text) => {
-            let requested = scopes::parse(text)?;
+    let bound = row.resources.as_ref().map_or(&[][..], |r| r.as_slice());
+    let requested = presented.scope_param.map(scopes::parse).transpose()?;
+    let audience =
+        resources::for_token(state, &client.row, params, Some(bound), requested.as_ref()).await?;
+    let asked = match requested {
+        Some(requested) => {
             scopes::check_allowed(&requested, &granted)?;
+            resources::check_scopes(&requested, std::slice::from_ref(&audience))?;
             requested
         }
         None => granted.clone(),
     };
+    let scope = audience.token_scope(&asked);
     let user = match &row.user_id {
         Some(uid) => Some(issue::grant_user(state, &row.environment_id, uid).await?),
         None => None,
@@ -169,6 +182,8 @@ async fn mint_successor(
         &Grant {
             client: &client.row,
             user: user.as_ref(),
+            audience: &audience,
+            resources: bound.to_vec(),
             scope,
             refresh_scope: granted,
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
@@ -176,6 +191,7 @@ async fn mint_successor(
             session_id: row.session_id.clone(),
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
             with_refresh: true,
+            with_id_token: asked.contains("openid"),
         },
         now,
     )?;
@@ -200,6 +216,7 @@ async fn share_successor(
     }
     let successor = serde_json::to_vec(&Successor {
         scope_param: presented.scope_param.map(str::to_owned),
+        resource_param: presented.resource_param.to_vec(),
         tokens: tokens.clone(),
     })?;
     let sealed = crypto::seal(
@@ -246,7 +263,9 @@ async fn cached_successor(
         return Ok(None);
     };
     let successor: Successor = serde_json::from_slice(&plain)?;
-    Ok((successor.scope_param.as_deref() == presented.scope_param).then_some(successor.tokens))
+    let same = successor.scope_param.as_deref() == presented.scope_param
+        && successor.resource_param == presented.resource_param;
+    Ok(same.then_some(successor.tokens))
 }
 
 /// An audit event about a refresh family, by its user if it has one.

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use trusec_oauth::client_auth;
 use trusec_oauth::client_metadata::{self, ClientInput, FieldError};
+use trusec_oauth::resources::Catalog;
 use trusec_storage::StorageError;
 use trusec_storage::audit::EventType;
 use trusec_storage::clients::{self, Client, ClientPatch, ClientRow, ClientType, RegisteredBy};
@@ -34,6 +35,11 @@ pub struct CreateClient {
     /// environment (RFC 7662 §4). Default false: a client introspects only
     /// its own tokens. Confidential clients only.
     resource_server: Option<bool>,
+    /// The identifier of a registered resource (`/v1/oauth/resources`):
+    /// the audience of tokens whose request names no `resource` but asks
+    /// for resource scopes (RFC 8707 §2); for a resource server, the
+    /// resource whose tokens it may introspect.
+    default_resource: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -49,6 +55,21 @@ pub struct UpdateClient {
     id_token_signed_response_alg: Option<String>,
     refresh_token_leeway_seconds: Option<i64>,
     resource_server: Option<bool>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    default_resource: Option<Option<String>>,
+}
+
+/// A field that may be sent as `null`: `Some(None)`, unlike an absent one.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The resources of the caller's environment, whose scopes a client may
+/// be allowed.
+async fn catalog(state: &AppState, caller: &Caller) -> Result<Catalog, ApiError> {
+    Ok(Catalog::of(&state.core, &caller.environment).await?)
 }
 
 fn invalid(e: FieldError) -> ApiError {
@@ -80,6 +101,8 @@ pub async fn create(
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
         resource_server: body.resource_server,
+        default_resource: body.default_resource,
+        catalog: catalog(&state, &caller).await?,
     })
     .map_err(invalid)?;
     let secret = match valid.client_type {
@@ -150,7 +173,11 @@ pub async fn get(
 
 /// The change `body` asks for, validated against the client as it would be
 /// after it (`existing` with the change applied), as a whole.
-fn patch_of(body: UpdateClient, existing: Client) -> Result<ClientPatch, ApiError> {
+fn patch_of(
+    body: UpdateClient,
+    existing: Client,
+    catalog: Catalog,
+) -> Result<ClientPatch, ApiError> {
     let merged = client_metadata::validate(ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
         client_type: Some(existing.client_type),
@@ -177,6 +204,11 @@ fn patch_of(body: UpdateClient, existing: Client) -> Result<ClientPatch, ApiErro
                 .unwrap_or(existing.refresh_token_leeway_seconds),
         ),
         resource_server: Some(body.resource_server.unwrap_or(existing.resource_server)),
+        default_resource: body
+            .default_resource
+            .clone()
+            .unwrap_or(existing.default_resource),
+        catalog,
     })
     .map_err(invalid)?;
     Ok(ClientPatch {
@@ -195,6 +227,7 @@ fn patch_of(body: UpdateClient, existing: Client) -> Result<ClientPatch, ApiErro
         token_endpoint_auth_method: body
             .token_endpoint_auth_method
             .map(|_| merged.token_endpoint_auth_method),
+        default_resource: body.default_resource.map(|_| merged.default_resource),
     })
 }
 
@@ -207,7 +240,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateClient>,
 ) -> Result<web::Json<Client>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let patch = patch_of(body, current.to_client())?;
+    let patch = patch_of(body, current.to_client(), catalog(&state, &caller).await?)?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state
