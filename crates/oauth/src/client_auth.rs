@@ -9,6 +9,7 @@ use crate::OAuthState;
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::HttpRequest;
+use std::sync::Arc;
 use trusec_storage::cache::Cached;
 use trusec_storage::clients::{self, AuthMethod, ClientRow};
 use trusec_storage::secrets;
@@ -19,7 +20,7 @@ pub const SECRET_PREFIX: &str = "trusec_cs_";
 /// The client and how it proved who it is.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    pub row: ClientRow,
+    pub row: Arc<ClientRow>,
     pub used_basic: bool,
 }
 
@@ -147,15 +148,11 @@ pub fn new_secret() -> Result<(String, String), OAuthError> {
 ///
 /// # Errors
 /// Database failures.
-pub async fn cached_client(state: &OAuthState, id: &str) -> Result<Option<ClientRow>, OAuthError> {
-    let lookup = id.to_owned();
-    let core = state.core();
-    let row: Option<ClientRow> = core
-        .store
-        .read_through(&Cached::client(id), || async move {
-            core.db.run(move |conn| clients::find(conn, &lookup)).await
-        })
-        .await?;
+pub async fn cached_client(
+    state: &OAuthState,
+    id: &str,
+) -> Result<Option<Arc<ClientRow>>, OAuthError> {
+    let row = state.core().client(id).await?;
     Ok(row.filter(|c| c.environment_id == state.env().id))
 }
 

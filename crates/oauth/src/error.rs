@@ -3,8 +3,9 @@
 //! Policy:
 //! - `error` is an [`ErrorCode`], and the HTTP status follows from it: 400,
 //!   except `invalid_client` and `invalid_token` (401), `insufficient_scope`
-//!   (403), `server_error` (500) and `temporarily_unavailable` (429: this
-//!   server sends it only for a rate limit, with `Retry-After`).
+//!   (403), `server_error` (500) and `temporarily_unavailable` (429 for a
+//!   rate limit, 503 when password hashing is at capacity; both with
+//!   `Retry-After`).
 //! - Descriptions say what was wrong in terms of the request, never server
 //!   internals.
 //! - A failure of ours is made by [`OAuthError::server_error`], which logs
@@ -25,6 +26,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use trusec_storage::StorageError;
+use trusec_storage::hashing::Busy;
 use trusec_storage::rate_limit::Limited;
 
 /// The `error` codes this server sends.
@@ -166,6 +168,9 @@ pub struct OAuthError {
     /// `Bearer` challenge carries no error code (see [`Self::token_required`]).
     no_credentials: bool,
     pub retry_after: Option<Limited>,
+    /// For `temporarily_unavailable` because password hashing is at
+    /// capacity: a 503 with its `Retry-After`.
+    busy: Option<Busy>,
     /// For `server_error`: the id its cause was logged under.
     error_id: Option<String>,
 }
@@ -178,6 +183,7 @@ impl OAuthError {
             basic_challenge: false,
             no_credentials: false,
             retry_after: None,
+            busy: None,
             error_id: None,
         }
     }
@@ -232,6 +238,17 @@ impl OAuthError {
         e
     }
 
+    /// RFC 6749 §4.1.2.1 `temporarily_unavailable`: every password-hashing
+    /// thread is busy and the queue is full (`trusec_storage::hashing`).
+    pub fn busy(busy: Busy) -> Self {
+        let mut e = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server is busy; try again later",
+        );
+        e.busy = Some(busy);
+        e
+    }
+
     /// Logs an internal failure with its whole chain under a fresh id and
     /// answers `server_error`.
     pub fn server_error(error: &(dyn std::error::Error + 'static)) -> Self {
@@ -247,7 +264,10 @@ impl OAuthError {
     }
 
     pub fn status(&self) -> StatusCode {
-        self.code.status()
+        match self.busy {
+            Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+            None => self.code.status(),
+        }
     }
 
     #[must_use]
@@ -295,7 +315,14 @@ impl OAuthError {
 
 impl From<StorageError> for OAuthError {
     fn from(e: StorageError) -> Self {
-        Self::server_error(&e)
+        match e {
+            StorageError::Busy(busy) => Self::busy(busy),
+            StorageError::NotFound
+            | StorageError::Conflict(_)
+            | StorageError::Unavailable(_)
+            | StorageError::Backend(_)
+            | StorageError::Full => Self::server_error(&e),
+        }
     }
 }
 
@@ -335,6 +362,9 @@ impl ResponseError for OAuthError {
         }
         if let Some(limited) = self.retry_after {
             resp.insert_header((header::RETRY_AFTER, limited.retry_after_secs().to_string()));
+        }
+        if let Some(busy) = self.busy {
+            resp.insert_header((header::RETRY_AFTER, busy.retry_after_secs.to_string()));
         }
         resp.json(serde_json::json!({
             "error": self.code.as_str(),
@@ -391,6 +421,16 @@ mod tests {
             rendered.push(shape);
         }
         insta::assert_json_snapshot!(rendered);
+    }
+
+    #[test]
+    fn a_busy_hashing_pool_is_temporarily_unavailable_with_503_and_retry_after() {
+        let shape = render(&OAuthError::from(StorageError::Busy(Busy {
+            retry_after_secs: 4,
+        })));
+        assert_eq!(shape["status"], 503);
+        assert_eq!(shape["retry-after"], "4");
+        assert_eq!(shape["body"]["error"], "temporarily_unavailable");
     }
 
     /// RFC 6750 §3.1: no credentials, no error code in the challenge; a

@@ -390,19 +390,11 @@ pub async fn verify_live_access_token(
     )
     .await
     .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
-    let mut keys = vec![StoreKey::revoked_jti(&claims.jti)];
-    if let Some(f) = &claims.fid {
-        keys.push(StoreKey::revoked_family(f));
-    }
-    for key in keys {
-        match state.core().store.get(&key).await {
-            Ok(None) => {}
-            Ok(Some(_)) => return Err(OAuthError::invalid_token("the token has been revoked")),
-            // Fail closed: a revocation we cannot check might exist.
-            Err(e) => return Err(OAuthError::from(e)),
-        }
-    }
-    if revoked_in_database(state, &claims).await? {
+    if state
+        .core()
+        .access_token_revoked(&claims.jti, claims.fid.as_deref())
+        .await?
+    {
         return Err(OAuthError::invalid_token("the token has been revoked"));
     }
     // A deleted client's tokens stop working at once, wherever they are
@@ -414,24 +406,4 @@ pub async fn verify_live_access_token(
             "the client this token was issued to no longer exists",
         )),
     }
-}
-
-/// The database's answer for a token without a revocation marker (the
-/// store may have lost it), cached for a short while.
-async fn revoked_in_database(
-    state: &OAuthState,
-    claims: &AccessClaims,
-) -> Result<bool, OAuthError> {
-    let core = state.core();
-    let (jti, family) = (claims.jti.clone(), claims.fid.clone());
-    let revoked = core
-        .store
-        .read_through(&Cached::access_token(&claims.jti), || async move {
-            core.db
-                .run(move |conn| access_tokens::is_revoked(conn, &jti, family.as_deref()))
-                .await
-                .map(Some)
-        })
-        .await?;
-    Ok(revoked.unwrap_or(true))
 }

@@ -58,13 +58,6 @@ pub enum JwtError {
     Expired,
 }
 
-fn to_payload(value: Value) -> Result<JwtPayload, JwtError> {
-    match value {
-        Value::Object(map) => Ok(JwtPayload::from_map(map)?),
-        _ => Err(JwtError::Invalid),
-    }
-}
-
 /// Signs an access token (`typ: at+jwt`, RFC 9068 §2.1).
 ///
 /// # Errors
@@ -75,15 +68,22 @@ pub fn sign_access_token(
     claims: &AccessClaims,
 ) -> Result<String, JwtError> {
     let signer = ring.keys().signer(alg)?;
-    let mut header = JwsHeader::new();
-    header.set_token_type("at+jwt");
-    header.set_key_id(&signer.kid);
-    let payload = to_payload(serde_json::to_value(claims).map_err(|_| JwtError::Invalid)?)?;
-    Ok(jwt::encode_with_signer(
-        &payload,
-        &header,
-        signer.signer.as_ref(),
-    )?)
+    let payload = serde_json::to_vec(claims).map_err(|_| JwtError::Invalid)?;
+    // RFC 7515 §7.1 compact serialisation: the key's ready header, the
+    // claims serialised straight from their struct, one signature.
+    let mut token = String::with_capacity(
+        signer.access_token_header.len()
+            + payload.len() * 4 / 3
+            + 2 * signer.signer.signature_len()
+            + 8,
+    );
+    token.push_str(&signer.access_token_header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+    let signature = signer.signer.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+    Ok(token)
 }
 
 /// `at_hash`/`c_hash` (OIDC Core §3.1.3.6): the left half of the hash the
@@ -190,8 +190,30 @@ pub fn claimed_issuer(token: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 
+/// The JOSE header of an access token of ours (RFC 9068 §2.1).
+#[derive(Deserialize)]
+struct AccessTokenHeader {
+    alg: String,
+    kid: String,
+    typ: Option<String>,
+    /// RFC 7515 §4.1.11: we understand no extension, so a token naming one
+    /// is not ours.
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+fn b64_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, JwtError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Invalid)?;
+    serde_json::from_slice(&bytes).map_err(|_| JwtError::Invalid)
+}
+
 /// Verifies an access token of ours: signature, `typ`, issuer and expiry.
 /// Revocation is the caller's to check (it needs the ephemeral store).
+///
+/// The compact form is taken apart once: the header and claims are decoded
+/// straight into their structs, and the one signature is checked over the
+/// bytes as sent (RFC 7515 §5.2).
 ///
 /// # Errors
 /// `Invalid` or `Expired`.
@@ -201,16 +223,39 @@ pub async fn verify_access_token(
     now: i64,
     token: &str,
 ) -> Result<AccessClaims, JwtError> {
-    let (typ, claims) = verify_signature(ring, token).await?;
-    // RFC 9068 §4: the typ header must be at+jwt, so an ID token can never
-    // be replayed as an access token.
-    if !typ.is_some_and(|t| {
-        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-    }) {
+    if token.len() > MAX_TOKEN_LEN {
         return Err(JwtError::Invalid);
     }
-    let claims: AccessClaims =
-        serde_json::from_value(Value::Object(claims)).map_err(|_| JwtError::Invalid)?;
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Invalid);
+    };
+    let header: AccessTokenHeader = b64_json(header)?;
+    // RFC 9068 §4: the typ header must be at+jwt, so an ID token can never
+    // be replayed as an access token.
+    let typ_ok = header.typ.is_some_and(|t| {
+        t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok || header.crit.is_some() {
+        return Err(JwtError::Invalid);
+    }
+    let verifier = ring.verifier(&header.kid).await.ok_or(JwtError::Invalid)?;
+    // RFC 8725 §3.1: the algorithm is the key's, never the token's choice.
+    if header.alg != verifier.algorithm().name() {
+        return Err(JwtError::Invalid);
+    }
+    let signed = token
+        .get(..token.len() - signature.len() - 1)
+        .ok_or(JwtError::Invalid)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| JwtError::Invalid)?;
+    verifier
+        .verify(signed.as_bytes(), &signature)
+        .map_err(|_| JwtError::Invalid)?;
+    let claims: AccessClaims = b64_json(payload)?;
     if claims.iss != issuer {
         return Err(JwtError::Invalid);
     }

@@ -9,6 +9,8 @@
 //! pre-serialised bytes, rebuilt only when the set changes.
 
 use crate::crypto::{self, Alg, CryptoError};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwk::Jwk;
 use josekit::jws::{JwsSigner, JwsVerifier};
 use std::collections::HashMap;
@@ -45,6 +47,26 @@ impl From<trusec_storage::sealed::SealError> for KeyError {
 pub struct ActiveSigner {
     pub kid: String,
     pub signer: Box<dyn JwsSigner>,
+    /// The base64url JOSE header of an access token signed with this key
+    /// (`typ: at+jwt`, RFC 9068 §2.1; `alg`, `kid`), made once per key
+    /// rather than per token.
+    pub access_token_header: String,
+}
+
+impl ActiveSigner {
+    fn new(kid: String, signer: Box<dyn JwsSigner>) -> Result<Self, KeyError> {
+        let header = serde_json::json!({
+            "typ": "at+jwt",
+            "alg": signer.algorithm().name(),
+            "kid": kid,
+        });
+        let header = serde_json::to_vec(&header).map_err(StorageError::backend)?;
+        Ok(Self {
+            kid,
+            signer,
+            access_token_header: URL_SAFE_NO_PAD.encode(header),
+        })
+    }
 }
 
 /// The published keys as loaded at one moment.
@@ -205,13 +227,7 @@ impl Keyring {
             if row.state == KeyState::Current {
                 let pem = crypto::unseal(self.master(), &kid_aad(&row.id), &row.private_key)?;
                 let signer = crypto::signer(alg, &pem, &row.id)?;
-                signers.insert(
-                    alg,
-                    Arc::new(ActiveSigner {
-                        kid: row.id.clone(),
-                        signer,
-                    }),
-                );
+                signers.insert(alg, Arc::new(ActiveSigner::new(row.id.clone(), signer)?));
             }
             jwks.push(serde_json::Value::Object(jwk.as_ref().clone()));
         }

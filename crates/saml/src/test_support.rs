@@ -26,7 +26,11 @@ pub async fn state(test_db: &TestDb) -> SamlState {
         clock.clone(),
         audit,
         RateLimits::default(),
-        1,
+        trusec_storage::hashing::HashPool::start(trusec_storage::hashing::PasswordHashing {
+            threads: 1,
+            queue: 16,
+        })
+        .unwrap(),
     );
     let keys = crate::idp_key::IdpKeys::open(db, clock, [7; 32], ids::ENV_LIVE, ISSUER)
         .await

@@ -224,6 +224,12 @@ pub struct ConfigArgs {
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "TRUSEC_WORKERS", global = true)]
     pub workers: Option<usize>,
+    /// Password-hashing threads; each keeps 19 MiB of Argon2 memory, so they bound what password load can take [default: one per core].
+    #[arg(long, env = "TRUSEC_PASSWORD_HASH_THREADS", global = true)]
+    pub password_hash_threads: Option<usize>,
+    /// Password hashes (sign-ins, new passwords) that may wait for a hashing thread; beyond them a request gets 503 with Retry-After [default: 128].
+    #[arg(long, env = "TRUSEC_PASSWORD_HASH_QUEUE", global = true)]
+    pub password_hash_queue: Option<usize>,
     /// Log filter, e.g. info or trusec=debug [default: info].
     #[arg(long, env = "TRUSEC_LOG", global = true)]
     pub log: Option<String>,

@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use trusec_storage::StorageError;
+use trusec_storage::hashing::Busy;
 use trusec_storage::rate_limit::Limited;
 
 /// The error shape of `/v1`, the type every error response is built from.
@@ -67,6 +68,10 @@ pub enum ApiError {
     RateLimited(Limited),
     #[error("service unavailable")]
     Unavailable { error_id: String },
+    /// Password hashing is at capacity (`trusec_storage::hashing`): try
+    /// again after `Retry-After`.
+    #[error("the server is busy: {busy}")]
+    Busy { error_id: String, busy: Busy },
     #[error("internal error")]
     Internal { error_id: String },
 }
@@ -112,7 +117,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::Validation { .. } => "validation",
             Self::RateLimited(_) => "rate_limited",
-            Self::Unavailable { .. } => "unavailable",
+            Self::Unavailable { .. } | Self::Busy { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
         }
     }
@@ -129,7 +134,9 @@ impl ApiError {
 
     fn error_id(&self) -> Option<&str> {
         match self {
-            Self::Unavailable { error_id } | Self::Internal { error_id } => Some(error_id),
+            Self::Unavailable { error_id }
+            | Self::Busy { error_id, .. }
+            | Self::Internal { error_id } => Some(error_id),
             _ => None,
         }
     }
@@ -152,6 +159,11 @@ impl From<StorageError> for ApiError {
                 let error_id = trusec_storage::ids::new_id("err");
                 tracing::error!(error_id, error = %ErrorChain(&e), "storage unavailable");
                 Self::Unavailable { error_id }
+            }
+            StorageError::Busy(busy) => {
+                let error_id = trusec_storage::ids::new_id("err");
+                tracing::warn!(error_id, error = %busy, "refused: password hashing at capacity");
+                Self::Busy { error_id, busy }
             }
             StorageError::Backend(_) => Self::internal(&e),
         }
@@ -183,7 +195,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -208,6 +220,9 @@ impl ResponseError for ApiError {
             Self::RateLimited(limited) => {
                 response
                     .insert_header((header::RETRY_AFTER, limited.retry_after_secs().to_string()));
+            }
+            Self::Busy { busy, .. } => {
+                response.insert_header((header::RETRY_AFTER, busy.retry_after_secs.to_string()));
             }
             _ => {}
         }
@@ -298,6 +313,17 @@ mod tests {
                 None,
             ),
             (
+                ApiError::Busy {
+                    error_id: "err_3".into(),
+                    busy: Busy {
+                        retry_after_secs: 2,
+                    },
+                },
+                503,
+                "unavailable",
+                None,
+            ),
+            (
                 ApiError::Unavailable {
                     error_id: "err_1".into(),
                 },
@@ -328,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_for_401_and_429() {
+    fn headers_for_401_429_and_503_busy() {
         let resp = ApiError::Unauthenticated("x".into()).error_response();
         assert_eq!(resp.headers().get("www-authenticate").unwrap(), "Bearer");
         let resp = ApiError::RateLimited(Limited {
@@ -337,6 +363,12 @@ mod tests {
         })
         .error_response();
         assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
+        let resp = ApiError::from(StorageError::Busy(Busy {
+            retry_after_secs: 3,
+        }))
+        .error_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "3");
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub struct Settings {
     /// How long audit events are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
     pub workers: usize,
+    /// The password-hashing pool: threads (each keeps 19 MiB) and how many
+    /// hashes may wait for one (`trusec_storage::hashing`).
+    pub password_hashing: trusec_storage::hashing::PasswordHashing,
     pub log: String,
     pub log_format: LogFormat,
     /// Largest accepted request body.
@@ -98,6 +101,8 @@ pub struct FileConfig {
     pub refresh_token_family_lifetime: Option<String>,
     pub audit_retention: Option<String>,
     pub workers: Option<usize>,
+    pub password_hash_threads: Option<usize>,
+    pub password_hash_queue: Option<usize>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
     #[serde(default)]
@@ -125,6 +130,9 @@ pub const DEFAULT_RATE_LIMIT_SAML: &str = "300/min";
 pub const DEFAULT_RATE_LIMIT_TOKEN: &str = "1200/min";
 pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "6000/min";
 pub const DEFAULT_RATE_LIMIT_REGISTRATION: &str = "20/h";
+/// Password hashes that may wait for a hashing thread: at 20–30 ms a hash,
+/// about a second and a half of work for two threads.
+pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 128;
 
 impl Settings {
     /// Merges flags/environment over the TOML file over the defaults.
@@ -189,6 +197,20 @@ impl Settings {
                 std::thread::available_parallelism().map_or(2, usize::from),
                 1..=256,
             )?,
+            password_hashing: trusec_storage::hashing::PasswordHashing {
+                threads: in_range(
+                    "TRUSEC_PASSWORD_HASH_THREADS",
+                    args.password_hash_threads.or(file.password_hash_threads),
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                    1..=256,
+                )?,
+                queue: in_range(
+                    "TRUSEC_PASSWORD_HASH_QUEUE",
+                    args.password_hash_queue.or(file.password_hash_queue),
+                    DEFAULT_PASSWORD_HASH_QUEUE,
+                    0..=100_000,
+                )?,
+            },
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_format: args
                 .log_format
@@ -223,6 +245,10 @@ impl Settings {
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
             audit_retention: None,
             workers: 1,
+            password_hashing: trusec_storage::hashing::PasswordHashing {
+                threads: 1,
+                queue: DEFAULT_PASSWORD_HASH_QUEUE,
+            },
             log: "warn".into(),
             log_format: LogFormat::Text,
             max_body_bytes: 64 * 1024,
@@ -623,6 +649,8 @@ mod tests {
             refresh_token_family_lifetime: Some(String::new()),
             audit_retention: Some(String::new()),
             workers: Some(1),
+            password_hash_threads: Some(1),
+            password_hash_queue: Some(1),
             log: Some(String::new()),
             log_format: Some(LogFormat::Text),
             rate_limits: FileRateLimits {

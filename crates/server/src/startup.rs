@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use trusec_storage::audit::{self, Anchoring, AuditLog};
 use trusec_storage::deployment_secrets::DeploymentSecrets;
+use trusec_storage::hashing::HashPool;
 use trusec_storage::{Clock, Core, Db, DbSettings, EphemeralStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -196,14 +197,14 @@ async fn build_state(
     store.warn_if_it_may_evict().await;
     let secrets = deployment_secrets(&db, &master_key_bytes, SecretsMode::Create).await?;
     let (audit, audit_task) = AuditLog::start(db.clone(), clock.clone(), secrets.audit.clone());
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let hashing = HashPool::start(settings.password_hashing)?;
     // One set of protocol settings for every environment (each gets its
     // own issuer from its `Environment`).
     let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
     oauth_settings.open_registration = settings.open_registration;
     oauth_settings.refresh_family_lifetime = settings.refresh_token_family_lifetime;
     // Storage keeps a revoked family's marks as long as its access tokens live.
-    let core = Core::new(db, store, clock, audit, settings.rate_limits, cores)
+    let core = Core::new(db, store, clock, audit, settings.rate_limits, hashing)
         .with_access_token_ttl(oauth_settings.access_token_ttl);
     let environments = open_environments(
         &core,

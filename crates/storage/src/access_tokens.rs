@@ -6,7 +6,9 @@
 //! valid again, so a miss is answered from here (cached for a short while,
 //! `crate::cache::Cached::access_token`).
 
+use crate::cache::Cached;
 use crate::db::DbConnection;
+use crate::ephemeral::StoreKey;
 use crate::error::StorageError;
 use crate::schema::{refresh_tokens, revoked_access_tokens};
 use chrono::NaiveDateTime;
@@ -65,4 +67,40 @@ pub fn is_revoked(
         .count()
         .get_result(conn)?;
     Ok(revoked > 0)
+}
+
+impl crate::Core {
+    /// Whether the access token `jti` (of refresh family `family`, if any)
+    /// was revoked: its markers and its cached database answer are read in
+    /// one store round trip; only without a live cached answer is the
+    /// database asked ([`is_revoked`], then cached).
+    ///
+    /// Fails closed: a store that cannot answer might hold a revocation.
+    ///
+    /// # Errors
+    /// Store or database failures.
+    pub async fn access_token_revoked(
+        &self,
+        jti: &str,
+        family: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let status = Cached::access_token(jti);
+        let mut keys = vec![status.key().clone(), StoreKey::revoked_jti(jti)];
+        keys.extend(family.map(StoreKey::revoked_family));
+        let mut values = self.store.get_many(&keys).await?.into_iter();
+        let cached = values.next().flatten();
+        if values.any(|marker| marker.is_some()) {
+            return Ok(true);
+        }
+        if let Some(revoked) = cached.as_deref().and_then(Cached::live::<bool>) {
+            return Ok(revoked);
+        }
+        let (record, fam) = (jti.to_owned(), family.map(str::to_owned));
+        let revoked = self
+            .db
+            .run(move |conn| is_revoked(conn, &record, fam.as_deref()))
+            .await?;
+        self.store.fill(&status, &revoked).await;
+        Ok(revoked)
+    }
 }

@@ -330,7 +330,8 @@ fn insert(
             prev_hash: prev_hash.clone(),
             hash: String::new(),
         };
-        row.hash = row.compute_hash(Hashing::Keyed(key))?;
+        // The data as the event holds it: no reading back of the column.
+        row.hash = row.compute_hash_of(&event.data, Hashing::Keyed(key))?;
         diesel::insert_into(audit_events::table)
             .values(&row)
             .execute(conn)?;

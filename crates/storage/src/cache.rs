@@ -21,6 +21,7 @@ use crate::error::StorageError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,6 +40,20 @@ pub struct Cached {
 }
 
 impl Cached {
+    /// Where the entry lives (to read it together with other keys).
+    pub(crate) fn key(&self) -> &StoreKey {
+        &self.key
+    }
+
+    /// The value of an entry read by hand, if it is live and parses; a
+    /// miss otherwise (see the module docs).
+    pub(crate) fn live<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+        match serde_json::from_slice::<Entry<T>>(bytes) {
+            Ok(Entry::Live(value)) => Some(value),
+            Ok(Entry::Stale) | Err(_) => None,
+        }
+    }
+
     /// A session verification (row and user), by token hash.
     pub fn session(token_hash: &str) -> Self {
         Self {
@@ -79,7 +94,88 @@ impl Cached {
     }
 }
 
+/// The values of one cached kind as last parsed, each with the bytes it
+/// was parsed from, so that a hot entry is not decoded again on every
+/// request: a read still asks the store (which stays the one authority on
+/// staleness, shared by every instance) and reuses the parsed value only
+/// when the store returned exactly the same bytes. Bounded: when full, it
+/// starts again empty.
+pub struct Parsed<T> {
+    entries: std::sync::Mutex<std::collections::HashMap<StoreKey, (Vec<u8>, Arc<T>)>>,
+    max_entries: usize,
+}
+
+impl<T> Parsed<T> {
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            max_entries,
+        }
+    }
+
+    fn get(&self, key: &StoreKey, bytes: &[u8]) -> Option<Arc<T>> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(seen, _)| seen.as_slice() == bytes)
+            .map(|(_, value)| Arc::clone(value))
+    }
+
+    fn remember(&self, key: &StoreKey, bytes: Vec<u8>, value: &Arc<T>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+            entries.insert(key.clone(), (bytes, Arc::clone(value)));
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Parsed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parsed")
+            .field("max_entries", &self.max_entries)
+            .finish_non_exhaustive()
+    }
+}
+
 impl EphemeralStore {
+    /// [`Self::read_through`], reusing the value `parsed` holds for the
+    /// same stored bytes instead of decoding them again.
+    ///
+    /// # Errors
+    /// `load`'s errors.
+    pub async fn read_through_parsed<T, E, Fut>(
+        &self,
+        cached: &Cached,
+        parsed: &Parsed<T>,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<Arc<T>>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        Fut: Future<Output = Result<Option<T>, E>>,
+    {
+        match self.get(&cached.key).await {
+            Ok(Some(bytes)) => {
+                if let Some(value) = parsed.get(&cached.key, &bytes) {
+                    return Ok(Some(value));
+                }
+                if let Ok(Entry::Live(value)) = serde_json::from_slice::<Entry<T>>(&bytes) {
+                    let value = Arc::new(value);
+                    parsed.remember(&cached.key, bytes, &value);
+                    return Ok(Some(value));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, cache = cached.what, "cache unavailable"),
+        }
+        let value = load().await?;
+        if let Some(value) = &value {
+            self.fill(cached, value).await;
+        }
+        Ok(value.map(Arc::new))
+    }
+
     /// The cached value when a live one parses, else `load`'s, filled
     /// set-if-absent.
     ///
@@ -105,18 +201,24 @@ impl EphemeralStore {
         }
         let value = load().await?;
         if let Some(value) = &value {
-            match serde_json::to_vec(&Entry::Live(value)) {
-                Ok(bytes) => {
-                    if let Err(e) = self.put_if_absent(&cached.key, &bytes, cached.ttl).await {
-                        tracing::warn!(error = %e, cache = cached.what, "could not fill the cache");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, cache = cached.what, "could not encode a cache entry");
-                }
-            }
+            self.fill(cached, value).await;
         }
         Ok(value)
+    }
+
+    /// Fills an entry set-if-absent (see the module docs); a failure costs
+    /// only the cache.
+    pub(crate) async fn fill<T: Serialize>(&self, cached: &Cached, value: &T) {
+        match serde_json::to_vec(&Entry::Live(value)) {
+            Ok(bytes) => {
+                if let Err(e) = self.put_if_absent(&cached.key, &bytes, cached.ttl).await {
+                    tracing::warn!(error = %e, cache = cached.what, "could not fill the cache");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, cache = cached.what, "could not encode a cache entry");
+            }
+        }
     }
 
     /// Marks entries stale after their rows changed (see the module docs).
@@ -155,6 +257,39 @@ mod tests {
             .read_through(&entry, || async { Ok::<_, StorageError>(Some(2)) })
             .await?;
         assert_eq!(after, Some(2));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn parsed_values_are_reused_only_for_the_same_stored_bytes() -> Result<(), StorageError> {
+        let store = EphemeralStore::memory(Clock::System);
+        let parsed = Parsed::new(8);
+        let entry = Cached::client("client_1");
+        let load =
+            |v: &'static str| move || async move { Ok::<_, StorageError>(Some(v.to_owned())) };
+        // A miss loads and fills; the next read decodes the entry once, and
+        // every later one reuses that decoding.
+        let first = store
+            .read_through_parsed(&entry, &parsed, load("v1"))
+            .await?;
+        let decoded = store
+            .read_through_parsed(&entry, &parsed, load("x"))
+            .await?;
+        let reused = store
+            .read_through_parsed(&entry, &parsed, load("x"))
+            .await?;
+        assert_eq!(first.as_deref().map(String::as_str), Some("v1"));
+        assert_eq!(decoded.as_deref().map(String::as_str), Some("v1"));
+        assert!(Arc::ptr_eq(
+            decoded.as_ref().unwrap(),
+            reused.as_ref().unwrap()
+        ));
+        // A change marks the entry stale: the parsed value is not served.
+        store.invalidate(std::slice::from_ref(&entry)).await?;
+        let after = store
+            .read_through_parsed(&entry, &parsed, load("v2"))
+            .await?;
+        assert_eq!(after.as_deref().map(String::as_str), Some("v2"));
         Ok(())
     }
 

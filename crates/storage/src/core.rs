@@ -15,28 +15,33 @@
 //!   per-subject multipliers ([`Family::multiplier`]), the fail-open policy,
 //!   the metric, the refusal (through [`Core::refused`]) and (through
 //!   [`Limited::retry_after_secs`]) the one `Retry-After` rule;
-//! - [`Core::hash_password`]/[`Core::verify_password`] bound concurrent
-//!   Argon2 work (~19 MiB and a core each);
+//! - [`Core::hash_password`]/[`Core::verify_password`] run Argon2 on the
+//!   fixed pool of [`crate::hashing`] (~19 MiB and a core per thread, a
+//!   bounded queue, [`crate::hashing::Busy`] beyond it);
 //! - API-key authentication lives in [`crate::authn`].
 
 use crate::audit::{
     self, Actor, Anchoring, AuditLog, ChainReport, ClientInfo, EventType, Head, NewAuditEvent,
     Pruning,
 };
+use crate::cache::{Cached, Parsed};
+use crate::clients::{self, ClientRow};
 use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
+use crate::hashing::HashPool;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, Family, Limited, RateLimits, Subject};
 use crate::refusal::RefusalReason;
-use crate::{Clock, Db, secrets};
+use crate::{Clock, Db};
+use std::sync::Arc;
 use chrono::NaiveDateTime;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// Until start-up says otherwise ([`Core::with_access_token_ttl`]): the
 /// OAuth default.
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(900);
+/// Decoded clients kept beside the cache (`cache::Parsed`): a few MiB at most.
+const MAX_PARSED_CLIENTS: usize = 4096;
 
 #[derive(Clone)]
 pub struct Core {
@@ -46,7 +51,9 @@ pub struct Core {
     audit: AuditLog,
     metrics: Arc<Metrics>,
     limits: RateLimits,
-    hashing: Arc<Semaphore>,
+    hashing: HashPool,
+    /// OAuth clients as last decoded from their cache entries.
+    clients: Arc<Parsed<ClientRow>>,
     access_token_ttl: Duration,
 }
 
@@ -61,14 +68,14 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    /// `hashing_threads` bounds concurrent password hashes (about the cores).
+    /// `hashing` runs every password hash (`HashPool::start`).
     pub fn new(
         db: Db,
         store: EphemeralStore,
         clock: Clock,
         audit: AuditLog,
         limits: RateLimits,
-        hashing_threads: usize,
+        hashing: HashPool,
     ) -> Self {
         Self {
             db,
@@ -77,7 +84,8 @@ impl Core {
             audit,
             metrics: Arc::new(Metrics::new()),
             limits,
-            hashing: Arc::new(Semaphore::new(hashing_threads.max(1))),
+            hashing,
+            clients: Arc::new(Parsed::new(MAX_PARSED_CLIENTS)),
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
         }
     }
@@ -105,7 +113,7 @@ impl Core {
     /// When the event cannot be committed: the caller must not report success.
     pub async fn audit(&self, event: NewAuditEvent) -> Result<(), StorageError> {
         self.metrics.audit_event(event.event_type);
-        self.audit.record(event).await.map(|_| ())
+        self.audit.record(event).await
     }
 
     /// Makes the audit chain ready for keyed appends (`audit::anchor`):
@@ -290,43 +298,42 @@ impl Core {
         self.refused(RefusalReason::rate_limit(family), event).await;
     }
 
-    /// Hashes a password (Argon2id) off the async runtime, at most
-    /// `hashing_threads` at a time.
+    /// The OAuth client `id` (of any environment: the caller holds it to
+    /// its own), through the read-through cache (`Cached::client`, marked
+    /// stale on every change), decoded once per cached version.
     ///
     /// # Errors
-    /// When hashing fails.
+    /// Database failures.
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<ClientRow>>, StorageError> {
+        let lookup = id.to_owned();
+        self.store
+            .read_through_parsed(&Cached::client(id), &self.clients, || async move {
+                self.db.run(move |conn| clients::find(conn, &lookup)).await
+            })
+            .await
+    }
+
+    /// Hashes a password (Argon2id) on the hashing pool.
+    ///
+    /// # Errors
+    /// [`StorageError::Busy`] when the pool's queue is full (503 with
+    /// `Retry-After`); hashing failures.
     pub async fn hash_password(&self, password: String) -> Result<String, StorageError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(StorageError::backend)?;
-        tokio::task::spawn_blocking(move || secrets::hash_password(&password))
-            .await
-            .map_err(StorageError::backend)?
-            .map_err(StorageError::backend)
+        self.hashing.hash(password).await
     }
 
     /// Checks a password against a stored hash; with no hash (an unknown
     /// account), against a decoy, so both cost one Argon2 verification and
     /// timing does not tell whether an account exists.
-    pub async fn verify_password(&self, password: String, phc: Option<String>) -> bool {
-        let Ok(_permit) = self.hashing.acquire().await else {
-            return false;
-        };
-        tokio::task::spawn_blocking(move || match phc {
-            Some(phc) => secrets::verify_password(&password, &phc),
-            None => {
-                secrets::verify_password(&password, decoy_hash());
-                false
-            }
-        })
-        .await
-        .unwrap_or(false)
+    ///
+    /// # Errors
+    /// [`StorageError::Busy`] when the pool's queue is full: the attempt was
+    /// not made, so it must not count as a failure.
+    pub async fn verify_password(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, StorageError> {
+        self.hashing.verify(password, phc).await
     }
-}
-
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| secrets::hash_password("decoy password for timing").unwrap_or_default())
 }

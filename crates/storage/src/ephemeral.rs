@@ -103,6 +103,19 @@ impl EphemeralStore {
         }
     }
 
+    /// Reads several keys at once: one round trip (Redis MGET), one lock
+    /// (in-process); the values in the order of `keys`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn get_many(&self, keys: &[StoreKey]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let keys: Vec<&str> = keys.iter().map(StoreKey::as_str).collect();
+        match self {
+            Self::Redis(r) => r.get_many(&keys).await,
+            Self::Memory(m) => Ok(m.get_many(&keys)),
+        }
+    }
+
     /// Reads and deletes `key` atomically, so single-use values are used once.
     ///
     /// # Errors

@@ -23,6 +23,10 @@ pub enum StorageError {
     /// (`KeyKind::when_full`): try again later (503).
     #[error("the in-process store is full: new sign-ins are refused until entries expire")]
     Full,
+    /// Every password-hashing thread is busy and the queue is full
+    /// (`crate::hashing`): 503 with `Retry-After`.
+    #[error(transparent)]
+    Busy(#[from] crate::hashing::Busy),
 }
 
 impl StorageError {

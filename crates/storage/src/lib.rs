@@ -22,6 +22,7 @@ pub mod deployment_secrets;
 pub mod environments;
 pub mod ephemeral;
 pub mod error;
+pub mod hashing;
 pub mod ids;
 pub mod key_lifecycle;
 pub mod metrics;

@@ -9,7 +9,8 @@
 //! - **Passwords** are chosen by people and low in entropy, so they get
 //!   Argon2id with the OWASP parameters (m = 19 MiB, t = 2, p = 1).
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -84,10 +85,40 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-fn argon2() -> Result<Argon2<'static>, SecretError> {
-    let params =
-        Params::new(19 * 1024, 2, 1, None).map_err(|e| SecretError::Hash(e.to_string()))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+/// The OWASP parameters every password hash is made with (m = 19 MiB, t = 2,
+/// p = 1, 32-byte output).
+fn params() -> Result<Params, SecretError> {
+    Params::new(19 * 1024, 2, 1, None).map_err(|e| SecretError::Hash(e.to_string()))
+}
+
+/// One thread's Argon2 working memory (19 MiB at the OWASP parameters),
+/// made on its first hash and reused for every later one, so that a fixed
+/// set of hashing threads bounds the memory passwords can take whatever the
+/// load (`crate::hashing`). Nothing big is allocated per hash.
+#[derive(Default)]
+pub struct HashMemory {
+    blocks: Vec<Block>,
+}
+
+impl std::fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashMemory")
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
+}
+
+impl HashMemory {
+    /// The first `params.block_count()` blocks, growing the memory once
+    /// if it is smaller (a fresh thread, or a stored hash made with more
+    /// memory than ours, which [`verify_password_with`] refuses first).
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::new());
+        }
+        self.blocks.get_mut(..count).unwrap_or_default()
+    }
 }
 
 /// Hashes a password with Argon2id (PHC string). CPU- and memory-heavy: call
@@ -96,15 +127,71 @@ fn argon2() -> Result<Argon2<'static>, SecretError> {
 /// # Errors
 /// When hashing fails (e.g. the random source for the salt).
 pub fn hash_password(password: &str) -> Result<String, SecretError> {
-    argon2()?
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| SecretError::Hash(e.to_string()))
+    hash_password_with(&mut HashMemory::default(), password)
+}
+
+/// [`hash_password`] in `memory` (a hashing thread's own).
+///
+/// # Errors
+/// As [`hash_password`].
+pub fn hash_password_with(memory: &mut HashMemory, password: &str) -> Result<String, SecretError> {
+    let params = params()?;
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    random_bytes(&mut salt)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    argon2
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            &salt,
+            &mut out,
+            memory.blocks(&params),
+        )
+        .map_err(|e| SecretError::Hash(e.to_string()))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| SecretError::Hash(e.to_string()))?,
+        salt: Some(Salt::new(&salt).map_err(|e| SecretError::Hash(e.to_string()))?),
+        hash: Some(Output::new(&out).map_err(|e| SecretError::Hash(e.to_string()))?),
+    };
+    Ok(hash.to_string())
 }
 
 /// Checks a password against a stored PHC string; a malformed hash is a mismatch.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    argon2().is_ok_and(|a| a.verify_password(password.as_bytes(), phc).is_ok())
+    verify_password_with(&mut HashMemory::default(), password, phc)
+}
+
+/// [`verify_password`] in `memory` (a hashing thread's own). Only Argon2id
+/// hashes with at most our memory cost verify: every stored hash is one we
+/// made ([`hash_password_with`]), and a bigger cost would let a stored
+/// string decide how much memory a sign-in takes.
+pub fn verify_password_with(memory: &mut HashMemory, password: &str, phc: &str) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected), Ok(ours)) = (&hash.salt, &hash.hash, params()) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    if hash.algorithm != argon2::ARGON2ID_IDENT || params.m_cost() > ours.m_cost() {
+        return false;
+    }
+    let Ok(version) = hash.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+        return false;
+    };
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon2 = Argon2::new(Algorithm::Argon2id, version, params.clone());
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, memory.blocks(&params))
+        .is_ok()
+        && constant_time_eq(out, expected.as_bytes())
 }
 
 #[cfg(test)]
@@ -138,5 +225,43 @@ mod tests {
         assert!(verify_password("correct horse", &phc));
         assert!(!verify_password("wrong horse", &phc));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn one_memory_serves_hashes_and_verifications_alike() {
+        let mut memory = HashMemory::default();
+        let phc = hash_password_with(&mut memory, "correct horse").unwrap();
+        // The same PHC string another Argon2 implementation reads.
+        use argon2::PasswordVerifier;
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(verify_password_with(&mut memory, "correct horse", &phc));
+        assert!(!verify_password_with(&mut memory, "wrong horse", &phc));
+        // A hash of the crate's own making verifies here too.
+        use argon2::PasswordHasher;
+        let theirs = Argon2::default()
+            .hash_password(b"battery staple")
+            .unwrap()
+            .to_string();
+        assert!(verify_password_with(&mut memory, "battery staple", &theirs));
+    }
+
+    #[test]
+    fn a_hash_asking_for_more_memory_than_ours_does_not_verify() {
+        use argon2::PasswordHasher;
+        let params = Params::new(64 * 1024, 1, 1, None).unwrap();
+        let big = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"pw")
+            .unwrap()
+            .to_string();
+        assert!(!verify_password_with(
+            &mut HashMemory::default(),
+            "pw",
+            &big
+        ));
     }
 }

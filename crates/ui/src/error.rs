@@ -15,6 +15,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use std::borrow::Cow;
 use trusec_storage::StorageError;
+use trusec_storage::hashing::Busy;
 use trusec_storage::rate_limit::Limited;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,10 @@ pub enum PageError {
     /// Too many attempts.
     #[error("rate limited")]
     RateLimited(Limited),
+    /// Password hashing is at capacity (`trusec_storage::hashing`): try
+    /// again after `Retry-After`.
+    #[error("busy")]
+    Busy { error_id: String, busy: Busy },
     /// Storage is unreachable: try again later.
     #[error("storage unavailable")]
     Unavailable {
@@ -122,6 +127,12 @@ impl PageError {
                 is_error: true,
                 error_id: None,
             },
+            Self::Busy { error_id, busy } => MessagePage {
+                title: "The server is busy".into(),
+                message: format!("Please try again in {} seconds.", busy.retry_after_secs),
+                is_error: true,
+                error_id: Some(error_id.clone()),
+            },
             Self::Unavailable { error_id, message } => MessagePage {
                 title: "Something went wrong".into(),
                 message: (*message).to_owned(),
@@ -139,7 +150,9 @@ impl PageError {
 
     pub fn error_id(&self) -> Option<&str> {
         match self {
-            Self::Unavailable { error_id, .. } | Self::Internal { error_id } => Some(error_id),
+            Self::Unavailable { error_id, .. }
+            | Self::Busy { error_id, .. }
+            | Self::Internal { error_id } => Some(error_id),
             Self::Refused { .. } | Self::RateLimited(_) => None,
         }
     }
@@ -152,6 +165,11 @@ impl From<StorageError> for PageError {
                 &e,
                 "The server is too busy to start a new sign-in. Please try again in a few minutes.",
             ),
+            StorageError::Busy(busy) => {
+                let error_id = trusec_storage::ids::new_id("err");
+                tracing::warn!(error_id, error = %busy, "refused: password hashing at capacity");
+                Self::Busy { error_id, busy }
+            }
             StorageError::NotFound
             | StorageError::Conflict(_)
             | StorageError::Unavailable(_)
@@ -168,9 +186,12 @@ impl From<Limited> for PageError {
 
 /// Sets `Retry-After` (the one rule: [`Limited::retry_after_secs`]).
 pub fn set_retry_after(resp: &mut HttpResponse, limited: &Limited) {
-    if let Ok(v) = HeaderValue::from_str(&limited.retry_after_secs().to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
+    retry_after_secs(resp, limited.retry_after_secs());
+}
+
+fn retry_after_secs(resp: &mut HttpResponse, secs: u64) {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
 }
 
 impl ResponseError for PageError {
@@ -178,15 +199,17 @@ impl ResponseError for PageError {
         match self {
             Self::Refused { status, .. } => *status,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = pages::render(&self.page(), self.status_code(), Vec::new());
-        if let Self::RateLimited(limited) = self {
-            set_retry_after(&mut resp, limited);
+        match self {
+            Self::RateLimited(limited) => set_retry_after(&mut resp, limited),
+            Self::Busy { busy, .. } => retry_after_secs(&mut resp, busy.retry_after_secs),
+            Self::Refused { .. } | Self::Unavailable { .. } | Self::Internal { .. } => {}
         }
         resp
     }
@@ -246,5 +269,18 @@ mod tests {
         .error_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers().get("retry-after").unwrap(), "2");
+    }
+
+    #[test]
+    fn a_busy_hashing_pool_is_a_503_page_with_retry_after() {
+        let e = PageError::from(StorageError::Busy(Busy {
+            retry_after_secs: 3,
+        }));
+        let id = e.error_id().unwrap().to_owned();
+        let resp = e.error_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "3");
+        let body = String::from_utf8(resp.into_body().try_into_bytes().unwrap().to_vec()).unwrap();
+        assert!(body.contains(&id) && body.contains("3 seconds"));
     }
 }

@@ -23,6 +23,7 @@ mod oauth_support;
 mod oauth_tokens;
 mod oidc_client;
 mod ops;
+mod password_load;
 mod rate_limit;
 mod restart;
 mod saml;

@@ -140,6 +140,16 @@ impl AuditRow {
     /// When the data column is not JSON, or OpenSSL fails.
     pub fn compute_hash(&self, hashing: Hashing<'_>) -> Result<String, StorageError> {
         let data: Value = serde_json::from_str(&self.data)?;
+        self.compute_hash_of(&data, hashing)
+    }
+
+    /// [`Self::compute_hash`] with the data column already parsed (`data`
+    /// is what `self.data` holds): a new row's, without reading it back.
+    pub(crate) fn compute_hash_of(
+        &self,
+        data: &Value,
+        hashing: Hashing<'_>,
+    ) -> Result<String, StorageError> {
         let body = serde_json::json!({
             "id": self.id,
             "seq": self.seq,

@@ -3,7 +3,7 @@
 //! transaction and answers everyone in the batch. No request pays an fsync of
 //! its own, and none is answered before its event is committed.
 
-use super::{AuditEvent, AuditKey, NewAuditEvent, append};
+use super::{AuditKey, NewAuditEvent, append};
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::error::StorageError;
@@ -13,7 +13,7 @@ const QUEUE: usize = 4096;
 const MAX_BATCH: usize = 256;
 const RETRIES: usize = 5;
 
-type Reply = oneshot::Sender<Result<AuditEvent, String>>;
+type Reply = oneshot::Sender<Result<(), String>>;
 
 /// A handle to the writer task; cheap to clone. The task ends when the last
 /// handle is dropped, after committing what was queued.
@@ -51,7 +51,7 @@ impl AuditLog {
     ///
     /// # Errors
     /// When the event could not be committed.
-    pub async fn record(&self, event: NewAuditEvent) -> Result<AuditEvent, StorageError> {
+    pub async fn record(&self, event: NewAuditEvent) -> Result<(), StorageError> {
         let (reply, done) = oneshot::channel();
         self.tx
             .send((event, reply))
@@ -70,9 +70,9 @@ async fn run(db: Db, clock: Clock, key: AuditKey, mut rx: mpsc::Receiver<(NewAud
         let (events, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
         let result = commit(&db, &clock, &key, events).await;
         match result {
-            Ok(rows) => {
-                for (reply, row) in replies.into_iter().zip(rows) {
-                    let _ = reply.send(row.to_event().map_err(|e| e.to_string()));
+            Ok(()) => {
+                for reply in replies {
+                    let _ = reply.send(Ok(()));
                 }
             }
             Err(e) => {
@@ -90,13 +90,13 @@ async fn commit(
     clock: &Clock,
     key: &AuditKey,
     events: Vec<NewAuditEvent>,
-) -> Result<Vec<super::AuditRow>, StorageError> {
+) -> Result<(), StorageError> {
     let clock = clock.clone();
     let key = key.clone();
     db.run(move |conn| {
         let mut attempt = 0;
         loop {
-            match append(conn, &key, &events, clock.now_naive()) {
+            match append(conn, &key, &events, clock.now_naive()).map(drop) {
                 // Another writer appended at the same seq (or holds SQLite's
                 // write lock): read the new tail and try again.
                 Err(e) if attempt < RETRIES && e.is_retryable() => attempt += 1,

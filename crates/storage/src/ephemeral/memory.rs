@@ -199,6 +199,15 @@ impl MemoryStore {
         self.lock().live(key, now).map(|e| e.value.clone())
     }
 
+    /// Several keys under one lock.
+    pub fn get_many(&self, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
+        let now = self.now_us();
+        let inner = self.lock();
+        keys.iter()
+            .map(|key| inner.live(key, now).map(|e| e.value.clone()))
+            .collect()
+    }
+
     pub fn take(&self, key: &str) -> Option<Vec<u8>> {
         let now = self.now_us();
         self.lock()

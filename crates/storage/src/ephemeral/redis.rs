@@ -122,6 +122,16 @@ impl RedisStore {
         Ok(conn.get(self.key(key)).await?)
     }
 
+    /// Several keys in one round trip (MGET).
+    pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
     pub async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let mut conn = self.conn.clone();
         Ok(redis::cmd("GETDEL")

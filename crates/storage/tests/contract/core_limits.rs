@@ -34,7 +34,7 @@ async fn one_limiter_counts_audits_once_and_scales_per_ip(backend: Backend) {
         token: Limit::parse("2/min").unwrap(),
         ..RateLimits::default()
     };
-    let core = Core::new(db.clone(), store, Clock::System, log, limits, 1);
+    let core = Core::new(db.clone(), store, Clock::System, log, limits, hash_pool());
     let client = ClientInfo {
         ip: Some("192.0.2.7".into()),
         user_agent: None,
@@ -127,7 +127,7 @@ async fn reserve_is_all_or_none_and_refund_gives_a_step_back(backend: Backend) {
         login: Limit::parse("2/min").unwrap(),
         ..RateLimits::default()
     };
-    let core = Core::new(db, store, Clock::System, log, limits, 1);
+    let core = Core::new(db, store, Clock::System, log, limits, hash_pool());
     let refusal = || NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous());
     let at = |ip| Subject::AccountAtIp {
         environment: ids::ENV_LIVE,
@@ -178,4 +178,12 @@ async fn reserve_is_all_or_none_and_refund_gives_a_step_back(backend: Backend) {
     core.limit(Family::Login, at("192.0.2.3"), refusal)
         .await
         .unwrap();
+}
+
+fn hash_pool() -> trusec_storage::hashing::HashPool {
+    trusec_storage::hashing::HashPool::start(trusec_storage::hashing::PasswordHashing {
+        threads: 1,
+        queue: 16,
+    })
+    .unwrap()
 }

@@ -163,10 +163,19 @@ pub async fn post(
     }
     let user = find_user(&state, &attempt, &form).await?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let verified = state
+    let verified = match state
         .core
         .verify_password(form.password.clone(), hash)
-        .await;
+        .await
+    {
+        Ok(verified) => verified,
+        Err(e) => {
+            // Not an attempt (no password was checked, e.g. the hashing
+            // queue is full): it must not count against the account.
+            state.core.refund(Family::Login, &budgets).await;
+            return Err(e.into());
+        }
+    };
     match user {
         Some(user) if verified => {
             // Only failures count: the right password gives its step back.
