@@ -17,6 +17,8 @@ pub const REFRESH_TOKEN: &str = "rt";
 pub const TOKEN_FAMILY: &str = "fam";
 pub const SERVICE_PROVIDER: &str = "sp";
 pub const SAML_KEY: &str = "samlkey";
+pub const FACTOR: &str = "mfa";
+pub const RECOVERY_CODE: &str = "rc";
 
 static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
 

@@ -25,6 +25,7 @@ pub mod error;
 pub mod ids;
 pub mod key_lifecycle;
 pub mod metrics;
+pub mod mfa;
 pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;
