@@ -352,3 +352,116 @@ async fn a_forged_or_unknown_second_factor_token_is_refused(backend: Backend) {
     assert!(resp.text().await.unwrap().contains("expired"));
     assert!(events(&app, "user.mfa.failed").await.is_empty());
 }
+
+on_every_backend!(a_saml_login_asks_for_the_second_factor_and_says_so);
+
+/// SP-initiated SSO through the factor step: the assertion's
+/// `AuthnContextClassRef` names the one-time code (`TimeSyncToken`).
+async fn a_saml_login_asks_for_the_second_factor_and_says_so(backend: Backend) {
+    use crate::saml::{ACS, SP_ENTITY, authn_request, auto_post, redirect_query, register_sp};
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "ada@example.com").await;
+    let (key, _) = enrol(&app, &new_browser(), "ada@example.com").await;
+    register_sp(
+        &app,
+        serde_json::json!({"entity_id": SP_ENTITY, "acs_url": ACS}),
+    )
+    .await;
+    let xml = authn_request("_mfa1", SP_ENTITY, Some(ACS), app.clock.now());
+    let url = app.url(&format!("/saml/sso?{}", redirect_query(&xml, "r", None)));
+    let browser = new_browser();
+    let resp = browser.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let login = app.url(resp.headers()["location"].to_str().unwrap());
+    let page = browser
+        .get(&login)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", hidden(&page, "csrf_token").as_str()),
+            ("interaction", hidden(&page, "interaction").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Two-step verification"), "{page}");
+    let resp = factor_step(&app, &browser, &page, &code_at(&app, &key)).await;
+    assert_eq!(resp.status(), 303);
+    let next = app.url(resp.headers()["location"].to_str().unwrap());
+    let (action, response_xml, _) = auto_post(browser.get(&next).send().await.unwrap()).await;
+    assert_eq!(action, ACS);
+    assert!(
+        response_xml.contains("urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"),
+        "{response_xml}"
+    );
+}
+
+on_every_backend!(the_help_desk_lists_removes_and_resets_factors);
+
+/// `/v1/users/{id}/factors`: what a user has (never a secret), removing
+/// it, and the reset after which the password alone signs in.
+async fn the_help_desk_lists_removes_and_resets_factors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = make_user(&app, "ada@example.com").await;
+    let id = user["id"].as_str().unwrap();
+    let path = format!("/v1/users/{id}/factors");
+    let (status, none) = status_json(app.get(&path, &app.secret_key).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(none["data"], serde_json::json!([]));
+
+    let (key, _) = enrol(&app, &new_browser(), "ada@example.com").await;
+    let (status, list) = status_json(app.get(&path, &app.secret_key).await).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["kind"], "totp");
+    assert_eq!(list["recovery_codes_left"], 10);
+    assert!(!list.to_string().contains(&key), "no secret in {list}");
+    let factor = list["data"][0]["id"].as_str().unwrap().to_owned();
+
+    // Unknown ids are 404s, and nothing changes.
+    let missing = app
+        .delete(
+            &format!("{path}/mfa_01jz0000000000000000000000"),
+            &app.secret_key,
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
+    let other = app
+        .delete(
+            "/v1/users/user_01jz0000000000000000000000/factors",
+            &app.secret_key,
+        )
+        .await;
+    assert_eq!(other.status(), 404);
+
+    // Removing one: the password alone signs in, and the codes are gone.
+    let removed = app
+        .delete(&format!("{path}/{factor}"), &app.secret_key)
+        .await;
+    assert_eq!(removed.status(), 204);
+    let (_, list) = status_json(app.get(&path, &app.secret_key).await).await;
+    assert_eq!(list["data"], serde_json::json!([]));
+    assert_eq!(list["recovery_codes_left"], 0);
+    let (_, page) = password_step(&app, &new_browser(), "ada@example.com").await;
+    assert!(page.contains("You are signed in"), "{page}");
+
+    // The reset: enrolled again, then everything removed at once.
+    enrol(&app, &new_browser(), "ada@example.com").await;
+    let reset = app.delete(&path, &app.secret_key).await;
+    assert_eq!(reset.status(), 204);
+    let (_, page) = password_step(&app, &new_browser(), "ada@example.com").await;
+    assert!(page.contains("You are signed in"), "{page}");
+    let removed = events(&app, "user.mfa.removed").await;
+    assert_eq!(removed.len(), 2, "{removed:?}");
+    assert!(removed.iter().any(|e| e["data"]["reset"] == true));
+}
