@@ -322,7 +322,23 @@ async fn an_oauth_code_flow_asks_for_the_second_factor(backend: Backend) {
     let code = query(&trip.callback).remove("code").unwrap();
     let (status, tokens) = oauth_support::redeem(&app, &client, &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
-    assert!(tokens["id_token"].is_string());
+    // RFC 8176 in the ID token and the access token (verified by a second
+    // JWT library); a password-only sign-in says `pwd` alone.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let (_, claims) = oauth_support::verify_jwt(&app, id_token, &client.id).await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["otp", "pwd", "mfa"]),
+        "{claims}"
+    );
+    assert!(claims["auth_time"].is_i64());
+    let access = tokens["access_token"].as_str().unwrap();
+    let (_, claims) = oauth_support::verify_jwt(&app, access, "http://127.0.0.1:8080").await;
+    assert_eq!(
+        claims["amr"],
+        serde_json::json!(["otp", "pwd", "mfa"]),
+        "{claims}"
+    );
 }
 
 on_every_backend!(a_forged_or_unknown_second_factor_token_is_refused);

@@ -36,6 +36,10 @@ pub struct CodeGrant {
     pub pkce: Option<String>,
     pub auth_time: i64,
     pub session_id: Option<String>,
+    /// How the user signed in (RFC 8176 values; codes stored before this
+    /// field existed were password sign-ins without the claim).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -197,6 +201,7 @@ async fn issue(
             scope: grant.scope.clone(),
             refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
+            amr: grant.amr.clone(),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
             family: None,
