@@ -66,6 +66,9 @@ pub struct Grant<'a> {
     /// when this access token was narrowed (RFC 6749 §6).
     pub refresh_scope: ScopeSet,
     pub auth_time: Option<i64>,
+    /// RFC 8176 `amr` of the sign-in (OIDC Core §2); empty when unknown
+    /// (client credentials, refresh).
+    pub amr: Vec<String>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
     /// The refresh family to continue (a rotation keeps its terms), or
@@ -195,6 +198,7 @@ fn access_claims(
         client_id: grant.client.id.clone(),
         scope: grant.scope.to_string(),
         auth_time: grant.auth_time,
+        amr: grant.amr.clone(),
         env: grant.client.environment_id.clone(),
         fid: family,
     }
@@ -219,6 +223,7 @@ fn id_token(
         now: now.and_utc().timestamp(),
         lifetime_secs: secs(settings.id_token_ttl),
         auth_time: grant.auth_time,
+        amr: &grant.amr,
         nonce: grant.nonce.as_deref(),
         access_token: Some(access_token),
         session_id: grant.session_id.as_deref(),

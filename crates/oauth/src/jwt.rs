@@ -28,6 +28,9 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// RFC 8176 authentication methods of the sign-in (RFC 9068 §2.2.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// The environment the token lives in (`env_live`, `env_test`).
     pub env: String,
     /// The refresh-token family it was issued with, if any: revoking the
@@ -105,6 +108,8 @@ pub struct IdTokenInput<'a> {
     pub now: i64,
     pub lifetime_secs: i64,
     pub auth_time: Option<i64>,
+    /// RFC 8176 values (OIDC Core §2 `amr`); none is no claim.
+    pub amr: &'a [String],
     pub nonce: Option<&'a str>,
     pub access_token: Option<&'a str>,
     pub session_id: Option<&'a str>,
@@ -129,6 +134,9 @@ pub fn sign_id_token(
     claims.insert("exp".into(), json!(input.now + input.lifetime_secs));
     if let Some(t) = input.auth_time {
         claims.insert("auth_time".into(), json!(t));
+    }
+    if !input.amr.is_empty() {
+        claims.insert("amr".into(), json!(input.amr));
     }
     if let Some(n) = input.nonce {
         claims.insert("nonce".into(), json!(n));

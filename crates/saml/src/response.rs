@@ -13,12 +13,27 @@ use samael::schema::{
 use samael::signature::{DigestAlgorithm, Signature};
 use samael::traits::ToXml;
 use std::str::FromStr;
+use trusec_storage::sessions::AuthMethod;
 
 /// Assertions are valid this long (the issue asks for at most five minutes).
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(5);
 /// Clock skew tolerated between us and the SP.
 pub const SKEW: TimeDelta = TimeDelta::minutes(1);
 const PASSWORD_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+/// SAML Authn Context §3.4.23: a time-synchronised one-time code (TOTP)
+/// on top of the password.
+const TIME_SYNC_TOKEN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken";
+
+/// The `AuthnContextClassRef` of a sign-in that used `amr`: the password
+/// alone is `PasswordProtectedTransport` (over TLS), the password and a
+/// one-time code `TimeSyncToken`.
+pub fn authn_context_class(amr: &[AuthMethod]) -> &'static str {
+    if amr.contains(&AuthMethod::Otp) {
+        TIME_SYNC_TOKEN_CONTEXT
+    } else {
+        PASSWORD_CONTEXT
+    }
+}
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +54,8 @@ pub struct AssertionInput<'a> {
     pub name_id_format: &'a str,
     pub session_index: &'a str,
     pub auth_instant: DateTime<Utc>,
+    /// [`authn_context_class`] of the session.
+    pub authn_context: &'a str,
     pub now: DateTime<Utc>,
     /// (SAML attribute Name, values).
     pub attributes: Vec<(String, Vec<String>)>,
@@ -147,7 +164,7 @@ fn authn_statement(input: &AssertionInput<'_>) -> AuthnStatement {
         subject_locality: None,
         authn_context: Some(AuthnContext {
             value: Some(AuthnContextClassRef {
-                value: Some(PASSWORD_CONTEXT.into()),
+                value: Some(input.authn_context.into()),
             }),
         }),
     }

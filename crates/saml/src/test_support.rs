@@ -6,6 +6,7 @@ use crate::sp_config::{SpInput, validate};
 use trusec_storage::audit::AuditLog;
 use trusec_storage::rate_limit::RateLimits;
 use trusec_storage::service_providers::{self, NameIdFormat, ServiceProviderRow};
+use trusec_storage::sessions::AuthMethod;
 use trusec_storage::users::{self, NewUser};
 use trusec_storage::{Core, EphemeralStore, ids};
 use trusec_testdb::TestDb;
@@ -39,6 +40,7 @@ pub async fn state(test_db: &TestDb) -> SamlState {
         core,
         secure_cookies: false,
         env: std::sync::Arc::new(trusec_ui::Environment::live(ISSUER)),
+        seal_key: trusec_storage::sealed::SealKey::new([7; 32]),
     };
     SamlState::new(
         ui,
@@ -101,9 +103,15 @@ pub async fn another_session(
     user: &trusec_storage::users::UserRow,
 ) -> LoginSession {
     let now = state.core().clock.now_naive();
-    let (_, session) = LoginSession::start(&state.ui, user, serde_json::json!({}), now)
-        .await
-        .unwrap();
+    let (_, session) = LoginSession::start(
+        &state.ui,
+        user,
+        serde_json::json!({}),
+        vec![AuthMethod::Pwd],
+        now,
+    )
+    .await
+    .unwrap();
     LoginSession {
         session,
         user: user.clone(),

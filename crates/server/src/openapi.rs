@@ -37,6 +37,7 @@ impl Modify for Security {
         crate::api::v1::users::update, crate::api::v1::users::delete, crate::api::v1::users::me,
         crate::api::v1::consents::list_for_user, crate::api::v1::consents::revoke_for_user,
         crate::api::v1::consents::list_mine, crate::api::v1::consents::revoke_mine,
+        crate::api::v1::factors::list, crate::api::v1::factors::remove, crate::api::v1::factors::reset,
         crate::api::v1::sessions::create, crate::api::v1::sessions::verify, crate::api::v1::sessions::revoke,
         crate::api::v1::sessions::list_for_user, crate::api::v1::sessions::revoke_all_for_user,
         crate::api::v1::api_keys::create, crate::api::v1::api_keys::list, crate::api::v1::api_keys::get,
@@ -57,7 +58,9 @@ impl Modify for Security {
         protocol::register, protocol::logout_get, protocol::logout_post,
         protocol::saml_metadata, protocol::saml_sso_get, protocol::saml_sso_post, protocol::saml_sso_init,
         protocol::saml_sso_continue, protocol::saml_slo_get, protocol::saml_slo_post, protocol::saml_slo_propagate,
-        protocol::login_get, protocol::login_post, protocol::consent_get, protocol::consent_post,
+        protocol::login_get, protocol::login_post, protocol::second_factor_post,
+        protocol::account_security_get, protocol::account_totp_start, protocol::account_totp_confirm,
+        protocol::account_totp_remove, protocol::consent_get, protocol::consent_post,
         protocol::hosted_logout_get, protocol::hosted_logout_post, protocol::stylesheet, protocol::autopost_script,
         protocol::openapi_json, protocol::api_docs,
     )
@@ -115,6 +118,16 @@ pub mod protocol {
     pub fn login_get() {}
     #[utoipa::path(post, path = "/login", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "email, password, csrf_token, interaction"), responses((status = 303, description = "Signed in: on to the protocol"), (status = 401, description = "Incorrect email or password"), (status = 429, description = "Too many attempts")))]
     pub fn login_post() {}
+    #[utoipa::path(post, path = "/second-factor", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, token (from the page the right password showed), code: a TOTP code (RFC 6238) or a recovery code"), responses((status = 303, description = "Signed in: on to the protocol"), (status = 200, description = "Signed in (no app)", content_type = "text/html", body = String), (status = 400, description = "The sign-in expired: type the password again"), (status = 401, description = "A wrong or already used code"), (status = 429, description = "Too many attempts")))]
+    pub fn second_factor_post() {}
+    #[utoipa::path(get, path = "/account/security", tag = "hosted-pages", responses((status = 200, description = "The signed-in user's authenticator app and recovery codes", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /login")))]
+    pub fn account_security_get() {}
+    #[utoipa::path(post, path = "/account/security/totp/start", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "A new key as a QR code and as text", content_type = "text/html", body = String), (status = 409, description = "An authenticator app is already on")))]
+    pub fn account_totp_start() {}
+    #[utoipa::path(post, path = "/account/security/totp/confirm", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, code"), responses((status = 200, description = "On: the ten recovery codes, shown once", content_type = "text/html", body = String), (status = 422, description = "A wrong code: nothing changed"), (status = 429, description = "Too many attempts")))]
+    pub fn account_totp_confirm() {}
+    #[utoipa::path(post, path = "/account/security/totp/remove", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, code (TOTP or recovery)"), responses((status = 303, description = "Removed, with the recovery codes"), (status = 422, description = "A wrong code: nothing changed"), (status = 429, description = "Too many attempts")))]
+    pub fn account_totp_remove() {}
     #[utoipa::path(get, path = "/consent", tag = "hosted-pages", params(("interaction" = String, Query)), responses((status = 200, description = "Consent page", content_type = "text/html", body = String)))]
     pub fn consent_get() {}
     #[utoipa::path(post, path = "/consent", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "decision=approve|deny, csrf_token, interaction"), responses((status = 303, description = "Back to the protocol")))]

@@ -264,6 +264,7 @@ async fn open_environments(
             core: core.clone(),
             secure_cookies: settings.issuer.starts_with("https://"),
             env: Arc::new(env),
+            seal_key: trusec_storage::sealed::SealKey::new(master_key),
         };
         let master = secrecy::SecretBox::new(Box::new(master_key));
         let keyring = open_keyring(core, master, oauth_settings, &ui.env).await?;

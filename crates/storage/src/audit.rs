@@ -49,6 +49,17 @@ crate::text_enum! {
         UserLoginSucceeded = "user.login.succeeded",
         UserLoginFailed = "user.login.failed",
         UserLogout = "user.logout",
+        /// A second factor confirmed (TOTP enrolment; recovery codes made).
+        UserMfaEnrolled = "user.mfa.enrolled",
+        /// A second factor removed by its user, or by an administrator
+        /// (one event per factor; `data.reset` for the help-desk reset).
+        UserMfaRemoved = "user.mfa.removed",
+        /// A second factor given at sign-in.
+        UserMfaSucceeded = "user.mfa.succeeded",
+        /// A wrong, replayed or malformed second-factor code.
+        UserMfaFailed = "user.mfa.failed",
+        /// A recovery code used up (with how many are left).
+        UserMfaRecoveryCodeUsed = "user.mfa.recovery_code_used",
         SessionCreated = "session.created",
         SessionRevoked = "session.revoked",
         ApiKeyCreated = "api_key.created",

@@ -18,6 +18,8 @@ pub const TOKEN_FAMILY: &str = "fam";
 pub const SERVICE_PROVIDER: &str = "sp";
 pub const SAML_KEY: &str = "samlkey";
 pub const RESOURCE: &str = "res";
+pub const FACTOR: &str = "mfa";
+pub const RECOVERY_CODE: &str = "rc";
 
 static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
 

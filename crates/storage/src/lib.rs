@@ -26,6 +26,7 @@ pub mod hashing;
 pub mod ids;
 pub mod key_lifecycle;
 pub mod metrics;
+pub mod mfa;
 pub mod page;
 pub mod rate_limit;
 pub mod refresh_tokens;

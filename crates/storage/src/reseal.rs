@@ -4,14 +4,15 @@
 //! assertions, NameIDs and the audit chain stay valid across a rotation.
 //!
 //! The sealed values: the private JWT signing keys (`signing_keys`) and the
-//! SAML IdP keys (`saml_idp_keys`) of every environment, and the deployment
-//! secrets ([`crate::deployment_secrets`]).
+//! SAML IdP keys (`saml_idp_keys`) of every environment, the deployment
+//! secrets ([`crate::deployment_secrets`]), and the users' TOTP secrets
+//! (`user_factors`, [`crate::mfa`]).
 
 use crate::audit::{self, Actor, EventType, NewAuditEvent};
 use crate::db::DbConnection;
 use crate::deployment_secrets::{self as secrets, SecretError};
 use crate::error::StorageError;
-use crate::schema::{deployment_secrets, saml_idp_keys, signing_keys};
+use crate::schema::{deployment_secrets, saml_idp_keys, signing_keys, user_factors};
 use crate::sealed::{self, SealError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -22,6 +23,7 @@ pub struct Resealed {
     pub signing_keys: usize,
     pub saml_idp_keys: usize,
     pub deployment_secrets: usize,
+    pub totp_secrets: usize,
 }
 
 /// Why a rotation changed nothing.
@@ -125,6 +127,15 @@ pub fn rotate_master_key(
                 name,
                 sealed,
                 sealed::deployment_secret_aad,
+                old,
+                new
+            ),
+            totp_secrets: reseal_table!(
+                conn,
+                user_factors,
+                id,
+                secret_sealed,
+                sealed::totp_secret_aad,
                 old,
                 new
             ),

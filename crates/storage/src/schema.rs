@@ -51,6 +51,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        amr -> Text,
     }
 }
 
@@ -225,5 +226,30 @@ diesel::table! {
         created_at -> Timestamp,
         not_after -> Timestamp,
         environment_id -> Text,
+    }
+}
+
+diesel::table! {
+    user_factors (id) {
+        id -> Text,
+        environment_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        secret_sealed -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Text,
+        environment_id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }

@@ -1,4 +1,4 @@
-//! Sealing secrets at rest (private signing keys) with AES-256-GCM under the
+//! Sealing secrets at rest (private signing keys, TOTP secrets) with AES-256-GCM under the
 //! master key, via OpenSSL: base64(nonce ‖ ciphertext ‖ tag), bound to an
 //! associated-data label so a sealed value cannot be moved to another row.
 
@@ -22,6 +22,32 @@ pub fn saml_idp_key_aad(id: &str) -> Vec<u8> {
 /// The associated data of a deployment secret (`deployment_secrets.sealed`).
 pub fn deployment_secret_aad(name: &str) -> Vec<u8> {
     format!("trusec-deployment-secret:{name}").into_bytes()
+}
+
+/// The associated data of a TOTP factor's sealed secret (`user_factors.secret_sealed`).
+pub fn totp_secret_aad(factor_id: &str) -> Vec<u8> {
+    format!("trusec-totp-secret:{factor_id}").into_bytes()
+}
+
+/// The master key, for the surfaces that seal and open values at request
+/// time (TOTP secrets): cheap to clone, never printed.
+#[derive(Clone)]
+pub struct SealKey(std::sync::Arc<[u8; 32]>);
+
+impl SealKey {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self(std::sync::Arc::new(key))
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

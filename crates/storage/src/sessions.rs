@@ -10,6 +10,7 @@ use crate::error::StorageError;
 use crate::ids;
 use crate::page::{Page, PageRequest};
 use crate::schema::{sessions, users};
+use crate::sql_types::Json;
 use crate::users::UserRow;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -26,6 +27,34 @@ pub struct SessionRow {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// How the user authenticated (RFC 8176); empty for sessions the API
+    /// made. Rows cached before the column existed read as empty.
+    #[serde(default)]
+    pub amr: Json<Vec<AuthMethod>>,
+}
+
+crate::text_enum! {
+    /// An authentication method a sign-in used (RFC 8176 §2 values).
+    pub enum AuthMethod as "authentication method" {
+        /// A password.
+        Pwd = "pwd",
+        /// A one-time password: a TOTP code or a recovery code.
+        Otp = "otp",
+    }
+}
+
+impl SessionRow {
+    /// The RFC 8176 `amr` values of this session: its methods, plus `mfa`
+    /// when more than one was used (RFC 8176 §2, "mfa").
+    pub fn amr_values(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = self.amr.iter().map(|m| m.as_str()).collect();
+        out.sort_unstable();
+        out.dedup();
+        if out.len() > 1 {
+            out.push("mfa");
+        }
+        out
+    }
 }
 
 /// A session as the API shows it (never the token or its hash).
@@ -79,6 +108,17 @@ impl SessionRow {
     }
 }
 
+/// What a new session is made of (besides its user).
+#[derive(Clone, Debug)]
+pub struct NewSession<'a> {
+    pub token_hash: String,
+    pub metadata: &'a serde_json::Value,
+    /// How the user authenticated; empty for a session the API makes.
+    pub amr: &'a [AuthMethod],
+    pub now: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
 /// Creates a session for a user of this environment.
 ///
 /// # Errors
@@ -87,11 +127,15 @@ pub fn insert(
     conn: &mut DbConnection,
     env: &str,
     user_id: &str,
-    token_hash: String,
-    metadata: &serde_json::Value,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
+    new: NewSession<'_>,
 ) -> Result<SessionRow, StorageError> {
+    let NewSession {
+        token_hash,
+        metadata,
+        amr,
+        now,
+        expires_at,
+    } = new;
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
         crate::users::get(conn, env, user_id)?;
@@ -104,6 +148,7 @@ pub fn insert(
             created_at: now,
             expires_at,
             revoked_at: None,
+            amr: Json(amr.to_vec()),
         };
         diesel::insert_into(sessions::table)
             .values((
@@ -114,6 +159,7 @@ pub fn insert(
                 sessions::metadata.eq(&row.metadata),
                 sessions::created_at.eq(row.created_at),
                 sessions::expires_at.eq(row.expires_at),
+                sessions::amr.eq(&row.amr),
             ))
             .execute(conn)?;
         Ok(row)

@@ -35,6 +35,8 @@ pub struct UiState {
     /// Cookies get `Secure` when the issuer is https.
     pub secure_cookies: bool,
     pub env: std::sync::Arc<Environment>,
+    /// The master key, which seals and opens TOTP secrets.
+    pub seal_key: trusec_storage::sealed::SealKey,
 }
 
 /// Routes of the hosted pages and their stylesheet.

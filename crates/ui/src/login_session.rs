@@ -3,7 +3,7 @@
 use crate::UiState;
 use actix_web::HttpRequest;
 use chrono::NaiveDateTime;
-use trusec_storage::sessions::{self, SessionRow};
+use trusec_storage::sessions::{self, AuthMethod, SessionRow};
 use trusec_storage::users::UserRow;
 use trusec_storage::{StorageError, secrets};
 
@@ -20,7 +20,8 @@ pub struct LoginSession {
 }
 
 impl LoginSession {
-    /// When the user typed their password (OIDC `auth_time`).
+    /// When the user signed in (OIDC `auth_time`): the session starts only
+    /// once every factor asked for was given.
     pub fn auth_time(&self) -> i64 {
         self.session.created_at.and_utc().timestamp()
     }
@@ -54,7 +55,8 @@ impl LoginSession {
             .map(|(session, user)| Self { session, user }))
     }
 
-    /// Starts a session for `user`; returns the cookie token and the row.
+    /// Starts a session for `user`, who authenticated with `amr`; returns
+    /// the cookie token and the row.
     ///
     /// # Errors
     /// Storage or random-source failures.
@@ -62,6 +64,7 @@ impl LoginSession {
         state: &UiState,
         user: &UserRow,
         metadata: serde_json::Value,
+        amr: Vec<AuthMethod>,
         now: NaiveDateTime,
     ) -> Result<(String, SessionRow), StorageError> {
         let token = secrets::generate_secret(TOKEN_PREFIX).map_err(StorageError::backend)?;
@@ -72,7 +75,16 @@ impl LoginSession {
         let row = state
             .core
             .db
-            .run(move |conn| sessions::insert(conn, &env, &user_id, hash, &metadata, now, expires))
+            .run(move |conn| {
+                let new = sessions::NewSession {
+                    token_hash: hash,
+                    metadata: &metadata,
+                    amr: &amr,
+                    now,
+                    expires_at: expires,
+                };
+                sessions::insert(conn, &env, &user_id, new)
+            })
             .await?;
         Ok((token, row))
     }

@@ -22,6 +22,49 @@ pub struct LoginPage {
     pub interaction: String,
 }
 
+/// The second step of sign-in: a TOTP or recovery code.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage {
+    pub client_name: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+    /// The token of the sign-in waiting for this step.
+    pub token: String,
+}
+
+/// `/account/security`: the signed-in user's second factors.
+#[derive(Template)]
+#[template(path = "account_security.html")]
+pub struct AccountSecurityPage {
+    pub email: String,
+    /// When the authenticator app was added, and last used (RFC 3339).
+    pub totp: Option<(String, Option<String>)>,
+    pub recovery_codes_left: i64,
+    pub error: Option<String>,
+    pub csrf: String,
+}
+
+/// Adding an authenticator app: the QR code, the key to type, a first code.
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+pub struct TotpEnrolPage {
+    /// `data:image/svg+xml;base64,…` of the `otpauth://` URI's QR code.
+    pub qr_data_url: String,
+    /// The key in base32, in groups of four.
+    pub manual_key: String,
+    pub error: Option<String>,
+    pub csrf: String,
+}
+
+/// The recovery codes, shown once.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub codes: Vec<String>,
+    pub account_url: String,
+}
+
 pub struct ScopeLine {
     pub name: String,
     pub description: String,

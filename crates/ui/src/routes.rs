@@ -1,8 +1,10 @@
 //! Route table of the hosted pages.
 
+mod account;
 mod consent;
 mod login;
 pub mod logout;
+mod second_factor;
 
 use actix_web::{HttpResponse, web};
 
@@ -10,6 +12,11 @@ const STYLESHEET: &str = include_str!("../../../static/trusec.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").get(login::get).post(login::post))
+        .service(web::resource("/second-factor").post(second_factor::post))
+        .service(web::resource("/account/security").get(account::get))
+        .service(web::resource("/account/security/totp/start").post(account::start))
+        .service(web::resource("/account/security/totp/confirm").post(account::confirm))
+        .service(web::resource("/account/security/totp/remove").post(account::remove))
         .service(
             web::resource("/consent")
                 .get(consent::get)

@@ -37,7 +37,7 @@ impl Documents {
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "at_hash", "sid",
                 "name", "given_name", "family_name", "email", "email_verified", "groups", "updated_at"],
             "claims_parameter_supported": false,
             "request_parameter_supported": false,

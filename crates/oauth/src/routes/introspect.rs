@@ -76,6 +76,20 @@ async fn refresh_token(
         }))
 }
 
+/// The token's `auth_time` and `amr` (RFC 9068 §2.2.1), when it has them:
+/// a claim the token lacks is left out, not null.
+fn with_sign_in(c: &AccessClaims, mut body: Value) -> Value {
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(t) = c.auth_time {
+            obj.insert("auth_time".into(), json!(t));
+        }
+        if !c.amr.is_empty() {
+            obj.insert("amr".into(), json!(c.amr));
+        }
+    }
+    body
+}
+
 /// Whether `asker` may learn about this access token: its own, or one of
 /// its environment for the resource it serves when it is a resource server.
 fn may_see(state: &OAuthState, asker: &ClientRow, token: &AccessClaims) -> bool {
@@ -94,18 +108,21 @@ async fn access_token(
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
     match issue::verify_live_access_token(state, token).await {
-        Ok(c) if may_see(state, asker, &c) => Ok(Some(json!({
-            "active": true,
-            "token_type": "Bearer",
-            "scope": c.scope,
-            "client_id": c.client_id,
-            "sub": c.sub,
-            "aud": c.aud,
-            "iss": c.iss,
-            "exp": c.exp,
-            "iat": c.iat,
-            "jti": c.jti,
-        }))),
+        Ok(c) if may_see(state, asker, &c) => Ok(Some(with_sign_in(
+            &c,
+            json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": c.scope,
+                "client_id": c.client_id,
+                "sub": c.sub,
+                "aud": c.aud,
+                "iss": c.iss,
+                "exp": c.exp,
+                "iat": c.iat,
+                "jti": c.jti,
+            }),
+        ))),
         Ok(_) => Ok(None),
         // A store outage must not read as "inactive" to a resource server
         // that would then refuse a good token — nor as active: say so.

@@ -381,6 +381,7 @@ async fn respond(
         name_id_format: format_uri,
         session_index: &session_index,
         auth_instant: login.session.created_at.and_utc(),
+        authn_context: response::authn_context_class(&login.session.amr),
         now,
         attributes,
     };

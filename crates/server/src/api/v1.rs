@@ -8,6 +8,7 @@ pub(crate) mod audit_events;
 pub(crate) mod clients;
 pub(crate) mod consents;
 pub(crate) mod resources;
+pub(crate) mod factors;
 pub(crate) mod service_providers;
 pub(crate) mod sessions;
 pub(crate) mod signing_keys;
@@ -54,6 +55,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 resource("/users/{id}/consents/{client_id}", Scoped(Users))
                     .delete(consents::revoke_for_user),
+            )
+            .service(
+                resource("/users/{id}/factors", Scoped(Users))
+                    .get(factors::list)
+                    .delete(factors::reset),
+            )
+            .service(
+                resource("/users/{id}/factors/{factor_id}", Scoped(Users)).delete(factors::remove),
             )
             .service(
                 resource("/users/{id}/sessions", Scoped(Sessions))

@@ -16,6 +16,7 @@ mod consents;
 mod cookies;
 mod environments;
 mod master_key;
+mod mfa;
 mod oauth_clients;
 mod oauth_flow;
 mod oauth_resources;

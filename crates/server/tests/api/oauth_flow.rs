@@ -51,6 +51,8 @@ async fn public_client_with_pkce_signs_in(backend: Backend) {
     assert_eq!(id["sub"], user["id"]);
     assert_eq!(id["nonce"], "n1");
     assert!(id["auth_time"].is_i64());
+    // RFC 8176: a password sign-in.
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
     // OIDC Core §3.1.3.6: at_hash is the left half of SHA-256(access token).
     use base64::Engine;
     use sha2::Digest;

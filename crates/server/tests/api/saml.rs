@@ -476,6 +476,10 @@ async fn sp_initiated_redirect_binding(backend: Backend) {
     assert!(!xmlsec1_verifies(&tampered, &cert, true));
     assert!(response_xml.contains("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"));
     assert!(response_xml.contains("http://www.w3.org/2001/10/xml-exc-c14n#"));
+    // The password alone (SAML Authn Context §3.4.7).
+    assert!(
+        response_xml.contains("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+    );
 
     // Every element the profile requires.
     let resp = samael::schema::Response::from_str(&response_xml).unwrap();

@@ -39,6 +39,7 @@ pub enum KeyKind {
     SamlSloRefOf,
     SamlSloRef,
     SamlLogout,
+    SecondFactor,
 }
 
 /// What a bounded store does with a new entry of a kind once it is full.
@@ -89,7 +90,9 @@ impl KeyKind {
             | Self::SamlParticipants
             | Self::SamlSessionIndex
             | Self::SamlSloRefOf
-            | Self::SamlSloRef => WhenFull::Store,
+            | Self::SamlSloRef
+            // Made only after the right password.
+            | Self::SecondFactor => WhenFull::Store,
         }
     }
 }
@@ -205,6 +208,12 @@ impl StoreKey {
     /// A sign-in in progress (login, consent, return).
     pub fn interaction(id: &str) -> Self {
         Self::of(KeyKind::Interaction, format!("interaction:{id}"))
+    }
+
+    /// A sign-in whose password was right, waiting for its second factor
+    /// (by the hash of the token its form carries).
+    pub fn second_factor(token_hash: &str) -> Self {
+        Self::of(KeyKind::SecondFactor, format!("second-factor:{token_hash}"))
     }
 
     /// Where to go after signing out.

@@ -11,11 +11,13 @@ use crate::http::client_info;
 use crate::interaction::Interaction;
 use crate::login_session::{LIFETIME_SECS, LoginSession};
 use crate::pages::{self, LoginPage, MessagePage};
+use crate::routes::second_factor;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::rate_limit::{Family, Limited, Subject};
+use trusec_storage::sessions::AuthMethod;
 use trusec_storage::users::{self, UserRow};
 
 const WRONG: &str = "Incorrect email or password.";
@@ -38,16 +40,22 @@ pub struct LoginForm {
 }
 
 /// One sign-in attempt, parsed: who asks, where, for which app.
-struct Attempt {
-    interaction: Option<Interaction>,
-    environment: String,
+pub(super) struct Attempt {
+    pub(super) interaction: Option<Interaction>,
+    pub(super) environment: String,
     /// Normalised, for the per-account limit and the lookup.
-    email: String,
-    client: ClientInfo,
+    pub(super) email: String,
+    pub(super) client: ClientInfo,
 }
 
 impl Attempt {
-    fn client_id(&self) -> Option<&str> {
+    pub(super) fn client_name(&self) -> Option<String> {
+        self.interaction
+            .as_ref()
+            .and_then(|i| i.client_name.clone())
+    }
+
+    pub(super) fn client_id(&self) -> Option<&str> {
         self.interaction
             .as_ref()
             .and_then(|i| i.client_id.as_deref())
@@ -56,10 +64,7 @@ impl Attempt {
     /// The form again, keeping what was typed (but never the password).
     fn page(&self, form: &LoginForm, error: &str) -> LoginPage {
         LoginPage {
-            client_name: self
-                .interaction
-                .as_ref()
-                .and_then(|i| i.client_name.clone()),
+            client_name: self.client_name(),
             email: form.email.chars().take(254).collect(),
             error: Some(error.to_owned()),
             csrf: String::new(),
@@ -72,7 +77,7 @@ impl Attempt {
     /// lock out another; a looser ceiling per account, against guessing
     /// spread over many addresses; and one per address, against one address
     /// trying many accounts. The first exhausted one is what the 429 reports.
-    fn budgets(&self) -> [Subject<'_>; 3] {
+    pub(super) fn budgets(&self) -> [Subject<'_>; 3] {
         let ip = self.client.ip.as_deref();
         [
             Subject::AccountAtIp {
@@ -88,7 +93,7 @@ impl Attempt {
         ]
     }
 
-    fn event(&self, event_type: EventType, actor: Actor) -> NewAuditEvent {
+    pub(super) fn event(&self, event_type: EventType, actor: Actor) -> NewAuditEvent {
         NewAuditEvent::new(event_type, Some(&self.environment), actor).client(&self.client)
     }
 }
@@ -108,7 +113,10 @@ fn form_page(
 }
 
 /// The interaction an id names; an empty id is a sign-in of our own.
-async fn interaction(state: &UiState, id: &str) -> Result<Option<Interaction>, PageError> {
+pub(super) async fn interaction(
+    state: &UiState,
+    id: &str,
+) -> Result<Option<Interaction>, PageError> {
     if id.is_empty() {
         return Ok(None);
     }
@@ -180,7 +188,10 @@ pub async fn post(
         Some(user) if verified => {
             // Only failures count: the right password gives its step back.
             state.core.refund(Family::Login, &budgets).await;
-            signed_in(&state, attempt, &user).await
+            if second_factor::required(&state, &user).await? {
+                return second_factor::ask(&req, &state, &attempt, &user).await;
+            }
+            signed_in(&state, attempt, &user, vec![AuthMethod::Pwd]).await
         }
         user => {
             failed(&state, &attempt, user.as_ref()).await?;
@@ -190,6 +201,14 @@ pub async fn post(
     }
 }
 
+/// "Too many attempts", in words and in `Retry-After`.
+pub(super) fn too_many_message(limited: &Limited) -> String {
+    format!(
+        "Too many attempts. Try again in {} seconds.",
+        limited.retry_after_secs()
+    )
+}
+
 fn too_many(
     req: &HttpRequest,
     state: &UiState,
@@ -197,11 +216,7 @@ fn too_many(
     form: &LoginForm,
     limited: &Limited,
 ) -> HttpResponse {
-    let message = format!(
-        "Too many attempts. Try again in {} seconds.",
-        limited.retry_after_secs()
-    );
-    let page = attempt.page(form, &message);
+    let page = attempt.page(form, &too_many_message(limited));
     let mut resp = form_page(req, state, StatusCode::TOO_MANY_REQUESTS, page);
     set_retry_after(&mut resp, limited);
     resp
@@ -239,10 +254,13 @@ async fn failed(
     Ok(state.core.audit(event).await?)
 }
 
-async fn signed_in(
+/// Every factor asked for was given: the login session starts, and the
+/// browser goes back to the protocol (or sees that it is signed in).
+pub(super) async fn signed_in(
     state: &UiState,
     attempt: Attempt,
     user: &UserRow,
+    amr: Vec<AuthMethod>,
 ) -> Result<HttpResponse, PageError> {
     let now = state.core.clock.now_naive();
     let metadata = serde_json::json!({
@@ -250,7 +268,7 @@ async fn signed_in(
         "ip": attempt.client.ip,
         "user_agent": attempt.client.user_agent,
     });
-    let (token, session) = LoginSession::start(state, user, metadata, now).await?;
+    let (token, session) = LoginSession::start(state, user, metadata, amr, now).await?;
     let event = attempt
         .event(EventType::UserLoginSucceeded, Actor::user(&user.id))
         .user(&user.id)

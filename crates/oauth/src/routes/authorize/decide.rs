@@ -207,6 +207,12 @@ async fn issue_code(
         auth_time: login.auth_time(),
         session_id: Some(login.session.id.clone()),
         resources: req.resources.clone(),
+        amr: login
+            .session
+            .amr_values()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
     };
     let code = code::store(state, &grant).await?;
     finish(state, interaction).await;

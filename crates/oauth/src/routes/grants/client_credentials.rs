@@ -45,6 +45,7 @@ pub async fn exchange(
             refresh_scope: ScopeSet::default(),
             scope,
             auth_time: None,
+            amr: Vec::new(),
             nonce: None,
             session_id: None,
             family: None,

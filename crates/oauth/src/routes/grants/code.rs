@@ -40,6 +40,10 @@ pub struct CodeGrant {
     /// empty in codes of earlier releases (this server itself).
     #[serde(default)]
     pub resources: Vec<String>,
+    /// How the user signed in (RFC 8176 values; codes stored before this
+    /// field existed were password sign-ins without the claim).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -209,6 +213,7 @@ async fn issue(
             scope: audience.token_scope(&grant.scope),
             refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
+            amr: grant.amr.clone(),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
             family: None,

@@ -187,6 +187,8 @@ async fn mint_successor(
             scope,
             refresh_scope: granted,
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
+            // Refresh tokens do not keep the sign-in's methods (yet).
+            amr: Vec::new(),
             nonce: None,
             session_id: row.session_id.clone(),
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),

@@ -74,7 +74,14 @@ pub async fn create(
         .core
         .db
         .run(move |conn| {
-            sessions::insert(conn, &env, &user_id, token_hash, &metadata, now, expires_at)
+            let new = sessions::NewSession {
+                token_hash,
+                metadata: &metadata,
+                amr: &[],
+                now,
+                expires_at,
+            };
+            sessions::insert(conn, &env, &user_id, new)
         })
         .await
         .map_err(|e| match e {

@@ -1,0 +1,281 @@
+//! `POST /second-factor`: the step after the right password for a user with
+//! a second factor (OAuth and SAML alike: both sign in through `/login`).
+//!
+//! The right password leaves a pending sign-in in the ephemeral store (five
+//! minutes, five codes), named by a 256-bit token that the form carries;
+//! the session starts only after a TOTP code or a recovery code is
+//! accepted ([`trusec_storage::mfa::check_code`], which also refuses a
+//! replayed code). Wrong codes count against the same sign-in budgets as
+//! wrong passwords (`Family::Login`, per account and address, per account,
+//! per address), and each is audited as `user.mfa.failed`.
+
+use crate::UiState;
+use crate::cookies;
+use crate::error::{PageError, set_retry_after};
+use crate::http::client_info;
+use crate::pages::{self, SecondFactorPage};
+use crate::routes::login::{self, Attempt};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use trusec_storage::audit::{Actor, EventType};
+use trusec_storage::mfa::{self, CodeCheck};
+use trusec_storage::rate_limit::Family;
+use trusec_storage::sessions::AuthMethod;
+use trusec_storage::users::{self, UserRow};
+use trusec_storage::{StorageError, StoreKey, secrets};
+
+/// How long the second step waits after the password.
+const TTL: Duration = Duration::from_secs(300);
+/// Wrong codes before the password must be typed again.
+const ATTEMPTS: u8 = 5;
+
+/// A sign-in whose password was right, waiting for its second factor.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    environment_id: String,
+    user_id: String,
+    /// Normalised, for the sign-in budgets.
+    email: String,
+    /// The interaction it continues (empty: a sign-in of our own).
+    interaction: String,
+    attempts_left: u8,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FactorForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// Whether `user` must give a second factor after the password.
+pub(super) async fn required(state: &UiState, user: &UserRow) -> Result<bool, PageError> {
+    let (env, user_id) = (user.environment_id.clone(), user.id.clone());
+    Ok(state
+        .core
+        .db
+        .run(move |conn| mfa::has_factor(conn, &env, &user_id))
+        .await?)
+}
+
+/// Parks the sign-in and asks for the code.
+pub(super) async fn ask(
+    req: &HttpRequest,
+    state: &UiState,
+    attempt: &Attempt,
+    user: &UserRow,
+) -> Result<HttpResponse, PageError> {
+    let token = secrets::generate_secret("").map_err(|e| PageError::internal(&e))?;
+    let pending = Pending {
+        environment_id: attempt.environment.clone(),
+        user_id: user.id.clone(),
+        email: attempt.email.clone(),
+        interaction: attempt
+            .interaction
+            .as_ref()
+            .map(|i| i.id.clone())
+            .unwrap_or_default(),
+        attempts_left: ATTEMPTS,
+    };
+    save(state, &token, &pending).await?;
+    Ok(page(req, state, StatusCode::OK, attempt, token, None))
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<UiState>,
+    form: web::Form<FactorForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    let Some(mut pending) = load(&state, &form.token).await? else {
+        return Err(expired());
+    };
+    let attempt = Attempt {
+        interaction: login::interaction(&state, &pending.interaction).await?,
+        environment: pending.environment_id.clone(),
+        email: pending.email.clone(),
+        client: client_info(&req),
+    };
+    if !cookies::csrf_ok(&req, state.secure_cookies, &form.csrf_token) {
+        let error = Some("Your session expired. Please try again.".to_owned());
+        return Ok(page(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            &attempt,
+            form.token,
+            error,
+        ));
+    }
+    let budgets = attempt.budgets();
+    let refusal = || attempt.event(EventType::RateLimitExceeded, Actor::anonymous());
+    if let Err(limited) = state.core.reserve(Family::Login, &budgets, refusal).await {
+        let error = Some(login::too_many_message(&limited));
+        let mut resp = page(
+            &req,
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &attempt,
+            form.token,
+            error,
+        );
+        set_retry_after(&mut resp, &limited);
+        return Ok(resp);
+    }
+    let user = user(&state, &pending).await?;
+    let check = check(&state, &user, form.code).await?;
+    audit(&state, &attempt, &user, check).await?;
+    if check.accepted() {
+        state.core.refund(Family::Login, &budgets).await;
+        forget(&state, &form.token).await?;
+        return login::signed_in(
+            &state,
+            attempt,
+            &user,
+            vec![AuthMethod::Pwd, AuthMethod::Otp],
+        )
+        .await;
+    }
+    pending.attempts_left = pending.attempts_left.saturating_sub(1);
+    if pending.attempts_left == 0 {
+        forget(&state, &form.token).await?;
+        return Err(PageError::refused(
+            StatusCode::UNAUTHORIZED,
+            "Too many wrong codes",
+            "Sign in again with your password.",
+        ));
+    }
+    save(&state, &form.token, &pending).await?;
+    let error = Some(
+        match check {
+            CodeCheck::Replayed => "That code was already used. Wait for the next one.",
+            CodeCheck::Wrong | CodeCheck::Totp | CodeCheck::RecoveryCode { .. } => {
+                "That code is not right. Check the time on your phone, or use a recovery code."
+            }
+        }
+        .to_owned(),
+    );
+    Ok(page(
+        &req,
+        &state,
+        StatusCode::UNAUTHORIZED,
+        &attempt,
+        form.token,
+        error,
+    ))
+}
+
+fn page(
+    req: &HttpRequest,
+    state: &UiState,
+    status: StatusCode,
+    attempt: &Attempt,
+    token: String,
+    error: Option<String>,
+) -> HttpResponse {
+    let (csrf, cookie) = cookies::csrf(req, state.secure_cookies);
+    let page = SecondFactorPage {
+        client_name: attempt.client_name(),
+        error,
+        csrf,
+        token,
+    };
+    pages::render(&page, status, cookie.into_iter().collect())
+}
+
+fn expired() -> PageError {
+    PageError::refused(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "Sign in again with your password.",
+    )
+}
+
+/// The pending sign-in's user, still in its environment.
+async fn user(state: &UiState, pending: &Pending) -> Result<UserRow, PageError> {
+    let (env, user_id) = (pending.environment_id.clone(), pending.user_id.clone());
+    match state
+        .core
+        .db
+        .run(move |conn| users::get(conn, &env, &user_id))
+        .await
+    {
+        Ok(user) => Ok(user),
+        // Deleted since the password was typed.
+        Err(StorageError::NotFound) => Err(expired()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The code against the user's factors ([`mfa::check_code`]).
+async fn check(state: &UiState, user: &UserRow, code: String) -> Result<CodeCheck, PageError> {
+    let (env, user_id) = (user.environment_id.clone(), user.id.clone());
+    let key = state.seal_key.clone();
+    let now = state.core.clock.now_naive();
+    Ok(state
+        .core
+        .db
+        .run(move |conn| mfa::check_code(conn, &key, &env, &user_id, code.trim(), now))
+        .await?)
+}
+
+/// `user.mfa.succeeded` (and `user.mfa.recovery_code_used`) or
+/// `user.mfa.failed`, with the method or the reason.
+async fn audit(
+    state: &UiState,
+    attempt: &Attempt,
+    user: &UserRow,
+    check: CodeCheck,
+) -> Result<(), PageError> {
+    let data = serde_json::json!({"client_id": attempt.client_id(), "method": check.as_str()});
+    let event = if check.accepted() {
+        attempt.event(EventType::UserMfaSucceeded, Actor::user(&user.id))
+    } else {
+        attempt
+            .event(EventType::UserMfaFailed, Actor::anonymous())
+            .failed()
+    };
+    state.core.audit(event.user(&user.id).data(data)).await?;
+    match check {
+        CodeCheck::RecoveryCode { left } => {
+            let used = attempt
+                .event(EventType::UserMfaRecoveryCodeUsed, Actor::user(&user.id))
+                .user(&user.id)
+                .data(serde_json::json!({"remaining": left}));
+            Ok(state.core.audit(used).await?)
+        }
+        CodeCheck::Totp | CodeCheck::Replayed | CodeCheck::Wrong => Ok(()),
+    }
+}
+
+async fn save(state: &UiState, token: &str, pending: &Pending) -> Result<(), PageError> {
+    let key = StoreKey::second_factor(&secrets::hash_secret(token));
+    let bytes = serde_json::to_vec(pending).map_err(|e| PageError::internal(&e))?;
+    Ok(state.core.store.put(&key, &bytes, TTL).await?)
+}
+
+/// The pending sign-in a token names, in this environment; a malformed,
+/// unknown or expired token, or another environment's, is none.
+async fn load(state: &UiState, token: &str) -> Result<Option<Pending>, PageError> {
+    if token.is_empty() || token.len() > 64 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Ok(None);
+    }
+    let key = StoreKey::second_factor(&secrets::hash_secret(token));
+    Ok(state
+        .core
+        .store
+        .get(&key)
+        .await?
+        .and_then(|bytes| serde_json::from_slice::<Pending>(&bytes).ok())
+        .filter(|p| p.environment_id == state.env.id))
+}
+
+async fn forget(state: &UiState, token: &str) -> Result<(), PageError> {
+    let key = StoreKey::second_factor(&secrets::hash_secret(token));
+    Ok(state.core.store.delete(&[key]).await?)
+}

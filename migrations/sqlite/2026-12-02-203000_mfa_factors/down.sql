@@ -1,0 +1,3 @@
+ALTER TABLE sessions DROP COLUMN amr;
+DROP TABLE recovery_codes;
+DROP TABLE user_factors;
