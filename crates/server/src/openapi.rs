@@ -43,7 +43,7 @@ impl Modify for Security {
         crate::api::v1::api_keys::revoke, crate::api::v1::api_keys::rotate,
         crate::api::v1::audit_events::list,
         crate::api::v1::clients::create, crate::api::v1::clients::list, crate::api::v1::clients::get,
-        crate::api::v1::clients::update, crate::api::v1::clients::delete,
+        crate::api::v1::clients::update, crate::api::v1::clients::delete, crate::api::v1::clients::rotate,
         crate::api::v1::service_providers::create, crate::api::v1::service_providers::list,
         crate::api::v1::service_providers::get, crate::api::v1::service_providers::update,
         crate::api::v1::service_providers::delete,

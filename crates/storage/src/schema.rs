@@ -205,3 +205,13 @@ diesel::table! {
         environment_id -> Text,
     }
 }
+
+diesel::table! {
+    admin_setup_tokens (token_hash) {
+        token_hash -> Text,
+        environment_id -> Text,
+        email -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
