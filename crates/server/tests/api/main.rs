@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod cli;
 mod client_limits;
+mod console;
 mod consents;
 mod cookies;
 mod environments;
