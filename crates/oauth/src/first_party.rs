@@ -70,7 +70,9 @@ pub async fn redeem_code(
         .ok_or_else(|| OAuthError::invalid_grant("the grant issued no access token"))?;
     let claims = crate::issue::verify_live_access_token(state, access_token).await?;
     if claims.client_id != client.row.id {
-        return Err(OAuthError::invalid_token("the token was issued to another client"));
+        return Err(OAuthError::invalid_token(
+            "the token was issued to another client",
+        ));
     }
     Ok(claims)
 }

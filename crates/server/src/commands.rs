@@ -288,11 +288,21 @@ pub enum AdminAdded {
 impl std::fmt::Display for AdminAdded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Joined { email, already: true } => {
+            Self::Joined {
+                email,
+                already: true,
+            } => {
                 write!(f, "{email} is already an administrator")
             }
-            Self::Joined { email, already: false } => {
-                write!(f, "{email} is now an administrator (member of {})", admins::ADMIN_GROUP)
+            Self::Joined {
+                email,
+                already: false,
+            } => {
+                write!(
+                    f,
+                    "{email} is now an administrator (member of {})",
+                    admins::ADMIN_GROUP
+                )
             }
             Self::Link(url) => write!(
                 f,
@@ -322,7 +332,7 @@ pub async fn add_admin(
     let key = audit_key_for_writing(settings, &db).await?;
     let now = Clock::System.now_naive();
     let row = db
-        .run(move |conn| environments::list(conn))
+        .run(environments::list)
         .await?
         .into_iter()
         .find(|r| r.id == env)
@@ -332,8 +342,7 @@ pub async fn add_admin(
         .run(move |conn| {
             conn.transaction(|conn| {
                 let Some(user) = users::find_by_email(conn, env, &email)? else {
-                    return admins::create_setup_token(conn, env, Some(&email), now)
-                        .map(|t| Err(t));
+                    return admins::create_setup_token(conn, env, Some(&email), now).map(Err);
                 };
                 let mut groups: Vec<String> = serde_json::from_str(&user.groups)?;
                 if groups.iter().any(|g| g == admins::ADMIN_GROUP) {

@@ -24,8 +24,8 @@ pub use session::Admin;
 pub use setup::{first_run_link, setup_url};
 
 use actix_web::http::StatusCode;
-use diesel::Connection;
 use actix_web::{HttpResponse, web};
+use diesel::Connection;
 use trusec_storage::clients::{
     self, AuthMethod, ClientPatch, ClientRow, ClientType, GrantType, NewClient, RegisteredBy,
 };
@@ -114,16 +114,18 @@ fn is_console(row: &ClientRow) -> bool {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
-            .app_data(web::FormConfig::default().limit(32 * 1024).error_handler(
-                |e, _| {
-                    PageError::refused(
-                        StatusCode::BAD_REQUEST,
-                        "This form could not be read",
-                        format!("{e}"),
-                    )
-                    .into()
-                },
-            ))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(32 * 1024)
+                    .error_handler(|e, _| {
+                        PageError::refused(
+                            StatusCode::BAD_REQUEST,
+                            "This form could not be read",
+                            format!("{e}"),
+                        )
+                        .into()
+                    }),
+            )
             .app_data(web::QueryConfig::default().error_handler(|_, _| {
                 PageError::refused(
                     StatusCode::BAD_REQUEST,
@@ -134,11 +136,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             }))
             .route("", web::get().to(home))
             .route("/", web::get().to(home))
-            .service(
-                web::resource("/setup")
-                    .get(setup::get)
-                    .post(setup::post),
-            )
+            .service(web::resource("/setup").get(setup::get).post(setup::post))
             .route("/login", web::get().to(sign_in::start))
             .route("/callback", web::get().to(sign_in::callback))
             .route("/logout", web::post().to(sign_in::logout))

@@ -5,9 +5,9 @@
 //! (`api::v1::clients::register`, `rotate_secret`), audited with the
 //! administrator as the actor.
 
+use super::is_console;
 use super::page::{Layout, check_csrf, render};
 use super::session::{Admin, ConsoleError};
-use super::is_console;
 use crate::api::v1::clients::{register, rotate_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -185,7 +185,14 @@ pub async fn create(
     check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
     let form = form.into_inner();
     match register(&state, &admin.acting, form.input()).await {
-        Ok((client, secret)) => Ok(show_page(&req, &state, &admin, client, secret, StatusCode::CREATED)),
+        Ok((client, secret)) => Ok(show_page(
+            &req,
+            &state,
+            &admin,
+            client,
+            secret,
+            StatusCode::CREATED,
+        )),
         Err(ApiError::Validation { message, param }) => {
             let (layout, cookie) = Layout::of(&req, &state, &admin);
             let page = ListPage {
@@ -235,7 +242,9 @@ async fn load(admin: &Admin, id: &str) -> Result<ClientRow, ConsoleError> {
         .run(move |conn| clients::get(conn, &env, &id))
         .await
         .map_err(|e| match e {
-            trusec_storage::StorageError::NotFound => ApiError::not_found("client", Some("id")).into(),
+            trusec_storage::StorageError::NotFound => {
+                ApiError::not_found("client", Some("id")).into()
+            }
             other => other.into(),
         })
 }
@@ -248,7 +257,14 @@ pub async fn show(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let client = load(&admin, &id).await?;
-    Ok(show_page(&req, &state, &admin, client, None, StatusCode::OK))
+    Ok(show_page(
+        &req,
+        &state,
+        &admin,
+        client,
+        None,
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,5 +285,12 @@ pub async fn rotate(
     check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
     let id = ClientId::parse(&id).ok_or_else(|| ApiError::not_found("client", Some("id")))?;
     let (client, secret) = rotate_secret(&state, &admin.acting, &id).await?;
-    Ok(show_page(&req, &state, &admin, client, Some(secret), StatusCode::OK))
+    Ok(show_page(
+        &req,
+        &state,
+        &admin,
+        client,
+        Some(secret),
+        StatusCode::OK,
+    ))
 }

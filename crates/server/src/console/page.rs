@@ -110,9 +110,11 @@ impl From<ApiError> for ConsoleError {
             ApiError::InvalidRequest { message, .. }
             | ApiError::Validation { message, .. }
             | ApiError::PayloadTooLarge { message }
-            | ApiError::UnsupportedMediaType { message } => {
-                refused(StatusCode::BAD_REQUEST, "This request cannot be done", message)
-            }
+            | ApiError::UnsupportedMediaType { message } => refused(
+                StatusCode::BAD_REQUEST,
+                "This request cannot be done",
+                message,
+            ),
             ApiError::Unauthenticated(message) | ApiError::Forbidden(message) => {
                 refused(StatusCode::FORBIDDEN, "Not allowed", message)
             }

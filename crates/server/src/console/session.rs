@@ -28,7 +28,10 @@ struct Record {
 ///
 /// # Errors
 /// The random source or the store failed.
-pub async fn start(ui: &UiState, user: &UserRow) -> Result<actix_web::cookie::Cookie<'static>, PageError> {
+pub async fn start(
+    ui: &UiState,
+    user: &UserRow,
+) -> Result<actix_web::cookie::Cookie<'static>, PageError> {
     let token = secrets::generate_secret("").map_err(|e| PageError::internal(&e))?;
     let record = Record {
         user_id: user.id.clone(),
@@ -44,7 +47,12 @@ pub async fn start(ui: &UiState, user: &UserRow) -> Result<actix_web::cookie::Co
         )
         .await?;
     let max_age = i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX);
-    Ok(cookies::console(ui, cookies::CONSOLE_COOKIE, &token, max_age))
+    Ok(cookies::console(
+        ui,
+        cookies::CONSOLE_COOKIE,
+        &token,
+        max_age,
+    ))
 }
 
 /// Ends this browser's console session (if any) and returns the cookie
@@ -52,7 +60,10 @@ pub async fn start(ui: &UiState, user: &UserRow) -> Result<actix_web::cookie::Co
 ///
 /// # Errors
 /// The store failed.
-pub async fn end(req: &HttpRequest, ui: &UiState) -> Result<actix_web::cookie::Cookie<'static>, PageError> {
+pub async fn end(
+    req: &HttpRequest,
+    ui: &UiState,
+) -> Result<actix_web::cookie::Cookie<'static>, PageError> {
     if let Some(token) = cookies::console_value(req, ui, cookies::CONSOLE_COOKIE) {
         ui.core
             .store

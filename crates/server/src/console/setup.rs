@@ -13,9 +13,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validate;
 use actix_web::http::StatusCode;
-use diesel::Connection;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use diesel::Connection;
 use serde::Deserialize;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
 use trusec_storage::users::{self, NewUser};
@@ -125,7 +125,11 @@ pub async fn get(
     query: web::Query<SetupQuery>,
 ) -> Result<HttpResponse, PageError> {
     check_origin(&req, &state)?;
-    let (env, token, now) = (ui.env.id.clone(), query.token.clone(), ui.core.clock.now_naive());
+    let (env, token, now) = (
+        ui.env.id.clone(),
+        query.token.clone(),
+        ui.core.clock.now_naive(),
+    );
     let link = ui
         .core
         .db
@@ -188,7 +192,11 @@ pub async fn post(
                 env_name: ui.env.name.clone(),
                 is_live: ui.env.is_live(),
             };
-            Ok(super::page::render(&page, StatusCode::UNPROCESSABLE_ENTITY, cookie))
+            Ok(super::page::render(
+                &page,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                cookie,
+            ))
         }
         Err(other) => Err(other.into()),
     }
@@ -204,7 +212,11 @@ async fn create_admin(
     client: ClientInfo,
 ) -> Result<(), ApiError> {
     let email = validate::email("email", &form.email)?;
-    let (env, token, now) = (ui.env.id.clone(), form.token.clone(), ui.core.clock.now_naive());
+    let (env, token, now) = (
+        ui.env.id.clone(),
+        form.token.clone(),
+        ui.core.clock.now_naive(),
+    );
     let link = ui
         .core
         .db
@@ -220,9 +232,16 @@ async fn create_admin(
             "this setup link is for another email address",
         ));
     }
-    let name = validate::name("name", Some(form.name.clone()).filter(|n| !n.trim().is_empty()))?;
+    let name = validate::name(
+        "name",
+        Some(form.name.clone()).filter(|n| !n.trim().is_empty()),
+    )?;
     let hash = password_hash(state, form.password.clone()).await?;
-    let (env, token, now) = (ui.env.id.clone(), form.token.clone(), ui.core.clock.now_naive());
+    let (env, token, now) = (
+        ui.env.id.clone(),
+        form.token.clone(),
+        ui.core.clock.now_naive(),
+    );
     let new = NewUser {
         environment_id: env.clone(),
         email,

@@ -76,7 +76,11 @@ pub struct CallbackQuery {
 }
 
 fn failed(message: &'static str) -> PageError {
-    PageError::refused(StatusCode::BAD_REQUEST, "Sign-in to the console failed", message)
+    PageError::refused(
+        StatusCode::BAD_REQUEST,
+        "Sign-in to the console failed",
+        message,
+    )
 }
 
 /// `GET /console/callback`: the authorization response (RFC 6749 §4.1.2).
@@ -87,18 +91,29 @@ pub async fn callback(
     console: web::Data<ConsoleState>,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let state = query.state.as_deref().ok_or_else(|| failed("The response carried no state."))?;
+    let state = query
+        .state
+        .as_deref()
+        .ok_or_else(|| failed("The response carried no state."))?;
     let bound = cookies::console_value(&req, &ui, cookies::CONSOLE_SIGN_IN_COOKIE);
     if !bound.is_some_and(|b| secrets::constant_time_eq(b.as_bytes(), state.as_bytes())) {
         return Err(failed("This sign-in was started in another browser. Start again.").into());
     }
     let key = StoreKey::console_sign_in(&secrets::hash_secret(state));
-    let pending = ui.core.store.take(&key).await?.ok_or_else(PageError::expired)?;
+    let pending = ui
+        .core
+        .store
+        .take(&key)
+        .await?
+        .ok_or_else(PageError::expired)?;
     let pending: Pending = serde_json::from_slice(&pending).map_err(|e| PageError::internal(&e))?;
     if query.error.is_some() {
         return Err(failed("The sign-in was cancelled or refused.").into());
     }
-    let code = query.code.as_deref().ok_or_else(|| failed("The response carried no code."))?;
+    let code = query
+        .code
+        .as_deref()
+        .ok_or_else(|| failed("The response carried no code."))?;
     let client_id = console.client_id.clone();
     let client = ui
         .core
@@ -106,12 +121,18 @@ pub async fn callback(
         .run(move |conn| clients::find(conn, &client_id))
         .await?
         .ok_or_else(|| PageError::internal(&std::io::Error::other("the console client is gone")))?;
-    let claims = redeem_code(&oauth, client, code, &pending.verifier, &callback_uri(&ui.env))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "console code redemption refused");
-            failed("The sign-in could not be completed. Start again.")
-        })?;
+    let claims = redeem_code(
+        &oauth,
+        client,
+        code,
+        &pending.verifier,
+        &callback_uri(&ui.env),
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(error = %e, "console code redemption refused");
+        failed("The sign-in could not be completed. Start again.")
+    })?;
     let (env, uid) = (ui.env.id.clone(), claims.sub.clone());
     let user = ui
         .core
@@ -150,6 +171,7 @@ pub async fn logout(
         "Signed out of the console",
         "You are signed out of the TruSec console.",
     );
-    resp.add_cookie(&clear).map_err(|e| PageError::internal(&e))?;
+    resp.add_cookie(&clear)
+        .map_err(|e| PageError::internal(&e))?;
     Ok(resp)
 }
