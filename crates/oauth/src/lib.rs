@@ -13,6 +13,7 @@ pub mod client_auth;
 pub mod client_metadata;
 pub mod crypto;
 pub mod error;
+pub mod first_party;
 pub mod form;
 pub mod issue;
 pub mod jwt;

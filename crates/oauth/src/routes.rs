@@ -2,7 +2,7 @@
 
 pub mod authorize;
 pub mod discovery;
-mod grants;
+pub(crate) mod grants;
 mod introspect;
 mod jwks;
 mod logout;

@@ -32,6 +32,8 @@ pub enum Command {
     Users(UsersCommand),
     /// Inspect the audit log.
     #[command(subcommand)]
+    Admins(AdminsCommand),
+    #[command(subcommand)]
     Audit(AuditCommand),
     /// Manage the master key.
     #[command(subcommand)]
@@ -85,6 +87,16 @@ pub enum UsersCommand {
         #[arg(long)]
         name: Option<String>,
         /// The environment the user lives in.
+        #[arg(long, value_enum, default_value = "live")]
+        environment: EnvironmentArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminsCommand {
+    /// Makes EMAIL an administrator (a member of `trusec-admins`): an existing user joins the group; otherwise prints a single-use setup link (valid 30 minutes) where they create their account.
+    Add {
+        email: String,
         #[arg(long, value_enum, default_value = "live")]
         environment: EnvironmentArg,
     },
@@ -197,6 +209,9 @@ pub struct ConfigArgs {
     /// Allow anonymous RFC 7591 registration of public clients [default: false].
     #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,
+    /// Serve the administrator setup links (`/console/setup`) to clients that are not on a loopback address [default: false].
+    #[arg(long, env = "TRUSEC_SETUP_ALLOW_REMOTE", global = true)]
+    pub setup_allow_remote: Option<bool>,
     /// Failed sign-ins per account and IP (ceilings: ten times that per account, a hundred times per IP): N/s, N/min, N/h or off [default: 10/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_LOGIN", global = true)]
     pub rate_limit_login: Option<String>,

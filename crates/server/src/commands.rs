@@ -11,7 +11,7 @@ use std::io::Read;
 use trusec_storage::api_keys::{self, KeyType};
 use trusec_storage::audit::{self, Actor, EventType, NewAuditEvent};
 use trusec_storage::users::{self, NewUser};
-use trusec_storage::{Clock, ids, secrets};
+use trusec_storage::{Clock, admins, environments, ids, secrets};
 
 /// `trusec migrate`.
 ///
@@ -339,5 +339,97 @@ fn read_new_key() -> anyhow::Result<crate::master_key::MasterKey> {
         anyhow::anyhow!(
             "the new master key on standard input {e} (or pass --generate); nothing changed"
         )
+    })
+}
+
+/// What `trusec admins add` did.
+#[derive(Debug)]
+pub enum AdminAdded {
+    /// The user existed and joined `trusec-admins` (or was in it already).
+    Joined { email: String, already: bool },
+    /// No such user: a setup link where they create their account.
+    Link(String),
+}
+
+impl std::fmt::Display for AdminAdded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Joined {
+                email,
+                already: true,
+            } => {
+                write!(f, "{email} is already an administrator")
+            }
+            Self::Joined {
+                email,
+                already: false,
+            } => {
+                write!(
+                    f,
+                    "{email} is now an administrator (member of {})",
+                    admins::ADMIN_GROUP
+                )
+            }
+            Self::Link(url) => write!(
+                f,
+                "Open this link to create the administrator account (single use, valid 30 minutes): {url}"
+            ),
+        }
+    }
+}
+
+/// `trusec admins add EMAIL`: an existing user joins `trusec-admins`
+/// (audited `user.updated`); otherwise a setup link bound to EMAIL is
+/// made (the same as `trusec serve` prints on the first run).
+///
+/// # Errors
+/// A bad email, or storage failures.
+pub async fn add_admin(
+    settings: &Settings,
+    email: &str,
+    environment: EnvironmentArg,
+) -> anyhow::Result<AdminAdded> {
+    let email = validate::email("email", email).map_err(|e| anyhow::anyhow!("EMAIL: {e}"))?;
+    let env = match environment {
+        EnvironmentArg::Live => ids::ENV_LIVE,
+        EnvironmentArg::Test => ids::ENV_TEST,
+    };
+    let db = open_database(settings).await?;
+    let key = audit_key_for_writing(settings, &db).await?;
+    let now = Clock::System.now_naive();
+    let row = db
+        .run(environments::list)
+        .await?
+        .into_iter()
+        .find(|r| r.id == env)
+        .context("the environment does not exist")?;
+    let environment = trusec_ui::Environment::new(&row, &settings.issuer)?;
+    let outcome = db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let Some(user) = users::find_by_email(conn, env, &email)? else {
+                    return admins::create_setup_token(conn, env, Some(&email), now).map(Err);
+                };
+                let mut groups: Vec<String> = serde_json::from_str(&user.groups)?;
+                if groups.iter().any(|g| g == admins::ADMIN_GROUP) {
+                    return Ok(Ok((user.email, true)));
+                }
+                groups.push(admins::ADMIN_GROUP.to_owned());
+                let patch = users::UserPatch {
+                    groups: Some(groups.clone()),
+                    ..users::UserPatch::default()
+                };
+                let (row, _) = users::update(conn, env, &user.id, patch, now)?;
+                let event = NewAuditEvent::new(EventType::UserUpdated, Some(env), Actor::cli())
+                    .user(&row.id)
+                    .data(serde_json::json!({"groups": groups}));
+                audit::append(conn, &key, &[event], now)?;
+                Ok(Ok((row.email, false)))
+            })
+        })
+        .await?;
+    Ok(match outcome {
+        Ok((email, already)) => AdminAdded::Joined { email, already },
+        Err(token) => AdminAdded::Link(crate::console::setup_url(&environment, &token)),
     })
 }

@@ -126,7 +126,34 @@ impl Caller {
 
     /// An audit event by this caller, in its environment.
     pub fn event(&self, event_type: EventType) -> NewAuditEvent {
-        NewAuditEvent::new(event_type, Some(&self.environment), self.actor()).client(&self.client)
+        self.acting().event(event_type)
+    }
+
+    /// This caller as the performer of a management action.
+    pub fn acting(&self) -> Acting {
+        Acting {
+            environment: self.environment.clone(),
+            actor: self.actor(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// Who performs a management action, whichever surface it came through (a
+/// `/v1` [`Caller`], an administrator in the console): the environment it
+/// acts in, and the actor and client the audit log records.
+#[derive(Clone, Debug)]
+pub struct Acting {
+    pub environment: String,
+    pub actor: Actor,
+    pub client: ClientInfo,
+}
+
+impl Acting {
+    /// An audit event by this performer, in its environment.
+    pub fn event(&self, event_type: EventType) -> NewAuditEvent {
+        NewAuditEvent::new(event_type, Some(&self.environment), self.actor.clone())
+            .client(&self.client)
     }
 }
 

@@ -4,9 +4,11 @@
 pub mod api;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod durations;
 pub mod error;
 pub mod extract;
+pub mod home;
 pub mod master_key;
 pub mod openapi;
 pub mod ops;

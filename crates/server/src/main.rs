@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use std::process::ExitCode;
-use trusec_server::cli::{AuditCommand, Cli, Command, KeysCommand, MasterKeyCommand, UsersCommand};
+use trusec_server::cli::{
+    AdminsCommand, AuditCommand, Cli, Command, KeysCommand, MasterKeyCommand, UsersCommand,
+};
 use trusec_server::settings::{ConfigError, Settings};
 use trusec_server::startup::StartupError;
 use trusec_server::{Application, commands, telemetry};
@@ -49,6 +51,9 @@ async fn main() -> ExitCode {
                 .await
                 .map(|u| u.to_string()),
         ),
+        Command::Admins(AdminsCommand::Add { email, environment }) => {
+            report(commands::add_admin(&settings, &email, environment).await)
+        }
         Command::Audit(AuditCommand::Verify { expect_head }) => {
             match commands::verify_audit(&settings, expect_head).await {
                 Ok(report) => verified(&report),
@@ -92,6 +97,18 @@ async fn serve(settings: Settings) -> ExitCode {
         }
     };
     tracing::info!(%bind, port = app.port(), "trusec is serving");
+    // First run: no administrator yet. One line on stdout, the link
+    // itself (a secret), never in the logs.
+    match trusec_server::console::first_run_link(app.state()).await {
+        Ok(Some(url)) => println!(
+            "No administrator yet: create the first one at {url} (single use, valid 30 minutes)"
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("trusec: cannot make the first-run setup link: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -47,6 +47,7 @@ impl Modify for Security {
         crate::api::v1::clients::update, crate::api::v1::clients::delete,
         crate::api::v1::resources::create, crate::api::v1::resources::list, crate::api::v1::resources::get,
         crate::api::v1::resources::update, crate::api::v1::resources::delete,
+        crate::api::v1::clients::update, crate::api::v1::clients::delete, crate::api::v1::clients::rotate,
         crate::api::v1::service_providers::create, crate::api::v1::service_providers::list,
         crate::api::v1::service_providers::get, crate::api::v1::service_providers::update,
         crate::api::v1::service_providers::delete,

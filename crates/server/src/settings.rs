@@ -67,6 +67,9 @@ pub struct Settings {
     pub memory_store_max_bytes: usize,
     pub master_key: MasterKeySource,
     pub open_registration: bool,
+    /// Whether setup links (`/console/setup`) work from a non-loopback
+    /// client address (default: loopback only).
+    pub setup_allow_remote: bool,
     /// The reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: trusec_ui::http::TrustedProxies,
     pub rate_limits: RateLimits,
@@ -97,6 +100,7 @@ pub struct FileConfig {
     pub memory_store_max_mb: Option<usize>,
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
+    pub setup_allow_remote: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
     pub audit_retention: Option<String>,
@@ -187,6 +191,10 @@ impl Settings {
                 .open_registration
                 .or(file.open_registration)
                 .unwrap_or(false),
+            setup_allow_remote: args
+                .setup_allow_remote
+                .or(file.setup_allow_remote)
+                .unwrap_or(false),
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
@@ -233,6 +241,7 @@ impl Settings {
             memory_store_max_bytes: trusec_storage::ephemeral::DEFAULT_MAX_BYTES,
             master_key: MasterKeySource::Inline("00".repeat(32).into()),
             open_registration: false,
+            setup_allow_remote: false,
             trusted_proxies: trusec_ui::http::TrustedProxies::default(),
             rate_limits: RateLimits {
                 login: None,
@@ -645,6 +654,7 @@ mod tests {
             memory_store_max_mb: Some(1),
             master_key: Some(String::new()),
             open_registration: Some(false),
+            setup_allow_remote: Some(false),
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),
             audit_retention: Some(String::new()),

@@ -269,7 +269,19 @@ async fn open_environments(
         let master = secrecy::SecretBox::new(Box::new(master_key));
         let keyring = open_keyring(core, master, oauth_settings, &ui.env).await?;
         let keys = open_saml_keys(core, &master_key, &ui.env).await?;
+        let console = crate::console::ConsoleState::open(core, &ui.env)
+            .await
+            .map_err(|e| {
+                ConfigError::new(
+                    "TRUSEC_DATABASE_URL",
+                    format!(
+                        "cannot register the console's OAuth client: {}",
+                        crate::error::ErrorChain(&e)
+                    ),
+                )
+            })?;
         out.push(crate::state::EnvStates {
+            console,
             oauth: trusec_oauth::OAuthState::new(ui.clone(), keyring, oauth_settings.clone()),
             saml: trusec_saml::SamlState::new(ui.clone(), keys, &secrets.saml_name_id, xml.clone()),
             ui,
@@ -574,6 +586,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .app_data(web::Data::new(env.ui.clone()))
                 .app_data(web::Data::new(env.oauth.clone()))
                 .app_data(web::Data::new(env.saml.clone()))
+                .app_data(web::Data::new(env.console.clone()))
+                .configure(crate::console::configure)
                 .configure(trusec_ui::configure)
                 .configure(trusec_oauth::configure)
                 .configure(trusec_saml::configure),
@@ -582,9 +596,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     if let Some(live) = environments.iter().find(|e| e.env().is_live()) {
         cfg.app_data(web::Data::new(live.ui.clone()))
             .app_data(web::Data::new(live.oauth.clone()))
-            .app_data(web::Data::new(live.saml.clone()));
+            .app_data(web::Data::new(live.saml.clone()))
+            .app_data(web::Data::new(live.console.clone()));
     }
-    cfg.configure(trusec_ui::configure)
+    cfg.route("/", web::get().to(crate::home::get))
+        .configure(crate::console::configure)
+        .configure(trusec_ui::configure)
         .configure(trusec_oauth::configure)
         .configure(trusec_saml::configure)
         .default_service(web::to(not_found));

@@ -22,6 +22,7 @@ pub struct EnvStates {
     pub ui: trusec_ui::UiState,
     pub oauth: trusec_oauth::OAuthState,
     pub saml: trusec_saml::SamlState,
+    pub console: crate::console::ConsoleState,
 }
 
 impl EnvStates {

@@ -56,6 +56,9 @@ crate::text_enum! {
         /// Open RFC 7591 registration: anyone could have chosen its
         /// redirect URIs.
         Anonymous = "anonymous",
+        /// The server itself: the admin console of the environment
+        /// (registered at start-up, one per environment).
+        Console = "console",
     }
 }
 
@@ -364,4 +367,47 @@ pub fn delete(conn: &mut DbConnection, env: &str, id: &str) -> Result<(), Storag
     } else {
         Ok(())
     }
+}
+
+/// The admin console's own client in this environment, if registered.
+///
+/// # Errors
+/// Backend failures.
+pub fn find_console(conn: &mut DbConnection, env: &str) -> Result<Option<ClientRow>, StorageError> {
+    Ok(oauth_clients::table
+        .filter(oauth_clients::environment_id.eq(env))
+        .filter(oauth_clients::registered_by.eq(RegisteredBy::Console))
+        .select(ClientRow::as_select())
+        .order(oauth_clients::id.asc())
+        .first(conn)
+        .optional()?)
+}
+
+/// Replaces a confidential client's secret (by its hash): the old secret
+/// stops working at once.
+///
+/// # Errors
+/// `NotFound` when the client is not in this environment.
+pub fn set_secret_hash(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    secret_hash: &str,
+    now: NaiveDateTime,
+) -> Result<ClientRow, StorageError> {
+    let n = diesel::update(
+        oauth_clients::table
+            .filter(oauth_clients::environment_id.eq(env))
+            .filter(oauth_clients::id.eq(id))
+            .filter(oauth_clients::secret_hash.is_not_null()),
+    )
+    .set((
+        oauth_clients::secret_hash.eq(secret_hash),
+        oauth_clients::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StorageError::NotFound);
+    }
+    get(conn, env, id)
 }

@@ -9,6 +9,7 @@
 //! diesel work off the async runtime.
 
 pub mod access_tokens;
+pub mod admins;
 pub mod api_keys;
 pub mod audit;
 pub mod authn;

@@ -253,3 +253,13 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    admin_setup_tokens (token_hash) {
+        token_hash -> Text,
+        environment_id -> Text,
+        email -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}

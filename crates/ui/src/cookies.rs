@@ -26,10 +26,16 @@ const HOST_PREFIX: &str = "__Host-";
 /// `__Host-` cookie must have `Path=/`, and its own name is what keeps it
 /// apart there.
 fn session_name_and_path(env: &Environment, secure: bool) -> (String, String) {
+    name_and_path(SESSION_COOKIE, env, secure)
+}
+
+/// The name and path of `env`'s cookie called `base` (live: `base`; any
+/// other environment: `base_NAME`), by the session cookie's rule above.
+fn name_and_path(base: &str, env: &Environment, secure: bool) -> (String, String) {
     let name = if env.is_live() {
-        SESSION_COOKIE.to_owned()
+        base.to_owned()
     } else {
-        format!("{SESSION_COOKIE}_{}", env.name)
+        format!("{base}_{}", env.name)
     };
     match (secure, env.is_live()) {
         (true, _) => (format!("{HOST_PREFIX}{name}"), "/".to_owned()),
@@ -78,6 +84,41 @@ pub fn clear_session(state: &UiState) -> Cookie<'static> {
 /// The session token this browser holds for `state`'s environment.
 pub fn session_token(req: &HttpRequest, state: &UiState) -> Option<String> {
     let (name, _) = session_name_and_path(&state.env, state.secure_cookies);
+    req.cookie(&name).map(|c| c.value().to_owned())
+}
+
+/// The admin console's session cookie (issue #16).
+pub const CONSOLE_COOKIE: &str = "trusec_console";
+/// The `state` of a console sign-in in progress, so that only the browser
+/// that started it can finish it (RFC 6749 §10.12).
+pub const CONSOLE_SIGN_IN_COOKIE: &str = "trusec_console_signin";
+
+/// A cookie of the admin console of `state`'s environment, named after
+/// `base` ([`CONSOLE_COOKIE`], [`CONSOLE_SIGN_IN_COOKIE`]) by the session
+/// cookie's rule (`__Host-` over https): `HttpOnly`, `SameSite=Lax` (the
+/// console's own forms carry CSRF tokens; Lax lets a link from elsewhere
+/// open the console signed in).
+pub fn console(state: &UiState, base: &str, value: &str, max_age_secs: i64) -> Cookie<'static> {
+    let (name, path) = name_and_path(base, &state.env, state.secure_cookies);
+    Cookie::build(name, value.to_owned())
+        .path(path)
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .finish()
+}
+
+/// A cookie that removes [`console`]`(state, base, ..)`.
+pub fn clear_console(state: &UiState, base: &str) -> Cookie<'static> {
+    let mut c = console(state, base, "", 0);
+    c.make_removal();
+    c
+}
+
+/// The value of this browser's console cookie `base` in `state`'s environment.
+pub fn console_value(req: &HttpRequest, state: &UiState, base: &str) -> Option<String> {
+    let (name, _) = name_and_path(base, &state.env, state.secure_cookies);
     req.cookie(&name).map(|c| c.value().to_owned())
 }
 

@@ -111,7 +111,7 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Named, PageErr
 /// have (open RFC 7591 registration).
 fn trusted_without_hint(client: &ClientRow) -> bool {
     match client.registered_by {
-        RegisteredBy::ManagementApi | RegisteredBy::ApiKey => true,
+        RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Console => true,
         RegisteredBy::Anonymous => false,
     }
 }

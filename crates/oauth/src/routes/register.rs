@@ -48,7 +48,7 @@ impl Registrant {
     fn is_anonymous(&self) -> bool {
         match self.registered_by {
             RegisteredBy::Anonymous => true,
-            RegisteredBy::ApiKey | RegisteredBy::ManagementApi => false,
+            RegisteredBy::ApiKey | RegisteredBy::ManagementApi | RegisteredBy::Console => false,
         }
     }
 }

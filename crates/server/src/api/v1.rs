@@ -108,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .patch(resources::update)
                     .delete(resources::delete),
             )
+            .service(resource("/oauth/clients/{id}/rotate-secret", ApiKey).post(clients::rotate))
             .service(resource("/signing-keys/rotate", ApiKey).post(signing_keys::rotate))
             .service(
                 resource("/saml/service-providers", Scoped(ServiceProviders))

@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod client_limits;
 mod consents;
+mod console;
 mod cookies;
 mod environments;
 mod master_key;

@@ -40,6 +40,8 @@ pub enum KeyKind {
     SamlSloRef,
     SamlLogout,
     SecondFactor,
+    ConsoleSignIn,
+    ConsoleSession,
 }
 
 /// What a bounded store does with a new entry of a kind once it is full.
@@ -62,8 +64,11 @@ impl KeyKind {
         match self {
             // Made by anyone: an `/oauth/authorize` or `/saml/sso` request
             // before sign-in, an RP-initiated `/oauth/logout`, a single
-            // logout chain.
-            Self::Interaction | Self::LogoutIntent | Self::SamlSloChain => WhenFull::Refuse,
+            // logout chain, a console sign-in started.
+            Self::Interaction
+            | Self::LogoutIntent
+            | Self::SamlSloChain
+            | Self::ConsoleSignIn => WhenFull::Refuse,
             // Refusing these would let a request through that must not
             // pass (a revoked token, a replayed code or message, an
             // unlimited caller) or flood the audit log.
@@ -92,7 +97,9 @@ impl KeyKind {
             | Self::SamlSloRefOf
             | Self::SamlSloRef
             // Made only after the right password.
-            | Self::SecondFactor => WhenFull::Store,
+            | Self::SecondFactor
+            // An administrator's console session, after their sign-in.
+            | Self::ConsoleSession => WhenFull::Store,
         }
     }
 }
@@ -276,6 +283,22 @@ impl StoreKey {
         Self::of(
             KeyKind::SamlLogout,
             format!("saml-logout:{sp_id}:{request_id}"),
+        )
+    }
+
+    // The admin console.
+
+    /// A console sign-in in progress: its PKCE verifier and nonce, by the
+    /// `state` parameter sent to `/oauth/authorize` (taken on return).
+    pub fn console_sign_in(state: &str) -> Self {
+        Self::of(KeyKind::ConsoleSignIn, format!("console-sign-in:{state}"))
+    }
+
+    /// An administrator's console session, by the hash of its cookie.
+    pub fn console_session(token_hash: &str) -> Self {
+        Self::of(
+            KeyKind::ConsoleSession,
+            format!("console-session:{token_hash}"),
         )
     }
 }

@@ -6,6 +6,7 @@
     reason = "tests: a failed unwrap is a failed assertion"
 )]
 
+mod admins;
 mod audit_chain;
 mod clients;
 mod core_limits;

@@ -1,6 +1,6 @@
 use trusec_testdb::{Backend, TestDb, on_every_backend};
 
-on_every_backend!(up_down_up);
+on_every_backend!(up_down_up, admin_setup_tokens_up_down_up);
 
 /// Reverts the newest migrations down to and including `name` (a
 /// migration directory's name); returns how many, for the `migrate` that
@@ -98,8 +98,11 @@ async fn client_auth_expand_enforces_only_chosen_methods(backend: Backend) {
         })
         .await
         .unwrap();
-    db.revert_last().unwrap();
-    assert_eq!(db.migrate().unwrap(), 1);
+    let reverted = revert_through(
+        &db,
+        "2026-12-02-100000_oauth_client_auth_and_resource_server",
+    );
+    assert_eq!(db.migrate().unwrap(), reverted);
     let get = |id: String| {
         let db = db.clone();
         async move {
@@ -406,4 +409,26 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     let reverted = revert_through(&db, "2026-12-02-000001_refresh_token_lifecycle");
     assert_eq!(db.migrate().unwrap(), reverted);
     assert!(row("rt_old").await.family_expires_at.is_some());
+}
+
+/// `2026-12-02-200000_admin_setup_tokens`: down drops the table, up makes
+/// it again, and a link stored after it works.
+async fn admin_setup_tokens_up_down_up(backend: Backend) {
+    let (_test_db, db) = crate::fresh_db(&backend);
+    let reverted = revert_through(&db, "2026-12-02-200000_admin_setup_tokens");
+    assert_eq!(db.migrate().unwrap(), reverted);
+    let now = trusec_storage::Clock::System.now_naive();
+    let token = db
+        .run(move |c| {
+            trusec_storage::admins::create_setup_token(c, trusec_storage::ids::ENV_LIVE, None, now)
+        })
+        .await
+        .unwrap();
+    let found = db
+        .run(move |c| {
+            trusec_storage::admins::find_setup_token(c, trusec_storage::ids::ENV_LIVE, &token, now)
+        })
+        .await
+        .unwrap();
+    assert!(found.is_some());
 }

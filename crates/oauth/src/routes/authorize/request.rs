@@ -55,7 +55,7 @@ impl AuthzRequest {
         Ok(Self {
             trusted_redirect: match client.registered_by {
                 RegisteredBy::Anonymous => false,
-                RegisteredBy::ApiKey | RegisteredBy::ManagementApi => true,
+                RegisteredBy::ApiKey | RegisteredBy::ManagementApi | RegisteredBy::Console => true,
             },
             client_id: client.id.clone(),
             redirect_uri,

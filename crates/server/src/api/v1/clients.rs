@@ -2,7 +2,7 @@
 //! confidential client's secret is shown once, at creation.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery};
+use crate::extract::{Acting, ApiJson, Caller, PageQuery};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -68,8 +68,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 /// The resources of the caller's environment, whose scopes a client may
 /// be allowed.
-async fn catalog(state: &AppState, caller: &Caller) -> Result<Catalog, ApiError> {
-    Ok(Catalog::of(&state.core, &caller.environment).await?)
+pub(crate) async fn catalog(state: &AppState, environment: &str) -> Result<Catalog, ApiError> {
+    Ok(Catalog::of(&state.core, environment).await?)
 }
 
 fn invalid(e: FieldError) -> ApiError {
@@ -90,7 +90,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateClient>,
 ) -> Result<HttpResponse, ApiError> {
-    let valid = client_metadata::validate(ClientInput {
+    let input = ClientInput {
         name: Some(body.name),
         client_type: Some(body.client_type),
         redirect_uris: Some(body.redirect_uris),
@@ -102,9 +102,35 @@ pub async fn create(
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
         resource_server: body.resource_server,
         default_resource: body.default_resource,
-        catalog: catalog(&state, &caller).await?,
-    })
-    .map_err(invalid)?;
+        catalog: catalog(&state, &caller.environment).await?,
+    };
+    let (row, secret) = register(&state, &caller.acting(), input).await?;
+    Ok(HttpResponse::Created().json(with_secret(&row, secret)?))
+}
+
+/// The client as the API shows it, with its secret when one was just made
+/// (shown this once).
+fn with_secret(row: &ClientRow, secret: Option<String>) -> Result<serde_json::Value, ApiError> {
+    let mut body = serde_json::to_value(row.to_client())?;
+    if let (Some(secret), Some(obj)) = (secret, body.as_object_mut()) {
+        obj.insert("client_secret".into(), secret.into());
+    }
+    Ok(body)
+}
+
+/// Registers a client in `acting`'s environment and audits it: the decide
+/// step of `POST /v1/oauth/clients` and of the console's Applications
+/// page. Returns the row and, for a confidential client, its secret (which
+/// is stored only hashed).
+///
+/// # Errors
+/// `Validation` naming the first wrong field; storage and audit failures.
+pub(crate) async fn register(
+    state: &AppState,
+    acting: &Acting,
+    input: ClientInput,
+) -> Result<(ClientRow, Option<String>), ApiError> {
+    let valid = client_metadata::validate(input).map_err(invalid)?;
     let secret = match valid.client_type {
         ClientType::Confidential => {
             Some(client_auth::new_secret().map_err(|e| ApiError::internal(&e))?)
@@ -112,7 +138,7 @@ pub async fn create(
         ClientType::Public => None,
     };
     let new = valid.into_new(
-        caller.environment.clone(),
+        acting.environment.clone(),
         secret.as_ref().map(|(_, h)| h.clone()),
         RegisteredBy::ManagementApi,
     );
@@ -125,16 +151,71 @@ pub async fn create(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::OAuthClientCreated)
                 .data(serde_json::json!({"client_id": row.id, "type": row.client_type})),
         )
         .await?;
-    let mut body = serde_json::to_value(row.to_client())?;
-    if let (Some((secret, _)), Some(obj)) = (secret, body.as_object_mut()) {
-        obj.insert("client_secret".into(), secret.into());
+    Ok((row, secret.map(|(s, _)| s)))
+}
+
+/// Gives a confidential client of `acting`'s environment a new secret (the
+/// old one stops working at once) and audits it as `oauth.client.updated`:
+/// the decide step of `POST /v1/oauth/clients/{id}/rotate-secret` and of
+/// the console. Returns the row and the new secret, shown once.
+///
+/// # Errors
+/// `NotFound` for a client of another environment; `Conflict` for a
+/// public client, which has no secret; storage and audit failures.
+pub(crate) async fn rotate_secret(
+    state: &AppState,
+    acting: &Acting,
+    id: &ClientId,
+) -> Result<(ClientRow, String), ApiError> {
+    let (env, cid) = (acting.environment.clone(), id.to_string());
+    let current = state
+        .core
+        .db
+        .run(move |conn| clients::get(conn, &env, &cid))
+        .await
+        .map_err(not_found)?;
+    if current.client_type == ClientType::Public {
+        return Err(ApiError::Conflict {
+            message: "a public client has no secret to rotate".into(),
+            param: Some("id".into()),
+        });
     }
-    Ok(HttpResponse::Created().json(body))
+    let (secret, hash) = client_auth::new_secret().map_err(|e| ApiError::internal(&e))?;
+    let (env, cid) = (acting.environment.clone(), current.id.clone());
+    let now = state.core.clock.now_naive();
+    let row = state
+        .core
+        .db
+        .run(move |conn| clients::set_secret_hash(conn, &env, &cid, &hash, now))
+        .await
+        .map_err(not_found)?;
+    client_auth::forget_client(&state.core, &row.id).await?;
+    state
+        .core
+        .audit(
+            acting
+                .event(EventType::OAuthClientUpdated)
+                .data(serde_json::json!({"client_id": row.id, "secret_rotated": true})),
+        )
+        .await?;
+    Ok((row, secret))
+}
+
+#[utoipa::path(post, path = "/v1/oauth/clients/{id}/rotate-secret", tag = "oauth-clients", params(("id" = String, Path, description = "client_…")), security(("api_key" = [])), responses((status = 200, description = "The client with its new `client_secret`, shown once; the old secret no longer works", body = Object), (status = 404, description = "No such client", body = crate::error::ErrorBody), (status = 409, description = "A public client has no secret", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn rotate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = crate::extract::path_id::<ClientId>(&id)?;
+    let (row, secret) = rotate_secret(&state, &caller.acting(), &id).await?;
+    Ok(HttpResponse::Ok().json(with_secret(&row, Some(secret))?))
 }
 
 #[utoipa::path(get, path = "/v1/oauth/clients", tag = "oauth-clients", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Clients", body = crate::extract::ListOf<trusec_storage::clients::Client>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -240,7 +321,7 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateClient>,
 ) -> Result<web::Json<Client>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let patch = patch_of(body, current.to_client(), catalog(&state, &caller).await?)?;
+    let patch = patch_of(body, current.to_client(), catalog(&state, &caller.environment).await?)?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state

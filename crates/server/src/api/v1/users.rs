@@ -40,7 +40,7 @@ pub struct UpdateUser {
     metadata: Option<serde_json::Value>,
 }
 
-fn email_taken(e: StorageError) -> ApiError {
+pub(crate) fn email_taken(e: StorageError) -> ApiError {
     match e {
         StorageError::Conflict(_) => ApiError::Conflict {
             message: "a user with this email already exists".into(),
@@ -60,7 +60,7 @@ pub(crate) fn user_not_found(e: StorageError) -> ApiError {
 }
 
 /// Hashes a password after checking its length.
-async fn password_hash(state: &AppState, password: String) -> Result<String, ApiError> {
+pub(crate) async fn password_hash(state: &AppState, password: String) -> Result<String, ApiError> {
     validate::password(&password)?;
     Ok(state.core.hash_password(password).await?)
 }

@@ -1,0 +1,141 @@
+//! What every console page shares: the layout (environment switcher, the
+//! environment marked in colour and words, the signed-in administrator),
+//! the CSRF check, rendering with the console's CSP, and how a management
+//! error (`ApiError`, from the decide functions shared with `/v1`) becomes
+//! a page.
+
+use super::Admin;
+use super::session::ConsoleError;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use trusec_ui::{PageError, cookies, pages};
+
+/// The hosted pages' CSP, plus our own script (the copy buttons) and
+/// `form-action 'self'`: every console form posts to the console.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                       img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
+                       base-uri 'none'";
+
+/// One environment in the switcher.
+pub struct EnvLink {
+    pub name: String,
+    pub href: String,
+    pub current: bool,
+    pub is_live: bool,
+}
+
+/// The frame of every signed-in page.
+pub struct Layout {
+    pub env_name: String,
+    pub is_live: bool,
+    pub environments: Vec<EnvLink>,
+    pub admin_email: String,
+    pub csrf: String,
+    /// The console's root in this environment (`/console`, `/env/NAME/console`).
+    pub base: String,
+}
+
+impl Layout {
+    /// The layout for `admin`, and the CSRF cookie to set if the browser
+    /// had none.
+    pub fn of(
+        req: &HttpRequest,
+        state: &AppState,
+        admin: &Admin,
+    ) -> (Self, Option<actix_web::cookie::Cookie<'static>>) {
+        let (csrf, cookie) = cookies::csrf(req, admin.ui.secure_cookies);
+        let env = &admin.ui.env;
+        let environments = state
+            .environments
+            .iter()
+            .map(|e| EnvLink {
+                name: e.env().name.clone(),
+                href: e.env().path("/console"),
+                current: e.env().id == env.id,
+                is_live: e.env().is_live(),
+            })
+            .collect();
+        (
+            Self {
+                env_name: env.name.clone(),
+                is_live: env.is_live(),
+                environments,
+                admin_email: admin.user.email.clone(),
+                csrf,
+                base: env.path("/console"),
+            },
+            cookie,
+        )
+    }
+}
+
+/// Refuses a form whose CSRF token does not match the browser's cookie.
+///
+/// # Errors
+/// `PageError::page_expired` (403).
+pub fn check_csrf(req: &HttpRequest, secure: bool, posted: &str) -> Result<(), PageError> {
+    if cookies::csrf_ok(req, secure, posted) {
+        Ok(())
+    } else {
+        Err(PageError::page_expired())
+    }
+}
+
+/// Renders a console page with its headers (the hosted pages', with the
+/// console's CSP).
+pub fn render(
+    template: &impl Template,
+    status: StatusCode,
+    cookie: Option<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
+    let mut resp = pages::render(template, status, cookie.into_iter().collect());
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    resp
+}
+
+/// A management error shown as a page. Field errors never get here: the
+/// forms show them next to their field.
+impl From<ApiError> for ConsoleError {
+    fn from(e: ApiError) -> Self {
+        let refused = |status, title: &'static str, message: String| {
+            Self::Page(PageError::refused(status, title, message))
+        };
+        match e {
+            ApiError::InvalidRequest { message, .. }
+            | ApiError::Validation { message, .. }
+            | ApiError::PayloadTooLarge { message }
+            | ApiError::UnsupportedMediaType { message } => refused(
+                StatusCode::BAD_REQUEST,
+                "This request cannot be done",
+                message,
+            ),
+            ApiError::Unauthenticated(message) | ApiError::Forbidden(message) => {
+                refused(StatusCode::FORBIDDEN, "Not allowed", message)
+            }
+            ApiError::NotFound { message, .. } => {
+                refused(StatusCode::NOT_FOUND, "Not found", message)
+            }
+            ApiError::Conflict { message, .. } => {
+                refused(StatusCode::CONFLICT, "This cannot be done", message)
+            }
+            ApiError::MethodNotAllowed => refused(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not allowed",
+                "This page does not take that method.".into(),
+            ),
+            ApiError::RateLimited(limited) => Self::Page(PageError::RateLimited(limited)),
+            // Already logged under this id.
+            ApiError::Unavailable { error_id } => Self::Page(PageError::Unavailable {
+                error_id,
+                message: "Nothing was changed. Please try again.",
+            }),
+            ApiError::Internal { error_id } => Self::Page(PageError::Internal { error_id }),
+        }
+    }
+}
