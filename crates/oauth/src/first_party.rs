@@ -60,7 +60,7 @@ pub async fn redeem_code(
         .finish();
     let params = Params::parse(form.as_bytes())?;
     let client = AuthenticatedClient {
-        row: client,
+        row: client.into(),
         used_basic: false,
     };
     let tokens = crate::routes::grants::code::exchange(state, &client, &params).await?;

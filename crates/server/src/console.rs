@@ -98,6 +98,7 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
         refresh_token_leeway_seconds: 0,
         registered_by: RegisteredBy::Console,
         resource_server: false,
+        default_resource: None,
         token_endpoint_auth_method_chosen: true,
     })
 }

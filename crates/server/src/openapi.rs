@@ -44,7 +44,6 @@ impl Modify for Security {
         crate::api::v1::api_keys::revoke, crate::api::v1::api_keys::rotate,
         crate::api::v1::audit_events::list,
         crate::api::v1::clients::create, crate::api::v1::clients::list, crate::api::v1::clients::get,
-        crate::api::v1::clients::update, crate::api::v1::clients::delete,
         crate::api::v1::resources::create, crate::api::v1::resources::list, crate::api::v1::resources::get,
         crate::api::v1::resources::update, crate::api::v1::resources::delete,
         crate::api::v1::clients::update, crate::api::v1::clients::delete, crate::api::v1::clients::rotate,

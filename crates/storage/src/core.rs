@@ -33,8 +33,8 @@ use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, Family, Limited, RateLimits, Subject};
 use crate::refusal::RefusalReason;
 use crate::{Clock, Db};
-use std::sync::Arc;
 use chrono::NaiveDateTime;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Until start-up says otherwise ([`Core::with_access_token_ttl`]): the

@@ -135,6 +135,7 @@ impl From<ApiError> for ConsoleError {
                 error_id,
                 message: "Nothing was changed. Please try again.",
             }),
+            ApiError::Busy { error_id, busy } => Self::Page(PageError::Busy { error_id, busy }),
             ApiError::Internal { error_id } => Self::Page(PageError::Internal { error_id }),
         }
     }

@@ -321,7 +321,11 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateClient>,
 ) -> Result<web::Json<Client>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let patch = patch_of(body, current.to_client(), catalog(&state, &caller.environment).await?)?;
+    let patch = patch_of(
+        body,
+        current.to_client(),
+        catalog(&state, &caller.environment).await?,
+    )?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state
