@@ -53,6 +53,18 @@ impl TestDb {
         Self::Sqlite { _dir: dir, path }
     }
 
+    /// A fresh SQLite file, migrated, and a pool over it: where the
+    /// criterion benchmarks (`crates/*/benches`) start.
+    ///
+    /// # Panics
+    /// When the database cannot be made or migrated.
+    pub fn migrated_sqlite() -> (Self, Db) {
+        let test_db = Self::sqlite();
+        let db = test_db.connect();
+        db.migrate().expect("the migrations apply");
+        (test_db, db)
+    }
+
     /// A fresh, empty schema in the database at `base_url`.
     ///
     /// # Panics
