@@ -25,6 +25,7 @@ mod ops;
 mod rate_limit;
 mod restart;
 mod saml;
+mod saml_attributes;
 mod saml_bindings;
 mod sessions;
 mod signin_limits;
