@@ -6,6 +6,7 @@
 pub mod error;
 pub mod idp_key;
 pub mod metadata;
+pub mod profiles;
 pub mod request;
 pub mod response;
 mod routes;
@@ -126,6 +127,42 @@ impl SamlState {
             &[sp_entity_id.as_bytes(), b"\0", user_id.as_bytes()],
         );
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.unwrap_or_default())
+    }
+
+    /// The scope of `subject-id` and `pairwise-id` values: the issuer's
+    /// host, lower case (Subject Identifier Attributes profile §3.2: ASCII
+    /// letters, digits, hyphen and period, an SP checks it against the
+    /// `shibmd:Scope` it trusts for this IdP).
+    fn identifier_scope(&self) -> String {
+        url::Url::parse(&self.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default()
+    }
+
+    /// A scoped identifier: the lower-case hex of an HMAC of `parts`
+    /// (letters and digits only, 64 of the 127 characters allowed), `@`,
+    /// the scope (profile §3.2).
+    fn scoped_identifier(&self, parts: &[&[u8]]) -> String {
+        let mac = trusec_storage::secrets::hmac_sha256(&self.persistent_secret, parts)
+            .unwrap_or_default();
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}@{}", self.identifier_scope())
+    }
+
+    /// `subject-id` (profile §3.3): the user, the same to every SP of this IdP.
+    pub fn subject_id(&self, user_id: &str) -> String {
+        self.scoped_identifier(&[b"subject-id\0", user_id.as_bytes()])
+    }
+
+    /// `pairwise-id` (profile §3.4): the user, different for every SP.
+    pub fn pairwise_id(&self, sp_entity_id: &str, user_id: &str) -> String {
+        self.scoped_identifier(&[
+            b"pairwise-id\0",
+            sp_entity_id.as_bytes(),
+            b"\0",
+            user_id.as_bytes(),
+        ])
     }
 }
 

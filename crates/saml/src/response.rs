@@ -14,6 +14,7 @@ use samael::signature::{DigestAlgorithm, Signature};
 use samael::traits::ToXml;
 use std::str::FromStr;
 use trusec_storage::sessions::AuthMethod;
+use trusec_storage::service_providers::Released;
 
 /// Assertions are valid this long (the issue asks for at most five minutes).
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(5);
@@ -57,8 +58,8 @@ pub struct AssertionInput<'a> {
     /// [`authn_context_class`] of the session.
     pub authn_context: &'a str,
     pub now: DateTime<Utc>,
-    /// (SAML attribute Name, values).
-    pub attributes: Vec<(String, Vec<String>)>,
+    /// (how the attribute is named, values).
+    pub attributes: Vec<(Released, Vec<String>)>,
 }
 
 /// What to sign.
@@ -170,14 +171,14 @@ fn authn_statement(input: &AssertionInput<'_>) -> AuthnStatement {
     }
 }
 
-fn attribute_statement(attributes: &[(String, Vec<String>)]) -> AttributeStatement {
+fn attribute_statement(attributes: &[(Released, Vec<String>)]) -> AttributeStatement {
     AttributeStatement {
         attributes: attributes
             .iter()
-            .map(|(name, values)| Attribute {
-                friendly_name: None,
-                name: Some(name.clone()),
-                name_format: Some("urn:oasis:names:tc:SAML:2.0:attrname-format:basic".into()),
+            .map(|(released, values)| Attribute {
+                friendly_name: released.friendly_name.clone(),
+                name: Some(released.name.clone()),
+                name_format: Some(released.name_format.urn().into()),
                 values: values
                     .iter()
                     .map(|v| AttributeValue {

@@ -9,10 +9,11 @@
 //! out by; the response, the assertion or both are signed; and an SP that
 //! wants signed requests has registered the certificate to check them with.
 
-use crate::sp_metadata;
+use crate::{profiles, sp_metadata};
 use std::collections::BTreeMap;
 use trusec_storage::service_providers::{
-    AttributeMap, Binding, Endpoint, NameIdFormat, SpFields, UserAttribute,
+    AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint, NameIdFormat, Released,
+    SpFields, UserAttribute,
 };
 
 /// The user attributes an SP may receive, in the contract's order.
@@ -37,17 +38,30 @@ pub struct SpInput {
     pub name: Option<String>,
     pub name_id_format: Option<String>,
     pub attributes: Option<AttributesInput>,
+    pub attribute_profile: Option<String>,
     pub sign_response: Option<bool>,
     pub sign_assertion: Option<bool>,
     pub want_authn_requests_signed: Option<bool>,
 }
 
-/// Which attributes to release: a list of our names, or our names mapped
-/// to the attribute `Name` the SP wants.
+/// Which attributes to release: a list of our names (released as the
+/// profile names them), or our names mapped to how the SP wants them.
 #[derive(Clone, Debug)]
 pub enum AttributesInput {
     List(Vec<String>),
-    Map(BTreeMap<String, String>),
+    Map(BTreeMap<String, MappedInput>),
+}
+
+/// How a caller asks for one attribute: a bare `Name` (in the profile's
+/// name format), or all of it.
+#[derive(Clone, Debug)]
+pub enum MappedInput {
+    Name(String),
+    Full {
+        name: String,
+        name_format: Option<String>,
+        friendly_name: Option<String>,
+    },
 }
 
 /// Why a configuration is refused, naming the field at fault.
@@ -88,7 +102,7 @@ pub fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpCo
 fn all_attributes() -> AttributeMap {
     ATTRIBUTES
         .iter()
-        .map(|a| (*a, a.as_str().to_owned()))
+        .map(|a| (*a, Released::basic(a.as_str())))
         .collect()
 }
 
@@ -115,6 +129,7 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
             certificate_pem: d.certificate_pem,
             name_id_format: d.name_id_format.unwrap_or_default(),
             attributes: all_attributes(),
+            attribute_profile: AttributeProfile::Basic,
             sign_response: true,
             sign_assertion: true,
             want_authn_requests_signed: d.authn_requests_signed,
@@ -140,6 +155,7 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
         certificate_pem: None,
         name_id_format: NameIdFormat::default(),
         attributes: all_attributes(),
+        attribute_profile: AttributeProfile::Basic,
         sign_response: true,
         sign_assertion: true,
         want_authn_requests_signed: false,
@@ -171,8 +187,20 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
             )
         })?;
     }
+    if let Some(p) = input.attribute_profile {
+        let profile = AttributeProfile::parse(p.trim())
+            .ok_or_else(|| invalid("attribute_profile", "must be basic, oid or microsoft"))?;
+        // A new profile renames what the SP receives (the same attributes);
+        // `attributes` in the same request overrides it.
+        f.attributes = f
+            .attributes
+            .keys()
+            .map(|a| (*a, profiles::release(profile, *a)))
+            .collect();
+        f.attribute_profile = profile;
+    }
     if let Some(a) = input.attributes {
-        f.attributes = attributes(a)?;
+        f.attributes = attributes(a, f.attribute_profile)?;
     }
     f.sign_response = input.sign_response.unwrap_or(f.sign_response);
     f.sign_assertion = input.sign_assertion.unwrap_or(f.sign_assertion);
@@ -182,27 +210,56 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
     Ok(f)
 }
 
-fn attributes(input: AttributesInput) -> Result<AttributeMap, SpConfigError> {
-    let asked: BTreeMap<String, String> = match input {
-        AttributesInput::List(names) => names.into_iter().map(|n| (n.clone(), n)).collect(),
-        AttributesInput::Map(m) => m,
+fn attributes(
+    input: AttributesInput,
+    profile: AttributeProfile,
+) -> Result<AttributeMap, SpConfigError> {
+    let asked: Vec<(String, Option<MappedInput>)> = match input {
+        AttributesInput::List(names) => names.into_iter().map(|n| (n, None)).collect(),
+        AttributesInput::Map(m) => m.into_iter().map(|(k, v)| (k, Some(v))).collect(),
     };
     let mut map = AttributeMap::new();
     for (ours, theirs) in asked {
         let Some(attribute) = UserAttribute::parse(&ours) else {
-            let names: Vec<&str> = ATTRIBUTES.iter().map(|a| a.as_str()).collect();
+            let names: Vec<&str> = UserAttribute::ALL.iter().map(|a| a.as_str()).collect();
             return Err(invalid(
                 "attributes",
                 format!("unknown attribute {ours}; use one of {}", names.join(", ")),
             ));
         };
-        if theirs.trim().is_empty() || theirs.len() > MAX_ATTRIBUTE_NAME {
+        let released = match theirs {
+            None => profiles::release(profile, attribute),
+            Some(MappedInput::Name(name)) => Released {
+                name,
+                name_format: profiles::name_format(profile),
+                friendly_name: None,
+            },
+            Some(MappedInput::Full {
+                name,
+                name_format,
+                friendly_name,
+            }) => Released {
+                name,
+                name_format: match name_format {
+                    None => profiles::name_format(profile),
+                    Some(f) => AttributeNameFormat::parse(f.trim()).ok_or_else(|| {
+                        invalid(
+                            "attributes",
+                            "name_format must be basic, uri or unspecified",
+                        )
+                    })?,
+                },
+                friendly_name,
+            },
+        };
+        let too_long = |s: &str| s.trim().is_empty() || s.len() > MAX_ATTRIBUTE_NAME;
+        if too_long(&released.name) || released.friendly_name.as_deref().is_some_and(too_long) {
             return Err(invalid(
                 "attributes",
                 "attribute names are 1 to 256 characters",
             ));
         }
-        map.insert(attribute, theirs);
+        map.insert(attribute, released);
     }
     Ok(map)
 }
@@ -303,7 +360,7 @@ mod tests {
             sign_response: Some(false),
             attributes: Some(AttributesInput::Map(BTreeMap::from([(
                 "email".to_owned(),
-                "mail".to_owned(),
+                MappedInput::Name("mail".to_owned()),
             )]))),
             ..SpInput::default()
         };
@@ -314,8 +371,66 @@ mod tests {
         );
         assert!(!f.sign_response && f.sign_assertion);
         assert_eq!(
-            f.attributes.get(&UserAttribute::Email).map(String::as_str),
-            Some("mail")
+            f.attributes.get(&UserAttribute::Email),
+            Some(&Released::basic("mail"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_profile_renames_the_attributes_and_a_mapping_overrides_it() -> Result<(), SpConfigError> {
+        let base = validate(plain("https://sp", "https://sp/acs"), None)?;
+        let oid = SpInput {
+            attribute_profile: Some("oid".into()),
+            ..SpInput::default()
+        };
+        let f = validate(oid, Some(base.clone()))?;
+        assert_eq!(f.attribute_profile, AttributeProfile::Oid);
+        assert_eq!(f.attributes.len(), ATTRIBUTES.len());
+        let mail = f.attributes.get(&UserAttribute::Email);
+        assert_eq!(
+            mail.map(|r| (r.name.as_str(), r.name_format, r.friendly_name.as_deref())),
+            Some((
+                "urn:oid:0.9.2342.19200300.100.1.3",
+                AttributeNameFormat::Uri,
+                Some("mail")
+            ))
+        );
+        let custom = SpInput {
+            attribute_profile: Some("microsoft".into()),
+            attributes: Some(AttributesInput::Map(BTreeMap::from([
+                ("email".to_owned(), MappedInput::Name("urn:x:mail".into())),
+                (
+                    "pairwise_id".to_owned(),
+                    MappedInput::Full {
+                        name: "pid".into(),
+                        name_format: Some("basic".into()),
+                        friendly_name: None,
+                    },
+                ),
+            ]))),
+            ..SpInput::default()
+        };
+        let f = validate(custom, Some(base.clone()))?;
+        assert_eq!(f.attributes.len(), 2);
+        assert_eq!(
+            f.attributes
+                .get(&UserAttribute::Email)
+                .map(|r| r.name_format),
+            Some(AttributeNameFormat::Uri),
+            "a bare name takes the profile's name format"
+        );
+        assert_eq!(
+            f.attributes.get(&UserAttribute::PairwiseId),
+            Some(&Released::basic("pid"))
+        );
+        let bad = SpInput {
+            attribute_profile: Some("ldap".into()),
+            ..SpInput::default()
+        };
+        assert_eq!(
+            field_of(validate(bad, Some(base)).unwrap_err()),
+            "attribute_profile"
         );
         Ok(())
     }

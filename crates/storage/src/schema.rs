@@ -214,6 +214,7 @@ diesel::table! {
         signs_response -> Bool,
         signs_assertion -> Bool,
         requires_signed_authn_requests -> Bool,
+        attribute_profile -> Text,
     }
 }
 

@@ -15,7 +15,10 @@ use serde::Serialize;
 
 mod values;
 
-pub use values::{AttributeMap, Binding, Endpoint, NameIdFormat, UserAttribute};
+pub use values::{
+    AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint, NameIdFormat, Released,
+    UserAttribute,
+};
 
 /// A registered SP, its columns typed: the endpoint lists and the attribute
 /// mapping are JSON, the NameID format a closed set, each parsed once as
@@ -38,6 +41,7 @@ pub struct ServiceProviderRow {
     pub certificate_pem: Option<String>,
     pub name_id_format: NameIdFormat,
     pub attributes: Json<AttributeMap>,
+    pub attribute_profile: AttributeProfile,
     #[diesel(column_name = signs_response)]
     pub sign_response: bool,
     #[diesel(column_name = signs_assertion)]
@@ -78,9 +82,13 @@ pub struct ServiceProvider {
     pub certificate_pem: Option<String>,
     /// The format's URN.
     pub name_id_format: String,
-    /// Our attribute name → the `Name` the SP wants.
-    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    /// Our attribute name → the `Name` the SP wants (basic name format),
+    /// or `{name, name_format, friendly_name}`.
+    #[schema(value_type = std::collections::BTreeMap<String, Object>)]
     pub attributes: AttributeMap,
+    /// `basic`, `oid` or `microsoft`: the names attributes are released under.
+    #[schema(value_type = String)]
+    pub attribute_profile: AttributeProfile,
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
@@ -100,6 +108,7 @@ impl ServiceProviderRow {
             certificate_pem: self.certificate_pem.clone(),
             name_id_format: self.name_id_format.urn().to_owned(),
             attributes: self.attributes.0.clone(),
+            attribute_profile: self.attribute_profile,
             sign_response: self.sign_response,
             sign_assertion: self.sign_assertion,
             want_authn_requests_signed: self.want_authn_requests_signed,
@@ -118,6 +127,7 @@ impl ServiceProviderRow {
             certificate_pem: self.certificate_pem.clone(),
             name_id_format: self.name_id_format,
             attributes: self.attributes.0.clone(),
+            attribute_profile: self.attribute_profile,
             sign_response: self.sign_response,
             sign_assertion: self.sign_assertion,
             want_authn_requests_signed: self.want_authn_requests_signed,
@@ -135,6 +145,7 @@ pub struct SpFields {
     pub certificate_pem: Option<String>,
     pub name_id_format: NameIdFormat,
     pub attributes: AttributeMap,
+    pub attribute_profile: AttributeProfile,
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
@@ -157,6 +168,7 @@ fn row(
         certificate_pem: f.certificate_pem,
         name_id_format: f.name_id_format,
         attributes: Json(f.attributes),
+        attribute_profile: f.attribute_profile,
         sign_response: f.sign_response,
         sign_assertion: f.sign_assertion,
         want_authn_requests_signed: f.want_authn_requests_signed,
@@ -219,6 +231,7 @@ pub fn replace(
                 saml_service_providers::certificate_pem.eq(&r.certificate_pem),
                 saml_service_providers::name_id_format.eq(r.name_id_format),
                 saml_service_providers::attributes.eq(&r.attributes),
+                saml_service_providers::attribute_profile.eq(r.attribute_profile),
                 saml_service_providers::signs_response.eq(r.sign_response),
                 saml_service_providers::signs_assertion.eq(r.sign_assertion),
                 saml_service_providers::requires_signed_authn_requests

@@ -333,9 +333,16 @@ async fn idp_initiated_sign_in(
     answer(http, state, &sp, pending, false).await
 }
 
-/// The user's values of one of our attributes.
-fn attribute_values(user: &UserRow, attribute: UserAttribute) -> Vec<String> {
+/// The user's values of one of our attributes, as this SP sees them.
+fn attribute_values(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    user: &UserRow,
+    attribute: UserAttribute,
+) -> Vec<String> {
     match attribute {
+        UserAttribute::SubjectId => vec![state.subject_id(&user.id)],
+        UserAttribute::PairwiseId => vec![state.pairwise_id(&sp.entity_id, &user.id)],
         UserAttribute::Email => vec![user.email.clone()],
         UserAttribute::Name => user.name.clone().into_iter().collect(),
         UserAttribute::GivenName => user.given_name.clone().into_iter().collect(),
@@ -367,7 +374,7 @@ async fn respond(
     let attributes = sp
         .attributes
         .iter()
-        .map(|(ours, theirs)| (theirs.clone(), attribute_values(user, *ours)))
+        .map(|(ours, released)| (released.clone(), attribute_values(state, sp, user, *ours)))
         .filter(|(_, values)| !values.is_empty())
         .collect();
     let now = state.core().clock.now();

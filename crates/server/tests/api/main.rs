@@ -29,6 +29,7 @@ mod password_load;
 mod rate_limit;
 mod restart;
 mod saml;
+mod saml_attributes;
 mod saml_bindings;
 mod sessions;
 mod signin_limits;

@@ -55,11 +55,117 @@ crate::text_enum! {
         GivenName = "given_name",
         Groups = "groups",
         Name = "name",
+        /// `subject-id` (OASIS SAML V2.0 Subject Identifier Attributes
+        /// profile §3.3): the user, the same for every SP, scoped.
+        SubjectId = "subject_id",
+        /// `pairwise-id` (same profile, §3.4): the user, different for
+        /// every SP, scoped.
+        PairwiseId = "pairwise_id",
     }
 }
 
-/// The attributes an SP receives: our name → the attribute `Name` it wants.
-pub type AttributeMap = BTreeMap<UserAttribute, String>;
+crate::text_enum! {
+    /// An attribute `NameFormat` (SAML core §8.2).
+    pub enum AttributeNameFormat as "attribute name format" {
+        Basic = "basic",
+        Uri = "uri",
+        Unspecified = "unspecified",
+    }
+}
+
+impl AttributeNameFormat {
+    pub const fn urn(self) -> &'static str {
+        match self {
+            Self::Basic => "urn:oasis:names:tc:SAML:2.0:attrname-format:basic",
+            Self::Uri => "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
+            Self::Unspecified => "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified",
+        }
+    }
+}
+
+crate::text_enum! {
+    /// Which names an SP's attributes are released under, picked by an
+    /// admin instead of typing URNs.
+    #[derive(Default)]
+    pub enum AttributeProfile as "attribute profile" {
+        /// Our own names (`email`, `name`, …), basic name format.
+        #[default]
+        Basic = "basic",
+        /// The `urn:oid:` names of inetOrgPerson and eduPerson (the
+        /// REFEDS / Shibboleth attribute map), URI name format, with
+        /// `FriendlyName`s.
+        Oid = "oid",
+        /// The claim URIs of Microsoft's identity products, URI name format.
+        Microsoft = "microsoft",
+    }
+}
+
+/// How one attribute is released: its `Name`, `NameFormat` and
+/// `FriendlyName`. Stored (and shown) as the bare `Name` when basic without
+/// a friendly name — the shape earlier releases wrote and read — else as
+/// an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Released {
+    pub name: String,
+    pub name_format: AttributeNameFormat,
+    pub friendly_name: Option<String>,
+}
+
+impl Released {
+    pub fn basic(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            name_format: AttributeNameFormat::Basic,
+            friendly_name: None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ReleasedShape {
+    Bare(String),
+    Full {
+        name: String,
+        name_format: AttributeNameFormat,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        friendly_name: Option<String>,
+    },
+}
+
+impl Serialize for Released {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.name_format, &self.friendly_name) {
+            (AttributeNameFormat::Basic, None) => ReleasedShape::Bare(self.name.clone()),
+            (format, friendly) => ReleasedShape::Full {
+                name: self.name.clone(),
+                name_format: format,
+                friendly_name: friendly.clone(),
+            },
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Released {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match ReleasedShape::deserialize(d)? {
+            ReleasedShape::Bare(name) => Self::basic(&name),
+            ReleasedShape::Full {
+                name,
+                name_format,
+                friendly_name,
+            } => Self {
+                name,
+                name_format,
+                friendly_name,
+            },
+        })
+    }
+}
+
+/// The attributes an SP receives: our name → how it is released.
+pub type AttributeMap = BTreeMap<UserAttribute, Released>;
 
 /// A SAML binding (bindings §3), as its URN. Assertions go out by
 /// HTTP-POST and logout messages by HTTP-Redirect; any other binding an SP
@@ -161,8 +267,8 @@ mod tests {
         );
         let map: AttributeMap = serde_json::from_str(r#"{"groups":"memberOf","email":"mail"}"#)?;
         assert_eq!(
-            map.get(&UserAttribute::Groups).map(String::as_str),
-            Some("memberOf")
+            map.get(&UserAttribute::Groups),
+            Some(&Released::basic("memberOf"))
         );
         assert_eq!(
             serde_json::to_string(&map)?,

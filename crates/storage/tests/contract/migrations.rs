@@ -411,11 +411,11 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     assert!(row("rt_old").await.family_expires_at.is_some());
 }
 
-/// `2026-12-02-200000_admin_setup_tokens`: down drops the table, up makes
+/// `2026-12-02-210000_admin_setup_tokens`: down drops the table, up makes
 /// it again, and a link stored after it works.
 async fn admin_setup_tokens_up_down_up(backend: Backend) {
     let (_test_db, db) = crate::fresh_db(&backend);
-    let reverted = revert_through(&db, "2026-12-02-200000_admin_setup_tokens");
+    let reverted = revert_through(&db, "2026-12-02-210000_admin_setup_tokens");
     assert_eq!(db.migrate().unwrap(), reverted);
     let now = trusec_storage::Clock::System.now_naive();
     let token = db
@@ -431,4 +431,48 @@ async fn admin_setup_tokens_up_down_up(backend: Backend) {
         .await
         .unwrap();
     assert!(found.is_some());
+}
+
+on_every_backend!(sp_attribute_profile_defaults_existing_sps_to_basic);
+
+/// `2026-12-02-200000_sp_attribute_profile`: an SP registered before it
+/// keeps the names it was sent (basic), and down → up drops and restores
+/// the column without touching the rest of the row.
+async fn sp_attribute_profile_defaults_existing_sps_to_basic(backend: Backend) {
+    use trusec_storage::ids;
+    use trusec_storage::service_providers::{self, AttributeProfile, Released, UserAttribute};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    let reverted = revert_through(&db, "2026-12-02-200000_sp_attribute_profile");
+    // Written by the previous release: no attribute_profile column yet.
+    let id = {
+        use diesel::prelude::*;
+        use trusec_storage::schema::saml_service_providers as t;
+        let db = db.clone();
+        db.run(move |c| {
+            diesel::sql_query(
+                "INSERT INTO saml_service_providers (id, environment_id, entity_id, name, acs_endpoints, slo_endpoints, name_id_format, attributes, sign_response, sign_assertion, want_authn_requests_signed, created_at, updated_at) \
+                 VALUES ('sp_old', 'env_live', 'https://old.test', 'old', '[]', '[]', 'emailAddress', '{\"email\":\"mail\"}', 1, 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            )
+            .execute(c)
+            .map_err(trusec_storage::StorageError::from)?;
+            t::table
+                .filter(t::entity_id.eq("https://old.test"))
+                .select(t::id)
+                .first::<String>(c)
+                .map_err(trusec_storage::StorageError::from)
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(db.migrate().unwrap(), reverted);
+    let sp = db
+        .run(move |c| service_providers::get(c, ids::ENV_LIVE, &id))
+        .await
+        .unwrap();
+    assert_eq!(sp.attribute_profile, AttributeProfile::Basic);
+    assert_eq!(
+        sp.attributes.0.get(&UserAttribute::Email),
+        Some(&Released::basic("mail"))
+    );
 }

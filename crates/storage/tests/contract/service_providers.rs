@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use std::collections::BTreeMap;
 use trusec_storage::schema::saml_service_providers as t;
 use trusec_storage::service_providers::{
-    self, Binding, Endpoint, NameIdFormat, SpFields, UserAttribute,
+    self, AttributeProfile, Binding, Endpoint, NameIdFormat, Released, SpFields, UserAttribute,
 };
 use trusec_storage::sql_types::UnknownVariant;
 use trusec_storage::{Db, PageRequest, StorageError, ids};
@@ -34,7 +34,8 @@ fn fields(entity_id: &str) -> SpFields {
         }],
         certificate_pem: None,
         name_id_format: NameIdFormat::Transient,
-        attributes: BTreeMap::from([(UserAttribute::Groups, "memberOf".to_owned())]),
+        attributes: BTreeMap::from([(UserAttribute::Groups, Released::basic("memberOf"))]),
+        attribute_profile: AttributeProfile::Basic,
         sign_response: false,
         sign_assertion: true,
         want_authn_requests_signed: false,

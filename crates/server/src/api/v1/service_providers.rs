@@ -13,13 +13,45 @@ use trusec_storage::audit::EventType;
 use trusec_storage::ids::ServiceProviderId;
 use trusec_storage::service_providers::{self, ServiceProvider, ServiceProviderRow, SpFields};
 
-/// `attributes`: a list of our names, or an object mapping our names to the
-/// attribute `Name` the SP wants.
+/// `attributes`: a list of our names (named as `attribute_profile` names
+/// them), or an object mapping our names to the attribute `Name` the SP
+/// wants, or to `{name, name_format, friendly_name}`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AttributesInput {
     List(Vec<String>),
-    Map(BTreeMap<String, String>),
+    Map(BTreeMap<String, MappedInput>),
+}
+
+/// One attribute of a mapping: its `Name` (in the profile's name format),
+/// or all of it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum MappedInput {
+    Name(String),
+    Full {
+        name: String,
+        /// `basic`, `uri` or `unspecified`; the profile's when left out.
+        name_format: Option<String>,
+        friendly_name: Option<String>,
+    },
+}
+
+impl From<MappedInput> for sp_config::MappedInput {
+    fn from(m: MappedInput) -> Self {
+        match m {
+            MappedInput::Name(name) => Self::Name(name),
+            MappedInput::Full {
+                name,
+                name_format,
+                friendly_name,
+            } => Self::Full {
+                name,
+                name_format,
+                friendly_name,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -32,6 +64,9 @@ pub struct SpBody {
     name: Option<String>,
     name_id_format: Option<String>,
     attributes: Option<AttributesInput>,
+    /// `basic` (our names, basic name format), `oid` (`urn:oid:` names,
+    /// URI name format, with FriendlyName) or `microsoft` (claim URIs).
+    attribute_profile: Option<String>,
     sign_response: Option<bool>,
     sign_assertion: Option<bool>,
     want_authn_requests_signed: Option<bool>,
@@ -48,8 +83,11 @@ impl From<SpBody> for SpInput {
             name_id_format: b.name_id_format,
             attributes: b.attributes.map(|a| match a {
                 AttributesInput::List(names) => sp_config::AttributesInput::List(names),
-                AttributesInput::Map(map) => sp_config::AttributesInput::Map(map),
+                AttributesInput::Map(map) => sp_config::AttributesInput::Map(
+                    map.into_iter().map(|(k, v)| (k, v.into())).collect(),
+                ),
             }),
+            attribute_profile: b.attribute_profile,
             sign_response: b.sign_response,
             sign_assertion: b.sign_assertion,
             want_authn_requests_signed: b.want_authn_requests_signed,

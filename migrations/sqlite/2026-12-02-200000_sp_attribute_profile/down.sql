@@ -1,0 +1,1 @@
+ALTER TABLE saml_service_providers DROP COLUMN attribute_profile;
