@@ -98,8 +98,11 @@ async fn client_auth_expand_enforces_only_chosen_methods(backend: Backend) {
         })
         .await
         .unwrap();
-    db.revert_last().unwrap();
-    assert_eq!(db.migrate().unwrap(), 1);
+    let reverted = revert_through(
+        &db,
+        "2026-12-02-100000_oauth_client_auth_and_resource_server",
+    );
+    assert_eq!(db.migrate().unwrap(), reverted);
     let get = |id: String| {
         let db = db.clone();
         async move {
@@ -406,4 +409,51 @@ async fn refresh_lifecycle_expand_keeps_existing_families_working(backend: Backe
     let reverted = revert_through(&db, "2026-12-02-000001_refresh_token_lifecycle");
     assert_eq!(db.migrate().unwrap(), reverted);
     assert!(row("rt_old").await.family_expires_at.is_some());
+}
+
+on_every_backend!(resources_expand_leaves_existing_clients_without_a_default);
+
+/// `oauth_resources` (issue 15): down drops the table and the two new
+/// columns; up again leaves every client without a default resource and
+/// every refresh token without a resource list (a grant of this server
+/// itself), as rows of the release before have them.
+async fn resources_expand_leaves_existing_clients_without_a_default(backend: Backend) {
+    use trusec_storage::resources::{self, ResourceFields, ResourceScope};
+    use trusec_storage::signing_keys::Alg;
+    use trusec_storage::{Clock, StorageError, clients, ids};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    let now = Clock::System.now_naive();
+    let client_id = db
+        .run(move |c| {
+            let fields = ResourceFields {
+                identifier: "https://api.example.com".into(),
+                name: "API".into(),
+                scopes: vec![ResourceScope {
+                    name: "api:read".into(),
+                    description: "Read".into(),
+                }],
+                access_token_lifetime_seconds: None,
+                signing_alg: Alg::Es256,
+            };
+            resources::insert(c, ids::ENV_LIVE, fields, now)?;
+            let client = clients::NewClient {
+                default_resource: Some("https://api.example.com".into()),
+                ..crate::clients::new_client()
+            };
+            Ok::<_, StorageError>(clients::insert(c, client, now)?.id)
+        })
+        .await
+        .unwrap();
+    let reverted = revert_through(&db, "2026-12-02-150000_oauth_resources");
+    assert_eq!(db.migrate().unwrap(), reverted);
+    let (client, resources) = db
+        .run(move |c| {
+            let client = clients::find(c, &client_id)?;
+            Ok::<_, StorageError>((client, resources::all(c, ids::ENV_LIVE)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(client.unwrap().default_resource, None);
+    assert!(resources.is_empty());
 }
