@@ -476,3 +476,50 @@ async fn sp_attribute_profile_defaults_existing_sps_to_basic(backend: Backend) {
         Some(&Released::basic("mail"))
     );
 }
+
+on_every_backend!(resources_expand_leaves_existing_clients_without_a_default);
+
+/// `oauth_resources` (issue 15): down drops the table and the two new
+/// columns; up again leaves every client without a default resource and
+/// every refresh token without a resource list (a grant of this server
+/// itself), as rows of the release before have them.
+async fn resources_expand_leaves_existing_clients_without_a_default(backend: Backend) {
+    use trusec_storage::resources::{self, ResourceFields, ResourceScope};
+    use trusec_storage::signing_keys::Alg;
+    use trusec_storage::{Clock, StorageError, clients, ids};
+
+    let (_test_db, db) = crate::fresh_db(&backend);
+    let now = Clock::System.now_naive();
+    let client_id = db
+        .run(move |c| {
+            let fields = ResourceFields {
+                identifier: "https://api.example.com".into(),
+                name: "API".into(),
+                scopes: vec![ResourceScope {
+                    name: "api:read".into(),
+                    description: "Read".into(),
+                }],
+                access_token_lifetime_seconds: None,
+                signing_alg: Alg::Es256,
+            };
+            resources::insert(c, ids::ENV_LIVE, fields, now)?;
+            let client = clients::NewClient {
+                default_resource: Some("https://api.example.com".into()),
+                ..crate::clients::new_client()
+            };
+            Ok::<_, StorageError>(clients::insert(c, client, now)?.id)
+        })
+        .await
+        .unwrap();
+    let reverted = revert_through(&db, "2026-12-02-150000_oauth_resources");
+    assert_eq!(db.migrate().unwrap(), reverted);
+    let (client, resources) = db
+        .run(move |c| {
+            let client = clients::find(c, &client_id)?;
+            Ok::<_, StorageError>((client, resources::all(c, ids::ENV_LIVE)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(client.unwrap().default_resource, None);
+    assert!(resources.is_empty());
+}
