@@ -98,8 +98,11 @@ async fn client_auth_expand_enforces_only_chosen_methods(backend: Backend) {
         })
         .await
         .unwrap();
-    db.revert_last().unwrap();
-    assert_eq!(db.migrate().unwrap(), 1);
+    let reverted = revert_through(
+        &db,
+        "2026-12-02-100000_oauth_client_auth_and_resource_server",
+    );
+    assert_eq!(db.migrate().unwrap(), reverted);
     let get = |id: String| {
         let db = db.clone();
         async move {
