@@ -146,11 +146,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .get(applications::list)
                     .post(applications::create),
             )
-            .route("/applications/{id}", web::get().to(applications::show))
-            .route(
-                "/applications/{id}/rotate-secret",
-                web::post().to(applications::rotate),
-            )
+            .service(web::resource("/applications/{id}").get(applications::show))
+            .service(web::resource("/applications/{id}/rotate-secret").post(applications::rotate))
             .route("/static/console.js", web::get().to(script)),
     );
 }

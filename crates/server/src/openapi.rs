@@ -62,7 +62,11 @@ impl Modify for Security {
         protocol::account_security_get, protocol::account_totp_start, protocol::account_totp_confirm,
         protocol::account_totp_remove, protocol::consent_get, protocol::consent_post,
         protocol::hosted_logout_get, protocol::hosted_logout_post, protocol::stylesheet, protocol::autopost_script,
-        protocol::openapi_json, protocol::api_docs,
+        protocol::openapi_json, protocol::api_docs, protocol::home,
+        protocol::console_home, protocol::console_home_slash, protocol::console_setup_get, protocol::console_setup_post,
+        protocol::console_login, protocol::console_callback, protocol::console_logout,
+        protocol::console_applications_get, protocol::console_applications_post,
+        protocol::console_application, protocol::console_rotate_secret, protocol::console_script,
     )
 )]
 pub struct ApiDoc;
@@ -144,6 +148,32 @@ pub mod protocol {
     pub fn openapi_json() {}
     #[utoipa::path(get, path = "/docs/api", tag = "operations", responses((status = 200, description = "This document, browsable", content_type = "text/html", body = String)))]
     pub fn api_docs() {}
+    #[utoipa::path(get, path = "/", tag = "operations", responses((status = 200, description = "What this server is, with links to discovery, SAML metadata, the API reference, the documentation and the console", content_type = "text/html", body = String)))]
+    pub fn home() {}
+    #[utoipa::path(get, path = "/console", tag = "console", responses((status = 303, description = "To the Applications page, or to sign in")))]
+    pub fn console_home() {}
+    #[utoipa::path(get, path = "/console/", tag = "console", responses((status = 303, description = "As /console")))]
+    pub fn console_home_slash() {}
+    #[utoipa::path(get, path = "/console/setup", tag = "console", params(("token" = String, Query, description = "The setup link's token")), responses((status = 200, description = "Create an administrator (loopback clients only unless TRUSEC_SETUP_ALLOW_REMOTE)", content_type = "text/html", body = String), (status = 400, description = "Expired or used link"), (status = 403, description = "Not a loopback client")))]
+    pub fn console_setup_get() {}
+    #[utoipa::path(post, path = "/console/setup", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, token, email, name, password"), responses((status = 303, description = "Created: on to sign in"), (status = 400, description = "Expired or used link"), (status = 403, description = "CSRF or not a loopback client"), (status = 422, description = "A field is wrong (shown next to it)")))]
+    pub fn console_setup_post() {}
+    #[utoipa::path(get, path = "/console/login", tag = "console", responses((status = 303, description = "To /oauth/authorize (code flow with PKCE) for the console's own client")))]
+    pub fn console_login() {}
+    #[utoipa::path(get, path = "/console/callback", tag = "console", params(("code" = Option<String>, Query), ("state" = String, Query), ("error" = Option<String>, Query)), responses((status = 303, description = "Signed in: to the Applications page"), (status = 400, description = "Unknown, foreign or refused sign-in"), (status = 403, description = "Not a member of trusec-admins")))]
+    pub fn console_callback() {}
+    #[utoipa::path(post, path = "/console/logout", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Signed out of the console")))]
+    pub fn console_logout() {}
+    #[utoipa::path(get, path = "/console/applications", tag = "console", responses((status = 200, description = "The environment's OAuth clients and the registration form", content_type = "text/html", body = String), (status = 303, description = "To sign in")))]
+    pub fn console_applications_get() {}
+    #[utoipa::path(post, path = "/console/applications", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, name, type, redirect_uris (one per line), grant_*, scopes"), responses((status = 201, description = "Registered: the client and its secret, shown once", content_type = "text/html", body = String), (status = 403, description = "CSRF"), (status = 422, description = "A field is wrong (shown next to it)")))]
+    pub fn console_applications_post() {}
+    #[utoipa::path(get, path = "/console/applications/{id}", tag = "console", params(("id" = String, Path, description = "client_…")), responses((status = 200, description = "The client, its discovery URL and a configuration snippet", content_type = "text/html", body = String), (status = 404, description = "Not a client of this environment")))]
+    pub fn console_application() {}
+    #[utoipa::path(post, path = "/console/applications/{id}/rotate-secret", tag = "console", params(("id" = String, Path, description = "client_…")), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "The new secret, shown once", content_type = "text/html", body = String), (status = 403, description = "CSRF"), (status = 404, description = "Not a client of this environment")))]
+    pub fn console_rotate_secret() {}
+    #[utoipa::path(get, path = "/console/static/console.js", tag = "console", responses((status = 200, description = "The console's copy buttons", content_type = "text/javascript", body = String)))]
+    pub fn console_script() {}
 }
 
 /// The document as JSON and as the Scalar browser page, rendered once at
@@ -227,6 +257,7 @@ mod tests {
             ("oauth/src/routes.rs", ""),
             ("saml/src/routes.rs", ""),
             ("ui/src/routes.rs", ""),
+            ("server/src/console.rs", "/console"),
         ];
         let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let paths = doc["paths"].as_object().unwrap();

@@ -2,7 +2,7 @@
 //! sign-in through the console's own OIDC code flow, the Applications
 //! page, CSRF, the administrator check, and environment isolation.
 
-use crate::oauth_support::{PASSWORD, hidden, new_browser};
+use crate::oauth_support::{PASSWORD, hidden, location, new_browser};
 use serde_json::{Value, json};
 use trusec_storage::admins;
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -17,16 +17,6 @@ on_every_backend!(
     rotate_secret_over_v1,
     admins_add_from_the_cli,
 );
-
-/// The `Location` of a redirect.
-fn location(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("location")
-        .unwrap_or_else(|| panic!("no Location on a {}", resp.status()))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
 
 /// A URL the server sent us to, on the test server (the settings' issuer
 /// is `http://127.0.0.1:8080`, the app listens on another port).

@@ -56,7 +56,7 @@ pub fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")
         .unwrap_or_else(|| panic!("no Location on a {} response", resp.status()))
