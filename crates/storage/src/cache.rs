@@ -20,8 +20,9 @@ use crate::ephemeral::{EphemeralStore, StoreKey};
 use crate::error::StorageError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,6 +95,9 @@ impl Cached {
     }
 }
 
+/// A decoded value and the stored bytes it was decoded from.
+type Decoded<T> = (Vec<u8>, Arc<T>);
+
 /// The values of one cached kind as last parsed, each with the bytes it
 /// was parsed from, so that a hot entry is not decoded again on every
 /// request: a read still asks the store (which stays the one authority on
@@ -101,14 +105,14 @@ impl Cached {
 /// when the store returned exactly the same bytes. Bounded: when full, it
 /// starts again empty.
 pub struct Parsed<T> {
-    entries: std::sync::Mutex<std::collections::HashMap<StoreKey, (Vec<u8>, Arc<T>)>>,
+    entries: Mutex<HashMap<StoreKey, Decoded<T>>>,
     max_entries: usize,
 }
 
 impl<T> Parsed<T> {
     pub fn new(max_entries: usize) -> Self {
         Self {
-            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            entries: Mutex::new(HashMap::new()),
             max_entries,
         }
     }
@@ -155,25 +159,17 @@ impl EphemeralStore {
         T: Serialize + DeserializeOwned,
         Fut: Future<Output = Result<Option<T>, E>>,
     {
-        match self.get(&cached.key).await {
-            Ok(Some(bytes)) => {
-                if let Some(value) = parsed.get(&cached.key, &bytes) {
-                    return Ok(Some(value));
-                }
-                if let Ok(Entry::Live(value)) = serde_json::from_slice::<Entry<T>>(&bytes) {
-                    let value = Arc::new(value);
-                    parsed.remember(&cached.key, bytes, &value);
-                    return Ok(Some(value));
-                }
+        if let Some(bytes) = self.read_cached(cached).await {
+            if let Some(value) = parsed.get(&cached.key, &bytes) {
+                return Ok(Some(value));
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, cache = cached.what, "cache unavailable"),
+            if let Some(value) = Cached::live::<T>(&bytes) {
+                let value = Arc::new(value);
+                parsed.remember(&cached.key, bytes, &value);
+                return Ok(Some(value));
+            }
         }
-        let value = load().await?;
-        if let Some(value) = &value {
-            self.fill(cached, value).await;
-        }
-        Ok(value.map(Arc::new))
+        Ok(self.load_and_fill(cached, load).await?.map(Arc::new))
     }
 
     /// The cached value when a live one parses, else `load`'s, filled
@@ -190,15 +186,31 @@ impl EphemeralStore {
         T: Serialize + DeserializeOwned,
         Fut: Future<Output = Result<Option<T>, E>>,
     {
-        match self.get(&cached.key).await {
-            Ok(Some(bytes)) => {
-                if let Ok(Entry::Live(value)) = serde_json::from_slice::<Entry<T>>(&bytes) {
-                    return Ok(Some(value));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, cache = cached.what, "cache unavailable"),
+        let bytes = self.read_cached(cached).await;
+        if let Some(value) = bytes.as_deref().and_then(Cached::live::<T>) {
+            return Ok(Some(value));
         }
+        self.load_and_fill(cached, load).await
+    }
+
+    /// The entry's bytes; a store failure is a miss (it costs only the cache).
+    async fn read_cached(&self, cached: &Cached) -> Option<Vec<u8>> {
+        self.get(&cached.key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, cache = cached.what, "cache unavailable");
+            None
+        })
+    }
+
+    /// A miss: the authority's value, filled set-if-absent.
+    async fn load_and_fill<T, E, Fut>(
+        &self,
+        cached: &Cached,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<T>, E>
+    where
+        T: Serialize,
+        Fut: Future<Output = Result<Option<T>, E>>,
+    {
         let value = load().await?;
         if let Some(value) = &value {
             self.fill(cached, value).await;

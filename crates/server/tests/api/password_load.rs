@@ -108,17 +108,8 @@ async fn sign_ins_past_the_queue_get_a_503_page_with_retry_after_then_succeed() 
     let app = small_pool().await;
     make_user(&app, "ada@example.com").await;
     let (client, login) = (app.client.clone(), app.url("/login"));
-    let csrf = hidden(
-        &client
-            .get(&login)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        "csrf_token",
-    );
+    let form = client.get(&login).send().await.unwrap();
+    let csrf = hidden(&form.text().await.unwrap(), "csrf_token");
     let sign_in = {
         let (client, login, csrf) = (client.clone(), login.clone(), csrf.clone());
         move |_email: String| {
