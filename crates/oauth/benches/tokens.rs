@@ -44,6 +44,7 @@ fn tokens(c: &mut Criterion) {
         client_id: "client_01jd8x7k3m9q2w4e6r8t0y1u3i".to_owned(),
         scope: "read:users".to_owned(),
         auth_time: None,
+        amr: Vec::new(),
         env: ids::ENV_LIVE.to_owned(),
         fid: None,
     };

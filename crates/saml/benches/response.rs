@@ -13,6 +13,8 @@ use trusec_saml::idp_key::IdpKeys;
 use trusec_saml::response::{self, AssertionInput, Signing};
 use trusec_storage::clock::Clock;
 use trusec_storage::ids;
+use trusec_storage::service_providers::Released;
+use trusec_storage::sessions::AuthMethod;
 use trusec_testdb::TestDb;
 
 const IDP: &str = "https://id.example.com";
@@ -43,10 +45,11 @@ fn responses(c: &mut Criterion) {
         name_id_format: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
         session_index: "sess_01jd8x7k3m9q2w4e6r8t0y1u3i",
         auth_instant: now,
+        authn_context: response::authn_context_class(&[AuthMethod::Pwd]),
         now,
         attributes: vec![
-            ("email".to_owned(), vec!["ada@example.com".to_owned()]),
-            ("name".to_owned(), vec!["Ada Lovelace".to_owned()]),
+            (Released::basic("email"), vec!["ada@example.com".to_owned()]),
+            (Released::basic("name"), vec!["Ada Lovelace".to_owned()]),
         ],
     };
     let mut group = c.benchmark_group("SAML response");

@@ -13,8 +13,8 @@ use samael::schema::{
 use samael::signature::{DigestAlgorithm, Signature};
 use samael::traits::ToXml;
 use std::str::FromStr;
-use trusec_storage::sessions::AuthMethod;
 use trusec_storage::service_providers::Released;
+use trusec_storage::sessions::AuthMethod;
 
 /// Assertions are valid this long (the issue asks for at most five minutes).
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(5);

@@ -34,6 +34,7 @@ fn confidential() -> NewClient {
         refresh_token_leeway_seconds: 0,
         registered_by: RegisteredBy::ManagementApi,
         resource_server: false,
+        default_resource: None,
         token_endpoint_auth_method_chosen: false,
     }
 }
