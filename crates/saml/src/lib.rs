@@ -104,35 +104,55 @@ impl SamlState {
 
     /// The SessionIndex an SP sees for a login session: opaque and
     /// different for every SP, so SPs cannot link users through it.
-    pub fn session_index(&self, sp_entity_id: &str, session_id: &str) -> String {
-        format!(
-            "_{}",
-            self.persistent_name_id(&format!("session-index\0{sp_entity_id}"), session_id)
-        )
+    ///
+    /// # Errors
+    /// When the HMAC cannot be computed ([`Self::persistent_name_id`]).
+    pub fn session_index(&self, sp_entity_id: &str, session_id: &str) -> Result<String, SamlError> {
+        let id = self.persistent_name_id(&format!("session-index\0{sp_entity_id}"), session_id)?;
+        Ok(format!("_{id}"))
     }
 
     /// A transient NameID (SAML core §8.3.8): opaque, different for every
     /// SP and every login session, so it lasts as long as the session and
     /// single logout can still name it.
-    pub fn transient_name_id(&self, sp_entity_id: &str, session_id: &str) -> String {
+    ///
+    /// # Errors
+    /// When the HMAC cannot be computed ([`Self::persistent_name_id`]).
+    pub fn transient_name_id(
+        &self,
+        sp_entity_id: &str,
+        session_id: &str,
+    ) -> Result<String, SamlError> {
         self.persistent_name_id(&format!("transient\0{sp_entity_id}"), session_id)
     }
 
     /// A persistent NameID (SAML core §8.3.7): HMAC-SHA256 of the SP and the
     /// user, so the same user looks the same to one SP and unrelated to two.
-    pub fn persistent_name_id(&self, sp_entity_id: &str, user_id: &str) -> String {
+    ///
+    /// # Errors
+    /// When OpenSSL cannot compute the HMAC: an internal error, never a
+    /// fallback value (an empty MAC would give every user the same NameID).
+    pub fn persistent_name_id(
+        &self,
+        sp_entity_id: &str,
+        user_id: &str,
+    ) -> Result<String, SamlError> {
         use base64::Engine;
-        let mac = trusec_storage::secrets::hmac_sha256(
-            &self.persistent_secret,
-            &[sp_entity_id.as_bytes(), b"\0", user_id.as_bytes()],
-        );
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.unwrap_or_default())
+        let mac = self.mac(&[sp_entity_id.as_bytes(), b"\0", user_id.as_bytes()])?;
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// HMAC-SHA-256 under the deployment's NameID secret.
+    fn mac(&self, parts: &[&[u8]]) -> Result<Vec<u8>, SamlError> {
+        trusec_storage::secrets::hmac_sha256(&self.persistent_secret, parts)
+            .map_err(|e| SamlError::internal(&e))
     }
 
     /// The scope of `subject-id` and `pairwise-id` values: the issuer's
     /// host, lower case (Subject Identifier Attributes profile §3.2: ASCII
     /// letters, digits, hyphen and period, an SP checks it against the
-    /// `shibmd:Scope` it trusts for this IdP).
+    /// `shibmd:Scope` it trusts for this IdP). The issuer was parsed as an
+    /// http(s) URL with a host at start-up.
     fn identifier_scope(&self) -> String {
         url::Url::parse(&self.issuer)
             .ok()
@@ -143,20 +163,28 @@ impl SamlState {
     /// A scoped identifier: the lower-case hex of an HMAC of `parts`
     /// (letters and digits only, 64 of the 127 characters allowed), `@`,
     /// the scope (profile §3.2).
-    fn scoped_identifier(&self, parts: &[&[u8]]) -> String {
-        let mac = trusec_storage::secrets::hmac_sha256(&self.persistent_secret, parts)
-            .unwrap_or_default();
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{hex}@{}", self.identifier_scope())
+    fn scoped_identifier(&self, parts: &[&[u8]]) -> Result<String, SamlError> {
+        let hex: String = self
+            .mac(parts)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(format!("{hex}@{}", self.identifier_scope()))
     }
 
     /// `subject-id` (profile §3.3): the user, the same to every SP of this IdP.
-    pub fn subject_id(&self, user_id: &str) -> String {
+    ///
+    /// # Errors
+    /// When the HMAC cannot be computed.
+    pub fn subject_id(&self, user_id: &str) -> Result<String, SamlError> {
         self.scoped_identifier(&[b"subject-id\0", user_id.as_bytes()])
     }
 
     /// `pairwise-id` (profile §3.4): the user, different for every SP.
-    pub fn pairwise_id(&self, sp_entity_id: &str, user_id: &str) -> String {
+    ///
+    /// # Errors
+    /// When the HMAC cannot be computed.
+    pub fn pairwise_id(&self, sp_entity_id: &str, user_id: &str) -> Result<String, SamlError> {
         self.scoped_identifier(&[
             b"pairwise-id\0",
             sp_entity_id.as_bytes(),

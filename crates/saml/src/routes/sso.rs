@@ -339,26 +339,30 @@ fn attribute_values(
     sp: &ServiceProviderRow,
     user: &UserRow,
     attribute: UserAttribute,
-) -> Vec<String> {
-    match attribute {
-        UserAttribute::SubjectId => vec![state.subject_id(&user.id)],
-        UserAttribute::PairwiseId => vec![state.pairwise_id(&sp.entity_id, &user.id)],
+) -> Result<Vec<String>, SamlError> {
+    Ok(match attribute {
+        UserAttribute::SubjectId => vec![state.subject_id(&user.id)?],
+        UserAttribute::PairwiseId => vec![state.pairwise_id(&sp.entity_id, &user.id)?],
         UserAttribute::Email => vec![user.email.clone()],
         UserAttribute::Name => user.name.clone().into_iter().collect(),
         UserAttribute::GivenName => user.given_name.clone().into_iter().collect(),
         UserAttribute::FamilyName => user.family_name.clone().into_iter().collect(),
         UserAttribute::Groups => serde_json::from_str(&user.groups).unwrap_or_default(),
-    }
+    })
 }
 
 /// The NameID this SP knows the user by, in its format.
-fn name_id(state: &SamlState, sp: &ServiceProviderRow, login: &LoginSession) -> String {
+fn name_id(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    login: &LoginSession,
+) -> Result<String, SamlError> {
     let user = &login.user;
     match sp.name_id_format {
-        NameIdFormat::EmailAddress => user.email.clone(),
+        NameIdFormat::EmailAddress => Ok(user.email.clone()),
         NameIdFormat::Persistent => state.persistent_name_id(&sp.entity_id, &user.id),
         NameIdFormat::Transient => state.transient_name_id(&sp.entity_id, &login.session.id),
-        NameIdFormat::Unspecified => user.id.clone(),
+        NameIdFormat::Unspecified => Ok(user.id.clone()),
     }
 }
 
@@ -370,15 +374,16 @@ async fn respond(
 ) -> Result<HttpResponse, SamlError> {
     let user = &login.user;
     let format_uri = sp.name_id_format.urn();
-    let name_id = name_id(state, sp, login);
-    let attributes = sp
-        .attributes
-        .iter()
-        .map(|(ours, released)| (released.clone(), attribute_values(state, sp, user, *ours)))
-        .filter(|(_, values)| !values.is_empty())
-        .collect();
+    let name_id = name_id(state, sp, login)?;
+    let mut attributes = Vec::with_capacity(sp.attributes.len());
+    for (ours, released) in sp.attributes.iter() {
+        let values = attribute_values(state, sp, user, *ours)?;
+        if !values.is_empty() {
+            attributes.push((released.clone(), values));
+        }
+    }
     let now = state.core().clock.now();
-    let session_index = state.session_index(&sp.entity_id, &login.session.id);
+    let session_index = state.session_index(&sp.entity_id, &login.session.id)?;
     let input = AssertionInput {
         idp_entity_id: &state.entity_id(),
         sp_entity_id: &sp.entity_id,
@@ -457,9 +462,9 @@ mod tests {
                 Some(*format),
             )
             .await;
-            let id = name_id(&state, &sp, &login);
-            let next_session = name_id(&state, &sp, &later);
-            let other_sp = name_id(&state, &other, &login);
+            let id = name_id(&state, &sp, &login).unwrap();
+            let next_session = name_id(&state, &sp, &later).unwrap();
+            let other_sp = name_id(&state, &other, &login).unwrap();
             match format {
                 NameIdFormat::EmailAddress => assert_eq!(id, "ada@example.com"),
                 NameIdFormat::Unspecified => assert_eq!(id, login.user.id),
@@ -473,10 +478,15 @@ mod tests {
                     assert_ne!(id, other_sp, "different for every SP");
                     assert_eq!(
                         id,
-                        name_id(&state, &sp, &login),
+                        name_id(&state, &sp, &login).unwrap(),
                         "stable within the session"
                     );
-                    assert_ne!(id, state.persistent_name_id(&sp.entity_id, &login.user.id));
+                    assert_ne!(
+                        id,
+                        state
+                            .persistent_name_id(&sp.entity_id, &login.user.id)
+                            .unwrap()
+                    );
                 }
             }
         }

@@ -35,6 +35,7 @@ async fn seen(app: &TestApp, user_id: &str) -> Seen {
                 e.saml.transient_name_id(SP, "ses_1"),
             ]
         })
+        .map(Result::unwrap)
         .collect();
     let jwks: Value = app
         .client
