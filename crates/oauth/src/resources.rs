@@ -95,7 +95,7 @@ fn well_formed(identifier: &str) -> bool {
 ///
 /// # Errors
 /// `invalid_target` for a malformed or unknown one; database failures.
-pub async fn lookup(state: &OAuthState, identifier: &str) -> Result<Audience, OAuthError> {
+async fn lookup(state: &OAuthState, identifier: &str) -> Result<Audience, OAuthError> {
     if identifier == state.settings.issuer {
         return Ok(Audience::Own);
     }
@@ -114,6 +114,32 @@ pub async fn lookup(state: &OAuthState, identifier: &str) -> Result<Audience, OA
         .ok_or_else(|| OAuthError::invalid_target(format!("unknown resource {identifier}")))
 }
 
+/// The audience `identifier` names, for `client`: an API only when the
+/// client was registered for it, i.e. is allowed at least one of its
+/// scopes. Without this a client could get a token whose `aud` is any API
+/// of the environment (with an empty scope), which an API that checks only
+/// `aud` would accept (RFC 8707 §2: an unauthorized target is
+/// `invalid_target`).
+///
+/// # Errors
+/// `invalid_target` for a malformed, unknown or unauthorized resource;
+/// database failures.
+async fn lookup_for(
+    state: &OAuthState,
+    client: &ClientRow,
+    identifier: &str,
+) -> Result<Audience, OAuthError> {
+    let audience = lookup(state, identifier).await?;
+    match &audience {
+        Audience::Own => Ok(audience),
+        Audience::Api(r) if client.scopes.0.iter().any(|s| r.has_scope(s)) => Ok(audience),
+        Audience::Api(r) => Err(OAuthError::invalid_target(format!(
+            "the client is not registered for resource {}: none of its scopes is the client's",
+            r.identifier
+        ))),
+    }
+}
+
 /// The audience of a request that names no resource (RFC 8707 §2), from
 /// the scopes it asks for (`None`: it asked for none, and gets the
 /// client's default, or this server).
@@ -128,7 +154,7 @@ async fn default_for(
         first.is_some() && !first.into_iter().chain(others).any(scopes::is_management)
     });
     match (&client.default_resource, for_api) {
-        (Some(default), true) => lookup(state, default).await,
+        (Some(default), true) => lookup_for(state, client, default).await,
         (None, true) if requested.is_some() => Err(OAuthError::invalid_target(
             "name the resource these scopes are for with the resource parameter (RFC 8707 §2); \
              the client has no default_resource",
@@ -167,7 +193,7 @@ pub async fn for_authorization(
 ) -> Result<Vec<Audience>, OAuthError> {
     let mut audiences = Vec::new();
     for identifier in params.all("resource") {
-        let audience = lookup(state, identifier).await?;
+        let audience = lookup_for(state, client, identifier).await?;
         let id = audience.identifier(&state.settings.issuer);
         if !audiences
             .iter()
@@ -212,10 +238,10 @@ pub async fn for_token(
         (Some(r), Some(g)) if !g.iter().any(|x| x == r) => Err(OAuthError::invalid_target(
             format!("resource {r} was not part of the authorization grant"),
         )),
-        (Some(r), _) => lookup(state, r).await,
+        (Some(r), _) => lookup_for(state, client, r).await,
         // Grants of earlier releases were all for this server.
         (None, Some([])) => Ok(Audience::Own),
-        (None, Some([first, ..])) => lookup(state, first).await,
+        (None, Some([first, ..])) => lookup_for(state, client, first).await,
         (None, None) => default_for(state, client, requested).await,
     }
 }

@@ -86,6 +86,36 @@ pub struct ResourceFields {
 }
 
 const IDENTIFIER_KEY: &str = "oauth_resources_environment_identifier_key";
+/// Orders the writers of one deployment's resources, so that two
+/// registrations at once cannot both claim a scope name.
+const PG_RESOURCES_LOCK: i64 = 0x7275_7365_635f_7273;
+/// `Conflict(SCOPE_TAKEN + name)`: another resource of the environment has
+/// that scope.
+pub const SCOPE_TAKEN: &str = "scope_taken:";
+
+/// Scope names are unique among an environment's resources: a client's
+/// `scopes` are bare names, so a name two APIs share would let a client
+/// allowed it for one get tokens for the other. Checked inside the
+/// caller's serialised transaction.
+fn claim_scopes(
+    conn: &mut DbConnection,
+    env: &str,
+    except_id: Option<&str>,
+    scopes: &[ResourceScope],
+) -> Result<(), StorageError> {
+    crate::db::serialize_writers(conn, PG_RESOURCES_LOCK)?;
+    let others = all(conn, env)?;
+    let taken = scopes.iter().find(|s| {
+        others
+            .iter()
+            .filter(|r| Some(r.id.as_str()) != except_id)
+            .any(|r| r.has_scope(&s.name))
+    });
+    match taken {
+        Some(s) => Err(StorageError::Conflict(format!("{SCOPE_TAKEN}{}", s.name))),
+        None => Ok(()),
+    }
+}
 
 fn conflict(e: diesel::result::Error) -> StorageError {
     match StorageError::from(e) {
@@ -97,7 +127,9 @@ fn conflict(e: diesel::result::Error) -> StorageError {
 /// Registers a resource in `env`.
 ///
 /// # Errors
-/// `Conflict` when the identifier is registered in this environment already.
+/// `Conflict` when the identifier is registered in this environment
+/// already, or one of its scope names is another resource's
+/// ([`SCOPE_TAKEN`]).
 pub fn insert(
     conn: &mut DbConnection,
     env: &str,
@@ -115,11 +147,14 @@ pub fn insert(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(oauth_resources::table)
-        .values(&row)
-        .execute(conn)
-        .map_err(conflict)?;
-    Ok(row)
+    conn.transaction(|conn| {
+        claim_scopes(conn, env, None, &row.scopes.0)?;
+        diesel::insert_into(oauth_resources::table)
+            .values(&row)
+            .execute(conn)
+            .map_err(conflict)?;
+        Ok(row)
+    })
 }
 
 /// # Errors
@@ -188,7 +223,7 @@ pub fn list(
 ///
 /// # Errors
 /// `NotFound`, or `Conflict` when another resource of this environment has
-/// the identifier.
+/// the identifier or one of the scope names ([`SCOPE_TAKEN`]).
 pub fn replace(
     conn: &mut DbConnection,
     env: &str,
@@ -198,6 +233,7 @@ pub fn replace(
 ) -> Result<(ResourceRow, Vec<String>), StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
+        claim_scopes(conn, env, Some(id), &fields.scopes)?;
         let old = get(conn, env, id)?;
         diesel::update(oauth_resources::table.filter(oauth_resources::id.eq(id)))
             .set((

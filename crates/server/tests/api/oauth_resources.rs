@@ -11,6 +11,7 @@ on_every_backend!(
     resources_are_managed_and_validated,
     client_credentials_tokens_are_for_one_resource,
     the_code_flow_binds_its_resources_through_refresh,
+    a_client_gets_tokens_only_for_the_apis_it_is_registered_for,
 );
 
 const ISSUER: &str = "http://127.0.0.1:8080";
@@ -506,4 +507,68 @@ async fn the_code_flow_binds_its_resources_through_refresh(backend: Backend) {
             trip.callback
         );
     }
+}
+
+/// A client allowed none of an API's scopes gets no token for it, not even
+/// one with an empty scope (which an API checking only `aud` would take);
+/// and no two APIs of an environment share a scope name, so a client's
+/// scope names one API.
+async fn a_client_gets_tokens_only_for_the_apis_it_is_registered_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    three_apis(&app).await;
+    let client = confidential_client(&app, json!({"scopes": ["orders:read"]})).await;
+    for extra in [
+        vec![("resource", BILLING)],
+        vec![("resource", OTHER), ("scope", "orders:read")],
+    ] {
+        let (status, body) = cc(&app, &client, &extra).await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_target")),
+            "{body}"
+        );
+    }
+    let (status, body) = cc(&app, &client, &[("resource", ORDERS)]).await;
+    assert_eq!(
+        (status, &body["scope"]),
+        (200, &json!("orders:read")),
+        "{body}"
+    );
+
+    // Another API claiming orders:read is refused, on create and on update.
+    let (status, body) = status_json(
+        app.post(
+            "/v1/oauth/resources",
+            &app.secret_key,
+            &json!({"identifier": "https://api.example.com/shadow", "name": "Shadow",
+                    "scopes": [{"name": "orders:read", "description": "Also orders"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (409, &json!("scopes")),
+        "{body}"
+    );
+    let (_, list) = status_json(app.get("/v1/oauth/resources", &app.secret_key).await).await;
+    let other = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["identifier"] == OTHER)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = status_json(
+        app.patch(
+            &format!("/v1/oauth/resources/{other}"),
+            &app.secret_key,
+            &json!({"scopes": [{"name": "orders:read", "description": "Also orders"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
 }

@@ -59,6 +59,13 @@ fn validated(
 
 fn taken(e: StorageError) -> ApiError {
     match e {
+        StorageError::Conflict(key) if key.starts_with(repo::SCOPE_TAKEN) => ApiError::Conflict {
+            message: format!(
+                "scope {} is a scope of another resource in this environment already: scope names are unique, so that a client's scope names one API",
+                &key[repo::SCOPE_TAKEN.len()..]
+            ),
+            param: Some("scopes".into()),
+        },
         StorageError::Conflict(_) => ApiError::Conflict {
             message: "a resource with this identifier exists already in this environment".into(),
             param: Some("identifier".into()),
