@@ -13,6 +13,7 @@ export type {
   Duration,
   Sessions,
 } from './sessions.js';
+export type { Resource, ResourceScope, ResourceSigningAlg, ResourceCreateParams, ResourceUpdateParams, Resources } from './resources.js';
 export type { ApiKey, ApiKeyType, CreatedApiKey, RotatedApiKey, ApiKeys } from './api-keys.js';
 export type { AuditEvent, AuditEventType, AuditEventListParams, AuditEvents } from './audit-events.js';
 export type { SigningKeyRotation, SigningKeys } from './signing-keys.js';
