@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TruSec, TruSecError, generateCodeChallenge, generateCodeVerifier } from '@trusec/sdk';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { signIn } from './support/login.mjs';
 import { REDIRECT_URI, client, resource, server, user } from './support/fixtures.mjs';
 
@@ -14,6 +15,14 @@ const verifier = new TruSec({ issuer: srv.issuer });
 async function callback(trusec, who, params) {
   const url = trusec.oauth.getAuthorizationUrl({ redirectUri: REDIRECT_URI, state: 'st-r', ...params });
   return signIn(url, { ...who, leaveAt: REDIRECT_URI });
+}
+
+const jwks = createRemoteJWKSet(new URL((await verifier.oauth.discover()).jwksUri));
+
+/** A second opinion from an independent JWT library (jose): RFC 9068 `typ`, `iss`, `aud`, signature. */
+async function joseAgrees(token, audience) {
+  const { payload: p, protectedHeader } = await jwtVerify(token, jwks, { issuer: srv.issuer, audience, typ: 'at+jwt' });
+  return { ...p, alg: protectedHeader.alg };
 }
 
 /** The JWT payload, unverified: to look at what the server put there. */
@@ -43,6 +52,8 @@ describe('a sign-in for an API', () => {
     assert.equal(claims.clientId, clientId);
     await assert.rejects(verifier.tokens.verify(tokens.accessToken), { type: 'invalid_token', status: 401 });
     await assert.rejects(verifier.tokens.verify(tokens.accessToken, { audience: srv.issuer }), { type: 'invalid_token' });
+    assert.equal((await joseAgrees(tokens.accessToken, orders.identifier)).alg, 'ES256');
+    await assert.rejects(joseAgrees(tokens.accessToken, srv.issuer), { code: 'ERR_JWT_CLAIM_VALIDATION_FAILED', claim: 'aud' });
     // A token for the API is not one for TruSec's own userinfo.
     await assert.rejects(trusec.users.me({ accessToken: tokens.accessToken }), { status: 401 });
     // The ID token is still the client's (OIDC Core §2).
@@ -138,7 +149,7 @@ describe('client credentials', () => {
     assert.equal(tokens.idToken, undefined);
     const claims = await verifier.tokens.verify(tokens.accessToken, { audience: reports.identifier });
     assert.equal(claims.sub, creds.clientId, 'the client acts for itself');
-    assert.equal(JSON.parse(Buffer.from(tokens.accessToken.split('.')[0], 'base64url')).alg, 'RS256');
+    assert.equal((await joseAgrees(tokens.accessToken, reports.identifier)).alg, 'RS256');
     await assert.rejects(verifier.tokens.verify(tokens.accessToken), { type: 'invalid_token' });
 
     // Without scope: every scope of the resource the client may use.
@@ -150,7 +161,7 @@ describe('client credentials', () => {
   });
 
   test('default_resource stands in for resource; a public client cannot use the grant', async () => {
-    const metrics = await resource(srv, 'metrics');
+    const metrics = await resource(srv, 'metrics', { signing_alg: 'EdDSA' });
     const creds = await client(srv, 'confidential', [metrics.read], {
       grant_types: ['client_credentials'],
       default_resource: metrics.identifier,
@@ -158,6 +169,7 @@ describe('client credentials', () => {
     const backend = new TruSec({ issuer: srv.issuer, ...creds });
     const tokens = await backend.oauth.clientCredentials({ scope: metrics.read });
     assert.equal((await verifier.tokens.verify(tokens.accessToken, { audience: metrics.identifier })).scope, metrics.read);
+    assert.equal((await joseAgrees(tokens.accessToken, metrics.identifier)).alg, 'EdDSA');
 
     const pub = new TruSec({ issuer: srv.issuer, clientId: creds.clientId });
     await assert.rejects(pub.oauth.clientCredentials({ resource: metrics.identifier }), { type: 'invalid_configuration' });
