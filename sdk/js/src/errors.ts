@@ -17,7 +17,7 @@ export type ApiErrorType =
   | 'internal_error'
   | 'unavailable';
 
-/** RFC 6749 §5.2 / §4.1.2.1, RFC 7009 and RFC 6750 §3.1 error codes. */
+/** RFC 6749 §5.2 / §4.1.2.1, RFC 7009, RFC 8707 §2 and RFC 6750 §3.1 error codes. */
 export type OAuthErrorCode =
   | 'invalid_request'
   | 'invalid_client'
@@ -25,6 +25,8 @@ export type OAuthErrorCode =
   | 'unauthorized_client'
   | 'unsupported_grant_type'
   | 'invalid_scope'
+  /** RFC 8707 §2: the `resource` is unknown, malformed, not allowed to the client, or not part of the grant. */
+  | 'invalid_target'
   | 'unsupported_token_type'
   | 'temporarily_unavailable'
   | 'server_error'

@@ -3,7 +3,7 @@ export type { TruSecOptions, Discovery } from './context.js';
 export { TruSecError } from './errors.js';
 export type { TruSecErrorType, ApiErrorType, OAuthErrorCode, ClientErrorType } from './errors.js';
 export { generateCodeVerifier, generateCodeChallenge } from './pkce.js';
-export type { AuthorizationUrlParams, ExchangeCodeParams, TokenSet, OAuth } from './oauth.js';
+export type { AuthorizationUrlParams, ExchangeCodeParams, RefreshParams, ClientCredentialsParams, TokenSet, OAuth } from './oauth.js';
 export type { User, UserCreateParams, UserUpdateParams, UserInfo, Users } from './users.js';
 export type {
   Session,
@@ -13,6 +13,7 @@ export type {
   Duration,
   Sessions,
 } from './sessions.js';
+export type { Resource, ResourceScope, ResourceSigningAlg, ResourceCreateParams, ResourceUpdateParams, Resources } from './resources.js';
 export type { ApiKey, ApiKeyType, CreatedApiKey, RotatedApiKey, ApiKeys } from './api-keys.js';
 export type { AuditEvent, AuditEventType, AuditEventListParams, AuditEvents } from './audit-events.js';
 export type { SigningKeyRotation, SigningKeys } from './signing-keys.js';

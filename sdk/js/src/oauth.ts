@@ -1,9 +1,11 @@
 /**
  * OAuth 2.0 / OIDC for apps: the authorization URL (RFC 6749 §4.1.1 with
- * RFC 7636 PKCE), the code exchange and refresh (RFC 6749 §4.1.3, §6), and
- * revocation (RFC 7009), at the endpoints the discovery document names.
+ * RFC 7636 PKCE), the code exchange and refresh (RFC 6749 §4.1.3, §6), the
+ * client credentials grant (§4.4), and revocation (RFC 7009), at the
+ * endpoints the discovery document names. Each may name the API the tokens
+ * are for with RFC 8707 `resource`.
  */
-import { TruSecError } from './errors.js';
+import { TruSecError, configError } from './errors.js';
 import { type Context, type Discovery, required } from './context.js';
 import { fromWire } from './wire.js';
 
@@ -20,12 +22,34 @@ export interface AuthorizationUrlParams {
   prompt?: 'none' | 'login' | 'consent' | (string & {});
   /** OIDC `max_age`: seconds since the last sign-in after which the user must sign in again. */
   maxAge?: number;
+  /**
+   * The APIs (registered resource identifiers) the sign-in is for (RFC 8707
+   * §2.1): one `resource` parameter each. Each token request then names at
+   * most one of them.
+   */
+  resource?: string | string[];
 }
 
 export interface ExchangeCodeParams {
   code: string;
   redirectUri: string;
   codeVerifier?: string;
+  /** The one API of the authorization request this access token is for (RFC 8707 §2.2); by default the first named. */
+  resource?: string;
+}
+
+export interface RefreshParams {
+  refreshToken: string;
+  scope?: string[] | string;
+  /** An API of the original grant this access token is for (RFC 8707 §2.2). */
+  resource?: string;
+}
+
+export interface ClientCredentialsParams {
+  /** By default every scope of the resource the client may use. */
+  scope?: string[] | string;
+  /** The API the token is for (RFC 8707 §2.2); by default the client's `default_resource`. */
+  resource?: string;
 }
 
 export interface TokenSet {
@@ -56,7 +80,7 @@ export class OAuth {
     const clientId = this.ctx.requireClientId();
     required(params?.redirectUri, 'redirectUri');
     required(params.state, 'state');
-    const scope = Array.isArray(params.scope) ? params.scope.join(' ') : params.scope;
+    const scope = scopeString(params.scope);
     required(scope, 'scope');
     const method = params.codeChallengeMethod ?? (params.codeChallenge === undefined ? undefined : 'S256');
     if (method !== undefined && method !== 'S256') {
@@ -84,6 +108,8 @@ export class OAuth {
     if (params.nonce !== undefined) q.set('nonce', params.nonce);
     if (params.prompt !== undefined) q.set('prompt', params.prompt);
     if (params.maxAge !== undefined) q.set('max_age', String(params.maxAge));
+    const resources = params.resource === undefined ? [] : Array.isArray(params.resource) ? params.resource : [params.resource];
+    for (const r of resources) q.append('resource', resourceIndicator(r));
     return url.toString();
   }
 
@@ -121,14 +147,32 @@ export class OAuth {
       redirect_uri: params.redirectUri,
     };
     if (params.codeVerifier !== undefined) form['code_verifier'] = params.codeVerifier;
+    if (params.resource !== undefined) form['resource'] = oneResource(params.resource);
     return tokenSet(await this.post('tokenEndpoint', form));
   }
 
   /** A new token set for a refresh token (RFC 6749 §6); the old refresh token is spent. */
-  async refresh(params: { refreshToken: string; scope?: string[] | string }): Promise<TokenSet> {
+  async refresh(params: RefreshParams): Promise<TokenSet> {
     required(params?.refreshToken, 'refreshToken');
     const form: Record<string, string> = { grant_type: 'refresh_token', refresh_token: params.refreshToken };
-    if (params.scope !== undefined) form['scope'] = Array.isArray(params.scope) ? params.scope.join(' ') : params.scope;
+    if (params.scope !== undefined) form['scope'] = scopeString(params.scope);
+    if (params.resource !== undefined) form['resource'] = oneResource(params.resource);
+    return tokenSet(await this.post('tokenEndpoint', form));
+  }
+
+  /**
+   * An access token for the client itself, no user (RFC 6749 §4.4): a
+   * backend calling an API. Needs a confidential client (a client secret)
+   * registered with the `client_credentials` grant. No refresh or ID token
+   * (§4.4.3): ask again when it expires.
+   */
+  async clientCredentials(params: ClientCredentialsParams = {}): Promise<TokenSet> {
+    if (this.ctx.clientSecret === undefined) {
+      throw configError('clientCredentials needs a confidential client: pass clientSecret (RFC 6749 §4.4)');
+    }
+    const form: Record<string, string> = { grant_type: 'client_credentials' };
+    if (params.scope !== undefined) form['scope'] = scopeString(params.scope);
+    if (params.resource !== undefined) form['resource'] = oneResource(params.resource);
     return tokenSet(await this.post('tokenEndpoint', form));
   }
 
@@ -171,6 +215,44 @@ export class OAuth {
     const answer = await this.ctx.http.send(url, { method: 'POST', headers, body: body.toString() });
     return answer.body;
   }
+}
+
+function scopeString(scope: string[] | string): string {
+  return Array.isArray(scope) ? scope.join(' ') : scope;
+}
+
+/**
+ * RFC 8707 §2: a resource is an absolute URI without a fragment. Refused
+ * here as the server would (`invalid_target`), before a browser is sent
+ * away with it; whether it is registered is the server's to say.
+ */
+function resourceIndicator(value: unknown): string {
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (value as string).includes('#')) {
+    throw new TruSecError({
+      type: 'invalid_target',
+      param: 'resource',
+      message: 'resource must be an absolute URI without a fragment (RFC 8707 §2)',
+    });
+  }
+  return value as string;
+}
+
+/** A token request names one resource: every TruSec access token has exactly one audience (RFC 8707 §2.2). */
+function oneResource(value: unknown): string {
+  if (Array.isArray(value)) {
+    throw new TruSecError({
+      type: 'invalid_target',
+      param: 'resource',
+      message: 'name one resource per token request: each access token has one audience (RFC 8707 §2.2)',
+    });
+  }
+  return resourceIndicator(value);
 }
 
 function formEncode(value: string): string {

@@ -1,10 +1,11 @@
-// The /v1 resources through the SDK: users, sessions, API keys, audit
-// events; camelCase ↔ snake_case; pagination (a page, and every page).
+// The /v1 resources through the SDK: users, sessions, API keys, API
+// resources (RFC 8707), audit events; camelCase ↔ snake_case; pagination (a page, and every page).
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
+import { randomUUID } from 'node:crypto';
 import { TruSec } from '@trusec/sdk';
-import { email, server } from './support/fixtures.mjs';
+import { client, email, server } from './support/fixtures.mjs';
 
 const srv = await server();
 const trusec = new TruSec({ issuer: srv.issuer, apiKey: srv.secretKey });
@@ -150,6 +151,56 @@ describe('API keys', () => {
     await assert.rejects(trusec.users.get(u.id), { type: 'not_found' });
     const d = await sandbox.oauth.discover();
     assert.equal(d.issuer, `${srv.issuer}/env/test`);
+  });
+});
+
+describe('API resources', () => {
+  test('create, get, list, update, delete; the identifier is unique and never the issuer', async () => {
+    const identifier = `https://api.example.com/inventory-${randomUUID()}`;
+    const created = await trusec.resources.create({
+      identifier,
+      name: 'Inventory',
+      scopes: [{ name: 'inventory:read', description: 'See the stock' }],
+      accessTokenLifetimeSeconds: 300,
+      signingAlg: 'EdDSA',
+    });
+    assert.match(created.id, /^res_/);
+    assert.equal(created.identifier, identifier);
+    assert.equal(created.accessTokenLifetimeSeconds, 300, 'camelCase fields');
+    assert.equal(created.signingAlg, 'EdDSA');
+    assert.deepEqual(created.scopes, [{ name: 'inventory:read', description: 'See the stock' }]);
+    assert.deepEqual(await trusec.resources.get(created.id), created);
+
+    const seen = [];
+    for await (const r of trusec.resources.list({ limit: 1 })) seen.push(r.id);
+    assert.ok(seen.includes(created.id));
+
+    const updated = await trusec.resources.update(created.id, {
+      name: 'Stock',
+      scopes: [
+        { name: 'inventory:read', description: 'See the stock' },
+        { name: 'inventory:write', description: 'Change the stock' },
+      ],
+    });
+    assert.equal(updated.name, 'Stock');
+    assert.equal(updated.scopes.length, 2);
+    assert.equal(updated.identifier, identifier);
+
+    await assert.rejects(trusec.resources.create({ identifier, name: 'Again' }), { type: 'conflict', status: 409, param: 'identifier' });
+    await assert.rejects(trusec.resources.create({ identifier: srv.issuer, name: 'Me' }), { type: 'validation', status: 422, param: 'identifier' });
+    await assert.rejects(
+      trusec.resources.create({ identifier: `${identifier}-2`, name: 'Own scope', scopes: [{ name: 'read:users', description: 'x' }] }),
+      { type: 'validation', param: 'scopes' },
+    );
+
+    // A client may be allowed its scopes and name it as default_resource; a deleted one is gone for tokens too.
+    const creds = await client(srv, 'confidential', ['inventory:read'], { grant_types: ['client_credentials'], default_resource: identifier });
+    const backend = new TruSec({ issuer: srv.issuer, ...creds });
+    const { accessToken } = await backend.oauth.clientCredentials();
+    assert.equal((await backend.tokens.verify(accessToken, { audience: identifier })).scope, 'inventory:read');
+    assert.deepEqual(await trusec.resources.delete(created.id), { id: created.id, deleted: true });
+    await assert.rejects(trusec.resources.get(created.id), { type: 'not_found', status: 404 });
+    await assert.rejects(backend.oauth.clientCredentials({ resource: identifier }), { type: 'invalid_target', status: 400 });
   });
 });
 

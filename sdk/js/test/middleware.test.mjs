@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { TruSec } from '@trusec/sdk';
-import { server } from './support/fixtures.mjs';
+import { client, resource, server } from './support/fixtures.mjs';
 import { tokenSource } from './support/tokens.mjs';
 
 const srv = await server();
@@ -76,6 +76,36 @@ describe('requireToken (node:http / Express)', async () => {
     const basic = await fetch(open, { headers: { authorization: 'Basic dXNlcjpwYXNz' } });
     assert.equal(basic.status, 401);
     assert.doesNotMatch(basic.headers.get('www-authenticate'), /error=/);
+  });
+});
+
+describe('requireToken for an API resource (RFC 8707)', async () => {
+  const orders = await resource(srv, 'mw-orders');
+  const creds = await client(srv, 'confidential', [orders.read, orders.write], { grant_types: ['client_credentials'] });
+  const backend = new TruSec({ issuer: srv.issuer, ...creds });
+  const { accessToken: readOnly } = await backend.oauth.clientCredentials({ scope: orders.read, resource: orders.identifier });
+  const api = await nodeApp(trusec.middleware.requireToken({ audience: orders.identifier, scopes: [orders.read] }));
+  const writes = await nodeApp(trusec.middleware.requireToken({ audience: orders.identifier, scopes: [orders.write] }));
+  const open = await nodeApp(trusec.middleware.requireToken());
+
+  test('the resource\'s token passes where the resource is the audience', async () => {
+    const r = await fetch(api, { headers: bearer(readOnly) });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).sub, creds.clientId);
+  });
+
+  test('a token for TruSec itself is not one for the API, nor the other way round', async () => {
+    const own = await fetch(api, { headers: bearer(accessToken) });
+    assert.equal(own.status, 401);
+    assert.match(own.headers.get('www-authenticate'), /error="invalid_token"/);
+    const back = await fetch(open, { headers: bearer(readOnly) });
+    assert.equal(back.status, 401);
+  });
+
+  test('the resource\'s scopes are checked as any others', async () => {
+    const r = await fetch(writes, { headers: bearer(readOnly) });
+    assert.equal(r.status, 403);
+    assert.match(r.headers.get('www-authenticate'), new RegExp(`scope="${orders.write}"`));
   });
 });
 

@@ -172,7 +172,7 @@ describe('discovery', () => {
     );
   });
 
-  test('device flow and resource indicators are not offered (the server has neither yet)', () => {
+  test('the device flow is not offered (the server has none yet)', () => {
     const trusec = new TruSec({ issuer: srv.issuer, clientId: 'client_x' });
     assert.equal(trusec.oauth.deviceAuthorization, undefined);
     assert.equal(trusec.oauth.pollDeviceToken, undefined);

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { TruSec } from '@trusec/sdk';
 import { signIn } from './support/login.mjs';
-import { REDIRECT_URI, client, email, server, user } from './support/fixtures.mjs';
+import { REDIRECT_URI, client, email, resource, server, user } from './support/fixtures.mjs';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const out = new URL('./.readme/', import.meta.url);
@@ -25,11 +25,18 @@ const examples = {};
 before(async () => {
   assert.deepEqual(
     [...blocks.keys()].sort(),
-    ['auth-code.mjs', 'errors.mjs', 'manage.mjs', 'pkce.mjs', 'protect.mjs', 'refresh.mjs', 'sessions.mjs'],
+    ['auth-code.mjs', 'errors.mjs', 'manage.mjs', 'own-api.mjs', 'pkce.mjs', 'protect.mjs', 'refresh.mjs', 'sessions.mjs'],
     'each example has its test below',
   );
   const admin = new TruSec({ issuer: srv.issuer, apiKey: srv.secretKey });
-  const confidential = await client(srv, 'confidential');
+  const orders = await resource(srv, 'orders');
+  // The examples' confidential client may also get tokens for the orders API (own-api.mjs).
+  const confidential = await client(
+    srv,
+    'confidential',
+    ['openid', 'email', 'profile', 'offline_access', 'read:users', orders.read],
+    { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] },
+  );
   const pub = await client(srv, 'public');
   Object.assign(process.env, {
     TRUSEC_ISSUER: srv.issuer,
@@ -37,6 +44,7 @@ before(async () => {
     TRUSEC_CLIENT_ID: confidential.clientId,
     TRUSEC_CLIENT_SECRET: confidential.clientSecret,
     TRUSEC_PUBLIC_CLIENT_ID: pub.clientId,
+    ORDERS_API: orders.identifier,
     TRUSEC_PUBLIC_KEY: (await admin.apiKeys.create({ type: 'public', name: 'readme' })).key,
   });
   // Inside the package, so `@trusec/sdk` resolves to this build (self-reference).
@@ -123,6 +131,31 @@ test('protect.mjs: the node:http middleware, the Fetch handler, verify by hand',
   const r = await handler(new Request('http://api/', { headers: { authorization: `Bearer ${accessToken}` } }));
   assert.deepEqual(await r.json(), { hello: who.id });
   assert.equal(await whoIs(accessToken), who.id);
+});
+
+test('own-api.mjs: tokens for the orders API, from a sign-in and from client credentials', async () => {
+  const { ordersApi, startLogin, finishLogin, listOrders } = examples['own-api.mjs'];
+  const api = process.env.ORDERS_API;
+  const asBackend = await listOrders();
+  assert.equal(asBackend.status, 200);
+  assert.deepEqual(await asBackend.json(), { orders: [], for: process.env.TRUSEC_CLIENT_ID });
+
+  const who = await user(srv);
+  const session = {};
+  const url = startLogin(session);
+  assert.deepEqual(new URL(url).searchParams.getAll('resource'), [api]);
+  const tokens = await finishLogin(session, await signIn(url, { ...who, leaveAt: REDIRECT_URI }));
+  const call = (token) => ordersApi(new Request(`${api}/`, { headers: { authorization: `Bearer ${token}` } }));
+  const asUser = await call(tokens.accessToken);
+  assert.equal(asUser.status, 200);
+  assert.equal((await asUser.json()).for, who.id);
+
+  // A token of TruSec's own (aud = the issuer) is refused by the API.
+  const ownApp = examples['auth-code.mjs'];
+  const { tokens: own } = await ownApp.finishLogin(session, await signIn(ownApp.startLogin(session), { ...who, leaveAt: REDIRECT_URI }));
+  const refused = await call(own.accessToken);
+  assert.equal(refused.status, 401);
+  assert.match(refused.headers.get('www-authenticate'), /error="invalid_token"/);
 });
 
 test('errors.mjs: conflict, validation, success', async () => {

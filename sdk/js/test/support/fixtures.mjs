@@ -60,3 +60,21 @@ export async function user(srv, { admin: isAdmin = false } = {}) {
   });
   return { id: u.id, email: address, password: PASSWORD };
 }
+
+/**
+ * An API resource (RFC 8707) with its scopes `<label>:read` and
+ * `<label>:write`, under a fresh identifier; `extra` e.g. `{ signing_alg: 'RS256' }`.
+ */
+export async function resource(srv, label = 'orders', extra = {}) {
+  const identifier = `https://api.example.com/${label}-${randomUUID()}`;
+  const r = await admin(srv, 'POST', '/v1/oauth/resources', {
+    identifier,
+    name: `${label} API`,
+    scopes: [
+      { name: `${label}:read`, description: `See your ${label}` },
+      { name: `${label}:write`, description: `Change your ${label}` },
+    ],
+    ...extra,
+  });
+  return { id: r.id, identifier, read: `${label}:read`, write: `${label}:write` };
+}
