@@ -32,7 +32,7 @@ function payload(jwt) {
 
 describe('a sign-in for an API', () => {
   test('PKCE with resource: aud is the resource; verify with it as audience, not the issuer', async () => {
-    const orders = await resource(srv, 'orders');
+    const orders = await resource(srv, 'shop');
     const { clientId } = await client(srv, 'public', ['openid', 'offline_access', orders.read, orders.write]);
     const trusec = new TruSec({ issuer: srv.issuer, clientId });
     const codeVerifier = generateCodeVerifier();
