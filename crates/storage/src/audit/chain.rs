@@ -359,20 +359,15 @@ pub fn verify_chain(
     expect: Option<&Head>,
 ) -> Result<ChainReport, StorageError> {
     let anchored_at = checkpoint_seq(conn)?;
-    let start = match prune_point(conn)? {
-        None => None,
-        Some(Ok(head)) => Some(head),
-        Some(Err(seq)) => {
+    let start = match chain_start(conn)? {
+        Ok(start) => start,
+        Err(broken) => {
             return Ok(ChainReport {
                 checked: 0,
                 head: Head::genesis(),
                 anchored_at,
                 pruned_through: None,
-                first_broken: Some(BrokenLink::at(
-                    seq,
-                    "the audit.chain.pruned event does not name the head it pruned through"
-                        .to_owned(),
-                )),
+                first_broken: Some(broken),
             });
         }
     };
@@ -396,6 +391,20 @@ pub fn verify_chain(
         ));
     }
     Ok(report)
+}
+
+/// Where the chain starts: after the head the latest prune recorded
+/// (`None`: never pruned, it starts at genesis); a broken link when that
+/// record does not name one.
+fn chain_start(conn: &mut DbConnection) -> Result<Result<Option<Head>, BrokenLink>, StorageError> {
+    Ok(match prune_point(conn)? {
+        None => Ok(None),
+        Some(Ok(head)) => Ok(Some(head)),
+        Some(Err(seq)) => Err(BrokenLink::at(
+            seq,
+            "the audit.chain.pruned event does not name the head it pruned through".to_owned(),
+        )),
+    })
 }
 
 /// The head the latest `audit.chain.pruned` event pruned through, if the
@@ -534,28 +543,10 @@ pub fn prune(
     before: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Pruning, StorageError> {
-    let first_kept: Option<i64> = audit_events::table
-        .filter(audit_events::created_at.ge(before))
-        .select(audit_events::seq)
-        .order(audit_events::seq.asc())
-        .first(conn)
-        .optional()?;
-    let through_seq = match first_kept {
-        Some(seq) => seq - 1,
-        None => audit_events::table
-            .select(diesel::dsl::max(audit_events::seq))
-            .first::<Option<i64>>(conn)?
-            .unwrap_or(0),
-    };
-    let start = match prune_point(conn)? {
-        None => Head::genesis(),
-        Some(Ok(head)) => head,
-        Some(Err(seq)) => {
-            return Ok(Pruning::Refused(BrokenLink::at(
-                seq,
-                "the audit.chain.pruned event does not name the head it pruned through".to_owned(),
-            )));
-        }
+    let through_seq = last_before(conn, before)?;
+    let start = match chain_start(conn)? {
+        Ok(start) => start.unwrap_or_else(Head::genesis),
+        Err(broken) => return Ok(Pruning::Refused(broken)),
     };
     if through_seq <= start.seq {
         return Ok(Pruning::Nothing);
@@ -575,6 +566,39 @@ pub fn prune(
     if let Some(broken) = checked.first_broken {
         return Ok(Pruning::Refused(broken));
     }
+    delete_through(conn, key, through_seq, before, now)
+}
+
+/// The seq of the last event to prune: the one before the first event
+/// created at or after `before`, or the last event: what goes is always a
+/// prefix of the chain, even where instances' clocks disagree and
+/// `created_at` is not in seq order.
+fn last_before(conn: &mut DbConnection, before: NaiveDateTime) -> Result<i64, StorageError> {
+    let first_kept: Option<i64> = audit_events::table
+        .filter(audit_events::created_at.ge(before))
+        .select(audit_events::seq)
+        .order(audit_events::seq.asc())
+        .first(conn)
+        .optional()?;
+    Ok(match first_kept {
+        Some(seq) => seq - 1,
+        None => audit_events::table
+            .select(diesel::dsl::max(audit_events::seq))
+            .first::<Option<i64>>(conn)?
+            .unwrap_or(0),
+    })
+}
+
+/// Deletes every event up to `through_seq` and appends the
+/// `audit.chain.pruned` record naming it, in one transaction serialised
+/// with every writer; `Nothing` when another instance pruned it meanwhile.
+fn delete_through(
+    conn: &mut DbConnection,
+    key: &AuditKey,
+    through_seq: i64,
+    before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Pruning, StorageError> {
     conn.transaction(|conn| {
         crate::db::serialize_writers(conn, PG_AUDIT_LOCK)?;
         let through: Head = audit_events::table
