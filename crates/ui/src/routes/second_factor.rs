@@ -92,7 +92,7 @@ pub async fn post(
     form: web::Form<FactorForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let Some(mut pending) = load(&state, &form.token).await? else {
+    let Some(pending) = load(&state, &form.token).await? else {
         return Err(expired());
     };
     let attempt = Attempt {
@@ -141,16 +141,29 @@ pub async fn post(
         )
         .await;
     }
+    wrong_code(&req, &state, &attempt, form.token, pending, check).await
+}
+
+/// A code that was not accepted: one attempt fewer (none left: the
+/// password again), and the form again saying why.
+async fn wrong_code(
+    req: &HttpRequest,
+    state: &UiState,
+    attempt: &Attempt,
+    token: String,
+    mut pending: Pending,
+    check: CodeCheck,
+) -> Result<HttpResponse, PageError> {
     pending.attempts_left = pending.attempts_left.saturating_sub(1);
     if pending.attempts_left == 0 {
-        forget(&state, &form.token).await?;
+        forget(state, &token).await?;
         return Err(PageError::refused(
             StatusCode::UNAUTHORIZED,
             "Too many wrong codes",
             "Sign in again with your password.",
         ));
     }
-    save(&state, &form.token, &pending).await?;
+    save(state, &token, &pending).await?;
     let error = Some(
         match check {
             CodeCheck::Replayed => "That code was already used. Wait for the next one.",
@@ -161,11 +174,11 @@ pub async fn post(
         .to_owned(),
     );
     Ok(page(
-        &req,
-        &state,
+        req,
+        state,
         StatusCode::UNAUTHORIZED,
-        &attempt,
-        form.token,
+        attempt,
+        token,
         error,
     ))
 }
