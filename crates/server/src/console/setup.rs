@@ -12,7 +12,7 @@ use crate::api::v1::users::{email_taken, password_hash};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validate;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use diesel::Connection;
@@ -76,15 +76,23 @@ pub fn setup_url(env: &trusec_ui::Environment, token: &str) -> String {
 
 /// Setup links are for the machine's own operator unless the settings say
 /// otherwise: the client address (through trusted proxies) must be loopback.
+/// A request with forwarding headers that the trusted-proxy list did not
+/// believe (the resolved address is the peer's own) comes through a proxy
+/// we do not know, whose loopback address says nothing of the client: a
+/// same-host nginx with `TRUSEC_TRUSTED_PROXIES` unset must not make every
+/// visitor local.
 fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), PageError> {
     if state.settings.setup_allow_remote {
         return Ok(());
     }
-    let loopback = trusec_ui::http::client_info(req)
+    let client = trusec_ui::http::client_info(req)
         .ip
-        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-        .is_some_and(|ip| ip.is_loopback());
-    if loopback {
+        .and_then(|ip| ip.parse::<std::net::IpAddr>().ok());
+    let headers = req.headers();
+    let forwarded =
+        headers.contains_key(header::FORWARDED) || headers.contains_key(header::X_FORWARDED_FOR);
+    let relayed_by_unknown_proxy = forwarded && client == req.peer_addr().map(|a| a.ip());
+    if client.is_some_and(|ip| ip.is_loopback()) && !relayed_by_unknown_proxy {
         Ok(())
     } else {
         Err(PageError::refused(

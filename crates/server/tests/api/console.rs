@@ -11,6 +11,7 @@ on_every_backend!(
     home_page_links_the_entry_points,
     first_run_link_creates_one_admin_once,
     setup_links_expire_and_stay_on_loopback,
+    an_unknown_proxy_does_not_make_remote_clients_local,
     admin_registers_and_rotates_a_client,
     console_refuses_non_admins,
     test_admin_never_sees_live_objects,
@@ -244,6 +245,29 @@ async fn first_run_link_creates_one_admin_once(backend: Backend) {
     let resp = sign_in(&app, &browser, "", "root@example.com").await;
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), "/console/applications");
+}
+
+/// Without trusted proxies, a forwarded request from a same-host proxy is
+/// not taken for a local one: the forwarding headers were not believed, so
+/// the loopback peer says nothing of the client.
+async fn an_unknown_proxy_does_not_make_remote_clients_local(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = setup_token(&app, trusec_storage::ids::ENV_LIVE, None).await;
+    let url = app.url(&format!("/console/setup?token={token}"));
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("forwarded", "for=203.0.113.9"),
+    ] {
+        let resp = app
+            .client
+            .get(&url)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{name}");
+    }
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
 }
 
 async fn setup_links_expire_and_stay_on_loopback(backend: Backend) {
