@@ -30,9 +30,10 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Inspect the audit log.
+    /// Make console administrators.
     #[command(subcommand)]
     Admins(AdminsCommand),
+    /// Verify, export or prune the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Manage the master key.
