@@ -164,11 +164,7 @@ impl SamlState {
     /// (letters and digits only, 64 of the 127 characters allowed), `@`,
     /// the scope (profile §3.2).
     fn scoped_identifier(&self, parts: &[&[u8]]) -> Result<String, SamlError> {
-        let hex: String = self
-            .mac(parts)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(self.mac(parts)?);
         Ok(format!("{hex}@{}", self.identifier_scope()))
     }
 
