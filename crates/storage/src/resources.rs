@@ -232,7 +232,7 @@ pub fn replace(
     now: NaiveDateTime,
 ) -> Result<(ResourceRow, Vec<String>), StorageError> {
     conn.transaction(|conn| {
-        crate::db::begin_write(conn)?;
+        // Takes the write lock (SQLite) or the resources lock (PostgreSQL).
         claim_scopes(conn, env, Some(id), &fields.scopes)?;
         let old = get(conn, env, id)?;
         diesel::update(oauth_resources::table.filter(oauth_resources::id.eq(id)))
