@@ -267,6 +267,7 @@ fn refresh_token(
         session_bound: family.session_bound,
         family_expires_at: Some(family.expires_at),
         resources: Some(trusec_storage::sql_types::Json(grant.resources.clone())),
+        amr: Some(trusec_storage::sql_types::Json(grant.amr.clone())),
     };
     Ok((token, row))
 }

@@ -47,6 +47,10 @@ pub struct RefreshRow {
     /// on rows of releases before resources, whose grants were all for this
     /// server itself.
     pub resources: Option<crate::sql_types::Json<Vec<String>>>,
+    /// The RFC 8176 `amr` values of the sign-in the grant came from, kept
+    /// through rotation so refreshed tokens say how the user signed in.
+    /// `None` on rows of releases before it was recorded.
+    pub amr: Option<crate::sql_types::Json<Vec<String>>>,
 }
 
 /// What a family keeps through every rotation.

@@ -169,6 +169,7 @@ diesel::table! {
         session_bound -> Bool,
         family_expires_at -> Nullable<Timestamp>,
         resources -> Nullable<Text>,
+        amr -> Nullable<Text>,
     }
 }
 

@@ -339,6 +339,31 @@ async fn an_oauth_code_flow_asks_for_the_second_factor(backend: Backend) {
         serde_json::json!(["otp", "pwd", "mfa"]),
         "{claims}"
     );
+    // Refreshing keeps how the user signed in (OIDC Core §12.2), through
+    // more than one rotation.
+    let mut refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, refreshed) = oauth_support::token(
+            &app,
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(status, 200, "{refreshed}");
+        for (token, audience) in [
+            (&refreshed["id_token"], client.id.as_str()),
+            (&refreshed["access_token"], "http://127.0.0.1:8080"),
+        ] {
+            let (_, claims) =
+                oauth_support::verify_jwt(&app, token.as_str().unwrap(), audience).await;
+            assert_eq!(
+                claims["amr"],
+                serde_json::json!(["otp", "pwd", "mfa"]),
+                "{claims}"
+            );
+        }
+        refresh = refreshed["refresh_token"].as_str().unwrap().to_owned();
+    }
 }
 
 on_every_backend!(a_forged_or_unknown_second_factor_token_is_refused);

@@ -187,8 +187,9 @@ async fn mint_successor(
             scope,
             refresh_scope: granted,
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
-            // Refresh tokens do not keep the sign-in's methods (yet).
-            amr: Vec::new(),
+            // The sign-in's methods, as the first tokens had them (OIDC
+            // Core §12.2); rows written before they were kept have none.
+            amr: row.amr.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
             nonce: None,
             session_id: row.session_id.clone(),
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
