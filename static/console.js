@@ -17,3 +17,23 @@ document.addEventListener("click", async (event) => {
   }
   setTimeout(() => { button.textContent = label; }, 2000);
 });
+
+// Metadata files: with JavaScript, a file chooser fills the textarea next
+// to it (without, the XML is pasted). The server checks the size again.
+const MAX_FILE = 256 * 1024;
+for (const input of document.querySelectorAll("input[type=file][data-fill]")) {
+  input.hidden = false;
+  input.addEventListener("change", async () => {
+    const target = document.getElementById(input.dataset.fill);
+    const file = input.files && input.files[0];
+    if (!target || !file) return;
+    if (file.size > MAX_FILE) {
+      target.value = "";
+      input.setCustomValidity("This file is larger than 256 KiB.");
+      input.reportValidity();
+      return;
+    }
+    input.setCustomValidity("");
+    target.value = await file.text();
+  });
+}

@@ -45,6 +45,48 @@ pub fn check_certificate(pem: &str) -> Result<(), String> {
         .map_err(|_| "the certificate is not a PEM X.509 certificate".to_owned())
 }
 
+/// What an administrator checks of a certificate before trusting it.
+#[derive(Debug, Clone)]
+pub struct CertificateSummary {
+    /// The subject, `CN=…, O=…` (RFC 4514 order is not kept: as printed).
+    pub subject: String,
+    pub not_before: chrono::DateTime<chrono::Utc>,
+    pub not_after: chrono::DateTime<chrono::Utc>,
+    /// The public key's size in bits.
+    pub key_bits: u32,
+}
+
+/// Reads what [`CertificateSummary`] shows from a PEM certificate.
+///
+/// # Errors
+/// A message for a page when it does not parse.
+pub fn summarize_certificate(pem: &str) -> Result<CertificateSummary, String> {
+    let unreadable = |_| "the certificate could not be read".to_owned();
+    let cert = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(unreadable)?;
+    let subject = cert
+        .subject_name()
+        .entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(unreadable)?;
+    let time = |t: &openssl::asn1::Asn1TimeRef| {
+        let d = epoch.diff(t).map_err(unreadable)?;
+        let secs = i64::from(d.days) * 86_400 + i64::from(d.secs);
+        chrono::DateTime::from_timestamp(secs, 0).ok_or_else(|| "a date out of range".to_owned())
+    };
+    Ok(CertificateSummary {
+        subject,
+        not_before: time(cert.not_before())?,
+        not_after: time(cert.not_after())?,
+        key_bits: cert.public_key().map_err(unreadable)?.bits(),
+    })
+}
+
 /// Parses SP metadata.
 ///
 /// # Errors
@@ -54,7 +96,13 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         return Err(format!("metadata larger than {MAX_METADATA} bytes"));
     }
     refuse_dtd(xml).map_err(|e| e.to_string())?;
-    let entity = EntityDescriptor::from_str(xml).map_err(|e| format!("not SAML metadata: {e}"))?;
+    // samael's error quotes the whole input back: say what was wrong, and
+    // log its detail only at debug level.
+    let entity = EntityDescriptor::from_str(xml).map_err(|e| {
+        tracing::debug!(error = %e, "SP metadata did not parse");
+        "not SAML metadata: expected an md:EntityDescriptor element (SAML metadata §2.3.2)"
+            .to_owned()
+    })?;
     let entity_id = entity
         .entity_id
         .clone()

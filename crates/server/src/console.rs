@@ -9,13 +9,18 @@
 //!   login, the code redeemed by the same grant as any client's,
 //!   `trusec_oauth::first_party`), and its session;
 //! - `applications.rs`: OAuth clients, through the same decide functions
-//!   as `/v1` (`api::v1::clients::register`, `rotate_secret`).
+//!   as `/v1` (`api::v1::clients::register`, `rotate_secret`);
+//! - `saml.rs`: SAML service providers (metadata read and shown before it
+//!   is saved, attribute release, a per-SP trace of assertions and
+//!   refusals), through `api::v1::service_providers::{register, change,
+//!   remove}`.
 //!
 //! Every page carries the hosted pages' headers with a CSP that allows only
 //! our own stylesheet and script; every form a CSRF token.
 
 mod applications;
 mod page;
+mod saml;
 mod session;
 mod setup;
 mod sign_in;
@@ -115,18 +120,7 @@ fn is_console(row: &ClientRow) -> bool {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
-            .app_data(
-                web::FormConfig::default()
-                    .limit(32 * 1024)
-                    .error_handler(|e, _| {
-                        PageError::refused(
-                            StatusCode::BAD_REQUEST,
-                            "This form could not be read",
-                            format!("{e}"),
-                        )
-                        .into()
-                    }),
-            )
+            .app_data(form_config(32 * 1024))
             .app_data(web::QueryConfig::default().error_handler(|_, _| {
                 PageError::refused(
                     StatusCode::BAD_REQUEST,
@@ -148,8 +142,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/applications/{id}").get(applications::show))
             .service(web::resource("/applications/{id}/rotate-secret").post(applications::rotate))
+            .service(
+                web::resource("/saml")
+                    .app_data(metadata_form())
+                    .get(saml::list)
+                    .post(saml::create),
+            )
+            .service(
+                web::resource("/saml/preview")
+                    .app_data(metadata_form())
+                    .post(saml::preview),
+            )
+            .route(
+                "/saml/idp-certificate.pem",
+                web::get().to(saml::idp_certificate),
+            )
+            .service(web::resource("/saml/{id}").get(saml::show))
+            .route("/saml/{id}/attributes", web::post().to(saml::attributes))
+            .route("/saml/{id}/delete", web::post().to(saml::delete))
             .route("/static/console.js", web::get().to(script)),
     );
+}
+
+/// Forms of at most `limit` bytes; one that cannot be read is a page.
+fn form_config(limit: usize) -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(|e, _| {
+            PageError::refused(
+                StatusCode::BAD_REQUEST,
+                "This form could not be read",
+                format!("{e}"),
+            )
+            .into()
+        })
+}
+
+/// Forms that carry SP metadata: the metadata's own bound
+/// (`sp_metadata::MAX_METADATA`), percent-encoded at worst, and the other
+/// fields; the metadata itself is checked against it again.
+fn metadata_form() -> web::FormConfig {
+    form_config(3 * trusec_saml::sp_metadata::MAX_METADATA + 16 * 1024)
 }
 
 /// `/console`: the first page.

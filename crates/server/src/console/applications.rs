@@ -6,7 +6,7 @@
 //! administrator as the actor.
 
 use super::is_console;
-use super::page::{Layout, check_csrf, render};
+use super::page::{FieldError, Layout, check_csrf, error_for, first_page, render};
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::clients::{catalog, register, rotate_secret};
 use crate::error::ApiError;
@@ -17,7 +17,6 @@ use askama::Template;
 use serde::Deserialize;
 use trusec_oauth::client_metadata::ClientInput;
 use trusec_oauth::resources::Catalog;
-use trusec_storage::PageRequest;
 use trusec_storage::clients::{self, ClientRow};
 use trusec_storage::ids::{ClientId, TypedId};
 
@@ -100,12 +99,6 @@ impl RegisterForm {
     }
 }
 
-/// A field error, shown next to its field.
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
 #[derive(Template)]
 #[template(path = "console/applications.html")]
 struct ListPage {
@@ -117,10 +110,7 @@ struct ListPage {
 
 impl ListPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        error_for(self.error.as_ref(), field)
     }
 }
 
@@ -137,19 +127,8 @@ struct ShowPage {
 }
 
 async fn list_lines(admin: &Admin) -> Result<Vec<Line>, ConsoleError> {
-    let env = admin.ui.env.id.clone();
-    let page = PageRequest {
-        limit: PAGE,
-        after: None,
-    };
-    let rows = admin
-        .ui
-        .core
-        .db
-        .run(move |conn| clients::list(conn, &env, &page))
-        .await?;
+    let rows = first_page(admin, PAGE, clients::list).await?;
     Ok(rows
-        .data
         .into_iter()
         .map(|r| Line {
             is_console: is_console(&r),

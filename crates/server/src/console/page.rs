@@ -72,6 +72,46 @@ impl Layout {
     }
 }
 
+/// A field error, shown next to its field.
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The message for `field`, if the error is about it.
+pub fn error_for<'a>(error: Option<&'a FieldError>, field: &str) -> Option<&'a str> {
+    error
+        .filter(|e| e.field == field)
+        .map(|e| e.message.as_str())
+}
+
+/// The first `limit` rows of one of the administrator's environment's
+/// listings (`list` is a repository's cursor listing).
+///
+/// # Errors
+/// Storage failures.
+pub async fn first_page<R, F>(admin: &Admin, limit: i64, list: F) -> Result<Vec<R>, ConsoleError>
+where
+    F: FnOnce(
+            &mut trusec_storage::db::DbConnection,
+            &str,
+            &trusec_storage::PageRequest,
+        ) -> Result<trusec_storage::Page<R>, trusec_storage::StorageError>
+        + Send
+        + 'static,
+    R: Send + 'static,
+{
+    let env = admin.ui.env.id.clone();
+    let page = trusec_storage::PageRequest { limit, after: None };
+    let rows = admin
+        .ui
+        .core
+        .db
+        .run(move |conn| list(conn, &env, &page))
+        .await?;
+    Ok(rows.data)
+}
+
 /// Refuses a form whose CSRF token does not match the browser's cookie.
 ///
 /// # Errors

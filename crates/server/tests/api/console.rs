@@ -42,7 +42,7 @@ async fn setup_token(app: &TestApp, env: &'static str, email: Option<&'static st
 }
 
 /// A user with a password, in `trusec-admins` when `admin`.
-async fn user(app: &TestApp, key: &str, email: &str, admin: bool) -> Value {
+pub(crate) async fn user(app: &TestApp, key: &str, email: &str, admin: bool) -> Value {
     let groups: Vec<&str> = if admin {
         vec![admins::ADMIN_GROUP]
     } else {
@@ -64,7 +64,7 @@ async fn user(app: &TestApp, key: &str, email: &str, admin: bool) -> Value {
 /// Signs `email` in to the console at `base` (`""` for live,
 /// `/env/test`) in `browser`, through `/oauth/authorize`, the hosted login
 /// and consent; returns the callback's response.
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     browser: &reqwest::Client,
     base: &str,

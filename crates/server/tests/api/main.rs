@@ -14,6 +14,7 @@ mod cli;
 mod client_limits;
 mod consents;
 mod console;
+mod console_saml;
 mod cookies;
 mod environments;
 mod master_key;

@@ -2,7 +2,7 @@
 //! metadata XML or from plain fields; read, update, delete.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery};
+use crate::extract::{Acting, ApiJson, Caller, PageQuery};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -97,12 +97,15 @@ impl From<SpBody> for SpInput {
 
 /// The validated fields of a body, over `base` for updates. Metadata is
 /// XML: it is read on the SAML XML pool, like every other SAML message.
-async fn fields(
+///
+/// # Errors
+/// `InvalidRequest` / `Validation` naming the field at fault; `Unavailable`
+/// when the XML pool turns the work away.
+pub(crate) async fn fields(
     state: &AppState,
-    body: SpBody,
+    input: SpInput,
     base: Option<SpFields>,
 ) -> Result<SpFields, ApiError> {
-    let input = SpInput::from(body);
     // Every environment shares the one pool; any environment's handle to it will do.
     let pool = state
         .environments
@@ -142,8 +145,24 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = fields(&state, body, None).await?;
-    let env = caller.environment.clone();
+    let row = register(&state, &caller.acting(), body.into()).await?;
+    Ok(HttpResponse::Created().json(row.to_sp()))
+}
+
+/// Registers a service provider in `acting`'s environment and audits it:
+/// the decide step of `POST /v1/saml/service-providers` and of the
+/// console's SAML page.
+///
+/// # Errors
+/// The field at fault; `Conflict` for an entity id taken in this
+/// environment; storage and audit failures.
+pub(crate) async fn register(
+    state: &AppState,
+    acting: &Acting,
+    input: SpInput,
+) -> Result<ServiceProviderRow, ApiError> {
+    let f = fields(state, input, None).await?;
+    let env = acting.environment.clone();
     let now = state.core.clock.now_naive();
     let row = state
         .core
@@ -154,12 +173,12 @@ pub async fn create(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::SamlSpCreated)
                 .data(serde_json::json!({"sp_id": row.id, "entity_id": row.entity_id})),
         )
         .await?;
-    Ok(HttpResponse::Created().json(row.to_sp()))
+    Ok(row)
 }
 
 #[utoipa::path(get, path = "/v1/saml/service-providers", tag = "saml-service-providers", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Service providers", body = crate::extract::ListOf<trusec_storage::service_providers::ServiceProvider>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -205,8 +224,24 @@ pub async fn update(
     ApiJson(body): ApiJson<SpBody>,
 ) -> Result<web::Json<ServiceProvider>, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let f = fields(&state, body, Some(current.fields())).await?;
-    let (env, sid) = (caller.environment.clone(), current.id.clone());
+    let row = change(&state, &caller.acting(), current, body.into()).await?;
+    Ok(web::Json(row.to_sp()))
+}
+
+/// Applies `input` over `current` (a service provider of `acting`'s
+/// environment) and audits it: the decide step of `PATCH
+/// /v1/saml/service-providers/{id}` and of the console.
+///
+/// # Errors
+/// As [`register`].
+pub(crate) async fn change(
+    state: &AppState,
+    acting: &Acting,
+    current: ServiceProviderRow,
+    input: SpInput,
+) -> Result<ServiceProviderRow, ApiError> {
+    let f = fields(state, input, Some(current.fields())).await?;
+    let (env, sid) = (acting.environment.clone(), current.id);
     let now = state.core.clock.now_naive();
     let row = state
         .core
@@ -217,12 +252,12 @@ pub async fn update(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::SamlSpUpdated)
                 .data(serde_json::json!({"sp_id": row.id})),
         )
         .await?;
-    Ok(web::Json(row.to_sp()))
+    Ok(row)
 }
 
 #[utoipa::path(delete, path = "/v1/saml/service-providers/{id}", tag = "saml-service-providers", params(("id" = String, Path, description = "sp_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted"), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -233,7 +268,21 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let current = load(&state, &caller, &id).await?;
-    let (env, sid) = (caller.environment.clone(), current.id.clone());
+    let id = remove(&state, &caller.acting(), current).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
+}
+
+/// Deletes `current` (a service provider of `acting`'s environment) and
+/// audits it; returns its id. The decide step of `DELETE` and the console.
+///
+/// # Errors
+/// Storage and audit failures.
+pub(crate) async fn remove(
+    state: &AppState,
+    acting: &Acting,
+    current: ServiceProviderRow,
+) -> Result<String, ApiError> {
+    let (env, sid) = (acting.environment.clone(), current.id.clone());
     state
         .core
         .db
@@ -243,10 +292,10 @@ pub async fn delete(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::SamlSpDeleted)
                 .data(serde_json::json!({"sp_id": current.id})),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"id": current.id, "deleted": true})))
+    Ok(current.id)
 }

@@ -1,0 +1,339 @@
+//! The console's SAML page (issue #16): metadata read and shown before it
+//! is saved, registering by metadata and by fields with field errors,
+//! attribute release, the per-SP trace of assertions and refusals, the IdP
+//! certificate download, deletion, CSRF, and environment isolation.
+
+use crate::console::{sign_in, user};
+use crate::oauth_support::{hidden, new_browser};
+use crate::saml::{FIXTURE_KEY_PEM, authn_request, idp_cert, redirect_query, sso};
+use serde_json::{Value, json};
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+on_every_backend!(
+    metadata_is_shown_before_it_is_saved,
+    attributes_trace_and_delete,
+    fields_errors_and_isolation,
+);
+
+const METADATA: &str = include_str!("../fixtures/sp-metadata.xml");
+const ENTITY: &str = "https://acme-crm.example/saml/sp";
+
+async fn admin_browser(app: &TestApp) -> reqwest::Client {
+    user(app, &app.secret_key, "admin@example.com", true).await;
+    let browser = new_browser();
+    let resp = sign_in(app, &browser, "", "admin@example.com").await;
+    assert_eq!(resp.status(), 303);
+    browser
+}
+
+async fn page(browser: &reqwest::Client, url: &str) -> (u16, String) {
+    let resp = browser.get(url).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn post(
+    browser: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, Option<String>) {
+    let resp = browser.post(url).form(form).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, resp.text().await.unwrap(), location)
+}
+
+async fn v1_sps(app: &TestApp, key: &str) -> Vec<Value> {
+    let (status, list) = status_json(app.get("/v1/saml/service-providers", key).await).await;
+    assert_eq!(status, 200, "{list}");
+    list["data"].as_array().unwrap().clone()
+}
+
+/// The SP id a page links to (`/console/saml/sp_…/…`).
+fn sp_id(html: &str) -> String {
+    let start = html.find("/console/saml/sp_").unwrap() + "/console/saml/".len();
+    html[start..].split(['/', '"']).next().unwrap().to_owned()
+}
+
+async fn metadata_is_shown_before_it_is_saved(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = admin_browser(&app).await;
+    let (status, html) = page(&browser, &app.url("/console/saml")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No service providers yet."), "{html}");
+    assert!(html.contains("http://127.0.0.1:8080/saml/metadata"));
+    let csrf = hidden(&html, "csrf_token");
+
+    // Not metadata: the form again, the field marked, nothing saved.
+    let (status, html, _) = post(
+        &browser,
+        &app.url("/console/saml/preview"),
+        &[("csrf_token", &csrf), ("metadata_xml", "<html>no</html>")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("id=\"metadata_xml-error\""), "{html}");
+    let pasted = html
+        .split("id=\"metadata_xml\"")
+        .nth(1)
+        .and_then(|t| t.split("</textarea>").next())
+        .unwrap();
+    assert!(
+        pasted.contains("no&#60;/html&#62;"),
+        "what was pasted stays: {pasted}"
+    );
+
+    // What the metadata says, shown; still nothing saved.
+    let (status, html, _) = post(
+        &browser,
+        &app.url("/console/saml/preview"),
+        &[("csrf_token", &csrf), ("metadata_xml", METADATA)],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    for shown in [
+        ENTITY,
+        "https://acme-crm.example/saml/acs",
+        "index 0, default",
+        "https://eu.acme-crm.example/saml/acs",
+        "(not used)",
+        "https://acme-crm.example/saml/slo",
+        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+        "CN=saml.acme-crm.example, O=Acme CRM",
+        "2048-bit key",
+        "cert-valid",
+        "2036-11-24",
+        "yes: unsigned requests are refused",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    assert!(v1_sps(&app, &app.secret_key).await.is_empty());
+
+    // CSRF is checked on saving.
+    let (status, _, _) = post(
+        &browser,
+        &app.url("/console/saml"),
+        &[("csrf_token", "x"), ("metadata_xml", METADATA)],
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Confirmed: saved, as /v1 sees it, audited with the admin as actor.
+    // The metadata rides along in the page (HTML-escaped; a browser posts
+    // it back as it was pasted).
+    assert!(hidden(&html, "metadata_xml").contains(ENTITY));
+    let xml = METADATA;
+    let (status, html, _) = post(
+        &browser,
+        &app.url("/console/saml"),
+        &[
+            ("csrf_token", &csrf),
+            ("metadata_xml", xml),
+            ("name", "CRM"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    assert!(html.contains("<h1>CRM</h1>"), "{html}");
+    let sps = v1_sps(&app, &app.secret_key).await;
+    assert_eq!(sps.len(), 1);
+    assert_eq!(sps[0]["entity_id"], ENTITY);
+    assert_eq!(sps[0]["name"], "CRM");
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=saml.sp.created", &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"][0]["actor"]["type"], "user", "{events}");
+    // Registering it again: the entity id is taken, said next to the form.
+    let (status, html, _) = post(
+        &browser,
+        &app.url("/console/saml"),
+        &[("csrf_token", &csrf), ("metadata_xml", xml)],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(
+        html.contains("exists already in this environment"),
+        "{html}"
+    );
+    // The list shows it with its certificate's state.
+    let (_, html) = page(&browser, &app.url("/console/saml")).await;
+    assert!(
+        html.contains("CRM") && html.contains("cert-valid"),
+        "{html}"
+    );
+}
+
+async fn attributes_trace_and_delete(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = admin_browser(&app).await;
+    let (_, html) = page(&browser, &app.url("/console/saml")).await;
+    let csrf = hidden(&html, "csrf_token");
+    let (status, html, _) = post(
+        &browser,
+        &app.url("/console/saml"),
+        &[("csrf_token", &csrf), ("metadata_xml", METADATA)],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    let id = sp_id(&html);
+    assert!(html.contains("No assertions issued"), "{html}");
+
+    // The OID profile, mail released as the profile names it and groups
+    // under a name of the SP's own.
+    let (status, html, _) = post(
+        &browser,
+        &app.url(&format!("/console/saml/{id}/attributes")),
+        &[
+            ("csrf_token", &csrf),
+            ("attribute_profile", "oid"),
+            ("release_email", "on"),
+            ("name_email", ""),
+            ("release_groups", "on"),
+            ("name_groups", "memberOf"),
+            ("name_given_name", "ignored: not released"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Attribute release saved."));
+    let (_, sp) = status_json(
+        app.get(&format!("/v1/saml/service-providers/{id}"), &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(sp["attribute_profile"], "oid");
+    assert_eq!(
+        sp["attributes"],
+        json!({
+            "email": {"name": "urn:oid:0.9.2342.19200300.100.1.3", "name_format": "uri", "friendly_name": "mail"},
+            "groups": {"name": "memberOf", "name_format": "uri"},
+        }),
+        "{sp}"
+    );
+
+    // A refusal from this SP (an ACS it never registered) and an assertion
+    // issued to it (IdP-initiated, as the signed-in admin): both traced.
+    let now = app.clock.now();
+    let request = authn_request("_c1", ENTITY, Some("https://evil.example/acs"), now);
+    let query = redirect_query(&request, "r", Some(FIXTURE_KEY_PEM));
+    let resp = browser
+        .get(app.url(&format!("/saml/sso?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let init = app.url(&format!("/saml/sso/init?sp={}", crate::saml::enc(ENTITY)));
+    let (action, _, _) = sso(&app, &browser, &init, "admin@example.com").await;
+    assert_eq!(action, "https://acme-crm.example/saml/acs");
+    let (_, html) = page(&browser, &app.url(&format!("/console/saml/{id}"))).await;
+    assert!(html.contains("Assertion issued"), "{html}");
+    assert!(html.contains("class=\"refused\""), "{html}");
+    assert!(
+        html.contains("acs_not_registered") || html.contains("Refused"),
+        "{html}"
+    );
+
+    // The IdP certificate, as the metadata publishes it.
+    let resp = browser
+        .get(app.url("/console/saml/idp-certificate.pem"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let pem = resp.text().await.unwrap();
+    let body = |p: &str| {
+        p.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    assert_eq!(body(&pem), body(&idp_cert(&app).await));
+
+    // Deleted: back to the list, gone from /v1.
+    let (status, _, location) = post(
+        &browser,
+        &app.url(&format!("/console/saml/{id}/delete")),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/console/saml"));
+    assert!(v1_sps(&app, &app.secret_key).await.is_empty());
+    let (status, _) = page(&browser, &app.url(&format!("/console/saml/{id}"))).await;
+    assert_eq!(status, 404);
+}
+
+async fn fields_errors_and_isolation(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = admin_browser(&app).await;
+    let (_, html) = page(&browser, &app.url("/console/saml")).await;
+    let csrf = hidden(&html, "csrf_token");
+    let by_fields = |acs: &'static str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("entity_id", "https://wiki.example/sp".to_owned()),
+            ("acs_url", acs.to_owned()),
+            ("name", "Wiki".to_owned()),
+            ("name_id_format", "persistent".to_owned()),
+            ("certificate_pem", String::new()),
+        ]
+    };
+    // Plain http off loopback: the ACS field is marked, what was typed stays.
+    let resp = browser
+        .post(app.url("/console/saml"))
+        .form(&by_fields("http://wiki.example/acs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"acs_url-error\""), "{html}");
+    assert!(html.contains("value=\"https://wiki.example/sp\""), "{html}");
+    assert!(v1_sps(&app, &app.secret_key).await.is_empty());
+    let resp = browser
+        .post(app.url("/console/saml"))
+        .form(&by_fields("https://wiki.example/acs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"));
+    let id = sp_id(&html);
+    // Another environment's SP is not found from the live console, and
+    // the test environment's console does not list the live one.
+    let (status, test_sp) = status_json(
+        app.post(
+            "/v1/saml/service-providers",
+            &app.test_key,
+            &json!({"entity_id": "https://test-only.example/sp", "acs_url": "https://test-only.example/acs"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{test_sp}");
+    let test_id = test_sp["id"].as_str().unwrap();
+    let (status, _) = page(&browser, &app.url(&format!("/console/saml/{test_id}"))).await;
+    assert_eq!(status, 404);
+    let (status, _) = page(&browser, &app.url("/console/saml/not-an-id")).await;
+    assert_eq!(status, 404);
+    let (_, html) = page(&browser, &app.url("/console/saml")).await;
+    assert!(html.contains(&id) && !html.contains(test_id), "{html}");
+    // An oversized metadata form is refused before it is read.
+    let big = "x".repeat(1024 * 1024);
+    let (status, _, _) = post(
+        &browser,
+        &app.url("/console/saml/preview"),
+        &[("csrf_token", &csrf), ("metadata_xml", &big)],
+    )
+    .await;
+    assert_eq!(status, 400);
+}
