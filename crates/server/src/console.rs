@@ -10,6 +10,8 @@
 //!   `trusec_oauth::first_party`), and its session;
 //! - `applications.rs`: OAuth clients, through the same decide functions
 //!   as `/v1` (`api::v1::clients::register`, `rotate_secret`);
+//! - `users.rs`: users, their sessions, factors and consents, through
+//!   `api::v1::{users, sessions, factors, consents}`;
 //! - `saml.rs`: SAML service providers (metadata read and shown before it
 //!   is saved, attribute release, a per-SP trace of assertions and
 //!   refusals), through `api::v1::service_providers::{register, change,
@@ -24,6 +26,7 @@ mod saml;
 mod session;
 mod setup;
 mod sign_in;
+mod users;
 
 pub use session::Admin;
 pub use setup::{first_run_link, setup_url};
@@ -160,6 +163,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/saml/{id}").get(saml::show))
             .route("/saml/{id}/attributes", web::post().to(saml::attributes))
             .route("/saml/{id}/delete", web::post().to(saml::delete))
+            .service(web::resource("/users").get(users::list).post(users::create))
+            .service(
+                web::resource("/users/{id}")
+                    .get(users::show)
+                    .post(users::update),
+            )
+            .route("/users/{id}/delete", web::post().to(users::delete))
+            .route(
+                "/users/{id}/sessions/end-all",
+                web::post().to(users::end_all_sessions),
+            )
+            .route(
+                "/users/{id}/sessions/{session_id}/end",
+                web::post().to(users::end_session),
+            )
+            .route(
+                "/users/{id}/factors/reset",
+                web::post().to(users::reset_factors),
+            )
+            .route(
+                "/users/{id}/consents/{client_id}/revoke",
+                web::post().to(users::revoke_consent),
+            )
             .route("/static/console.js", web::get().to(script)),
     );
 }

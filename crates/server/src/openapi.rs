@@ -38,7 +38,7 @@ impl Modify for Security {
         crate::api::v1::consents::list_for_user, crate::api::v1::consents::revoke_for_user,
         crate::api::v1::consents::list_mine, crate::api::v1::consents::revoke_mine,
         crate::api::v1::factors::list, crate::api::v1::factors::remove, crate::api::v1::factors::reset,
-        crate::api::v1::sessions::create, crate::api::v1::sessions::verify, crate::api::v1::sessions::revoke,
+        crate::api::v1::sessions::create, crate::api::v1::sessions::verify, crate::api::v1::sessions::revoke, crate::api::v1::sessions::revoke_by_id,
         crate::api::v1::sessions::list_for_user, crate::api::v1::sessions::revoke_all_for_user,
         crate::api::v1::api_keys::create, crate::api::v1::api_keys::list, crate::api::v1::api_keys::get,
         crate::api::v1::api_keys::revoke, crate::api::v1::api_keys::rotate,

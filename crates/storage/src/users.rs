@@ -230,6 +230,56 @@ pub fn list(
     Ok(Page::from_overfetch(query.load(conn)?, page.limit))
 }
 
+diesel::define_sql_function! {
+    /// SQL `lower`, which SQLite and PostgreSQL both have (for ASCII; a
+    /// search, not an identity check).
+    #[sql_name = "lower"]
+    fn lower_text(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::define_sql_function! {
+    #[sql_name = "lower"]
+    fn lower_nullable(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// The longest search text [`search`] takes.
+pub const MAX_SEARCH: usize = 254;
+
+/// Users of one environment whose e-mail or name contains `text` (case
+/// folded for ASCII), in id order, at most `limit`: the console's search.
+/// `%`, `_` and `\` in `text` match themselves.
+///
+/// # Errors
+/// Backend failures.
+pub fn search(
+    conn: &mut DbConnection,
+    env: &str,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<UserRow>, StorageError> {
+    let escaped: String = text
+        .chars()
+        .take(MAX_SEARCH)
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => c.to_lowercase().collect(),
+        })
+        .collect();
+    let pattern = format!("%{escaped}%");
+    Ok(users::table
+        .filter(users::environment_id.eq(env))
+        .filter(
+            lower_text(users::email)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower_nullable(users::name).like(pattern).escape('\\')),
+        )
+        .select(UserRow::as_select())
+        .order(users::id.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
 /// Applies a patch and returns the updated row. A new (or removed)
 /// password revokes every refresh family of the user in the same
 /// transaction (contract: a password change revokes every refresh token of

@@ -81,6 +81,7 @@ fn session_and_key_routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/sessions", Scoped(Sessions)).post(sessions::create))
     .service(resource("/sessions/verify", Scoped(Sessions)).post(sessions::verify))
     .service(resource("/sessions/revoke", Scoped(Sessions)).post(sessions::revoke))
+    .service(resource("/sessions/{id}", Scoped(Sessions)).delete(sessions::revoke_by_id))
     .service(
         resource("/api-keys", ApiKey)
             .get(api_keys::list)

@@ -6,7 +6,7 @@
 //! administrator as the actor.
 
 use super::is_console;
-use super::page::{FieldError, Layout, check_csrf, error_for, first_page, render};
+use super::page::{FieldError, Layout, check_csrf, error_for, field_error, first_page, render};
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::clients::{catalog, register, rotate_secret};
 use crate::error::ApiError;
@@ -176,20 +176,17 @@ pub async fn create(
             secret,
             StatusCode::CREATED,
         )),
-        Err(ApiError::Validation { message, param }) => {
+        Err(e) => {
+            let error = Some(field_error(e)?);
             let (layout, cookie) = Layout::of(&req, &state, &admin);
             let page = ListPage {
                 layout,
                 clients: list_lines(&admin).await?,
                 form,
-                error: Some(FieldError {
-                    field: param.unwrap_or_default(),
-                    message,
-                }),
+                error,
             };
             Ok(render(&page, StatusCode::UNPROCESSABLE_ENTITY, cookie))
         }
-        Err(other) => Err(other.into()),
     }
 }
 

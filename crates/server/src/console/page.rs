@@ -85,6 +85,29 @@ pub fn error_for<'a>(error: Option<&'a FieldError>, field: &str) -> Option<&'a s
         .map(|e| e.message.as_str())
 }
 
+/// A typed form field: trimmed, and `None` when left empty.
+pub fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// A management error about one field, for the form to show next to it;
+/// anything else is a page of its own.
+///
+/// # Errors
+/// The error as a page when it is not about a field.
+pub fn field_error(e: ApiError) -> Result<FieldError, ConsoleError> {
+    match e {
+        ApiError::Validation { message, param }
+        | ApiError::InvalidRequest { message, param }
+        | ApiError::Conflict { message, param } => Ok(FieldError {
+            field: param.unwrap_or_default(),
+            message,
+        }),
+        other => Err(other.into()),
+    }
+}
+
 /// The first `limit` rows of one of the administrator's environment's
 /// listings (`list` is a repository's cursor listing).
 ///

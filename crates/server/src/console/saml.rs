@@ -8,7 +8,9 @@
 //! `/v1/saml/service-providers` (`register`, `change`, `remove`), audited
 //! with the administrator as the actor.
 
-use super::page::{FieldError, Layout, check_csrf, error_for, first_page, render};
+use super::page::{
+    FieldError, Layout, check_csrf, error_for, field_error, first_page, non_empty, render,
+};
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::service_providers::{change, fields, register, remove};
 use crate::error::ApiError;
@@ -92,11 +94,6 @@ pub struct RegisterForm {
     name_id_format: String,
 }
 
-fn text(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
 impl RegisterForm {
     fn by_metadata(&self) -> bool {
         !self.metadata_xml.trim().is_empty()
@@ -107,16 +104,16 @@ impl RegisterForm {
         if self.by_metadata() {
             return SpInput {
                 metadata_xml: Some(self.metadata_xml.clone()),
-                name: text(&self.name),
+                name: non_empty(&self.name),
                 ..SpInput::default()
             };
         }
         SpInput {
-            entity_id: text(&self.entity_id),
-            acs_url: text(&self.acs_url),
-            certificate_pem: text(&self.certificate_pem),
-            name: text(&self.name),
-            name_id_format: text(&self.name_id_format),
+            entity_id: non_empty(&self.entity_id),
+            acs_url: non_empty(&self.acs_url),
+            certificate_pem: non_empty(&self.certificate_pem),
+            name: non_empty(&self.name),
+            name_id_format: non_empty(&self.name_id_format),
             ..SpInput::default()
         }
     }
@@ -344,19 +341,12 @@ async fn form_again(
     form: RegisterForm,
     e: ApiError,
 ) -> Result<HttpResponse, ConsoleError> {
-    let (message, param) = match e {
-        ApiError::Validation { message, param }
-        | ApiError::InvalidRequest { message, param }
-        | ApiError::Conflict { message, param } => (message, param),
-        other => return Err(other.into()),
-    };
-    let field = match param {
-        Some(p) => p,
-        None if form.by_metadata() => "metadata_xml".into(),
-        None => String::new(),
-    };
+    let mut error = field_error(e)?;
+    if error.field.is_empty() && form.by_metadata() {
+        error.field = "metadata_xml".into();
+    }
     let providers = list_lines(admin).await?;
-    let error = Some(FieldError { field, message });
+    let error = Some(error);
     let (page, cookie) = list_page(req, state, admin, providers, form, error);
     Ok(render(&page, StatusCode::UNPROCESSABLE_ENTITY, cookie))
 }

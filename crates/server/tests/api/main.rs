@@ -15,6 +15,7 @@ mod client_limits;
 mod consents;
 mod console;
 mod console_saml;
+mod console_users;
 mod cookies;
 mod environments;
 mod master_key;

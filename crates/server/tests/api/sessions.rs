@@ -6,7 +6,8 @@ on_every_backend!(
     create_verify_revoke,
     lifetimes_and_metadata_are_checked,
     sessions_expire,
-    list_and_revoke_all
+    list_and_revoke_all,
+    revoke_by_id
 );
 on_shared_backend!(revoke_is_seen_by_another_instance);
 
@@ -319,4 +320,41 @@ async fn revoke_is_seen_by_another_instance(backend: Backend) {
     )
     .await;
     assert_eq!(v, json!({"valid": false, "reason": "revoked"}));
+}
+
+/// `DELETE /v1/sessions/{id}`: by id, at once, only in the key's
+/// environment; a second delete says it was not live any more.
+async fn revoke_by_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.create_user("s@example.com").await;
+    let key = &app.secret_key;
+    let (_, session) = status_json(
+        app.post("/v1/sessions", key, &json!({"user_id": user["id"]}))
+            .await,
+    )
+    .await;
+    let (id, token) = (session["id"].as_str().unwrap(), &session["token"]);
+    // Another environment's key does not see it.
+    let (status, _) = status_json(
+        app.delete(&format!("/v1/sessions/{id}"), &app.test_key)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = status_json(app.delete(&format!("/v1/sessions/{id}"), key).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"revoked": true, "session_id": id}));
+    let (_, v) = status_json(
+        app.post("/v1/sessions/verify", key, &json!({"token": token}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["valid"], false, "{v}");
+    let (_, body) = status_json(app.delete(&format!("/v1/sessions/{id}"), key).await).await;
+    assert_eq!(body["revoked"], false);
+    let (status, _) = status_json(app.delete("/v1/sessions/sess_nope", key).await).await;
+    assert_eq!(status, 404);
+    let (_, events) =
+        status_json(app.get("/v1/audit-events?type=session.revoked", key).await).await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "audited once");
 }

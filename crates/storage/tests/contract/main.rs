@@ -13,6 +13,7 @@ mod core_limits;
 mod ephemeral;
 mod migrations;
 mod service_providers;
+mod users;
 
 use trusec_storage::Db;
 use trusec_testdb::{Backend, TestDb};

@@ -35,14 +35,18 @@ async fn list(
     list_response(rows, consents::ConsentRow::to_consent, |c| c.id.clone())
 }
 
-/// Revokes the grant and its refresh tokens, audited as `event` says who did.
-async fn revoke(
+/// Revokes the grant and its refresh tokens, audited as `event` says who
+/// did: the decide step of both revoke routes and of the console.
+///
+/// # Errors
+/// `NotFound` for no such grant; storage and audit failures.
+pub(crate) async fn revoke(
     state: &AppState,
     env: String,
     user_id: UserId,
     client: &str,
     event: NewAuditEvent,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(), ApiError> {
     let client_id = path_id::<ClientId>(client)?;
     let now = state.core.clock.now_naive();
     let (e, u, c) = (env, user_id.clone(), client_id.clone());
@@ -66,7 +70,7 @@ async fn revoke(
         "refresh_families_revoked": revoked.families.len(),
     }));
     state.core.audit(event).await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}/consents", tag = "users", params(("id" = String, Path, description = "user_…"), ("limit" = Option<i64>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The clients this user granted scopes to", body = crate::extract::ListOf<trusec_storage::consents::Consent>), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -91,7 +95,8 @@ pub async fn revoke_for_user(
     let (id, client) = path.into_inner();
     let user_id = path_id::<UserId>(&id)?;
     let event = caller.event(EventType::OAuthConsentRevoked);
-    revoke(&state, caller.environment.clone(), user_id, &client, event).await
+    revoke(&state, caller.environment.clone(), user_id, &client, event).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(get, path = "/v1/users/me/consents", tag = "users", params(("limit" = Option<i64>, Query), ("after" = Option<String>, Query)), security(("access_token" = [])), responses((status = 200, description = "The grant of the token's user to the token's client (at most one)", body = crate::extract::ListOf<trusec_storage::consents::Consent>), (status = 401, description = "No or bad access token", body = crate::error::ErrorBody), (status = 403, description = "A client's own token", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -125,5 +130,6 @@ pub async fn revoke_mine(
         Actor::user(&claims.sub),
     )
     .client(&trusec_ui::http::client_info(&req));
-    revoke(&state, claims.env.clone(), user_id, &client, event).await
+    revoke(&state, claims.env.clone(), user_id, &client, event).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@
 //! the password alone and can enrol again.
 
 use crate::error::ApiError;
-use crate::extract::{Caller, path_id};
+use crate::extract::{Acting, Caller, path_id};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -124,14 +124,29 @@ pub async fn reset(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path_id::<UserId>(&id)?;
-    let (env, u) = (caller.environment.clone(), user_id.clone());
+    reset_all(&state, &caller.acting(), &user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The help-desk reset of a user of `acting`'s environment: every factor
+/// and recovery code removed, each audited: the decide step of `DELETE
+/// /v1/users/{id}/factors` and of the console. How many were removed.
+///
+/// # Errors
+/// `NotFound`; storage and audit failures.
+pub(crate) async fn reset_all(
+    state: &AppState,
+    acting: &Acting,
+    user_id: &UserId,
+) -> Result<usize, ApiError> {
+    let (env, u) = (acting.environment.clone(), user_id.clone());
     let removed = state
         .core
         .db
         .run(move |conn| mfa::reset(conn, &env, &u))
         .await
         .map_err(super::users::user_not_found)?;
-    let event = || caller.event(EventType::UserMfaRemoved);
-    audit_removed(&state, event, &user_id, &removed, true).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let event = || acting.event(EventType::UserMfaRemoved);
+    audit_removed(state, event, user_id, &removed, true).await?;
+    Ok(removed.len())
 }

@@ -9,7 +9,7 @@
 
 use crate::durations::{DurationInput, to_delta};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, list_response, path_id};
+use crate::extract::{Acting, ApiJson, Caller, PageQuery, list_response, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -178,27 +178,76 @@ pub async fn revoke(
     let hash = secrets::hash_secret(&body.token);
     let env = caller.environment.clone();
     let now = state.core.clock.now_naive();
-    let lookup = hash.clone();
     let revoked = state
         .core
         .db
-        .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &lookup, now))
+        .run(move |conn| sessions::revoke_by_token_hash(conn, &env, &hash, now))
         .await?;
     let Some(ended) = revoked else {
         // RFC 7009 §2.2 in spirit: revoking an unknown token is not an error.
         return Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": false})));
     };
+    let id = ended.session.id.clone();
+    let newly = after_end(&state, &caller.acting(), ended).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": newly, "session_id": id})))
+}
+
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path, description = "sess_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "{revoked: bool, session_id}: the session and its refresh tokens are revoked on every instance", body = Object), (status = 404, description = "No such session", body = crate::error::ErrorBody), (status = 503, description = "Could not tell every instance; retry", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
+#[tracing::instrument(skip_all, fields(key_id = %caller.key_id))]
+pub async fn revoke_by_id(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id::<SessionId>(&id)?;
+    let newly = end_by_id(&state, &caller.acting(), &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": newly, "session_id": id})))
+}
+
+/// Ends the session `id` of `acting`'s environment: the decide step of
+/// `DELETE /v1/sessions/{id}` and of the console. Whether it was live.
+///
+/// # Errors
+/// `NotFound`; storage failures, and a 503 when other instances could not
+/// be told.
+pub(crate) async fn end_by_id(
+    state: &AppState,
+    acting: &Acting,
+    id: &SessionId,
+) -> Result<bool, ApiError> {
+    let (env, sid) = (acting.environment.clone(), id.to_string());
+    let now = state.core.clock.now_naive();
+    let ended = state
+        .core
+        .db
+        .run(move |conn| sessions::revoke_by_id(conn, &env, &sid, now))
+        .await?
+        .ok_or_else(|| ApiError::not_found("session", Some("id")))?;
+    after_end(state, acting, ended).await
+}
+
+/// After a session was ended in the database: its cached verification
+/// marked stale on every instance, its refresh tokens' access tokens
+/// revoked, and `session.revoked` audited if it was live. Whether it was.
+async fn after_end(
+    state: &AppState,
+    acting: &Acting,
+    ended: sessions::Ended,
+) -> Result<bool, ApiError> {
     let (row, newly) = (&ended.session, ended.newly);
     // Mark stale even when it was revoked before: this may be the client's
     // retry after a 503 from a first attempt whose cache update failed.
-    state.core.forget_sessions([hash.as_str()]).await?;
+    state
+        .core
+        .forget_sessions([row.token_hash.as_str()])
+        .await?;
     // The session's refresh tokens (and their access tokens) end with it.
     state
         .core
         .refresh_families_revoked(
             &ended.refresh,
             RevocationReason::SessionEnded,
-            caller
+            acting
                 .event(EventType::OAuthTokenRevoked)
                 .user(&row.user_id),
         )
@@ -207,14 +256,14 @@ pub async fn revoke(
         state
             .core
             .audit(
-                caller
+                acting
                     .event(EventType::SessionRevoked)
                     .user(&row.user_id)
                     .data(serde_json::json!({"session_id": row.id})),
             )
             .await?;
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": newly, "session_id": row.id})))
+    Ok(newly)
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}/sessions", tag = "sessions", params(("id" = String, Path, description = "user_…"), ("limit" = Option<u32>, Query), ("after" = Option<String>, Query)), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Live sessions of the user", body = crate::extract::ListOf<trusec_storage::sessions::Session>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -246,7 +295,23 @@ pub async fn revoke_all_for_user(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path_id::<UserId>(&id)?;
-    let env = caller.environment.clone();
+    let revoked = end_all(&state, &caller.acting(), &user_id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": revoked})))
+}
+
+/// Ends every live session of a user of `acting`'s environment, with
+/// their refresh tokens: the decide step of `DELETE
+/// /v1/users/{id}/sessions` and of the console. How many were live.
+///
+/// # Errors
+/// `NotFound`; storage failures, and a 503 when other instances could not
+/// be told.
+pub(crate) async fn end_all(
+    state: &AppState,
+    acting: &Acting,
+    user_id: &UserId,
+) -> Result<usize, ApiError> {
+    let env = acting.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = user_id.clone();
     let (rows, refresh) = state
@@ -265,18 +330,18 @@ pub async fn revoke_all_for_user(
         .refresh_families_revoked(
             &refresh,
             RevocationReason::SessionEnded,
-            caller.event(EventType::OAuthTokenRevoked).user(&user_id),
+            acting.event(EventType::OAuthTokenRevoked).user(user_id),
         )
         .await?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::SessionRevoked)
-                .user(&user_id)
+                .user(user_id)
                 .data(serde_json::json!({"session_ids": ids, "all": true})),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"revoked": rows.len()})))
+    Ok(rows.len())
 }

@@ -1,7 +1,7 @@
 //! `/v1/users`: create, read, update, delete, list.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, path_id};
+use crate::extract::{Acting, ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
@@ -15,29 +15,29 @@ use trusec_storage::users::{self, NewUser, User, UserPatch};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    email: String,
-    password: Option<String>,
-    name: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    groups: Option<Vec<String>>,
-    metadata: Option<serde_json::Value>,
+    pub(crate) email: String,
+    pub(crate) password: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) given_name: Option<String>,
+    pub(crate) family_name: Option<String>,
+    pub(crate) groups: Option<Vec<String>>,
+    pub(crate) metadata: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(default, deserialize_with = "validate::nullable")]
-    password: Option<Option<String>>,
+    pub(crate) password: Option<Option<String>>,
     #[serde(default, deserialize_with = "validate::nullable")]
-    name: Option<Option<String>>,
+    pub(crate) name: Option<Option<String>>,
     #[serde(default, deserialize_with = "validate::nullable")]
-    given_name: Option<Option<String>>,
+    pub(crate) given_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "validate::nullable")]
-    family_name: Option<Option<String>>,
-    groups: Option<Vec<String>>,
-    metadata: Option<serde_json::Value>,
+    pub(crate) family_name: Option<Option<String>>,
+    pub(crate) groups: Option<Vec<String>>,
+    pub(crate) metadata: Option<serde_json::Value>,
 }
 
 pub(crate) fn email_taken(e: StorageError) -> ApiError {
@@ -72,6 +72,21 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
+    let user = register(&state, &caller.acting(), body).await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// Creates a user in `acting`'s environment and audits it: the decide
+/// step of `POST /v1/users` and of the console's Users page.
+///
+/// # Errors
+/// `Validation` naming the field at fault; `Conflict` for a taken e-mail;
+/// `Busy` when password hashing is at capacity; storage and audit failures.
+pub(crate) async fn register(
+    state: &AppState,
+    acting: &Acting,
+    body: CreateUser,
+) -> Result<User, ApiError> {
     let email = validate::email("email", &body.email)?;
     let name = validate::name("name", body.name)?;
     let given_name = validate::name("given_name", body.given_name)?;
@@ -79,11 +94,11 @@ pub async fn create(
     let groups = validate::groups(body.groups.unwrap_or_default())?;
     let metadata = validate::metadata(body.metadata.unwrap_or_else(|| serde_json::json!({})))?;
     let password_hash = match body.password {
-        Some(p) => Some(password_hash(&state, p).await?),
+        Some(p) => Some(password_hash(state, p).await?),
         None => None,
     };
     let new = NewUser {
-        environment_id: caller.environment.clone(),
+        environment_id: acting.environment.clone(),
         email,
         password_hash,
         name,
@@ -103,13 +118,13 @@ pub async fn create(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::UserCreated)
                 .user(&user.id)
                 .data(serde_json::json!({"email": user.email})),
         )
         .await?;
-    Ok(HttpResponse::Created().json(user))
+    Ok(user)
 }
 
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "The user", body = trusec_storage::users::User), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -192,8 +207,25 @@ pub async fn update(
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<web::Json<User>, ApiError> {
     let id = path_id::<UserId>(&id)?;
-    let (patch, changed) = to_patch(&state, body).await?;
-    let env = caller.environment.clone();
+    Ok(web::Json(
+        change(&state, &caller.acting(), &id, body).await?,
+    ))
+}
+
+/// Applies `body` to a user of `acting`'s environment and audits it; a new
+/// password ends the user's refresh tokens (contract). The decide step of
+/// `PATCH /v1/users/{id}` and of the console.
+///
+/// # Errors
+/// As [`register`], and `NotFound`.
+pub(crate) async fn change(
+    state: &AppState,
+    acting: &Acting,
+    id: &UserId,
+    body: UpdateUser,
+) -> Result<User, ApiError> {
+    let (patch, changed) = to_patch(state, body).await?;
+    let env = acting.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = id.clone();
     let (row, refresh, hashes) = state
@@ -223,19 +255,19 @@ pub async fn update(
         .refresh_families_revoked(
             &refresh,
             RevocationReason::PasswordChanged,
-            caller.event(EventType::OAuthTokenRevoked).user(&id),
+            acting.event(EventType::OAuthTokenRevoked).user(id),
         )
         .await?;
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::UserUpdated)
-                .user(&id)
+                .user(id)
                 .data(serde_json::json!({"fields": changed})),
         )
         .await?;
-    Ok(web::Json(row.to_user()?))
+    Ok(row.to_user()?)
 }
 
 #[utoipa::path(delete, path = "/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user_…")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Deleted; the user's sessions and refresh tokens are revoked"), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -246,7 +278,18 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<UserId>(&id)?;
-    let env = caller.environment.clone();
+    remove(&state, &caller.acting(), &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
+}
+
+/// Deletes a user of `acting`'s environment, ending their sessions and
+/// refresh tokens, and audits it: the decide step of `DELETE
+/// /v1/users/{id}` and of the console.
+///
+/// # Errors
+/// `NotFound`; storage and audit failures.
+pub(crate) async fn remove(state: &AppState, acting: &Acting, id: &UserId) -> Result<(), ApiError> {
+    let env = acting.environment.clone();
     let uid = id.clone();
     let now = state.core.clock.now_naive();
     let (hashes, refresh) = state
@@ -270,19 +313,19 @@ pub async fn delete(
         .refresh_families_revoked(
             &refresh,
             RevocationReason::UserDeleted,
-            caller.event(EventType::OAuthTokenRevoked).user(&id),
+            acting.event(EventType::OAuthTokenRevoked).user(id),
         )
         .await?;
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::UserDeleted)
-                .user(&id)
+                .user(id)
                 .data(serde_json::json!({"sessions_revoked": hashes.len()})),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"id": id, "deleted": true})))
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("access_token" = [])), responses((status = 200, description = "The user behind the OAuth access token: `id` and the fields its scopes release (`email`; names for `profile`; `groups`); the whole user with `read:users`", body = Object), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
