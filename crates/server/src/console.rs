@@ -12,6 +12,8 @@
 //!   as `/v1` (`api::v1::clients::register`, `rotate_secret`);
 //! - `users.rs`: users, their sessions, factors and consents, through
 //!   `api::v1::{users, sessions, factors, consents}`;
+//! - `keys.rs`: API keys and signing keys, through
+//!   `api::v1::{api_keys, signing_keys}`;
 //! - `saml.rs`: SAML service providers (metadata read and shown before it
 //!   is saved, attribute release, a per-SP trace of assertions and
 //!   refusals), through `api::v1::service_providers::{register, change,
@@ -21,6 +23,7 @@
 //! our own stylesheet and script; every form a CSRF token.
 
 mod applications;
+mod keys;
 mod page;
 mod saml;
 mod session;
@@ -138,56 +141,83 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(sign_in::start))
             .route("/callback", web::get().to(sign_in::callback))
             .route("/logout", web::post().to(sign_in::logout))
-            .service(
-                web::resource("/applications")
-                    .get(applications::list)
-                    .post(applications::create),
-            )
-            .service(web::resource("/applications/{id}").get(applications::show))
-            .service(web::resource("/applications/{id}/rotate-secret").post(applications::rotate))
-            .service(
-                web::resource("/saml")
-                    .app_data(metadata_form())
-                    .get(saml::list)
-                    .post(saml::create),
-            )
-            .service(
-                web::resource("/saml/preview")
-                    .app_data(metadata_form())
-                    .post(saml::preview),
-            )
-            .route(
-                "/saml/idp-certificate.pem",
-                web::get().to(saml::idp_certificate),
-            )
-            .service(web::resource("/saml/{id}").get(saml::show))
-            .route("/saml/{id}/attributes", web::post().to(saml::attributes))
-            .route("/saml/{id}/delete", web::post().to(saml::delete))
-            .service(web::resource("/users").get(users::list).post(users::create))
-            .service(
-                web::resource("/users/{id}")
-                    .get(users::show)
-                    .post(users::update),
-            )
-            .route("/users/{id}/delete", web::post().to(users::delete))
-            .route(
-                "/users/{id}/sessions/end-all",
-                web::post().to(users::end_all_sessions),
-            )
-            .route(
-                "/users/{id}/sessions/{session_id}/end",
-                web::post().to(users::end_session),
-            )
-            .route(
-                "/users/{id}/factors/reset",
-                web::post().to(users::reset_factors),
-            )
-            .route(
-                "/users/{id}/consents/{client_id}/revoke",
-                web::post().to(users::revoke_consent),
-            )
+            .configure(application_and_key_routes)
+            .configure(saml_routes)
+            .configure(user_routes)
             .route("/static/console.js", web::get().to(script)),
     );
+}
+
+/// Applications, API keys, signing keys.
+fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/applications")
+            .get(applications::list)
+            .post(applications::create),
+    )
+    .service(web::resource("/applications/{id}").get(applications::show))
+    .service(web::resource("/applications/{id}/rotate-secret").post(applications::rotate))
+    .service(
+        web::resource("/api-keys")
+            .get(keys::list)
+            .post(keys::create),
+    )
+    .route("/api-keys/{id}/rotate", web::post().to(keys::rotate))
+    .route("/api-keys/{id}/revoke", web::post().to(keys::revoke))
+    .route("/signing-keys", web::get().to(keys::signing_keys))
+    .route(
+        "/signing-keys/rotate",
+        web::post().to(keys::rotate_signing_keys),
+    );
+}
+
+/// SAML service providers.
+fn saml_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/saml")
+            .app_data(metadata_form())
+            .get(saml::list)
+            .post(saml::create),
+    )
+    .service(
+        web::resource("/saml/preview")
+            .app_data(metadata_form())
+            .post(saml::preview),
+    )
+    .route(
+        "/saml/idp-certificate.pem",
+        web::get().to(saml::idp_certificate),
+    )
+    .service(web::resource("/saml/{id}").get(saml::show))
+    .route("/saml/{id}/attributes", web::post().to(saml::attributes))
+    .route("/saml/{id}/delete", web::post().to(saml::delete));
+}
+
+/// Users, and their sessions, factors and consents.
+fn user_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/users").get(users::list).post(users::create))
+        .service(
+            web::resource("/users/{id}")
+                .get(users::show)
+                .post(users::update),
+        )
+        .route("/users/{id}/delete", web::post().to(users::delete))
+        .route(
+            "/users/{id}/sessions/end-all",
+            web::post().to(users::end_all_sessions),
+        )
+        .route(
+            "/users/{id}/sessions/{session_id}/end",
+            web::post().to(users::end_session),
+        )
+        .route(
+            "/users/{id}/factors/reset",
+            web::post().to(users::reset_factors),
+        )
+        .route(
+            "/users/{id}/consents/{client_id}/revoke",
+            web::post().to(users::revoke_consent),
+        );
 }
 
 /// Forms of at most `limit` bytes; one that cannot be read is a page.

@@ -7,14 +7,14 @@
 
 use crate::durations::{DurationInput, to_delta};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller, PageQuery, path_id};
+use crate::extract::{Acting, ApiJson, Caller, PageQuery, path_id};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use std::time::Duration;
 use trusec_storage::StorageError;
-use trusec_storage::api_keys::{self, ApiKey, CreateKeyError, KeyType, MintedKey};
+use trusec_storage::api_keys::{self, ApiKey, ApiKeyRow, CreateKeyError, KeyType, MintedKey};
 use trusec_storage::audit::EventType;
 use trusec_storage::ids::ApiKeyId;
 
@@ -91,14 +91,38 @@ pub async fn create(
             key_type.as_str()
         )));
     }
-    let name = body.name.trim().to_owned();
+    let minted = mint(
+        &state,
+        &caller.acting(),
+        key_type,
+        &body.name,
+        body.expires_in.as_ref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(with_key(&minted)?))
+}
+
+/// Makes a key of `key_type` (whose environment the caller has checked it
+/// may create keys in) and audits it: the decide step of `POST
+/// /v1/api-keys` and of the console. The key itself is in the result, once.
+///
+/// # Errors
+/// `Validation` naming `name` or `expires_in`; storage and audit failures.
+pub(crate) async fn mint(
+    state: &AppState,
+    acting: &Acting,
+    key_type: KeyType,
+    name: &str,
+    expires_in: Option<&DurationInput>,
+) -> Result<MintedKey, ApiError> {
+    let name = name.trim().to_owned();
     if name.is_empty() || name.chars().count() > NAME_MAX {
         return Err(ApiError::validation(
             "name",
             format!("must be 1 to {NAME_MAX} characters"),
         ));
     }
-    let lifetime = lifetime(body.expires_in.as_ref())?;
+    let lifetime = lifetime(expires_in)?;
     let now = state.core.clock.now_naive();
     let expires_at = Some(now + to_delta(lifetime));
     let minted = state
@@ -114,12 +138,12 @@ pub async fn create(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::ApiKeyCreated)
                 .data(serde_json::json!({"api_key_id": minted.row.id, "type": key_type.as_str()})),
         )
         .await?;
-    Ok(HttpResponse::Created().json(with_key(&minted)?))
+    Ok(minted)
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("after" = Option<String>, Query, description = "cursor: the last id of the previous page")), security(("api_key" = []), ("access_token" = [])), responses((status = 200, description = "Keys of this environment (never their secrets)", body = crate::extract::ListOf<trusec_storage::api_keys::ApiKey>), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -161,7 +185,23 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<web::Json<ApiKey>, ApiError> {
     let id = path_id::<ApiKeyId>(&id)?;
-    let env = caller.environment.clone();
+    let row = revoke_key(&state, &caller.acting(), &id).await?;
+    Ok(web::Json(row.to_api_key()))
+}
+
+/// Revokes a key of `acting`'s environment on every instance and audits it
+/// (once, however often it is asked): the decide step of `DELETE
+/// /v1/api-keys/{id}` and of the console.
+///
+/// # Errors
+/// `NotFound`; storage failures, and a 503 when other instances could not
+/// be told.
+pub(crate) async fn revoke_key(
+    state: &AppState,
+    acting: &Acting,
+    id: &ApiKeyId,
+) -> Result<ApiKeyRow, ApiError> {
+    let (env, id) = (acting.environment.clone(), id.clone());
     let now = state.core.clock.now_naive();
     let (row, newly) = state
         .core
@@ -176,13 +216,13 @@ pub async fn revoke(
         state
             .core
             .audit(
-                caller
+                acting
                     .event(EventType::ApiKeyRevoked)
                     .data(serde_json::json!({"api_key_id": row.id})),
             )
             .await?;
     }
-    Ok(web::Json(row.to_api_key()))
+    Ok(row)
 }
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", params(("id" = String, Path, description = "key_…")), request_body = RotateKey, security(("api_key" = []), ("access_token" = [])), responses((status = 201, description = "The new key (shown once) and the previous record", body = Object), (status = 404, description = "No such key, or already rotated", body = crate::error::ErrorBody), (status = 400, description = "Invalid request", body = crate::error::ErrorBody), (status = 401, description = "No or bad API key", body = crate::error::ErrorBody), (status = 403, description = "Key type or scope not allowed", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody)))]
@@ -194,12 +234,42 @@ pub async fn rotate(
     ApiJson(body): ApiJson<RotateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id::<ApiKeyId>(&id)?;
-    let grace = match &body.grace_period {
+    let (old, minted) = rotate_key(
+        &state,
+        &caller.acting(),
+        &id,
+        body.grace_period.as_ref(),
+        body.expires_in.as_ref(),
+    )
+    .await?;
+    let mut body = with_key(&minted)?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("previous".into(), serde_json::to_value(old.to_api_key())?);
+    }
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Replaces a key of `acting`'s environment with a new one; the old one
+/// works until the grace period ends (default a day, at most 30). Audited.
+/// The decide step of `POST /v1/api-keys/{id}/rotate` and of the console:
+/// the old row and the new key (shown once).
+///
+/// # Errors
+/// `Validation` naming `grace_period` or `expires_in`; `NotFound` (also for
+/// a key already rotated); `Conflict` for a concurrent rotation.
+pub(crate) async fn rotate_key(
+    state: &AppState,
+    acting: &Acting,
+    id: &ApiKeyId,
+    grace_period: Option<&DurationInput>,
+    expires_in: Option<&DurationInput>,
+) -> Result<(ApiKeyRow, MintedKey), ApiError> {
+    let grace = match grace_period {
         Some(d) => validate::duration("grace_period", d, Duration::ZERO, MAX_GRACE)?,
         None => DEFAULT_GRACE,
     };
-    let lifetime = lifetime(body.expires_in.as_ref())?;
-    let env = caller.environment.clone();
+    let lifetime = lifetime(expires_in)?;
+    let (env, id) = (acting.environment.clone(), id.clone());
     let now = state.core.clock.now_naive();
     let grace_until = now + to_delta(grace);
     let new_expiry = Some(now + to_delta(lifetime));
@@ -226,7 +296,7 @@ pub async fn rotate(
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::ApiKeyRotated)
                 .data(serde_json::json!({
                     "api_key_id": old.id,
@@ -235,9 +305,5 @@ pub async fn rotate(
                 })),
         )
         .await?;
-    let mut body = with_key(&minted)?;
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("previous".into(), serde_json::to_value(old.to_api_key())?);
-    }
-    Ok(HttpResponse::Created().json(body))
+    Ok((old, minted))
 }

@@ -3,7 +3,7 @@
 //! every 90 days). Each environment is its own issuer with its own keys.
 
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Acting, Caller};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use trusec_storage::api_keys::KeyType;
@@ -20,7 +20,25 @@ pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
             "signing keys are rotated with a secret API key (trusec_sk_ or trusec_test_)".into(),
         ));
     }
-    let env = state.environment(&caller.environment).ok_or_else(|| {
+    let (rotated, saml, jwks) = rotate_now(&state, &caller.acting()).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(serde_json::json!({"rotated": rotated, "jwks": jwks, "saml": saml})),
+    )
+}
+
+/// Rotates `acting`'s environment's JWT signing keys and takes the next
+/// step of its SAML IdP key's rotation, and audits it: the decide step of
+/// `POST /v1/signing-keys/rotate` and of the console. The algorithms
+/// rotated, the SAML step and the new JWKS.
+///
+/// # Errors
+/// Key-store and audit failures.
+pub(crate) async fn rotate_now(
+    state: &AppState,
+    acting: &Acting,
+) -> Result<(Vec<&'static str>, &'static str, serde_json::Value), ApiError> {
+    let env = state.environment(&acting.environment).ok_or_else(|| {
         ApiError::internal(&std::io::Error::other(
             "the caller's environment is not served",
         ))
@@ -42,14 +60,11 @@ pub async fn rotate(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
     state
         .core
         .audit(
-            caller
+            acting
                 .event(EventType::SigningKeyRotated)
                 .data(serde_json::json!({"algorithms": rotated, "saml": saml, "reason": "manual"})),
         )
         .await?;
     let jwks: serde_json::Value = serde_json::from_slice(&env.oauth.keyring.keys().jwks)?;
-    Ok(
-        HttpResponse::Ok()
-            .json(serde_json::json!({"rotated": rotated, "jwks": jwks, "saml": saml})),
-    )
+    Ok((rotated, saml, jwks))
 }
