@@ -6,7 +6,9 @@
 //! administrator as the actor.
 
 use super::is_console;
-use super::page::{FieldError, Layout, check_csrf, error_for, field_error, first_page, render};
+use super::page::{
+    CsrfForm, FieldError, Layout, check_csrf, error_for, field_error, first_page, render,
+};
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::clients::{catalog, register, rotate_secret};
 use crate::error::ApiError;
@@ -247,12 +249,6 @@ pub async fn show(
     ))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct RotateForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 /// `POST /console/applications/{id}/rotate-secret`: a new secret, shown
 /// once; the old one stops working.
 pub async fn rotate(
@@ -260,7 +256,7 @@ pub async fn rotate(
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<String>,
-    form: web::Form<RotateForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
     let id = ClientId::parse(&id).ok_or_else(|| ApiError::not_found("client", Some("id")))?;

@@ -9,7 +9,9 @@
 //! and public keys (live's), the test console test keys; other
 //! environments have no API keys of their own (`KeyType::environment`).
 
-use super::page::{FieldError, Layout, check_csrf, error_for, field_error, first_page, render};
+use super::page::{
+    CsrfForm, FieldError, Layout, check_csrf, error_for, field_error, first_page, render,
+};
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::{api_keys, signing_keys as v1_signing_keys};
 use crate::durations::DurationInput;
@@ -255,12 +257,6 @@ pub async fn rotate(
         },
     };
     list_page(&req, &state, &admin, StatusCode::OK, after).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// `POST /console/api-keys/{id}/revoke`: at once, on every instance.

@@ -72,6 +72,13 @@ impl Layout {
     }
 }
 
+/// A form whose only field is its CSRF token (a button that acts).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf_token: String,
+}
+
 /// A field error, shown next to its field.
 pub struct FieldError {
     pub field: String,

@@ -9,7 +9,7 @@
 //! with the administrator as the actor.
 
 use super::page::{
-    FieldError, Layout, check_csrf, error_for, field_error, first_page, non_empty, render,
+    CsrfForm, FieldError, Layout, check_csrf, error_for, field_error, first_page, non_empty, render,
 };
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::service_providers::{change, fields, register, remove};
@@ -621,19 +621,13 @@ pub async fn attributes(
     show_page(&req, &state, &admin, row, StatusCode::OK, note).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DeleteForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 /// `POST /console/saml/{id}/delete`: the SP is removed; back to the list.
 pub async fn delete(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    form: web::Form<DeleteForm>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
     let current = load(&admin, &id).await?;

@@ -11,7 +11,7 @@
 //! administrator out. The CLI (`trusec admins add`) remains for that.
 
 use super::page::{
-    FieldError, Layout, check_csrf, error_for, field_error, first_page, non_empty, render,
+    CsrfForm, FieldError, Layout, check_csrf, error_for, field_error, first_page, non_empty, render,
 };
 use super::session::{Admin, ConsoleError};
 use crate::api::v1::users::{CreateUser, UpdateUser, change, register, remove};
@@ -437,12 +437,6 @@ pub async fn update(
         Outcome::Field(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     show_page(&req, &state, &admin, &id, status, Some(outcome)).await
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// `POST /console/users/{id}/delete`: back to the list.
