@@ -65,6 +65,7 @@ mod tests {
 
     async fn refusals(state: &SamlState) -> Vec<serde_json::Value> {
         let filter = AuditFilter {
+            outcome: None,
             event_type: Some(EventType::SamlRequestRefused),
             user_id: None,
             since: None,

@@ -14,6 +14,8 @@
 //!   `api::v1::{users, sessions, factors, consents}`;
 //! - `keys.rs`: API keys and signing keys, through
 //!   `api::v1::{api_keys, signing_keys}`;
+//! - `audit.rs`: the audit log, filtered as `/v1` filters it, and
+//!   verifying the chain;
 //! - `saml.rs`: SAML service providers (metadata read and shown before it
 //!   is saved, attribute release, a per-SP trace of assertions and
 //!   refusals), through `api::v1::service_providers::{register, change,
@@ -23,6 +25,7 @@
 //! our own stylesheet and script; every form a CSRF token.
 
 mod applications;
+mod audit;
 mod keys;
 mod page;
 mod saml;
@@ -148,7 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Applications, API keys, signing keys.
+/// Applications, API keys, signing keys, the audit log.
 fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/applications")
@@ -168,7 +171,9 @@ fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/signing-keys/rotate",
         web::post().to(keys::rotate_signing_keys),
-    );
+    )
+    .route("/audit", web::get().to(audit::list))
+    .route("/audit/verify", web::post().to(audit::verify));
 }
 
 /// SAML service providers.

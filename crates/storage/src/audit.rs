@@ -358,6 +358,7 @@ pub struct AuditFilter {
     pub event_type: Option<EventType>,
     pub user_id: Option<String>,
     pub since: Option<NaiveDateTime>,
+    pub outcome: Option<Outcome>,
 }
 
 /// Events of one environment, newest first; the cursor is an event id.
@@ -384,6 +385,9 @@ pub fn list(
     }
     if let Some(since) = filter.since {
         query = query.filter(audit_events::created_at.ge(since));
+    }
+    if let Some(outcome) = filter.outcome {
+        query = query.filter(audit_events::outcome.eq(outcome));
     }
     if let Some(after) = &page.after {
         let cursor: i64 = audit_events::table

@@ -483,6 +483,7 @@ async fn trace(admin: &Admin, sp: &ServiceProviderRow) -> Result<Vec<TraceLine>,
                 EventType::SamlRequestRefused,
             ] {
                 let filter = AuditFilter {
+                    outcome: None,
                     event_type: Some(kind),
                     user_id: None,
                     since: None,

@@ -14,6 +14,7 @@ mod cli;
 mod client_limits;
 mod consents;
 mod console;
+mod console_audit;
 mod console_keys;
 mod console_saml;
 mod console_users;

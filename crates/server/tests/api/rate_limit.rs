@@ -28,6 +28,7 @@ async fn management_api_is_limited_per_key(backend: Backend) {
     // The refusal is audited once, not once per refused request.
     assert_eq!(app.get("/v1/users", &app.secret_key).await.status(), 429);
     let filter = AuditFilter {
+        outcome: None,
         event_type: Some(EventType::RateLimitExceeded),
         ..AuditFilter::default()
     };
@@ -157,6 +158,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited_and_audited(back
     // Another user behind the same proxy has a budget of their own.
     assert_eq!(register(&proxied, "198.51.100.7").await, 201);
     let filter = AuditFilter {
+        outcome: None,
         event_type: Some(EventType::OAuthClientCreated),
         ..AuditFilter::default()
     };

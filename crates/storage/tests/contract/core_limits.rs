@@ -88,6 +88,7 @@ async fn one_limiter_counts_audits_once_and_scales_per_ip(backend: Backend) {
     drop(core);
     writer.await.unwrap();
     let filter = AuditFilter {
+        outcome: None,
         event_type: Some(EventType::RateLimitExceeded),
         ..AuditFilter::default()
     };
