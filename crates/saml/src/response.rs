@@ -26,8 +26,11 @@ const PASSWORD_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordP
 const TIME_SYNC_TOKEN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken";
 
 /// The `AuthnContextClassRef` of a sign-in that used `amr`: the password
-/// alone is `PasswordProtectedTransport` (over TLS), the password and a
-/// one-time code `TimeSyncToken`.
+/// and a TOTP code is `TimeSyncToken`; the password alone, or with a
+/// recovery code, `PasswordProtectedTransport` (over TLS). A printed
+/// recovery code is no time-synchronised token, and the Authn Context
+/// classes (SAML Authn Context §3.4) name none that fits it better, so
+/// saying less than was done is the honest choice.
 pub fn authn_context_class(amr: &[AuthMethod]) -> &'static str {
     if amr.contains(&AuthMethod::Otp) {
         TIME_SYNC_TOKEN_CONTEXT

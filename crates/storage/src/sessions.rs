@@ -38,8 +38,22 @@ crate::text_enum! {
     pub enum AuthMethod as "authentication method" {
         /// A password.
         Pwd = "pwd",
-        /// A one-time password: a TOTP code or a recovery code.
+        /// A TOTP code (RFC 6238) from an authenticator app.
         Otp = "otp",
+        /// One of the user's single-use recovery codes. Its RFC 8176 value
+        /// is `otp` too (a one-time code), but it is stored apart so that
+        /// SAML does not claim a time-synchronised token for it.
+        RecoveryCode = "recovery_code",
+    }
+}
+
+impl AuthMethod {
+    /// The RFC 8176 §2 `amr` value of the method.
+    pub const fn rfc8176(self) -> &'static str {
+        match self {
+            Self::Pwd => "pwd",
+            Self::Otp | Self::RecoveryCode => "otp",
+        }
     }
 }
 
@@ -47,7 +61,7 @@ impl SessionRow {
     /// The RFC 8176 `amr` values of this session: its methods, plus `mfa`
     /// when more than one was used (RFC 8176 §2, "mfa").
     pub fn amr_values(&self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = self.amr.iter().map(|m| m.as_str()).collect();
+        let mut out: Vec<&'static str> = self.amr.iter().map(|m| m.rfc8176()).collect();
         out.sort_unstable();
         out.dedup();
         if out.len() > 1 {

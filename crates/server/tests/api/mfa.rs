@@ -397,54 +397,67 @@ async fn a_forged_or_unknown_second_factor_token_is_refused(backend: Backend) {
 on_every_backend!(a_saml_login_asks_for_the_second_factor_and_says_so);
 
 /// SP-initiated SSO through the factor step: the assertion's
-/// `AuthnContextClassRef` names the one-time code (`TimeSyncToken`).
+/// `AuthnContextClassRef` names a TOTP code (`TimeSyncToken`); a recovery
+/// code is no time-synchronised token, so it says only
+/// `PasswordProtectedTransport`.
 async fn a_saml_login_asks_for_the_second_factor_and_says_so(backend: Backend) {
     use crate::saml::{ACS, SP_ENTITY, authn_request, auto_post, redirect_query, register_sp};
     let app = TestApp::spawn(backend).await;
     make_user(&app, "ada@example.com").await;
-    let (key, _) = enrol(&app, &new_browser(), "ada@example.com").await;
+    let (key, codes) = enrol(&app, &new_browser(), "ada@example.com").await;
     register_sp(
         &app,
         serde_json::json!({"entity_id": SP_ENTITY, "acs_url": ACS}),
     )
     .await;
-    let xml = authn_request("_mfa1", SP_ENTITY, Some(ACS), app.clock.now());
-    let url = app.url(&format!("/saml/sso?{}", redirect_query(&xml, "r", None)));
-    let browser = new_browser();
-    let resp = browser.get(&url).send().await.unwrap();
-    assert_eq!(resp.status(), 302);
-    let login = app.url(resp.headers()["location"].to_str().unwrap());
-    let page = browser
-        .get(&login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "ada@example.com"),
-            ("password", PASSWORD),
-            ("csrf_token", hidden(&page, "csrf_token").as_str()),
-            ("interaction", hidden(&page, "interaction").as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let page = resp.text().await.unwrap();
-    assert!(page.contains("Two-step verification"), "{page}");
-    let resp = factor_step(&app, &browser, &page, &code_at(&app, &key)).await;
-    assert_eq!(resp.status(), 303);
-    let next = app.url(resp.headers()["location"].to_str().unwrap());
-    let (action, response_xml, _) = auto_post(browser.get(&next).send().await.unwrap()).await;
-    assert_eq!(action, ACS);
-    assert!(
-        response_xml.contains("urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"),
-        "{response_xml}"
-    );
+    for (n, (code, class)) in [
+        (
+            code_at(&app, &key),
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
+        ),
+        (
+            codes[0].clone(),
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let xml = authn_request(&format!("_mfa{n}"), SP_ENTITY, Some(ACS), app.clock.now());
+        let url = app.url(&format!("/saml/sso?{}", redirect_query(&xml, "r", None)));
+        let browser = new_browser();
+        let resp = browser.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 302);
+        let login = app.url(resp.headers()["location"].to_str().unwrap());
+        let page = browser
+            .get(&login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let resp = browser
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", hidden(&page, "csrf_token").as_str()),
+                ("interaction", hidden(&page, "interaction").as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let page = resp.text().await.unwrap();
+        assert!(page.contains("Two-step verification"), "{page}");
+        let resp = factor_step(&app, &browser, &page, &code).await;
+        assert_eq!(resp.status(), 303);
+        let next = app.url(resp.headers()["location"].to_str().unwrap());
+        let (action, response_xml, _) = auto_post(browser.get(&next).send().await.unwrap()).await;
+        assert_eq!(action, ACS);
+        assert!(response_xml.contains(class), "{class} in {response_xml}");
+    }
 }
 
 on_every_backend!(the_help_desk_lists_removes_and_resets_factors);

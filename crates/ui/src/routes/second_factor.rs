@@ -130,18 +130,18 @@ pub async fn post(
     let user = user(&state, &pending).await?;
     let check = check(&state, &user, form.code).await?;
     audit(&state, &attempt, &user, check).await?;
-    if check.accepted() {
-        state.core.refund(Family::Login, &budgets).await;
-        forget(&state, &form.token).await?;
-        return login::signed_in(
-            &state,
-            attempt,
-            &user,
-            vec![AuthMethod::Pwd, AuthMethod::Otp],
-        )
-        .await;
-    }
-    wrong_code(&req, &state, &attempt, form.token, pending, check).await
+    // The method the session records: a recovery code is no TOTP code
+    // (SAML tells SPs which, `saml::response::authn_context_class`).
+    let second = match check {
+        CodeCheck::Totp => AuthMethod::Otp,
+        CodeCheck::RecoveryCode { .. } => AuthMethod::RecoveryCode,
+        CodeCheck::Replayed | CodeCheck::Wrong => {
+            return wrong_code(&req, &state, &attempt, form.token, pending, check).await;
+        }
+    };
+    state.core.refund(Family::Login, &budgets).await;
+    forget(&state, &form.token).await?;
+    login::signed_in(&state, attempt, &user, vec![AuthMethod::Pwd, second]).await
 }
 
 /// A code that was not accepted: one attempt fewer (none left: the
