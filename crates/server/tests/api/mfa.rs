@@ -519,3 +519,38 @@ async fn the_help_desk_lists_removes_and_resets_factors(backend: Backend) {
     assert_eq!(removed.len(), 2, "{removed:?}");
     assert!(removed.iter().any(|e| e["data"]["reset"] == true));
 }
+
+on_every_backend!(concurrent_wrong_codes_share_five_attempts);
+
+/// The five code checks of one pending sign-in are slots taken
+/// set-if-absent: twelve wrong codes posted at once check at most five
+/// (each audited), and the pending sign-in is gone afterwards.
+async fn concurrent_wrong_codes_share_five_attempts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "ada@example.com").await;
+    enrol(&app, &new_browser(), "ada@example.com").await;
+    let browser = new_browser();
+    let (status, page) = password_step(&app, &browser, "ada@example.com").await;
+    assert_eq!(status, 200, "{page}");
+    let before = events(&app, "user.mfa.failed").await.len();
+    let posts = (0..12).map(|_| factor_step(&app, &browser, &page, "000000"));
+    let statuses: Vec<u16> = futures_util::future::join_all(posts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| [401, 400, 429].contains(s)),
+        "{statuses:?}"
+    );
+    let checked = events(&app, "user.mfa.failed").await.len() - before;
+    assert!((1..=5).contains(&checked), "{checked} codes were checked");
+    // Whatever the order, the sign-in must be started again.
+    let resp = factor_step(&app, &browser, &page, "000000").await;
+    assert!([400, 401, 429].contains(&resp.status().as_u16()));
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("expired") || text.contains("Too many"),
+        "{text}"
+    );
+}

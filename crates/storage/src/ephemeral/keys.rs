@@ -40,6 +40,7 @@ pub enum KeyKind {
     SamlSloRef,
     SamlLogout,
     SecondFactor,
+    SecondFactorAttempt,
     ConsoleSignIn,
     ConsoleSession,
 }
@@ -98,6 +99,7 @@ impl KeyKind {
             | Self::SamlSloRef
             // Made only after the right password.
             | Self::SecondFactor
+            | Self::SecondFactorAttempt
             // An administrator's console session, after their sign-in.
             | Self::ConsoleSession => WhenFull::Store,
         }
@@ -221,6 +223,16 @@ impl StoreKey {
     /// (by the hash of the token its form carries).
     pub fn second_factor(token_hash: &str) -> Self {
         Self::of(KeyKind::SecondFactor, format!("second-factor:{token_hash}"))
+    }
+
+    /// Attempt `n` (1-based) at a pending second factor's code: each check
+    /// of a code first takes a free slot set-if-absent, so concurrent posts
+    /// cannot check more codes than there are slots.
+    pub fn second_factor_attempt(token_hash: &str, n: u8) -> Self {
+        Self::of(
+            KeyKind::SecondFactorAttempt,
+            format!("second-factor-attempt:{token_hash}:{n}"),
+        )
     }
 
     /// Where to go after signing out.

@@ -40,7 +40,6 @@ struct Pending {
     email: String,
     /// The interaction it continues (empty: a sign-in of our own).
     interaction: String,
-    attempts_left: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,7 +79,6 @@ pub(super) async fn ask(
             .as_ref()
             .map(|i| i.id.clone())
             .unwrap_or_default(),
-        attempts_left: ATTEMPTS,
     };
     save(state, &token, &pending).await?;
     Ok(page(req, state, StatusCode::OK, attempt, token, None))
@@ -127,6 +125,10 @@ pub async fn post(
         set_retry_after(&mut resp, &limited);
         return Ok(resp);
     }
+    let Some(attempt_no) = take_attempt(&state, &form.token).await? else {
+        forget(&state, &form.token).await?;
+        return Err(too_many_codes());
+    };
     let user = user(&state, &pending).await?;
     let check = check(&state, &user, form.code).await?;
     audit(&state, &attempt, &user, check).await?;
@@ -136,7 +138,8 @@ pub async fn post(
         CodeCheck::Totp => AuthMethod::Otp,
         CodeCheck::RecoveryCode { .. } => AuthMethod::RecoveryCode,
         CodeCheck::Replayed | CodeCheck::Wrong => {
-            return wrong_code(&req, &state, &attempt, form.token, pending, check).await;
+            let last = attempt_no == ATTEMPTS;
+            return wrong_code(&req, &state, &attempt, form.token, last, check).await;
         }
     };
     state.core.refund(Family::Login, &budgets).await;
@@ -144,26 +147,20 @@ pub async fn post(
     login::signed_in(&state, attempt, &user, vec![AuthMethod::Pwd, second]).await
 }
 
-/// A code that was not accepted: one attempt fewer (none left: the
-/// password again), and the form again saying why.
+/// A code that was not accepted: the form again saying why, or, after the
+/// last attempt, the password again.
 async fn wrong_code(
     req: &HttpRequest,
     state: &UiState,
     attempt: &Attempt,
     token: String,
-    mut pending: Pending,
+    last: bool,
     check: CodeCheck,
 ) -> Result<HttpResponse, PageError> {
-    pending.attempts_left = pending.attempts_left.saturating_sub(1);
-    if pending.attempts_left == 0 {
+    if last {
         forget(state, &token).await?;
-        return Err(PageError::refused(
-            StatusCode::UNAUTHORIZED,
-            "Too many wrong codes",
-            "Sign in again with your password.",
-        ));
+        return Err(too_many_codes());
     }
-    save(state, &token, &pending).await?;
     let error = Some(
         match check {
             CodeCheck::Replayed => "That code was already used. Wait for the next one.",
@@ -199,6 +196,28 @@ fn page(
         token,
     };
     pages::render(&page, status, cookie.into_iter().collect())
+}
+
+fn too_many_codes() -> PageError {
+    PageError::refused(
+        StatusCode::UNAUTHORIZED,
+        "Too many wrong codes",
+        "Sign in again with your password.",
+    )
+}
+
+/// Takes the next of the pending sign-in's [`ATTEMPTS`] code checks, each
+/// a set-if-absent slot in the store, so that concurrent posts share the
+/// same five; `None` once all are taken. Returns the slot's number.
+async fn take_attempt(state: &UiState, token: &str) -> Result<Option<u8>, PageError> {
+    let hash = secrets::hash_secret(token);
+    for n in 1..=ATTEMPTS {
+        let key = StoreKey::second_factor_attempt(&hash, n);
+        if state.core.store.put_if_absent(&key, b"1", TTL).await? {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
 }
 
 fn expired() -> PageError {
@@ -288,6 +307,9 @@ async fn load(state: &UiState, token: &str) -> Result<Option<Pending>, PageError
         .filter(|p| p.environment_id == state.env.id))
 }
 
+/// Ends the pending sign-in. Its attempt slots stay until they expire with
+/// it: a post that loaded the pending sign-in before this must still find
+/// them taken.
 async fn forget(state: &UiState, token: &str) -> Result<(), PageError> {
     let key = StoreKey::second_factor(&secrets::hash_secret(token));
     Ok(state.core.store.delete(&[key]).await?)
