@@ -14,6 +14,7 @@
 //!   `api::v1::{users, sessions, factors, consents}`;
 //! - `keys.rs`: API keys and signing keys, through
 //!   `api::v1::{api_keys, signing_keys}`;
+//! - `dashboard.rs`: counts per hour from the `/metrics` counters;
 //! - `audit.rs`: the audit log, filtered as `/v1` filters it, and
 //!   verifying the chain;
 //! - `saml.rs`: SAML service providers (metadata read and shown before it
@@ -26,6 +27,7 @@
 
 mod applications;
 mod audit;
+mod dashboard;
 mod keys;
 mod page;
 mod saml;
@@ -151,7 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Applications, API keys, signing keys, the audit log.
+/// The dashboard, applications, API keys, signing keys, the audit log.
 fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/applications")
@@ -172,6 +174,7 @@ fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
         "/signing-keys/rotate",
         web::post().to(keys::rotate_signing_keys),
     )
+    .route("/dashboard", web::get().to(dashboard::show))
     .route("/audit", web::get().to(audit::list))
     .route("/audit/verify", web::post().to(audit::verify));
 }

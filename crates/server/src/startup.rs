@@ -226,6 +226,7 @@ async fn build_state(
     if let Some(retention) = settings.audit_retention {
         maintenance.push(spawn_audit_retention(core.clone(), retention));
     }
+    maintenance.push(spawn_metrics_sampler(core.clone()));
     let state = AppState {
         core,
         settings: Arc::new(settings),
@@ -523,6 +524,19 @@ fn spawn_key_maintenance(
 /// events older than the retention (`Core::prune_audit`). Every instance
 /// runs it; the prune is serialised with every audit writer in the
 /// database, so a second instance finds nothing left to do.
+/// Samples the dashboard's counters now and every ten minutes
+/// (`storage::metrics::HISTORY` samples: a day), for the console.
+fn spawn_metrics_sampler(core: Core) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            core.metrics().sample(core.clock.now());
+        }
+    })
+}
+
 fn spawn_audit_retention(core: Core, retention: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));

@@ -50,7 +50,41 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
+/// How many samples of [`Totals`] are kept: a day at one every ten
+/// minutes (the sampler's period, `startup::spawn_metrics_sampler`).
+pub const HISTORY: usize = 144;
+
+/// The counts the console's dashboard shows, read off the same counters
+/// as `/metrics` (so since this process started, on this instance).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub sign_ins: u64,
+    pub sign_in_failures: u64,
+    pub tokens_issued: u64,
+    pub assertions_issued: u64,
+    pub rate_limited: u64,
+}
+
+impl Totals {
+    /// What was counted between `earlier` and `self`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            sign_ins: self.sign_ins.saturating_sub(earlier.sign_ins),
+            sign_in_failures: self
+                .sign_in_failures
+                .saturating_sub(earlier.sign_in_failures),
+            tokens_issued: self.tokens_issued.saturating_sub(earlier.tokens_issued),
+            assertions_issued: self
+                .assertions_issued
+                .saturating_sub(earlier.assertions_issued),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+        }
+    }
+}
+
 pub struct Metrics {
+    /// Samples of [`Totals`], oldest first, at most [`HISTORY`].
+    history: std::sync::Mutex<std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, Totals)>>,
     registry: Registry,
     requests: Series<HttpLabels, Counter>,
     latency: Series<RouteLabels, Histogram, fn() -> Histogram>,
@@ -107,6 +141,7 @@ impl Metrics {
             refusals.clone(),
         );
         Self {
+            history: std::sync::Mutex::default(),
             registry,
             requests,
             latency,
@@ -166,6 +201,59 @@ impl Metrics {
                 event_type: event_type.as_str().to_owned(),
             })
             .inc();
+    }
+
+    fn event_count(&self, event_type: EventType) -> u64 {
+        self.audit_events
+            .get_or_create(&EventLabels {
+                event_type: event_type.as_str().to_owned(),
+            })
+            .get()
+    }
+
+    /// The dashboard's counts now.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            sign_ins: self.event_count(EventType::UserLoginSucceeded),
+            sign_in_failures: self.event_count(EventType::UserLoginFailed)
+                + self.event_count(EventType::UserMfaFailed),
+            tokens_issued: self.event_count(EventType::OAuthTokenIssued)
+                + self.event_count(EventType::OAuthTokenRefreshed),
+            assertions_issued: self.event_count(EventType::SamlAssertionIssued),
+            rate_limited: Family::ALL
+                .iter()
+                .map(|f| {
+                    self.rate_limited
+                        .get_or_create(&FamilyLabels {
+                            family: f.as_str().to_owned(),
+                        })
+                        .get()
+                })
+                .sum(),
+        }
+    }
+
+    /// Records the totals at `at`, dropping the oldest beyond [`HISTORY`].
+    pub fn sample(&self, at: chrono::DateTime<chrono::Utc>) {
+        let totals = self.totals();
+        let mut history = self
+            .history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if history.len() == HISTORY {
+            history.pop_front();
+        }
+        history.push_back((at, totals));
+    }
+
+    /// The samples, oldest first.
+    pub fn history(&self) -> Vec<(chrono::DateTime<chrono::Utc>, Totals)> {
+        self.history
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect()
     }
 
     /// The OpenMetrics text exposition.

@@ -88,6 +88,17 @@ pub enum Family {
 }
 
 impl Family {
+    /// Every family (a new variant must be added here: the dashboard sums
+    /// refusals over these).
+    pub const ALL: [Self; 6] = [
+        Self::Login,
+        Self::Token,
+        Self::Management,
+        Self::Registration,
+        Self::Authorize,
+        Self::Saml,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Login => "login",

@@ -162,3 +162,69 @@ async fn audit_log_filters_links_and_verifies(backend: Backend) {
         .unwrap();
     assert!(verify().await.contains("The chain is broken at event 2"));
 }
+
+on_every_backend!(dashboard_counts_from_the_metrics_counters);
+
+/// The dashboard counts what `/metrics` counts: the console's own sign-in
+/// (a sign-in and a token) and a failed sign-in show in this hour's row.
+async fn dashboard_counts_from_the_metrics_counters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    user(&app, &app.secret_key, "admin@example.com", true).await;
+    let browser = new_browser();
+    assert_eq!(
+        sign_in(&app, &browser, "", "admin@example.com")
+            .await
+            .status(),
+        303
+    );
+    let stranger = new_browser();
+    let login = stranger
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = stranger
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "admin@example.com"),
+            ("password", "wrong password!"),
+            ("csrf_token", hidden(&login, "csrf_token").as_str()),
+            ("interaction", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let (status, html) = page(&browser, &app.url("/console/dashboard")).await;
+    assert_eq!(status, 200);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("event_type=\"user.login.failed\""),
+        "{metrics}"
+    );
+    let current = html
+        .split("<tbody>")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    let cells: Vec<&str> = current
+        .split("<td>")
+        .skip(2)
+        .map(|c| c.split("</td>").next().unwrap())
+        .collect();
+    assert_eq!(cells, ["1", "1", "1", "0", "0"], "{current}");
+    assert!(html.contains("<dt>Sign-ins</dt><dd>1</dd>"), "{html}");
+}
