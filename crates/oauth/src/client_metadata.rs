@@ -332,6 +332,17 @@ fn leeway(seconds: Option<i64>) -> Result<i64, FieldError> {
     }
 }
 
+/// Whether the client is part of this server (the admin console, which
+/// registers itself): it asks no consent, and the console shows it but
+/// does not let it be edited.
+pub fn is_first_party(client: &trusec_storage::clients::ClientRow) -> bool {
+    use trusec_storage::clients::RegisteredBy;
+    match client.registered_by {
+        RegisteredBy::Console => true,
+        RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Anonymous => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

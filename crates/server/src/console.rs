@@ -121,10 +121,7 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
 
 /// Whether a client is the console's own (shown, but not to be edited).
 fn is_console(row: &ClientRow) -> bool {
-    match row.registered_by {
-        RegisteredBy::Console => true,
-        RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Anonymous => false,
-    }
+    trusec_oauth::client_metadata::is_first_party(row)
 }
 
 /// The console's routes, mounted once per environment.

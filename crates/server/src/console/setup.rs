@@ -18,6 +18,7 @@ use askama::Template;
 use diesel::Connection;
 use serde::Deserialize;
 use trusec_storage::audit::{Actor, ClientInfo, EventType, NewAuditEvent};
+use trusec_storage::rate_limit::Family;
 use trusec_storage::users::{self, NewUser};
 use trusec_storage::{StorageError, admins};
 use trusec_ui::{PageError, UiState, cookies, pages};
@@ -133,6 +134,9 @@ pub async fn get(
     query: web::Query<SetupQuery>,
 ) -> Result<HttpResponse, PageError> {
     check_origin(&req, &state)?;
+    // Anonymous and reading a token: limited per address like the other
+    // anonymous protocol entries (`TRUSEC_RATE_LIMIT_AUTHORIZE`).
+    trusec_ui::http::limit_per_ip(&ui.core, &req, Family::Authorize).await?;
     let (env, token, now) = (
         ui.env.id.clone(),
         query.token.clone(),
@@ -181,6 +185,7 @@ pub async fn post(
     form: web::Form<SetupForm>,
 ) -> Result<HttpResponse, ConsoleError> {
     check_origin(&req, &state)?;
+    trusec_ui::http::limit_per_ip(&ui.core, &req, Family::Authorize).await?;
     check_csrf(&req, ui.secure_cookies, &form.csrf_token)?;
     let form = form.into_inner();
     match create_admin(&state, &ui, &form, trusec_ui::http::client_info(&req)).await {

@@ -17,6 +17,7 @@ on_every_backend!(
     test_admin_never_sees_live_objects,
     rotate_secret_over_v1,
     admins_add_from_the_cli,
+    setup_links_are_limited_per_address,
 );
 
 /// A URL the server sent us to, on the test server (the settings' issuer
@@ -63,7 +64,8 @@ pub(crate) async fn user(app: &TestApp, key: &str, email: &str, admin: bool) -> 
 
 /// Signs `email` in to the console at `base` (`""` for live,
 /// `/env/test`) in `browser`, through `/oauth/authorize`, the hosted login
-/// and consent; returns the callback's response.
+/// (no consent: the console is first-party); returns the callback's
+/// response.
 pub(crate) async fn sign_in(
     app: &TestApp,
     browser: &reqwest::Client,
@@ -82,12 +84,9 @@ pub(crate) async fn sign_in(
             let csrf = hidden(&html, "csrf_token");
             let interaction = hidden(&html, "interaction");
             let action = url.split('?').next().unwrap().to_owned();
-            let form: Vec<(&str, &str)> = if url.contains("/login") {
-                vec![("email", email), ("password", PASSWORD)]
-            } else {
-                assert!(url.contains("/consent"), "unexpected page {url}: {html}");
-                vec![("decision", "approve")]
-            };
+            // The console is first-party: the hosted login, never consent.
+            assert!(url.contains("/login"), "unexpected page {url}: {html}");
+            let form: Vec<(&str, &str)> = vec![("email", email), ("password", PASSWORD)];
             let mut fields = form;
             fields.push(("csrf_token", &csrf));
             fields.push(("interaction", &interaction));
@@ -788,4 +787,36 @@ async fn admins_add_from_the_cli(backend: Backend) {
             .await
             .contains("already")
     );
+}
+
+/// Guessing setup tokens is limited per address (the anonymous
+/// `authorize` budget): past it, a 429 page with `Retry-After`, and a real
+/// link waits too.
+async fn setup_links_are_limited_per_address(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.rate_limits.authorize = trusec_storage::rate_limit::Limit::parse("3/min").unwrap();
+        })
+        .spawn()
+        .await;
+    let token = setup_token(&app, trusec_storage::ids::ENV_LIVE, None).await;
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let resp = app
+            .client
+            .get(app.url(&format!("/console/setup?token=guess{n}")))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.iter().all(|s| *s != 429), "{statuses:?}");
+    let resp = app
+        .client
+        .get(app.url(&format!("/console/setup?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
 }

@@ -138,6 +138,12 @@ async fn consent(
         Some(false) => return Ok(Consent::Denied),
         None => {}
     }
+    // TruSec's own console is part of this server, not a third party the
+    // user lends their account to: no consent page (as Keycloak's
+    // first-party clients), unless the request itself asks for one.
+    if crate::client_metadata::is_first_party(client) && !req.prompt.contains(&Prompt::Consent) {
+        return Ok(Consent::Remembered);
+    }
     let (uid, cid) = (login.user.id.clone(), client.id.clone());
     let remembered = state
         .core()
