@@ -42,6 +42,18 @@ use std::time::Duration;
 const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(900);
 /// Decoded clients kept beside the cache (`cache::Parsed`): a few MiB at most.
 const MAX_PARSED_CLIENTS: usize = 4096;
+/// The bound of the per-instance budgets used while the shared store is
+/// unreachable (`Core::reserve`): a few hundred thousand budgets.
+const LOCAL_LIMITS_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Rate limiting while the shared store cannot be reached: the same
+/// budgets, kept in this process (so per instance, never none), and
+/// whether the limiter is in that state now (one log line per change).
+#[derive(Clone)]
+struct LocalLimits {
+    store: EphemeralStore,
+    degraded: Arc<std::sync::atomic::AtomicBool>,
+}
 
 #[derive(Clone)]
 pub struct Core {
@@ -55,6 +67,7 @@ pub struct Core {
     /// OAuth clients as last decoded from their cache entries.
     clients: Arc<Parsed<ClientRow>>,
     access_token_ttl: Duration,
+    local_limits: LocalLimits,
 }
 
 impl std::fmt::Debug for Core {
@@ -77,6 +90,10 @@ impl Core {
         limits: RateLimits,
         hashing: HashPool,
     ) -> Self {
+        let local_limits = LocalLimits {
+            store: EphemeralStore::memory_bounded(clock.clone(), LOCAL_LIMITS_MAX_BYTES),
+            degraded: Arc::default(),
+        };
         Self {
             db,
             store,
@@ -87,6 +104,7 @@ impl Core {
             hashing,
             clients: Arc::new(Parsed::new(MAX_PARSED_CLIENTS)),
             access_token_ttl: DEFAULT_ACCESS_TOKEN_TTL,
+            local_limits,
         }
     }
 
@@ -187,9 +205,11 @@ impl Core {
 
     /// One step of `family`'s budget for `subject`.
     ///
-    /// Policy: a store outage lets the request through, logged and counted
-    /// (`trusec_rate_limiter_unavailable_total`): losing Redis must not take
-    /// sign-in and tokens down with it. A refusal is counted
+    /// Policy: while the shared store cannot be reached the same budgets
+    /// are kept in this process (per instance, never none: losing Redis
+    /// must take neither sign-in down nor the limits off), counted in
+    /// `trusec_rate_limiter_unavailable_total{family}`, with one warning
+    /// when it starts and one line when the store answers again. A refusal is counted
     /// (`trusec_rate_limited_total{family}`, and as every refusal in
     /// `trusec_refusals_total`) and audited as `rate_limit.exceeded` once
     /// per client address, family and minute ([`Self::refused`]), from the
@@ -243,13 +263,26 @@ impl Core {
         };
         for (taken, subject) in subjects.iter().enumerate() {
             let key = StoreKey::rate_limit(family, subject);
-            match self
-                .store
-                .rate_limit(&key, &family.budget(limit, subject))
-                .await
-            {
-                Ok(Decision::Allowed { .. }) => {}
-                Ok(Decision::Limited { retry_after }) => {
+            let budget = family.budget(limit, subject);
+            let decision = match self.store.rate_limit(&key, &budget).await {
+                Ok(decision) => {
+                    self.limiter_restored();
+                    decision
+                }
+                Err(e) => {
+                    self.metrics.rate_limiter_unavailable(family);
+                    self.limiter_degraded(family, &e);
+                    // The in-process store does not fail.
+                    self.local_limits
+                        .store
+                        .rate_limit(&key, &budget)
+                        .await
+                        .unwrap_or(Decision::Allowed { remaining: 0 })
+                }
+            };
+            match decision {
+                Decision::Allowed { .. } => {}
+                Decision::Limited { retry_after } => {
                     self.refund(family, subjects.get(..taken).unwrap_or_default())
                         .await;
                     self.metrics.rate_limited(family);
@@ -259,13 +292,33 @@ impl Core {
                         retry_after,
                     });
                 }
-                Err(e) => {
-                    self.metrics.rate_limiter_unavailable(family);
-                    tracing::warn!(family = family.as_str(), error = %e, "rate limiter unavailable; allowing the request");
-                }
             }
         }
         Ok(())
+    }
+
+    /// The shared store failed a rate-limit step: one warning when the
+    /// limiter starts keeping budgets in this process.
+    fn limiter_degraded(&self, family: Family, e: &StorageError) {
+        use std::sync::atomic::Ordering;
+        if !self.local_limits.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                family = family.as_str(),
+                error = %e,
+                "the shared store is unreachable: rate limits are kept per instance until it answers again"
+            );
+        }
+    }
+
+    /// The shared store answered a rate-limit step: one line when it is
+    /// back after an outage.
+    fn limiter_restored(&self) {
+        use std::sync::atomic::Ordering;
+        if self.local_limits.degraded.load(Ordering::Relaxed)
+            && self.local_limits.degraded.swap(false, Ordering::Relaxed)
+        {
+            tracing::info!("the shared store answers again: rate limits are shared again");
+        }
     }
 
     /// Gives back the step [`Self::reserve`] took from each of `subjects`'
@@ -278,12 +331,18 @@ impl Core {
         };
         for subject in subjects {
             let key = StoreKey::rate_limit(family, subject);
-            if let Err(e) = self
-                .store
-                .rate_limit_refund(&key, &family.budget(limit, subject))
-                .await
-            {
-                tracing::warn!(family = family.as_str(), error = %e, "could not refund a rate-limit step");
+            let budget = family.budget(limit, subject);
+            if let Err(e) = self.store.rate_limit_refund(&key, &budget).await {
+                // The step was taken from the per-instance budget then.
+                tracing::debug!(family = family.as_str(), error = %e, "rate-limit step refunded per instance");
+                if let Err(e) = self
+                    .local_limits
+                    .store
+                    .rate_limit_refund(&key, &budget)
+                    .await
+                {
+                    tracing::warn!(family = family.as_str(), error = %e, "could not refund a rate-limit step");
+                }
             }
         }
     }

@@ -188,3 +188,150 @@ fn hash_pool() -> trusec_storage::hashing::HashPool {
     })
     .unwrap()
 }
+
+/// A Redis of this test's own on a free port (the shared one must never be
+/// stopped): killed and started again by the test, killed when dropped.
+struct OwnRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.up();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        // Bounded wait for the child to accept connections: nothing to
+        // await but the port.
+        let ready = (0..200).any(|_| {
+            let up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            if !up {
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "polling a child process's port, bounded to two seconds"
+                )]
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            up
+        });
+        assert!(ready, "redis-server did not start");
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+/// Issue #12: with Redis gone, rate limits are kept per instance (a limit
+/// still bites), counted in `trusec_rate_limiter_unavailable_total`; when
+/// Redis is back, the shared budgets are used again without a restart.
+#[tokio::test]
+async fn limits_hold_per_instance_while_redis_is_down() {
+    if std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "CI needs redis-server");
+        eprintln!("skipped: no redis-server here");
+        return;
+    }
+    let mut redis = OwnRedis::start();
+    let (_test_db, db) = fresh_db(&Backend::Sqlite);
+    let store = EphemeralStore::redis(&redis.url(), "trusec-test:")
+        .await
+        .unwrap();
+    let (log, _writer) = audit::AuditLog::start(
+        db.clone(),
+        Clock::System,
+        audit::AuditKey::derive(&[3; 32]).unwrap(),
+    );
+    let limits = RateLimits {
+        token: Limit::parse("2/min").unwrap(),
+        ..RateLimits::default()
+    };
+    let core = Core::new(db, store, Clock::System, log, limits, hash_pool());
+    let refusal = || NewAuditEvent::new(EventType::RateLimitExceeded, None, Actor::anonymous());
+    let step = |caller: &'static str| {
+        let core = core.clone();
+        async move {
+            core.limit(Family::Token, Subject::Caller(caller), refusal)
+                .await
+                .is_ok()
+        }
+    };
+    assert!(step("client_a").await);
+    redis.down();
+    // The budget starts afresh in this process: two, then refused.
+    let down: Vec<bool> = [
+        step("client_b").await,
+        step("client_b").await,
+        step("client_b").await,
+    ]
+    .into();
+    assert_eq!(down, [true, true, false]);
+    let metrics = core.metrics().encode().unwrap();
+    assert!(
+        metrics.contains("trusec_rate_limiter_unavailable_total{family=\"token\"} 3"),
+        "{metrics}"
+    );
+    // Back: the shared store answers again (a fresh, empty Redis), with no
+    // restart of ours.
+    redis.up();
+    let mut back = false;
+    for _ in 0..100 {
+        if core.store.ping().await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(back, "the store reconnects by itself");
+    let up: Vec<bool> = [
+        step("client_c").await,
+        step("client_c").await,
+        step("client_c").await,
+    ]
+    .into();
+    assert_eq!(up, [true, true, false]);
+    let metrics = core.metrics().encode().unwrap();
+    assert!(
+        metrics.contains("trusec_rate_limiter_unavailable_total{family=\"token\"} 3"),
+        "no more store failures once it is back: {metrics}"
+    );
+}
