@@ -16,8 +16,10 @@
 
 mod db;
 pub mod log;
+mod redis;
 
 pub use db::TestDb;
+pub use redis::OwnRedis;
 
 use chrono::{DateTime, Utc};
 use trusec_storage::Clock;

@@ -31,6 +31,7 @@ mod oidc_client;
 mod ops;
 mod password_load;
 mod rate_limit;
+mod redis_outage;
 mod restart;
 mod saml;
 mod saml_attributes;

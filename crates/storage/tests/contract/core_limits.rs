@@ -189,74 +189,6 @@ fn hash_pool() -> trusec_storage::hashing::HashPool {
     .unwrap()
 }
 
-/// A Redis of this test's own on a free port (the shared one must never be
-/// stopped): killed and started again by the test, killed when dropped.
-struct OwnRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Self {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        redis.up();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn up(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        // Bounded wait for the child to accept connections: nothing to
-        // await but the port.
-        let ready = (0..200).any(|_| {
-            let up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
-            if !up {
-                #[expect(
-                    clippy::disallowed_methods,
-                    reason = "polling a child process's port, bounded to two seconds"
-                )]
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            up
-        });
-        assert!(ready, "redis-server did not start");
-    }
-
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
-
 /// Issue #12: with Redis gone, rate limits are kept per instance (a limit
 /// still bites), counted in `trusec_rate_limiter_unavailable_total`; when
 /// Redis is back, the shared budgets are used again without a restart.
@@ -271,7 +203,9 @@ async fn limits_hold_per_instance_while_redis_is_down() {
         eprintln!("skipped: no redis-server here");
         return;
     }
-    let mut redis = OwnRedis::start();
+    let Some(mut redis) = trusec_testdb::OwnRedis::start() else {
+        return;
+    };
     let (_test_db, db) = fresh_db(&Backend::Sqlite);
     let store = EphemeralStore::redis(&redis.url(), "trusec-test:")
         .await

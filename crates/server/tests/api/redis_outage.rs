@@ -1,0 +1,113 @@
+//! Issue #12, Redis stopped mid-run (a Redis of the test's own, killed and
+//! started again): sessions still verify from the database, a password
+//! sign-in through the hosted page still works, the management API still
+//! answers, `/readyz` says which part is down, and everything is back
+//! without a restart when Redis is.
+
+use crate::oauth_support::{PASSWORD, hidden, make_user, new_browser};
+use serde_json::json;
+use trusec_testkit::{Backend, OwnRedis, TestApp, status_json};
+
+async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
+    status_json(app.client.get(app.url("/readyz")).send().await.unwrap()).await
+}
+
+/// A password sign-in on the hosted page (no app behind it): its status,
+/// once the page says the user is signed in.
+async fn sign_in_status(app: &TestApp) -> u16 {
+    let browser = new_browser();
+    let page = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resp = browser
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", hidden(&page, "csrf_token").as_str()),
+            ("interaction", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("You are signed in"), "{status}: {page}");
+    status
+}
+
+#[tokio::test]
+async fn redis_stopped_and_back() {
+    let Some(mut redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let app = TestApp::builder(Backend::Sqlite)
+        .with_settings(move |s| s.redis_url = Some(url.clone().into()))
+        .spawn()
+        .await;
+    make_user(&app, "ada@example.com").await;
+    let user = app.get("/v1/users", &app.secret_key).await;
+    assert_eq!(user.status(), 200);
+    let (_, users) = status_json(user).await;
+    let (status, session) = status_json(
+        app.post(
+            "/v1/sessions",
+            &app.secret_key,
+            &json!({"user_id": users["data"][0]["id"], "expires_in": "1h"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let verify = || async {
+        let (status, v) = status_json(
+            app.post(
+                "/v1/sessions/verify",
+                &app.secret_key,
+                &json!({"token": session["token"]}),
+            )
+            .await,
+        )
+        .await;
+        (status, v["valid"].clone())
+    };
+    assert_eq!(verify().await, (200, json!(true)));
+    assert_eq!(readyz(&app).await.0, 200);
+    assert_eq!(
+        sign_in_status(&app).await,
+        200,
+        "the hosted sign-in, Redis up"
+    );
+
+    redis.down();
+    let (status, ready) = readyz(&app).await;
+    assert_eq!(status, 503);
+    assert_eq!(ready["ephemeral_store"], "unavailable", "{ready}");
+    assert_eq!(ready["database"], "ok", "{ready}");
+    assert_eq!(
+        verify().await,
+        (200, json!(true)),
+        "verified from the database"
+    );
+    assert_eq!(sign_in_status(&app).await, 200, "the hosted sign-in works");
+    assert_eq!(app.get("/v1/users", &app.secret_key).await.status(), 200);
+
+    redis.up();
+    let mut back = false;
+    for _ in 0..100 {
+        if readyz(&app).await.0 == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(back, "ready again without a restart");
+    assert_eq!(verify().await, (200, json!(true)));
+    assert_eq!(sign_in_status(&app).await, 200);
+}
