@@ -41,6 +41,7 @@ pub mod secrets;
 pub mod service_providers;
 pub mod sessions;
 pub mod signing_keys;
+pub mod single_use;
 pub mod sql_types;
 pub mod users;
 

@@ -174,6 +174,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    single_use_claims (kind, hash) {
+        kind -> Text,
+        hash -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     revoked_access_tokens (jti) {
         jti -> Text,
         expires_at -> Timestamp,

@@ -15,6 +15,7 @@ on_every_backend!(
     token_endpoint_errors,
     access_tokens_call_the_management_api_by_scope,
     discovery_lists_everything,
+    a_code_restored_in_redis_is_still_used,
 );
 
 async fn refresh_rotates_and_reuse_revokes_the_family(backend: Backend) {
@@ -681,4 +682,30 @@ async fn altered_access_tokens_are_inactive() {
         );
     }
     assert_eq!(introspect(&app, &client, access).await["active"], true);
+}
+
+/// Issue #12: the database is the authority on a code's single use. A
+/// Redis that loses the take (a failover to a replica that missed it) and
+/// hands the code out again must not let it be redeemed twice.
+async fn a_code_restored_in_redis_is_still_used(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    make_user(&app, "ada@example.com").await;
+    let client = public_client(&app).await;
+    let browser = new_browser();
+    let (code, verifier) =
+        authorize_code(&app, &browser, &client, "ada@example.com", "openid").await;
+    let key = trusec_storage::StoreKey::code(&trusec_storage::secrets::hash_secret(&code));
+    let stored = app.state.core.store.get(&key).await.unwrap().unwrap();
+    let (status, _) = redeem(&app, &client, &code, &verifier).await;
+    assert_eq!(status, 200);
+    // The replica that missed the take still has the code.
+    app.state
+        .core
+        .store
+        .put(&key, &stored, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (status, body) = redeem(&app, &client, &code, &verifier).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
 }

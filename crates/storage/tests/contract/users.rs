@@ -58,3 +58,36 @@ async fn search_finds_by_email_or_name_in_one_environment(backend: Backend) {
     assert!(find("%").await.is_empty(), "`%` is literal");
     assert!(find("nobody").await.is_empty());
 }
+
+on_every_backend!(a_single_use_claim_succeeds_once_until_it_expires);
+
+/// `single_use::claim`: once per artifact and kind; an expired claim is
+/// purged, so the table does not grow.
+async fn a_single_use_claim_succeeds_once_until_it_expires(backend: Backend) {
+    use trusec_storage::single_use::{ClaimKind, claim};
+    let (_t, db): (_, Db) = fresh_db(&backend);
+    let now = fake_clock().now_naive();
+    let later = now + chrono::TimeDelta::minutes(10);
+    let kind = ClaimKind::AuthorizationCode;
+    let first = db
+        .run(move |c| claim(c, kind, "h1", later, now))
+        .await
+        .unwrap();
+    let again = db
+        .run(move |c| claim(c, kind, "h1", later, now))
+        .await
+        .unwrap();
+    let other = db
+        .run(move |c| claim(c, kind, "h2", later, now))
+        .await
+        .unwrap();
+    assert!(first && !again && other);
+    // After it expired, the row is gone: the artifact is long unusable by
+    // its own expiry.
+    let after = later + chrono::TimeDelta::seconds(1);
+    let fresh = db
+        .run(move |c| claim(c, kind, "h1", after, after))
+        .await
+        .unwrap();
+    assert!(fresh, "the expired claim was purged");
+}

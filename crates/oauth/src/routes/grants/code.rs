@@ -17,6 +17,7 @@ use std::time::Duration;
 use trusec_storage::StoreKey;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::clients::GrantType;
+use trusec_storage::single_use::{self, ClaimKind};
 use trusec_storage::users::UserRow;
 use trusec_storage::{StorageError, secrets};
 
@@ -125,6 +126,18 @@ async fn redeem(
     let Some(bytes) = state.core().store.take(&key).await? else {
         return Err(replayed_or_unknown(state, hash).await);
     };
+    // The database is the authority on single use: a Redis that failed over
+    // to a replica missing the take above would hand the code out again.
+    let (claimed, now) = (hash.to_owned(), state.core().clock.now_naive());
+    let until = now + chrono::TimeDelta::from_std(remember_for(state)).unwrap_or_default();
+    let first = state
+        .core()
+        .db
+        .run(move |c| single_use::claim(c, ClaimKind::AuthorizationCode, &claimed, until, now))
+        .await?;
+    if !first {
+        return Err(replayed_or_unknown(state, hash).await);
+    }
     let pending = Redeemed {
         jti: String::new(),
         exp: 0,
