@@ -88,8 +88,20 @@ impl TestDb {
             Self::Sqlite { path, .. } => DbUrl::Sqlite(path.clone()),
             Self::Postgres { base_url, schema } => {
                 let sep = if base_url.contains('?') { '&' } else { '?' };
-                DbUrl::Postgres(format!("{base_url}{sep}options=-csearch_path%3D{schema}"))
+                // The schema as the application name too, so a fault test
+                // can find (and end) this test's connections alone.
+                DbUrl::Postgres(format!(
+                    "{base_url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+                ))
             }
+        }
+    }
+
+    /// The PostgreSQL schema (and application name) of this database.
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite { .. } => None,
+            Self::Postgres { schema, .. } => Some(schema),
         }
     }
 

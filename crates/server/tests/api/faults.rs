@@ -138,3 +138,66 @@ async fn sqlite_takes_many_concurrent_writers() {
     let opened = futures_util::future::join_all(sessions).await;
     assert!(opened.iter().all(|(s, _)| *s == 201), "{opened:?}");
 }
+
+/// Ends every connection of this test's schema, as a database restart or a
+/// network cut would (only this test's: they carry its schema as their
+/// application name). How many were ended.
+fn end_connections(database_url: &str, schema: &str) -> i64 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = diesel::PgConnection::establish(database_url).unwrap();
+    diesel::sql_query(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind::<diesel::sql_types::Text, _>(schema)
+    .get_result::<Ended>(&mut conn)
+    .unwrap()
+    .n
+}
+
+trusec_testkit::on_shared_backend!(database_connections_dropped_under_load);
+
+/// Issue #12: the database's connections are ended while requests run.
+/// Each request is answered 201 or a 503 with the JSON error (never a 500
+/// or a database message), every 201 is in the database, and the pool
+/// recovers by itself.
+async fn database_connections_dropped_under_load(backend: Backend) {
+    let Backend::Shared { database_url, .. } = &backend else {
+        return;
+    };
+    let database_url = database_url.clone();
+    let app = TestApp::spawn(backend.clone()).await;
+    let schema = app.db.schema().unwrap().to_owned();
+    let burst = |round: usize| {
+        let app = &app;
+        futures_util::future::join_all((0..24).map(move |n| async move {
+            let body = json!({"email": format!("r{round}n{n}@example.com")});
+            status_json(app.post("/v1/users", &app.secret_key, &body).await).await
+        }))
+    };
+    // Warm the pool, then cut it while a burst runs.
+    assert!(burst(0).await.iter().all(|(s, _)| *s == 201));
+    let cut = tokio::task::spawn_blocking(move || end_connections(&database_url, &schema));
+    let (answers, ended) = tokio::join!(burst(1), cut);
+    assert!(ended.unwrap() > 0, "connections were ended");
+    for (status, body) in &answers {
+        assert!(
+            *status == 201 || (*status == 503 && body["error"]["type"] == "unavailable"),
+            "{status}: {body}"
+        );
+    }
+    for (_, body) in answers.iter().filter(|(s, _)| *s == 201) {
+        let id = body["id"].as_str().unwrap();
+        let (status, _) =
+            status_json(app.get(&format!("/v1/users/{id}"), &app.secret_key).await).await;
+        assert_eq!(status, 200, "an answered user is in the database");
+    }
+    // The pool recovers by itself: the next burst succeeds in full.
+    let again = burst(2).await;
+    assert!(again.iter().all(|(s, _)| *s == 201), "{again:?}");
+}

@@ -13,7 +13,7 @@ const QUEUE: usize = 4096;
 const MAX_BATCH: usize = 256;
 const RETRIES: usize = 5;
 
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), AuditFailed>>;
 
 /// A handle to the writer task; cheap to clone. The task ends when the last
 /// handle is dropped, after committing what was queued.
@@ -23,13 +23,29 @@ pub struct AuditLog {
     key: AuditKey,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("audit event not recorded: {0}")]
-pub struct AuditFailed(String);
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("audit event not recorded: {message}")]
+pub struct AuditFailed {
+    message: &'static str,
+    /// The database could not be reached (a 503 to the caller, who may
+    /// retry), rather than refusing the write.
+    unavailable: bool,
+}
+
+impl AuditFailed {
+    const STOPPED: Self = Self {
+        message: "the audit writer has stopped",
+        unavailable: false,
+    };
+}
 
 impl From<AuditFailed> for StorageError {
     fn from(e: AuditFailed) -> Self {
-        Self::backend(e)
+        if e.unavailable {
+            Self::unavailable(e)
+        } else {
+            Self::backend(e)
+        }
     }
 }
 
@@ -56,11 +72,9 @@ impl AuditLog {
         self.tx
             .send((event, reply))
             .await
-            .map_err(|_| AuditFailed("the audit writer has stopped".into()))?;
-        let committed = done
-            .await
-            .map_err(|_| AuditFailed("the audit writer has stopped".into()))?;
-        Ok(committed.map_err(AuditFailed)?)
+            .map_err(|_| AuditFailed::STOPPED)?;
+        let committed = done.await.map_err(|_| AuditFailed::STOPPED)?;
+        Ok(committed?)
     }
 }
 
@@ -77,8 +91,12 @@ async fn run(db: Db, clock: Clock, key: AuditKey, mut rx: mpsc::Receiver<(NewAud
             }
             Err(e) => {
                 tracing::error!(error = ?e, "audit batch failed");
+                let failed = AuditFailed {
+                    message: "database error",
+                    unavailable: matches!(e, StorageError::Unavailable(_)),
+                };
                 for reply in replies {
-                    let _ = reply.send(Err("database error".into()));
+                    let _ = reply.send(Err(failed.clone()));
                 }
             }
         }
