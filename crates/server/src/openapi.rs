@@ -67,6 +67,7 @@ impl Modify for Security {
         protocol::console_login, protocol::console_callback, protocol::console_logout,
         protocol::console_applications_get, protocol::console_applications_post,
         protocol::console_application, protocol::console_rotate_secret, protocol::console_script,
+        protocol::console_dashboard, protocol::console_api_keys_get, protocol::console_api_keys_post, protocol::console_api_key_rotate, protocol::console_api_key_revoke, protocol::console_signing_keys, protocol::console_signing_keys_rotate, protocol::console_audit, protocol::console_audit_verify, protocol::console_saml_get, protocol::console_saml_post, protocol::console_saml_preview, protocol::console_saml_idp_certificate, protocol::console_saml_sp, protocol::console_saml_attributes, protocol::console_saml_delete, protocol::console_users_get, protocol::console_users_post, protocol::console_user, protocol::console_user_update, protocol::console_user_delete, protocol::console_user_end_all, protocol::console_user_end_session, protocol::console_user_reset_factors, protocol::console_user_revoke_consent,
     )
 )]
 pub struct ApiDoc;
@@ -174,6 +175,56 @@ pub mod protocol {
     pub fn console_rotate_secret() {}
     #[utoipa::path(get, path = "/console/static/console.js", tag = "console", responses((status = 200, description = "The console's copy buttons", content_type = "text/javascript", body = String)))]
     pub fn console_script() {}
+    #[utoipa::path(get, path = "/console/dashboard", tag = "console", responses((status = 200, description = "Sign-ins, failures, tokens, assertions and rate-limit refusals per hour, from the /metrics counters", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_dashboard() {}
+    #[utoipa::path(get, path = "/console/api-keys", tag = "console", responses((status = 200, description = "The environment's API keys and the form to make one", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_api_keys_get() {}
+    #[utoipa::path(post, path = "/console/api-keys", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, name, type, expires_in"), responses((status = 200, description = "Made: the key, shown once (201); or the form with the field at fault (422)", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_api_keys_post() {}
+    #[utoipa::path(post, path = "/console/api-keys/{id}/rotate", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, grace_period"), responses((status = 200, description = "Rotated: the new key, shown once", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_api_key_rotate() {}
+    #[utoipa::path(post, path = "/console/api-keys/{id}/revoke", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Revoked at once", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_api_key_revoke() {}
+    #[utoipa::path(get, path = "/console/signing-keys", tag = "console", responses((status = 200, description = "The JWT signing keys by state and the SAML IdP certificates", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_signing_keys() {}
+    #[utoipa::path(post, path = "/console/signing-keys/rotate", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Rotated now, as POST /v1/signing-keys/rotate", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_signing_keys_rotate() {}
+    #[utoipa::path(get, path = "/console/audit", tag = "console", responses((status = 200, description = "The audit log, filtered by type, user_id, outcome, since; paged by after", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_audit() {}
+    #[utoipa::path(post, path = "/console/audit/verify", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "The chain verified, or where it breaks", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_audit_verify() {}
+    #[utoipa::path(get, path = "/console/saml", tag = "console", responses((status = 200, description = "The environment's SAML service providers and the registration forms", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_get() {}
+    #[utoipa::path(post, path = "/console/saml", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, metadata_xml or entity_id, acs_url, name, name_id_format, certificate_pem"), responses((status = 200, description = "Registered (201); or the form with the field at fault (422)", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_post() {}
+    #[utoipa::path(post, path = "/console/saml/preview", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, metadata_xml"), responses((status = 200, description = "What the metadata says, before anything is saved", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_preview() {}
+    #[utoipa::path(get, path = "/console/saml/idp-certificate.pem", tag = "console", responses((status = 200, description = "The IdP signing certificate (PEM download)", content_type = "application/x-pem-file", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_idp_certificate() {}
+    #[utoipa::path(get, path = "/console/saml/{id}", tag = "console", params(("id" = String, Path)), responses((status = 200, description = "The SP, its attributes and its recent assertions and refusals", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_sp() {}
+    #[utoipa::path(post, path = "/console/saml/{id}/attributes", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, attribute_profile, release_NAME, name_NAME"), responses((status = 200, description = "Attribute release saved", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_attributes() {}
+    #[utoipa::path(post, path = "/console/saml/{id}/delete", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Deleted: to the list (303)", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_saml_delete() {}
+    #[utoipa::path(get, path = "/console/users", tag = "console", responses((status = 200, description = "Users (or those matching q) and the form to create one", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_users_get() {}
+    #[utoipa::path(post, path = "/console/users", tag = "console", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, email, name, password, groups"), responses((status = 200, description = "Created (201); or the form with the field at fault (422)", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_users_post() {}
+    #[utoipa::path(get, path = "/console/users/{id}", tag = "console", params(("id" = String, Path)), responses((status = 200, description = "The user, their sessions, factors and consents", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user() {}
+    #[utoipa::path(post, path = "/console/users/{id}", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, email, name, given_name, family_name, groups, password"), responses((status = 200, description = "Saved; or the field at fault (422); 409 for the administrator's own admin group", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_update() {}
+    #[utoipa::path(post, path = "/console/users/{id}/delete", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Deleted: to the list (303); 409 for the administrator themselves", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_delete() {}
+    #[utoipa::path(post, path = "/console/users/{id}/sessions/end-all", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Every session ended", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_end_all() {}
+    #[utoipa::path(post, path = "/console/users/{id}/sessions/{session_id}/end", tag = "console", params(("id" = String, Path), ("session_id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "The session ended", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_end_session() {}
+    #[utoipa::path(post, path = "/console/users/{id}/factors/reset", tag = "console", params(("id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "Second factors and recovery codes removed", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_reset_factors() {}
+    #[utoipa::path(post, path = "/console/users/{id}/consents/{client_id}/revoke", tag = "console", params(("id" = String, Path), ("client_id" = String, Path)), request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "The consent taken back", content_type = "text/html", body = String), (status = 303, description = "To sign in"), (status = 403, description = "CSRF, or not an administrator"), (status = 404, description = "Not an object of this environment")))]
+    pub fn console_user_revoke_consent() {}
 }
 
 /// The document as JSON and as the Scalar browser page, rendered once at
@@ -219,6 +270,8 @@ mod tests {
 
     /// (method, path) pairs registered in a route table's source.
     fn registered(source: &str, prefix: &str) -> BTreeSet<(String, String)> {
+        // rustfmt breaks long `.route(` calls after the parenthesis.
+        let source = &trim_after_paren(source);
         let mut out = BTreeSet::new();
         let starts: Vec<usize> = source
             .match_indices("resource(\"")
@@ -243,6 +296,21 @@ mod tests {
                     out.insert((method.to_owned(), format!("{prefix}{path}")));
                 }
             }
+        }
+        out
+    }
+
+    /// `source` with the whitespace after every `(` removed, so that a call
+    /// rustfmt broke over lines reads as one.
+    fn trim_after_paren(source: &str) -> String {
+        let mut out = String::with_capacity(source.len());
+        let mut after_paren = false;
+        for c in source.chars() {
+            if after_paren && c.is_whitespace() {
+                continue;
+            }
+            after_paren = c == '(';
+            out.push(c);
         }
         out
     }
