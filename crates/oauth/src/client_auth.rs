@@ -1,17 +1,21 @@
 //! Client authentication at the token, revocation and introspection
-//! endpoints: `client_secret_basic`, `client_secret_post`, or `none` for
-//! public clients (RFC 6749 §2.3), each client only with the method it
-//! registered ([`ClientRow::accepts`], RFC 7591 §2). Secrets are 256-bit
-//! random, so they are checked as SHA-256 in constant time: no slow hash on
-//! the hot path.
+//! endpoints: `client_secret_basic`, `client_secret_post`,
+//! `private_key_jwt` (a signed `client_assertion`, RFC 7523 §2.2, checked
+//! in [`crate::client_keys`]), or `none` for public clients (RFC 6749
+//! §2.3), each client only with the method it registered
+//! ([`ClientRow::accepts`], RFC 7591 §2). Secrets are 256-bit random, so
+//! they are checked as SHA-256 in constant time: no slow hash on the hot
+//! path.
 
 use crate::OAuthState;
+use crate::client_keys::{self, ASSERTION_TYPE, Expect};
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::HttpRequest;
 use std::sync::Arc;
+use trusec_storage::StoreKey;
 use trusec_storage::cache::Cached;
-use trusec_storage::clients::{self, AuthMethod, ClientRow};
+use trusec_storage::clients::{self, AuthMethod, ClientRow, ClientType};
 use trusec_storage::secrets;
 use trusec_ui::http::Authorization;
 
@@ -24,10 +28,79 @@ pub struct AuthenticatedClient {
     pub used_basic: bool,
 }
 
+/// The endpoint a client authenticates at: its URL is an accepted `aud`
+/// of a client assertion (RFC 7523 §3 point 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Introspection,
+    Revocation,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Token => "/oauth/token",
+            Self::Introspection => "/oauth/introspect",
+            Self::Revocation => "/oauth/revoke",
+        }
+    }
+}
+
 struct Presented {
     client_id: String,
     secret: Option<String>,
     basic: bool,
+}
+
+/// A `client_assertion` (RFC 7521 §4.2), size-bounded and with the client
+/// it claims to come from.
+struct AssertionPresented {
+    client_id: String,
+    assertion: String,
+}
+
+/// The assertion of this request, if it carries one; alone (RFC 6749 §2.3:
+/// one method per request).
+fn assertion(req: &HttpRequest, params: &Params) -> Result<Option<AssertionPresented>, OAuthError> {
+    let (kind, assertion) = (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    );
+    if kind.is_none() && assertion.is_none() {
+        return Ok(None);
+    }
+    if params.get("client_secret").is_some()
+        || !matches!(
+            Authorization::of(req),
+            Authorization::Missing | Authorization::Bearer(_)
+        )
+    {
+        return Err(OAuthError::invalid_request(
+            "use one client authentication method, not two",
+        ));
+    }
+    if kind != Some(ASSERTION_TYPE) {
+        return Err(OAuthError::invalid_client(format!(
+            "client_assertion_type must be {ASSERTION_TYPE}"
+        )));
+    }
+    let assertion =
+        assertion.ok_or_else(|| OAuthError::invalid_request("client_assertion is missing"))?;
+    let claimed = client_keys::peek(assertion).map_err(OAuthError::invalid_client)?;
+    // RFC 7521 §4.2: client_id is optional, and names the same client.
+    if params
+        .get("client_id")
+        .is_some_and(|id| id != claimed.issuer)
+    {
+        return Err(OAuthError::invalid_client(
+            "client_id differs from the client_assertion's iss",
+        ));
+    }
+    Ok(Some(AssertionPresented {
+        client_id: claimed.issuer,
+        assertion: assertion.to_owned(),
+    }))
 }
 
 impl Presented {
@@ -85,16 +158,20 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
     }
 }
 
-/// Authenticates the client making this request.
+/// Authenticates the client making this request at `endpoint`.
 ///
 /// # Errors
-/// `invalid_client` (401) for an unknown client or wrong secret, with a
-/// Basic challenge when Basic was used.
+/// `invalid_client` (401) for an unknown client, wrong secret or refused
+/// assertion, with a Basic challenge when Basic was used.
 pub async fn authenticate(
     state: &OAuthState,
     req: &HttpRequest,
     params: &Params,
+    endpoint: Endpoint,
 ) -> Result<AuthenticatedClient, OAuthError> {
+    if let Some(a) = assertion(req, params)? {
+        return by_assertion(state, a, endpoint).await;
+    }
     let p = presented(req, params)?;
     let fail = |msg: &str| OAuthError::invalid_client(msg).with_basic_challenge(p.basic);
     if p.client_id.is_empty() || p.client_id.len() > 64 {
@@ -127,6 +204,73 @@ pub async fn authenticate(
         row,
         used_basic: p.basic,
     })
+}
+
+/// `private_key_jwt`: the assertion verified against the client's keys,
+/// then its `jti` recorded until it expires, atomically, so a replay
+/// within its lifetime fails however many instances share the store.
+async fn by_assertion(
+    state: &OAuthState,
+    a: AssertionPresented,
+    endpoint: Endpoint,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let fail = |msg: &str| OAuthError::invalid_client(msg);
+    if a.client_id.is_empty() || a.client_id.len() > 64 {
+        return Err(fail("unknown client"));
+    }
+    let row = cached_client(state, &a.client_id)
+        .await?
+        .ok_or_else(|| fail("unknown client"))?;
+    if !row.accepts(AuthMethod::PrivateKeyJwt) {
+        return Err(fail(
+            "this client is registered for another token_endpoint_auth_method",
+        ));
+    }
+    let settings = &state.settings;
+    let endpoint_url = format!("{}{}", settings.issuer, endpoint.path());
+    let expect = Expect {
+        audiences: [settings.issuer.as_str(), endpoint_url.as_str()],
+        now: state.now_secs(),
+        max_lifetime: settings.client_assertion_max_lifetime,
+    };
+    let verified = client_keys::verify(&row, &a.assertion, &expect).map_err(fail)?;
+    let first = state
+        .core()
+        .store
+        .put_if_absent(
+            &StoreKey::client_assertion_used(&row.id, &verified.jti),
+            b"1",
+            verified.replay_ttl,
+        )
+        .await?;
+    if !first {
+        return Err(fail("client_assertion jti was already used"));
+    }
+    Ok(AuthenticatedClient {
+        row,
+        used_basic: false,
+    })
+}
+
+/// The secret (shown once) and its hash for a client that authenticates
+/// with one; none for a public or `private_key_jwt` client, which has
+/// nothing to keep secret here.
+///
+/// # Errors
+/// When the random source fails.
+pub fn secret_for(
+    valid: &crate::client_metadata::ValidClient,
+) -> Result<Option<(String, String)>, OAuthError> {
+    match (valid.client_type, valid.token_endpoint_auth_method) {
+        (ClientType::Public, _)
+        | (ClientType::Confidential, AuthMethod::PrivateKeyJwt | AuthMethod::None) => Ok(None),
+        (
+            ClientType::Confidential,
+            AuthMethod::ClientSecretBasic
+            | AuthMethod::ClientSecretPost
+            | AuthMethod::ClientSecretJwt,
+        ) => new_secret().map(Some),
+    }
 }
 
 /// A fresh client secret (shown once) and its stored hash.

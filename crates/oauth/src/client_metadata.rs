@@ -4,7 +4,9 @@
 
 use crate::crypto::Alg;
 use crate::scopes;
-use trusec_storage::clients::{AuthMethod, ClientType, GrantType, NewClient, RegisteredBy};
+use trusec_storage::clients::{
+    AuthMethod, ClientKeys, ClientType, GrantType, NewClient, RegisteredBy,
+};
 use trusec_storage::scopes::ScopeSet;
 use url::Url;
 
@@ -28,6 +30,11 @@ pub struct ClientInput {
     pub resource_server: Option<bool>,
     /// The identifier of a registered resource (RFC 8707), or `None`.
     pub default_resource: Option<String>,
+    /// A JWK Set of public keys (`private_key_jwt`, RFC 7591 §2).
+    pub jwks: Option<serde_json::Value>,
+    /// Or where the client publishes it.
+    pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
 }
@@ -39,7 +46,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
+pub(crate) fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
         field,
         message: message.into(),
@@ -63,6 +70,7 @@ pub struct ValidClient {
     pub refresh_token_leeway_seconds: i64,
     pub resource_server: bool,
     pub default_resource: Option<String>,
+    pub keys: ClientKeys,
 }
 
 impl ValidClient {
@@ -89,6 +97,9 @@ impl ValidClient {
             resource_server: self.resource_server,
             token_endpoint_auth_method_chosen: self.token_endpoint_auth_method_chosen,
             default_resource: self.default_resource,
+            jwks: self.keys.jwks,
+            jwks_uri: self.keys.jwks_uri,
+            token_endpoint_auth_signing_alg: self.keys.token_endpoint_auth_signing_alg,
         }
     }
 }
@@ -169,6 +180,13 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.post_logout_redirect_uris.unwrap_or_default(),
         public,
     )?;
+    let method = auth_method(input.token_endpoint_auth_method.as_deref(), client_type)?;
+    let keys = crate::client_keys::validate(
+        method,
+        input.jwks,
+        input.jwks_uri,
+        input.token_endpoint_auth_signing_alg.as_deref(),
+    )?;
     // Fields in the order they are checked: the first wrong one is reported.
     Ok(ValidClient {
         name,
@@ -177,15 +195,13 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         post_logout_redirect_uris,
         grant_types,
         scopes: scopes(input.scopes, &input.catalog)?,
-        token_endpoint_auth_method: auth_method(
-            input.token_endpoint_auth_method.as_deref(),
-            client_type,
-        )?,
+        token_endpoint_auth_method: method,
         token_endpoint_auth_method_chosen: input.token_endpoint_auth_method.is_some(),
         id_token_signed_response_alg: id_token_alg(input.id_token_signed_response_alg.as_deref())?,
         refresh_token_leeway_seconds: leeway(input.refresh_token_leeway_seconds)?,
         resource_server: resource_server(input.resource_server, client_type)?,
         default_resource: default_resource(input.default_resource, &input.catalog)?,
+        keys,
     })
 }
 
@@ -295,14 +311,16 @@ fn auth_method(name: Option<&str>, client_type: ClientType) -> Result<AuthMethod
     };
     let fits = |method: &AuthMethod| match method {
         AuthMethod::None => client_type == ClientType::Public,
-        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
-            client_type == ClientType::Confidential
-        }
+        AuthMethod::ClientSecretBasic
+        | AuthMethod::ClientSecretPost
+        | AuthMethod::PrivateKeyJwt
+        | AuthMethod::ClientSecretJwt => client_type == ClientType::Confidential,
     };
     method.filter(fits).ok_or_else(|| {
         bad(
             "token_endpoint_auth_method",
-            "public clients use none; confidential ones client_secret_basic or client_secret_post",
+            "public clients use none; confidential ones client_secret_basic, client_secret_post, \
+             private_key_jwt or client_secret_jwt",
         )
     })
 }
@@ -404,7 +422,7 @@ mod tests {
             (|i| i.client_type = Some("robot".into()), "type"),
             (
                 |i| i.token_endpoint_auth_method = Some("private_key_jwt".into()),
-                "token_endpoint_auth_method",
+                "jwks",
             ),
             (
                 |i| {

@@ -10,6 +10,7 @@
 //! our own handlers; see the project's crate notes).
 
 pub mod client_auth;
+pub mod client_keys;
 pub mod client_metadata;
 pub mod crypto;
 pub mod error;
@@ -48,6 +49,9 @@ pub struct OAuthSettings {
     pub refresh_family_lifetime: Duration,
     pub code_ttl: Duration,
     pub open_registration: bool,
+    /// How far ahead a client assertion's `exp` may be (RFC 7523 §3 point
+    /// 4 lets the server bound it); a leeway is added.
+    pub client_assertion_max_lifetime: Duration,
 }
 
 impl OAuthSettings {
@@ -61,6 +65,7 @@ impl OAuthSettings {
             // RFC 6749 §4.1.2: a maximum of 10 minutes is recommended; one is plenty.
             code_ttl: Duration::from_secs(60),
             open_registration: false,
+            client_assertion_max_lifetime: Duration::from_secs(300),
         }
     }
 

@@ -210,6 +210,13 @@ pub struct ConfigArgs {
     /// Allow anonymous RFC 7591 registration of public clients [default: false].
     #[arg(long, env = "TRUSEC_OPEN_REGISTRATION", global = true)]
     pub open_registration: Option<bool>,
+    /// How far ahead (seconds) a private_key_jwt client assertion's exp may be; 30 s of clock skew are added (RFC 7523 §3) [default: 300].
+    #[arg(
+        long,
+        env = "TRUSEC_CLIENT_ASSERTION_MAX_LIFETIME_SECONDS",
+        global = true
+    )]
+    pub client_assertion_max_lifetime_seconds: Option<u64>,
     /// Serve the administrator setup links (`/console/setup`) to clients that are not on a loopback address [default: false].
     #[arg(long, env = "TRUSEC_SETUP_ALLOW_REMOTE", global = true)]
     pub setup_allow_remote: Option<bool>,

@@ -115,6 +115,9 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
         registered_by: RegisteredBy::Console,
         resource_server: false,
         default_resource: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
         token_endpoint_auth_method_chosen: true,
     })
 }

@@ -67,6 +67,8 @@ pub struct Settings {
     pub memory_store_max_bytes: usize,
     pub master_key: MasterKeySource,
     pub open_registration: bool,
+    /// How far ahead a client assertion's `exp` may be (RFC 7523 §3).
+    pub client_assertion_max_lifetime: Duration,
     /// Whether setup links (`/console/setup`) work from a non-loopback
     /// client address (default: loopback only).
     pub setup_allow_remote: bool,
@@ -100,6 +102,7 @@ pub struct FileConfig {
     pub memory_store_max_mb: Option<usize>,
     pub master_key: Option<String>,
     pub open_registration: Option<bool>,
+    pub client_assertion_max_lifetime_seconds: Option<u64>,
     pub setup_allow_remote: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
@@ -191,6 +194,13 @@ impl Settings {
                 .open_registration
                 .or(file.open_registration)
                 .unwrap_or(false),
+            client_assertion_max_lifetime: Duration::from_secs(in_range(
+                "TRUSEC_CLIENT_ASSERTION_MAX_LIFETIME_SECONDS",
+                args.client_assertion_max_lifetime_seconds
+                    .or(file.client_assertion_max_lifetime_seconds),
+                300,
+                10..=3600,
+            )?),
             setup_allow_remote: args
                 .setup_allow_remote
                 .or(file.setup_allow_remote)
@@ -241,6 +251,7 @@ impl Settings {
             memory_store_max_bytes: trusec_storage::ephemeral::DEFAULT_MAX_BYTES,
             master_key: MasterKeySource::Inline("00".repeat(32).into()),
             open_registration: false,
+            client_assertion_max_lifetime: Duration::from_secs(300),
             setup_allow_remote: false,
             trusted_proxies: trusec_ui::http::TrustedProxies::default(),
             rate_limits: RateLimits {
@@ -654,6 +665,7 @@ mod tests {
             memory_store_max_mb: Some(1),
             master_key: Some(String::new()),
             open_registration: Some(false),
+            client_assertion_max_lifetime_seconds: Some(300),
             setup_allow_remote: Some(false),
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),

@@ -202,6 +202,7 @@ async fn build_state(
     // own issuer from its `Environment`).
     let mut oauth_settings = trusec_oauth::OAuthSettings::new(&settings.issuer);
     oauth_settings.open_registration = settings.open_registration;
+    oauth_settings.client_assertion_max_lifetime = settings.client_assertion_max_lifetime;
     oauth_settings.refresh_family_lifetime = settings.refresh_token_family_lifetime;
     // Storage keeps a revoked family's marks as long as its access tokens live.
     let core = Core::new(db, store, clock, audit, settings.rate_limits, hashing)

@@ -35,6 +35,9 @@ fn confidential() -> NewClient {
         registered_by: RegisteredBy::ManagementApi,
         resource_server: false,
         default_resource: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
         token_endpoint_auth_method_chosen: false,
     }
 }

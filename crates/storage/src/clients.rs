@@ -41,9 +41,47 @@ crate::text_enum! {
     pub enum AuthMethod as "token endpoint auth method" {
         ClientSecretBasic = "client_secret_basic",
         ClientSecretPost = "client_secret_post",
+        /// A JWT signed with one of the client's registered public keys
+        /// (RFC 7523 §2.2, OIDC Core §9).
+        PrivateKeyJwt = "private_key_jwt",
+        /// A JWT MACed with the client secret (OIDC Core §9).
+        ClientSecretJwt = "client_secret_jwt",
         /// A public client: no authentication.
         None = "none",
     }
+}
+
+crate::text_enum! {
+    /// The JWS algorithms of client assertions (RFC 7518 §3.1). `none` is
+    /// no member: an unsigned assertion proves nothing.
+    pub enum AssertionAlg as "client assertion algorithm" {
+        Es256 = "ES256",
+        Ps256 = "PS256",
+        EdDsa = "EdDSA",
+        Rs256 = "RS256",
+        Hs256 = "HS256",
+        Hs384 = "HS384",
+        Hs512 = "HS512",
+    }
+}
+
+impl AssertionAlg {
+    /// The method whose assertions this algorithm signs: an HMAC only with
+    /// the client secret, a signature only with a registered public key
+    /// (so an HS256 assertion "signed" with a public key is never checked).
+    pub fn method(self) -> AuthMethod {
+        match self {
+            Self::Es256 | Self::Ps256 | Self::EdDsa | Self::Rs256 => AuthMethod::PrivateKeyJwt,
+            Self::Hs256 | Self::Hs384 | Self::Hs512 => AuthMethod::ClientSecretJwt,
+        }
+    }
+}
+
+/// A client's public keys (RFC 7517 §5), checked at registration to hold
+/// public members only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientJwks {
+    pub keys: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 crate::text_enum! {
@@ -95,6 +133,15 @@ pub struct ClientRow {
     /// server, the resource whose tokens it may introspect.
     #[serde(default)]
     pub default_resource: Option<String>,
+    /// The public keys of a `private_key_jwt` client, inline.
+    #[serde(default)]
+    pub jwks: Option<Json<ClientJwks>>,
+    /// Or the https URL where it publishes them.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// The only algorithm its assertions may use, when it registered one.
+    #[serde(default)]
+    pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -117,6 +164,11 @@ pub struct Client {
     /// The identifier of the resource used when a request names none
     /// (RFC 8707 §2).
     pub default_resource: Option<String>,
+    /// The public keys of a `private_key_jwt` client (RFC 7591 §2).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<ClientJwks>,
+    pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -137,8 +189,19 @@ impl ClientRow {
     pub fn accepts(&self, method: AuthMethod) -> bool {
         match (self.client_type, method) {
             (ClientType::Public, AuthMethod::None) => true,
-            (ClientType::Public, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+            (
+                ClientType::Public,
+                AuthMethod::ClientSecretBasic
+                | AuthMethod::ClientSecretPost
+                | AuthMethod::PrivateKeyJwt
+                | AuthMethod::ClientSecretJwt,
+            )
             | (ClientType::Confidential, AuthMethod::None) => false,
+            // A JWT method only when registered: the keys (or the choice to
+            // MAC with the secret) come with it.
+            (ClientType::Confidential, AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt) => {
+                self.token_endpoint_auth_method == method
+            }
             (
                 ClientType::Confidential,
                 AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
@@ -172,6 +235,11 @@ impl ClientRow {
             refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
             resource_server: self.resource_server,
             default_resource: self.default_resource.clone(),
+            jwks: self.jwks.as_ref().map(|j| j.0.clone()),
+            jwks_uri: self.jwks_uri.clone(),
+            token_endpoint_auth_signing_alg: self
+                .token_endpoint_auth_signing_alg
+                .map(|a| a.as_str().to_owned()),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -196,6 +264,9 @@ pub struct NewClient {
     pub resource_server: bool,
     pub token_endpoint_auth_method_chosen: bool,
     pub default_resource: Option<String>,
+    pub jwks: Option<ClientJwks>,
+    pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
 }
 
 /// A validated partial update.
@@ -213,6 +284,17 @@ pub struct ClientPatch {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     /// `Some(None)` clears it.
     pub default_resource: Option<Option<String>>,
+    /// The key source, set together (one replaces the other): `Some` when
+    /// the keys, the URL or the algorithm changed.
+    pub keys: Option<ClientKeys>,
+}
+
+/// Where a client's assertion keys come from, and the algorithm it uses.
+#[derive(Clone, Debug, Default)]
+pub struct ClientKeys {
+    pub jwks: Option<ClientJwks>,
+    pub jwks_uri: Option<String>,
+    pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
 }
 
 #[derive(AsChangeset)]
@@ -229,6 +311,9 @@ struct ClientChanges {
     token_endpoint_auth_method: Option<AuthMethod>,
     token_endpoint_auth_method_chosen: Option<bool>,
     default_resource: Option<Option<String>>,
+    jwks: Option<Option<Json<ClientJwks>>>,
+    jwks_uri: Option<Option<String>>,
+    token_endpoint_auth_signing_alg: Option<Option<AssertionAlg>>,
     updated_at: NaiveDateTime,
 }
 
@@ -260,6 +345,9 @@ pub fn insert(
         resource_server: new.resource_server,
         token_endpoint_auth_method_chosen: new.token_endpoint_auth_method_chosen,
         default_resource: new.default_resource,
+        jwks: new.jwks.map(Json),
+        jwks_uri: new.jwks_uri,
+        token_endpoint_auth_signing_alg: new.token_endpoint_auth_signing_alg,
     };
     diesel::insert_into(oauth_clients::table)
         .values(&row)
@@ -336,6 +424,12 @@ pub fn update(
         token_endpoint_auth_method_chosen: patch.token_endpoint_auth_method.map(|_| true),
         token_endpoint_auth_method: patch.token_endpoint_auth_method,
         default_resource: patch.default_resource,
+        jwks: patch.keys.as_ref().map(|k| k.jwks.clone().map(Json)),
+        jwks_uri: patch.keys.as_ref().map(|k| k.jwks_uri.clone()),
+        token_endpoint_auth_signing_alg: patch
+            .keys
+            .as_ref()
+            .map(|k| k.token_endpoint_auth_signing_alg),
         updated_at: now,
     };
     let n = diesel::update(

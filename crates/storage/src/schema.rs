@@ -106,6 +106,9 @@ diesel::table! {
         resource_server -> Bool,
         token_endpoint_auth_method_chosen -> Bool,
         default_resource -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        token_endpoint_auth_signing_alg -> Nullable<Text>,
     }
 }
 

@@ -16,7 +16,15 @@ pub struct Documents {
 impl Documents {
     pub fn build(settings: &OAuthSettings) -> Self {
         let iss = &settings.issuer;
-        let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+        let auth_methods = [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ];
+        // RFC 8414 §2: the algorithms of private_key_jwt assertions; never
+        // `none`.
+        let assertion_algs = ["ES256", "PS256", "EdDSA", "RS256"];
         let doc = json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}/oauth/authorize"),
@@ -34,8 +42,11 @@ impl Documents {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
             "token_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "revocation_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "at_hash", "sid",
                 "name", "given_name", "family_name", "email", "email_verified", "groups", "updated_at"],

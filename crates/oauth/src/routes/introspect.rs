@@ -26,7 +26,9 @@ pub async fn post(
 ) -> Result<HttpResponse, OAuthError> {
     require_form(&req)?;
     let params = Params::parse(&body)?;
-    let client = client_auth::authenticate(&state, &req, &params).await?;
+    let client =
+        client_auth::authenticate(&state, &req, &params, client_auth::Endpoint::Introspection)
+            .await?;
     if client.row.is_public() {
         return Err(OAuthError::invalid_client(
             "introspection needs a confidential client",

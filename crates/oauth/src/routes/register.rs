@@ -34,6 +34,9 @@ struct Metadata {
     scope: Option<String>,
     post_logout_redirect_uris: Option<Vec<String>>,
     id_token_signed_response_alg: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// Who is registering.
@@ -143,10 +146,7 @@ pub async fn post(
     let meta = parse_metadata(&body)?;
     let catalog = crate::resources::Catalog::of(state.core(), &registrant.environment_id).await?;
     let valid = validate(meta, &registrant, catalog)?;
-    let secret = match valid.client_type {
-        ClientType::Confidential => Some(client_auth::new_secret()?),
-        ClientType::Public => None,
-    };
+    let secret = client_auth::secret_for(&valid)?;
     let new = valid.into_new(
         registrant.environment_id.clone(),
         secret.as_ref().map(|(_, h)| h.clone()),
@@ -200,9 +200,13 @@ fn validate(
     // The method decides the type; an unknown one is refused below.
     let client_type = match AuthMethod::parse(&method) {
         Some(AuthMethod::None) => ClientType::Public,
-        Some(AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost) | None => {
-            ClientType::Confidential
-        }
+        Some(
+            AuthMethod::ClientSecretBasic
+            | AuthMethod::ClientSecretPost
+            | AuthMethod::PrivateKeyJwt
+            | AuthMethod::ClientSecretJwt,
+        )
+        | None => ClientType::Confidential,
     };
     let anonymous = registrant.is_anonymous();
     if anonymous && client_type != ClientType::Public {
@@ -242,6 +246,9 @@ fn validate(
         refresh_token_leeway_seconds: None,
         resource_server: None,
         default_resource: None,
+        jwks: meta.jwks,
+        jwks_uri: meta.jwks_uri,
+        token_endpoint_auth_signing_alg: meta.token_endpoint_auth_signing_alg,
         catalog,
     })
     .map_err(|e| {
@@ -268,6 +275,14 @@ fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpR
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scope": client.scopes.join(" "),
     });
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(jwks) = client.jwks {
+            obj.insert("jwks".into(), json!(jwks));
+        }
+        if let Some(alg) = client.token_endpoint_auth_signing_alg {
+            obj.insert("token_endpoint_auth_signing_alg".into(), json!(alg));
+        }
+    }
     if let (Some(secret), Some(obj)) = (secret, body.as_object_mut()) {
         obj.insert("client_secret".into(), json!(secret));
         // RFC 7591 §3.2.1: 0 means the secret does not expire.

@@ -20,7 +20,8 @@ pub async fn post(
 ) -> Result<HttpResponse, OAuthError> {
     require_form(&req)?;
     let params = Params::parse(&body)?;
-    let client = client_auth::authenticate(&state, &req, &params).await?;
+    let client =
+        client_auth::authenticate(&state, &req, &params, client_auth::Endpoint::Revocation).await?;
     let token = params.require("token")?;
     match TokenKind::of(token) {
         TokenKind::Refresh => revoke_refresh_token(&state, &client, token).await?,

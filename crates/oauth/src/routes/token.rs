@@ -33,7 +33,8 @@ pub async fn post(
     // its id.
     let caller = client_info(&req);
     state.core().limit_ip(Family::Token, &caller).await?;
-    let client = client_auth::authenticate(&state, &req, &params).await?;
+    let client =
+        client_auth::authenticate(&state, &req, &params, client_auth::Endpoint::Token).await?;
     let refusal = || {
         NewAuditEvent::new(
             EventType::RateLimitExceeded,

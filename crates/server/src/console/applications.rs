@@ -96,6 +96,9 @@ impl RegisterForm {
             refresh_token_leeway_seconds: None,
             resource_server: None,
             default_resource: None,
+            jwks: None,
+            jwks_uri: None,
+            token_endpoint_auth_signing_alg: None,
             catalog,
         }
     }

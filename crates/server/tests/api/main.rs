@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cli;
+mod client_jwt;
 mod client_limits;
 mod consents;
 mod console;

@@ -26,6 +26,7 @@ pub enum KeyKind {
     CodeUsed,
     CodeReplayed,
     RevokedJti,
+    ClientAssertionUsed,
     RevokedFamily,
     AccessTokenStatus,
     RefreshSuccessor,
@@ -78,6 +79,7 @@ impl KeyKind {
             | Self::CodeUsed
             | Self::CodeReplayed
             | Self::RevokedJti
+            | Self::ClientAssertionUsed
             | Self::RevokedFamily
             | Self::SamlRequest
             | Self::SamlLogout => WhenFull::Store,
@@ -183,6 +185,19 @@ impl StoreKey {
     /// Set when a redeemed code was presented again.
     pub fn code_replayed(code_hash: &str) -> Self {
         Self::of(KeyKind::CodeReplayed, format!("code-replayed:{code_hash}"))
+    }
+
+    /// A client assertion's `jti`, used once until it expires (RFC 7523
+    /// §3 point 7). Per client: one client's `jti` cannot block another's.
+    /// The `jti` is hashed, so its length and characters are ours.
+    pub fn client_assertion_used(client_id: &str, jti: &str) -> Self {
+        Self::of(
+            KeyKind::ClientAssertionUsed,
+            format!(
+                "client-assertion-used:{client_id}:{}",
+                crate::secrets::hash_secret(jti)
+            ),
+        )
     }
 
     /// An access token revoked before its expiry, by `jti`.

@@ -31,6 +31,9 @@ pub fn new_client() -> NewClient {
         resource_server: false,
         token_endpoint_auth_method_chosen: true,
         default_resource: None,
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
     }
 }
 
@@ -124,7 +127,9 @@ async fn a_corrupt_column_is_an_error(backend: Backend) {
         ("grant_types", "authorization_code"),
         ("scopes", r#"["two words"]"#),
         ("client_type", "robot"),
-        ("token_endpoint_auth_method", "private_key_jwt"),
+        ("token_endpoint_auth_method", "tls_client_auth"),
+        ("token_endpoint_auth_signing_alg", "none"),
+        ("jwks", r#"[{"kty": "EC"}]"#),
         ("id_token_signed_response_alg", "none"),
         ("registered_by", ""),
     ] {

@@ -40,6 +40,15 @@ pub struct CreateClient {
     /// for resource scopes (RFC 8707 §2); for a resource server, the
     /// resource whose tokens it may introspect.
     default_resource: Option<String>,
+    /// `private_key_jwt`: the client's public keys as a JWK Set (RFC 7517
+    /// §5; private members refused).
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<serde_json::Value>,
+    /// Not supported yet: refused (register `jwks`).
+    jwks_uri: Option<String>,
+    /// The one algorithm its assertions may use: ES256, PS256, EdDSA or
+    /// RS256. Omitted: any of them that fits the key.
+    token_endpoint_auth_signing_alg: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -59,6 +68,23 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     default_resource: Option<Option<String>>,
+    /// Replaces the keys; `null` removes them (with a method that needs
+    /// none).
+    #[serde(default, deserialize_with = "present_value")]
+    #[schema(value_type = Option<Object>)]
+    jwks: Option<Option<serde_json::Value>>,
+    jwks_uri: Option<String>,
+    /// `null` allows any algorithm that fits the key again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    token_endpoint_auth_signing_alg: Option<Option<String>>,
+}
+
+/// [`present`] for a JSON value.
+fn present_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<serde_json::Value>>, D::Error> {
+    Option::<serde_json::Value>::deserialize(d).map(Some)
 }
 
 /// A field that may be sent as `null`: `Some(None)`, unlike an absent one.
@@ -102,6 +128,9 @@ pub async fn create(
         refresh_token_leeway_seconds: body.refresh_token_leeway_seconds,
         resource_server: body.resource_server,
         default_resource: body.default_resource,
+        jwks: body.jwks,
+        jwks_uri: body.jwks_uri,
+        token_endpoint_auth_signing_alg: body.token_endpoint_auth_signing_alg,
         catalog: catalog(&state, &caller.environment).await?,
     };
     let (row, secret) = register(&state, &caller.acting(), input).await?;
@@ -131,12 +160,7 @@ pub(crate) async fn register(
     input: ClientInput,
 ) -> Result<(ClientRow, Option<String>), ApiError> {
     let valid = client_metadata::validate(input).map_err(invalid)?;
-    let secret = match valid.client_type {
-        ClientType::Confidential => {
-            Some(client_auth::new_secret().map_err(|e| ApiError::internal(&e))?)
-        }
-        ClientType::Public => None,
-    };
+    let secret = client_auth::secret_for(&valid).map_err(|e| ApiError::internal(&e))?;
     let new = valid.into_new(
         acting.environment.clone(),
         secret.as_ref().map(|(_, h)| h.clone()),
@@ -179,9 +203,11 @@ pub(crate) async fn rotate_secret(
         .run(move |conn| clients::get(conn, &env, &cid))
         .await
         .map_err(not_found)?;
-    if current.client_type == ClientType::Public {
+    if current.client_type == ClientType::Public
+        || current.token_endpoint_auth_method == clients::AuthMethod::PrivateKeyJwt
+    {
         return Err(ApiError::Conflict {
-            message: "a public client has no secret to rotate".into(),
+            message: "this client has no secret to rotate (public or private_key_jwt)".into(),
             param: Some("id".into()),
         });
     }
@@ -289,9 +315,22 @@ fn patch_of(
             .default_resource
             .clone()
             .unwrap_or(existing.default_resource),
+        jwks: body
+            .jwks
+            .clone()
+            .unwrap_or_else(|| existing.jwks.and_then(|j| serde_json::to_value(j).ok())),
+        jwks_uri: body.jwks_uri.clone().or(existing.jwks_uri),
+        token_endpoint_auth_signing_alg: body
+            .token_endpoint_auth_signing_alg
+            .clone()
+            .unwrap_or(existing.token_endpoint_auth_signing_alg),
         catalog,
     })
     .map_err(invalid)?;
+    let keys_changed = body.token_endpoint_auth_method.is_some()
+        || body.jwks.is_some()
+        || body.jwks_uri.is_some()
+        || body.token_endpoint_auth_signing_alg.is_some();
     Ok(ClientPatch {
         name: body.name.map(|_| merged.name),
         redirect_uris: body.redirect_uris.map(|_| merged.redirect_uris),
@@ -309,6 +348,7 @@ fn patch_of(
             .token_endpoint_auth_method
             .map(|_| merged.token_endpoint_auth_method),
         default_resource: body.default_resource.map(|_| merged.default_resource),
+        keys: keys_changed.then_some(merged.keys),
     })
 }
 
