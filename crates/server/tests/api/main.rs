@@ -19,6 +19,7 @@ mod console_keys;
 mod console_saml;
 mod console_users;
 mod cookies;
+mod device_flow;
 mod environments;
 mod master_key;
 mod mfa;
