@@ -35,6 +35,8 @@ pub enum Endpoint {
     Token,
     Introspection,
     Revocation,
+    /// RFC 8628 §3.1: the client authenticates as at the token endpoint.
+    DeviceAuthorization,
 }
 
 impl Endpoint {
@@ -43,6 +45,7 @@ impl Endpoint {
             Self::Token => "/oauth/token",
             Self::Introspection => "/oauth/introspect",
             Self::Revocation => "/oauth/revoke",
+            Self::DeviceAuthorization => "/oauth/device_authorization",
         }
     }
 }

@@ -70,10 +70,16 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// RFC 8707 §2: a `resource` that is unknown, malformed or not allowed.
     InvalidTarget,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grew by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -93,6 +99,9 @@ impl ErrorCode {
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
         Self::InvalidTarget,
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +125,9 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidTarget => "invalid_target",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 
@@ -145,7 +157,11 @@ impl ErrorCode {
             | Self::RequestUriNotSupported
             | Self::InvalidRedirectUri
             | Self::InvalidClientMetadata
-            | Self::InvalidTarget => StatusCode::BAD_REQUEST,
+            | Self::InvalidTarget
+            // RFC 8628 §3.5: token-endpoint errors of RFC 6749 §5.2.
+            | Self::AuthorizationPending
+            | Self::SlowDown
+            | Self::ExpiredToken => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -308,7 +324,10 @@ impl OAuthError {
             | ErrorCode::RequestUriNotSupported
             | ErrorCode::InvalidRedirectUri
             | ErrorCode::InvalidClientMetadata
-            | ErrorCode::InvalidTarget => None,
+            | ErrorCode::InvalidTarget
+            | ErrorCode::AuthorizationPending
+            | ErrorCode::SlowDown
+            | ErrorCode::ExpiredToken => None,
         }
     }
 }

@@ -36,6 +36,9 @@ use trusec_ui::UiState;
 /// The contract's default absolute lifetime of a refresh-token family.
 pub const DEFAULT_REFRESH_FAMILY_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
+/// The default lifetime of a device code (RFC 8628 §3.2 `expires_in`).
+pub const DEFAULT_DEVICE_CODE_TTL: Duration = Duration::from_secs(600);
+
 /// Protocol settings (the server derives them from its own).
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
@@ -48,6 +51,9 @@ pub struct OAuthSettings {
     /// often it rotated (contract: default 90 days).
     pub refresh_family_lifetime: Duration,
     pub code_ttl: Duration,
+    /// RFC 8628 §3.2 `expires_in`: how long a device code and its user code
+    /// live.
+    pub device_code_ttl: Duration,
     pub open_registration: bool,
     /// How far ahead a client assertion's `exp` may be (RFC 7523 §3 point
     /// 4 lets the server bound it); a leeway is added.
@@ -64,6 +70,7 @@ impl OAuthSettings {
             refresh_family_lifetime: DEFAULT_REFRESH_FAMILY_LIFETIME,
             // RFC 6749 §4.1.2: a maximum of 10 minutes is recommended; one is plenty.
             code_ttl: Duration::from_secs(60),
+            device_code_ttl: DEFAULT_DEVICE_CODE_TTL,
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
         }

@@ -269,6 +269,25 @@ pub fn descriptions(audiences: &[Audience], scope: &ScopeSet) -> BTreeMap<String
     words
 }
 
+/// The consent page's words for a grant stored with its resources'
+/// identifiers (the device flow, RFC 8628), each looked up again for
+/// `client`.
+///
+/// # Errors
+/// `invalid_target` for a resource gone since; database failures.
+pub async fn descriptions_of(
+    state: &OAuthState,
+    client: &ClientRow,
+    identifiers: &[String],
+    scope: &ScopeSet,
+) -> Result<BTreeMap<String, String>, OAuthError> {
+    let mut audiences = Vec::new();
+    for identifier in identifiers {
+        audiences.push(lookup_for(state, client, identifier).await?);
+    }
+    Ok(descriptions(&audiences, scope))
+}
+
 /// What an environment's resources offer, for checking a client's `scopes`
 /// and `default_resource`.
 #[derive(Clone, Debug, Default)]

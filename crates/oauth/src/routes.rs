@@ -1,6 +1,8 @@
 //! The protocol route table.
 
 pub mod authorize;
+mod device;
+mod device_authorization;
 pub mod discovery;
 pub(crate) mod grants;
 mod introspect;
@@ -34,6 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(authorize::resume),
     )
     .route("/oauth/token", web::post().to(token::post))
+    .route(
+        "/oauth/device_authorization",
+        web::post().to(device_authorization::post),
+    )
+    .service(web::resource("/device").get(device::get).post(device::post))
     .route("/oauth/revoke", web::post().to(revoke::post))
     .route("/oauth/introspect", web::post().to(introspect::post))
     .service(

@@ -238,6 +238,9 @@ pub struct ConfigArgs {
     /// SAML SSO and SLO messages per IP: N/s, N/min, N/h or off [default: 300/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_SAML", global = true)]
     pub rate_limit_saml: Option<String>,
+    /// Wrong user codes typed on the /device page per IP (RFC 8628 §5.1): N/s, N/min, N/h or off [default: 10/min].
+    #[arg(long, env = "TRUSEC_RATE_LIMIT_DEVICE_CODE", global = true)]
+    pub rate_limit_device_code: Option<String>,
     /// Absolute lifetime of a refresh-token family: rotation never extends it; e.g. 90d, 720h [default: 90d].
     #[arg(long, env = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME", global = true)]
     pub refresh_token_family_lifetime: Option<String>,

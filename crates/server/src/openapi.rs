@@ -54,7 +54,7 @@ impl Modify for Security {
         crate::ops::healthz, crate::ops::readyz, crate::ops::metrics,
         protocol::openid_configuration, protocol::oauth_authorization_server, protocol::jwks,
         protocol::authorize_get, protocol::authorize_post, protocol::authorize_continue,
-        protocol::token, protocol::revoke, protocol::introspect, protocol::userinfo_get, protocol::userinfo_post,
+        protocol::token, protocol::device_authorization, protocol::device_get, protocol::device_post, protocol::revoke, protocol::introspect, protocol::userinfo_get, protocol::userinfo_post,
         protocol::register, protocol::logout_get, protocol::logout_post,
         protocol::saml_metadata, protocol::saml_sso_get, protocol::saml_sso_post, protocol::saml_sso_init,
         protocol::saml_sso_continue, protocol::saml_slo_get, protocol::saml_slo_post, protocol::saml_slo_propagate,
@@ -87,8 +87,14 @@ pub mod protocol {
     pub fn authorize_post() {}
     #[utoipa::path(get, path = "/oauth/authorize/continue", tag = "oidc", params(("interaction" = String, Query)), responses((status = 302, description = "Back from the hosted pages: on to consent, or to the client")))]
     pub fn authorize_continue() {}
-    #[utoipa::path(post, path = "/oauth/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=authorization_code|refresh_token|client_credentials (RFC 6749 §4.1.3, §6, §4.4); resource (RFC 8707 §2.2, at most one: the access token's audience)"), responses((status = 200, description = "Token response (RFC 6749 §5.1), with id_token for openid", body = Object), (status = 400, description = "RFC 6749 §5.2 error", body = Object), (status = 401, description = "invalid_client", body = Object), (status = 429, description = "Rate limited", body = Object)))]
+    #[utoipa::path(post, path = "/oauth/token", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "grant_type=authorization_code|refresh_token|client_credentials|urn:ietf:params:oauth:grant-type:device_code (RFC 6749 §4.1.3, §6, §4.4; RFC 8628 §3.4, answering authorization_pending, slow_down, access_denied, expired_token while polling); resource (RFC 8707 §2.2, at most one: the access token's audience)"), responses((status = 200, description = "Token response (RFC 6749 §5.1), with id_token for openid", body = Object), (status = 400, description = "RFC 6749 §5.2 error", body = Object), (status = 401, description = "invalid_client", body = Object), (status = 429, description = "Rate limited", body = Object)))]
     pub fn token() {}
+    #[utoipa::path(post, path = "/oauth/device_authorization", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "client_id (public) or client authentication as at the token endpoint; scope; resource (RFC 8707, may be repeated) (RFC 8628 §3.1)"), responses((status = 200, description = "device_code, user_code, verification_uri, verification_uri_complete, expires_in, interval (RFC 8628 §3.2)", body = Object), (status = 400, description = "RFC 6749 §5.2 error: unauthorized_client, invalid_scope, invalid_target", body = Object), (status = 401, description = "invalid_client", body = Object), (status = 429, description = "Rate limited", body = Object)))]
+    pub fn device_authorization() {}
+    #[utoipa::path(get, path = "/device", tag = "hosted-pages", params(("user_code" = Option<String>, Query, description = "RFC 8628 §3.3.1: the code, pre-filled")), responses((status = 200, description = "The hosted page where the user types the code their device shows")))]
+    pub fn device_get() {}
+    #[utoipa::path(post, path = "/device", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, user_code"), responses((status = 302, description = "On to sign-in and consent"), (status = 400, description = "The page again: the code is wrong, expired or used"), (status = 429, description = "Too many wrong codes from this address")))]
+    pub fn device_post() {}
     #[utoipa::path(post, path = "/oauth/revoke", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token, token_type_hint (RFC 7009)"), responses((status = 200, description = "Revoked, or nothing to revoke")))]
     pub fn revoke() {}
     #[utoipa::path(post, path = "/oauth/introspect", tag = "oidc", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "token (RFC 7662)"), responses((status = 200, description = "{active, ...}", body = Object)))]

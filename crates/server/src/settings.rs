@@ -125,6 +125,7 @@ pub struct FileRateLimits {
     pub registration: Option<String>,
     pub authorize: Option<String>,
     pub saml: Option<String>,
+    pub device_code: Option<String>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -134,6 +135,7 @@ pub const DEFAULT_MASTER_KEY_FILE: &str = "data/master.key";
 pub const DEFAULT_RATE_LIMIT_LOGIN: &str = "10/min";
 pub const DEFAULT_RATE_LIMIT_AUTHORIZE: &str = "300/min";
 pub const DEFAULT_RATE_LIMIT_SAML: &str = "300/min";
+pub const DEFAULT_RATE_LIMIT_DEVICE_CODE: &str = "10/min";
 pub const DEFAULT_RATE_LIMIT_TOKEN: &str = "1200/min";
 pub const DEFAULT_RATE_LIMIT_MANAGEMENT: &str = "6000/min";
 pub const DEFAULT_RATE_LIMIT_REGISTRATION: &str = "20/h";
@@ -261,6 +263,7 @@ impl Settings {
                 registration: None,
                 authorize: None,
                 saml: None,
+                device_code: None,
             },
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
             audit_retention: None,
@@ -525,6 +528,12 @@ fn rate_limits(args: &ConfigArgs, file: &FileConfig) -> Result<RateLimits, Confi
             &file.saml,
             DEFAULT_RATE_LIMIT_SAML,
         )?,
+        device_code: limit(
+            "TRUSEC_RATE_LIMIT_DEVICE_CODE",
+            &args.rate_limit_device_code,
+            &file.device_code,
+            DEFAULT_RATE_LIMIT_DEVICE_CODE,
+        )?,
     })
 }
 
@@ -682,6 +691,7 @@ mod tests {
                 registration: Some(String::new()),
                 authorize: Some(String::new()),
                 saml: Some(String::new()),
+                device_code: Some(String::new()),
             },
         };
         let every_key = toml::to_string(&full).unwrap();

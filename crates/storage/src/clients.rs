@@ -33,6 +33,8 @@ crate::text_enum! {
         AuthorizationCode = "authorization_code",
         RefreshToken = "refresh_token",
         ClientCredentials = "client_credentials",
+        /// RFC 8628 §3.4: the device authorization grant.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 

@@ -20,6 +20,7 @@ pub mod consents;
 pub mod core;
 pub mod db;
 pub mod deployment_secrets;
+pub mod device_grants;
 pub mod environments;
 pub mod ephemeral;
 pub mod error;

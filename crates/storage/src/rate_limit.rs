@@ -85,6 +85,9 @@ pub enum Family {
     /// `/saml/sso` and `/saml/slo`: anonymous messages that cost XML parsing
     /// and signature checks, and may store a pending request.
     Saml,
+    /// Wrong user codes typed on the hosted `/device` page (RFC 8628 §5.1:
+    /// guessing must be impractical), per IP.
+    DeviceCode,
 }
 
 impl Family {
@@ -107,6 +110,7 @@ impl Family {
             Self::Registration => "registration",
             Self::Authorize => "authorize",
             Self::Saml => "saml",
+            Self::DeviceCode => "device_code",
         }
     }
 
@@ -125,7 +129,7 @@ impl Family {
     ///   behind one office NAT who each mistype once still stay far below it
     ///   (the contract), while one address still cannot try a password
     ///   against thousands of accounts a minute.
-    /// - `Registration`, `Authorize` and `Saml` are anonymous and per IP by
+    /// - `Registration`, `Authorize`, `Saml` and `DeviceCode` are anonymous and per IP by
     ///   nature.
     pub fn multiplier(self, subject: &Subject<'_>) -> u32 {
         match (self, subject) {
@@ -161,6 +165,7 @@ pub struct RateLimits {
     pub registration: Option<Limit>,
     pub authorize: Option<Limit>,
     pub saml: Option<Limit>,
+    pub device_code: Option<Limit>,
 }
 
 impl RateLimits {
@@ -172,6 +177,7 @@ impl RateLimits {
             Family::Registration => self.registration,
             Family::Authorize => self.authorize,
             Family::Saml => self.saml,
+            Family::DeviceCode => self.device_code,
         }
     }
 }

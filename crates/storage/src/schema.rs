@@ -268,6 +268,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_grants (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        environment_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        resources -> Text,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        interval_secs -> BigInt,
+        last_poll_at -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     admin_setup_tokens (token_hash) {
         token_hash -> Text,
         environment_id -> Text,

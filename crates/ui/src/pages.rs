@@ -80,6 +80,16 @@ pub struct ConsentPage {
     pub interaction: String,
 }
 
+/// RFC 8628 §3.3: where a user types the code their device shows.
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage {
+    /// The code as typed (or from `?user_code=`), shown back.
+    pub user_code: String,
+    pub error: Option<String>,
+    pub csrf: String,
+}
+
 #[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage {

@@ -7,9 +7,9 @@
 //! (§4.1.2.1: never redirect to an unverified URI); after that they go back
 //! to the registered redirect URI with `error`, `state` and `iss` (RFC 9207).
 
-mod decide;
+pub(crate) mod decide;
 mod params;
-mod request;
+pub(crate) mod request;
 
 use crate::OAuthState;
 use crate::error::ErrorCode;

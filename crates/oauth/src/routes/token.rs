@@ -10,6 +10,7 @@ use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
+use trusec_storage::audit::ClientInfo;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::clients::GrantType;
 use trusec_storage::rate_limit::{Family, Subject};
@@ -23,31 +24,10 @@ pub async fn post(
     state: Data<OAuthState>,
     body: Bytes,
 ) -> Result<HttpResponse, OAuthError> {
-    require_form(&req)?;
-    if body.len() > MAX_BODY {
-        return Err(OAuthError::invalid_request("the request body is too large"));
-    }
-    let params = Params::parse(&body)?;
-    // Per client IP before authentication, per client only once it proved
-    // who it is, so nobody can exhaust another client's budget by claiming
-    // its id.
-    let caller = client_info(&req);
-    state.core().limit_ip(Family::Token, &caller).await?;
-    let client =
-        client_auth::authenticate(&state, &req, &params, client_auth::Endpoint::Token).await?;
-    let refusal = || {
-        NewAuditEvent::new(
-            EventType::RateLimitExceeded,
-            Some(&client.row.environment_id),
-            Actor::oauth_client(&client.row.id),
-        )
-        .client(&caller)
-    };
+    let params = read_form(&req, &body)?;
+    let (client, caller) =
+        authenticate(&state, &req, &params, client_auth::Endpoint::Token).await?;
     if !client.row.is_public() {
-        state
-            .core()
-            .limit(Family::Token, Subject::Caller(&client.row.id), refusal)
-            .await?;
         return Ok(no_store_json(&grant(&state, &client, &params).await?));
     }
     // A public client proves nothing: anyone can send its `client_id`, so a
@@ -60,11 +40,61 @@ pub async fn post(
     }];
     state
         .core()
-        .reserve(Family::Token, &budget, refusal)
+        .reserve(Family::Token, &budget, || refusal(&client, &caller))
         .await?;
     let body = grant(&state, &client, &params).await?;
     state.core().refund(Family::Token, &budget).await;
     Ok(no_store_json(&body))
+}
+
+/// A form body of at most [`MAX_BODY`] bytes.
+///
+/// # Errors
+/// `invalid_request` for another media type or a larger body.
+pub(super) fn read_form(req: &HttpRequest, body: &Bytes) -> Result<Params, OAuthError> {
+    require_form(req)?;
+    if body.len() > MAX_BODY {
+        return Err(OAuthError::invalid_request("the request body is too large"));
+    }
+    Params::parse(body)
+}
+
+/// The token endpoint's client authentication with its limits, which the
+/// device authorization endpoint shares (RFC 8628 §3.1: the client
+/// authenticates as at the token endpoint). Per client IP before
+/// authentication, per client only once a confidential one proved who it
+/// is, so nobody can exhaust another client's budget by claiming its id (a
+/// public client's budget is its caller's to reserve, see [`post`]).
+///
+/// # Errors
+/// `invalid_client`; rate limits.
+pub(super) async fn authenticate(
+    state: &OAuthState,
+    req: &HttpRequest,
+    params: &Params,
+    endpoint: client_auth::Endpoint,
+) -> Result<(AuthenticatedClient, ClientInfo), OAuthError> {
+    let caller = client_info(req);
+    state.core().limit_ip(Family::Token, &caller).await?;
+    let client = client_auth::authenticate(state, req, params, endpoint).await?;
+    if !client.row.is_public() {
+        state
+            .core()
+            .limit(Family::Token, Subject::Caller(&client.row.id), || {
+                refusal(&client, &caller)
+            })
+            .await?;
+    }
+    Ok((client, caller))
+}
+
+fn refusal(client: &AuthenticatedClient, caller: &ClientInfo) -> NewAuditEvent {
+    NewAuditEvent::new(
+        EventType::RateLimitExceeded,
+        Some(&client.row.environment_id),
+        Actor::oauth_client(&client.row.id),
+    )
+    .client(caller)
 }
 
 /// Dispatches on `grant_type` for an authenticated client.
@@ -84,6 +114,7 @@ async fn grant(
         GrantType::ClientCredentials => {
             grants::client_credentials::exchange(state, client, params).await
         }
+        GrantType::DeviceCode => grants::device_code::exchange(state, client, params).await,
     }
 }
 
@@ -133,12 +164,11 @@ mod tests {
             grant_of("grant_type=client_credentials"),
             Ok(GrantType::ClientCredentials)
         );
-        for unknown in [
-            "password",
-            "implicit",
-            "Authorization_Code",
-            "urn:ietf:params:oauth:grant-type:device_code",
-        ] {
+        assert_eq!(
+            grant_of("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"),
+            Ok(GrantType::DeviceCode)
+        );
+        for unknown in ["password", "implicit", "Authorization_Code"] {
             assert_eq!(
                 grant_of(&format!("grant_type={unknown}")),
                 Err(ErrorCode::UnsupportedGrantType),

@@ -20,6 +20,7 @@ mod console_keys;
 mod console_saml;
 mod console_users;
 mod cookies;
+mod device_flow;
 mod environments;
 mod faults;
 mod master_key;

@@ -65,7 +65,7 @@ pub fn location(resp: &reqwest::Response) -> String {
         .to_owned()
 }
 
-fn absolute(app: &TestApp, loc: &str) -> String {
+pub fn absolute(app: &TestApp, loc: &str) -> String {
     if loc.starts_with('/') {
         app.url(loc)
     } else {

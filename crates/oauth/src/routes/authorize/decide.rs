@@ -4,7 +4,7 @@
 //! answers with a hosted page, an error for the client, or the code.
 
 use super::params::Prompt;
-use super::request::AuthzRequest;
+use super::request::{AuthzRequest, Ending};
 use super::{back_to_client, redirect_error};
 use crate::error::ErrorCode;
 use crate::routes::grants::code::{self, CodeGrant};
@@ -63,12 +63,12 @@ pub async fn proceed(
         }
         Err(NotSignedIn::Refused) => {
             let why = "the user is not signed in";
-            return redirect_error(state, &req, ErrorCode::LoginRequired, why);
+            return refuse(state, &req, ErrorCode::LoginRequired, why).await;
         }
     };
     if !may_grant(&req, &login) {
         let why = "only administrators can grant management scopes";
-        return redirect_error(state, &req, ErrorCode::AccessDenied, why);
+        return refuse(state, &req, ErrorCode::AccessDenied, why).await;
     }
     match consent(state, client, &req, &login, interaction.as_ref()).await? {
         Consent::Remembered => {}
@@ -76,17 +76,40 @@ pub async fn proceed(
         Consent::Denied => {
             finish(state, interaction.as_ref()).await;
             let why = "the user denied the request";
-            return redirect_error(state, &req, ErrorCode::AccessDenied, why);
+            return refuse(state, &req, ErrorCode::AccessDenied, why).await;
         }
         Consent::Ask => {
             return to_hosted_page(state, client, &req, interaction, Hosted::Consent).await;
         }
         Consent::Refused => {
             let why = "the user has not consented";
-            return redirect_error(state, &req, ErrorCode::ConsentRequired, why);
+            return refuse(state, &req, ErrorCode::ConsentRequired, why).await;
         }
     }
-    issue_code(state, client, &req, &login, interaction.as_ref()).await
+    match &req.ending {
+        Ending::Redirect => issue_code(state, client, &req, &login, interaction.as_ref()).await,
+        Ending::Device { user_code_hash } => {
+            let page = crate::routes::device::approved(state, user_code_hash, &login).await;
+            finish(state, interaction.as_ref()).await;
+            page
+        }
+    }
+}
+
+/// The request cannot go on: the client hears why at its redirect URI, or
+/// (device flow) the grant is denied and the user sees a page.
+async fn refuse(
+    state: &OAuthState,
+    req: &AuthzRequest,
+    code: ErrorCode,
+    why: &str,
+) -> Result<HttpResponse, PageError> {
+    match &req.ending {
+        Ending::Redirect => redirect_error(state, req, code, why),
+        Ending::Device { user_code_hash } => {
+            crate::routes::device::refused(state, user_code_hash, code, why).await
+        }
+    }
 }
 
 /// The browser's login session, if it satisfies the request: a sign-in
@@ -213,16 +236,21 @@ async fn issue_code(
         auth_time: login.auth_time(),
         session_id: Some(login.session.id.clone()),
         resources: req.resources.clone(),
-        amr: login
-            .session
-            .amr_values()
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
+        amr: amr_of(login),
     };
     let code = code::store(state, &grant).await?;
     finish(state, interaction).await;
     back_to_client(state, req, &[("code", &code)])
+}
+
+/// How the user signed in (RFC 8176 values), as a grant records it.
+pub(crate) fn amr_of(login: &LoginSession) -> Vec<String> {
+    login
+        .session
+        .amr_values()
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Ends an interaction whose outcome was acted on. Failing that costs

@@ -42,6 +42,20 @@ pub struct AuthzRequest {
     /// The consent page's words for the resource scopes requested.
     #[serde(default)]
     pub scope_descriptions: std::collections::BTreeMap<String, String>,
+    /// How the flow ends.
+    #[serde(default)]
+    pub ending: Ending,
+}
+
+/// Where a sign-in and consent lead.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub enum Ending {
+    /// A code (or an error) for the client's redirect URI.
+    #[default]
+    Redirect,
+    /// RFC 8628: the decision recorded on the device grant of this user
+    /// code (its hash), and a page telling the user to return to the device.
+    Device { user_code_hash: String },
 }
 
 impl AuthzRequest {
@@ -69,7 +83,36 @@ impl AuthzRequest {
             login_hint: None,
             resources: Vec::new(),
             scope_descriptions: std::collections::BTreeMap::new(),
+            ending: Ending::Redirect,
         })
+    }
+
+    /// The request a device grant stands for (RFC 8628), as the hosted
+    /// pages and the consent records see it: no redirect, and consent asked
+    /// every time — §5.4: the user must see what a device they may not
+    /// hold asks for, however often they approved the client before.
+    pub fn for_device(
+        row: &trusec_storage::device_grants::DeviceGrantRow,
+        scope_descriptions: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            trusted_redirect: false,
+            client_id: row.client_id.clone(),
+            redirect_uri: String::new(),
+            redirect_uri_sent: false,
+            scope: row.scope.0.clone(),
+            state: None,
+            nonce: None,
+            pkce: None,
+            prompt: vec![Prompt::Consent],
+            max_age: None,
+            login_hint: None,
+            resources: row.resources.0.clone(),
+            scope_descriptions,
+            ending: Ending::Device {
+                user_code_hash: row.user_code_hash.clone(),
+            },
+        }
     }
 
     /// The rest of the request's checks; errors from here are redirected.
@@ -158,7 +201,7 @@ fn check_flow(client: &ClientRow, params: &Params) -> Result<(), OAuthError> {
 }
 
 /// The requested scope, `openid` when absent and the client may use it.
-fn requested_scope(client: &ClientRow, params: &Params) -> Result<ScopeSet, OAuthError> {
+pub(crate) fn requested_scope(client: &ClientRow, params: &Params) -> Result<ScopeSet, OAuthError> {
     let allowed = &client.scopes;
     let scope = match params.get("scope") {
         Some(text) => scopes::parse(text)?,

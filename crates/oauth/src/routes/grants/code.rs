@@ -48,7 +48,7 @@ pub struct CodeGrant {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Redeemed {
+pub(crate) struct Redeemed {
     jti: String,
     exp: i64,
     family: Option<String>,
@@ -101,7 +101,7 @@ pub async fn exchange(
     let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
     let (tokens, redeemed) = issue(state, client, params, &grant, &user).await?;
     refuse_if_replayed(state, &hash, &redeemed).await?;
-    audit_issued(state, client, &user, &tokens).await?;
+    audit_issued(state, client, &user, &tokens, GrantType::AuthorizationCode).await?;
     Ok(tokens.to_json())
 }
 
@@ -202,8 +202,9 @@ fn check_pkce(grant: &CodeGrant, verifier: Option<&str>) -> Result<(), OAuthErro
 }
 
 /// Mints the tokens, stores the refresh token (when the client may
-/// refresh), and remembers what the code issued.
-async fn issue(
+/// refresh), and remembers what the code issued. The device grant issues
+/// through here too: the same tokens as the code flow.
+pub(crate) async fn issue(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
@@ -286,11 +287,13 @@ async fn refuse_if_replayed(
     ))
 }
 
-async fn audit_issued(
+/// `oauth.token.issued` for a grant made by a user.
+pub(crate) async fn audit_issued(
     state: &OAuthState,
     client: &AuthenticatedClient,
     user: &UserRow,
     tokens: &Tokens,
+    grant_type: GrantType,
 ) -> Result<(), OAuthError> {
     let event = NewAuditEvent::new(
         EventType::OAuthTokenIssued,
@@ -299,7 +302,7 @@ async fn audit_issued(
     )
     .user(&user.id)
     .data(serde_json::json!({
-        "grant_type": GrantType::AuthorizationCode,
+        "grant_type": grant_type,
         "client_id": client.row.id,
         "scope": tokens.scope,
         "jti": tokens.jti,
