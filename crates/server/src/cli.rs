@@ -244,6 +244,9 @@ pub struct ConfigArgs {
     /// Absolute lifetime of a refresh-token family: rotation never extends it; e.g. 90d, 720h [default: 90d].
     #[arg(long, env = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME", global = true)]
     pub refresh_token_family_lifetime: Option<String>,
+    /// How long a device code and its user code live (RFC 8628 §3.2 expires_in): 1m to 1h, e.g. 10m [default: 10m].
+    #[arg(long, env = "TRUSEC_DEVICE_CODE_LIFETIME", global = true)]
+    pub device_code_lifetime: Option<String>,
     /// Delete audit events older than this (once they verify; the chain stays verifiable from the prune point): e.g. 400d, or off [default: off].
     #[arg(long, env = "TRUSEC_AUDIT_RETENTION", global = true)]
     pub audit_retention: Option<String>,

@@ -77,6 +77,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     /// Absolute lifetime of a refresh-token family (contract: default 90 days).
     pub refresh_token_family_lifetime: Duration,
+    /// RFC 8628 §3.2 `expires_in` of device codes.
+    pub device_code_lifetime: Duration,
     /// How long audit events are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
     pub workers: usize,
@@ -106,6 +108,7 @@ pub struct FileConfig {
     pub setup_allow_remote: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
+    pub device_code_lifetime: Option<String>,
     pub audit_retention: Option<String>,
     pub workers: Option<usize>,
     pub password_hash_threads: Option<usize>,
@@ -210,6 +213,7 @@ impl Settings {
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
+            device_code_lifetime: device_code_lifetime(&args, &file)?,
             audit_retention: audit_retention(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
@@ -266,6 +270,7 @@ impl Settings {
                 device_code: None,
             },
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
+            device_code_lifetime: trusec_oauth::DEFAULT_DEVICE_CODE_TTL,
             audit_retention: None,
             workers: 1,
             password_hashing: trusec_storage::hashing::PasswordHashing {
@@ -433,24 +438,53 @@ fn refresh_token_family_lifetime(
     args: &ConfigArgs,
     file: &FileConfig,
 ) -> Result<Duration, ConfigError> {
-    const SETTING: &str = "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME";
-    let Some(text) = args
-        .refresh_token_family_lifetime
-        .clone()
-        .or(file.refresh_token_family_lifetime.clone())
-    else {
-        return Ok(trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME);
+    bounded_duration(
+        "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME",
+        args.refresh_token_family_lifetime
+            .clone()
+            .or(file.refresh_token_family_lifetime.clone()),
+        trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(10 * 365 * 86_400),
+        ),
+        "1d and 3650d",
+    )
+}
+
+/// RFC 8628 §3.2 `expires_in`: a minute at least (a user needs time to
+/// type the code), an hour at most (a code lying about longer only helps
+/// a phisher, §5.4).
+fn device_code_lifetime(args: &ConfigArgs, file: &FileConfig) -> Result<Duration, ConfigError> {
+    bounded_duration(
+        "TRUSEC_DEVICE_CODE_LIFETIME",
+        args.device_code_lifetime
+            .clone()
+            .or(file.device_code_lifetime.clone()),
+        trusec_oauth::DEFAULT_DEVICE_CODE_TTL,
+        (Duration::from_secs(60), Duration::from_secs(3600)),
+        "1m and 1h",
+    )
+}
+
+/// A duration setting within `(min, max)` (`range` in words), `default`
+/// when unset.
+fn bounded_duration(
+    setting: &'static str,
+    text: Option<String>,
+    default: Duration,
+    (min, max): (Duration, Duration),
+    range: &str,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
     };
     let lifetime = crate::durations::parse(&text)
-        .map_err(|e| ConfigError::new(SETTING, format!("{text:?}: {e}")))?;
-    let (min, max) = (
-        Duration::from_secs(86_400),
-        Duration::from_secs(10 * 365 * 86_400),
-    );
+        .map_err(|e| ConfigError::new(setting, format!("{text:?}: {e}")))?;
     if lifetime < min || lifetime > max {
         return Err(ConfigError::new(
-            SETTING,
-            format!("{text:?}: must be between 1d and 3650d"),
+            setting,
+            format!("{text:?}: must be between {range}"),
         ));
     }
     Ok(lifetime)
@@ -587,7 +621,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 11] = [
+        let cases: [Case; 13] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
             (
                 |a| a.redis_key_prefix = Some("a b*".into()),
@@ -614,6 +648,14 @@ mod tests {
             (
                 |a| a.refresh_token_family_lifetime = Some("1h".into()),
                 "TRUSEC_REFRESH_TOKEN_FAMILY_LIFETIME",
+            ),
+            (
+                |a| a.device_code_lifetime = Some("2h".into()),
+                "TRUSEC_DEVICE_CODE_LIFETIME",
+            ),
+            (
+                |a| a.device_code_lifetime = Some("30s".into()),
+                "TRUSEC_DEVICE_CODE_LIFETIME",
             ),
             (
                 |a| a.audit_retention = Some("a year".into()),
@@ -678,6 +720,7 @@ mod tests {
             setup_allow_remote: Some(false),
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),
+            device_code_lifetime: Some(String::new()),
             audit_retention: Some(String::new()),
             workers: Some(1),
             password_hash_threads: Some(1),

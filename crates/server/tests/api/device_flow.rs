@@ -361,6 +361,27 @@ async fn bad_device_authorization_requests_are_refused(backend: Backend) {
     .await;
     let (status, codes) = start(&app, &public, &[]).await;
     assert_eq!(status, 200, "{codes}");
+    // RFC 7591 registration takes the grant too.
+    let (status, registered) = status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(
+                &json!({"client_name": "TV app", "grant_types": [DEVICE_GRANT],
+                          "token_endpoint_auth_method": "none", "scope": "openid"}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["grant_types"], json!([DEVICE_GRANT]));
+    let tv = TestClient {
+        id: registered["client_id"].as_str().unwrap().to_owned(),
+        secret: None,
+    };
+    assert_eq!(start(&app, &tv, &[("scope", "openid")]).await.0, 200);
     // Discovery names the endpoint and the grant.
     let (_, meta) = status_json(
         app.client
@@ -385,6 +406,7 @@ async fn bad_device_authorization_requests_are_refused(backend: Backend) {
 
 fn three_wrong_codes(s: &mut Settings) {
     s.rate_limits.device_code = Limit::parse("3/min").unwrap();
+    s.device_code_lifetime = std::time::Duration::from_secs(300);
 }
 
 async fn wrong_user_codes_are_refused_and_limited(backend: Backend) {
@@ -394,6 +416,7 @@ async fn wrong_user_codes_are_refused_and_limited(backend: Backend) {
         .await;
     let client = device_client(&app).await;
     let (_, codes) = start(&app, &client, &[("scope", "openid")]).await;
+    assert_eq!(codes["expires_in"], 300, "TRUSEC_DEVICE_CODE_LIFETIME");
     let browser = new_browser();
     // Malformed (a vowel, too short) and well-formed but unknown.
     for wrong in ["AAAA-AAAA", "BCDF", "BCDF-GHJK"] {
