@@ -161,6 +161,8 @@ impl Settings {
     /// # Errors
     /// As [`Settings::load`].
     pub fn merge(args: ConfigArgs, file: FileConfig) -> Result<Self, ConfigError> {
+        // The default of the worker and hashing thread counts: one per core.
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let bind = args
             .bind
             .clone()
@@ -218,23 +220,10 @@ impl Settings {
             workers: in_range(
                 "TRUSEC_WORKERS",
                 args.workers.or(file.workers),
-                std::thread::available_parallelism().map_or(2, usize::from),
+                cores,
                 1..=256,
             )?,
-            password_hashing: trusec_storage::hashing::PasswordHashing {
-                threads: in_range(
-                    "TRUSEC_PASSWORD_HASH_THREADS",
-                    args.password_hash_threads.or(file.password_hash_threads),
-                    std::thread::available_parallelism().map_or(2, usize::from),
-                    1..=256,
-                )?,
-                queue: in_range(
-                    "TRUSEC_PASSWORD_HASH_QUEUE",
-                    args.password_hash_queue.or(file.password_hash_queue),
-                    DEFAULT_PASSWORD_HASH_QUEUE,
-                    0..=100_000,
-                )?,
-            },
+            password_hashing: password_hashing(&args, &file, cores)?,
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
             log_format: args
                 .log_format
@@ -450,6 +439,29 @@ fn refresh_token_family_lifetime(
         ),
         "1d and 3650d",
     )
+}
+
+/// The password-hashing pool: `TRUSEC_PASSWORD_HASH_THREADS` (default one
+/// per core) and `TRUSEC_PASSWORD_HASH_QUEUE`.
+fn password_hashing(
+    args: &ConfigArgs,
+    file: &FileConfig,
+    cores: usize,
+) -> Result<trusec_storage::hashing::PasswordHashing, ConfigError> {
+    Ok(trusec_storage::hashing::PasswordHashing {
+        threads: in_range(
+            "TRUSEC_PASSWORD_HASH_THREADS",
+            args.password_hash_threads.or(file.password_hash_threads),
+            cores,
+            1..=256,
+        )?,
+        queue: in_range(
+            "TRUSEC_PASSWORD_HASH_QUEUE",
+            args.password_hash_queue.or(file.password_hash_queue),
+            DEFAULT_PASSWORD_HASH_QUEUE,
+            0..=100_000,
+        )?,
+    })
 }
 
 /// RFC 8628 §3.2 `expires_in`: a minute at least (a user needs time to
