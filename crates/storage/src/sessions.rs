@@ -233,6 +233,29 @@ pub fn revoke_by_token_hash(
     })
 }
 
+/// Whether `id` is a live session of `user_id` in `env` (the console ends
+/// a session it names together with its user).
+///
+/// # Errors
+/// Backend failures.
+pub fn is_live_of_user(
+    conn: &mut DbConnection,
+    env: &str,
+    user_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    let n: i64 = sessions::table
+        .filter(sessions::id.eq(id))
+        .filter(sessions::environment_id.eq(env))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// Revokes the session with this id (single logout finds sessions by id,
 /// not by token), as [`revoke_by_token_hash`] does.
 ///

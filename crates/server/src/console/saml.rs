@@ -432,8 +432,7 @@ impl EventData {
     }
 }
 
-fn trace_line(row: &AuditRow) -> TraceLine {
-    let data = EventData::of(row);
+fn trace_line(row: &AuditRow, data: EventData) -> TraceLine {
     let (what, refused, detail) = match row.event_type {
         EventType::SamlRequestRefused => (
             "Refused",
@@ -497,9 +496,14 @@ async fn trace(admin: &Admin, sp: &ServiceProviderRow) -> Result<Vec<TraceLine>,
             Ok(rows)
         })
         .await?;
-    rows.retain(|r| EventData::of(r).about(sp));
     rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
-    Ok(rows.iter().take(TRACE_SHOWN).map(trace_line).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r, EventData::of(r)))
+        .filter(|(_, data)| data.about(sp))
+        .take(TRACE_SHOWN)
+        .map(|(r, data)| trace_line(r, data))
+        .collect())
 }
 
 async fn show_page(

@@ -473,11 +473,14 @@ pub async fn end_session(
     let session = SessionId::parse(&session)
         .ok_or_else(|| ApiError::not_found("session", Some("session_id")))?;
     // Only a session of this user: the path names both.
-    let belongs = details(&admin, &id)
-        .await?
-        .sessions
-        .iter()
-        .any(|s| s.id == *session);
+    let (env, uid, sid) = (admin.ui.env.id.clone(), id.to_string(), session.to_string());
+    let now = admin.ui.core.clock.now_naive();
+    let belongs = admin
+        .ui
+        .core
+        .db
+        .run(move |conn| sessions::is_live_of_user(conn, &env, &uid, &sid, now))
+        .await?;
     if !belongs {
         return Err(ApiError::not_found("session", Some("session_id")).into());
     }
