@@ -4,7 +4,7 @@
 //! `/v1/audit-events?outcome=` filters the same way.
 
 use crate::console::{sign_in, user};
-use crate::oauth_support::{hidden, new_browser};
+use crate::oauth_support::{hidden, new_browser, password_login};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 on_every_backend!(audit_log_filters_links_and_verifies);
@@ -26,26 +26,7 @@ async fn audit_log_filters_links_and_verifies(backend: Backend) {
         303
     );
     // A failed sign-in to filter for.
-    let stranger = new_browser();
-    let login = stranger
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = stranger
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "admin@example.com"),
-            ("password", "wrong password!"),
-            ("csrf_token", hidden(&login, "csrf_token").as_str()),
-            ("interaction", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = password_login(&app, &new_browser(), "admin@example.com", "wrong password!").await;
     assert_eq!(resp.status(), 401);
 
     let (status, html) = page(&browser, &app.url("/console/audit")).await;
@@ -177,26 +158,7 @@ async fn dashboard_counts_from_the_metrics_counters(backend: Backend) {
             .status(),
         303
     );
-    let stranger = new_browser();
-    let login = stranger
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = stranger
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "admin@example.com"),
-            ("password", "wrong password!"),
-            ("csrf_token", hidden(&login, "csrf_token").as_str()),
-            ("interaction", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = password_login(&app, &new_browser(), "admin@example.com", "wrong password!").await;
     assert_eq!(resp.status(), 401);
     let (status, html) = page(&browser, &app.url("/console/dashboard")).await;
     assert_eq!(status, 200);

@@ -5,7 +5,7 @@
 //! everything is back without a restart when Redis is. SQLite under many
 //! concurrent writers.
 
-use crate::oauth_support::{PASSWORD, hidden, make_user, new_browser};
+use crate::oauth_support::{PASSWORD, make_user, new_browser, password_login};
 use serde_json::json;
 use trusec_testkit::{Backend, OwnRedis, TestApp, status_json};
 
@@ -16,26 +16,7 @@ async fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
 /// A password sign-in on the hosted page (no app behind it): its status,
 /// once the page says the user is signed in.
 async fn sign_in_status(app: &TestApp) -> u16 {
-    let browser = new_browser();
-    let page = browser
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("email", "ada@example.com"),
-            ("password", PASSWORD),
-            ("csrf_token", hidden(&page, "csrf_token").as_str()),
-            ("interaction", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = password_login(app, &new_browser(), "ada@example.com", PASSWORD).await;
     let status = resp.status().as_u16();
     let page = resp.text().await.unwrap();
     assert!(page.contains("You are signed in"), "{status}: {page}");

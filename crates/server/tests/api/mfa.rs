@@ -32,19 +32,7 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
 
 /// Signs in with the password at `/login` (no app); the status and page.
 async fn password_step(app: &TestApp, browser: &reqwest::Client, email: &str) -> (u16, String) {
-    let page = browser.get(app.url("/login")).send().await.unwrap();
-    let csrf = hidden(&page.text().await.unwrap(), "csrf_token");
-    let resp = browser
-        .post(app.url("/login"))
-        .form(&[
-            ("email", email),
-            ("password", PASSWORD),
-            ("csrf_token", csrf.as_str()),
-            ("interaction", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = oauth_support::password_login(app, browser, email, PASSWORD).await;
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 

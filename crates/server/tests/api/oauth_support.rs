@@ -407,3 +407,32 @@ pub fn accepted_by(
         .map(|d| d.claims)
         .map_err(|e| e.to_string())
 }
+
+/// Opens the hosted `/login` page in `browser` (no app behind it) and
+/// posts `email` and `password` with its CSRF token; the response.
+pub async fn password_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", hidden(&page, "csrf_token").as_str()),
+            ("interaction", ""),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
