@@ -1,9 +1,10 @@
 // The admin console in Chromium, by keyboard and mouse, from the first-run
 // setup link on: create the first administrator, sign in through the
 // hosted login, register an OAuth client and copy its secret, register a
-// SAML SP by pasting its metadata, create a user, end a session, rotate an
-// API key, filter the audit log. Screenshots at 390 and 1280 px for the
-// docs (docs/img/console-*.png).
+// SAML SP by pasting its metadata and test its SSO, create a user and sign
+// them in to the SP and to the client from a private window, end a
+// session, rotate an API key, filter the audit log. Screenshots at 390 and
+// 1280 px for the docs (docs/img/console-*.png).
 //
 // Needs: BASE, SETUP_URL, KEY (a secret API key), METADATA (a file of SP
 // metadata), SESSION_TOKEN (a live session of EMAIL), EMAIL, SHOTS.
@@ -79,6 +80,7 @@ try {
   await page.getByRole("button", { name: "Copy", exact: true }).click();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
   await shoot(page, "application");
+  const tryLink = await page.getByRole("link", { name: /^Try the sign-in/ }).getAttribute("href");
 
   // A SAML SP: metadata pasted, read back before saving, then saved.
   await page.getByRole("link", { name: "SAML" }).click();
@@ -91,6 +93,16 @@ try {
   await page.getByRole("heading", { name: "Attributes" }).waitFor();
   await shoot(page, "saml-sp");
 
+  // The SSO tested before anyone signs in: the assertion the administrator's
+  // own sign-in would send, its signature checked, nothing sent.
+  await page.getByRole("button", { name: "Test the SSO" }).click();
+  await page.getByText(/^Signature valid/).waitFor();
+  assert.ok(await page.locator("code", { hasText: ADMIN }).first().isVisible());
+  await shoot(page, "saml-test");
+  const ssoLink = await page.getByRole("link", { name: /^Sign in to / }).getAttribute("href");
+  await page.getByRole("link", { name: /^← / }).click();
+  await page.getByRole("heading", { name: "Attributes" }).waitFor();
+
   // A user, created; another user's session ended, seen at once by /v1.
   await page.getByRole("link", { name: "Users" }).click();
   await page.locator("#email").fill("grace@example.com");
@@ -98,6 +110,39 @@ try {
   await page.locator("#password").fill("another long passphrase");
   await page.getByRole("button", { name: "Create user" }).click();
   await page.getByRole("heading", { name: "grace@example.com" }).waitFor();
+
+  // The test user signs in to each app from a private window: the SAML SP
+  // by the console's IdP-initiated link, the OAuth client by the code flow.
+  const privateWindow = await browser.newContext({ viewport: widths.desktop });
+  // The apps themselves do not exist here: each answers with a stub page.
+  await privateWindow.route(/^https:\/\/(acme-crm|billing)\.example\//,
+    (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<title>app</title>" }));
+  const grace = await privateWindow.newPage();
+  const [acs] = await Promise.all([
+    grace.waitForRequest((r) => r.url() === "https://acme-crm.example/saml/acs" && r.method() === "POST"),
+    (async () => {
+      await grace.goto(`${BASE}${ssoLink}`);
+      await grace.locator("#email").fill("grace@example.com");
+      await grace.locator("#password").fill("another long passphrase");
+      await grace.keyboard.press("Enter");
+    })(),
+  ]);
+  await grace.waitForURL("https://acme-crm.example/saml/acs");
+  const samlResponse = new URLSearchParams(acs.postData()).get("SAMLResponse");
+  assert.match(Buffer.from(samlResponse, "base64").toString(), /grace@example\.com/);
+  await grace.goto(`${BASE}${tryLink}`);
+  await grace.locator("#email").fill("grace@example.com");
+  await grace.locator("#password").fill("another long passphrase");
+  await grace.keyboard.press("Enter");
+  await grace.waitForURL(/\/consent\?/);
+  const [toApp] = await Promise.all([
+    grace.waitForRequest((r) => r.url().startsWith("https://billing.example/callback")),
+    grace.getByRole("button", { name: "Allow" }).click(),
+  ]);
+  const callback = new URL(toApp.url());
+  assert.equal(callback.searchParams.get("state"), "console-try");
+  assert.ok(callback.searchParams.get("code"), "the app got a code for grace");
+  await privateWindow.close();
   await page.getByRole("link", { name: "← Users" }).click();
   await page.getByLabel("Search by email or name").fill(EMAIL);
   await page.keyboard.press("Enter");
@@ -129,7 +174,7 @@ try {
   await page.getByRole("link", { name: "Dashboard" }).click();
   await page.getByRole("heading", { name: "Dashboard" }).waitFor();
   await shoot(page, "dashboard");
-  console.log("browser: console setup, sign-in, client, SP, user, session, key rotation and audit filter passed");
+  console.log("browser: console setup, sign-in, client, SP and its SSO test, user signed in to both, session, key rotation and audit filter passed");
 } finally {
   await browser.close();
 }

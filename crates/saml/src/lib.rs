@@ -19,6 +19,7 @@ mod test_support;
 pub mod xml_work;
 
 pub use error::SamlError;
+pub use routes::sso::{TestAssertion, TestAttribute, test_assertion};
 
 use actix_web::web;
 use std::sync::Arc;

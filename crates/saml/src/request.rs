@@ -241,7 +241,7 @@ pub fn verify(incoming: &Incoming, certificate_pem: Option<&str>) -> Result<Veri
 /// Verifies the (policy-checked) embedded signature with the SP's
 /// certificate and returns only the content it covers (samael's reduction
 /// over xmlsec), pinned to the policy's signature methods.
-fn signed_content(xml: &str, certificate_pem: &str) -> Result<String, Refusal> {
+pub(crate) fn signed_content(xml: &str, certificate_pem: &str) -> Result<String, Refusal> {
     use samael::crypto::{
         AllowedSignatureAlgorithm as Alg, CertificateDer, Crypto, CryptoProvider, ReduceMode,
     };

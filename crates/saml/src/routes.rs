@@ -4,7 +4,7 @@ mod metadata;
 mod post_form;
 mod sender;
 mod slo;
-mod sso;
+pub(crate) mod sso;
 
 use actix_web::{HttpResponse, web};
 

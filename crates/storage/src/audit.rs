@@ -82,6 +82,9 @@ crate::text_enum! {
         SamlSpDeleted = "saml.sp.deleted",
         SamlAssertionIssued = "saml.assertion.issued",
         SamlRequestRefused = "saml.request.refused",
+        /// The console's test of an SP's SSO: an assertion built, signed
+        /// and checked for a user, shown to the administrator, not sent.
+        SamlAssertionPreviewed = "saml.assertion.previewed",
         SamlLogout = "saml.logout",
         SigningKeyRotated = "signing_key.rotated",
         /// Every sealed value re-sealed under a new master key (`trusec master-key rotate`).

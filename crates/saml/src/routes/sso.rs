@@ -366,14 +366,16 @@ fn name_id(
     }
 }
 
-async fn respond(
+/// The response `sp` receives for `login` at `acs_url`, unsigned, with the
+/// NameID it names the user by and the session index it holds.
+fn assertion_for(
     state: &SamlState,
     sp: &ServiceProviderRow,
-    pending: &Pending,
+    acs_url: &str,
+    in_response_to: Option<&str>,
     login: &LoginSession,
-) -> Result<HttpResponse, SamlError> {
+) -> Result<(samael::schema::Response, String, String), SamlError> {
     let user = &login.user;
-    let format_uri = sp.name_id_format.urn();
     let name_id = name_id(state, sp, login)?;
     let mut attributes = Vec::with_capacity(sp.attributes.len());
     for (ours, released) in sp.attributes.iter() {
@@ -382,22 +384,37 @@ async fn respond(
             attributes.push((released.clone(), values));
         }
     }
-    let now = state.core().clock.now();
     let session_index = state.session_index(&sp.entity_id, &login.session.id)?;
     let input = AssertionInput {
         idp_entity_id: &state.entity_id(),
         sp_entity_id: &sp.entity_id,
-        acs_url: &pending.acs_url,
-        in_response_to: pending.request_id.as_deref(),
+        acs_url,
+        in_response_to,
         name_id: &name_id,
-        name_id_format: format_uri,
+        name_id_format: sp.name_id_format.urn(),
         session_index: &session_index,
         auth_instant: login.session.created_at.and_utc(),
         authn_context: response::authn_context_class(&login.session.amr),
-        now,
+        now: state.core().clock.now(),
         attributes,
     };
-    let resp = response::success(&input);
+    Ok((response::success(&input), name_id, session_index))
+}
+
+async fn respond(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: &Pending,
+    login: &LoginSession,
+) -> Result<HttpResponse, SamlError> {
+    let user = &login.user;
+    let (resp, name_id, session_index) = assertion_for(
+        state,
+        sp,
+        &pending.acs_url,
+        pending.request_id.as_deref(),
+        login,
+    )?;
     let event = NewAuditEvent::new(EventType::SamlAssertionIssued, Some(&sp.environment_id), Actor::user(&user.id))
         .user(&user.id)
         .data(serde_json::json!({"sp_id": sp.id, "sp_entity_id": sp.entity_id, "name_id": name_id, "in_response_to": pending.request_id}));
@@ -406,32 +423,21 @@ async fn respond(
         sp_id: sp.id.clone(),
         environment_id: sp.environment_id.clone(),
         name_id: name_id.clone(),
-        name_id_format: format_uri.to_owned(),
-        session_index: session_index.clone(),
+        name_id_format: sp.name_id_format.urn().to_owned(),
+        session_index,
     };
     crate::slo::joined(state, &login.session.id, participant).await?;
     post_page(state, sp, pending, resp).await
 }
 
-/// Signs the response (on the XML pool) and renders the auto-submitting
-/// form to the ACS.
+/// Signs the response and renders the auto-submitting form to the ACS.
 async fn post_page(
     state: &SamlState,
     sp: &ServiceProviderRow,
     pending: &Pending,
     resp: samael::schema::Response,
 ) -> Result<HttpResponse, SamlError> {
-    let signing = Signing {
-        response: sp.sign_response,
-        assertion: sp.sign_assertion,
-    };
-    // One key for both: a rotation between two reads must not mix them.
-    let key = state.keys.current();
-    let signed = state
-        .xml
-        .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
-        .await?
-        .map_err(|e| SamlError::internal(&e))?;
+    let signed = signed(state, sp, resp).await?;
     post_form::page(&Outgoing {
         purpose: Purpose::SignIn,
         action: &pending.acs_url,
@@ -440,6 +446,111 @@ async fn post_page(
         relay_state: pending.relay_state.as_deref(),
         sp_name: &sp.name,
     })
+}
+
+/// The response signed as `sp` asked (on the XML pool), ready to send.
+async fn signed(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    resp: samael::schema::Response,
+) -> Result<String, SamlError> {
+    let signing = Signing {
+        response: sp.sign_response,
+        assertion: sp.sign_assertion,
+    };
+    // One key for both: a rotation between two reads must not mix them.
+    let key = state.keys.current();
+    state
+        .xml
+        .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
+        .await?
+        .map_err(|e| SamlError::internal(&e))
+}
+
+/// What an IdP-initiated sign-in of `user` to `sp` would send: the
+/// administrator's "test the SSO" (the console). Built and signed by the
+/// same code as a real sign-in, for a session that does not exist (a fresh
+/// random id, a password sign-in now), then checked as the SP would check
+/// it: every signature in it verified against this IdP's certificate.
+/// Nothing is stored, no session joins single logout, nothing is sent.
+pub async fn test_assertion(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    user: trusec_storage::users::UserRow,
+) -> Result<TestAssertion, SamlError> {
+    let acs_url = choose_acs(sp, &AuthnRequest::default()).map_err(|_| {
+        SamlError::page(
+            Flow::SignIn,
+            "This service provider has no HTTP-POST assertion consumer service.",
+        )
+    })?;
+    let now = state.core().clock.now().naive_utc();
+    let session = trusec_storage::sessions::SessionRow {
+        id: trusec_storage::ids::new_id("test"),
+        environment_id: sp.environment_id.clone(),
+        user_id: user.id.clone(),
+        token_hash: String::new(),
+        metadata: "{}".into(),
+        created_at: now,
+        expires_at: now,
+        revoked_at: None,
+        amr: trusec_storage::sql_types::Json(vec![trusec_storage::sessions::AuthMethod::Pwd]),
+    };
+    let login = LoginSession { session, user };
+    let (resp, name_id, _) = assertion_for(state, sp, &acs_url, None, &login)?;
+    let attributes = resp
+        .assertion
+        .iter()
+        .flat_map(|a| a.attribute_statements.iter().flatten())
+        .flat_map(|s| s.attributes.iter())
+        .map(|a| TestAttribute {
+            name: a.name.clone().unwrap_or_default(),
+            name_format: a.name_format.clone().unwrap_or_default(),
+            values: a.values.iter().filter_map(|v| v.value.clone()).collect(),
+        })
+        .collect();
+    let xml = signed(state, sp, resp).await?;
+    let certificate = state.keys.current().certificate_pem.clone();
+    let (checked, signature) = (xml.clone(), sp.sign_response || sp.sign_assertion);
+    let verified = match signature {
+        true => Some(
+            state
+                .xml
+                .run(move || crate::request::signed_content(&checked, &certificate).is_ok())
+                .await?,
+        ),
+        false => None,
+    };
+    Ok(TestAssertion {
+        acs_url,
+        name_id,
+        name_id_format: sp.name_id_format.urn(),
+        attributes,
+        verified,
+        xml,
+    })
+}
+
+/// [`test_assertion`]'s answer.
+pub struct TestAssertion {
+    /// Where it would be posted.
+    pub acs_url: String,
+    pub name_id: String,
+    pub name_id_format: &'static str,
+    /// As the assertion carries them.
+    pub attributes: Vec<TestAttribute>,
+    /// Whether its signatures verified against this IdP's certificate;
+    /// `None` when the SP asked for nothing to be signed.
+    pub verified: Option<bool>,
+    /// The signed `samlp:Response`, exactly as it would be posted.
+    pub xml: String,
+}
+
+/// One `saml:Attribute` of a [`TestAssertion`].
+pub struct TestAttribute {
+    pub name: String,
+    pub name_format: String,
+    pub values: Vec<String>,
 }
 
 #[cfg(test)]

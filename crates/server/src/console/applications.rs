@@ -19,7 +19,7 @@ use askama::Template;
 use serde::Deserialize;
 use trusec_oauth::client_metadata::ClientInput;
 use trusec_oauth::resources::Catalog;
-use trusec_storage::clients::{self, ClientRow};
+use trusec_storage::clients::{self, ClientRow, GrantType};
 use trusec_storage::ids::{ClientId, TypedId};
 
 /// The most clients one page lists.
@@ -129,6 +129,9 @@ struct ShowPage {
     discovery_url: String,
     issuer: String,
     is_console: bool,
+    /// Where a test user's sign-in to this app starts, when it has a code
+    /// flow to start.
+    try_url: Option<String>,
 }
 
 async fn list_lines(admin: &Admin) -> Result<Vec<Line>, ConsoleError> {
@@ -208,12 +211,49 @@ fn show_page(
     let page = ShowPage {
         layout,
         is_console: is_console(&client),
+        try_url: try_url(&admin.ui.env, &client),
         client,
         secret,
         discovery_url: format!("{issuer}/.well-known/openid-configuration"),
         issuer,
     };
     render(&page, status, cookie)
+}
+
+/// The authorization request this app would make (RFC 6749 §4.1.1), to
+/// try its sign-in: its first redirect URI, its scopes, `prompt=login` so
+/// that whoever opens it signs in afresh, and a PKCE challenge (RFC 7636)
+/// with a state nobody keeps: the code lands at the app, which did not
+/// start this request and so cannot redeem it — the try shows the sign-in,
+/// the consent and the redirect, as the user will see them.
+fn try_url(env: &trusec_ui::Environment, client: &ClientRow) -> Option<String> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return None;
+    }
+    let redirect = client.redirect_uris.first()?;
+    // 43 random alphanumerics: a well-formed S256 challenge (RFC 7636
+    // §4.2) whose verifier nobody has.
+    let challenge = trusec_storage::secrets::generate_secret("").ok()?;
+    // Management scopes are left out: only administrators may grant them,
+    // and the one trying is usually a test user.
+    let scope = client
+        .scopes
+        .filtered(|s| !trusec_oauth::scopes::is_management(s));
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &client.id)
+        .append_pair("redirect_uri", redirect);
+    if !scope.is_empty() {
+        query.append_pair("scope", &scope.to_string());
+    }
+    let query = query
+        .append_pair("state", "console-try")
+        .append_pair("prompt", "login")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    Some(format!("{}?{query}", env.path("/oauth/authorize")))
 }
 
 /// The client of the path, in the administrator's environment only.

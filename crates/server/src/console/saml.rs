@@ -26,6 +26,7 @@ use trusec_storage::ids::{ServiceProviderId, TypedId};
 use trusec_storage::service_providers::{
     self, AttributeProfile, Binding, Endpoint, ServiceProviderRow, SpFields, UserAttribute,
 };
+use trusec_storage::users::{self, UserRow};
 use trusec_storage::{PageRequest, StorageError};
 
 /// The most service providers one page lists.
@@ -641,6 +642,88 @@ pub async fn delete(
         &admin.path("/console/saml"),
         Vec::new(),
     ))
+}
+
+/// The "test the SSO" form: whose sign-in to try (empty: the
+/// administrator's own account).
+#[derive(Debug, Default, Deserialize)]
+pub struct TestForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/saml_test.html")]
+struct TestPage {
+    layout: Layout,
+    id: String,
+    sp_name: String,
+    email: String,
+    test: trusec_saml::TestAssertion,
+    /// IdP-initiated SSO to this SP, for a real sign-in after the preview.
+    sign_in_url: String,
+}
+
+/// `POST /console/saml/{id}/test`: the assertion an IdP-initiated sign-in
+/// of the chosen user would send this SP, built and signed by the SSO code
+/// itself and verified against the IdP certificate, shown and not sent
+/// (audited `saml.assertion.previewed`, the administrator as the actor);
+/// with a link that signs the user in to the SP for real.
+pub async fn test(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    form: web::Form<TestForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
+    let sp = load(&admin, &id).await?;
+    let email = form.email.trim().to_owned();
+    let user = test_user(&admin, &email).await?;
+    let env = state
+        .environment(&admin.ui.env.id)
+        .ok_or_else(|| ApiError::not_found("environment", None))?;
+    let user_id = user.id.clone();
+    let test = trusec_saml::test_assertion(&env.saml, &sp, user).await?;
+    let event = admin
+        .acting
+        .event(EventType::SamlAssertionPreviewed)
+        .user(&user_id)
+    .data(serde_json::json!({"sp_id": sp.id, "sp_entity_id": sp.entity_id, "name_id": test.name_id, "verified": test.verified}));
+    admin.ui.core.audit(event).await?;
+    let sign_in_url = format!(
+        "{}?sp={}",
+        admin.path("/saml/sso/init"),
+        url::form_urlencoded::byte_serialize(sp.entity_id.as_bytes()).collect::<String>()
+    );
+    let (layout, cookie) = Layout::of(&req, &state, &admin);
+    let page = TestPage {
+        layout,
+        id: sp.id,
+        sp_name: sp.name,
+        email,
+        test,
+        sign_in_url,
+    };
+    Ok(render(&page, StatusCode::OK, cookie))
+}
+
+/// The user a test signs in: by e-mail in the administrator's environment,
+/// or the administrator when none is given.
+async fn test_user(admin: &Admin, email: &str) -> Result<UserRow, ConsoleError> {
+    if email.is_empty() {
+        return Ok(admin.user.clone());
+    }
+    let (env, wanted) = (admin.ui.env.id.clone(), email.to_owned());
+    admin
+        .ui
+        .core
+        .db
+        .run(move |conn| users::find_by_email(conn, &env, &wanted))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user", Some("email")).into())
 }
 
 /// `GET /console/saml/idp-certificate.pem`: this environment's IdP signing

@@ -106,6 +106,19 @@ impl From<StorageError> for ConsoleError {
     }
 }
 
+impl From<trusec_saml::SamlError> for ConsoleError {
+    fn from(e: trusec_saml::SamlError) -> Self {
+        match e {
+            trusec_saml::SamlError::Page(p) => Self::Page(p),
+            trusec_saml::SamlError::Refused(r) => Self::Page(PageError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The service provider cannot be tested",
+                r.to_string(),
+            )),
+        }
+    }
+}
+
 impl ResponseError for ConsoleError {
     fn status_code(&self) -> StatusCode {
         match self {

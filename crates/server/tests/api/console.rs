@@ -18,6 +18,7 @@ on_every_backend!(
     rotate_secret_over_v1,
     admins_add_from_the_cli,
     setup_links_are_limited_per_address,
+    a_test_user_tries_the_sign_in_to_a_client,
 );
 
 /// A URL the server sent us to, on the test server (the settings' issuer
@@ -103,7 +104,7 @@ pub(crate) async fn sign_in(
     panic!("the console sign-in did not reach its callback");
 }
 
-/// The CSRF token of a console page.
+/// A console page: its status and HTML (whose CSRF token a test reads).
 async fn page_csrf(browser: &reqwest::Client, url: &str) -> (u16, String) {
     let resp = browser.get(url).send().await.unwrap();
     let status = resp.status().as_u16();
@@ -819,4 +820,69 @@ async fn setup_links_are_limited_per_address(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
+}
+
+/// The href of the application page's "Try the sign-in" link, unescaped.
+fn try_link(html: &str) -> Option<String> {
+    let panel = &html[html.find("id=\"try-heading\"")?..];
+    let start = panel.find("href=\"")? + "href=\"".len();
+    let href = panel[start..].split('"').next()?;
+    Some(href.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+async fn a_test_user_tries_the_sign_in_to_a_client(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    crate::oauth_support::make_user(&app, "grace@example.com").await;
+    let browser = crate::console_saml::admin_browser(&app).await;
+    let client = crate::oauth_support::confidential_client(&app, json!({})).await;
+    let (_, html) = page_csrf(
+        &browser,
+        &app.url(&format!("/console/applications/{}", client.id)),
+    )
+    .await;
+    let link = try_link(&html).unwrap_or_else(|| panic!("no try link in {html}"));
+    let asked = crate::oauth_support::query(&format!("http://x{link}"));
+    assert_eq!(asked["client_id"], client.id);
+    assert_eq!(asked["redirect_uri"], crate::oauth_support::REDIRECT);
+    assert_eq!(asked["prompt"], "login");
+    assert_eq!(asked["code_challenge_method"], "S256");
+    // Grace, in a private window: the hosted login and consent, as the app
+    // will show them, then back to the app with a code.
+    let trip = crate::oauth_support::browse_as(
+        &app,
+        &new_browser(),
+        &app.url(&link),
+        "grace@example.com",
+        true,
+    )
+    .await;
+    assert!(trip.saw_login && trip.saw_consent, "{trip:?}");
+    let back = crate::oauth_support::query(&trip.callback);
+    assert_eq!(back["state"], "console-try");
+    // The app did not start the request: without the verifier nobody can
+    // redeem the code (RFC 7636 §4.6).
+    let (status, body) = crate::oauth_support::token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &back["code"]),
+            ("redirect_uri", crate::oauth_support::REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    // A machine client has no sign-in to try.
+    let machine = crate::oauth_support::create_client(
+        &app,
+        json!({"name": "Cron", "type": "confidential", "grant_types": ["client_credentials"], "scopes": ["read:users"]}),
+    )
+    .await;
+    let (_, html) = page_csrf(
+        &browser,
+        &app.url(&format!("/console/applications/{}", machine.id)),
+    )
+    .await;
+    assert!(try_link(&html).is_none(), "{html}");
 }

@@ -5,7 +5,9 @@
 
 use crate::console::{sign_in, user};
 use crate::oauth_support::{hidden, new_browser};
-use crate::saml::{FIXTURE_KEY_PEM, authn_request, idp_cert, redirect_query, sso};
+use crate::saml::{
+    FIXTURE_KEY_PEM, authn_request, idp_cert, redirect_query, sso, xmlsec1_verifies,
+};
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
@@ -13,12 +15,14 @@ on_every_backend!(
     metadata_is_shown_before_it_is_saved,
     attributes_trace_and_delete,
     fields_errors_and_isolation,
+    the_sso_test_shows_the_signed_assertion,
 );
 
 const METADATA: &str = include_str!("../fixtures/sp-metadata.xml");
 const ENTITY: &str = "https://acme-crm.example/saml/sp";
 
-async fn admin_browser(app: &TestApp) -> reqwest::Client {
+/// A browser signed in to the live console as a new administrator.
+pub(crate) async fn admin_browser(app: &TestApp) -> reqwest::Client {
     user(app, &app.secret_key, "admin@example.com", true).await;
     let browser = new_browser();
     let resp = sign_in(app, &browser, "", "admin@example.com").await;
@@ -49,6 +53,36 @@ async fn v1_sps(app: &TestApp, key: &str) -> Vec<Value> {
     let (status, list) = status_json(app.get("/v1/saml/service-providers", key).await).await;
     assert_eq!(status, 200, "{list}");
     list["data"].as_array().unwrap().clone()
+}
+
+/// Registers the fixture SP from the console by its metadata; the CSRF
+/// token and the SP's page.
+async fn register_fixture(app: &TestApp, browser: &reqwest::Client) -> (String, String) {
+    let (_, html) = page(browser, &app.url("/console/saml")).await;
+    let csrf = hidden(&html, "csrf_token");
+    let (status, html, _) = post(
+        browser,
+        &app.url("/console/saml"),
+        &[("csrf_token", &csrf), ("metadata_xml", METADATA)],
+    )
+    .await;
+    assert_eq!(status, 201, "{html}");
+    (csrf, html)
+}
+
+/// An SP of the test environment, registered over /v1.
+async fn test_env_sp(app: &TestApp) -> Value {
+    let (status, sp) = status_json(
+        app.post(
+            "/v1/saml/service-providers",
+            &app.test_key,
+            &json!({"entity_id": "https://test-only.example/sp", "acs_url": "https://test-only.example/acs"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    sp
 }
 
 /// The SP id a page links to (`/console/saml/sp_…/…`).
@@ -169,15 +203,7 @@ async fn metadata_is_shown_before_it_is_saved(backend: Backend) {
 async fn attributes_trace_and_delete(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let browser = admin_browser(&app).await;
-    let (_, html) = page(&browser, &app.url("/console/saml")).await;
-    let csrf = hidden(&html, "csrf_token");
-    let (status, html, _) = post(
-        &browser,
-        &app.url("/console/saml"),
-        &[("csrf_token", &csrf), ("metadata_xml", METADATA)],
-    )
-    .await;
-    assert_eq!(status, 201, "{html}");
+    let (csrf, html) = register_fixture(&app, &browser).await;
     let id = sp_id(&html);
     assert!(html.contains("No assertions issued"), "{html}");
 
@@ -310,16 +336,7 @@ async fn fields_errors_and_isolation(backend: Backend) {
     let id = sp_id(&html);
     // Another environment's SP is not found from the live console, and
     // the test environment's console does not list the live one.
-    let (status, test_sp) = status_json(
-        app.post(
-            "/v1/saml/service-providers",
-            &app.test_key,
-            &json!({"entity_id": "https://test-only.example/sp", "acs_url": "https://test-only.example/acs"}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 201, "{test_sp}");
+    let test_sp = test_env_sp(&app).await;
     let test_id = test_sp["id"].as_str().unwrap();
     let (status, _) = page(&browser, &app.url(&format!("/console/saml/{test_id}"))).await;
     assert_eq!(status, 404);
@@ -336,4 +353,110 @@ async fn fields_errors_and_isolation(backend: Backend) {
     )
     .await;
     assert_eq!(status, 400);
+}
+
+/// The text of the page's `<pre>`, as the browser shows it.
+fn pre_text(html: &str) -> String {
+    let start = html.find("<pre").unwrap();
+    let body = &html[start..];
+    let body = &body[body.find('>').unwrap() + 1..body.find("</pre>").unwrap()];
+    body.replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&")
+}
+
+async fn the_sso_test_shows_the_signed_assertion(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = admin_browser(&app).await;
+    let (status, bob) = status_json(
+        app.post(
+            "/v1/users",
+            &app.secret_key,
+            &json!({"email": "bob@example.com", "password": crate::oauth_support::PASSWORD, "name": "Bob Example"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{bob}");
+    let (csrf, html) = register_fixture(&app, &browser).await;
+    assert!(html.contains("Test the SSO"), "{html}");
+    let id = sp_id(&html);
+    let test = app.url(&format!("/console/saml/{id}/test"));
+
+    // Bob's assertion: shown with what it carries, its signature checked by
+    // the page and, independently, by xmlsec1.
+    let (status, html, _) = post(
+        &browser,
+        &test,
+        &[("csrf_token", &csrf), ("email", "bob@example.com")],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    for shown in [
+        "Signature valid",
+        "https://acme-crm.example/saml/acs",
+        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+        "<code>bob@example.com</code>",
+        "Bob Example",
+        "/saml/sso/init?sp=https%3A%2F%2Facme-crm.example%2Fsaml%2Fsp",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    let xml = pre_text(&html);
+    assert!(
+        xml.contains("<saml2p:Response") && xml.contains("bob@example.com"),
+        "{xml}"
+    );
+    let cert = idp_cert(&app).await;
+    assert!(xmlsec1_verifies(&xml, &cert, false), "{xml}");
+    let tampered = xml.replace("bob@example.com", "eve@example.com");
+    assert!(!xmlsec1_verifies(&tampered, &cert, false));
+
+    // Nothing was sent or issued: the test is audited as a preview, with the
+    // administrator as the actor and Bob as the subject.
+    let (_, issued) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.assertion.issued",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(issued["data"].as_array().unwrap().len(), 0, "{issued}");
+    let (_, previewed) = status_json(
+        app.get(
+            "/v1/audit-events?type=saml.assertion.previewed",
+            &app.secret_key,
+        )
+        .await,
+    )
+    .await;
+    let event = &previewed["data"][0];
+    assert_eq!(event["actor"]["type"], "user", "{previewed}");
+    assert_eq!(event["user_id"], bob["id"], "{previewed}");
+    assert_eq!(event["data"]["verified"], true, "{previewed}");
+
+    // Empty e-mail: the administrator's own account.
+    let (status, html, _) = post(&browser, &test, &[("csrf_token", &csrf), ("email", "")]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<code>admin@example.com</code>"), "{html}");
+    // An unknown user, a forged form, another environment's SP: refused.
+    let (status, _, _) = post(
+        &browser,
+        &test,
+        &[("csrf_token", &csrf), ("email", "nobody@example.com")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = post(&browser, &test, &[("csrf_token", "x"), ("email", "")]).await;
+    assert_eq!(status, 403);
+    let test_sp = test_env_sp(&app).await;
+    let other = app.url(&format!(
+        "/console/saml/{}/test",
+        test_sp["id"].as_str().unwrap()
+    ));
+    let (status, _, _) = post(&browser, &other, &[("csrf_token", &csrf), ("email", "")]).await;
+    assert_eq!(status, 404);
 }
