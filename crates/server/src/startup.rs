@@ -522,10 +522,6 @@ fn spawn_key_maintenance(
     })
 }
 
-/// `TRUSEC_AUDIT_RETENTION`: at start and then hourly, prunes the audit
-/// events older than the retention (`Core::prune_audit`). Every instance
-/// runs it; the prune is serialised with every audit writer in the
-/// database, so a second instance finds nothing left to do.
 /// Samples the dashboard's counters now and every ten minutes
 /// (`storage::metrics::HISTORY` samples: a day), for the console.
 fn spawn_metrics_sampler(core: Core) -> tokio::task::JoinHandle<()> {
@@ -539,6 +535,10 @@ fn spawn_metrics_sampler(core: Core) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// `TRUSEC_AUDIT_RETENTION`: at start and then hourly, prunes the audit
+/// events older than the retention (`Core::prune_audit`). Every instance
+/// runs it; the prune is serialised with every audit writer in the
+/// database, so a second instance finds nothing left to do.
 fn spawn_audit_retention(core: Core, retention: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));

@@ -23,6 +23,7 @@ mod cookies;
 mod device_flow;
 mod environments;
 mod faults;
+mod instances;
 mod master_key;
 mod mfa;
 mod oauth_clients;

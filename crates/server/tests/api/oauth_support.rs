@@ -138,6 +138,34 @@ pub async fn browse_as(
     email: &str,
     approve: bool,
 ) -> Trip {
+    browse_across(&[app], browser, start, email, approve).await
+}
+
+/// `url` on the instance whose turn `step` is, when it is on one of them:
+/// a load balancer without sticky sessions.
+fn on_instance(apps: &[&TestApp], step: usize, url: &str) -> String {
+    let Some(path) = apps.iter().find_map(|a| url.strip_prefix(&a.address)) else {
+        return url.to_owned();
+    };
+    apps.get(step % apps.len())
+        .map_or_else(|| url.to_owned(), |a| a.url(path))
+}
+
+/// [`browse_as`] where every request goes to the next of `apps` in turn
+/// (instances of one deployment), as through a round-robin balancer.
+pub async fn browse_across(
+    apps: &[&TestApp],
+    browser: &reqwest::Client,
+    start: &str,
+    email: &str,
+    approve: bool,
+) -> Trip {
+    let app = apps.first().expect("an instance");
+    let mut step = 0;
+    let mut next = |url: &str| {
+        step += 1;
+        on_instance(apps, step - 1, url)
+    };
     let mut trip = Trip {
         saw_login: false,
         saw_consent: false,
@@ -150,7 +178,7 @@ pub async fn browse_as(
             trip.callback = url;
             return trip;
         }
-        let resp = browser.get(&url).send().await.unwrap();
+        let resp = browser.get(next(&url)).send().await.unwrap();
         if resp.status().is_redirection() {
             url = absolute(app, &location(&resp));
             continue;
@@ -169,7 +197,7 @@ pub async fn browse_as(
         let csrf = hidden(&html, "csrf_token");
         let interaction = hidden(&html, "interaction");
         // Forms post to their own page (of their own environment).
-        let action = url.split('?').next().unwrap().to_owned();
+        let action = next(url.split('?').next().unwrap());
         let resp = if url.contains("/login") {
             trip.saw_login = true;
             browser
