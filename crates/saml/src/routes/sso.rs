@@ -413,7 +413,8 @@ async fn respond(
     post_page(state, sp, pending, resp).await
 }
 
-/// Signs the response (on the XML pool) and renders the auto-submitting
+/// Signs the response (on the XML pool), encrypting the assertion for an
+/// SP that has that on, and renders the auto-submitting
 /// form to the ACS.
 async fn post_page(
     state: &SamlState,
@@ -425,11 +426,20 @@ async fn post_page(
         response: sp.sign_response,
         assertion: sp.sign_assertion,
     };
+    let encryption = response::Encryption::of(sp);
     // One key for both: a rotation between two reads must not mix them.
     let key = state.keys.current();
     let signed = state
         .xml
-        .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
+        .run(move || {
+            response::sign(
+                resp,
+                signing,
+                encryption.as_ref(),
+                &key.certificate_der,
+                &key.private_der,
+            )
+        })
         .await?
         .map_err(|e| SamlError::internal(&e))?;
     post_form::page(&Outgoing {
