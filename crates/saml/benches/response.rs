@@ -75,6 +75,7 @@ fn responses(c: &mut Criterion) {
                 response::sign(
                     response::success(&input),
                     signing,
+                    None,
                     &key.certificate_der,
                     &key.private_der,
                 )

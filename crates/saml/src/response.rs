@@ -1,6 +1,9 @@
 //! Building and signing the `Response` (SAML core §3.3.3, profiles §4.1.4):
 //! built once from samael's schema types, signed by xmlsec with RSA-SHA256,
-//! SHA-256 digests and exclusive C14N — the assertion, the response, or both.
+//! SHA-256 digests and exclusive C14N — the assertion, the response, or both
+//! — and, for an SP with an encryption key, the signed assertion encrypted
+//! into an `EncryptedAssertion` (core §2.3.4) by xmlsec before the response
+//! around it is signed.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use samael::attribute::{Attribute, AttributeValue};
@@ -13,8 +16,9 @@ use samael::schema::{
 use samael::signature::{DigestAlgorithm, Signature};
 use samael::traits::ToXml;
 use std::str::FromStr;
-use trusec_storage::service_providers::Released;
+use trusec_storage::service_providers::{AssertionCipher, Released};
 use trusec_storage::sessions::AuthMethod;
+use trusec_xmlsec_io::{Cipher, EncryptError, Target};
 
 /// Assertions are valid this long (the issue asks for at most five minutes).
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(5);
@@ -46,6 +50,8 @@ pub enum SignError {
     Xml(String),
     #[error("signing failed: {0}")]
     Crypto(String),
+    #[error("encrypting the assertion failed: {0}")]
+    Encrypt(#[from] EncryptError),
 }
 
 /// Everything the assertion says.
@@ -71,6 +77,43 @@ pub struct Signing {
     pub response: bool,
     pub assertion: bool,
 }
+
+/// Whom to encrypt the assertion for, and with which content cipher.
+#[derive(Clone, Debug)]
+pub struct Encryption {
+    /// The SP's encryption certificate, PEM (an RSA key, checked at import).
+    pub certificate_pem: String,
+    pub cipher: AssertionCipher,
+}
+
+impl Encryption {
+    /// The SP's encryption, when it has a certificate and it is on.
+    pub fn of(sp: &trusec_storage::service_providers::ServiceProviderRow) -> Option<Self> {
+        sp.encryption_certificate_pem
+            .as_ref()
+            .filter(|_| sp.encrypt_assertions)
+            .map(|pem| Self {
+                certificate_pem: pem.clone(),
+                cipher: sp.assertion_cipher,
+            })
+    }
+}
+
+const fn cipher(c: AssertionCipher) -> Cipher {
+    match c {
+        AssertionCipher::Aes256Gcm => Cipher::Aes256Gcm,
+        AssertionCipher::Aes256Cbc => Cipher::Aes256Cbc,
+    }
+}
+
+/// The response's `saml:Assertion`, replaced by
+/// `<saml2:EncryptedAssertion><xenc:EncryptedData>…` (xmlsec's work).
+const ASSERTION: Target<'static> = Target {
+    namespace: "urn:oasis:names:tc:SAML:2.0:assertion",
+    element: "Assertion",
+    prefix: "saml2",
+    wrapper: "EncryptedAssertion",
+};
 
 fn new_id() -> String {
     // IDs must be NCNames: start with a letter or underscore.
@@ -243,15 +286,20 @@ fn xml(resp: &Response) -> Result<String, SignError> {
         .map_err(|e| SignError::Xml(format!("{e:?}")))
 }
 
-/// Signs as configured and returns the XML. xmlsec signs the first
-/// `ds:Signature` template in document order, so the assertion is signed
-/// first, then (if asked) the response around it.
+/// Signs as configured, encrypts the assertion when asked, and returns the
+/// XML. xmlsec signs the first `ds:Signature` template in document order,
+/// so the assertion is signed first; then the response gets its template
+/// (before the assertion in document order); then the signed assertion is
+/// encrypted; and last the response is signed, so its signature covers the
+/// `EncryptedAssertion` the SP receives (SAML core §6.2: sign, then
+/// encrypt; the outer signature over what is sent).
 ///
 /// # Errors
-/// Serialisation or signing failures.
+/// Serialisation, signing or encryption failures.
 pub fn sign(
     mut resp: Response,
     signing: Signing,
+    encryption: Option<&Encryption>,
     cert_der: &[u8],
     key_der: &[u8],
 ) -> Result<String, SignError> {
@@ -264,11 +312,24 @@ pub fn sign(
         out =
             Crypto::sign_xml(xml(&resp)?, key_der).map_err(|e| SignError::Crypto(e.to_string()))?;
     }
-    if signing.response || resp.assertion.is_none() {
+    let sign_response = signing.response || resp.assertion.is_none();
+    if sign_response {
         let mut signed = Response::from_str(&out).map_err(|e| SignError::Xml(e.to_string()))?;
         signed.signature = Some(template(&signed.id, &cert));
-        out = Crypto::sign_xml(xml(&signed)?, key_der)
-            .map_err(|e| SignError::Crypto(e.to_string()))?;
+        out = xml(&signed)?;
+    }
+    if let Some(e) = encryption
+        && resp.assertion.is_some()
+    {
+        out = trusec_xmlsec_io::encrypt_element(
+            &out,
+            &ASSERTION,
+            e.certificate_pem.as_bytes(),
+            cipher(e.cipher),
+        )?;
+    }
+    if sign_response {
+        out = Crypto::sign_xml(out, key_der).map_err(|e| SignError::Crypto(e.to_string()))?;
     }
     Ok(out)
 }
@@ -293,4 +354,101 @@ pub fn signature_template(id: &str, cert_der: &[u8]) -> Result<String, SignError
 /// Signing failures.
 pub fn sign_message(xml: &str, key_der: &[u8]) -> Result<String, SignError> {
     Crypto::sign_xml(xml, key_der).map_err(|e| SignError::Crypto(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::state;
+    use trusec_testdb::TestDb;
+
+    fn input(now: DateTime<Utc>) -> AssertionInput<'static> {
+        AssertionInput {
+            idp_entity_id: "https://idp.test/saml/metadata",
+            sp_entity_id: "https://sp.test",
+            acs_url: "https://sp.test/acs",
+            in_response_to: None,
+            name_id: "ada@example.com",
+            name_id_format: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+            session_index: "_s",
+            auth_instant: now,
+            authn_context: PASSWORD_CONTEXT,
+            now,
+            attributes: vec![(Released::basic("email"), vec!["ada@example.com".into()])],
+        }
+    }
+
+    fn ec_certificate() -> String {
+        use openssl::{asn1::Asn1Time, ec, hash::MessageDigest, nid::Nid, pkey::PKey, x509};
+        let group = ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(ec::EcKey::generate(&group).unwrap()).unwrap();
+        let mut cert = x509::X509::builder().unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(Asn1Time::days_from_now(0).unwrap().as_ref())
+            .unwrap();
+        cert.set_not_after(Asn1Time::days_from_now(1).unwrap().as_ref())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
+    }
+
+    /// The assertion leaves only as ciphertext, by the cipher asked for,
+    /// inside the signed response; a certificate without an RSA key is a
+    /// typed error, not a crash.
+    #[tokio::test]
+    async fn the_assertion_goes_out_encrypted_inside_the_signed_response() {
+        let test_db = TestDb::sqlite();
+        let state = state(&test_db).await;
+        let key = state.keys.current();
+        let now = state.core().clock.now();
+        let signing = Signing {
+            response: true,
+            assertion: true,
+        };
+        for c in AssertionCipher::ALL {
+            let enc = Encryption {
+                certificate_pem: key.certificate_pem.clone(),
+                cipher: *c,
+            };
+            let key = key.clone();
+            let xml = state
+                .xml
+                .run(move || {
+                    sign(
+                        success(&input(now)),
+                        signing,
+                        Some(&enc),
+                        &key.certificate_der,
+                        &key.private_der,
+                    )
+                })
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(xml.contains("<saml2:EncryptedAssertion"), "{xml}");
+            assert!(!xml.contains("<saml2:Assertion"), "{xml}");
+            assert!(!xml.contains("ada@example.com"), "{xml}");
+            assert!(xml.contains(c.uri()), "{xml}");
+            assert!(xml.contains(trusec_xmlsec_io::KEY_TRANSPORT), "{xml}");
+            assert_eq!(xml.matches("<ds:SignatureValue>").count(), 1, "{xml}");
+        }
+        let ec = Encryption {
+            certificate_pem: ec_certificate(),
+            cipher: AssertionCipher::Aes256Gcm,
+        };
+        let refused = state
+            .xml
+            .run(move || {
+                sign(
+                    success(&input(now)),
+                    signing,
+                    Some(&ec),
+                    &key.certificate_der,
+                    &key.private_der,
+                )
+            })
+            .await
+            .unwrap();
+        assert!(matches!(refused, Err(SignError::Encrypt(_))), "{refused:?}");
+    }
 }

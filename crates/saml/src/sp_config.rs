@@ -6,14 +6,16 @@
 //! code that relies on them: every ACS and SLO endpoint is https (http only
 //! on loopback hosts), because assertions and signed logout messages are
 //! sent there; there is an HTTP-POST ACS, the only binding assertions go
-//! out by; the response, the assertion or both are signed; and an SP that
-//! wants signed requests has registered the certificate to check them with.
+//! out by; the response, the assertion or both are signed; an SP that
+//! wants signed requests has registered the certificate to check them with;
+//! and assertions are encrypted only for an SP with an encryption
+//! certificate (an RSA one).
 
 use crate::{profiles, sp_metadata};
 use std::collections::BTreeMap;
 use trusec_storage::service_providers::{
-    AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint, NameIdFormat, Released,
-    SpFields, UserAttribute,
+    AssertionCipher, AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint,
+    NameIdFormat, Released, SpFields, UserAttribute,
 };
 
 /// The user attributes an SP may receive, in the contract's order.
@@ -42,6 +44,8 @@ pub struct SpInput {
     pub sign_response: Option<bool>,
     pub sign_assertion: Option<bool>,
     pub want_authn_requests_signed: Option<bool>,
+    pub encryption_certificate_pem: Option<String>,
+    pub encrypt_assertions: Option<bool>,
 }
 
 /// Which attributes to release: a list of our names (released as the
@@ -121,6 +125,11 @@ fn post_acs(url: String) -> Vec<Endpoint> {
 fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
     if let Some(xml) = &input.metadata_xml {
         let d = sp_metadata::parse(xml).map_err(|m| invalid("metadata_xml", m))?;
+        let (encryption_certificate_pem, assertion_cipher) = d
+            .encryption
+            .map_or((None, AssertionCipher::default()), |(pem, c)| {
+                (Some(pem), c)
+            });
         return Ok(SpFields {
             name: d.name.clone().unwrap_or_else(|| d.entity_id.clone()),
             entity_id: d.entity_id,
@@ -133,6 +142,10 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
             sign_response: true,
             sign_assertion: true,
             want_authn_requests_signed: d.authn_requests_signed,
+            // On by default when the SP publishes an encryption key.
+            encrypt_assertions: encryption_certificate_pem.is_some(),
+            encryption_certificate_pem,
+            assertion_cipher,
         });
     }
     if let Some(base) = base {
@@ -159,6 +172,9 @@ fn start(input: &SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigEr
         sign_response: true,
         sign_assertion: true,
         want_authn_requests_signed: false,
+        encryption_certificate_pem: None,
+        encrypt_assertions: false,
+        assertion_cipher: AssertionCipher::default(),
     })
 }
 
@@ -175,6 +191,13 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
     if let Some(pem) = input.certificate_pem {
         sp_metadata::check_certificate(&pem).map_err(|m| invalid("certificate_pem", m))?;
         f.certificate_pem = Some(pem);
+    }
+    if let Some(pem) = input.encryption_certificate_pem {
+        sp_metadata::check_encryption_certificate(&pem)
+            .map_err(|m| invalid("encryption_certificate_pem", m))?;
+        f.encryption_certificate_pem = Some(pem);
+        // A key given is a key to use, unless the same request says not.
+        f.encrypt_assertions = true;
     }
     if let Some(n) = input.name {
         f.name = n;
@@ -207,6 +230,7 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
     f.want_authn_requests_signed = input
         .want_authn_requests_signed
         .unwrap_or(f.want_authn_requests_signed);
+    f.encrypt_assertions = input.encrypt_assertions.unwrap_or(f.encrypt_assertions);
     Ok(f)
 }
 
@@ -318,6 +342,13 @@ fn check(mut f: SpFields) -> Result<SpFields, SpConfigError> {
         return Err(invalid(
             "certificate_pem",
             "signed requests need the SP's signing certificate",
+        ));
+    }
+    if f.encrypt_assertions && f.encryption_certificate_pem.is_none() {
+        return Err(invalid(
+            "encrypt_assertions",
+            "assertions can only be encrypted for an SP with an encryption certificate \
+             (a metadata KeyDescriptor use=\"encryption\", or encryption_certificate_pem)",
         ));
     }
     Ok(f)

@@ -4,7 +4,7 @@
 use crate::request::refuse_dtd;
 use samael::metadata::{EntityDescriptor, IndexedEndpoint, SpSsoDescriptor};
 use std::str::FromStr;
-use trusec_storage::service_providers::{Binding, Endpoint, NameIdFormat};
+use trusec_storage::service_providers::{AssertionCipher, Binding, Endpoint, NameIdFormat};
 
 pub const MAX_METADATA: usize = 256 * 1024;
 
@@ -15,6 +15,9 @@ pub struct SpDescription {
     pub acs: Vec<Endpoint>,
     pub slo: Vec<Endpoint>,
     pub certificate_pem: Option<String>,
+    /// The certificate it publishes for encryption, and the content
+    /// cipher its `EncryptionMethod`s ask for.
+    pub encryption: Option<(String, AssertionCipher)>,
     /// The first format it lists that we issue.
     pub name_id_format: Option<NameIdFormat>,
     pub authn_requests_signed: bool,
@@ -43,6 +46,26 @@ pub fn check_certificate(pem: &str) -> Result<(), String> {
     openssl::x509::X509::from_pem(pem.as_bytes())
         .map(|_| ())
         .map_err(|_| "the certificate is not a PEM X.509 certificate".to_owned())
+}
+
+/// Checks that a PEM certificate parses and carries an RSA key: the
+/// session key of an encrypted assertion is sent by RSA-OAEP, and XML
+/// Encryption's EC key agreement is not offered.
+///
+/// # Errors
+/// A message for a 422.
+pub fn check_encryption_certificate(pem: &str) -> Result<(), String> {
+    let cert = openssl::x509::X509::from_pem(pem.as_bytes())
+        .map_err(|_| "the encryption certificate is not a PEM X.509 certificate".to_owned())?;
+    let key = cert
+        .public_key()
+        .map_err(|_| "the encryption certificate's key could not be read".to_owned())?;
+    if key.id() == openssl::pkey::Id::RSA {
+        Ok(())
+    } else {
+        Err("the encryption certificate must have an RSA key: assertions are encrypted with              RSA-OAEP key transport, and EC keys are not supported"
+            .to_owned())
+    }
 }
 
 /// What an administrator checks of a certificate before trusting it.
@@ -130,6 +153,10 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
     if let Some(pem) = &certificate_pem {
         check_certificate(pem)?;
     }
+    let encryption = encryption_key(sp);
+    if let Some((pem, _)) = &encryption {
+        check_encryption_certificate(pem)?;
+    }
     let name_id_format = sp
         .name_id_formats
         .iter()
@@ -140,6 +167,7 @@ pub fn parse(xml: &str) -> Result<SpDescription, String> {
         acs,
         slo,
         certificate_pem,
+        encryption,
         name_id_format,
         authn_requests_signed: sp.authn_requests_signed.unwrap_or(false),
         name: entity
@@ -177,11 +205,58 @@ fn signing_certificate(sp: &SpSsoDescriptor) -> Option<String> {
         .iter()
         .flatten()
         .filter(|k| k.key_use.as_deref().is_none_or(|u| u == "signing"))
-        .find_map(|k| {
-            k.key_info
-                .x509_data
-                .as_ref()
-                .and_then(|d| d.certificates.first())
-        })
+        .find_map(first_certificate)
         .map(|b64| to_pem(b64))
+}
+
+/// The certificate the SP publishes for encryption — a `KeyDescriptor`
+/// with `use="encryption"`, else one without `use`, which serves both
+/// (SAML metadata §2.4.1.1) — and the cipher its `EncryptionMethod`s ask for.
+fn encryption_key(sp: &SpSsoDescriptor) -> Option<(String, AssertionCipher)> {
+    let descriptors: Vec<_> = sp.key_descriptors.iter().flatten().collect();
+    let with_use = |wanted: Option<&str>| {
+        descriptors
+            .iter()
+            .find(|k| k.key_use.as_deref() == wanted && first_certificate(k).is_some())
+    };
+    let k = with_use(Some("encryption")).or_else(|| with_use(None))?;
+    let methods: Vec<&str> = k
+        .encryption_methods
+        .iter()
+        .flatten()
+        .map(|m| m.algorithm.trim())
+        .collect();
+    Some((to_pem(first_certificate(k)?), cipher_for(&methods)))
+}
+
+fn first_certificate(k: &samael::metadata::KeyDescriptor) -> Option<&String> {
+    k.key_info
+        .x509_data
+        .as_ref()
+        .and_then(|d| d.certificates.first())
+}
+
+/// AES-256-GCM, unless the SP lists content ciphers, none of them GCM, and
+/// AES-CBC among them (XML Encryption 1.1 §5.2: an SP that names only CBC
+/// may not decrypt GCM). Key-transport algorithms in the list do not
+/// count: the session key always goes by RSA-OAEP (`rsa-oaep-mgf1p`, which
+/// XML Encryption requires every implementation to support, §5.5.2).
+fn cipher_for(methods: &[&str]) -> AssertionCipher {
+    const XMLENC: &str = "http://www.w3.org/2001/04/xmlenc#";
+    const XMLENC11: &str = "http://www.w3.org/2009/xmlenc11#";
+    let gcm = |m: &&str| {
+        ["aes128-gcm", "aes192-gcm", "aes256-gcm"]
+            .iter()
+            .any(|a| *m == format!("{XMLENC11}{a}"))
+    };
+    let cbc = |m: &&str| {
+        ["aes128-cbc", "aes192-cbc", "aes256-cbc"]
+            .iter()
+            .any(|a| *m == format!("{XMLENC}{a}"))
+    };
+    if !methods.iter().any(gcm) && methods.iter().any(cbc) {
+        AssertionCipher::Aes256Cbc
+    } else {
+        AssertionCipher::Aes256Gcm
+    }
 }

@@ -199,6 +199,7 @@ fn saml_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/saml/{id}").get(saml::show))
     .route("/saml/{id}/attributes", web::post().to(saml::attributes))
     .route("/saml/{id}/test", web::post().to(saml::test))
+    .route("/saml/{id}/encryption", web::post().to(saml::encryption))
     .route("/saml/{id}/delete", web::post().to(saml::delete));
 }
 

@@ -227,6 +227,9 @@ diesel::table! {
         signs_assertion -> Bool,
         requires_signed_authn_requests -> Bool,
         attribute_profile -> Text,
+        encryption_certificate_pem -> Nullable<Text>,
+        encrypt_assertions -> Bool,
+        assertion_cipher -> Text,
     }
 }
 

@@ -16,8 +16,8 @@ use serde::Serialize;
 mod values;
 
 pub use values::{
-    AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint, NameIdFormat, Released,
-    UserAttribute,
+    AssertionCipher, AttributeMap, AttributeNameFormat, AttributeProfile, Binding, Endpoint,
+    NameIdFormat, Released, UserAttribute,
 };
 
 /// A registered SP, its columns typed: the endpoint lists and the attribute
@@ -50,6 +50,11 @@ pub struct ServiceProviderRow {
     pub want_authn_requests_signed: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The certificate the SP publishes for encryption (PEM, RSA key).
+    pub encryption_certificate_pem: Option<String>,
+    /// Whether assertions to it are encrypted (only with a certificate).
+    pub encrypt_assertions: bool,
+    pub assertion_cipher: AssertionCipher,
 }
 
 /// The 0/1 BIGINT flag columns, written next to the BOOLEAN ones so that
@@ -92,6 +97,13 @@ pub struct ServiceProvider {
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
+    /// The SP's encryption certificate (PEM), from its metadata or given.
+    pub encryption_certificate_pem: Option<String>,
+    /// Assertions to this SP are encrypted for that certificate.
+    pub encrypt_assertions: bool,
+    /// `aes256-gcm` or `aes256-cbc`: the content cipher.
+    #[schema(value_type = String)]
+    pub assertion_cipher: AssertionCipher,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -112,6 +124,9 @@ impl ServiceProviderRow {
             sign_response: self.sign_response,
             sign_assertion: self.sign_assertion,
             want_authn_requests_signed: self.want_authn_requests_signed,
+            encryption_certificate_pem: self.encryption_certificate_pem.clone(),
+            encrypt_assertions: self.encrypt_assertions,
+            assertion_cipher: self.assertion_cipher,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -131,6 +146,9 @@ impl ServiceProviderRow {
             sign_response: self.sign_response,
             sign_assertion: self.sign_assertion,
             want_authn_requests_signed: self.want_authn_requests_signed,
+            encryption_certificate_pem: self.encryption_certificate_pem.clone(),
+            encrypt_assertions: self.encrypt_assertions,
+            assertion_cipher: self.assertion_cipher,
         }
     }
 }
@@ -149,6 +167,9 @@ pub struct SpFields {
     pub sign_response: bool,
     pub sign_assertion: bool,
     pub want_authn_requests_signed: bool,
+    pub encryption_certificate_pem: Option<String>,
+    pub encrypt_assertions: bool,
+    pub assertion_cipher: AssertionCipher,
 }
 
 fn row(
@@ -174,6 +195,9 @@ fn row(
         want_authn_requests_signed: f.want_authn_requests_signed,
         created_at: created,
         updated_at: now,
+        encryption_certificate_pem: f.encryption_certificate_pem,
+        encrypt_assertions: f.encrypt_assertions,
+        assertion_cipher: f.assertion_cipher,
     }
 }
 
@@ -236,6 +260,10 @@ pub fn replace(
                 saml_service_providers::signs_assertion.eq(r.sign_assertion),
                 saml_service_providers::requires_signed_authn_requests
                     .eq(r.want_authn_requests_signed),
+                saml_service_providers::encryption_certificate_pem
+                    .eq(&r.encryption_certificate_pem),
+                saml_service_providers::encrypt_assertions.eq(r.encrypt_assertions),
+                saml_service_providers::assertion_cipher.eq(r.assertion_cipher),
                 legacy_flags(&r),
                 saml_service_providers::updated_at.eq(now),
             ))

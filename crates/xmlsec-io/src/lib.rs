@@ -1,4 +1,7 @@
-//! No resource is ever read by URI while TruSec handles XML.
+//! The one unsafe corner of TruSec: no resource is ever read by URI while
+//! TruSec handles XML ([`lock_down`]), and XML Encryption through xmlsec's
+//! own API ([`encrypt_element`], `csrc/encrypt.c`), which samael offers only
+//! for decrypting.
 //!
 //! xmlsec dereferences every `ds:Reference/@URI` through its own table of
 //! IO callbacks (files, HTTP, FTP), and libxml2 — under XSLT `document()`,
@@ -17,6 +20,18 @@
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::OnceLock;
+
+mod encrypt;
+
+pub use encrypt::{Cipher, EncryptError, KEY_TRANSPORT, Target, encrypt_element};
+
+/// The outcome of the one [`lock_down`].
+static DONE: OnceLock<Result<(), LockDownFailed>> = OnceLock::new();
+
+/// Whether [`lock_down`] ran and succeeded (so xmlsec is initialised too).
+fn locked_down() -> bool {
+    matches!(DONE.get(), Some(Ok(())))
+}
 
 #[link(name = "xmlsec1")]
 #[expect(unsafe_code, reason = "declaring two xmlsec C functions")]
@@ -74,7 +89,6 @@ impl std::error::Error for LockDownFailed {}
 /// # Errors
 /// [`LockDownFailed`] when libxml2 refuses the replacement entry.
 pub fn lock_down() -> Result<(), LockDownFailed> {
-    static DONE: OnceLock<Result<(), LockDownFailed>> = OnceLock::new();
     *DONE.get_or_init(|| {
         #[expect(
             unsafe_code,

@@ -430,14 +430,15 @@ async fn respond(
     post_page(state, sp, pending, resp).await
 }
 
-/// Signs the response and renders the auto-submitting form to the ACS.
+/// Signs the response (encrypting the assertion for an SP that has that
+/// on) and renders the auto-submitting form to the ACS.
 async fn post_page(
     state: &SamlState,
     sp: &ServiceProviderRow,
     pending: &Pending,
     resp: samael::schema::Response,
 ) -> Result<HttpResponse, SamlError> {
-    let signed = signed(state, sp, resp).await?;
+    let signed = signed(state, sp, resp, Sealing::AsSent).await?;
     post_form::page(&Outgoing {
         purpose: Purpose::SignIn,
         action: &pending.acs_url,
@@ -448,23 +449,46 @@ async fn post_page(
     })
 }
 
-/// The response signed as `sp` asked (on the XML pool), ready to send.
+/// The response signed as `sp` asked (on the XML pool), and with
+/// `Sealing::AsSent` its assertion encrypted for an SP that has that on.
 async fn signed(
     state: &SamlState,
     sp: &ServiceProviderRow,
     resp: samael::schema::Response,
+    sealing: Sealing,
 ) -> Result<String, SamlError> {
     let signing = Signing {
         response: sp.sign_response,
         assertion: sp.sign_assertion,
     };
+    let encryption = match sealing {
+        Sealing::AsSent => response::Encryption::of(sp),
+        Sealing::Readable => None,
+    };
     // One key for both: a rotation between two reads must not mix them.
     let key = state.keys.current();
     state
         .xml
-        .run(move || response::sign(resp, signing, &key.certificate_der, &key.private_der))
+        .run(move || {
+            response::sign(
+                resp,
+                signing,
+                encryption.as_ref(),
+                &key.certificate_der,
+                &key.private_der,
+            )
+        })
         .await?
         .map_err(|e| SamlError::internal(&e))
+}
+
+/// Whether [`signed`] encrypts the assertion as the SP asked.
+#[derive(Clone, Copy)]
+enum Sealing {
+    /// As it goes to the SP.
+    AsSent,
+    /// Signed only, for the administrator to read (the console's test).
+    Readable,
 }
 
 /// What an IdP-initiated sign-in of `user` to `sp` would send: the
@@ -509,7 +533,9 @@ pub async fn test_assertion(
             values: a.values.iter().filter_map(|v| v.value.clone()).collect(),
         })
         .collect();
-    let xml = signed(state, sp, resp).await?;
+    // Shown before encryption: the administrator reads what the SP will
+    // find once it decrypts.
+    let xml = signed(state, sp, resp, Sealing::Readable).await?;
     let certificate = state.keys.current().certificate_pem.clone();
     let (checked, signature) = (xml.clone(), sp.sign_response || sp.sign_assertion);
     let verified = match signature {
@@ -522,6 +548,7 @@ pub async fn test_assertion(
         false => None,
     };
     Ok(TestAssertion {
+        encrypted: response::Encryption::of(sp).is_some(),
         acs_url,
         name_id,
         name_id_format: sp.name_id_format.urn(),
@@ -542,8 +569,11 @@ pub struct TestAssertion {
     /// Whether its signatures verified against this IdP's certificate;
     /// `None` when the SP asked for nothing to be signed.
     pub verified: Option<bool>,
-    /// The signed `samlp:Response`, exactly as it would be posted.
+    /// The signed `samlp:Response` as it would be posted, but with the
+    /// assertion in the clear.
     pub xml: String,
+    /// Whether the assertion is sent encrypted for the SP's certificate.
+    pub encrypted: bool,
 }
 
 /// One `saml:Attribute` of a [`TestAssertion`].

@@ -157,6 +157,11 @@ pub struct Summary {
     pub attributes: Vec<AttributeLine>,
     pub signs: &'static str,
     pub wants_signed_requests: bool,
+    /// "encrypted (AES-256-GCM, certificate expires …)" or why not.
+    pub assertions: String,
+    /// The SP has an encryption certificate: the toggle is offered.
+    pub can_encrypt: bool,
+    pub encrypts: bool,
 }
 
 pub struct EndpointLine {
@@ -250,7 +255,33 @@ impl Summary {
                 (false, false) => "nothing",
             },
             wants_signed_requests: f.want_authn_requests_signed,
+            assertions: assertions_line(admin, f),
+            can_encrypt: f.encryption_certificate_pem.is_some(),
+            encrypts: f.encrypt_assertions,
         }
+    }
+}
+
+/// How assertions reach the SP, as the summary says it.
+fn assertions_line(admin: &Admin, f: &SpFields) -> String {
+    let Some(pem) = &f.encryption_certificate_pem else {
+        return "not encrypted (the SP publishes no encryption certificate)".to_owned();
+    };
+    let expiry = Certificate::of(admin, pem).map_or_else(
+        || "certificate unreadable".to_owned(),
+        |c| {
+            let verb = if c.status == "expired" {
+                "expired"
+            } else {
+                "expires"
+            };
+            format!("certificate {verb} {}", c.not_after)
+        },
+    );
+    if f.encrypt_assertions {
+        format!("encrypted ({}, {expiry})", f.assertion_cipher.label())
+    } else {
+        format!("not encrypted (switched off; the SP's encryption {expiry})")
     }
 }
 
@@ -624,6 +655,35 @@ pub async fn attributes(
     let current = load(&admin, &id).await?;
     let row = change(&state, &admin.acting, current, attributes_input(&form)).await?;
     let note = Some("Attribute release saved.");
+    show_page(&req, &state, &admin, row, StatusCode::OK, note).await
+}
+
+/// The encryption form: `csrf_token` and, when ticked, `encrypt_assertions`.
+#[derive(Debug, Deserialize)]
+pub struct EncryptionForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    encrypt_assertions: Option<String>,
+}
+
+/// `POST /console/saml/{id}/encryption`: assertions to the SP encrypted
+/// for its encryption certificate, or not.
+pub async fn encryption(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    form: web::Form<EncryptionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    check_csrf(&req, admin.ui.secure_cookies, &form.csrf_token)?;
+    let current = load(&admin, &id).await?;
+    let input = SpInput {
+        encrypt_assertions: Some(form.encrypt_assertions.is_some()),
+        ..SpInput::default()
+    };
+    let row = change(&state, &admin.acting, current, input).await?;
+    let note = Some("Assertion encryption saved.");
     show_page(&req, &state, &admin, row, StatusCode::OK, note).await
 }
 

@@ -140,6 +140,8 @@ async fn metadata_is_shown_before_it_is_saved(backend: Backend) {
         "cert-valid",
         "2036-11-24",
         "yes: unsigned requests are refused",
+        // Its use="encryption" key: encrypted by default.
+        "<dt>Assertions</dt><dd>encrypted (AES-256-GCM, certificate expires 2036-11-24",
     ] {
         assert!(html.contains(shown), "{shown} in {html}");
     }
@@ -174,6 +176,39 @@ async fn metadata_is_shown_before_it_is_saved(backend: Backend) {
     assert_eq!(sps.len(), 1);
     assert_eq!(sps[0]["entity_id"], ENTITY);
     assert_eq!(sps[0]["name"], "CRM");
+    assert_eq!(sps[0]["encrypt_assertions"], true);
+    // The switch: unticked, assertions go out plain; the key is kept.
+    assert!(html.contains("Save encryption"), "{html}");
+    let id = sp_id(&html);
+    let (status, page_html, _) = post(
+        &browser,
+        &app.url(&format!("/console/saml/{id}/encryption")),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert_eq!(status, 200, "{page_html}");
+    assert!(
+        page_html.contains(
+            "not encrypted (switched off; the SP&#39;s encryption certificate expires 2036-11-24"
+        ) || page_html.contains(
+            "not encrypted (switched off; the SP&#x27;s encryption certificate expires 2036-11-24"
+        ),
+        "{page_html}"
+    );
+    let sps = v1_sps(&app, &app.secret_key).await;
+    assert_eq!(sps[0]["encrypt_assertions"], false);
+    assert!(sps[0]["encryption_certificate_pem"].is_string());
+    let (status, _, _) = post(
+        &browser,
+        &app.url(&format!("/console/saml/{id}/encryption")),
+        &[("csrf_token", &csrf), ("encrypt_assertions", "on")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v1_sps(&app, &app.secret_key).await[0]["encrypt_assertions"],
+        true
+    );
     let (_, events) = status_json(
         app.get("/v1/audit-events?type=saml.sp.created", &app.secret_key)
             .await,

@@ -39,6 +39,7 @@ mod restart;
 mod saml;
 mod saml_attributes;
 mod saml_bindings;
+mod saml_encryption;
 mod sessions;
 mod signin_limits;
 mod snapshots;

@@ -100,6 +100,37 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// The content cipher of an SP's encrypted assertions (XML Encryption
+    /// 1.1 §5.2). GCM unless the SP's metadata asks for CBC and not GCM.
+    #[derive(Default)]
+    pub enum AssertionCipher as "assertion cipher" {
+        /// `http://www.w3.org/2009/xmlenc11#aes256-gcm`.
+        #[default]
+        Aes256Gcm = "aes256-gcm",
+        /// `http://www.w3.org/2001/04/xmlenc#aes256-cbc`.
+        Aes256Cbc = "aes256-cbc",
+    }
+}
+
+impl AssertionCipher {
+    /// The algorithm's URI, as metadata and `xenc:EncryptionMethod` name it.
+    pub const fn uri(self) -> &'static str {
+        match self {
+            Self::Aes256Gcm => "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+            Self::Aes256Cbc => "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+        }
+    }
+
+    /// What an administrator reads.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Aes256Gcm => "AES-256-GCM",
+            Self::Aes256Cbc => "AES-256-CBC",
+        }
+    }
+}
+
 /// How one attribute is released: its `Name`, `NameFormat` and
 /// `FriendlyName`. Stored (and shown) as the bare `Name` when basic without
 /// a friendly name — the shape earlier releases wrote and read — else as

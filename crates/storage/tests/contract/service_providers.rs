@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use std::collections::BTreeMap;
 use trusec_storage::schema::saml_service_providers as t;
 use trusec_storage::service_providers::{
-    self, AttributeProfile, Binding, Endpoint, NameIdFormat, Released, SpFields, UserAttribute,
+    self, AssertionCipher, AttributeProfile, Binding, Endpoint, NameIdFormat, Released, SpFields,
+    UserAttribute,
 };
 use trusec_storage::sql_types::UnknownVariant;
 use trusec_storage::{Db, PageRequest, StorageError, ids};
@@ -39,6 +40,9 @@ fn fields(entity_id: &str) -> SpFields {
         sign_response: false,
         sign_assertion: true,
         want_authn_requests_signed: false,
+        encryption_certificate_pem: Some("-----BEGIN CERTIFICATE-----\n".into()),
+        encrypt_assertions: true,
+        assertion_cipher: AssertionCipher::Aes256Cbc,
     }
 }
 
@@ -64,6 +68,18 @@ async fn rows_round_trip_typed(backend: Backend) {
     assert_eq!(*sp.acs_endpoints, want.acs_endpoints);
     assert_eq!(*sp.slo_endpoints, want.slo_endpoints);
     assert_eq!(*sp.attributes, want.attributes);
+    assert_eq!(
+        (
+            sp.encryption_certificate_pem.clone(),
+            sp.encrypt_assertions,
+            sp.assertion_cipher
+        ),
+        (
+            want.encryption_certificate_pem,
+            true,
+            AssertionCipher::Aes256Cbc
+        )
+    );
     let shown = sp.to_sp();
     assert_eq!(
         shown.name_id_format,
@@ -80,6 +96,16 @@ async fn rows_round_trip_typed(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stored, "transient");
+    let cipher: String = db
+        .run(move |c| {
+            t::table
+                .select(t::assertion_cipher)
+                .first(c)
+                .map_err(StorageError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(cipher, "aes256-cbc");
 }
 
 /// Whether `e`'s source chain holds an error of type `E`.

@@ -70,6 +70,12 @@ pub struct SpBody {
     sign_response: Option<bool>,
     sign_assertion: Option<bool>,
     want_authn_requests_signed: Option<bool>,
+    /// The SP's encryption certificate (PEM, RSA key), for an SP not
+    /// registered from metadata; giving one turns `encrypt_assertions` on.
+    encryption_certificate_pem: Option<String>,
+    /// Encrypt assertions for the SP's encryption certificate; on by
+    /// default when it has one. `true` without one is refused.
+    encrypt_assertions: Option<bool>,
 }
 
 impl From<SpBody> for SpInput {
@@ -91,6 +97,8 @@ impl From<SpBody> for SpInput {
             sign_response: b.sign_response,
             sign_assertion: b.sign_assertion,
             want_authn_requests_signed: b.want_authn_requests_signed,
+            encryption_certificate_pem: b.encryption_certificate_pem,
+            encrypt_assertions: b.encrypt_assertions,
         }
     }
 }
