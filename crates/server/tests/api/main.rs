@@ -41,6 +41,7 @@ mod saml_bindings;
 mod sessions;
 mod signin_limits;
 mod snapshots;
+mod step_up;
 mod store_bound;
 mod token_lifecycle;
 mod users;

@@ -330,7 +330,7 @@ pub(crate) async fn auto_post(resp: reqwest::Response) -> (String, String, Optio
 
 /// `xmlsec1 --verify` on the response: the first signature (the Response's
 /// when both are signed), or the Assertion's.
-fn xmlsec1_verifies(xml: &str, cert_pem: &str, assertion: bool) -> bool {
+pub(crate) fn xmlsec1_verifies(xml: &str, cert_pem: &str, assertion: bool) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let (xml_path, cert_path) = (dir.path().join("response.xml"), dir.path().join("idp.pem"));
     std::fs::write(&xml_path, xml).unwrap();
