@@ -45,6 +45,7 @@ fn tokens(c: &mut Criterion) {
         scope: "read:users".to_owned(),
         auth_time: None,
         amr: Vec::new(),
+        acr: None,
         env: ids::ENV_LIVE.to_owned(),
         fid: None,
     };

@@ -56,6 +56,12 @@ pub enum ErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6.
     ConsentRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, and the request needs the user
+    /// (a step-up to an essential `acr`).
+    InteractionRequired,
+    /// OpenID Connect Core Unmet Authentication Requirements 1.0 §3: an
+    /// essential `acr` the user cannot reach (no second factor).
+    UnmetAuthenticationRequirements,
     /// OIDC Core §3.1.2.6.
     RequestNotSupported,
     /// OIDC Core §3.1.2.6.
@@ -79,7 +85,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -92,6 +98,8 @@ impl ErrorCode {
         Self::TemporarilyUnavailable,
         Self::LoginRequired,
         Self::ConsentRequired,
+        Self::InteractionRequired,
+        Self::UnmetAuthenticationRequirements,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::InvalidToken,
@@ -118,6 +126,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
@@ -153,6 +163,8 @@ impl ErrorCode {
             | Self::UnsupportedResponseType
             | Self::LoginRequired
             | Self::ConsentRequired
+            | Self::InteractionRequired
+            | Self::UnmetAuthenticationRequirements
             | Self::RequestNotSupported
             | Self::RequestUriNotSupported
             | Self::InvalidRedirectUri
@@ -320,6 +332,8 @@ impl OAuthError {
             | ErrorCode::TemporarilyUnavailable
             | ErrorCode::LoginRequired
             | ErrorCode::ConsentRequired
+            | ErrorCode::InteractionRequired
+            | ErrorCode::UnmetAuthenticationRequirements
             | ErrorCode::RequestNotSupported
             | ErrorCode::RequestUriNotSupported
             | ErrorCode::InvalidRedirectUri

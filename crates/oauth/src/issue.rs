@@ -69,6 +69,9 @@ pub struct Grant<'a> {
     /// RFC 8176 `amr` of the sign-in (OIDC Core §2); empty when unknown
     /// (client credentials, refresh).
     pub amr: Vec<String>,
+    /// The `acr` of the sign-in (OIDC Core §2; [`acr_of`]); `None` when no
+    /// user signed in.
+    pub acr: Option<String>,
     pub nonce: Option<String>,
     pub session_id: Option<String>,
     /// The refresh family to continue (a rotation keeps its terms), or
@@ -78,6 +81,15 @@ pub struct Grant<'a> {
     /// The request asked for `openid` (the access token's scope may not
     /// carry it: a resource's token has only that resource's scopes).
     pub with_id_token: bool,
+}
+
+/// The `acr` tokens of a grant carry: the value recorded when it was
+/// issued (a requested value it met, OIDC Core §5.5.1.1), else our value
+/// of the level its `amr` stands for; none when nobody signed in.
+pub fn acr_of(recorded: Option<&str>, amr: &[String]) -> Option<String> {
+    recorded
+        .map(str::to_owned)
+        .or_else(|| trusec_storage::assurance::Assurance::of_amr(amr).map(|a| a.acr().to_owned()))
 }
 
 /// A token response (RFC 6749 §5.1) and what was minted for it.
@@ -199,6 +211,7 @@ fn access_claims(
         scope: grant.scope.to_string(),
         auth_time: grant.auth_time,
         amr: grant.amr.clone(),
+        acr: grant.acr.clone(),
         env: grant.client.environment_id.clone(),
         fid: family,
     }
@@ -224,6 +237,7 @@ fn id_token(
         lifetime_secs: secs(settings.id_token_ttl),
         auth_time: grant.auth_time,
         amr: &grant.amr,
+        acr: grant.acr.as_deref(),
         nonce: grant.nonce.as_deref(),
         access_token: Some(access_token),
         session_id: grant.session_id.as_deref(),
@@ -268,6 +282,7 @@ fn refresh_token(
         family_expires_at: Some(family.expires_at),
         resources: Some(trusec_storage::sql_types::Json(grant.resources.clone())),
         amr: Some(trusec_storage::sql_types::Json(grant.amr.clone())),
+        acr: grant.acr.clone(),
     };
     Ok((token, row))
 }

@@ -31,6 +31,9 @@ pub struct AccessClaims {
     /// RFC 8176 authentication methods of the sign-in (RFC 9068 §2.2.1).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// The assurance level of the sign-in (RFC 9068 §2.2.1, OIDC Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// The environment the token lives in (`env_live`, `env_test`).
     pub env: String,
     /// The refresh-token family it was issued with, if any: revoking the
@@ -110,6 +113,8 @@ pub struct IdTokenInput<'a> {
     pub auth_time: Option<i64>,
     /// RFC 8176 values (OIDC Core §2 `amr`); none is no claim.
     pub amr: &'a [String],
+    /// OIDC Core §2 `acr`; none is no claim.
+    pub acr: Option<&'a str>,
     pub nonce: Option<&'a str>,
     pub access_token: Option<&'a str>,
     pub session_id: Option<&'a str>,
@@ -137,6 +142,9 @@ pub fn sign_id_token(
     }
     if !input.amr.is_empty() {
         claims.insert("amr".into(), json!(input.amr));
+    }
+    if let Some(acr) = input.acr {
+        claims.insert("acr".into(), json!(acr));
     }
     if let Some(n) = input.nonce {
         claims.insert("nonce".into(), json!(n));

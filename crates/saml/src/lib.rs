@@ -3,6 +3,7 @@
 //! assertions (RSA-SHA256, exclusive C14N) through samael and xmlsec. No
 //! XML signing or canonicalisation is written here.
 
+pub mod authn_context;
 pub mod error;
 pub mod idp_key;
 pub mod metadata;

@@ -16,6 +16,7 @@ use samael::schema::{
 use samael::signature::{DigestAlgorithm, Signature};
 use samael::traits::ToXml;
 use std::str::FromStr;
+use trusec_storage::assurance::AuthnContextClass;
 use trusec_storage::service_providers::{AssertionCipher, Released};
 use trusec_storage::sessions::AuthMethod;
 use trusec_xmlsec_io::{Cipher, EncryptError, Target};
@@ -24,25 +25,65 @@ use trusec_xmlsec_io::{Cipher, EncryptError, Target};
 pub const LIFETIME: TimeDelta = TimeDelta::minutes(5);
 /// Clock skew tolerated between us and the SP.
 pub const SKEW: TimeDelta = TimeDelta::minutes(1);
-const PASSWORD_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
-/// SAML Authn Context §3.4.23: a time-synchronised one-time code (TOTP)
-/// on top of the password.
-const TIME_SYNC_TOKEN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken";
-
-/// The `AuthnContextClassRef` of a sign-in that used `amr`: the password
-/// and a TOTP code is `TimeSyncToken`; the password alone, or with a
-/// recovery code, `PasswordProtectedTransport` (over TLS). A printed
-/// recovery code is no time-synchronised token, and the Authn Context
-/// classes (SAML Authn Context §3.4) name none that fits it better, so
-/// saying less than was done is the honest choice.
+/// The `AuthnContextClassRef` of a sign-in that used `amr` when the SP
+/// asked for none ([`AuthnContextClass::default_for`]).
 pub fn authn_context_class(amr: &[AuthMethod]) -> &'static str {
-    if amr.contains(&AuthMethod::Otp) {
-        TIME_SYNC_TOKEN_CONTEXT
-    } else {
-        PASSWORD_CONTEXT
-    }
+    AuthnContextClass::default_for(amr).uri()
 }
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const REQUESTER: &str = "urn:oasis:names:tc:SAML:2.0:status:Requester";
+const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
+
+/// Why no assertion is sent (SAML core §3.2.2.2, second-level codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// `IsPassive`, and the user would have to interact.
+    NoPassive,
+    /// The `RequestedAuthnContext` cannot be met.
+    NoAuthnContext,
+}
+
+impl Failure {
+    /// The top-level code: the SP asked for what cannot be given without
+    /// the user (`Responder`, as the IdP cannot act passively), or for a
+    /// context we cannot assert (`Requester`).
+    const fn top(self) -> &'static str {
+        match self {
+            Self::NoPassive => RESPONDER,
+            Self::NoAuthnContext => REQUESTER,
+        }
+    }
+
+    pub const fn second(self) -> &'static str {
+        match self {
+            Self::NoPassive => "urn:oasis:names:tc:SAML:2.0:status:NoPassive",
+            Self::NoAuthnContext => "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext",
+        }
+    }
+
+    const fn message(self) -> &'static str {
+        match self {
+            Self::NoPassive => "The user must sign in, and IsPassive forbids asking.",
+            Self::NoAuthnContext => "The requested authentication context cannot be met.",
+        }
+    }
+}
+
+/// A `Response` to sign, with the second-level status code samael's
+/// schema has no field for (core §3.2.2.2: nested in the top-level one).
+pub struct Outgoing {
+    pub response: Response,
+    nested_status: Option<&'static str>,
+}
+
+impl From<Response> for Outgoing {
+    fn from(response: Response) -> Self {
+        Self {
+            response,
+            nested_status: None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -260,30 +301,51 @@ fn envelope(
     }
 }
 
-/// A response reporting a failure (e.g. `IsPassive` without a session).
+/// A response reporting a failure, with its two status codes.
 pub fn failure(
     idp_entity_id: &str,
     acs_url: &str,
     in_response_to: Option<&str>,
-    status: &str,
-    message: &str,
+    failure: Failure,
     now: DateTime<Utc>,
-) -> Response {
+) -> Outgoing {
     let status = Status {
         status_code: StatusCode {
-            value: Some(status.to_owned()),
+            value: Some(failure.top().to_owned()),
         },
         status_message: Some(StatusMessage {
-            value: Some(message.to_owned()),
+            value: Some(failure.message().to_owned()),
         }),
         status_detail: None,
     };
-    envelope(idp_entity_id, acs_url, in_response_to, status, now)
+    Outgoing {
+        response: envelope(idp_entity_id, acs_url, in_response_to, status, now),
+        nested_status: Some(failure.second()),
+    }
 }
 
-fn xml(resp: &Response) -> Result<String, SignError> {
-    resp.to_string()
-        .map_err(|e| SignError::Xml(format!("{e:?}")))
+/// The response as XML, with its second-level status code (if any) put
+/// inside the top-level one, before anything is signed.
+fn xml(resp: &Response, nested_status: Option<&str>) -> Result<String, SignError> {
+    let out = resp
+        .to_string()
+        .map_err(|e| SignError::Xml(format!("{e:?}")))?;
+    let (Some(nested), Some(top)) = (
+        nested_status,
+        resp.status
+            .as_ref()
+            .and_then(|s| s.status_code.value.as_deref()),
+    ) else {
+        return Ok(out);
+    };
+    let empty = format!(r#"<saml2p:StatusCode Value="{top}"/>"#);
+    if !out.contains(&empty) {
+        return Err(SignError::Xml("no top-level StatusCode to nest in".into()));
+    }
+    let nested = format!(
+        r#"<saml2p:StatusCode Value="{top}"><saml2p:StatusCode Value="{nested}"/></saml2p:StatusCode>"#
+    );
+    Ok(out.replacen(&empty, &nested, 1))
 }
 
 /// Signs as configured, encrypts the assertion when asked, and returns the
@@ -297,26 +359,32 @@ fn xml(resp: &Response) -> Result<String, SignError> {
 /// # Errors
 /// Serialisation, signing or encryption failures.
 pub fn sign(
-    mut resp: Response,
+    outgoing: impl Into<Outgoing>,
     signing: Signing,
     encryption: Option<&Encryption>,
     cert_der: &[u8],
     key_der: &[u8],
 ) -> Result<String, SignError> {
+    let Outgoing {
+        response: mut resp,
+        nested_status,
+    } = outgoing.into();
     let cert = CertificateDer::from(cert_der.to_vec());
-    let mut out = xml(&resp)?;
+    // Only a failure has a nested status, and a failure has no assertion:
+    // it is always signed as a whole below, where the code goes in.
+    let mut out = xml(&resp, None)?;
     if signing.assertion
         && let Some(a) = resp.assertion.as_mut()
     {
         a.signature = Some(template(&a.id, &cert));
-        out =
-            Crypto::sign_xml(xml(&resp)?, key_der).map_err(|e| SignError::Crypto(e.to_string()))?;
+        out = Crypto::sign_xml(xml(&resp, None)?, key_der)
+            .map_err(|e| SignError::Crypto(e.to_string()))?;
     }
     let sign_response = signing.response || resp.assertion.is_none();
     if sign_response {
         let mut signed = Response::from_str(&out).map_err(|e| SignError::Xml(e.to_string()))?;
         signed.signature = Some(template(&signed.id, &cert));
-        out = xml(&signed)?;
+        out = xml(&signed, nested_status)?;
     }
     if let Some(e) = encryption
         && resp.assertion.is_some()
@@ -372,7 +440,7 @@ mod tests {
             name_id_format: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
             session_index: "_s",
             auth_instant: now,
-            authn_context: PASSWORD_CONTEXT,
+            authn_context: AuthnContextClass::PasswordProtectedTransport.uri(),
             now,
             attributes: vec![(Released::basic("email"), vec!["ada@example.com".into()])],
         }

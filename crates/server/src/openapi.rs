@@ -58,7 +58,7 @@ impl Modify for Security {
         protocol::register, protocol::logout_get, protocol::logout_post,
         protocol::saml_metadata, protocol::saml_sso_get, protocol::saml_sso_post, protocol::saml_sso_init,
         protocol::saml_sso_continue, protocol::saml_slo_get, protocol::saml_slo_post, protocol::saml_slo_propagate,
-        protocol::login_get, protocol::login_post, protocol::second_factor_post,
+        protocol::login_get, protocol::login_post, protocol::second_factor_get, protocol::second_factor_post,
         protocol::account_security_get, protocol::account_totp_start, protocol::account_totp_confirm,
         protocol::account_totp_remove, protocol::consent_get, protocol::consent_post,
         protocol::hosted_logout_get, protocol::hosted_logout_post, protocol::stylesheet, protocol::autopost_script,
@@ -131,6 +131,8 @@ pub mod protocol {
     pub fn login_post() {}
     #[utoipa::path(post, path = "/second-factor", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, token (from the page the right password showed), code: a TOTP code (RFC 6238) or a recovery code"), responses((status = 303, description = "Signed in: on to the protocol"), (status = 200, description = "Signed in (no app)", content_type = "text/html", body = String), (status = 400, description = "The sign-in expired: type the password again"), (status = 401, description = "A wrong or already used code"), (status = 429, description = "Too many attempts")))]
     pub fn second_factor_post() {}
+    #[utoipa::path(get, path = "/second-factor", tag = "hosted-pages", params(("interaction" = String, Query)), responses((status = 200, description = "Step-up: the code form for the signed-in user (an OIDC acr or SAML RequestedAuthnContext asked for more than the session has)", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /login"), (status = 400, description = "Unknown or expired interaction"), (status = 403, description = "The user has no second factor")))]
+    pub fn second_factor_get() {}
     #[utoipa::path(get, path = "/account/security", tag = "hosted-pages", responses((status = 200, description = "The signed-in user's authenticator app and recovery codes", content_type = "text/html", body = String), (status = 303, description = "Not signed in: to /login")))]
     pub fn account_security_get() {}
     #[utoipa::path(post, path = "/account/security/totp/start", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "A new key as a QR code and as text", content_type = "text/html", body = String), (status = 409, description = "An authenticator app is already on")))]

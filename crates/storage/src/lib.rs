@@ -11,6 +11,7 @@
 pub mod access_tokens;
 pub mod admins;
 pub mod api_keys;
+pub mod assurance;
 pub mod audit;
 pub mod authn;
 pub mod cache;

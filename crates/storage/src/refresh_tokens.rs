@@ -51,6 +51,10 @@ pub struct RefreshRow {
     /// through rotation so refreshed tokens say how the user signed in.
     /// `None` on rows of releases before it was recorded.
     pub amr: Option<crate::sql_types::Json<Vec<String>>>,
+    /// The `acr` the grant was issued with (it may be a requested alias of
+    /// ours, OIDC Core §5.5.1.1); `None`: derived from `amr`
+    /// ([`crate::assurance::Assurance::of_amr`]).
+    pub acr: Option<String>,
 }
 
 /// What a family keeps through every rotation.

@@ -52,6 +52,7 @@ diesel::table! {
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         amr -> Text,
+        authenticated_at -> Nullable<Timestamp>,
     }
 }
 
@@ -173,6 +174,7 @@ diesel::table! {
         family_expires_at -> Nullable<Timestamp>,
         resources -> Nullable<Text>,
         amr -> Nullable<Text>,
+        acr -> Nullable<Text>,
     }
 }
 

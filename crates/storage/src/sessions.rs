@@ -4,6 +4,7 @@
 //! returns the rows it touched so the caller can mark them stale there
 //! ([`crate::Core::forget_sessions`]).
 
+use crate::assurance::Assurance;
 use crate::clock::rfc3339;
 use crate::db::DbConnection;
 use crate::error::StorageError;
@@ -31,6 +32,10 @@ pub struct SessionRow {
     /// made. Rows cached before the column existed read as empty.
     #[serde(default)]
     pub amr: Json<Vec<AuthMethod>>,
+    /// When the user last actively authenticated, if a step-up
+    /// ([`step_up`]) came after the sign-in; `None`: at `created_at`.
+    #[serde(default)]
+    pub authenticated_at: Option<NaiveDateTime>,
 }
 
 crate::text_enum! {
@@ -59,15 +64,27 @@ impl AuthMethod {
 
 impl SessionRow {
     /// The RFC 8176 `amr` values of this session: its methods, plus `mfa`
-    /// when more than one was used (RFC 8176 §2, "mfa").
+    /// when they are of more than one kind of factor (RFC 8176 §2, "mfa";
+    /// [`Assurance::of`]).
     pub fn amr_values(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = self.amr.iter().map(|m| m.rfc8176()).collect();
         out.sort_unstable();
         out.dedup();
-        if out.len() > 1 {
+        if self.assurance() == Some(Assurance::MultiFactor) {
             out.push("mfa");
         }
         out
+    }
+
+    /// The session's assurance level (`None` for a session the API made).
+    pub fn assurance(&self) -> Option<Assurance> {
+        Assurance::of(&self.amr)
+    }
+
+    /// When the user last actively authenticated (OIDC `auth_time`, SAML
+    /// `AuthnInstant`): the sign-in, or the last step-up after it.
+    pub fn authenticated_at(&self) -> NaiveDateTime {
+        self.authenticated_at.unwrap_or(self.created_at)
     }
 }
 
@@ -163,6 +180,7 @@ pub fn insert(
             expires_at,
             revoked_at: None,
             amr: Json(amr.to_vec()),
+            authenticated_at: None,
         };
         diesel::insert_into(sessions::table)
             .values((
@@ -177,6 +195,51 @@ pub fn insert(
             ))
             .execute(conn)?;
         Ok(row)
+    })
+}
+
+/// Step-up: the user of a live session gave `added` factors at `now`. The
+/// methods are merged into the session's and `now` becomes its
+/// `authenticated_at` — OIDC Core §2: `auth_time` is when the user was
+/// last *actively* authenticated, and a second factor typed now is that.
+/// `None` when the session is not live in this environment any more.
+///
+/// # Errors
+/// Backend failures.
+pub fn step_up(
+    conn: &mut DbConnection,
+    env: &str,
+    id: &str,
+    added: &[AuthMethod],
+    now: NaiveDateTime,
+) -> Result<Option<SessionRow>, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        let live = sessions::table
+            .filter(sessions::id.eq(id))
+            .filter(sessions::environment_id.eq(env))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now));
+        let Some(mut row) = live
+            .select(SessionRow::as_select())
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        for m in added {
+            if !row.amr.contains(m) {
+                row.amr.0.push(*m);
+            }
+        }
+        row.authenticated_at = Some(now);
+        diesel::update(live)
+            .set((
+                sessions::amr.eq(&row.amr),
+                sessions::authenticated_at.eq(row.authenticated_at),
+            ))
+            .execute(conn)?;
+        Ok(Some(row))
     })
 }
 

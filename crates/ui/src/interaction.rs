@@ -122,6 +122,12 @@ impl Interaction {
         format!("{}/login?interaction={}", self.base_path, self.id)
     }
 
+    /// `/second-factor?interaction=…` of its environment: step-up of the
+    /// browser's session ([`crate::step_up`]).
+    pub fn second_factor_url(&self) -> String {
+        format!("{}/second-factor?interaction={}", self.base_path, self.id)
+    }
+
     /// `/consent?interaction=…` of its environment.
     pub fn consent_url(&self) -> String {
         format!("{}/consent?interaction={}", self.base_path, self.id)

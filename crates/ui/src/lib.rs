@@ -17,6 +17,7 @@ pub mod interaction;
 pub mod login_session;
 pub mod pages;
 mod routes;
+pub mod step_up;
 
 pub use environment::Environment;
 pub use error::PageError;

@@ -20,10 +20,11 @@ pub struct LoginSession {
 }
 
 impl LoginSession {
-    /// When the user signed in (OIDC `auth_time`): the session starts only
-    /// once every factor asked for was given.
+    /// When the user last actively authenticated (OIDC `auth_time`): the
+    /// session starts only once every factor asked for was given, and a
+    /// step-up moves it.
     pub fn auth_time(&self) -> i64 {
-        self.session.created_at.and_utc().timestamp()
+        self.session.authenticated_at().and_utc().timestamp()
     }
 
     /// The live login session of this browser in the environment `state`

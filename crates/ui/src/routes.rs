@@ -12,7 +12,11 @@ const STYLESHEET: &str = include_str!("../../../static/trusec.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").get(login::get).post(login::post))
-        .service(web::resource("/second-factor").post(second_factor::post))
+        .service(
+            web::resource("/second-factor")
+                .get(second_factor::get)
+                .post(second_factor::post),
+        )
         .service(web::resource("/account/security").get(account::get))
         .service(web::resource("/account/security/totp/start").post(account::start))
         .service(web::resource("/account/security/totp/confirm").post(account::confirm))

@@ -7,6 +7,7 @@
 //! (§4.1.2.1: never redirect to an unverified URI); after that they go back
 //! to the registered redirect URI with `error`, `state` and `iss` (RFC 9207).
 
+mod acr;
 pub(crate) mod decide;
 mod params;
 pub(crate) mod request;

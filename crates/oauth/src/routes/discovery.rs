@@ -54,9 +54,12 @@ impl Documents {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "nonce", "at_hash", "sid",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "at_hash", "sid",
                 "name", "given_name", "family_name", "email", "email_verified", "groups", "updated_at"],
-            "claims_parameter_supported": false,
+            // §5.5: read for `id_token.acr` (step-up); other members are
+            // voluntary requests, answered as the scopes release claims.
+            "claims_parameter_supported": true,
+            "acr_values_supported": trusec_storage::assurance::Assurance::ACR_VALUES,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
             "prompt_values_supported": ["none", "login", "consent"],
@@ -70,6 +73,7 @@ impl Documents {
                 "id_token_signing_alg_values_supported",
                 "claims_supported",
                 "claims_parameter_supported",
+                "acr_values_supported",
                 "request_parameter_supported",
                 "request_uri_parameter_supported",
                 "prompt_values_supported",

@@ -78,7 +78,8 @@ async fn refresh_token(
         }))
 }
 
-/// The token's `auth_time` and `amr` (RFC 9068 §2.2.1), when it has them:
+/// The token's `auth_time`, `amr` and `acr` (RFC 9068 §2.2.1; RFC 7662 §2.2
+/// allows members of its own), when it has them:
 /// a claim the token lacks is left out, not null.
 fn with_sign_in(c: &AccessClaims, mut body: Value) -> Value {
     if let Some(obj) = body.as_object_mut() {
@@ -87,6 +88,9 @@ fn with_sign_in(c: &AccessClaims, mut body: Value) -> Value {
         }
         if !c.amr.is_empty() {
             obj.insert("amr".into(), json!(c.amr));
+        }
+        if let Some(acr) = &c.acr {
+            obj.insert("acr".into(), json!(acr));
         }
     }
     body

@@ -5,9 +5,10 @@
 use super::post_form::{self, Outgoing, Param, Purpose};
 use super::sender;
 use crate::SamlState;
+use crate::authn_context::{self, Accepted};
 use crate::error::{About, Flow, Refusal, RefuseAs, SamlError, audited};
 use crate::request::{self, Incoming, Verified};
-use crate::response::{self, AssertionInput, Signing};
+use crate::response::{self, AssertionInput, Failure, Signing};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
@@ -16,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 use std::time::Duration;
 use trusec_storage::StoreKey;
+use trusec_storage::assurance::AuthnContextClass;
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::rate_limit::Family;
 use trusec_storage::service_providers::{Binding, NameIdFormat, ServiceProviderRow, UserAttribute};
 use trusec_storage::users::UserRow;
 use trusec_ui::http::limit_per_ip;
+use trusec_ui::step_up::{self, StepUp};
 use trusec_ui::{Interaction, LoginSession, pages};
 
 /// How far an `IssueInstant` may be from now.
@@ -36,6 +39,20 @@ struct Pending {
     acs_url: String,
     relay_state: Option<String>,
     force_authn: bool,
+    /// The classes the request's `RequestedAuthnContext` accepts; `None`:
+    /// it named none (the session's default class is asserted).
+    #[serde(default)]
+    accepted: Option<Accepted>,
+}
+
+/// What a signed-in browser gets.
+enum Next {
+    /// An assertion of this class.
+    Assert(AuthnContextClass),
+    /// The second-factor page first (step-up).
+    StepUp,
+    /// A failed Response.
+    Fail(Failure),
 }
 
 /// `GET /saml/sso`: HTTP-Redirect binding.
@@ -173,6 +190,7 @@ async fn handle(
     {
         return Err(about.refuse(Refusal::Replayed));
     }
+    let accepted = authn_context::accepted(authn.requested_authn_context.as_ref());
     let pending = Pending {
         sp_id: sp.id.clone(),
         environment_id: sp.environment_id.clone(),
@@ -180,8 +198,12 @@ async fn handle(
         acs_url,
         relay_state: incoming.relay_state,
         force_authn: authn.force_authn.unwrap_or(false),
+        accepted: accepted.clone().unwrap_or(None),
     };
     // Respond.
+    if accepted.is_err() {
+        return fail(state, &sp, &pending, Failure::NoAuthnContext).await;
+    }
     answer(http, state, &sp, pending, authn.is_passive.unwrap_or(false)).await
 }
 
@@ -210,8 +232,9 @@ fn accept(
 }
 
 /// Sends the browser on: to the ACS with an assertion when it is signed in
-/// (and no fresh login is forced), with a NoPassive failure when the SP
-/// forbade showing a login page, else to the login page.
+/// (and no fresh login is forced) at the level asked for, to the
+/// second-factor page when it is not, with a NoPassive failure when the SP
+/// forbade showing a page, else to the login page.
 async fn answer(
     http: &HttpRequest,
     state: &SamlState,
@@ -221,26 +244,69 @@ async fn answer(
 ) -> Result<HttpResponse, SamlError> {
     let login = LoginSession::from_request(http, &state.ui).await?;
     match login {
-        Some(login) if !pending.force_authn => respond(state, sp, &pending, &login).await,
-        _ if is_passive => {
-            let failed = response::failure(
-                &state.entity_id(),
-                &pending.acs_url,
-                pending.request_id.as_deref(),
-                "urn:oasis:names:tc:SAML:2.0:status:Responder",
-                "NoPassive: the user is not signed in",
-                state.core().clock.now(),
-            );
-            post_page(state, sp, &pending, failed).await
+        Some(login) if !pending.force_authn => {
+            match next(state, &pending, &login, is_passive).await? {
+                Next::Assert(class) => respond(state, sp, &pending, &login, class).await,
+                Next::Fail(failure) => fail(state, sp, &pending, failure).await,
+                Next::StepUp => to_hosted(state, sp, pending, Interaction::second_factor_url).await,
+            }
         }
-        _ => to_login(state, sp, pending).await,
+        _ if is_passive => fail(state, sp, &pending, Failure::NoPassive).await,
+        _ => to_hosted(state, sp, pending, Interaction::login_url).await,
     }
 }
 
-async fn to_login(
+/// What a signed-in session gets for this request: the first accepted
+/// class that is true of it; else a step-up when the user has the factor
+/// (and may be asked); else `NoAuthnContext` (core §3.3.2.2.1).
+async fn next(
+    state: &SamlState,
+    pending: &Pending,
+    login: &LoginSession,
+    is_passive: bool,
+) -> Result<Next, SamlError> {
+    let methods = &login.session.amr;
+    let Some(accepted) = &pending.accepted else {
+        return Ok(Next::Assert(AuthnContextClass::default_for(methods)));
+    };
+    if let Some(class) = accepted.class_for(methods) {
+        return Ok(Next::Assert(class));
+    }
+    Ok(
+        match step_up::check(&state.ui, login, accepted.level()).await? {
+            StepUp::Ask if is_passive => Next::Fail(Failure::NoPassive),
+            StepUp::Ask => Next::StepUp,
+            // At the level, yet no accepted class is true of the session (a
+            // recovery code is no `TimeSyncToken`), or out of the user's reach.
+            StepUp::Met | StepUp::Unreachable => Next::Fail(Failure::NoAuthnContext),
+        },
+    )
+}
+
+/// A signed failed Response (core §3.2.2.2) to the ACS.
+async fn fail(
+    state: &SamlState,
+    sp: &ServiceProviderRow,
+    pending: &Pending,
+    failure: Failure,
+) -> Result<HttpResponse, SamlError> {
+    let failed = response::failure(
+        &state.entity_id(),
+        &pending.acs_url,
+        pending.request_id.as_deref(),
+        failure,
+        state.core().clock.now(),
+    );
+    post_page(state, sp, pending, failed).await
+}
+
+/// Parks the request in an interaction and sends the browser to the
+/// hosted page `page` names (the login, or the second factor).
+async fn to_hosted(
     state: &SamlState,
     sp: &ServiceProviderRow,
     pending: Pending,
+    page: fn(&Interaction) -> String,
 ) -> Result<HttpResponse, SamlError> {
     let payload = serde_json::to_value(&pending).map_err(|e| SamlError::internal(&e))?;
     let mut interaction =
@@ -248,7 +314,7 @@ async fn to_login(
     interaction.client_name = Some(sp.name.clone());
     interaction.force_login = pending.force_authn;
     interaction.save(&state.core().store).await?;
-    Ok(to_login_again(&interaction))
+    Ok(found(&page(&interaction)))
 }
 
 /// `GET /saml/sso/continue?interaction=…`: back from the login page.
@@ -283,15 +349,34 @@ async fn resume_sign_in(http: &HttpRequest, state: &SamlState) -> Result<HttpRes
     }
     let sp = sender::still_registered(state, Flow::SignIn, &pending.environment_id, &pending.sp_id)
         .await?;
+    match next(state, &pending, &login, false).await? {
+        // The same interaction brings the browser back here after it.
+        Next::StepUp => Ok(found(&interaction.second_factor_url())),
+        Next::Assert(class) => {
+            finished(state, &interaction).await;
+            respond(state, &sp, &pending, &login, class).await
+        }
+        Next::Fail(failure) => {
+            finished(state, &interaction).await;
+            fail(state, &sp, &pending, failure).await
+        }
+    }
+}
+
+/// Drops an interaction that was acted on (it expires by itself anyway).
+async fn finished(state: &SamlState, interaction: &Interaction) {
     if let Err(e) = interaction.finish(&state.core().store).await {
         tracing::warn!(error = %trusec_ui::error::ErrorChain(&e), "could not drop a finished SAML sign-in");
     }
-    respond(state, &sp, &pending, &login).await
 }
 
 fn to_login_again(interaction: &Interaction) -> HttpResponse {
+    found(&interaction.login_url())
+}
+
+fn found(location: &str) -> HttpResponse {
     pages::page_response(StatusCode::FOUND)
-        .insert_header((actix_web::http::header::LOCATION, interaction.login_url()))
+        .insert_header((actix_web::http::header::LOCATION, location.to_owned()))
         .finish()
 }
 
@@ -329,6 +414,7 @@ async fn idp_initiated_sign_in(
         acs_url,
         relay_state: crate::request::relay_state(relay).refused(&about)?,
         force_authn: false,
+        accepted: None,
     };
     answer(http, state, &sp, pending, false).await
 }
@@ -374,6 +460,7 @@ fn assertion_for(
     acs_url: &str,
     in_response_to: Option<&str>,
     login: &LoginSession,
+    class: AuthnContextClass,
 ) -> Result<(samael::schema::Response, String, String), SamlError> {
     let user = &login.user;
     let name_id = name_id(state, sp, login)?;
@@ -393,8 +480,8 @@ fn assertion_for(
         name_id: &name_id,
         name_id_format: sp.name_id_format.urn(),
         session_index: &session_index,
-        auth_instant: login.session.created_at.and_utc(),
-        authn_context: response::authn_context_class(&login.session.amr),
+        auth_instant: login.session.authenticated_at().and_utc(),
+        authn_context: class.uri(),
         now: state.core().clock.now(),
         attributes,
     };
@@ -406,6 +493,7 @@ async fn respond(
     sp: &ServiceProviderRow,
     pending: &Pending,
     login: &LoginSession,
+    class: AuthnContextClass,
 ) -> Result<HttpResponse, SamlError> {
     let user = &login.user;
     let (resp, name_id, session_index) = assertion_for(
@@ -414,6 +502,7 @@ async fn respond(
         &pending.acs_url,
         pending.request_id.as_deref(),
         login,
+        class,
     )?;
     let event = NewAuditEvent::new(EventType::SamlAssertionIssued, Some(&sp.environment_id), Actor::user(&user.id))
         .user(&user.id)
@@ -436,7 +525,7 @@ async fn post_page(
     state: &SamlState,
     sp: &ServiceProviderRow,
     pending: &Pending,
-    resp: samael::schema::Response,
+    resp: impl Into<response::Outgoing>,
 ) -> Result<HttpResponse, SamlError> {
     let signed = signed(state, sp, resp, Sealing::AsSent).await?;
     post_form::page(&Outgoing {
@@ -454,9 +543,10 @@ async fn post_page(
 async fn signed(
     state: &SamlState,
     sp: &ServiceProviderRow,
-    resp: samael::schema::Response,
+    resp: impl Into<response::Outgoing>,
     sealing: Sealing,
 ) -> Result<String, SamlError> {
+    let resp = resp.into();
     let signing = Signing {
         response: sp.sign_response,
         assertion: sp.sign_assertion,
@@ -519,9 +609,11 @@ pub async fn test_assertion(
         expires_at: now,
         revoked_at: None,
         amr: trusec_storage::sql_types::Json(vec![trusec_storage::sessions::AuthMethod::Pwd]),
+        authenticated_at: None,
     };
     let login = LoginSession { session, user };
-    let (resp, name_id, _) = assertion_for(state, sp, &acs_url, None, &login)?;
+    let class = AuthnContextClass::default_for(&login.session.amr);
+    let (resp, name_id, _) = assertion_for(state, sp, &acs_url, None, &login, class)?;
     let attributes = resp
         .assertion
         .iter()

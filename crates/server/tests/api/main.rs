@@ -43,6 +43,7 @@ mod saml_encryption;
 mod sessions;
 mod signin_limits;
 mod snapshots;
+mod step_up;
 mod store_bound;
 mod token_lifecycle;
 mod users;

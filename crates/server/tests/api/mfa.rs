@@ -14,7 +14,7 @@ use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 /// The code an authenticator app with `key` (base32) shows at the app's
 /// clock.
-fn code_at(app: &TestApp, key: &str) -> String {
+pub(crate) fn code_at(app: &TestApp, key: &str) -> String {
     let secret = totp_rs::Secret::try_from_base32(key).unwrap();
     let totp = totp_rs::Builder::new().with_secret(secret).build().unwrap();
     let now = u64::try_from(app.clock.now().timestamp()).unwrap();
@@ -37,7 +37,7 @@ async fn password_step(app: &TestApp, browser: &reqwest::Client, email: &str) ->
 }
 
 /// Posts a code on the second-factor page `page`; the response.
-async fn factor_step(
+pub(crate) async fn factor_step(
     app: &TestApp,
     browser: &reqwest::Client,
     page: &str,
@@ -101,7 +101,11 @@ async fn post_code(
 /// Signs `email` in (password only) and adds an authenticator app; the key
 /// and the recovery codes. The clock has moved past the confirming code's
 /// step when it returns.
-async fn enrol(app: &TestApp, browser: &reqwest::Client, email: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+) -> (String, Vec<String>) {
     let (status, _) = password_step(app, browser, email).await;
     assert_eq!(status, 200);
     let page = account_page(app, browser).await;
@@ -139,7 +143,7 @@ async fn enrol(app: &TestApp, browser: &reqwest::Client, email: &str) -> (String
     (key, codes)
 }
 
-async fn events(app: &TestApp, event_type: &str) -> Vec<Value> {
+pub(crate) async fn events(app: &TestApp, event_type: &str) -> Vec<Value> {
     let path = format!("/v1/audit-events?type={event_type}");
     let (status, body) = status_json(app.get(&path, &app.secret_key).await).await;
     assert_eq!(status, 200, "{body}");

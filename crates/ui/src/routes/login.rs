@@ -189,7 +189,7 @@ pub async fn post(
             // Only failures count: the right password gives its step back.
             state.core.refund(Family::Login, &budgets).await;
             if second_factor::required(&state, &user).await? {
-                return second_factor::ask(&req, &state, &attempt, &user).await;
+                return second_factor::ask(&req, &state, &attempt, &user, None).await;
             }
             signed_in(&state, attempt, &user, vec![AuthMethod::Pwd]).await
         }

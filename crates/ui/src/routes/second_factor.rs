@@ -1,5 +1,9 @@
 //! `POST /second-factor`: the step after the right password for a user with
 //! a second factor (OAuth and SAML alike: both sign in through `/login`).
+//! `GET /second-factor?interaction=…` is the same step for a user who is
+//! signed in already, when a protocol asks for more assurance than the
+//! session has (step-up, [`crate::step_up`]): only the missing factor is
+//! asked for, and the session itself gains it.
 //!
 //! The right password leaves a pending sign-in in the ephemeral store (five
 //! minutes, five codes), named by a 256-bit token that the form carries;
@@ -13,7 +17,8 @@ use crate::UiState;
 use crate::cookies;
 use crate::error::{PageError, set_retry_after};
 use crate::http::client_info;
-use crate::pages::{self, SecondFactorPage};
+use crate::login_session::LoginSession;
+use crate::pages::{self, MessagePage, SecondFactorPage};
 use crate::routes::login::{self, Attempt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +27,7 @@ use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType};
 use trusec_storage::mfa::{self, CodeCheck};
 use trusec_storage::rate_limit::Family;
-use trusec_storage::sessions::AuthMethod;
+use trusec_storage::sessions::{self, AuthMethod};
 use trusec_storage::users::{self, UserRow};
 use trusec_storage::{StorageError, StoreKey, secrets};
 
@@ -40,6 +45,16 @@ struct Pending {
     email: String,
     /// The interaction it continues (empty: a sign-in of our own).
     interaction: String,
+    /// Step-up: the login session that gains the factor (the browser's
+    /// own, checked again when the code comes); `None`: a new sign-in.
+    #[serde(default)]
+    step_up_session: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepUpQuery {
+    #[serde(default)]
+    interaction: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,8 +67,9 @@ pub struct FactorForm {
     code: String,
 }
 
-/// Whether `user` must give a second factor after the password.
-pub(super) async fn required(state: &UiState, user: &UserRow) -> Result<bool, PageError> {
+/// Whether `user` must give a second factor after the password (and can
+/// give one to step up).
+pub(crate) async fn required(state: &UiState, user: &UserRow) -> Result<bool, PageError> {
     let (env, user_id) = (user.environment_id.clone(), user.id.clone());
     Ok(state
         .core
@@ -68,9 +84,11 @@ pub(super) async fn ask(
     state: &UiState,
     attempt: &Attempt,
     user: &UserRow,
+    step_up_session: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = secrets::generate_secret("").map_err(|e| PageError::internal(&e))?;
     let pending = Pending {
+        step_up_session,
         environment_id: attempt.environment.clone(),
         user_id: user.id.clone(),
         email: attempt.email.clone(),
@@ -82,6 +100,37 @@ pub(super) async fn ask(
     };
     save(state, &token, &pending).await?;
     Ok(page(req, state, StatusCode::OK, attempt, token, None))
+}
+
+/// `GET /second-factor?interaction=…`: step-up of the browser's session
+/// (a protocol sent it here, [`Interaction::second_factor_url`]).
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<UiState>,
+    query: web::Query<StepUpQuery>,
+) -> Result<HttpResponse, PageError> {
+    let Some(interaction) = login::interaction(&state, &query.interaction).await? else {
+        return Err(PageError::expired());
+    };
+    let Some(signed_in) = LoginSession::from_request(&req, &state).await? else {
+        // Nobody to step up: the whole sign-in, which asks for every factor.
+        return Ok(pages::see_other(&interaction.login_url(), Vec::new()));
+    };
+    let user = signed_in.user;
+    if !required(&state, &user).await? {
+        return Err(PageError::refused(
+            StatusCode::FORBIDDEN,
+            "A second factor is needed",
+            "This application asks for two-step verification, and your account has none. Add an authenticator app on your account's security page.",
+        ));
+    }
+    let attempt = Attempt {
+        environment: state.env.id.clone(),
+        interaction: Some(interaction),
+        email: users::normalize_email(&user.email),
+        client: client_info(&req),
+    };
+    ask(&req, &state, &attempt, &user, Some(signed_in.session.id)).await
 }
 
 pub async fn post(
@@ -144,7 +193,51 @@ pub async fn post(
     };
     state.core.refund(Family::Login, &budgets).await;
     forget(&state, &form.token).await?;
-    login::signed_in(&state, attempt, &user, vec![AuthMethod::Pwd, second]).await
+    match pending.step_up_session {
+        None => login::signed_in(&state, attempt, &user, vec![AuthMethod::Pwd, second]).await,
+        Some(session) => stepped_up(&req, &state, attempt, &session, second).await,
+    }
+}
+
+/// The session that asked for the step-up gains `second` and goes back
+/// to the protocol. It must still be this browser's: a token carried to
+/// another browser steps nothing up.
+async fn stepped_up(
+    req: &HttpRequest,
+    state: &UiState,
+    attempt: Attempt,
+    session_id: &str,
+    second: AuthMethod,
+) -> Result<HttpResponse, PageError> {
+    let current = LoginSession::from_request(req, state).await?;
+    let Some(current) = current.filter(|l| l.session.id == session_id) else {
+        return Err(expired());
+    };
+    let (env, id) = (state.env.id.clone(), current.session.id.clone());
+    let now = state.core.clock.now_naive();
+    state
+        .core
+        .db
+        .run(move |conn| sessions::step_up(conn, &env, &id, &[second], now))
+        .await?
+        .ok_or_else(expired)?;
+    // `/v1/sessions/verify` caches rows: every instance must see the new
+    // methods at once.
+    state
+        .core
+        .forget_sessions([current.session.token_hash.as_str()])
+        .await?;
+    match attempt.interaction {
+        Some(i) => Ok(pages::see_other(&i.return_to, Vec::new())),
+        None => Ok(pages::render(
+            &MessagePage::info(
+                "Verified",
+                format!("Two-step verification done for {}.", current.user.email),
+            ),
+            StatusCode::OK,
+            Vec::new(),
+        )),
+    }
 }
 
 /// A code that was not accepted: the form again saying why, or, after the

@@ -14,6 +14,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
 use trusec_storage::clients::ClientRow;
 use trusec_storage::consents;
+use trusec_ui::step_up::{self, StepUp};
 use trusec_ui::{Interaction, LoginSession, PageError, pages};
 
 /// Why the request cannot go on as the browser's current user.
@@ -41,6 +42,8 @@ enum Consent {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Hosted {
     Login,
+    /// Step-up: the missing factor only.
+    SecondFactor,
     Consent,
 }
 
@@ -66,6 +69,9 @@ pub async fn proceed(
             return refuse(state, &req, ErrorCode::LoginRequired, why).await;
         }
     };
+    if let Some(page) = assure(state, client, &req, &login, interaction.as_ref()).await? {
+        return Ok(page);
+    }
     if !may_grant(&req, &login) {
         let why = "only administrators can grant management scopes";
         return refuse(state, &req, ErrorCode::AccessDenied, why).await;
@@ -92,6 +98,56 @@ pub async fn proceed(
             let page = crate::routes::device::approved(state, user_code_hash, &login).await;
             finish(state, interaction.as_ref()).await;
             page
+        }
+    }
+}
+
+/// Step-up: `None` when the session may go on at its level — it meets the
+/// requested `acr`, or it does not and the request was voluntary (OIDC
+/// Core §3.1.2.1: the tokens then say the level reached); else the
+/// response: the second-factor page, or an essential request's failure —
+/// `unmet_authentication_requirements` when the user has no second factor
+/// (OIDC Core Unmet Authentication Requirements 1.0), `interaction_required`
+/// under `prompt=none` (§3.1.2.6).
+async fn assure(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    login: &LoginSession,
+    interaction: Option<&Interaction>,
+) -> Result<Option<HttpResponse>, PageError> {
+    let acr = &req.acr;
+    if acr.essential && acr.none_known {
+        let why = "none of the requested acr values is supported";
+        return refuse(state, req, ErrorCode::UnmetAuthenticationRequirements, why)
+            .await
+            .map(Some);
+    }
+    let passive = req.prompt.contains(&Prompt::None);
+    match step_up::check(&state.ui, login, acr.target()).await? {
+        StepUp::Met => Ok(None),
+        StepUp::Ask if !passive => {
+            let page = to_hosted_page(
+                state,
+                client,
+                req,
+                interaction.cloned(),
+                Hosted::SecondFactor,
+            );
+            page.await.map(Some)
+        }
+        StepUp::Ask | StepUp::Unreachable if !acr.essential => Ok(None),
+        StepUp::Ask => {
+            let why = "a second factor is needed and prompt=none forbids asking";
+            refuse(state, req, ErrorCode::InteractionRequired, why)
+                .await
+                .map(Some)
+        }
+        StepUp::Unreachable => {
+            let why = "the user has no second factor to reach the requested acr";
+            refuse(state, req, ErrorCode::UnmetAuthenticationRequirements, why)
+                .await
+                .map(Some)
         }
     }
 }
@@ -237,6 +293,7 @@ async fn issue_code(
         session_id: Some(login.session.id.clone()),
         resources: req.resources.clone(),
         amr: amr_of(login),
+        acr: req.acr.met_by(login.session.assurance()).map(str::to_owned),
     };
     let code = code::store(state, &grant).await?;
     finish(state, interaction).await;
@@ -292,6 +349,7 @@ async fn to_hosted_page(
     i.save(&state.core().store).await?;
     let target = match page {
         Hosted::Login => i.login_url(),
+        Hosted::SecondFactor => i.second_factor_url(),
         Hosted::Consent => i.consent_url(),
     };
     Ok(pages::page_response(StatusCode::FOUND)

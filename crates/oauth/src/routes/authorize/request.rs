@@ -3,6 +3,7 @@
 //! client's registered redirect URI, §4.1.2.1), then everything else, whose
 //! errors are redirected.
 
+use super::acr::AcrRequest;
 use super::invalid;
 use super::params::{self, Prompt, ResponseMode, ResponseType};
 use crate::error::OAuthError;
@@ -45,6 +46,9 @@ pub struct AuthzRequest {
     /// How the flow ends.
     #[serde(default)]
     pub ending: Ending,
+    /// The assurance asked for (`acr_values`, `claims`).
+    #[serde(default)]
+    pub acr: AcrRequest,
 }
 
 /// Where a sign-in and consent lead.
@@ -84,6 +88,7 @@ impl AuthzRequest {
             resources: Vec::new(),
             scope_descriptions: std::collections::BTreeMap::new(),
             ending: Ending::Redirect,
+            acr: AcrRequest::default(),
         })
     }
 
@@ -112,6 +117,7 @@ impl AuthzRequest {
             ending: Ending::Device {
                 user_code_hash: row.user_code_hash.clone(),
             },
+            acr: AcrRequest::default(),
         }
     }
 
@@ -131,6 +137,7 @@ impl AuthzRequest {
         self.nonce = nonce(params)?;
         self.prompt = params::prompts(params)?;
         self.max_age = max_age(params)?;
+        self.acr = AcrRequest::parse(params)?;
         self.login_hint = params
             .get("login_hint")
             .map(|h| h.chars().take(MAX_LOGIN_HINT).collect());

@@ -46,6 +46,7 @@ pub async fn exchange(
             scope,
             auth_time: None,
             amr: Vec::new(),
+            acr: None,
             nonce: None,
             session_id: None,
             family: None,

@@ -45,6 +45,10 @@ pub struct CodeGrant {
     /// field existed were password sign-ins without the claim).
     #[serde(default)]
     pub amr: Vec<String>,
+    /// The requested `acr` value the sign-in met (OIDC Core §5.5.1.1), if
+    /// the request named one; `None`: ours, from `amr` ([`issue::acr_of`]).
+    #[serde(default)]
+    pub acr: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -228,6 +232,7 @@ pub(crate) async fn issue(
             refresh_scope: grant.scope.clone(),
             auth_time: Some(grant.auth_time),
             amr: grant.amr.clone(),
+            acr: issue::acr_of(grant.acr.as_deref(), &grant.amr),
             nonce: grant.nonce.clone(),
             session_id: grant.session_id.clone(),
             family: None,

@@ -71,5 +71,6 @@ fn code_grant(row: &DeviceGrantRow) -> CodeGrant {
         session_id: row.session_id.clone(),
         resources: row.resources.0.clone(),
         amr: row.amr.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+        acr: None,
     }
 }

@@ -177,6 +177,9 @@ async fn mint_successor(
         Some(uid) => Some(issue::grant_user(state, &row.environment_id, uid).await?),
         None => None,
     };
+    // The sign-in's methods, as the first tokens had them (OIDC Core
+    // §12.2); rows written before they were kept have none.
+    let amr = row.amr.as_ref().map(|a| a.0.clone()).unwrap_or_default();
     let (tokens, successor) = issue::mint(
         state,
         &Grant {
@@ -187,9 +190,8 @@ async fn mint_successor(
             scope,
             refresh_scope: granted,
             auth_time: row.auth_time.map(|t| t.and_utc().timestamp()),
-            // The sign-in's methods, as the first tokens had them (OIDC
-            // Core §12.2); rows written before they were kept have none.
-            amr: row.amr.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
+            amr: amr.clone(),
+            acr: issue::acr_of(row.acr.as_deref(), &amr),
             nonce: None,
             session_id: row.session_id.clone(),
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
