@@ -37,6 +37,8 @@ pub enum Endpoint {
     Revocation,
     /// RFC 8628 §3.1: the client authenticates as at the token endpoint.
     DeviceAuthorization,
+    /// RFC 9126 §2: likewise; the issuer or this URL is the `aud`.
+    Par,
 }
 
 impl Endpoint {
@@ -46,6 +48,7 @@ impl Endpoint {
             Self::Introspection => "/oauth/introspect",
             Self::Revocation => "/oauth/revoke",
             Self::DeviceAuthorization => "/oauth/device_authorization",
+            Self::Par => "/oauth/par",
         }
     }
 }

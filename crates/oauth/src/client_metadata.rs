@@ -35,6 +35,8 @@ pub struct ClientInput {
     /// Or where the client publishes it.
     pub jwks_uri: Option<String>,
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// RFC 9126 §6; `None`: false.
+    pub require_pushed_authorization_requests: Option<bool>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
 }
@@ -71,6 +73,7 @@ pub struct ValidClient {
     pub resource_server: bool,
     pub default_resource: Option<String>,
     pub keys: ClientKeys,
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl ValidClient {
@@ -100,6 +103,7 @@ impl ValidClient {
             jwks: self.keys.jwks,
             jwks_uri: self.keys.jwks_uri,
             token_endpoint_auth_signing_alg: self.keys.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         }
     }
 }
@@ -202,6 +206,9 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         resource_server: resource_server(input.resource_server, client_type)?,
         default_resource: default_resource(input.default_resource, &input.catalog)?,
         keys,
+        require_pushed_authorization_requests: input
+            .require_pushed_authorization_requests
+            .unwrap_or(false),
     })
 }
 

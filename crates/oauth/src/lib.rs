@@ -39,6 +39,29 @@ pub const DEFAULT_REFRESH_FAMILY_LIFETIME: Duration = Duration::from_secs(90 * 8
 /// The default lifetime of a device code (RFC 8628 §3.2 `expires_in`).
 pub const DEFAULT_DEVICE_CODE_TTL: Duration = Duration::from_secs(600);
 
+/// The default lifetime of a pushed authorization request (RFC 9126 §2.2
+/// `expires_in`: short; the RFC's example is 60 seconds).
+pub const DEFAULT_PAR_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Pushed authorization requests (RFC 9126).
+#[derive(Clone, Copy, Debug)]
+pub struct ParSettings {
+    /// How long a request_uri may be used (§2.2 `expires_in`).
+    pub lifetime: Duration,
+    /// Every client must push its authorization requests (§5
+    /// `require_pushed_authorization_requests`).
+    pub required: bool,
+}
+
+impl Default for ParSettings {
+    fn default() -> Self {
+        Self {
+            lifetime: DEFAULT_PAR_LIFETIME,
+            required: false,
+        }
+    }
+}
+
 /// Protocol settings (the server derives them from its own).
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
@@ -58,6 +81,7 @@ pub struct OAuthSettings {
     /// How far ahead a client assertion's `exp` may be (RFC 7523 §3 point
     /// 4 lets the server bound it); a leeway is added.
     pub client_assertion_max_lifetime: Duration,
+    pub par: ParSettings,
 }
 
 impl OAuthSettings {
@@ -73,6 +97,7 @@ impl OAuthSettings {
             device_code_ttl: DEFAULT_DEVICE_CODE_TTL,
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
+            par: ParSettings::default(),
         }
     }
 

@@ -8,6 +8,7 @@ pub(crate) mod grants;
 mod introspect;
 mod jwks;
 mod logout;
+mod par;
 mod register;
 mod revoke;
 mod token;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(authorize::resume),
     )
     .route("/oauth/token", web::post().to(token::post))
+    .route("/oauth/par", web::post().to(par::post))
     .route(
         "/oauth/device_authorization",
         web::post().to(device_authorization::post),
@@ -82,8 +84,15 @@ pub fn require_form(req: &HttpRequest) -> Result<(), OAuthError> {
 
 /// `application/json` with no-store caching, as token responses require.
 pub fn no_store_json(body: &serde_json::Value) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
+    no_store(actix_web::http::StatusCode::OK).json(body)
+}
+
+/// A response of `status` that no cache may keep (RFC 6749 §5.1, RFC 9126
+/// §2.2).
+pub fn no_store(status: actix_web::http::StatusCode) -> actix_web::HttpResponseBuilder {
+    let mut builder = actix_web::HttpResponse::build(status);
+    builder
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .insert_header((actix_web::http::header::PRAGMA, "no-cache"))
-        .json(body)
+        .insert_header((actix_web::http::header::PRAGMA, "no-cache"));
+    builder
 }

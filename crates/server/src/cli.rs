@@ -247,6 +247,12 @@ pub struct ConfigArgs {
     /// How long a device code and its user code live (RFC 8628 §3.2 expires_in): 1m to 1h, e.g. 10m [default: 10m].
     #[arg(long, env = "TRUSEC_DEVICE_CODE_LIFETIME", global = true)]
     pub device_code_lifetime: Option<String>,
+    /// How long a pushed authorization request's request_uri may be used (RFC 9126 §2.2 expires_in): 5s to 10m, e.g. 60s [default: 60s].
+    #[arg(long, env = "TRUSEC_PAR_LIFETIME", global = true)]
+    pub par_lifetime: Option<String>,
+    /// Every client must push its authorization requests to /oauth/par first (RFC 9126 §5) [default: false].
+    #[arg(long, env = "TRUSEC_REQUIRE_PAR", global = true)]
+    pub require_par: Option<bool>,
     /// Delete audit events older than this (once they verify; the chain stays verifiable from the prune point): e.g. 400d, or off [default: off].
     #[arg(long, env = "TRUSEC_AUDIT_RETENTION", global = true)]
     pub audit_retention: Option<String>,

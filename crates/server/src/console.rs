@@ -119,6 +119,7 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         token_endpoint_auth_method_chosen: true,
+        require_pushed_authorization_requests: false,
     })
 }
 

@@ -79,6 +79,9 @@ pub struct Settings {
     pub refresh_token_family_lifetime: Duration,
     /// RFC 8628 §3.2 `expires_in` of device codes.
     pub device_code_lifetime: Duration,
+    /// Pushed authorization requests (RFC 9126): `TRUSEC_PAR_LIFETIME`,
+    /// `TRUSEC_REQUIRE_PAR`.
+    pub par: trusec_oauth::ParSettings,
     /// How long audit events are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
     pub workers: usize,
@@ -109,6 +112,8 @@ pub struct FileConfig {
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
     pub device_code_lifetime: Option<String>,
+    pub par_lifetime: Option<String>,
+    pub require_par: Option<bool>,
     pub audit_retention: Option<String>,
     pub workers: Option<usize>,
     pub password_hash_threads: Option<usize>,
@@ -216,6 +221,7 @@ impl Settings {
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
             device_code_lifetime: device_code_lifetime(&args, &file)?,
+            par: par(&args, &file)?,
             audit_retention: audit_retention(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
@@ -260,6 +266,7 @@ impl Settings {
             },
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
             device_code_lifetime: trusec_oauth::DEFAULT_DEVICE_CODE_TTL,
+            par: trusec_oauth::ParSettings::default(),
             audit_retention: None,
             workers: 1,
             password_hashing: trusec_storage::hashing::PasswordHashing {
@@ -479,6 +486,22 @@ fn device_code_lifetime(args: &ConfigArgs, file: &FileConfig) -> Result<Duration
     )
 }
 
+/// RFC 9126: a request_uri lives seconds to minutes (§2.2: "short"; the
+/// RFC's example is 60 s) — 5 s at least for a browser to follow the
+/// redirect, 10 minutes at most, as long as an authorization code may.
+fn par(args: &ConfigArgs, file: &FileConfig) -> Result<trusec_oauth::ParSettings, ConfigError> {
+    Ok(trusec_oauth::ParSettings {
+        lifetime: bounded_duration(
+            "TRUSEC_PAR_LIFETIME",
+            args.par_lifetime.clone().or(file.par_lifetime.clone()),
+            trusec_oauth::DEFAULT_PAR_LIFETIME,
+            (Duration::from_secs(5), Duration::from_secs(600)),
+            "5s and 10m",
+        )?,
+        required: args.require_par.or(file.require_par).unwrap_or(false),
+    })
+}
+
 /// A duration setting within `(min, max)` (`range` in words), `default`
 /// when unset.
 fn bounded_duration(
@@ -633,7 +656,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 13] = [
+        let cases: [Case; 15] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
             (
                 |a| a.redis_key_prefix = Some("a b*".into()),
@@ -668,6 +691,14 @@ mod tests {
             (
                 |a| a.device_code_lifetime = Some("30s".into()),
                 "TRUSEC_DEVICE_CODE_LIFETIME",
+            ),
+            (
+                |a| a.par_lifetime = Some("1s".into()),
+                "TRUSEC_PAR_LIFETIME",
+            ),
+            (
+                |a| a.par_lifetime = Some("1h".into()),
+                "TRUSEC_PAR_LIFETIME",
             ),
             (
                 |a| a.audit_retention = Some("a year".into()),
@@ -733,6 +764,8 @@ mod tests {
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),
             device_code_lifetime: Some(String::new()),
+            par_lifetime: Some(String::new()),
+            require_par: Some(false),
             audit_retention: Some(String::new()),
             workers: Some(1),
             password_hash_threads: Some(1),

@@ -38,6 +38,7 @@ fn confidential() -> NewClient {
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        require_pushed_authorization_requests: false,
         token_endpoint_auth_method_chosen: false,
     }
 }

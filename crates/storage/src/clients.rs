@@ -144,6 +144,9 @@ pub struct ClientRow {
     /// The only algorithm its assertions may use, when it registered one.
     #[serde(default)]
     pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
+    /// RFC 9126 §6: its authorization requests must be pushed (`/oauth/par`).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -171,6 +174,8 @@ pub struct Client {
     pub jwks: Option<ClientJwks>,
     pub jwks_uri: Option<String>,
     pub token_endpoint_auth_signing_alg: Option<String>,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -242,6 +247,7 @@ impl ClientRow {
             token_endpoint_auth_signing_alg: self
                 .token_endpoint_auth_signing_alg
                 .map(|a| a.as_str().to_owned()),
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -269,6 +275,7 @@ pub struct NewClient {
     pub jwks: Option<ClientJwks>,
     pub jwks_uri: Option<String>,
     pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A validated partial update.
@@ -289,6 +296,7 @@ pub struct ClientPatch {
     /// The key source, set together (one replaces the other): `Some` when
     /// the keys, the URL or the algorithm changed.
     pub keys: Option<ClientKeys>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Where a client's assertion keys come from, and the algorithm it uses.
@@ -316,6 +324,7 @@ struct ClientChanges {
     jwks: Option<Option<Json<ClientJwks>>>,
     jwks_uri: Option<Option<String>>,
     token_endpoint_auth_signing_alg: Option<Option<AssertionAlg>>,
+    require_pushed_authorization_requests: Option<bool>,
     updated_at: NaiveDateTime,
 }
 
@@ -350,6 +359,7 @@ pub fn insert(
         jwks: new.jwks.map(Json),
         jwks_uri: new.jwks_uri,
         token_endpoint_auth_signing_alg: new.token_endpoint_auth_signing_alg,
+        require_pushed_authorization_requests: new.require_pushed_authorization_requests,
     };
     diesel::insert_into(oauth_clients::table)
         .values(&row)
@@ -432,6 +442,7 @@ pub fn update(
             .keys
             .as_ref()
             .map(|k| k.token_endpoint_auth_signing_alg),
+        require_pushed_authorization_requests: patch.require_pushed_authorization_requests,
         updated_at: now,
     };
     let n = diesel::update(

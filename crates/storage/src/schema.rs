@@ -110,6 +110,7 @@ diesel::table! {
         jwks -> Nullable<Text>,
         jwks_uri -> Nullable<Text>,
         token_endpoint_auth_signing_alg -> Nullable<Text>,
+        require_pushed_authorization_requests -> Bool,
     }
 }
 
@@ -297,6 +298,17 @@ diesel::table! {
         token_hash -> Text,
         environment_id -> Text,
         email -> Nullable<Text>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pushed_authorization_requests (request_uri_hash) {
+        request_uri_hash -> Text,
+        environment_id -> Text,
+        client_id -> Text,
+        request -> Text,
         expires_at -> Timestamp,
         created_at -> Timestamp,
     }

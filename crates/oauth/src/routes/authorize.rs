@@ -12,8 +12,9 @@ pub(crate) mod decide;
 mod params;
 pub(crate) mod request;
 
+use super::par;
 use crate::OAuthState;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -96,7 +97,9 @@ pub async fn post(
 }
 
 /// Parse (the client and its redirect URI first, then the rest), then let
-/// the flow decide.
+/// the flow decide. A request naming a `request_uri` is a pushed one (RFC
+/// 9126 §4): the stored request is used and the other parameters are
+/// ignored, `client_id` aside.
 async fn start(
     http: &HttpRequest,
     state: &OAuthState,
@@ -106,19 +109,96 @@ async fn start(
         .get("client_id")
         .ok_or_else(|| invalid("client_id is missing."))?;
     let client = registered(state, client_id, "The application is not registered.").await?;
-    let mut req = AuthzRequest::redirect_part(&client, params)?;
-    if let Err(e) = req.complete(&client, params) {
-        return redirect_error(state, &req, e.code, &e.description);
+    if let Some(request_uri) = params.get("request_uri") {
+        let req = pushed(state, &client, request_uri).await?;
+        return decide::proceed(http, state, &client, req, None).await;
     }
-    match crate::resources::for_authorization(state, &client, params, &req.scope).await {
+    let req = match validate(state, &client, params).await {
+        Ok(req) => req,
+        Err(Refusal::Untrusted(e)) if e.code == ErrorCode::ServerError => {
+            return Err(PageError::internal(&e));
+        }
+        Err(Refusal::Untrusted(e)) => return Err(invalid(e.description)),
+        Err(Refusal::Redirectable(req, e)) => {
+            return redirect_error(state, &req, e.code, &e.description);
+        }
+    };
+    // RFC 9126 §6: the client, or this server, accepts pushed requests only.
+    if state.settings.par.required || client.require_pushed_authorization_requests {
+        let why = "pushed authorization request required";
+        return redirect_error(state, &req, ErrorCode::InvalidRequest, why);
+    }
+    decide::proceed(http, state, &client, req, None).await
+}
+
+/// Why an authorization request was refused.
+pub(crate) enum Refusal {
+    /// Before its redirect URI could be trusted (or our failure): the
+    /// error must not go to the redirect URI (RFC 6749 §4.1.2.1).
+    Untrusted(OAuthError),
+    /// After: the error may go back to the client.
+    Redirectable(Box<AuthzRequest>, OAuthError),
+}
+
+impl Refusal {
+    /// The error alone, for an endpoint that answers with JSON (PAR).
+    pub(crate) fn into_error(self) -> OAuthError {
+        match self {
+            Self::Untrusted(e) | Self::Redirectable(_, e) => e,
+        }
+    }
+}
+
+/// Every check of an authorization request, at `/oauth/authorize` and at
+/// the pushed authorization request endpoint alike (RFC 9126 §2.1: "the
+/// same as for authorization requests"): the redirect URI, the flow,
+/// scopes, PKCE, `resource`s.
+///
+/// # Errors
+/// The first thing wrong, and whether it may be redirected.
+pub(crate) async fn validate(
+    state: &OAuthState,
+    client: &ClientRow,
+    params: &Params,
+) -> Result<AuthzRequest, Refusal> {
+    let mut req = AuthzRequest::redirect_part(client, params).map_err(Refusal::Untrusted)?;
+    if let Err(e) = req.complete(client, params) {
+        return Err(Refusal::Redirectable(Box::new(req), e));
+    }
+    match crate::resources::for_authorization(state, client, params, &req.scope).await {
         Ok(audiences) => {
             req.resources = crate::resources::identifiers(state, &audiences);
             req.scope_descriptions = crate::resources::descriptions(&audiences, &req.scope);
+            Ok(req)
         }
-        Err(e) if e.code == ErrorCode::ServerError => return Err(PageError::internal(&e)),
-        Err(e) => return redirect_error(state, &req, e.code, &e.description),
+        Err(e) if e.code == ErrorCode::ServerError => Err(Refusal::Untrusted(e)),
+        Err(e) => Err(Refusal::Redirectable(Box::new(req), e)),
     }
-    decide::proceed(http, state, &client, req, None).await
+}
+
+/// The pushed request `request_uri` stands for, taken (used up) now. Any
+/// failure is a page, never a redirect: without a valid request_uri there
+/// is no trusted redirect URI (RFC 9126 §4, RFC 6749 §4.1.2.1).
+async fn pushed(
+    state: &OAuthState,
+    client: &ClientRow,
+    request_uri: &str,
+) -> Result<AuthzRequest, PageError> {
+    let Some(reference) = par::reference(request_uri) else {
+        // OIDC Core §6.2: request objects by reference are not supported;
+        // only our own pushed requests' URNs are accepted.
+        return Err(invalid(format!(
+            "{}: only request_uri values from the pushed authorization request endpoint are accepted.",
+            ErrorCode::RequestUriNotSupported
+        )));
+    };
+    par::take(state, client, reference)
+        .await?
+        .ok_or_else(|| {
+            invalid(
+                "invalid_request_uri: the request_uri is unknown, expired, already used, or not this application's. Go back to the app and start again.",
+            )
+        })
 }
 
 /// The client with this id, or a page saying it is `missing`.

@@ -30,6 +30,9 @@ impl Documents {
             "authorization_endpoint": format!("{iss}/oauth/authorize"),
             "token_endpoint": format!("{iss}/oauth/token"),
             "device_authorization_endpoint": format!("{iss}/oauth/device_authorization"),
+            // RFC 9126 §5.
+            "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
+            "require_pushed_authorization_requests": settings.par.required,
             "userinfo_endpoint": format!("{iss}/oauth/userinfo"),
             "jwks_uri": format!("{iss}/.well-known/jwks.json"),
             "registration_endpoint": format!("{iss}/oauth/register"),
@@ -61,6 +64,9 @@ impl Documents {
             "claims_parameter_supported": true,
             "acr_values_supported": trusec_storage::assurance::Assurance::ACR_VALUES,
             "request_parameter_supported": false,
+            // OIDC Discovery §3: request_uri values the client hosts itself
+            // (OIDC Core §6.2), which we never fetch. A PAR request_uri is
+            // not one of them (RFC 9126 §5 advertises PAR on its own).
             "request_uri_parameter_supported": false,
             "prompt_values_supported": ["none", "login", "consent"],
             "authorization_response_iss_parameter_supported": true,

@@ -37,6 +37,8 @@ struct Metadata {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     token_endpoint_auth_signing_alg: Option<String>,
+    /// RFC 9126 §6.
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Who is registering.
@@ -249,6 +251,7 @@ fn validate(
         jwks: meta.jwks,
         jwks_uri: meta.jwks_uri,
         token_endpoint_auth_signing_alg: meta.token_endpoint_auth_signing_alg,
+        require_pushed_authorization_requests: meta.require_pushed_authorization_requests,
         catalog,
     })
     .map_err(|e| {
@@ -274,6 +277,7 @@ fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpR
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scope": client.scopes.join(" "),
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     });
     if let Some(obj) = body.as_object_mut() {
         if let Some(jwks) = client.jwks {

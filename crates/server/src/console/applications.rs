@@ -55,6 +55,9 @@ pub struct RegisterForm {
     grant_refresh_token: Option<String>,
     #[serde(default)]
     grant_client_credentials: Option<String>,
+    /// RFC 9126 §6: authorization requests must be pushed first.
+    #[serde(default)]
+    require_par: Option<String>,
 }
 
 impl RegisterForm {
@@ -99,6 +102,7 @@ impl RegisterForm {
             jwks: None,
             jwks_uri: None,
             token_endpoint_auth_signing_alg: None,
+            require_pushed_authorization_requests: Some(self.require_par.is_some()),
             catalog,
         }
     }

@@ -21,21 +21,21 @@ on_every_backend!(
     registration_refuses_bad_keys,
 );
 
-const ISSUER: &str = "http://127.0.0.1:8080";
-const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ISSUER: &str = "http://127.0.0.1:8080";
+pub(crate) const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A private key, its public JWK and jsonwebtoken's signing key.
-struct Key {
+pub(crate) struct Key {
     alg: Algorithm,
-    jwk: Value,
+    pub(crate) jwk: Value,
     signing: EncodingKey,
 }
 
-fn make_key(alg: Algorithm, kid: &str) -> Key {
+pub(crate) fn make_key(alg: Algorithm, kid: &str) -> Key {
     let (pkey, jwk): (PKey<Private>, Value) = match alg {
         Algorithm::ES256 => {
             let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
@@ -98,11 +98,11 @@ async fn jwt_client(app: &TestApp, key: &Key) -> String {
 }
 
 /// The app's (fake, fixed) clock: no test here waits.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     trusec_testkit::fake_clock().now().timestamp()
 }
 
-fn claims(client_id: &str, aud: Value) -> Value {
+pub(crate) fn claims(client_id: &str, aud: Value) -> Value {
     json!({"iss": client_id, "sub": client_id, "aud": aud, "iat": now(),
            "exp": now() + 120, "jti": format!("jti-{}", rand_suffix())})
 }
@@ -113,7 +113,7 @@ fn rand_suffix() -> String {
     b64(&bytes)
 }
 
-fn sign(key: &Key, claims: &Value) -> String {
+pub(crate) fn sign(key: &Key, claims: &Value) -> String {
     let mut header = Header::new(key.alg);
     header.kid = key.jwk["kid"].as_str().map(str::to_owned);
     jsonwebtoken::encode(&header, claims, &key.signing).unwrap()

@@ -33,6 +33,7 @@ mod oauth_support;
 mod oauth_tokens;
 mod oidc_client;
 mod ops;
+mod par;
 mod password_load;
 mod rate_limit;
 mod restart;

@@ -34,6 +34,7 @@ pub fn new_client() -> NewClient {
         jwks: None,
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
+        require_pushed_authorization_requests: false,
     }
 }
 

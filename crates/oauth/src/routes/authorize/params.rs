@@ -132,18 +132,24 @@ pub fn prompts(params: &Params) -> Result<Vec<Prompt>, OAuthError> {
     Ok(values)
 }
 
-/// OIDC Core §6: request objects, by value or by reference, are not
-/// supported.
+/// OIDC Core §6: request objects by value are not supported. A
+/// `request_uri` never reaches this check at `/oauth/authorize` (a pushed
+/// request's is taken before, any other refused there), so one here is
+/// inside a pushed authorization request, where RFC 9126 §2.1 forbids it.
 ///
 /// # Errors
-/// `request_not_supported` or `request_uri_not_supported`.
+/// `request_not_supported`, or `invalid_request` for a `request_uri`.
 pub fn no_request_object(params: &Params) -> Result<(), OAuthError> {
-    let refuse = |code| Err(OAuthError::new(code, "request objects are not supported"));
     if params.get("request").is_some() {
-        return refuse(ErrorCode::RequestNotSupported);
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
     }
     if params.get("request_uri").is_some() {
-        return refuse(ErrorCode::RequestUriNotSupported);
+        return Err(OAuthError::invalid_request(
+            "request_uri is not allowed in a pushed authorization request (RFC 9126 §2.1)",
+        ));
     }
     Ok(())
 }
@@ -210,7 +216,7 @@ mod tests {
             no_request_object(&params("request_uri=x"))
                 .unwrap_err()
                 .code,
-            ErrorCode::RequestUriNotSupported
+            ErrorCode::InvalidRequest
         );
     }
 }

@@ -4,7 +4,6 @@
 //! errors are redirected.
 
 use super::acr::AcrRequest;
-use super::invalid;
 use super::params::{self, Prompt, ResponseMode, ResponseType};
 use crate::error::OAuthError;
 use crate::form::Params;
@@ -13,7 +12,6 @@ use oxide_auth::code_grant::extensions::Pkce;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use trusec_storage::clients::{ClientRow, GrantType, RegisteredBy};
-use trusec_ui::PageError;
 
 const MAX_STATE: usize = 2048;
 const MAX_NONCE: usize = 512;
@@ -67,8 +65,9 @@ impl AuthzRequest {
     /// URI. The rest is left empty for [`AuthzRequest::complete`].
     ///
     /// # Errors
-    /// A page when the redirect URI is missing or not registered.
-    pub fn redirect_part(client: &ClientRow, params: &Params) -> Result<Self, PageError> {
+    /// `invalid_request` when the redirect URI is missing or not
+    /// registered: an error that must not go to that URI.
+    pub fn redirect_part(client: &ClientRow, params: &Params) -> Result<Self, OAuthError> {
         let (redirect_uri, redirect_uri_sent) = redirect_uri(client, params)?;
         Ok(Self {
             trusted_redirect: match client.registered_by {
@@ -146,7 +145,7 @@ impl AuthzRequest {
 }
 
 /// The redirect URI and whether the request named it.
-fn redirect_uri(client: &ClientRow, params: &Params) -> Result<(String, bool), PageError> {
+fn redirect_uri(client: &ClientRow, params: &Params) -> Result<(String, bool), OAuthError> {
     let registered = &client.redirect_uris;
     // An absent scope defaults to openid when the client may use it.
     let scope_has_openid = match params.get("scope") {
@@ -158,7 +157,7 @@ fn redirect_uri(client: &ClientRow, params: &Params) -> Result<(String, bool), P
         Some(uri) if registered.iter().any(|r| redirect_matches(r, uri)) => {
             Ok((uri.to_owned(), true))
         }
-        Some(_) => Err(invalid(
+        Some(_) => Err(OAuthError::invalid_request(
             "The redirect URI is not registered for this application.",
         )),
         // OIDC Core §3.1.2.1 requires it; RFC 6749 §3.1.2.3 allows omitting
@@ -166,7 +165,7 @@ fn redirect_uri(client: &ClientRow, params: &Params) -> Result<(String, bool), P
         None if !scope_has_openid && registered.len() == 1 => {
             Ok((registered.first().cloned().unwrap_or_default(), false))
         }
-        None => Err(invalid("redirect_uri is missing.")),
+        None => Err(OAuthError::invalid_request("redirect_uri is missing.")),
     }
 }
 

@@ -49,6 +49,9 @@ pub struct CreateClient {
     /// The one algorithm its assertions may use: ES256, PS256, EdDSA or
     /// RS256. Omitted: any of them that fits the key.
     token_endpoint_auth_signing_alg: Option<String>,
+    /// Its authorization requests must be pushed to `/oauth/par` first
+    /// (RFC 9126 §6). Default false.
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -78,6 +81,7 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     token_endpoint_auth_signing_alg: Option<Option<String>>,
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// [`present`] for a JSON value.
@@ -131,6 +135,7 @@ pub async fn create(
         jwks: body.jwks,
         jwks_uri: body.jwks_uri,
         token_endpoint_auth_signing_alg: body.token_endpoint_auth_signing_alg,
+        require_pushed_authorization_requests: body.require_pushed_authorization_requests,
         catalog: catalog(&state, &caller.environment).await?,
     };
     let (row, secret) = register(&state, &caller.acting(), input).await?;
@@ -324,6 +329,10 @@ fn patch_of(
             .token_endpoint_auth_signing_alg
             .clone()
             .unwrap_or(existing.token_endpoint_auth_signing_alg),
+        require_pushed_authorization_requests: Some(
+            body.require_pushed_authorization_requests
+                .unwrap_or(existing.require_pushed_authorization_requests),
+        ),
         catalog,
     })
     .map_err(invalid)?;
@@ -349,6 +358,7 @@ fn patch_of(
             .map(|_| merged.token_endpoint_auth_method),
         default_resource: body.default_resource.map(|_| merged.default_resource),
         keys: keys_changed.then_some(merged.keys),
+        require_pushed_authorization_requests: body.require_pushed_authorization_requests,
     })
 }
 
