@@ -7,12 +7,16 @@
 // 1280 px for the docs (docs/img/console-*.png).
 //
 // Needs: BASE, SETUP_URL, KEY (a secret API key), METADATA (a file of SP
-// metadata), SESSION_TOKEN (a live session of EMAIL), EMAIL, SHOTS.
+// metadata), SP_KEY (the private key of its encryption certificate),
+// SESSION_TOKEN (a live session of EMAIL), EMAIL, SHOTS.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
-const { BASE, SETUP_URL, KEY, METADATA, SESSION_TOKEN, EMAIL, SHOTS } = process.env;
+const { BASE, SETUP_URL, KEY, METADATA, SP_KEY, SESSION_TOKEN, EMAIL, SHOTS } = process.env;
 const ADMIN = "root@example.com";
 const ADMIN_PASSWORD = "a long admin passphrase";
 const widths = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
@@ -35,6 +39,19 @@ async function shoot(page, name) {
     await page.screenshot({ path: `${SHOTS}/console-${name}-${label}.png`, fullPage: true });
   }
   await page.setViewportSize(widths.desktop);
+}
+
+// The SP's metadata publishes an encryption key, so its assertions arrive
+// encrypted: opened here by an independent tool, xmlsec1, with the SP's key.
+async function decrypted(samlResponse) {
+  const dir = await mkdtemp(join(tmpdir(), "trusec-console-"));
+  try {
+    const file = join(dir, "response.xml");
+    await writeFile(file, Buffer.from(samlResponse, "base64"));
+    return execFileSync("xmlsec1", ["--decrypt", "--privkey-pem", SP_KEY, file], { encoding: "utf8" });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function api(path, body) {
@@ -129,7 +146,10 @@ try {
   ]);
   await grace.waitForURL("https://acme-crm.example/saml/acs");
   const samlResponse = new URLSearchParams(acs.postData()).get("SAMLResponse");
-  assert.match(Buffer.from(samlResponse, "base64").toString(), /grace@example\.com/);
+  const sent = Buffer.from(samlResponse, "base64").toString();
+  assert.match(sent, /<saml2:EncryptedAssertion/);
+  assert.doesNotMatch(sent, /grace@example\.com/, "nothing of grace's in the clear");
+  assert.match(await decrypted(samlResponse), /<saml2:NameID[^>]*>grace@example\.com</);
   await grace.goto(`${BASE}${tryLink}`);
   await grace.locator("#email").fill("grace@example.com");
   await grace.locator("#password").fill("another long passphrase");
