@@ -350,6 +350,7 @@ impl From<StorageError> for OAuthError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::Busy(busy) => Self::busy(busy),
+            StorageError::UserDisabled => Self::invalid_grant("the user is disabled"),
             StorageError::NotFound
             | StorageError::Conflict(_)
             | StorageError::Unavailable(_)

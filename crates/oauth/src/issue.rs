@@ -305,10 +305,11 @@ pub async fn find_refresh_token(
     Ok(row.filter(|r| r.environment_id == state.env().id))
 }
 
-/// The user a grant was made for, if they still exist.
+/// The user a grant was made for, if they still exist and are enabled:
+/// the one check every user-bound grant (code, refresh, device code) makes.
 ///
 /// # Errors
-/// `invalid_grant` when the user is gone; database failures.
+/// `invalid_grant` when the user is gone or disabled; database failures.
 pub async fn grant_user(state: &OAuthState, env: &str, id: &str) -> Result<UserRow, OAuthError> {
     let (env, id) = (env.to_owned(), id.to_owned());
     state
@@ -319,6 +320,12 @@ pub async fn grant_user(state: &OAuthState, env: &str, id: &str) -> Result<UserR
         .map_err(|e| match e {
             StorageError::NotFound => OAuthError::invalid_grant("the user no longer exists"),
             other => other.into(),
+        })
+        .and_then(|user| match user.disabled_at {
+            // RFC 6749 §5.2: the grant was issued to a resource owner who
+            // may no longer be granted anything.
+            Some(_) => Err(OAuthError::invalid_grant("the user is disabled")),
+            None => Ok(user),
         })
 }
 

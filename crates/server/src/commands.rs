@@ -419,7 +419,7 @@ pub async fn add_admin(
                     groups: Some(groups.clone()),
                     ..users::UserPatch::default()
                 };
-                let (row, _) = users::update(conn, env, &user.id, patch, now)?;
+                let row = users::update(conn, env, &user.id, patch, now)?.row;
                 let event = NewAuditEvent::new(EventType::UserUpdated, Some(env), Actor::cli())
                     .user(&row.id)
                     .data(serde_json::json!({"groups": groups}));

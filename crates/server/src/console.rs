@@ -213,6 +213,8 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
                 .post(users::update),
         )
         .route("/users/{id}/delete", web::post().to(users::delete))
+        .route("/users/{id}/disable", web::post().to(users::disable))
+        .route("/users/{id}/enable", web::post().to(users::enable))
         .route(
             "/users/{id}/sessions/end-all",
             web::post().to(users::end_all_sessions),

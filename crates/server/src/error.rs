@@ -155,6 +155,10 @@ impl From<StorageError> for ApiError {
                 message: format!("conflicts with an existing object ({constraint})"),
                 param: None,
             },
+            StorageError::UserDisabled => Self::Conflict {
+                message: "the user is disabled".into(),
+                param: Some("user_id".into()),
+            },
             StorageError::Unavailable(_) | StorageError::Full => {
                 let error_id = trusec_storage::ids::new_id("err");
                 tracing::error!(error_id, error = %ErrorChain(&e), "storage unavailable");

@@ -27,6 +27,10 @@ pub enum StorageError {
     /// (`crate::hashing`): 503 with `Retry-After`.
     #[error(transparent)]
     Busy(#[from] crate::hashing::Busy),
+    /// The user was disabled by an administrator: no new session or grant
+    /// (`sessions::insert` and every user-bound grant refuse).
+    #[error("the user is disabled")]
+    UserDisabled,
 }
 
 impl StorageError {

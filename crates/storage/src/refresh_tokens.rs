@@ -125,6 +125,7 @@ pub enum RevocationReason {
     SessionEnded,
     PasswordChanged,
     UserDeleted,
+    UserDisabled,
 }
 
 /// The families a bulk revocation ended (those still live before it).

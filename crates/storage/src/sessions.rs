@@ -153,7 +153,8 @@ pub struct NewSession<'a> {
 /// Creates a session for a user of this environment.
 ///
 /// # Errors
-/// `NotFound` when the user does not exist in this environment.
+/// `NotFound` when the user does not exist in this environment,
+/// `UserDisabled` when they are disabled.
 pub fn insert(
     conn: &mut DbConnection,
     env: &str,
@@ -169,7 +170,12 @@ pub fn insert(
     } = new;
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
-        crate::users::get(conn, env, user_id)?;
+        if crate::users::get_locked(conn, env, user_id)?
+            .disabled_at
+            .is_some()
+        {
+            return Err(StorageError::UserDisabled);
+        }
         let row = SessionRow {
             id: ids::new_id(ids::SESSION),
             environment_id: env.to_owned(),

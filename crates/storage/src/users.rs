@@ -28,6 +28,8 @@ pub struct UserRow {
     pub metadata: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When an administrator disabled the user; `None`: enabled.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 /// A user as the API shows it: never the password or its hash.
@@ -43,6 +45,9 @@ pub struct User {
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub has_password: bool,
+    /// A disabled user cannot sign in or be granted tokens; disabling ended
+    /// their sessions and refresh tokens.
+    pub disabled: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -63,6 +68,7 @@ impl UserRow {
             groups: serde_json::from_str(&self.groups)?,
             metadata: serde_json::from_str(&self.metadata)?,
             has_password: self.password_hash.is_some(),
+            disabled: self.disabled_at.is_some(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         })
@@ -92,6 +98,9 @@ pub struct UserPatch {
     pub family_name: Option<Option<String>>,
     pub groups: Option<Vec<String>>,
     pub metadata: Option<serde_json::Value>,
+    /// `Some(true)` disables the user (ending their sessions and refresh
+    /// tokens), `Some(false)` enables them again.
+    pub disabled: Option<bool>,
 }
 
 #[derive(AsChangeset)]
@@ -105,6 +114,7 @@ struct UserChanges {
     family_name: Option<Option<String>>,
     groups: Option<String>,
     metadata: Option<String>,
+    disabled_at: Option<Option<NaiveDateTime>>,
     updated_at: NaiveDateTime,
 }
 
@@ -135,6 +145,7 @@ pub fn insert(
         metadata: serde_json::to_string(&new.metadata)?,
         created_at: now,
         updated_at: now,
+        disabled_at: None,
     };
     diesel::insert_into(users::table)
         .values((
@@ -173,6 +184,27 @@ pub fn get(conn: &mut DbConnection, env: &str, id: &str) -> Result<UserRow, Stor
         .select(UserRow::as_select())
         .first(conn)
         .map_err(StorageError::from)
+}
+
+/// [`get`], holding the row against a concurrent update until the
+/// transaction ends: on PostgreSQL `FOR SHARE`, so a session made while the
+/// user is being disabled either commits before the disable (which then
+/// ends it) or sees the flag; on SQLite the caller's write lock
+/// (`db::begin_write`) already serialises them.
+///
+/// # Errors
+/// `NotFound` when there is none.
+pub fn get_locked(conn: &mut DbConnection, env: &str, id: &str) -> Result<UserRow, StorageError> {
+    match conn {
+        DbConnection::Postgres(pg) => users::table
+            .filter(users::environment_id.eq(env))
+            .filter(users::id.eq(id))
+            .select(UserRow::as_select())
+            .for_share()
+            .first(pg)
+            .map_err(StorageError::from),
+        DbConnection::Sqlite(_) => get(conn, env, id),
+    }
 }
 
 /// The user with this id in this environment, if any.
@@ -281,9 +313,11 @@ pub fn search(
 }
 
 /// Applies a patch and returns the updated row. A new (or removed)
-/// password revokes every refresh family of the user in the same
-/// transaction (contract: a password change revokes every refresh token of
-/// the user); those are returned too.
+/// password, or disabling the user, revokes every refresh family of the
+/// user in the same transaction (contract: a password change revokes every
+/// refresh token of the user); those are returned too. Disabling also ends
+/// every live session of the user there (the caller forgets their cached
+/// verifications).
 ///
 /// # Errors
 /// `NotFound`, or `Conflict` when the new email is taken.
@@ -293,18 +327,53 @@ pub fn update(
     id: &str,
     patch: UserPatch,
     now: NaiveDateTime,
-) -> Result<(UserRow, Revoked), StorageError> {
+) -> Result<Updated, StorageError> {
     conn.transaction(|conn| {
         crate::db::begin_write(conn)?;
+        let mut patch = patch;
+        if patch.disabled == Some(get(conn, env, id)?.disabled_at.is_some()) {
+            // Disabling a disabled user keeps when it first happened.
+            patch.disabled = None;
+        }
         let password_changed = patch.password_hash.is_some();
+        let disabling = patch.disabled == Some(true);
         let row = apply(conn, env, id, patch, now)?;
-        let refresh = if password_changed {
+        let ended_sessions = if disabling {
+            // In the same transaction as the flag, so no session of theirs
+            // outlives it; `sessions::insert` refuses new ones once it is set.
+            let live = sessions::table
+                .filter(sessions::user_id.eq(id))
+                .filter(sessions::revoked_at.is_null());
+            let hashes = live.select(sessions::token_hash).load::<String>(conn)?;
+            diesel::update(live)
+                .set(sessions::revoked_at.eq(now))
+                .execute(conn)?;
+            hashes
+        } else {
+            Vec::new()
+        };
+        let refresh = if password_changed || disabling {
             crate::refresh_tokens::revoke_for_user(conn, id, None, now)?
         } else {
             Revoked::default()
         };
-        Ok((row, refresh))
+        Ok(Updated {
+            row,
+            refresh,
+            ended_sessions,
+        })
     })
+}
+
+/// What [`update`] did.
+#[derive(Debug)]
+#[must_use = "the ended sessions' cached verifications and the revoked families are the caller's"]
+pub struct Updated {
+    pub row: UserRow,
+    /// Refresh families ended by a new password or by disabling.
+    pub refresh: Revoked,
+    /// Token hashes of the sessions disabling ended.
+    pub ended_sessions: Vec<String>,
 }
 
 fn apply(
@@ -329,6 +398,7 @@ fn apply(
             .metadata
             .map(|m| serde_json::to_string(&m))
             .transpose()?,
+        disabled_at: patch.disabled.map(|d| d.then_some(now)),
         updated_at: now,
     };
     let updated = diesel::update(

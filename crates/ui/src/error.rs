@@ -18,6 +18,11 @@ use trusec_storage::StorageError;
 use trusec_storage::hashing::Busy;
 use trusec_storage::rate_limit::Limited;
 
+/// What a disabled user is told, only once their password (or passkey)
+/// was right, so it says nothing about accounts to a guesser.
+pub(crate) const ACCOUNT_DISABLED: &str =
+    "This account is disabled. Ask your administrator to enable it again.";
+
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     /// The request cannot go on; the user can start again or fix it.
@@ -169,6 +174,9 @@ impl From<StorageError> for PageError {
                 let error_id = trusec_storage::ids::new_id("err");
                 tracing::warn!(error_id, error = %busy, "refused: password hashing at capacity");
                 Self::Busy { error_id, busy }
+            }
+            StorageError::UserDisabled => {
+                Self::refused(StatusCode::FORBIDDEN, "Account disabled", ACCOUNT_DISABLED)
             }
             StorageError::NotFound
             | StorageError::Conflict(_)

@@ -395,6 +395,7 @@ impl EditForm {
             family_name: Some(non_empty(&self.family_name)),
             groups: Some(group_list(&self.groups)),
             metadata: None,
+            disabled: None,
         }
     }
 }
@@ -437,6 +438,58 @@ pub async fn update(
         Outcome::Field(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
     show_page(&req, &state, &admin, &id, status, Some(outcome)).await
+}
+
+/// `POST /console/users/{id}/disable`.
+pub async fn disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    set_disabled(&req, &state, &admin, &id, &form, true).await
+}
+
+/// `POST /console/users/{id}/enable`.
+pub async fn enable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    set_disabled(&req, &state, &admin, &id, &form, false).await
+}
+
+/// Disables or enables a user through the same decision as `PATCH
+/// /v1/users/{id}`, so sessions and refresh tokens end and the change is
+/// audited with the administrator as the actor.
+async fn set_disabled(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &Admin,
+    id: &str,
+    form: &CsrfForm,
+    disabled: bool,
+) -> Result<HttpResponse, ConsoleError> {
+    check_csrf(req, admin.ui.secure_cookies, &form.csrf_token)?;
+    let id = path_user(id)?;
+    if *id == *admin.user.id && disabled {
+        return Err(refuse_self("disable"));
+    }
+    let body = UpdateUser {
+        disabled: Some(disabled),
+        ..UpdateUser::default()
+    };
+    change(state, &admin.acting, &id, body).await?;
+    let note = if disabled {
+        "Disabled: every session and refresh token of the user ended on every instance."
+    } else {
+        "Enabled: the user can sign in again."
+    };
+    let note = Some(Outcome::Note(note.into()));
+    show_page(req, state, admin, &id, StatusCode::OK, note).await
 }
 
 /// `POST /console/users/{id}/delete`: back to the list.

@@ -47,4 +47,5 @@ mod snapshots;
 mod step_up;
 mod store_bound;
 mod token_lifecycle;
+mod user_disable;
 mod users;

@@ -6,7 +6,7 @@
 
 use crate::UiState;
 use crate::cookies;
-use crate::error::{PageError, set_retry_after};
+use crate::error::{ACCOUNT_DISABLED, PageError, set_retry_after};
 use crate::http::client_info;
 use crate::interaction::Interaction;
 use crate::login_session::{LIFETIME_SECS, LoginSession};
@@ -188,6 +188,9 @@ pub async fn post(
         Some(user) if verified => {
             // Only failures count: the right password gives its step back.
             state.core.refund(Family::Login, &budgets).await;
+            if user.disabled_at.is_some() {
+                return disabled(&req, &state, &attempt, &form, &user).await;
+            }
             if second_factor::required(&state, &user).await? {
                 return second_factor::ask(&req, &state, &attempt, &user, None).await;
             }
@@ -237,6 +240,25 @@ async fn find_user(
         .db
         .run(move |conn| users::find_by_email(conn, &env, &email))
         .await?)
+}
+
+/// The right password of a disabled user: refused, and audited as a failed
+/// sign-in with its reason (sessions::insert would refuse it anyway).
+async fn disabled(
+    req: &HttpRequest,
+    state: &UiState,
+    attempt: &Attempt,
+    form: &LoginForm,
+    user: &UserRow,
+) -> Result<HttpResponse, PageError> {
+    let event = attempt
+        .event(EventType::UserLoginFailed, Actor::anonymous())
+        .failed()
+        .user(&user.id)
+        .data(serde_json::json!({"client_id": attempt.client_id(), "reason": "user_disabled"}));
+    state.core.audit(event).await?;
+    let page = attempt.page(form, ACCOUNT_DISABLED);
+    Ok(form_page(req, state, StatusCode::FORBIDDEN, page))
 }
 
 async fn failed(

@@ -38,6 +38,9 @@ pub struct UpdateUser {
     pub(crate) family_name: Option<Option<String>>,
     pub(crate) groups: Option<Vec<String>>,
     pub(crate) metadata: Option<serde_json::Value>,
+    /// `true` disables the user: their sessions and refresh tokens end and
+    /// they cannot sign in until `false` enables them again.
+    pub(crate) disabled: Option<bool>,
 }
 
 pub(crate) fn email_taken(e: StorageError) -> ApiError {
@@ -188,6 +191,10 @@ async fn to_patch(
         patch.metadata = Some(validate::metadata(metadata)?);
         changed.push("metadata");
     }
+    if let Some(disabled) = body.disabled {
+        patch.disabled = Some(disabled);
+        changed.push("disabled");
+    }
     if let Some(password) = body.password {
         patch.password_hash = Some(match password {
             Some(p) => Some(password_hash(state, p).await?),
@@ -213,7 +220,8 @@ pub async fn update(
 }
 
 /// Applies `body` to a user of `acting`'s environment and audits it; a new
-/// password ends the user's refresh tokens (contract). The decide step of
+/// password ends the user's refresh tokens (contract), disabling ends their
+/// sessions too. The decide step of
 /// `PATCH /v1/users/{id}` and of the console.
 ///
 /// # Errors
@@ -225,6 +233,7 @@ pub(crate) async fn change(
     body: UpdateUser,
 ) -> Result<User, ApiError> {
     let (patch, changed) = to_patch(state, body).await?;
+    let disabling = patch.disabled == Some(true);
     let env = acting.environment.clone();
     let now = state.core.clock.now_naive();
     let uid = id.clone();
@@ -232,9 +241,10 @@ pub(crate) async fn change(
         .core
         .db
         .run(move |conn| {
-            let (row, refresh) = users::update(conn, &env, &uid, patch, now)?;
-            let hashes = trusec_storage::sessions::token_hashes_for_user(conn, &uid)?;
-            Ok((row, refresh, hashes))
+            let updated = users::update(conn, &env, &uid, patch, now)?;
+            let mut hashes = trusec_storage::sessions::token_hashes_for_user(conn, &uid)?;
+            hashes.extend(updated.ended_sessions);
+            Ok((updated.row, updated.refresh, hashes))
         })
         .await
         .map_err(|e| match e {
@@ -249,12 +259,18 @@ pub(crate) async fn change(
     {
         tracing::error!(error = %crate::error::ErrorChain(&e), "sessions of an updated user may show the old user for a while");
     }
-    // A new password ended every refresh token of the user (contract).
+    // A new password, or disabling the user, ended every refresh token of
+    // the user (contract).
+    let reason = if disabling {
+        RevocationReason::UserDisabled
+    } else {
+        RevocationReason::PasswordChanged
+    };
     state
         .core
         .refresh_families_revoked(
             &refresh,
-            RevocationReason::PasswordChanged,
+            reason,
             acting.event(EventType::OAuthTokenRevoked).user(id),
         )
         .await?;
