@@ -69,9 +69,32 @@ impl From<DieselError> for StorageError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
                 Self::unavailable(e)
             }
+            // A server ending the connection while a statement runs (a
+            // restart, `pg_terminate_backend`, a failover: SQLSTATE class 57,
+            // "operator intervention") arrives as an error of that statement
+            // rather than as a closed connection; diesel does not expose the
+            // SQLSTATE, only libpq's words.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if connection_lost(info.message()) =>
+            {
+                Self::unavailable(e)
+            }
             other => Self::backend(other),
         }
     }
+}
+
+/// Whether a database error's message says the connection to the server
+/// went away (PostgreSQL's and libpq's wording).
+fn connection_lost(message: &str) -> bool {
+    const LOST: [&str; 5] = [
+        "terminating connection",
+        "server closed the connection unexpectedly",
+        "could not receive data from server",
+        "no connection to the server",
+        "the database system is shutting down",
+    ];
+    LOST.iter().any(|m| message.contains(m))
 }
 
 impl From<diesel::r2d2::PoolError> for StorageError {
