@@ -1,7 +1,8 @@
 //! Client authentication at the token, revocation and introspection
 //! endpoints: `client_secret_basic`, `client_secret_post`,
 //! `private_key_jwt` (a signed `client_assertion`, RFC 7523 §2.2, checked
-//! in [`crate::client_keys`]), or `none` for public clients (RFC 6749
+//! in [`crate::client_keys`]), `client_secret_jwt` (one MACed with the
+//! secret, [`crate::client_mac`]), or `none` for public clients (RFC 6749
 //! §2.3), each client only with the method it registered
 //! ([`ClientRow::accepts`], RFC 7591 §2). Secrets are 256-bit random, so
 //! they are checked as SHA-256 in constant time: no slow hash on the hot
@@ -12,11 +13,13 @@ use crate::client_keys::{self, ASSERTION_TYPE, Expect};
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::HttpRequest;
+use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 use trusec_storage::StoreKey;
 use trusec_storage::cache::Cached;
-use trusec_storage::clients::{self, AuthMethod, ClientRow, ClientType};
+use trusec_storage::clients::{self, AuthMethod, ClientRow, ClientType, MacSecret};
 use trusec_storage::secrets;
+use trusec_storage::single_use::{self, ClaimKind};
 use trusec_ui::http::Authorization;
 
 pub const SECRET_PREFIX: &str = "trusec_cs_";
@@ -212,9 +215,10 @@ pub async fn authenticate(
     })
 }
 
-/// `private_key_jwt`: the assertion verified against the client's keys,
-/// then its `jti` recorded until it expires, atomically, so a replay
-/// within its lifetime fails however many instances share the store.
+/// `private_key_jwt` or `client_secret_jwt`: the assertion verified
+/// against the client's keys or secret, then its `jti` recorded until it
+/// expires, atomically, so a replay within its lifetime fails however many
+/// instances share the store.
 async fn by_assertion(
     state: &OAuthState,
     a: AssertionPresented,
@@ -227,7 +231,12 @@ async fn by_assertion(
     let row = cached_client(state, &a.client_id)
         .await?
         .ok_or_else(|| fail("unknown client"))?;
-    if !row.accepts(AuthMethod::PrivateKeyJwt) {
+    let method = row.token_endpoint_auth_method;
+    if !matches!(
+        method,
+        AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
+    ) || !row.accepts(method)
+    {
         return Err(fail(
             "this client is registered for another token_endpoint_auth_method",
         ));
@@ -239,28 +248,81 @@ async fn by_assertion(
         now: state.now_secs(),
         max_lifetime: settings.client_assertion_max_lifetime,
     };
-    let verified = client_keys::verify(&row, &a.assertion, &expect).map_err(fail)?;
-    let first = state
-        .core()
-        .store
-        .put_if_absent(
-            &StoreKey::client_assertion_used(&row.id, &verified.jti),
-            b"1",
-            verified.replay_ttl,
-        )
-        .await?;
-    if !first {
-        return Err(fail("client_assertion jti was already used"));
+    let verified = match method {
+        AuthMethod::ClientSecretJwt => {
+            let secret = mac_secret_of(state, &row.id)
+                .await?
+                .ok_or_else(|| fail("the client's secret predates client_secret_jwt: rotate it"))?;
+            crate::client_mac::verify(&row, &a.assertion, secret.expose_secret(), &expect)
+        }
+        AuthMethod::PrivateKeyJwt
+        | AuthMethod::ClientSecretBasic
+        | AuthMethod::ClientSecretPost
+        | AuthMethod::None => client_keys::verify(&row, &a.assertion, &expect),
     }
+    .map_err(fail)?;
+    claim_jti(state, &row.id, &verified).await?;
     Ok(AuthenticatedClient {
         row,
         used_basic: false,
     })
 }
 
+/// The opened secret of a `client_secret_jwt` client, from the database
+/// (the cache never holds it).
+async fn mac_secret_of(
+    state: &OAuthState,
+    id: &str,
+) -> Result<Option<secrecy::SecretBox<[u8]>>, OAuthError> {
+    let (key, env, id) = (
+        state.ui.seal_key.clone(),
+        state.env().id.clone(),
+        id.to_owned(),
+    );
+    Ok(state
+        .core()
+        .db
+        .run(move |c| clients::open_mac_secret(c, &key, &env, &id))
+        .await?)
+}
+
+/// Makes the assertion's `jti` single use until it expires (RFC 7523 §3
+/// point 7): first in the store (a replay is refused without a database
+/// write), then in the database, the authority, so a flushed or failed
+/// over Redis cannot let an assertion be replayed.
+async fn claim_jti(
+    state: &OAuthState,
+    client_id: &str,
+    verified: &client_keys::Verified,
+) -> Result<(), OAuthError> {
+    let replayed = || OAuthError::invalid_client("client_assertion jti was already used");
+    let first = state
+        .core()
+        .store
+        .put_if_absent(
+            &StoreKey::client_assertion_used(client_id, &verified.jti),
+            b"1",
+            verified.replay_ttl,
+        )
+        .await?;
+    if !first {
+        return Err(replayed());
+    }
+    let hash = secrets::hash_secret(&format!("{client_id}\n{}", verified.jti));
+    let now = state.core().clock.now_naive();
+    let until = now + chrono::TimeDelta::from_std(verified.replay_ttl).unwrap_or_default();
+    let first = state
+        .core()
+        .db
+        .run(move |c| single_use::claim(c, ClaimKind::ClientAssertion, &hash, until, now))
+        .await?;
+    if first { Ok(()) } else { Err(replayed()) }
+}
+
 /// The secret (shown once) and its hash for a client that authenticates
 /// with one; none for a public or `private_key_jwt` client, which has
-/// nothing to keep secret here.
+/// nothing to keep secret here. A `client_secret_jwt` client's is long
+/// enough to be an HS512 key (RFC 7518 §3.2).
 ///
 /// # Errors
 /// When the random source fails.
@@ -272,22 +334,55 @@ pub fn secret_for(
         | (ClientType::Confidential, AuthMethod::PrivateKeyJwt | AuthMethod::None) => Ok(None),
         (
             ClientType::Confidential,
-            AuthMethod::ClientSecretBasic
+            method @ (AuthMethod::ClientSecretBasic
             | AuthMethod::ClientSecretPost
-            | AuthMethod::ClientSecretJwt,
-        ) => new_secret().map(Some),
+            | AuthMethod::ClientSecretJwt),
+        ) => new_secret(method).map(Some),
     }
 }
 
-/// A fresh client secret (shown once) and its stored hash.
+/// Random symbols of a secret that is also an HS512 key: 86 give 96 bytes
+/// with the prefix, and about 512 bits.
+const MAC_SECRET_SYMBOLS: usize = 86;
+
+/// A fresh client secret (shown once) and its stored hash, for a client
+/// that authenticates with `method`.
 ///
 /// # Errors
 /// When the random source fails.
-pub fn new_secret() -> Result<(String, String), OAuthError> {
-    let secret =
-        secrets::generate_secret(SECRET_PREFIX).map_err(|e| OAuthError::server_error(&e))?;
+pub fn new_secret(method: AuthMethod) -> Result<(String, String), OAuthError> {
+    let secret = match method {
+        AuthMethod::ClientSecretJwt => {
+            secrets::generate_secret_of(SECRET_PREFIX, MAC_SECRET_SYMBOLS)
+        }
+        AuthMethod::ClientSecretBasic
+        | AuthMethod::ClientSecretPost
+        | AuthMethod::PrivateKeyJwt
+        | AuthMethod::None => secrets::generate_secret(SECRET_PREFIX),
+    }
+    .map_err(|e| OAuthError::server_error(&e))?;
     let hash = secrets::hash_secret(&secret);
     Ok((secret, hash))
+}
+
+/// The sealed copy of `secret` a client of `method` keeps: only a
+/// `client_secret_jwt` client, whose assertions are MACed with it (OIDC
+/// Core §9); never any other.
+pub fn mac_secret(
+    method: AuthMethod,
+    secret: &str,
+    key: &trusec_storage::sealed::SealKey,
+) -> Option<MacSecret> {
+    match method {
+        AuthMethod::ClientSecretJwt => Some(MacSecret {
+            key: key.clone(),
+            secret: secret.into(),
+        }),
+        AuthMethod::ClientSecretBasic
+        | AuthMethod::ClientSecretPost
+        | AuthMethod::PrivateKeyJwt
+        | AuthMethod::None => None,
+    }
 }
 
 /// The client row of this endpoint's environment, from the cache or the

@@ -3,6 +3,8 @@
 //! (RFC 7591 §2 `jwks`, checked here to hold public members only) and the
 //! verification of its `client_assertion`. [`crate::client_auth`] is the
 //! one caller: every endpoint that authenticates clients goes through it.
+//! `client_secret_jwt` assertions share the header and claims checks here;
+//! their MAC is checked in [`crate::client_mac`].
 
 use crate::client_metadata::{FieldError, bad};
 use josekit::jwk::Jwk;
@@ -27,7 +29,7 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 
 /// The key metadata of a client, checked against its method: `jwks` only
 /// (and then required) for `private_key_jwt`, an algorithm only of the
-/// method's family.
+/// method's family (HS* for `client_secret_jwt`, whose key is the secret).
 ///
 /// # Errors
 /// The field that is wrong.
@@ -37,14 +39,6 @@ pub fn validate(
     jwks_uri: Option<String>,
     alg: Option<&str>,
 ) -> Result<ClientKeys, FieldError> {
-    if method == AuthMethod::ClientSecretJwt {
-        // It needs the secret itself to check the MAC, and secrets are
-        // stored only hashed so far.
-        return Err(bad(
-            "token_endpoint_auth_method",
-            "client_secret_jwt is not supported yet: use private_key_jwt",
-        ));
-    }
     let alg = signing_alg(method, alg)?;
     if jwks_uri.is_some() {
         // Fetching needs an outbound HTTPS client this release does not
@@ -249,6 +243,24 @@ pub fn verify(
     assertion: &str,
     expect: &Expect<'_>,
 ) -> Result<Verified, &'static str> {
+    let (alg, header) = assertion_alg(client, assertion)?;
+    let kid = header.claim("kid").and_then(Value::as_str);
+    let verifier = key_for(client, alg, kid)?;
+    let (payload, _) = jwt::decode_with_verifier(assertion, verifier.as_ref())
+        .map_err(|_| "client_assertion signature does not verify")?;
+    claims(client, payload.claims_set(), expect)
+}
+
+/// The assertion's `alg` (and its header), if it is one of the client's
+/// method (an HS alg only for `client_secret_jwt`, an asymmetric one only
+/// for `private_key_jwt`; never `none`) and its registered one.
+///
+/// # Errors
+/// Why it is refused.
+pub(crate) fn assertion_alg(
+    client: &ClientRow,
+    assertion: &str,
+) -> Result<(AssertionAlg, Box<dyn josekit::JoseHeader>), &'static str> {
     let header = jwt::decode_header(assertion).map_err(|_| "client_assertion header")?;
     let alg = header
         .claim("alg")
@@ -264,11 +276,7 @@ pub fn verify(
     {
         return Err("client_assertion alg is not the registered token_endpoint_auth_signing_alg");
     }
-    let kid = header.claim("kid").and_then(Value::as_str);
-    let verifier = key_for(client, alg, kid)?;
-    let (payload, _) = jwt::decode_with_verifier(assertion, verifier.as_ref())
-        .map_err(|_| "client_assertion signature does not verify")?;
-    claims(client, payload.claims_set(), expect)
+    Ok((alg, header))
 }
 
 /// The verifier of the one registered key the assertion names (by `kid`),
@@ -295,7 +303,8 @@ fn key_for(
     }
 }
 
-fn claims(
+/// RFC 7523 §3: the claims of a verified assertion.
+pub(crate) fn claims(
     client: &ClientRow,
     c: &Map<String, Value>,
     expect: &Expect<'_>,

@@ -1,11 +1,13 @@
 //! Validation of client metadata, shared by `/v1/oauth/clients` and RFC 7591
 //! registration. Redirect URIs are matched exactly later, so they are
-//! checked strictly here (RFC 9700 §4.1.3, RFC 8252 for native apps).
+//! checked strictly here (RFC 9700 §4.1.3, RFC 8252 for native apps: only
+//! a client registered as `application_type: native` gets loopback and
+//! private-use scheme redirect URIs, OIDC Registration §2).
 
 use crate::crypto::Alg;
 use crate::scopes;
 use trusec_storage::clients::{
-    AuthMethod, ClientKeys, ClientType, GrantType, NewClient, RegisteredBy,
+    ApplicationType, AuthMethod, ClientKeys, ClientType, GrantType, NewClient, RegisteredBy,
 };
 use trusec_storage::scopes::ScopeSet;
 use url::Url;
@@ -37,6 +39,8 @@ pub struct ClientInput {
     pub token_endpoint_auth_signing_alg: Option<String>,
     /// RFC 9126 §6; `None`: false.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 7591 §2 `web` or `native`; `None`: web.
+    pub application_type: Option<String>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
 }
@@ -74,6 +78,7 @@ pub struct ValidClient {
     pub default_resource: Option<String>,
     pub keys: ClientKeys,
     pub require_pushed_authorization_requests: bool,
+    pub application_type: ApplicationType,
 }
 
 impl ValidClient {
@@ -104,6 +109,7 @@ impl ValidClient {
             jwks_uri: self.keys.jwks_uri,
             token_endpoint_auth_signing_alg: self.keys.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            application_type: self.application_type,
         }
     }
 }
@@ -112,13 +118,19 @@ fn is_loopback(host: &str) -> bool {
     matches!(host, "127.0.0.1" | "[::1]" | "localhost")
 }
 
-/// One redirect URI: absolute, no fragment, no wildcard; https, or http on a
-/// loopback host, or (public clients) a private-use scheme such as
-/// `com.example.app:/callback` (RFC 8252 §7.1).
+/// One redirect URI: absolute, no fragment, no wildcard; https, or for a
+/// native app (RFC 8252) http on a loopback host (§7.3: any port at use)
+/// or a private-use scheme such as `com.example.app:/callback` (§7.1: a
+/// reverse-DNS name). OIDC Registration §2: a web client registers https
+/// only.
 ///
 /// # Errors
 /// Why it is refused.
-pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
+pub fn check_redirect_uri(uri: &str, app: ApplicationType) -> Result<(), String> {
+    let native = match app {
+        ApplicationType::Native => true,
+        ApplicationType::Web => false,
+    };
     if uri.len() > MAX_URI_LEN {
         return Err(format!("longer than {MAX_URI_LEN} characters"));
     }
@@ -132,26 +144,37 @@ pub fn check_redirect_uri(uri: &str, public: bool) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" => match url.host_str() {
-            Some(h) if is_loopback(h) => Ok(()),
-            _ => {
-                Err("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost)".into())
-            }
+            Some(h) if is_loopback(h) && native => Ok(()),
+            Some(h) if is_loopback(h) => Err(
+                "http on a loopback host is for native apps: register application_type native"
+                    .into(),
+            ),
+            _ => Err(
+                "http is allowed only for loopback hosts (127.0.0.1, [::1]) of native apps".into(),
+            ),
         },
-        scheme if public && scheme.contains('.') => Ok(()),
         "javascript" | "data" | "file" | "vbscript" => Err("this scheme is not allowed".into()),
+        scheme if native && scheme.contains('.') => Ok(()),
+        scheme if scheme.contains('.') => {
+            Err("a private-use scheme is for native apps: register application_type native".into())
+        }
         _ => Err(
             "use https (or, for native apps, a private-use scheme like com.example.app:/cb)".into(),
         ),
     }
 }
 
-fn uris(field: &'static str, list: Vec<String>, public: bool) -> Result<Vec<String>, FieldError> {
+fn uris(
+    field: &'static str,
+    list: Vec<String>,
+    app: ApplicationType,
+) -> Result<Vec<String>, FieldError> {
     if list.len() > MAX_URIS {
         return Err(bad(field, format!("at most {MAX_URIS} URIs")));
     }
     let mut out = Vec::with_capacity(list.len());
     for uri in list {
-        check_redirect_uri(&uri, public).map_err(|why| bad(field, format!("{uri}: {why}")))?;
+        check_redirect_uri(&uri, app).map_err(|why| bad(field, format!("{uri}: {why}")))?;
         if !out.contains(&uri) {
             out.push(uri);
         }
@@ -166,12 +189,12 @@ fn uris(field: &'static str, list: Vec<String>, public: bool) -> Result<Vec<Stri
 pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
     let name = name(input.name)?;
     let client_type = client_type(input.client_type.as_deref())?;
-    let public = client_type == ClientType::Public;
+    let app = application_type(input.application_type.as_deref())?;
     let grant_types = grant_types(input.grant_types, client_type)?;
     let redirect_uris = uris(
         "redirect_uris",
         input.redirect_uris.unwrap_or_default(),
-        public,
+        app,
     )?;
     if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(bad(
@@ -182,7 +205,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
     let post_logout_redirect_uris = uris(
         "post_logout_redirect_uris",
         input.post_logout_redirect_uris.unwrap_or_default(),
-        public,
+        app,
     )?;
     let method = auth_method(input.token_endpoint_auth_method.as_deref(), client_type)?;
     let keys = crate::client_keys::validate(
@@ -209,7 +232,17 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         require_pushed_authorization_requests: input
             .require_pushed_authorization_requests
             .unwrap_or(false),
+        application_type: app,
     })
+}
+
+/// RFC 7591 §2: `web` unless said otherwise.
+fn application_type(name: Option<&str>) -> Result<ApplicationType, FieldError> {
+    match name {
+        None => Ok(ApplicationType::Web),
+        Some(a) => ApplicationType::parse(a)
+            .ok_or_else(|| bad("application_type", "must be web or native")),
+    }
 }
 
 /// A registered resource of the client's environment.
@@ -374,16 +407,21 @@ mod tests {
 
     #[test]
     fn redirect_uri_rules() {
-        assert!(check_redirect_uri("https://app.example.com/cb", false).is_ok());
-        assert!(check_redirect_uri("http://127.0.0.1:8000/cb", false).is_ok());
-        assert!(check_redirect_uri("http://localhost/cb", true).is_ok());
-        assert!(check_redirect_uri("http://app.example.com/cb", false).is_err());
-        assert!(check_redirect_uri("https://*.example.com/cb", false).is_err());
-        assert!(check_redirect_uri("https://app.example.com/cb#x", false).is_err());
-        assert!(check_redirect_uri("com.example.app:/cb", true).is_ok());
-        assert!(check_redirect_uri("com.example.app:/cb", false).is_err());
-        assert!(check_redirect_uri("javascript:alert(1)", true).is_err());
-        assert!(check_redirect_uri("/relative", true).is_err());
+        use ApplicationType::{Native, Web};
+        assert!(check_redirect_uri("https://app.example.com/cb", Web).is_ok());
+        assert!(check_redirect_uri("https://app.example.com/cb", Native).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8000/cb", Native).is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb", Native).is_ok());
+        assert!(check_redirect_uri("http://localhost/cb", Native).is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:8000/cb", Web).is_err());
+        assert!(check_redirect_uri("http://[::1]/cb", Web).is_err());
+        assert!(check_redirect_uri("http://app.example.com/cb", Native).is_err());
+        assert!(check_redirect_uri("https://*.example.com/cb", Web).is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#x", Web).is_err());
+        assert!(check_redirect_uri("com.example.app:/cb", Native).is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb", Web).is_err());
+        assert!(check_redirect_uri("javascript:alert(1)", Native).is_err());
+        assert!(check_redirect_uri("/relative", Native).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod client_auth;
 pub mod client_keys;
+pub mod client_mac;
 pub mod client_metadata;
 pub mod crypto;
 pub mod error;

@@ -301,11 +301,12 @@ pub async fn rotate_master_key(settings: &Settings, generate: bool) -> anyhow::R
         println!("{}", crate::master_key::to_hex(&new));
     }
     eprintln!(
-        "re-sealed {} signing keys, {} SAML IdP keys, {} deployment secrets and {} TOTP secrets under the new master key",
+        "re-sealed {} signing keys, {} SAML IdP keys, {} deployment secrets, {} TOTP secrets and {} client secrets under the new master key",
         resealed.signing_keys,
         resealed.saml_idp_keys,
         resealed.deployment_secrets,
-        resealed.totp_secrets
+        resealed.totp_secrets,
+        resealed.client_secrets
     );
     match &settings.master_key {
         crate::settings::MasterKeySource::File(path) => {

@@ -43,7 +43,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::Connection;
 use trusec_storage::clients::{
-    self, AuthMethod, ClientPatch, ClientRow, ClientType, GrantType, NewClient, RegisteredBy,
+    self, ApplicationType, AuthMethod, ClientPatch, ClientRow, ClientType, GrantType, NewClient,
+    RegisteredBy,
 };
 use trusec_storage::scopes::ScopeSet;
 use trusec_storage::signing_keys::Alg;
@@ -120,6 +121,7 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
         token_endpoint_auth_signing_alg: None,
         token_endpoint_auth_method_chosen: true,
         require_pushed_authorization_requests: false,
+        application_type: ApplicationType::Web,
     })
 }
 

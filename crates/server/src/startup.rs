@@ -234,6 +234,7 @@ async fn build_state(
         core,
         settings: Arc::new(settings),
         environments: Arc::new(environments),
+        seal_key: trusec_storage::sealed::SealKey::new(master_key_bytes),
     };
     Ok((state, audit_task, maintenance))
 }

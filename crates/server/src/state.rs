@@ -12,6 +12,9 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Every environment's endpoints, live first.
     pub environments: Arc<Vec<EnvStates>>,
+    /// The master key (the same one every environment's states hold): what
+    /// `client_secret_jwt` secrets are sealed under.
+    pub seal_key: trusec_storage::sealed::SealKey,
 }
 
 /// The protocol states of one environment: each environment is its own

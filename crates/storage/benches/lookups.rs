@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use trusec_storage::cache::Cached;
 use trusec_storage::clients::{
-    self, AuthMethod, ClientRow, ClientType, GrantType, NewClient, RegisteredBy,
+    self, ApplicationType, AuthMethod, ClientRow, ClientType, GrantType, NewClient, RegisteredBy,
 };
 use trusec_storage::clock::Clock;
 use trusec_storage::scopes::ScopeSet;
@@ -39,6 +39,7 @@ fn confidential() -> NewClient {
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         require_pushed_authorization_requests: false,
+        application_type: ApplicationType::Web,
         token_endpoint_auth_method_chosen: false,
     }
 }

@@ -11,6 +11,7 @@ use crate::ids;
 use crate::page::{Page, PageRequest};
 use crate::schema::oauth_clients;
 use crate::scopes::ScopeSet;
+use crate::sealed::{self, SealKey};
 use crate::signing_keys::Alg;
 use crate::sql_types::Json;
 use chrono::NaiveDateTime;
@@ -50,6 +51,26 @@ crate::text_enum! {
         ClientSecretJwt = "client_secret_jwt",
         /// A public client: no authentication.
         None = "none",
+    }
+}
+
+crate::text_enum! {
+    /// RFC 7591 §2 / OIDC Registration §2 `application_type`: which redirect
+    /// URIs a client may register.
+    pub enum ApplicationType as "application type" {
+        /// A web application: https redirect URIs only (the default).
+        Web = "web",
+        /// A native application (RFC 8252): loopback (`http://127.0.0.1`,
+        /// `http://[::1]`) and private-use scheme redirect URIs too.
+        Native = "native",
+    }
+}
+
+impl Default for ApplicationType {
+    /// RFC 7591 §2: `web` unless said otherwise (and every cached row of an
+    /// earlier release, which knew only web clients' rules).
+    fn default() -> Self {
+        Self::Web
     }
 }
 
@@ -147,6 +168,9 @@ pub struct ClientRow {
     /// RFC 9126 §6: its authorization requests must be pushed (`/oauth/par`).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// RFC 7591 §2: `web` or `native`.
+    #[serde(default)]
+    pub application_type: ApplicationType,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -176,6 +200,8 @@ pub struct Client {
     pub token_endpoint_auth_signing_alg: Option<String>,
     /// Authorization requests must be pushed first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// `web` or `native` (RFC 7591 §2).
+    pub application_type: String,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -248,6 +274,7 @@ impl ClientRow {
                 .token_endpoint_auth_signing_alg
                 .map(|a| a.as_str().to_owned()),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            application_type: self.application_type.as_str().to_owned(),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -276,6 +303,27 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
     pub require_pushed_authorization_requests: bool,
+    pub application_type: ApplicationType,
+}
+
+/// The secret of a `client_secret_jwt` client, to keep sealed under the
+/// master key beside its hash: OIDC Core §9 makes the secret itself the
+/// MAC key, which a hash cannot check. Never kept for another method.
+pub struct MacSecret {
+    pub key: SealKey,
+    pub secret: secrecy::SecretString,
+}
+
+impl MacSecret {
+    fn seal(&self, client_id: &str) -> Result<String, StorageError> {
+        use secrecy::ExposeSecret as _;
+        sealed::seal(
+            self.key.expose(),
+            &sealed::client_secret_aad(client_id),
+            self.secret.expose_secret().as_bytes(),
+        )
+        .map_err(StorageError::backend)
+    }
 }
 
 /// A validated partial update.
@@ -297,6 +345,7 @@ pub struct ClientPatch {
     /// the keys, the URL or the algorithm changed.
     pub keys: Option<ClientKeys>,
     pub require_pushed_authorization_requests: Option<bool>,
+    pub application_type: Option<ApplicationType>,
 }
 
 /// Where a client's assertion keys come from, and the algorithm it uses.
@@ -325,6 +374,9 @@ struct ClientChanges {
     jwks_uri: Option<Option<String>>,
     token_endpoint_auth_signing_alg: Option<Option<AssertionAlg>>,
     require_pushed_authorization_requests: Option<bool>,
+    application_type: Option<ApplicationType>,
+    /// Cleared when the method becomes one that is not `client_secret_jwt`.
+    secret_sealed: Option<Option<String>>,
     updated_at: NaiveDateTime,
 }
 
@@ -335,6 +387,20 @@ struct ClientChanges {
 pub fn insert(
     conn: &mut DbConnection,
     new: NewClient,
+    now: NaiveDateTime,
+) -> Result<ClientRow, StorageError> {
+    insert_sealing(conn, new, None, now)
+}
+
+/// Inserts a client, with the secret of a `client_secret_jwt` client sealed
+/// under its new id.
+///
+/// # Errors
+/// Backend and sealing failures.
+pub fn insert_sealing(
+    conn: &mut DbConnection,
+    new: NewClient,
+    mac: Option<MacSecret>,
     now: NaiveDateTime,
 ) -> Result<ClientRow, StorageError> {
     let row = ClientRow {
@@ -360,11 +426,41 @@ pub fn insert(
         jwks_uri: new.jwks_uri,
         token_endpoint_auth_signing_alg: new.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: new.require_pushed_authorization_requests,
+        application_type: new.application_type,
     };
+    let sealed = mac.map(|m| m.seal(&row.id)).transpose()?;
     diesel::insert_into(oauth_clients::table)
-        .values(&row)
+        .values((&row, oauth_clients::secret_sealed.eq(sealed)))
         .execute(conn)?;
     Ok(row)
+}
+
+/// The secret of a `client_secret_jwt` client of `env`, opened: `None` when
+/// none is kept (another method, or a secret from before the client chose
+/// this one). Read from the database each time, never cached: the store
+/// holds no form of it, and a master-key rotation leaves nothing stale.
+///
+/// # Errors
+/// Backend failures, or a value that does not open under `key`.
+pub fn open_mac_secret(
+    conn: &mut DbConnection,
+    key: &SealKey,
+    env: &str,
+    id: &str,
+) -> Result<Option<secrecy::SecretBox<[u8]>>, StorageError> {
+    let sealed: Option<Option<String>> = oauth_clients::table
+        .filter(oauth_clients::environment_id.eq(env))
+        .filter(oauth_clients::id.eq(id))
+        .filter(oauth_clients::token_endpoint_auth_method.eq(AuthMethod::ClientSecretJwt))
+        .select(oauth_clients::secret_sealed)
+        .first(conn)
+        .optional()?;
+    let Some(text) = sealed.flatten() else {
+        return Ok(None);
+    };
+    let plain = sealed::unseal(key.expose(), &sealed::client_secret_aad(id), &text)
+        .map_err(StorageError::backend)?;
+    Ok(Some(secrecy::SecretBox::new(plain.into_boxed_slice())))
 }
 
 /// The client with this id in this environment.
@@ -443,6 +539,13 @@ pub fn update(
             .as_ref()
             .map(|k| k.token_endpoint_auth_signing_alg),
         require_pushed_authorization_requests: patch.require_pushed_authorization_requests,
+        application_type: patch.application_type,
+        // Never kept for another method (a secret sealed for a client that
+        // switches to client_secret_jwt comes with its next rotation).
+        secret_sealed: patch
+            .token_endpoint_auth_method
+            .filter(|m| *m != AuthMethod::ClientSecretJwt)
+            .map(|_| None),
         updated_at: now,
     };
     let n = diesel::update(
@@ -490,8 +593,9 @@ pub fn find_console(conn: &mut DbConnection, env: &str) -> Result<Option<ClientR
         .optional()?)
 }
 
-/// Replaces a confidential client's secret (by its hash): the old secret
-/// stops working at once.
+/// Replaces a confidential client's secret (by its hash; for a
+/// `client_secret_jwt` client also sealed, `mac`): the old secret stops
+/// working at once, for every method.
 ///
 /// # Errors
 /// `NotFound` when the client is not in this environment.
@@ -500,8 +604,10 @@ pub fn set_secret_hash(
     env: &str,
     id: &str,
     secret_hash: &str,
+    mac: Option<MacSecret>,
     now: NaiveDateTime,
 ) -> Result<ClientRow, StorageError> {
+    let sealed = mac.map(|m| m.seal(id)).transpose()?;
     let n = diesel::update(
         oauth_clients::table
             .filter(oauth_clients::environment_id.eq(env))
@@ -510,6 +616,7 @@ pub fn set_secret_hash(
     )
     .set((
         oauth_clients::secret_hash.eq(secret_hash),
+        oauth_clients::secret_sealed.eq(sealed),
         oauth_clients::updated_at.eq(now),
     ))
     .execute(conn)?;

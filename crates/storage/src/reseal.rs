@@ -5,14 +5,15 @@
 //!
 //! The sealed values: the private JWT signing keys (`signing_keys`) and the
 //! SAML IdP keys (`saml_idp_keys`) of every environment, the deployment
-//! secrets ([`crate::deployment_secrets`]), and the users' TOTP secrets
-//! (`user_factors`, [`crate::mfa`]).
+//! secrets ([`crate::deployment_secrets`]), the users' TOTP secrets
+//! (`user_factors`, [`crate::mfa`]), and the secrets of `client_secret_jwt`
+//! clients (`oauth_clients.secret_sealed`, [`crate::clients`]).
 
 use crate::audit::{self, Actor, EventType, NewAuditEvent};
 use crate::db::DbConnection;
 use crate::deployment_secrets::{self as secrets, SecretError};
 use crate::error::StorageError;
-use crate::schema::{deployment_secrets, saml_idp_keys, signing_keys, user_factors};
+use crate::schema::{deployment_secrets, oauth_clients, saml_idp_keys, signing_keys, user_factors};
 use crate::sealed::{self, SealError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -24,6 +25,7 @@ pub struct Resealed {
     pub saml_idp_keys: usize,
     pub deployment_secrets: usize,
     pub totp_secrets: usize,
+    pub client_secrets: usize,
 }
 
 /// Why a rotation changed nothing.
@@ -139,6 +141,7 @@ pub fn rotate_master_key(
                 old,
                 new
             ),
+            client_secrets: reseal_client_secrets(conn, old, new)?,
         };
         // Recorded in live, where a deployment's operators read the log
         // (`/v1/audit-events` lists one environment): a test key must not
@@ -152,6 +155,31 @@ pub fn rotate_master_key(
         audit::append(conn, &stored.audit, &[event], now)?;
         Ok(resealed)
     })
+}
+
+/// The one nullable sealed column: only the rows that keep a secret.
+fn reseal_client_secrets(
+    conn: &mut DbConnection,
+    old: &[u8; 32],
+    new: &[u8; 32],
+) -> Result<usize, ResealError> {
+    let rows: Vec<(String, Option<String>)> = oauth_clients::table
+        .filter(oauth_clients::secret_sealed.is_not_null())
+        .select((oauth_clients::id, oauth_clients::secret_sealed))
+        .load(conn)
+        .map_err(StorageError::from)?;
+    let rows: Vec<(String, String)> = rows
+        .into_iter()
+        .filter_map(|(id, text)| text.map(|t| (id, t)))
+        .collect();
+    let resealed = reseal_rows("oauth_clients", &rows, sealed::client_secret_aad, old, new)?;
+    for (id, text) in &resealed {
+        diesel::update(oauth_clients::table.find(id))
+            .set(oauth_clients::secret_sealed.eq(text))
+            .execute(conn)
+            .map_err(StorageError::from)?;
+    }
+    Ok(resealed.len())
 }
 
 /// `(id, sealed)` rows re-sealed under `new`, with the same associated data;

@@ -112,6 +112,8 @@ diesel::table! {
         jwks_uri -> Nullable<Text>,
         token_endpoint_auth_signing_alg -> Nullable<Text>,
         require_pushed_authorization_requests -> Bool,
+        secret_sealed -> Nullable<Text>,
+        application_type -> Text,
     }
 }
 

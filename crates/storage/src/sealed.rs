@@ -1,4 +1,5 @@
-//! Sealing secrets at rest (private signing keys, TOTP secrets) with AES-256-GCM under the
+//! Sealing secrets at rest (private signing keys, TOTP secrets, the
+//! secrets of `client_secret_jwt` clients) with AES-256-GCM under the
 //! master key, via OpenSSL: base64(nonce ‖ ciphertext ‖ tag), bound to an
 //! associated-data label so a sealed value cannot be moved to another row.
 
@@ -27,6 +28,12 @@ pub fn deployment_secret_aad(name: &str) -> Vec<u8> {
 /// The associated data of a TOTP factor's sealed secret (`user_factors.secret_sealed`).
 pub fn totp_secret_aad(factor_id: &str) -> Vec<u8> {
     format!("trusec-totp-secret:{factor_id}").into_bytes()
+}
+
+/// The associated data of a `client_secret_jwt` client's sealed secret
+/// (`oauth_clients.secret_sealed`).
+pub fn client_secret_aad(client_id: &str) -> Vec<u8> {
+    format!("trusec-client-secret:{client_id}").into_bytes()
 }
 
 /// The master key, for the surfaces that seal and open values at request

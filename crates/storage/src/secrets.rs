@@ -41,15 +41,25 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<(), SecretError> {
 /// # Errors
 /// When the OS random source fails.
 pub fn generate_secret(prefix: &str) -> Result<String, SecretError> {
-    let mut out = String::with_capacity(prefix.len() + SECRET_SYMBOLS);
+    generate_secret_of(prefix, SECRET_SYMBOLS)
+}
+
+/// [`generate_secret`] with `count` random symbols (about 5.95 bits each):
+/// a secret that is also an HS512 key is at least 64 bytes long (RFC 7518
+/// §3.2).
+///
+/// # Errors
+/// When the OS random source fails.
+pub fn generate_secret_of(prefix: &str, count: usize) -> Result<String, SecretError> {
+    let mut out = String::with_capacity(prefix.len() + count);
     out.push_str(prefix);
     let mut symbols = 0;
     let mut buf = [0u8; 64];
-    while symbols < SECRET_SYMBOLS {
+    while symbols < count {
         random_bytes(&mut buf)?;
         // Rejection sampling keeps every symbol uniform: 248 = 4 · 62.
         for b in buf.iter().copied().filter(|b| *b < 248) {
-            if symbols == SECRET_SYMBOLS {
+            if symbols == count {
                 break;
             }
             if let Some(c) = ALPHABET.get(usize::from(b % 62)) {

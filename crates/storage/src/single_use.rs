@@ -4,6 +4,8 @@
 //! while a failover to a replica that missed the taking write would hand
 //! the artifact out again. A claim here is the authority: the second claim
 //! of the same artifact fails on the primary key, whatever Redis says.
+//! Client assertions' `jti`s are claimed here too, so a flushed Redis cannot
+//! let an assertion be replayed.
 
 use crate::db::DbConnection;
 use crate::error::StorageError;
@@ -16,6 +18,9 @@ crate::text_enum! {
     pub enum ClaimKind as "single-use artifact" {
         /// An OAuth authorization code (RFC 6749 §4.1.2: used once).
         AuthorizationCode = "authorization_code",
+        /// The `jti` of a client assertion (RFC 7523 §3 point 7: used once
+        /// until it expires), by the SHA-256 of client id and `jti`.
+        ClientAssertion = "client_assertion",
     }
 }
 

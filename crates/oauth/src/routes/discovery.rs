@@ -20,11 +20,14 @@ impl Documents {
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
+            "client_secret_jwt",
             "none",
         ];
-        // RFC 8414 §2: the algorithms of private_key_jwt assertions; never
-        // `none`.
-        let assertion_algs = ["ES256", "PS256", "EdDSA", "RS256"];
+        // RFC 8414 §2: the algorithms of private_key_jwt (asymmetric) and
+        // client_secret_jwt (HMAC) assertions; never `none`.
+        let assertion_algs = [
+            "ES256", "PS256", "EdDSA", "RS256", "HS256", "HS384", "HS512",
+        ];
         let doc = json!({
             "issuer": iss,
             "authorization_endpoint": format!("{iss}/oauth/authorize"),
@@ -54,7 +57,7 @@ impl Documents {
             "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
             "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "at_hash", "sid",

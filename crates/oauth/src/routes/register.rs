@@ -39,6 +39,9 @@ struct Metadata {
     token_endpoint_auth_signing_alg: Option<String>,
     /// RFC 9126 §6.
     require_pushed_authorization_requests: Option<bool>,
+    /// `web` (default) or `native` (loopback and private-use scheme
+    /// redirect URIs, RFC 8252).
+    application_type: Option<String>,
 }
 
 /// Who is registering.
@@ -149,6 +152,9 @@ pub async fn post(
     let catalog = crate::resources::Catalog::of(state.core(), &registrant.environment_id).await?;
     let valid = validate(meta, &registrant, catalog)?;
     let secret = client_auth::secret_for(&valid)?;
+    let mac = secret.as_ref().and_then(|(s, _)| {
+        client_auth::mac_secret(valid.token_endpoint_auth_method, s, &state.ui.seal_key)
+    });
     let new = valid.into_new(
         registrant.environment_id.clone(),
         secret.as_ref().map(|(_, h)| h.clone()),
@@ -158,7 +164,7 @@ pub async fn post(
     let row = state
         .core()
         .db
-        .run(move |c| clients::insert(c, new, now))
+        .run(move |c| clients::insert_sealing(c, new, mac, now))
         .await?;
     let event = NewAuditEvent::new(
         EventType::OAuthClientCreated,
@@ -252,6 +258,7 @@ fn validate(
         jwks_uri: meta.jwks_uri,
         token_endpoint_auth_signing_alg: meta.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: meta.require_pushed_authorization_requests,
+        application_type: meta.application_type,
         catalog,
     })
     .map_err(|e| {
@@ -278,6 +285,7 @@ fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpR
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "scope": client.scopes.join(" "),
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "application_type": client.application_type,
     });
     if let Some(obj) = body.as_object_mut() {
         if let Some(jwks) = client.jwks {

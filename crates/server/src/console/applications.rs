@@ -103,6 +103,7 @@ impl RegisterForm {
             jwks_uri: None,
             token_endpoint_auth_signing_alg: None,
             require_pushed_authorization_requests: Some(self.require_par.is_some()),
+            application_type: None,
             catalog,
         }
     }

@@ -75,7 +75,7 @@ pub(crate) fn make_key(alg: Algorithm, kid: &str) -> Key {
     Key { alg, jwk, signing }
 }
 
-async fn jwt_client(app: &TestApp, key: &Key) -> String {
+pub(crate) async fn jwt_client(app: &TestApp, key: &Key) -> String {
     let (status, c) = status_json(
         app.post(
             "/v1/oauth/clients",
@@ -119,7 +119,7 @@ pub(crate) fn sign(key: &Key, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &key.signing).unwrap()
 }
 
-async fn post_assertion(
+pub(crate) async fn post_assertion(
     app: &TestApp,
     path: &str,
     assertion: &str,
@@ -145,7 +145,7 @@ async fn post_assertion(
     (status, body, challenge)
 }
 
-const CC: [(&str, &str); 2] = [
+pub(crate) const CC: [(&str, &str); 2] = [
     ("grant_type", "client_credentials"),
     ("scope", "read:users"),
 ];
@@ -176,7 +176,7 @@ async fn each_algorithm_gets_a_client_credentials_token(backend: Backend) {
     }
 }
 
-async fn refused(app: &TestApp, assertion: &str, why: &str) {
+pub(crate) async fn refused(app: &TestApp, assertion: &str, why: &str) {
     let (status, body, _) = post_assertion(app, "/oauth/token", assertion, &CC).await;
     assert_eq!(status, 401, "{why}: {body}");
     assert_eq!(body["error"], "invalid_client", "{why}: {body}");

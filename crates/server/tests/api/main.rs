@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod client_jwt;
 mod client_limits;
+mod client_secret_jwt;
 mod consents;
 mod console;
 mod console_audit;

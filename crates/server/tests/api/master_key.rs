@@ -90,6 +90,12 @@ async fn rotation_keeps_name_ids_keys_and_the_audit_chain(backend: Backend) {
     let user = app.create_user("nameid@example.com").await;
     let user_id = user["id"].as_str().unwrap().to_owned();
     let client = confidential_client(&app, json!({})).await;
+    // A client_secret_jwt client's secret is sealed under the master key.
+    let mac_client = confidential_client(
+        &app,
+        json!({"token_endpoint_auth_method": "client_secret_jwt"}),
+    )
+    .await;
     let before = seen(&app, &user_id).await;
     let db = app.db.url_string();
     let (code, out) = verify(&db, TEST_MASTER_KEY, None);
@@ -139,6 +145,24 @@ async fn rotation_keeps_name_ids_keys_and_the_audit_chain(backend: Backend) {
         "http://127.0.0.1:8080",
     )
     .await;
+    // Its MAC still verifies: the secret was re-sealed, not changed.
+    let assertion = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &crate::client_jwt::claims(&mac_client.id, json!("http://127.0.0.1:8080")),
+        &jsonwebtoken::EncodingKey::from_secret(mac_client.secret.as_deref().unwrap().as_bytes()),
+    )
+    .unwrap();
+    let (status, tokens, _) = crate::client_jwt::post_assertion(
+        &again,
+        "/oauth/token",
+        &assertion,
+        &crate::client_jwt::CC,
+    )
+    .await;
+    assert_eq!(
+        status, 200,
+        "client_secret_jwt after the rotation: {tokens}"
+    );
     let (_, events) = status_json(
         again
             .get(
@@ -151,6 +175,10 @@ async fn rotation_keeps_name_ids_keys_and_the_audit_chain(backend: Backend) {
     let events = events["data"].as_array().unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["actor"]["type"], "cli");
+    assert_eq!(
+        events[0]["data"]["resealed"]["client_secrets"], 1,
+        "{events:?}"
+    );
     again.stop().await;
 
     // The old key opens nothing any more: one clear line, exit 2.

@@ -3,7 +3,11 @@
 use serde_json::json;
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
-on_every_backend!(clients_crud_and_validation, dynamic_registration);
+on_every_backend!(
+    clients_crud_and_validation,
+    dynamic_registration,
+    application_type_decides_the_redirect_uris
+);
 
 async fn clients_crud_and_validation(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -131,7 +135,7 @@ async fn clients_crud_and_validation(backend: Backend) {
 
 async fn dynamic_registration(backend: Backend) {
     let app = TestApp::spawn(backend.clone()).await;
-    let body = json!({"client_name": "CLI", "redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "none", "unknown_member": 1});
+    let body = json!({"client_name": "CLI", "application_type": "native", "redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "none", "unknown_member": 1});
     // Anonymous registration is off by default.
     let resp = app
         .client
@@ -208,4 +212,110 @@ async fn dynamic_registration(backend: Backend) {
         (status, err["error"].as_str()),
         (400, Some("invalid_client_metadata"))
     );
+}
+
+/// RFC 7591 §2 `application_type`: only a native app (RFC 8252 §7.1,
+/// §7.3) registers loopback and private-use scheme redirect URIs; a web
+/// client (the default) https ones only (OIDC Registration §2).
+async fn application_type_decides_the_redirect_uris(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = &app.secret_key;
+    let create = |body: serde_json::Value| {
+        let app = &app;
+        async move { status_json(app.post("/v1/oauth/clients", key, &body).await).await }
+    };
+    let native_uris = [
+        "http://127.0.0.1:8000/cb",
+        "http://127.0.0.1/cb",
+        "http://[::1]/cb",
+        "com.example.app:/oauth2redirect",
+    ];
+    for uri in native_uris {
+        let (status, err) =
+            create(json!({"name": "App", "type": "public", "redirect_uris": [uri]})).await;
+        assert_eq!(
+            (status, err["error"]["param"].as_str()),
+            (422, Some("redirect_uris")),
+            "web: {uri}: {err}"
+        );
+    }
+    let (status, c) = create(
+        json!({"name": "App", "type": "public", "application_type": "native",
+                                     "redirect_uris": native_uris}),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["application_type"], "native");
+    let id = c["client_id"].as_str().unwrap();
+    let (status, web) = create(json!({"name": "Web", "type": "public",
+                                      "redirect_uris": ["https://a.example/cb"]}))
+    .await;
+    assert_eq!(
+        (status, web["application_type"].as_str()),
+        (201, Some("web"))
+    );
+    for (body, param) in [
+        (
+            json!({"name": "App", "type": "public", "application_type": "native", "redirect_uris": ["http://app.example.com/cb"]}),
+            "redirect_uris",
+        ),
+        (
+            json!({"name": "App", "type": "public", "application_type": "desktop", "redirect_uris": ["https://a.example/cb"]}),
+            "application_type",
+        ),
+    ] {
+        let (status, err) = create(body.clone()).await;
+        assert_eq!(
+            (status, err["error"]["param"].as_str()),
+            (422, Some(param)),
+            "{body}: {err}"
+        );
+    }
+    // A native client with loopback URIs cannot become a web one.
+    let (status, err) = status_json(
+        app.patch(
+            &format!("/v1/oauth/clients/{id}"),
+            key,
+            &json!({"application_type": "web"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"]["param"].as_str()),
+        (422, Some("redirect_uris")),
+        "{err}"
+    );
+    // RFC 7591 registration: the same rules, RFC 7591 §3.2.2 errors.
+    let register = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            status_json(
+                app.client
+                    .post(app.url("/oauth/register"))
+                    .bearer_auth(&app.secret_key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, err) = register(json!({"redirect_uris": ["http://127.0.0.1/cb"],
+                                        "token_endpoint_auth_method": "none"}))
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_redirect_uri")),
+        "{err}"
+    );
+    let (status, reg) = register(
+        json!({"redirect_uris": ["http://[::1]/cb", "com.example.cli:/cb"],
+                                        "application_type": "native",
+                                        "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(reg["application_type"], "native");
 }

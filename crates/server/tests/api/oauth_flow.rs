@@ -772,7 +772,7 @@ mod hardening {
         let (status, err) = status_json(
             open.client
                 .post(open.url("/oauth/register"))
-                .json(&json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": "openid write:users"}))
+                .json(&json!({"application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none", "scope": "openid write:users"}))
                 .send()
                 .await
                 .unwrap(),
@@ -792,7 +792,7 @@ mod hardening {
         let (status, c) = status_json(
             app.client
                 .post(app.url("/oauth/register"))
-                .json(&json!({"client_name": "CLI", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
+                .json(&json!({"client_name": "CLI", "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"}))
                 .send()
                 .await
                 .unwrap(),

@@ -4,7 +4,7 @@
 use crate::fresh_db;
 use diesel::prelude::*;
 use trusec_storage::clients::{
-    self, AuthMethod, ClientPatch, ClientType, GrantType, NewClient, RegisteredBy,
+    self, ApplicationType, AuthMethod, ClientPatch, ClientType, GrantType, NewClient, RegisteredBy,
 };
 use trusec_storage::schema::oauth_clients;
 use trusec_storage::scopes::ScopeSet;
@@ -35,6 +35,7 @@ pub fn new_client() -> NewClient {
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         require_pushed_authorization_requests: false,
+        application_type: ApplicationType::Web,
     }
 }
 

@@ -25,9 +25,10 @@ pub struct CreateClient {
     post_logout_redirect_uris: Option<Vec<String>>,
     grant_types: Option<Vec<String>>,
     scopes: Option<Vec<String>>,
-    /// `client_secret_basic` or `client_secret_post` (confidential), `none`
-    /// (public). Named: only that method is accepted (RFC 7591 §2).
-    /// Omitted: a confidential client may use either secret method.
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or
+    /// `client_secret_jwt` (confidential), `none` (public). Named: only
+    /// that method is accepted (RFC 7591 §2). Omitted: a confidential
+    /// client may use either secret method.
     token_endpoint_auth_method: Option<String>,
     id_token_signed_response_alg: Option<String>,
     refresh_token_leeway_seconds: Option<i64>,
@@ -47,11 +48,15 @@ pub struct CreateClient {
     /// Not supported yet: refused (register `jwks`).
     jwks_uri: Option<String>,
     /// The one algorithm its assertions may use: ES256, PS256, EdDSA or
-    /// RS256. Omitted: any of them that fits the key.
+    /// RS256 (`private_key_jwt`), HS256, HS384 or HS512
+    /// (`client_secret_jwt`). Omitted: any of the method's.
     token_endpoint_auth_signing_alg: Option<String>,
     /// Its authorization requests must be pushed to `/oauth/par` first
     /// (RFC 9126 §6). Default false.
     require_pushed_authorization_requests: Option<bool>,
+    /// `web` (default: https redirect URIs only) or `native` (also
+    /// loopback and private-use scheme redirect URIs, RFC 8252).
+    application_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -82,6 +87,7 @@ pub struct UpdateClient {
     #[schema(value_type = Option<String>)]
     token_endpoint_auth_signing_alg: Option<Option<String>>,
     require_pushed_authorization_requests: Option<bool>,
+    application_type: Option<String>,
 }
 
 /// [`present`] for a JSON value.
@@ -136,6 +142,7 @@ pub async fn create(
         jwks_uri: body.jwks_uri,
         token_endpoint_auth_signing_alg: body.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+        application_type: body.application_type,
         catalog: catalog(&state, &caller.environment).await?,
     };
     let (row, secret) = register(&state, &caller.acting(), input).await?;
@@ -166,6 +173,9 @@ pub(crate) async fn register(
 ) -> Result<(ClientRow, Option<String>), ApiError> {
     let valid = client_metadata::validate(input).map_err(invalid)?;
     let secret = client_auth::secret_for(&valid).map_err(|e| ApiError::internal(&e))?;
+    let mac = secret.as_ref().and_then(|(s, _)| {
+        client_auth::mac_secret(valid.token_endpoint_auth_method, s, &state.seal_key)
+    });
     let new = valid.into_new(
         acting.environment.clone(),
         secret.as_ref().map(|(_, h)| h.clone()),
@@ -175,7 +185,7 @@ pub(crate) async fn register(
     let row = state
         .core
         .db
-        .run(move |conn| clients::insert(conn, new, now))
+        .run(move |conn| clients::insert_sealing(conn, new, mac, now))
         .await?;
     state
         .core
@@ -216,13 +226,15 @@ pub(crate) async fn rotate_secret(
             param: Some("id".into()),
         });
     }
-    let (secret, hash) = client_auth::new_secret().map_err(|e| ApiError::internal(&e))?;
+    let method = current.token_endpoint_auth_method;
+    let (secret, hash) = client_auth::new_secret(method).map_err(|e| ApiError::internal(&e))?;
+    let mac = client_auth::mac_secret(method, &secret, &state.seal_key);
     let (env, cid) = (acting.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
     let row = state
         .core
         .db
-        .run(move |conn| clients::set_secret_hash(conn, &env, &cid, &hash, now))
+        .run(move |conn| clients::set_secret_hash(conn, &env, &cid, &hash, mac, now))
         .await
         .map_err(not_found)?;
     client_auth::forget_client(&state.core, &row.id).await?;
@@ -333,6 +345,11 @@ fn patch_of(
             body.require_pushed_authorization_requests
                 .unwrap_or(existing.require_pushed_authorization_requests),
         ),
+        application_type: Some(
+            body.application_type
+                .clone()
+                .unwrap_or(existing.application_type),
+        ),
         catalog,
     })
     .map_err(invalid)?;
@@ -359,6 +376,7 @@ fn patch_of(
         default_resource: body.default_resource.map(|_| merged.default_resource),
         keys: keys_changed.then_some(merged.keys),
         require_pushed_authorization_requests: body.require_pushed_authorization_requests,
+        application_type: body.application_type.map(|_| merged.application_type),
     })
 }
 

@@ -1,0 +1,2 @@
+ALTER TABLE oauth_clients DROP COLUMN application_type;
+ALTER TABLE oauth_clients DROP COLUMN secret_sealed;
