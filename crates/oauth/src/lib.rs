@@ -14,6 +14,7 @@ pub mod client_keys;
 pub mod client_mac;
 pub mod client_metadata;
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod first_party;
 pub mod form;
@@ -83,6 +84,8 @@ pub struct OAuthSettings {
     /// 4 lets the server bound it); a leeway is added.
     pub client_assertion_max_lifetime: Duration,
     pub par: ParSettings,
+    /// DPoP (RFC 9449): the proof window and whether nonces are required.
+    pub dpop: dpop::DpopSettings,
 }
 
 impl OAuthSettings {
@@ -99,6 +102,7 @@ impl OAuthSettings {
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
             par: ParSettings::default(),
+            dpop: dpop::DpopSettings::default(),
         }
     }
 

@@ -171,6 +171,10 @@ pub struct ClientRow {
     /// RFC 7591 §2: `web` or `native`.
     #[serde(default)]
     pub application_type: ApplicationType,
+    /// RFC 9449 §5.2: every token request of the client must carry a DPoP
+    /// proof, so its access tokens are always sender-constrained.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -202,6 +206,8 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// `web` or `native` (RFC 7591 §2).
     pub application_type: String,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -275,6 +281,7 @@ impl ClientRow {
                 .map(|a| a.as_str().to_owned()),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             application_type: self.application_type.as_str().to_owned(),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -304,6 +311,7 @@ pub struct NewClient {
     pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
     pub require_pushed_authorization_requests: bool,
     pub application_type: ApplicationType,
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The secret of a `client_secret_jwt` client, to keep sealed under the
@@ -346,6 +354,7 @@ pub struct ClientPatch {
     pub keys: Option<ClientKeys>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub application_type: Option<ApplicationType>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Where a client's assertion keys come from, and the algorithm it uses.
@@ -375,6 +384,7 @@ struct ClientChanges {
     token_endpoint_auth_signing_alg: Option<Option<AssertionAlg>>,
     require_pushed_authorization_requests: Option<bool>,
     application_type: Option<ApplicationType>,
+    dpop_bound_access_tokens: Option<bool>,
     /// Cleared when the method becomes one that is not `client_secret_jwt`.
     secret_sealed: Option<Option<String>>,
     updated_at: NaiveDateTime,
@@ -427,6 +437,7 @@ pub fn insert_sealing(
         token_endpoint_auth_signing_alg: new.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: new.require_pushed_authorization_requests,
         application_type: new.application_type,
+        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
     };
     let sealed = mac.map(|m| m.seal(&row.id)).transpose()?;
     diesel::insert_into(oauth_clients::table)
@@ -540,6 +551,7 @@ pub fn update(
             .map(|k| k.token_endpoint_auth_signing_alg),
         require_pushed_authorization_requests: patch.require_pushed_authorization_requests,
         application_type: patch.application_type,
+        dpop_bound_access_tokens: patch.dpop_bound_access_tokens,
         // Never kept for another method (a secret sealed for a client that
         // switches to client_secret_jwt comes with its next rotation).
         secret_sealed: patch

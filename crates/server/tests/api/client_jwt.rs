@@ -30,9 +30,9 @@ fn b64(bytes: &[u8]) -> String {
 
 /// A private key, its public JWK and jsonwebtoken's signing key.
 pub(crate) struct Key {
-    alg: Algorithm,
+    pub(crate) alg: Algorithm,
     pub(crate) jwk: Value,
-    signing: EncodingKey,
+    pub(crate) signing: EncodingKey,
 }
 
 pub(crate) fn make_key(alg: Algorithm, kid: &str) -> Key {

@@ -22,6 +22,7 @@ mod console_saml;
 mod console_users;
 mod cookies;
 mod device_flow;
+mod dpop;
 mod environments;
 mod faults;
 mod instances;
