@@ -62,6 +62,9 @@ impl Modify for Security {
         protocol::account_security_get, protocol::account_totp_start, protocol::account_totp_confirm,
         protocol::account_totp_remove, protocol::consent_get, protocol::consent_post,
         protocol::hosted_logout_get, protocol::hosted_logout_post, protocol::stylesheet, protocol::autopost_script,
+        protocol::passkey_script, protocol::passkey_login_options, protocol::passkey_login_post,
+        protocol::second_factor_passkey_options, protocol::account_passkey_options, protocol::account_passkey_add,
+        protocol::account_passkey_rename, protocol::account_passkey_remove,
         protocol::openapi_json, protocol::api_docs, protocol::home,
         protocol::console_home, protocol::console_home_slash, protocol::console_setup_get, protocol::console_setup_post,
         protocol::console_login, protocol::console_callback, protocol::console_logout,
@@ -155,6 +158,22 @@ pub mod protocol {
     pub fn stylesheet() {}
     #[utoipa::path(get, path = "/static/autopost.js", tag = "hosted-pages", responses((status = 200, description = "Submits the SAML auto-post form", content_type = "text/javascript", body = String)))]
     pub fn autopost_script() {}
+    #[utoipa::path(get, path = "/static/passkeys.js", tag = "hosted-pages", responses((status = 200, description = "The passkey ceremonies of the hosted pages (WebAuthn; the pages work without it)", content_type = "text/javascript", body = String)))]
+    pub fn passkey_script() {}
+    #[utoipa::path(post, path = "/login/passkey/options", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, interaction"), responses((status = 200, description = "A discoverable WebAuthn challenge: token and publicKey request options", body = Object), (status = 403, description = "CSRF"), (status = 404, description = "Passkeys are off: the issuer's host is not a domain"), (status = 429, description = "Too many requests")))]
+    pub fn passkey_login_options() {}
+    #[utoipa::path(post, path = "/login/passkey", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, interaction, token, credential (the authenticator's answer as JSON)"), responses((status = 303, description = "Signed in: on to the protocol"), (status = 400, description = "Expired ceremony or malformed answer"), (status = 401, description = "Unknown passkey or an answer that does not verify"), (status = 429, description = "Too many attempts")))]
+    pub fn passkey_login_post() {}
+    #[utoipa::path(post, path = "/second-factor/passkey/options", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, token (the pending sign-in's)"), responses((status = 200, description = "A WebAuthn challenge for the user's passkeys", body = Object), (status = 400, description = "The sign-in expired"), (status = 404, description = "The user has no passkey")))]
+    pub fn second_factor_passkey_options() {}
+    #[utoipa::path(post, path = "/account/security/passkeys/options", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token"), responses((status = 200, description = "A WebAuthn registration challenge (the user's passkeys excluded)", body = Object), (status = 403, description = "Not signed in or CSRF"), (status = 409, description = "Too many passkeys")))]
+    pub fn account_passkey_options() {}
+    #[utoipa::path(post, path = "/account/security/passkeys", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, token, name (1 to 64 characters), credential (the authenticator's answer as JSON)"), responses((status = 200, description = "Added; with the first second factor, the ten recovery codes, shown once", content_type = "text/html", body = String), (status = 303, description = "Added"), (status = 409, description = "Registered already, or too many"), (status = 422, description = "A bad name or an answer that does not verify: nothing changed")))]
+    pub fn account_passkey_add() {}
+    #[utoipa::path(post, path = "/account/security/passkeys/rename", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, passkey_id, name"), responses((status = 303, description = "Renamed"), (status = 404, description = "No such passkey of the user"), (status = 422, description = "A bad name")))]
+    pub fn account_passkey_rename() {}
+    #[utoipa::path(post, path = "/account/security/passkeys/remove", tag = "hosted-pages", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf_token, passkey_id"), responses((status = 303, description = "Removed (the last second factor takes the recovery codes with it)"), (status = 404, description = "No such passkey of the user")))]
+    pub fn account_passkey_remove() {}
     #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
     pub fn openapi_json() {}
     #[utoipa::path(get, path = "/docs/api", tag = "operations", responses((status = 200, description = "This document, browsable", content_type = "text/html", body = String)))]

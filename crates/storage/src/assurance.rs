@@ -24,7 +24,11 @@ impl AuthMethod {
             Self::Pwd => Factor::Knowledge,
             // A code from the app on the user's phone, or one of the codes
             // printed for them: both are something the user holds.
-            Self::Otp | Self::RecoveryCode => Factor::Possession,
+            // A passkey too: the key on the device (or synced between the
+            // user's devices). Its user verification (a PIN or a
+            // biometric on the authenticator) is not counted as a second
+            // kind: RFC 8176 has no value that says which it was.
+            Self::Otp | Self::RecoveryCode | Self::Hwk | Self::Swk => Factor::Possession,
         }
     }
 }
@@ -113,6 +117,9 @@ impl Assurance {
 /// Declared weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AuthnContextClass {
+    /// §3.4 `unspecified`: what a sign-in without a password and without
+    /// a class of its own (a passkey alone) is asserted as.
+    Unspecified,
     /// §3.4.19: a password over TLS.
     PasswordProtectedTransport,
     /// §3.4.23: a time-synchronised one-time code (TOTP) on top of the
@@ -125,7 +132,8 @@ pub enum AuthnContextClass {
 }
 
 impl AuthnContextClass {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
+        Self::Unspecified,
         Self::PasswordProtectedTransport,
         Self::TimeSyncToken,
         Self::MobileTwoFactorContract,
@@ -134,6 +142,7 @@ impl AuthnContextClass {
 
     pub const fn uri(self) -> &'static str {
         match self {
+            Self::Unspecified => "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified",
             Self::PasswordProtectedTransport => {
                 "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
             }
@@ -152,7 +161,7 @@ impl AuthnContextClass {
     /// The level the class stands for (what a step-up must reach).
     pub const fn level(self) -> Assurance {
         match self {
-            Self::PasswordProtectedTransport => Assurance::SingleFactor,
+            Self::Unspecified | Self::PasswordProtectedTransport => Assurance::SingleFactor,
             Self::TimeSyncToken | Self::MobileTwoFactorContract | Self::RefedsMfa => {
                 Assurance::MultiFactor
             }
@@ -165,6 +174,7 @@ impl AuthnContextClass {
     pub fn satisfied_by(self, methods: &[AuthMethod]) -> bool {
         let has = |m| methods.contains(&m);
         match self {
+            Self::Unspecified => !methods.is_empty(),
             Self::PasswordProtectedTransport => has(AuthMethod::Pwd),
             Self::TimeSyncToken | Self::MobileTwoFactorContract => {
                 has(AuthMethod::Pwd) && has(AuthMethod::Otp)
@@ -175,13 +185,16 @@ impl AuthnContextClass {
 
     /// The class asserted when the SP asked for none: the most specific
     /// true one. The password and a TOTP code is `TimeSyncToken`; the
-    /// password alone, or with a recovery code (which no Authn Context
-    /// class describes better), `PasswordProtectedTransport`.
+    /// password alone, or with a recovery code or a passkey (which no
+    /// Authn Context class describes better), `PasswordProtectedTransport`;
+    /// a passkey alone, `unspecified`.
     pub fn default_for(methods: &[AuthMethod]) -> Self {
         if Self::TimeSyncToken.satisfied_by(methods) {
             Self::TimeSyncToken
-        } else {
+        } else if Self::PasswordProtectedTransport.satisfied_by(methods) {
             Self::PasswordProtectedTransport
+        } else {
+            Self::Unspecified
         }
     }
 }
@@ -189,7 +202,7 @@ impl AuthnContextClass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use AuthMethod::{Otp, Pwd, RecoveryCode};
+    use AuthMethod::{Hwk, Otp, Pwd, RecoveryCode, Swk};
 
     #[test]
     fn levels_come_from_the_kinds_of_factor() {
@@ -204,6 +217,13 @@ mod tests {
             Assurance::of(&[Otp, RecoveryCode]),
             Some(Assurance::SingleFactor),
             "two things held are one kind of factor"
+        );
+        assert_eq!(Assurance::of(&[Pwd, Hwk]), Some(Assurance::MultiFactor));
+        assert_eq!(Assurance::of(&[Swk]), Some(Assurance::SingleFactor));
+        assert_eq!(
+            Assurance::of(&[Swk, Otp]),
+            Some(Assurance::SingleFactor),
+            "a passkey and a code are both something held"
         );
         assert!(Assurance::SingleFactor < Assurance::MultiFactor);
         for level in Assurance::ALL {
@@ -241,6 +261,12 @@ mod tests {
         assert_eq!(
             AuthnContextClass::default_for(&[Pwd, RecoveryCode]),
             AuthnContextClass::PasswordProtectedTransport
+        );
+        assert!(AuthnContextClass::RefedsMfa.satisfied_by(&[Pwd, Hwk]));
+        assert!(!AuthnContextClass::PasswordProtectedTransport.satisfied_by(&[Swk]));
+        assert_eq!(
+            AuthnContextClass::default_for(&[Swk]),
+            AuthnContextClass::Unspecified
         );
     }
 }

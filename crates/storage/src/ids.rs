@@ -20,6 +20,7 @@ pub const SAML_KEY: &str = "samlkey";
 pub const RESOURCE: &str = "res";
 pub const FACTOR: &str = "mfa";
 pub const RECOVERY_CODE: &str = "rc";
+pub const PASSKEY: &str = "passkey";
 
 static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
 

@@ -31,6 +31,7 @@ pub mod key_lifecycle;
 pub mod metrics;
 pub mod mfa;
 pub mod page;
+pub mod passkeys;
 pub mod pushed_requests;
 pub mod rate_limit;
 pub mod refresh_tokens;

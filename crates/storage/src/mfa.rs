@@ -17,6 +17,7 @@
 use crate::db::DbConnection;
 use crate::error::StorageError;
 use crate::ids;
+use crate::passkeys::PasskeyRow;
 use crate::schema::{recovery_codes, user_factors};
 use crate::sealed::{self, SealError, SealKey};
 use crate::secrets;
@@ -38,7 +39,8 @@ const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RECOVERY_SYMBOLS: usize = 16;
 
 crate::text_enum! {
-    /// A kind of second factor (passkeys will join).
+    /// A kind of second factor stored in `user_factors` (passkeys have a
+    /// table of their own, [`crate::passkeys`]).
     pub enum FactorKind as "factor kind" {
         Totp = "totp",
     }
@@ -243,7 +245,7 @@ pub fn check_code(
 /// # Errors
 /// Backend failures.
 pub fn has_factor(conn: &mut DbConnection, env: &str, user_id: &str) -> Result<bool, StorageError> {
-    Ok(!list(conn, env, user_id)?.is_empty())
+    Ok(!list(conn, env, user_id)?.is_empty() || crate::passkeys::any(conn, env, user_id)?)
 }
 
 /// A user's confirmed factor of `kind`, if any.
@@ -401,6 +403,29 @@ pub fn confirm(
     })
 }
 
+/// Gives a user `code_hashes` as their recovery codes when they have no
+/// unused one (a first passkey: it is a second factor, and losing it must
+/// not lock the user out); `false`, nothing changed, when they have some.
+///
+/// # Errors
+/// Backend failures.
+pub fn recovery_codes_if_none(
+    conn: &mut DbConnection,
+    env: &str,
+    user_id: &str,
+    code_hashes: &[String],
+    now: NaiveDateTime,
+) -> Result<bool, StorageError> {
+    conn.transaction(|conn| {
+        crate::db::begin_write(conn)?;
+        if recovery_codes_left(conn, env, user_id)? > 0 {
+            return Ok(false);
+        }
+        replace_recovery_codes(conn, env, user_id, code_hashes, now)?;
+        Ok(true)
+    })
+}
+
 /// Accepts the code of `step` for a confirmed factor: `true` once, when
 /// `step` is later than every step accepted before (RFC 6238 §5.2), in one
 /// conditional update; `false` for a replayed (or older) code.
@@ -431,8 +456,9 @@ pub fn accept_step(
     Ok(updated == 1)
 }
 
-/// Removes one factor of a user; the last one takes the recovery codes with
-/// it (they recover a second factor, and there is none left).
+/// Removes one factor of a user; the last one (passkeys count) takes the
+/// recovery codes with it (they recover a second factor, and there is none
+/// left).
 ///
 /// # Errors
 /// `NotFound` when the user has no such confirmed factor.
@@ -453,15 +479,15 @@ pub fn remove(
             .optional()?
             .ok_or(StorageError::NotFound)?;
         diesel::delete(user_factors::table.find(&row.id)).execute(conn)?;
-        if list(conn, env, user_id)?.is_empty() {
+        if !has_factor(conn, env, user_id)? {
             delete_recovery_codes(conn, env, user_id)?;
         }
         Ok(row)
     })
 }
 
-/// Removes every factor (pending ones too) and recovery code of a user (the
-/// help-desk reset); returns the factors removed.
+/// Removes every factor (pending ones too), passkey and recovery code of a
+/// user (the help-desk reset); returns the factors and passkeys removed.
 ///
 /// # Errors
 /// `NotFound` for an unknown user; backend failures.
@@ -469,7 +495,7 @@ pub fn reset(
     conn: &mut DbConnection,
     env: &str,
     user_id: &str,
-) -> Result<Vec<FactorRow>, StorageError> {
+) -> Result<(Vec<FactorRow>, Vec<PasskeyRow>), StorageError> {
     conn.transaction(|conn| {
         crate::users::get(conn, env, user_id)?;
         let rows: Vec<FactorRow> = user_factors::table
@@ -483,8 +509,9 @@ pub fn reset(
                 .filter(user_factors::user_id.eq(user_id)),
         )
         .execute(conn)?;
+        let passkeys = crate::passkeys::remove_all(conn, env, user_id)?;
         delete_recovery_codes(conn, env, user_id)?;
-        Ok(rows)
+        Ok((rows, passkeys))
     })
 }
 
@@ -582,7 +609,7 @@ pub fn recovery_codes_left(
         .get_result(conn)?)
 }
 
-fn delete_recovery_codes(
+pub(crate) fn delete_recovery_codes(
     conn: &mut DbConnection,
     env: &str,
     user_id: &str,

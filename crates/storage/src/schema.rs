@@ -279,6 +279,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        environment_id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        passkey -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     device_grants (device_code_hash) {
         device_code_hash -> Text,
         user_code_hash -> Text,

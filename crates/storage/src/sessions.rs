@@ -49,6 +49,14 @@ crate::text_enum! {
         /// is `otp` too (a one-time code), but it is stored apart so that
         /// SAML does not claim a time-synchronised token for it.
         RecoveryCode = "recovery_code",
+        /// A passkey (WebAuthn) bound to one device (not backup eligible,
+        /// WebAuthn Level 3 §6.1.3): RFC 8176 `hwk`, a hardware-secured
+        /// key as far as the credential's flags tell (no attestation is
+        /// asked for, so this is the authenticator's word).
+        Hwk = "hwk",
+        /// A synced passkey (backup eligible): RFC 8176 `swk`, its key is
+        /// copied between devices by software.
+        Swk = "swk",
     }
 }
 
@@ -58,6 +66,8 @@ impl AuthMethod {
         match self {
             Self::Pwd => "pwd",
             Self::Otp | Self::RecoveryCode => "otp",
+            Self::Hwk => "hwk",
+            Self::Swk => "swk",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod interaction;
 pub mod login_session;
 pub mod pages;
+mod passkey;
 mod routes;
 pub mod step_up;
 

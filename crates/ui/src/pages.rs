@@ -6,10 +6,13 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
 
-/// No scripts at all, styles only from our own stylesheet, never framed.
+/// Scripts and styles only from our own origin (the passkey script,
+/// `/static/passkeys.js`, which also fetches ceremony options from us; no
+/// inline script), never framed.
 /// `form-action` is left out on purpose: browsers apply it to the redirects
 /// that follow a form post, and consent ends in a redirect to the app.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                       style-src 'self'; img-src 'self' data:; \
                        frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Template)]
@@ -20,6 +23,8 @@ pub struct LoginPage {
     pub error: Option<String>,
     pub csrf: String,
     pub interaction: String,
+    /// Whether to offer passkeys (the environment's issuer is a domain).
+    pub passkeys: bool,
 }
 
 /// The second step of sign-in: a TOTP or recovery code.
@@ -31,6 +36,8 @@ pub struct SecondFactorPage {
     pub csrf: String,
     /// The token of the sign-in waiting for this step.
     pub token: String,
+    /// Whether passkeys can be offered here (the issuer is a domain).
+    pub passkey: bool,
 }
 
 /// `/account/security`: the signed-in user's second factors.
@@ -41,8 +48,21 @@ pub struct AccountSecurityPage {
     /// When the authenticator app was added, and last used (RFC 3339).
     pub totp: Option<(String, Option<String>)>,
     pub recovery_codes_left: i64,
+    /// The user's passkeys, oldest first.
+    pub passkeys: Vec<PasskeyLine>,
+    /// Whether passkeys can be added here (the issuer is a domain).
+    pub passkeys_on: bool,
     pub error: Option<String>,
     pub csrf: String,
+}
+
+/// One passkey on the account page.
+pub struct PasskeyLine {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339.
+    pub added: String,
+    pub last_used: Option<String>,
 }
 
 /// Adding an authenticator app: the QR code, the key to type, a first code.

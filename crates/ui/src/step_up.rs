@@ -37,7 +37,18 @@ pub async fn check(
         return Ok(StepUp::Met);
     }
     // Every level above single-factor is reached by adding the second
-    // factor: a user who has one can be asked for it.
+    // factor: a user who has one can be asked for it. A session that holds
+    // one already (a passkey sign-in) lacks the password instead, which
+    // this step does not ask for: asking for another thing held would
+    // never raise the level.
+    let holds = login
+        .session
+        .amr
+        .iter()
+        .any(|m| m.factor() == trusec_storage::assurance::Factor::Possession);
+    if holds {
+        return Ok(StepUp::Unreachable);
+    }
     let (env, user) = (login.user.environment_id.clone(), login.user.id.clone());
     let has_factor = state
         .core

@@ -36,6 +36,7 @@ mod oauth_tokens;
 mod oidc_client;
 mod ops;
 mod par;
+mod passkeys;
 mod password_load;
 mod rate_limit;
 mod restart;

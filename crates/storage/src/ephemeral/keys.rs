@@ -44,6 +44,9 @@ pub enum KeyKind {
     SamlLogout,
     SecondFactor,
     SecondFactorAttempt,
+    PasskeyRegistration,
+    PasskeySignIn,
+    PasskeySecondFactor,
     ConsoleSignIn,
     ConsoleSession,
 }
@@ -73,6 +76,8 @@ impl KeyKind {
             | Self::LogoutIntent
             | Self::SamlSloChain
             | Self::ConsoleSignIn
+            // A passkey sign-in started from the login page.
+            | Self::PasskeySignIn
             // A DPoP nonce is handed to anyone who sends a proof.
             | Self::DpopNonce => WhenFull::Refuse,
             // Refusing these would let a request through that must not
@@ -107,6 +112,9 @@ impl KeyKind {
             // Made only after the right password.
             | Self::SecondFactor
             | Self::SecondFactorAttempt
+            | Self::PasskeySecondFactor
+            // A passkey being added by a signed-in user.
+            | Self::PasskeyRegistration
             // An administrator's console session, after their sign-in.
             | Self::ConsoleSession => WhenFull::Store,
         }
@@ -263,6 +271,33 @@ impl StoreKey {
         Self::of(
             KeyKind::SecondFactorAttempt,
             format!("second-factor-attempt:{token_hash}:{n}"),
+        )
+    }
+
+    /// A passkey registration in progress (`webauthn-rs` ceremony state, by
+    /// the hash of the token the account page's script carries), taken once.
+    pub fn passkey_registration(token_hash: &str) -> Self {
+        Self::of(
+            KeyKind::PasskeyRegistration,
+            format!("passkey-registration:{token_hash}"),
+        )
+    }
+
+    /// A passkey sign-in from the login page in progress (discoverable:
+    /// the authenticator names the account), taken once.
+    pub fn passkey_sign_in(token_hash: &str) -> Self {
+        Self::of(
+            KeyKind::PasskeySignIn,
+            format!("passkey-sign-in:{token_hash}"),
+        )
+    }
+
+    /// A passkey asked for at the second-factor step, by the hash of the
+    /// pending sign-in's token, taken once.
+    pub fn passkey_second_factor(token_hash: &str) -> Self {
+        Self::of(
+            KeyKind::PasskeySecondFactor,
+            format!("passkey-second-factor:{token_hash}"),
         )
     }
 

@@ -13,7 +13,7 @@ use crate::cookies;
 use crate::error::PageError;
 use crate::http::client_info;
 use crate::login_session::LoginSession;
-use crate::pages::{self, AccountSecurityPage, RecoveryCodesPage, TotpEnrolPage};
+use crate::pages::{self, AccountSecurityPage, PasskeyLine, RecoveryCodesPage, TotpEnrolPage};
 use crate::routes::login::Attempt;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,6 +38,12 @@ pub struct CodeForm {
 pub struct CsrfForm {
     #[serde(default)]
     csrf_token: String,
+}
+
+impl CsrfForm {
+    pub(super) fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 pub async fn get(req: HttpRequest, state: web::Data<UiState>) -> Result<HttpResponse, PageError> {
@@ -214,7 +220,7 @@ pub async fn remove(
 }
 
 /// The login session of a form post whose CSRF token is right.
-async fn signed_in(
+pub(super) async fn signed_in(
     req: &HttpRequest,
     state: &UiState,
     csrf: &str,
@@ -230,7 +236,7 @@ fn sign_in_first(state: &UiState) -> HttpResponse {
 }
 
 /// The sign-in budgets of this user at this address (as at `/login`).
-fn attempt(req: &HttpRequest, state: &UiState, login: &LoginSession) -> Attempt {
+pub(super) fn attempt(req: &HttpRequest, state: &UiState, login: &LoginSession) -> Attempt {
     Attempt {
         interaction: None,
         environment: state.env.id.clone(),
@@ -247,7 +253,7 @@ async fn reserve(state: &UiState, attempt: &Attempt) -> Result<(), Limited> {
         .await
 }
 
-async fn overview(
+pub(super) async fn overview(
     req: &HttpRequest,
     state: &UiState,
     login: &LoginSession,
@@ -255,13 +261,14 @@ async fn overview(
     error: Option<&str>,
 ) -> Result<HttpResponse, PageError> {
     let (env, user_id) = (login.user.environment_id.clone(), login.user.id.clone());
-    let (totp, left) = state
+    let (totp, left, passkeys) = state
         .core
         .db
         .run(move |conn| {
             Ok((
                 mfa::confirmed(conn, &env, &user_id, FactorKind::Totp)?,
                 mfa::recovery_codes_left(conn, &env, &user_id)?,
+                trusec_storage::passkeys::list(conn, &env, &user_id)?,
             ))
         })
         .await?;
@@ -275,6 +282,16 @@ async fn overview(
             )
         }),
         recovery_codes_left: left,
+        passkeys: passkeys
+            .into_iter()
+            .map(|p| PasskeyLine {
+                id: p.id,
+                name: p.name,
+                added: rfc3339(p.created_at),
+                last_used: p.last_used_at.map(rfc3339),
+            })
+            .collect(),
+        passkeys_on: crate::passkey::available(state),
         error: error.map(str::to_owned),
         csrf,
     };

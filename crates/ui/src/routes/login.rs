@@ -69,6 +69,7 @@ impl Attempt {
             error: Some(error.to_owned()),
             csrf: String::new(),
             interaction: form.interaction.clone(),
+            passkeys: true,
         }
     }
 
@@ -98,15 +99,20 @@ impl Attempt {
     }
 }
 
-fn form_page(
+pub(super) fn form_page(
     req: &HttpRequest,
     state: &UiState,
     status: StatusCode,
     page: LoginPage,
 ) -> HttpResponse {
     let (csrf, cookie) = cookies::csrf(req, state.secure_cookies);
+    let passkeys = page.passkeys && crate::passkey::available(state);
     pages::render(
-        &LoginPage { csrf, ..page },
+        &LoginPage {
+            csrf,
+            passkeys,
+            ..page
+        },
         status,
         cookie.into_iter().collect(),
     )
@@ -141,6 +147,7 @@ pub async fn get(
         error: None,
         csrf: String::new(),
         interaction: interaction.map(|i| i.id).unwrap_or_default(),
+        passkeys: true,
     };
     Ok(form_page(&req, &state, StatusCode::OK, page))
 }
@@ -294,7 +301,11 @@ pub(super) async fn signed_in(
     let event = attempt
         .event(EventType::UserLoginSucceeded, Actor::user(&user.id))
         .user(&user.id)
-        .data(serde_json::json!({"client_id": attempt.client_id(), "session_id": session.id}));
+        .data(serde_json::json!({
+            "client_id": attempt.client_id(),
+            "session_id": session.id,
+            "amr": session.amr_values(),
+        }));
     state.core.audit(event).await?;
     let cookie = cookies::session(state, &token, LIFETIME_SECS);
     match attempt.interaction {

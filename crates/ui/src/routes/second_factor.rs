@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use trusec_storage::audit::{Actor, EventType};
 use trusec_storage::mfa::{self, CodeCheck};
+use trusec_storage::passkeys;
 use trusec_storage::rate_limit::Family;
 use trusec_storage::sessions::{self, AuthMethod};
 use trusec_storage::users::{self, UserRow};
@@ -65,6 +66,47 @@ pub struct FactorForm {
     token: String,
     #[serde(default)]
     code: String,
+    /// A passkey's answer (JSON) instead of a code.
+    #[serde(default)]
+    credential: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasskeyOptionsForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// What was given at this step: a code, or a passkey's answer.
+#[derive(Clone, Copy, Debug)]
+enum Given {
+    Code(CodeCheck),
+    /// The method a verified assertion proves, or `None`: refused.
+    Passkey(Option<AuthMethod>),
+}
+
+impl Given {
+    fn accepted(self) -> Option<AuthMethod> {
+        match self {
+            // The method the session records: a recovery code is no TOTP
+            // code (SAML tells SPs which, `saml::response::authn_context_class`).
+            Self::Code(CodeCheck::Totp) => Some(AuthMethod::Otp),
+            Self::Code(CodeCheck::RecoveryCode { .. }) => Some(AuthMethod::RecoveryCode),
+            Self::Code(CodeCheck::Replayed | CodeCheck::Wrong) => None,
+            Self::Passkey(method) => method,
+        }
+    }
+
+    /// For the audit log.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Code(check) => check.as_str(),
+            Self::Passkey(Some(_)) => "passkey",
+            Self::Passkey(None) => "passkey_refused",
+        }
+    }
 }
 
 /// Whether `user` must give a second factor after the password (and can
@@ -179,17 +221,15 @@ pub async fn post(
         return Err(too_many_codes());
     };
     let user = user(&state, &pending).await?;
-    let check = check(&state, &user, form.code).await?;
-    audit(&state, &attempt, &user, check).await?;
-    // The method the session records: a recovery code is no TOTP code
-    // (SAML tells SPs which, `saml::response::authn_context_class`).
-    let second = match check {
-        CodeCheck::Totp => AuthMethod::Otp,
-        CodeCheck::RecoveryCode { .. } => AuthMethod::RecoveryCode,
-        CodeCheck::Replayed | CodeCheck::Wrong => {
-            let last = attempt_no == ATTEMPTS;
-            return wrong_code(&req, &state, &attempt, form.token, last, check).await;
-        }
+    let given = if form.credential.is_empty() {
+        Given::Code(check(&state, &user, form.code).await?)
+    } else {
+        Given::Passkey(passkey_check(&state, &user, &form.token, &form.credential).await?)
+    };
+    audit(&state, &attempt, &user, given).await?;
+    let Some(second) = given.accepted() else {
+        let last = attempt_no == ATTEMPTS;
+        return wrong_code(&req, &state, &attempt, form.token, last, given).await;
     };
     state.core.refund(Family::Login, &budgets).await;
     forget(&state, &form.token).await?;
@@ -248,18 +288,21 @@ async fn wrong_code(
     attempt: &Attempt,
     token: String,
     last: bool,
-    check: CodeCheck,
+    given: Given,
 ) -> Result<HttpResponse, PageError> {
     if last {
         forget(state, &token).await?;
         return Err(too_many_codes());
     }
     let error = Some(
-        match check {
-            CodeCheck::Replayed => "That code was already used. Wait for the next one.",
-            CodeCheck::Wrong | CodeCheck::Totp | CodeCheck::RecoveryCode { .. } => {
+        match given {
+            Given::Code(CodeCheck::Replayed) => {
+                "That code was already used. Wait for the next one."
+            }
+            Given::Code(CodeCheck::Wrong | CodeCheck::Totp | CodeCheck::RecoveryCode { .. }) => {
                 "That code is not right. Check the time on your phone, or use a recovery code."
             }
+            Given::Passkey(_) => "That passkey was not accepted. Try again, or use a code.",
         }
         .to_owned(),
     );
@@ -287,6 +330,7 @@ fn page(
         error,
         csrf,
         token,
+        passkey: crate::passkey::available(state),
     };
     pages::render(&page, status, cookie.into_iter().collect())
 }
@@ -337,6 +381,79 @@ async fn user(state: &UiState, pending: &Pending) -> Result<UserRow, PageError> 
     }
 }
 
+/// `POST /second-factor/passkey/options`: a challenge for the pending
+/// sign-in's user's passkeys, parked under the pending sign-in's token
+/// (WebAuthn §7.2: the allow list names them, so no other account's
+/// passkey can answer).
+pub async fn passkey_options(
+    req: HttpRequest,
+    state: web::Data<UiState>,
+    form: web::Form<PasskeyOptionsForm>,
+) -> Result<HttpResponse, PageError> {
+    if !cookies::csrf_ok(&req, state.secure_cookies, &form.csrf_token) {
+        return Err(PageError::page_expired());
+    }
+    let Some(pending) = load(&state, &form.token).await? else {
+        return Err(expired());
+    };
+    let rp = crate::passkey::relying_party(&state)?;
+    let (env, user_id) = (pending.environment_id.clone(), pending.user_id.clone());
+    let rows = state
+        .core
+        .db
+        .run(move |conn| passkeys::list(conn, &env, &user_id))
+        .await?;
+    if rows.is_empty() {
+        return Err(PageError::refused(
+            StatusCode::NOT_FOUND,
+            "No passkey",
+            "Your account has no passkey. Use a code instead.",
+        ));
+    }
+    let keys: Vec<_> = rows.into_iter().map(|r| r.passkey.0).collect();
+    let (options, ceremony) = rp
+        .start_passkey_authentication(&keys)
+        .map_err(|e| PageError::internal(&e))?;
+    let key = StoreKey::passkey_second_factor(&secrets::hash_secret(&form.token));
+    crate::passkey::park(&state, &key, &ceremony).await?;
+    Ok(crate::passkey::options(&form.token, &options))
+}
+
+/// A passkey's answer for the pending sign-in's user: the method it
+/// proves, or `None` (no challenge waiting, a malformed answer, another
+/// account's passkey, another origin, a bad signature).
+async fn passkey_check(
+    state: &UiState,
+    user: &UserRow,
+    token: &str,
+    credential: &str,
+) -> Result<Option<AuthMethod>, PageError> {
+    let key = crate::passkey::key_of(token, StoreKey::passkey_second_factor);
+    let ceremony: Option<webauthn_rs::prelude::PasskeyAuthentication> =
+        crate::passkey::take(state, key).await?;
+    let (Some(ceremony), Some(credential)) = (ceremony, crate::passkey::assertion(credential))
+    else {
+        return Ok(None);
+    };
+    let rp = crate::passkey::relying_party(state)?;
+    let Ok(result) = rp.finish_passkey_authentication(&credential, &ceremony) else {
+        return Ok(None);
+    };
+    let (env, raw) = (user.environment_id.clone(), result.cred_id().to_vec());
+    let row = state
+        .core
+        .db
+        .run(move |conn| passkeys::find_by_credential(conn, &env, &raw))
+        .await?
+        .filter(|r| r.user_id == user.id);
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let method = crate::passkey::method(&result);
+    crate::passkey::used(state, row, &result).await?;
+    Ok(Some(method))
+}
+
 /// The code against the user's factors ([`mfa::check_code`]).
 async fn check(state: &UiState, user: &UserRow, code: String) -> Result<CodeCheck, PageError> {
     let (env, user_id) = (user.environment_id.clone(), user.id.clone());
@@ -355,10 +472,10 @@ async fn audit(
     state: &UiState,
     attempt: &Attempt,
     user: &UserRow,
-    check: CodeCheck,
+    given: Given,
 ) -> Result<(), PageError> {
-    let data = serde_json::json!({"client_id": attempt.client_id(), "method": check.as_str()});
-    let event = if check.accepted() {
+    let data = serde_json::json!({"client_id": attempt.client_id(), "method": given.as_str()});
+    let event = if given.accepted().is_some() {
         attempt.event(EventType::UserMfaSucceeded, Actor::user(&user.id))
     } else {
         attempt
@@ -366,15 +483,16 @@ async fn audit(
             .failed()
     };
     state.core.audit(event.user(&user.id).data(data)).await?;
-    match check {
-        CodeCheck::RecoveryCode { left } => {
+    match given {
+        Given::Code(CodeCheck::RecoveryCode { left }) => {
             let used = attempt
                 .event(EventType::UserMfaRecoveryCodeUsed, Actor::user(&user.id))
                 .user(&user.id)
                 .data(serde_json::json!({"remaining": left}));
             Ok(state.core.audit(used).await?)
         }
-        CodeCheck::Totp | CodeCheck::Replayed | CodeCheck::Wrong => Ok(()),
+        Given::Code(CodeCheck::Totp | CodeCheck::Replayed | CodeCheck::Wrong)
+        | Given::Passkey(_) => Ok(()),
     }
 }
 
