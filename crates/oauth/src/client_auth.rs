@@ -254,13 +254,18 @@ async fn by_assertion(
                 .await?
                 .ok_or_else(|| fail("the client's secret predates client_secret_jwt: rotate it"))?;
             crate::client_mac::verify(&row, &a.assertion, secret.expose_secret(), &expect)
+                .map_err(fail)?
         }
         AuthMethod::PrivateKeyJwt
         | AuthMethod::ClientSecretBasic
         | AuthMethod::ClientSecretPost
-        | AuthMethod::None => client_keys::verify(&row, &a.assertion, &expect),
-    }
-    .map_err(fail)?;
+        | AuthMethod::None => match &row.jwks_uri {
+            Some(uri) => {
+                crate::remote_jwks::verify(state, &row, uri, &a.assertion, &expect).await?
+            }
+            None => client_keys::verify(&row, &a.assertion, &expect).map_err(fail)?,
+        },
+    };
     claim_jti(state, &row.id, &verified).await?;
     Ok(AuthenticatedClient {
         row,

@@ -43,6 +43,8 @@ pub struct ClientInput {
     pub application_type: Option<String>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
+    /// What a `jwks_uri` may point at.
+    pub outbound: crate::fetch::OutboundSettings,
 }
 
 /// A field that failed, and why.
@@ -213,6 +215,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.jwks,
         input.jwks_uri,
         input.token_endpoint_auth_signing_alg.as_deref(),
+        input.outbound,
     )?;
     // Fields in the order they are checked: the first wrong one is reported.
     Ok(ValidClient {

@@ -15,11 +15,13 @@ pub mod client_mac;
 pub mod client_metadata;
 pub mod crypto;
 pub mod error;
+pub mod fetch;
 pub mod first_party;
 pub mod form;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod remote_jwks;
 pub mod resources;
 mod routes;
 pub mod scopes;
@@ -83,6 +85,9 @@ pub struct OAuthSettings {
     /// 4 lets the server bound it); a leeway is added.
     pub client_assertion_max_lifetime: Duration,
     pub par: ParSettings,
+    /// The one outbound HTTP client and its cache (`jwks_uri`, client ID
+    /// metadata documents), shared by every environment's state.
+    pub fetcher: fetch::Fetcher,
 }
 
 impl OAuthSettings {
@@ -99,6 +104,7 @@ impl OAuthSettings {
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
             par: ParSettings::default(),
+            fetcher: fetch::Fetcher::default(),
         }
     }
 

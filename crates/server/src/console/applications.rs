@@ -105,6 +105,7 @@ impl RegisterForm {
             require_pushed_authorization_requests: Some(self.require_par.is_some()),
             application_type: None,
             catalog,
+            outbound: trusec_oauth::fetch::OutboundSettings::default(),
         }
     }
 }

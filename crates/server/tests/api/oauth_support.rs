@@ -464,3 +464,17 @@ pub async fn password_login(
         .await
         .unwrap()
 }
+
+/// RFC 7591 registration (`POST /oauth/register`) with the secret key.
+pub(crate) async fn rfc7591_register(app: &TestApp, body: &Value) -> (u16, Value) {
+    status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
