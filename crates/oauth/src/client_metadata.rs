@@ -400,7 +400,10 @@ pub fn is_first_party(client: &trusec_storage::clients::ClientRow) -> bool {
     use trusec_storage::clients::RegisteredBy;
     match client.registered_by {
         RegisteredBy::Console => true,
-        RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Anonymous => false,
+        RegisteredBy::ManagementApi
+        | RegisteredBy::ApiKey
+        | RegisteredBy::Anonymous
+        | RegisteredBy::MetadataDocument => false,
     }
 }
 

@@ -10,6 +10,7 @@
 //! our own handlers; see the project's crate notes).
 
 pub mod client_auth;
+pub mod client_document;
 pub mod client_keys;
 pub mod client_mac;
 pub mod client_metadata;
@@ -88,6 +89,9 @@ pub struct OAuthSettings {
     /// The one outbound HTTP client and its cache (`jwks_uri`, client ID
     /// metadata documents), shared by every environment's state.
     pub fetcher: fetch::Fetcher,
+    /// `client_id`s that are https URLs resolve to the metadata document
+    /// there ([`client_document`]).
+    pub client_id_metadata_documents: bool,
 }
 
 impl OAuthSettings {
@@ -105,6 +109,7 @@ impl OAuthSettings {
             client_assertion_max_lifetime: Duration::from_secs(300),
             par: ParSettings::default(),
             fetcher: fetch::Fetcher::default(),
+            client_id_metadata_documents: true,
         }
     }
 

@@ -112,7 +112,7 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Named, PageErr
 fn trusted_without_hint(client: &ClientRow) -> bool {
     match client.registered_by {
         RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Console => true,
-        RegisteredBy::Anonymous => false,
+        RegisteredBy::Anonymous | RegisteredBy::MetadataDocument => false,
     }
 }
 

@@ -56,7 +56,10 @@ impl Registrant {
     fn is_anonymous(&self) -> bool {
         match self.registered_by {
             RegisteredBy::Anonymous => true,
-            RegisteredBy::ApiKey | RegisteredBy::ManagementApi | RegisteredBy::Console => false,
+            RegisteredBy::ApiKey
+            | RegisteredBy::ManagementApi
+            | RegisteredBy::Console
+            | RegisteredBy::MetadataDocument => false,
         }
     }
 }

@@ -5,6 +5,18 @@
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use trusec_testkit::{Backend, TestApp};
+
+/// An app whose outbound fetches may reach a [`DocServer`] (loopback, http).
+pub(crate) async fn open_app(backend: Backend) -> TestApp {
+    TestApp::builder(backend)
+        .with_settings(|s| {
+            s.outbound.allow_private = true;
+            s.outbound.allow_http = true;
+        })
+        .spawn()
+        .await
+}
 
 /// One path's answer.
 #[derive(Clone)]

@@ -8,7 +8,7 @@
 use crate::client_jwt::{
     CC, ISSUER, Key, claims, make_key, post_assertion, register_service, sign,
 };
-use crate::doc_server::{Doc, DocServer};
+use crate::doc_server::{Doc, DocServer, open_app};
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -35,17 +35,6 @@ async fn register(app: &TestApp, jwks_uri: &str) -> String {
     assert_eq!(c["jwks_uri"], jwks_uri, "{c}");
     assert!(c["jwks"].is_null(), "{c}");
     c["client_id"].as_str().unwrap().to_owned()
-}
-
-/// An app whose outbound fetches may reach the test's loopback server.
-async fn open_app(backend: Backend) -> TestApp {
-    TestApp::builder(backend)
-        .with_settings(|s| {
-            s.outbound.allow_private = true;
-            s.outbound.allow_http = true;
-        })
-        .spawn()
-        .await
 }
 
 async fn token(app: &TestApp, key: &Key, id: &str) -> (u16, Value) {

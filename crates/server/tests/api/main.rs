@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod cli;
+mod client_documents;
 mod client_jwt;
 mod client_limits;
 mod client_secret_jwt;

@@ -306,10 +306,21 @@ pub async fn authorize_code(
     email: &str,
     scope: &str,
 ) -> (String, String) {
+    let (url, verifier) = pkce_authorize_url(app, &client.id, scope);
+    let trip = browse_as(app, browser, &url, email, true).await;
+    let code = query(&trip.callback)
+        .remove("code")
+        .unwrap_or_else(|| panic!("no code in {}", trip.callback));
+    (code, verifier)
+}
+
+/// An authorize URL for `scope` with `state`, `nonce` and PKCE; and the
+/// PKCE verifier.
+pub fn pkce_authorize_url(app: &TestApp, client_id: &str, scope: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         app,
-        &client.id,
+        client_id,
         &[
             ("scope", scope),
             ("state", "s1"),
@@ -318,11 +329,7 @@ pub async fn authorize_code(
             ("code_challenge_method", "S256"),
         ],
     );
-    let trip = browse_as(app, browser, &url, email, true).await;
-    let code = query(&trip.callback)
-        .remove("code")
-        .unwrap_or_else(|| panic!("no code in {}", trip.callback));
-    (code, verifier)
+    (url, verifier)
 }
 
 /// Redeems a code at the token endpoint.

@@ -1,0 +1,224 @@
+//! Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document
+//! -01, the MCP authorization profile; issue 15 item 6): a `client_id` that
+//! is a URL names the document there, fetched from a server the test runs
+//! on loopback (allowed by `TRUSEC_OUTBOUND_ALLOW_PRIVATE` and
+//! `…_ALLOW_HTTP`). The code flow with PKCE at `/oauth/authorize`,
+//! `/oauth/par` and `/oauth/token`; every refusal a page, never a redirect
+//! (RFC 6749 §4.1.2.1).
+
+use crate::doc_server::{Doc, DocServer, open_app};
+use crate::oauth_support::*;
+use crate::par::{pushed, refused_page, signs_in};
+use serde_json::{Value, json};
+use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
+
+on_every_backend!(
+    a_document_client_signs_in_with_pkce,
+    documents_that_may_not_be_used_are_refused,
+);
+
+/// A document as MCP clients publish them, unknown members included.
+fn document(client_id: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "Example MCP client",
+        "client_uri": "https://mcp-client.example",
+        "logo_uri": "https://mcp-client.example/logo.png",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "openid profile email",
+        "software_id": "7d2c0e0a-example",
+        "software_version": "1.4.2",
+        "x-vendor": {"anything": ["goes", 1, true]}
+    })
+}
+
+/// The client `path` on `docs` names, with its document put there.
+fn publish(docs: &DocServer, path: &str, change: impl FnOnce(&mut Value)) -> TestClient {
+    let id = docs.url(path);
+    let mut doc = document(&id);
+    change(&mut doc);
+    docs.put(
+        path,
+        Doc::json(&doc).with_header("cache-control", "max-age=600"),
+    );
+    TestClient { id, secret: None }
+}
+
+async fn a_document_client_signs_in_with_pkce(backend: Backend) {
+    let app = open_app(backend).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let (_, meta) = status_json(app.get(path, "").await).await;
+        assert_eq!(
+            meta["client_id_metadata_document_supported"], true,
+            "{path}"
+        );
+        let methods = meta["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap();
+        assert!(methods.contains(&json!("none")), "{path}");
+    }
+    let docs = DocServer::start();
+    let client = publish(&docs, "/mcp/client.json", |_| {});
+    make_user(&app, "ada@example.com").await;
+    let (start, verifier) = pkce_authorize_url(&app, &client.id, "openid email");
+    let trip = browse(&app, &start, "ada@example.com", true).await;
+    // The user sees who asks: the document's name and the URL's host.
+    assert!(trip.saw_consent);
+    assert!(trip.consent_html.contains("Example MCP client"));
+    assert!(trip.consent_html.contains("<strong>127.0.0.1</strong>"));
+    let code = query(&trip.callback).remove("code").unwrap();
+    let (status, tokens) = redeem(&app, &client, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let (_, id_token) = verify_jwt(&app, tokens["id_token"].as_str().unwrap(), &client.id).await;
+    assert_eq!(id_token["aud"], client.id.as_str());
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/oauth/userinfo", access).await.status(), 200);
+    // Fetched once, then cached; the consent is not remembered (no row).
+    assert_eq!(docs.hits("/mcp/client.json"), 1);
+    let again = browse(&app, &start, "ada@example.com", true).await;
+    assert!(again.saw_consent, "consent is asked every time");
+    assert_eq!(docs.hits("/mcp/client.json"), 1);
+    // Not stored as a registered client.
+    let (_, list) = status_json(app.get("/v1/oauth/clients", &app.secret_key).await).await;
+    assert!(!list.to_string().contains(&client.id), "{list}");
+    // PKCE is required of it, as of any public client; refused on a page.
+    let no_pkce = authorize_url(&app, &client.id, &[("scope", "openid")]);
+    refused_page(&app, &no_pkce, "PKCE").await;
+    // Pushed authorization requests take it too.
+    let (request_uri, verifier) = pushed(&app, &client).await;
+    let code = signs_in(&app, &client, &request_uri).await;
+    let (status, tokens) = redeem(&app, &client, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    mcp_server_tokens(&app, &docs).await;
+}
+
+/// docs/oauth.md's worked example: an MCP server registered as a resource,
+/// a document without `scope`, a token for the server with `resource`.
+async fn mcp_server_tokens(app: &TestApp, docs: &DocServer) {
+    let mcp = "https://mcp.example.com/mcp";
+    let (status, r) = status_json(
+        app.post(
+            "/v1/oauth/resources",
+            &app.secret_key,
+            &json!({"identifier": mcp, "name": "Example MCP server",
+                    "scopes": [{"name": "mcp:tools", "description": "Use the tools of Example MCP"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let client = publish(docs, "/claude-like.json", |d| {
+        d.as_object_mut().unwrap().remove("scope");
+    });
+    let (verifier, challenge) = pkce();
+    let start = authorize_url(
+        app,
+        &client.id,
+        &[
+            ("scope", "mcp:tools"),
+            ("resource", mcp),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let trip = browse(app, &start, "ada@example.com", true).await;
+    assert!(trip.consent_html.contains("Use the tools of Example MCP"));
+    let code = query(&trip.callback).remove("code").unwrap();
+    let (status, tokens) = redeem(app, &client, &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, at) = verify_jwt(app, tokens["access_token"].as_str().unwrap(), mcp).await;
+    assert_eq!(at["client_id"], client.id.as_str());
+    assert_eq!(at["scope"], "mcp:tools");
+}
+
+async fn documents_that_may_not_be_used_are_refused(backend: Backend) {
+    let app = open_app(backend.clone()).await;
+    let docs = DocServer::start();
+    let ok = publish(&docs, "/ok.json", |_| {});
+    let start = |client_id: &str, redirect_uri: &str| {
+        let mut url = url::Url::parse(&app.url("/oauth/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &pkce().1)
+            .append_pair("code_challenge_method", "S256");
+        url.to_string()
+    };
+    // A redirect URI the document does not list: a page, not a redirect.
+    let listed = publish(&docs, "/listed.json", |_| {});
+    refused_page(
+        &app,
+        &start(&listed.id, "https://evil.example/cb"),
+        "redirect URI is not registered",
+    )
+    .await;
+    let mut big = document(&docs.url("/big.json"));
+    big["x-padding"] = json!("a".repeat(6 * 1024));
+    docs.put("/big.json", Doc::json(&big));
+    docs.put("/moved.json", Doc::redirect(&ok.id));
+    let other = publish(&docs, "/other.json", |d| {
+        d["client_id"] = json!("https://mcp-client.example/client.json");
+    });
+    let secret = publish(&docs, "/secret.json", |d| {
+        d["token_endpoint_auth_method"] = json!("client_secret_basic");
+    });
+    let carries = publish(&docs, "/carries.json", |d| {
+        d["client_secret"] = json!("s3cret")
+    });
+    let no_uris = publish(&docs, "/no-uris.json", |d| {
+        d.as_object_mut().unwrap().remove("redirect_uris");
+    });
+    for (id, says) in [
+        (docs.url("/big.json"), "larger than 5120 bytes"),
+        (docs.url("/moved.json"), "redirect"),
+        (docs.url("/missing.json"), "status 404"),
+        (other.id, "its client_id is not the URL"),
+        (secret.id, "none or private_key_jwt"),
+        (carries.id, "client_secret"),
+        (no_uris.id, "redirect_uris are required"),
+        (format!("{}/../ok.json", docs.base), "dot segments"),
+    ] {
+        refused_page(&app, &start(&id, REDIRECT), says).await;
+        // The token endpoint says the same as invalid_client.
+        let client = TestClient {
+            id: id.clone(),
+            secret: None,
+        };
+        let (status, body) = redeem(&app, &client, "code", "verifier").await;
+        assert_eq!(status, 401, "{id}: {body}");
+        assert_eq!(body["error"], "invalid_client", "{id}: {body}");
+    }
+    // The redirect was not followed.
+    assert_eq!(docs.hits("/ok.json"), 0);
+    // A document on a loopback address, where private addresses are not
+    // allowed: never fetched.
+    let strict = TestApp::builder(backend.clone())
+        .with_settings(|s| s.outbound.allow_http = true)
+        .spawn()
+        .await;
+    let url = authorize_url(&strict, &ok.id, &[]);
+    refused_page(&strict, &url, "non-public address").await;
+    assert_eq!(docs.hits("/ok.json"), 0);
+    // Switched off, such a client_id is only an unknown client.
+    let off = TestApp::builder(backend)
+        .with_settings(|s| {
+            s.client_id_metadata_documents = false;
+            s.outbound.allow_private = true;
+            s.outbound.allow_http = true;
+        })
+        .spawn()
+        .await;
+    let (_, meta) = status_json(off.get("/.well-known/oauth-authorization-server", "").await).await;
+    assert_eq!(meta["client_id_metadata_document_supported"], false);
+    refused_page(&off, &authorize_url(&off, &ok.id, &[]), "not registered").await;
+    assert_eq!(docs.hits("/ok.json"), 0);
+}
