@@ -6,14 +6,17 @@
 //! `/oauth/par` and `/oauth/token`; every refusal a page, never a redirect
 //! (RFC 6749 §4.1.2.1).
 
+use crate::client_jwt::{ISSUER, claims, make_key, post_assertion, sign};
 use crate::doc_server::{Doc, DocServer, open_app};
 use crate::oauth_support::*;
 use crate::par::{pushed, refused_page, signs_in};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
 on_every_backend!(
     a_document_client_signs_in_with_pkce,
+    a_document_client_may_sign_with_its_own_key,
     documents_that_may_not_be_used_are_refused,
 );
 
@@ -136,6 +139,38 @@ async fn mcp_server_tokens(app: &TestApp, docs: &DocServer) {
     let (_, at) = verify_jwt(app, tokens["access_token"].as_str().unwrap(), mcp).await;
     assert_eq!(at["client_id"], client.id.as_str());
     assert_eq!(at["scope"], "mcp:tools");
+}
+
+/// §6.2: a document may establish a key instead (`private_key_jwt`), inline
+/// or at a `jwks_uri`; the client then authenticates at the token endpoint
+/// with an assertion whose `iss` is its URL.
+async fn a_document_client_may_sign_with_its_own_key(backend: Backend) {
+    let app = open_app(backend).await;
+    let docs = DocServer::start();
+    let key = make_key(Algorithm::ES256, "doc-key");
+    docs.put("/jwks.json", Doc::json(&json!({"keys": [key.jwk]})));
+    make_user(&app, "ada@example.com").await;
+    let keys_at = docs.url("/jwks.json");
+    for (path, keys) in [
+        ("/inline.json", json!({"jwks": {"keys": [key.jwk]}})),
+        ("/by-uri.json", json!({"jwks_uri": keys_at})),
+    ] {
+        let client = publish(&docs, path, |d| {
+            d["token_endpoint_auth_method"] = json!("private_key_jwt");
+            for (k, v) in keys.as_object().unwrap() {
+                d[k] = v.clone();
+            }
+        });
+        let (code, verifier) =
+            authorize_code(&app, &app.client, &client, "ada@example.com", "openid").await;
+        let form = code_form(&code, &verifier);
+        // Without its assertion it is refused: it registered a key.
+        let (status, body) = token(&app, &client, &form).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        let assertion = sign(&key, &claims(&client.id, json!(ISSUER)));
+        let (status, tokens, _) = post_assertion(&app, "/oauth/token", &assertion, &form).await;
+        assert_eq!(status, 200, "{path}: {tokens}");
+    }
 }
 
 async fn documents_that_may_not_be_used_are_refused(backend: Backend) {

@@ -332,6 +332,16 @@ pub fn pkce_authorize_url(app: &TestApp, client_id: &str, scope: &str) -> (Strin
     (url, verifier)
 }
 
+/// The token request that redeems `code` (at [`REDIRECT`], with PKCE).
+pub fn code_form<'a>(code: &'a str, verifier: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ]
+}
+
 /// Redeems a code at the token endpoint.
 pub async fn redeem(
     app: &TestApp,
@@ -339,17 +349,7 @@ pub async fn redeem(
     code: &str,
     verifier: &str,
 ) -> (u16, Value) {
-    token(
-        app,
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+    token(app, client, &code_form(code, verifier)).await
 }
 
 pub async fn make_user(app: &TestApp, email: &str) -> Value {
