@@ -187,7 +187,7 @@ impl Fetcher {
     /// # Errors
     /// Why it could not be had.
     pub async fn get(&self, url: &str, now: i64, max_bytes: usize) -> Result<Fetched, FetchError> {
-        if let Some(body) = self.cached(url, now) {
+        if let Some(body) = self.cached(url, now, max_bytes) {
             return Ok(Fetched {
                 body,
                 ttl: 0,
@@ -248,11 +248,14 @@ impl Fetcher {
         );
     }
 
-    fn cached(&self, url: &str, now: i64) -> Option<Arc<[u8]>> {
+    /// A fresh cached body within this caller's cap: one URL may be read
+    /// for two purposes (a `jwks_uri` that is also a `client_id`), each
+    /// with its own cap.
+    fn cached(&self, url: &str, now: i64, max_bytes: usize) -> Option<Arc<[u8]>> {
         let cache = lock(&self.inner.cache);
         cache
             .get(url)
-            .filter(|e| e.expires_at > now)
+            .filter(|e| e.expires_at > now && e.body.len() <= max_bytes)
             .map(|e| e.body.clone())
     }
 
@@ -612,6 +615,30 @@ mod tests {
         .resolve(name())
         .await;
         assert!(allowed.is_ok_and(|mut a| a.next().is_some()));
+    }
+
+    #[tokio::test]
+    async fn the_cache_keeps_what_it_is_given_for_its_lifetime_within_the_cap() {
+        let fetcher = Fetcher::default();
+        let url = "https://client.example/doc.json";
+        let doc = Fetched {
+            body: Arc::from(&b"{\"keys\":[]}"[..]),
+            ttl: 60,
+            from_cache: false,
+        };
+        assert!(
+            fetcher.cached(url, 1000, 100).is_none(),
+            "nothing until kept"
+        );
+        fetcher.keep(url, 1000, &doc);
+        let hit = fetcher.get(url, 1059, 100).await.unwrap();
+        assert!(hit.from_cache);
+        assert_eq!(&*hit.body, &*doc.body);
+        assert!(fetcher.cached(url, 1060, 100).is_none(), "expired");
+        assert!(
+            fetcher.cached(url, 1000, 4).is_none(),
+            "over this caller's cap"
+        );
     }
 
     #[test]

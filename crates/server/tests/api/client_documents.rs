@@ -199,6 +199,9 @@ async fn documents_that_may_not_be_used_are_refused(backend: Backend) {
     let mut big = document(&docs.url("/big.json"));
     big["x-padding"] = json!("a".repeat(6 * 1024));
     docs.put("/big.json", Doc::json(&big));
+    let mut streamed = big.clone();
+    streamed["client_id"] = json!(docs.url("/streamed.json"));
+    docs.put("/streamed.json", Doc::streamed_json(&streamed));
     docs.put("/moved.json", Doc::redirect(&ok.id));
     let other = publish(&docs, "/other.json", |d| {
         d["client_id"] = json!("https://mcp-client.example/client.json");
@@ -214,6 +217,7 @@ async fn documents_that_may_not_be_used_are_refused(backend: Backend) {
     });
     for (id, says) in [
         (docs.url("/big.json"), "larger than 5120 bytes"),
+        (docs.url("/streamed.json"), "larger than 5120 bytes"),
         (docs.url("/moved.json"), "redirect"),
         (docs.url("/missing.json"), "status 404"),
         (other.id, "its client_id is not the URL"),

@@ -24,6 +24,9 @@ pub(crate) struct Doc {
     pub(crate) status: u16,
     pub(crate) body: Vec<u8>,
     pub(crate) headers: Vec<(&'static str, String)>,
+    /// Sent in chunks without a Content-Length (so a size cap must count
+    /// as the body arrives).
+    pub(crate) streamed: bool,
 }
 
 impl Doc {
@@ -32,6 +35,15 @@ impl Doc {
             status: 200,
             body: serde_json::to_vec(value).unwrap(),
             headers: vec![("content-type", "application/json".into())],
+            streamed: false,
+        }
+    }
+
+    /// [`Doc::json`] in 1 KiB chunks, without a Content-Length.
+    pub(crate) fn streamed_json(value: &serde_json::Value) -> Self {
+        Self {
+            streamed: true,
+            ..Self::json(value)
         }
     }
 
@@ -40,6 +52,7 @@ impl Doc {
             status: 302,
             body: Vec::new(),
             headers: vec![("location", to.to_owned())],
+            streamed: false,
         }
     }
 
@@ -121,6 +134,14 @@ async fn answer(req: HttpRequest, routes: web::Data<Arc<Mutex<Routes>>>) -> Http
     let mut resp = HttpResponse::build(actix_web::http::StatusCode::from_u16(doc.status).unwrap());
     for (name, value) in doc.headers {
         resp.insert_header((name, value));
+    }
+    if doc.streamed {
+        let chunks: Vec<Result<web::Bytes, std::io::Error>> = doc
+            .body
+            .chunks(1024)
+            .map(|c| Ok(web::Bytes::copy_from_slice(c)))
+            .collect();
+        return resp.streaming(futures_util::stream::iter(chunks));
     }
     resp.body(doc.body)
 }

@@ -187,7 +187,11 @@ async fn too_large_or_redirected_key_sets_are_refused(backend: Backend) {
     // Over the 32 KiB cap (padded with an unknown member).
     let mut big = key.jwk.clone();
     big["x-padding"] = json!("a".repeat(40 * 1024));
-    keys.put("/big.json", Doc::json(&json!({"keys": [big]})));
+    keys.put("/big.json", Doc::json(&json!({"keys": [big.clone()]})));
+    keys.put(
+        "/streamed.json",
+        Doc::streamed_json(&json!({"keys": [big]})),
+    );
     keys.put("/moved.json", Doc::redirect(&keys.url("/jwks.json")));
     keys.put(
         "/private.json",
@@ -199,10 +203,12 @@ async fn too_large_or_redirected_key_sets_are_refused(backend: Backend) {
             status: 200,
             body: b"not json".to_vec(),
             headers: Vec::new(),
+            streamed: false,
         },
     );
     for (path, says) in [
         ("/big.json", "larger than"),
+        ("/streamed.json", "larger than"),
         ("/moved.json", "redirect"),
         ("/private.json", "refused"),
         ("/broken.json", "JSON"),
