@@ -6,7 +6,7 @@
 //! refused when too large or redirected.
 
 use crate::client_jwt::{
-    CC, ISSUER, Key, claims, make_key, post_assertion, register_service, sign,
+    CC, ISSUER, Key, claims, jwt_client, make_key, post_assertion, register_service, sign,
 };
 use crate::doc_server::{Doc, DocServer, open_app};
 use jsonwebtoken::Algorithm;
@@ -17,6 +17,7 @@ on_every_backend!(
     registration_refuses_jwks_uris_it_may_not_fetch,
     keys_at_a_jwks_uri_authenticate_and_rotate,
     too_large_or_redirected_key_sets_are_refused,
+    patch_moves_a_client_between_jwks_and_jwks_uri,
 );
 
 fn client_body(jwks_uri: &str) -> Value {
@@ -228,4 +229,48 @@ async fn too_large_or_redirected_key_sets_are_refused(backend: Backend) {
     let id = register(&app, &keys.url("/broken.json")).await;
     let (status, body) = token(&app, &key, &id).await;
     assert_eq!(status, 200, "{body}");
+}
+
+/// `PATCH /v1/oauth/clients/{id}`: one key source replaces the other (RFC
+/// 7591 §2: never both), and `jwks_uri: null` removes the URL.
+async fn patch_moves_a_client_between_jwks_and_jwks_uri(backend: Backend) {
+    let app = open_app(backend).await;
+    let keys = DocServer::start();
+    let (inline, published) = (
+        make_key(Algorithm::ES256, "inline"),
+        make_key(Algorithm::ES256, "published"),
+    );
+    keys.put("/jwks.json", Doc::json(&json!({"keys": [published.jwk]})));
+    let id = jwt_client(&app, &inline).await;
+    let path = format!("/v1/oauth/clients/{id}");
+    let patch = |body: Value| {
+        let (app, path) = (&app, &path);
+        async move { status_json(app.patch(path, &app.secret_key, &body).await).await }
+    };
+    let (status, c) = patch(json!({"jwks_uri": keys.url("/jwks.json")})).await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["jwks"].is_null(), "{c}");
+    assert_eq!(token(&app, &published, &id).await.0, 200);
+    assert_eq!(token(&app, &inline, &id).await.0, 401);
+    let (status, c) = patch(json!({"jwks": {"keys": [inline.jwk]}})).await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["jwks_uri"].is_null(), "{c}");
+    assert_eq!(token(&app, &inline, &id).await.0, 200);
+    // Both at once, or no keys left: refused.
+    let (status, c) = patch(json!({"jwks": {"keys": [inline.jwk]},
+                                  "jwks_uri": keys.url("/jwks.json")}))
+    .await;
+    assert_eq!(
+        (status, c["error"]["param"].as_str()),
+        (422, Some("jwks_uri")),
+        "{c}"
+    );
+    let (status, c) = patch(json!({"jwks_uri": keys.url("/jwks.json")})).await;
+    assert_eq!(status, 200, "{c}");
+    let (status, c) = patch(json!({"jwks_uri": null})).await;
+    assert_eq!(
+        (status, c["error"]["param"].as_str()),
+        (422, Some("jwks")),
+        "{c}"
+    );
 }

@@ -81,7 +81,11 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "present_value")]
     #[schema(value_type = Option<Object>)]
     jwks: Option<Option<serde_json::Value>>,
-    jwks_uri: Option<String>,
+    /// Replaces the URL of the keys (and drops inline `jwks`); `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    jwks_uri: Option<Option<String>>,
     /// `null` allows any algorithm that fits the key again.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -305,7 +309,10 @@ fn patch_of(
     outbound: trusec_oauth::fetch::OutboundSettings,
 ) -> Result<ClientPatch, ApiError> {
     // One key source replaces the other (RFC 7591 §2: never both).
-    let (keep_jwks, keep_jwks_uri) = (body.jwks_uri.is_none(), !matches!(body.jwks, Some(Some(_))));
+    let (keep_jwks, keep_jwks_uri) = (
+        !matches!(body.jwks_uri, Some(Some(_))),
+        !matches!(body.jwks, Some(Some(_))),
+    );
     let merged = client_metadata::validate(ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
         client_type: Some(existing.client_type),
@@ -345,7 +352,7 @@ fn patch_of(
         jwks_uri: body
             .jwks_uri
             .clone()
-            .or(existing.jwks_uri.filter(|_| keep_jwks_uri)),
+            .unwrap_or_else(|| existing.jwks_uri.filter(|_| keep_jwks_uri)),
         token_endpoint_auth_signing_alg: body
             .token_endpoint_auth_signing_alg
             .clone()
