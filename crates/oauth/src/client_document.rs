@@ -170,6 +170,10 @@ async fn client_of(
     {
         return Err(refused("only the code response type is supported"));
     }
+    let application_type = doc
+        .application_type
+        .clone()
+        .or_else(|| native_by_its_uris(client_type, doc.redirect_uris.as_deref()));
     let env = state.env().id.clone();
     let catalog = crate::resources::Catalog::of(state.core(), &env).await?;
     let input = ClientInput {
@@ -183,7 +187,7 @@ async fn client_of(
         jwks: doc.jwks,
         jwks_uri: doc.jwks_uri,
         token_endpoint_auth_signing_alg: doc.token_endpoint_auth_signing_alg,
-        application_type: doc.application_type,
+        application_type,
         catalog,
         outbound: state.settings.fetcher.settings(),
         ..ClientInput::default()
@@ -194,6 +198,21 @@ async fn client_of(
     Ok(valid
         .into_new(env, None, RegisteredBy::MetadataDocument)
         .into_row(id.to_owned(), now))
+}
+
+/// MCP clients on the user's machine (IDEs, CLIs) publish loopback
+/// redirect URIs (`http://127.0.0.1:PORT/callback`, RFC 8252 §7.3) and
+/// rarely say `application_type`: a public document client whose redirect
+/// URIs are not all https is taken as `native`, whose rules
+/// ([`client_metadata::check_redirect_uri`]) allow exactly those. A
+/// confidential one must say so itself.
+fn native_by_its_uris(client_type: ClientType, uris: Option<&[String]>) -> Option<String> {
+    let public = client_type == ClientType::Public;
+    let not_web = uris
+        .unwrap_or_default()
+        .iter()
+        .any(|u| !u.starts_with("https://"));
+    (public && not_web).then(|| "native".to_owned())
 }
 
 /// `client_name`, or the URL's host (what the user is shown either way).

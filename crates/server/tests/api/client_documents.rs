@@ -100,6 +100,22 @@ async fn a_document_client_signs_in_with_pkce(backend: Backend) {
     let (status, tokens) = redeem(&app, &client, &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     mcp_server_tokens(&app, &docs).await;
+    // An MCP client on the user's machine: a loopback redirect URI, no
+    // application_type (RFC 8252 §7.3 for a public client).
+    let loopback = "http://127.0.0.1:33418/callback";
+    let local = publish(&docs, "/local.json", |d| {
+        d["redirect_uris"] = json!([loopback])
+    });
+    let challenge = pkce().1;
+    let pkce_params = [
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let url = authorize_url_to(&app, &local.id, loopback, &pkce_params);
+    let resp = new_browser().get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "{url}");
+    assert!(location(&resp).contains("/login"));
 }
 
 /// docs/oauth.md's worked example: an MCP server registered as a resource,
@@ -177,16 +193,14 @@ async fn documents_that_may_not_be_used_are_refused(backend: Backend) {
     let app = open_app(backend.clone()).await;
     let docs = DocServer::start();
     let ok = publish(&docs, "/ok.json", |_| {});
+    let challenge = pkce().1;
     let start = |client_id: &str, redirect_uri: &str| {
-        let mut url = url::Url::parse(&app.url("/oauth/authorize")).unwrap();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", "openid")
-            .append_pair("code_challenge", &pkce().1)
-            .append_pair("code_challenge_method", "S256");
-        url.to_string()
+        let pkce_params = [
+            ("scope", "openid"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        authorize_url_to(&app, client_id, redirect_uri, &pkce_params)
     };
     // A redirect URI the document does not list: a page, not a redirect.
     let listed = publish(&docs, "/listed.json", |_| {});

@@ -93,11 +93,21 @@ pub fn query(url: &str) -> HashMap<String, String> {
 
 /// The authorize URL for a client.
 pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    authorize_url_to(app, client_id, REDIRECT, extra)
+}
+
+/// [`authorize_url`] with another redirect URI.
+pub fn authorize_url_to(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = url::Url::parse(&app.url("/oauth/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT);
+        .append_pair("redirect_uri", redirect_uri);
     for (k, v) in extra {
         url.query_pairs_mut().append_pair(k, v);
     }
