@@ -48,6 +48,7 @@ fn tokens(c: &mut Criterion) {
         acr: None,
         env: ids::ENV_LIVE.to_owned(),
         fid: None,
+        cnf: None,
     };
     let mut group = c.benchmark_group("access token");
     group.bench_function("sign ES256", |b| {

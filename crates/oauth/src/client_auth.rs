@@ -45,6 +45,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint's public URL under `issuer` (a client assertion's
+    /// `aud`, a DPoP proof's `htu`).
+    pub fn url(self, issuer: &str) -> String {
+        format!("{issuer}{}", self.path())
+    }
+
     fn path(self) -> &'static str {
         match self {
             Self::Token => "/oauth/token",
@@ -156,7 +162,10 @@ fn presented(req: &HttpRequest, params: &Params) -> Result<Presented, OAuthError
         }
         Authorization::MalformedBasic => Err(malformed()),
         // A bearer or other header is not client authentication here.
-        Authorization::Missing | Authorization::Bearer(_) | Authorization::Other => Ok(Presented {
+        Authorization::Missing
+        | Authorization::Bearer(_)
+        | Authorization::Dpop(_)
+        | Authorization::Other => Ok(Presented {
             client_id: params
                 .get("client_id")
                 .ok_or_else(|| OAuthError::invalid_client("client authentication required"))?
@@ -242,7 +251,7 @@ async fn by_assertion(
         ));
     }
     let settings = &state.settings;
-    let endpoint_url = format!("{}{}", settings.issuer, endpoint.path());
+    let endpoint_url = endpoint.url(&settings.issuer);
     let expect = Expect {
         audiences: [settings.issuer.as_str(), endpoint_url.as_str()],
         now: state.now_secs(),

@@ -26,7 +26,7 @@ pub const MAX_JWKS_LEN: usize = 32 * 1024;
 const MAX_JTI_LEN: usize = 256;
 /// Members of a private or symmetric JWK (RFC 7518 §6.2.2, §6.3.2, §6.4;
 /// RFC 8037 §2): a client registers only what verifies its signatures.
-const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The key metadata of a client, checked against its method: `jwks` or
 /// `jwks_uri` (one, RFC 7591 §2) only (and then required) for
@@ -169,7 +169,7 @@ fn algorithms(registered: Option<AssertionAlg>) -> Vec<AssertionAlg> {
 
 /// The verifier of `alg` for a public key, if the key is one of that
 /// algorithm (RSA keys under 2048 bits are refused, RFC 7518 §3.3).
-fn verifier(alg: AssertionAlg, jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
+pub(crate) fn verifier(alg: AssertionAlg, jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
     let rsa_ok = || {
         jwk.parameter("n")
             .and_then(Value::as_str)

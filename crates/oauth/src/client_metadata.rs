@@ -41,6 +41,8 @@ pub struct ClientInput {
     pub require_pushed_authorization_requests: Option<bool>,
     /// RFC 7591 §2 `web` or `native`; `None`: web.
     pub application_type: Option<String>,
+    /// RFC 9449 §5.2; `None`: false.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
     /// What a `jwks_uri` may point at.
@@ -81,6 +83,7 @@ pub struct ValidClient {
     pub keys: ClientKeys,
     pub require_pushed_authorization_requests: bool,
     pub application_type: ApplicationType,
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl ValidClient {
@@ -112,6 +115,7 @@ impl ValidClient {
             token_endpoint_auth_signing_alg: self.keys.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             application_type: self.application_type,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }
 }
@@ -236,6 +240,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
             .require_pushed_authorization_requests
             .unwrap_or(false),
         application_type: app,
+        dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
     })
 }
 

@@ -82,10 +82,15 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired.
     ExpiredToken,
+    /// RFC 9449 §5 and §7.1: the DPoP proof is missing, invalid, or of
+    /// another key than the token or code is bound to.
+    InvalidDpopProof,
+    /// RFC 9449 §8 and §9: send a proof with the nonce in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -110,6 +115,8 @@ impl ErrorCode {
         Self::AuthorizationPending,
         Self::SlowDown,
         Self::ExpiredToken,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +145,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -173,7 +182,11 @@ impl ErrorCode {
             // RFC 8628 §3.5: token-endpoint errors of RFC 6749 §5.2.
             | Self::AuthorizationPending
             | Self::SlowDown
-            | Self::ExpiredToken => StatusCode::BAD_REQUEST,
+            | Self::ExpiredToken
+            // RFC 9449 §5.1 and §8 at the token endpoint; a resource
+            // answers 401 (§7.1, [`OAuthError::at_dpop_resource`]).
+            | Self::InvalidDpopProof
+            | Self::UseDpopNonce => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -201,6 +214,12 @@ pub struct OAuthError {
     busy: Option<Busy>,
     /// For `server_error`: the id its cause was logged under.
     error_id: Option<String>,
+    /// RFC 9449 §7.1: answered by a resource to a DPoP request: 401 with
+    /// a `DPoP` challenge.
+    dpop_resource: bool,
+    /// RFC 9449 §8.1: the nonce a `use_dpop_nonce` error hands out, in
+    /// `DPoP-Nonce`.
+    dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -213,6 +232,8 @@ impl OAuthError {
             retry_after: None,
             busy: None,
             error_id: None,
+            dpop_resource: false,
+            dpop_nonce: None,
         }
     }
 
@@ -260,6 +281,39 @@ impl OAuthError {
     pub fn insufficient_scope(d: impl Into<String>) -> Self {
         Self::new(ErrorCode::InsufficientScope, d)
     }
+    pub fn invalid_dpop_proof(d: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidDpopProof, d)
+    }
+
+    /// RFC 9449 §8: a proof without (or with an unknown) server nonce;
+    /// `nonce` goes out in `DPoP-Nonce`.
+    pub fn use_dpop_nonce(nonce: String) -> Self {
+        let mut e = Self::new(
+            ErrorCode::UseDpopNonce,
+            "the DPoP proof must carry the nonce in the DPoP-Nonce header",
+        );
+        e.dpop_nonce = Some(nonce);
+        e
+    }
+
+    /// The same error as a resource answers a DPoP request (RFC 9449
+    /// §7.1): 401 for a proof or token refused, with a `DPoP` challenge.
+    #[must_use]
+    pub fn at_dpop_resource(mut self) -> Self {
+        self.dpop_resource = true;
+        self
+    }
+
+    /// Whether this error is answered with a `DPoP` challenge.
+    pub fn is_dpop_challenge(&self) -> bool {
+        self.dpop_resource
+    }
+
+    /// The nonce a `use_dpop_nonce` error hands out.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
+    }
+
     pub fn rate_limited(limited: Limited) -> Self {
         let mut e = Self::new(ErrorCode::TemporarilyUnavailable, "rate limit exceeded");
         e.retry_after = Some(limited);
@@ -292,8 +346,13 @@ impl OAuthError {
     }
 
     pub fn status(&self) -> StatusCode {
+        let dpop_refusal = matches!(
+            self.code,
+            ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce
+        );
         match self.busy {
             Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+            None if self.dpop_resource && dpop_refusal => StatusCode::UNAUTHORIZED,
             None => self.code.status(),
         }
     }
@@ -305,7 +364,10 @@ impl OAuthError {
     }
 
     /// The `WWW-Authenticate` value this error carries, if any.
-    fn challenge(&self) -> Option<String> {
+    pub fn challenge(&self) -> Option<String> {
+        if self.dpop_resource {
+            return Some(self.dpop_challenge());
+        }
         match self.code {
             // RFC 6749 §5.2: the scheme the client tried.
             ErrorCode::InvalidClient => self
@@ -341,8 +403,23 @@ impl OAuthError {
             | ErrorCode::InvalidTarget
             | ErrorCode::AuthorizationPending
             | ErrorCode::SlowDown
-            | ErrorCode::ExpiredToken => None,
+            | ErrorCode::ExpiredToken
+            | ErrorCode::InvalidDpopProof
+            | ErrorCode::UseDpopNonce => None,
         }
+    }
+
+    /// RFC 9449 §7.1: `DPoP` with the error and the accepted algorithms.
+    fn dpop_challenge(&self) -> String {
+        let algs = crate::dpop::ALGS.join(" ");
+        if self.no_credentials {
+            return format!("DPoP algs=\"{algs}\"");
+        }
+        format!(
+            "DPoP error=\"{}\", error_description=\"{}\", algs=\"{algs}\"",
+            self.code,
+            self.description.replace(['"', '\\'], "'")
+        )
     }
 }
 
@@ -399,6 +476,13 @@ impl ResponseError for OAuthError {
         }
         if let Some(busy) = self.busy {
             resp.insert_header((header::RETRY_AFTER, busy.retry_after_secs.to_string()));
+        }
+        if let Some(v) = self
+            .dpop_nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+        {
+            resp.insert_header((crate::dpop::NONCE_HEADER, v));
         }
         resp.json(serde_json::json!({
             "error": self.code.as_str(),

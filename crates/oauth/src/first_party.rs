@@ -63,7 +63,7 @@ pub async fn redeem_code(
         row: client.into(),
         used_basic: false,
     };
-    let tokens = crate::routes::grants::code::exchange(state, &client, &params).await?;
+    let tokens = crate::routes::grants::code::exchange(state, &client, &params, None).await?;
     let access_token = tokens
         .get("access_token")
         .and_then(serde_json::Value::as_str)

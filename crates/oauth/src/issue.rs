@@ -9,6 +9,7 @@
 
 use crate::OAuthState;
 use crate::crypto::Alg;
+use crate::dpop::{Confirmation, Jkt};
 use crate::error::OAuthError;
 use crate::jwt::{self, AccessClaims, IdTokenInput};
 use crate::resources::Audience;
@@ -81,6 +82,10 @@ pub struct Grant<'a> {
     /// The request asked for `openid` (the access token's scope may not
     /// carry it: a resource's token has only that resource's scopes).
     pub with_id_token: bool,
+    /// The DPoP key of the token request's proof (RFC 9449 §5): the access
+    /// token is bound to it (`cnf.jkt`, `token_type: DPoP`), and so is a
+    /// public client's refresh token.
+    pub dpop: Option<&'a Jkt>,
 }
 
 /// The `acr` tokens of a grant carry: the value recorded when it was
@@ -102,13 +107,17 @@ pub struct Tokens {
     pub id_token: Option<String>,
     pub jti: String,
     pub family_id: Option<String>,
+    /// The access token is DPoP-bound (RFC 9449 §5.1: `token_type: DPoP`).
+    #[serde(default)]
+    pub dpop_bound: bool,
 }
 
 impl Tokens {
     pub fn to_json(&self) -> Value {
+        let token_type = if self.dpop_bound { "DPoP" } else { "Bearer" };
         let mut body = json!({
             "access_token": self.access_token,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": self.expires_in,
             "scope": self.scope,
         });
@@ -184,6 +193,7 @@ pub fn mint(
             id_token,
             jti: claims.jti,
             family_id,
+            dpop_bound: claims.cnf.is_some(),
         },
         row,
     ))
@@ -214,6 +224,7 @@ fn access_claims(
         acr: grant.acr.clone(),
         env: grant.client.environment_id.clone(),
         fid: family,
+        cnf: grant.dpop.map(|jkt| Confirmation { jkt: jkt.clone() }),
     }
 }
 
@@ -283,6 +294,12 @@ fn refresh_token(
         resources: Some(trusec_storage::sql_types::Json(grant.resources.clone())),
         amr: Some(trusec_storage::sql_types::Json(grant.amr.clone())),
         acr: grant.acr.clone(),
+        // RFC 9449 §5: a public client's refresh token is bound to the
+        // key; a confidential client's is bound to its authentication.
+        dpop_jkt: grant
+            .dpop
+            .filter(|_| grant.client.is_public())
+            .map(|jkt| jkt.as_str().to_owned()),
     };
     Ok((token, row))
 }

@@ -40,6 +40,10 @@ pub struct AccessClaims {
     /// family revokes the access tokens too (RFC 7009 §2.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fid: Option<String>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to (`cnf.jkt`); a
+    /// resource then accepts it only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::dpop::Confirmation>,
 }
 
 impl AccessClaims {

@@ -15,6 +15,7 @@ pub mod client_keys;
 pub mod client_mac;
 pub mod client_metadata;
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod fetch;
 pub mod first_party;
@@ -92,6 +93,8 @@ pub struct OAuthSettings {
     /// `client_id`s that are https URLs resolve to the metadata document
     /// there ([`client_document`]).
     pub client_id_metadata_documents: bool,
+    /// DPoP (RFC 9449): the proof window and whether nonces are required.
+    pub dpop: dpop::DpopSettings,
 }
 
 impl OAuthSettings {
@@ -110,6 +113,7 @@ impl OAuthSettings {
             par: ParSettings::default(),
             fetcher: fetch::Fetcher::default(),
             client_id_metadata_documents: true,
+            dpop: dpop::DpopSettings::default(),
         }
     }
 

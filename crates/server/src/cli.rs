@@ -262,6 +262,12 @@ pub struct ConfigArgs {
     /// Every client must push its authorization requests to /oauth/par first (RFC 9126 §5) [default: false].
     #[arg(long, env = "TRUSEC_REQUIRE_PAR", global = true)]
     pub require_par: Option<bool>,
+    /// How old a DPoP proof's iat may be (RFC 9449 §11.1): 5s to 5m, e.g. 60s [default: 60s].
+    #[arg(long, env = "TRUSEC_DPOP_PROOF_LIFETIME", global = true)]
+    pub dpop_proof_lifetime: Option<String>,
+    /// Every DPoP proof must carry a nonce this server gave in DPoP-Nonce (RFC 9449 §8, §9) [default: false].
+    #[arg(long, env = "TRUSEC_DPOP_REQUIRE_NONCE", global = true)]
+    pub dpop_require_nonce: Option<bool>,
     /// Delete audit events older than this (once they verify; the chain stays verifiable from the prune point): e.g. 400d, or off [default: off].
     #[arg(long, env = "TRUSEC_AUDIT_RETENTION", global = true)]
     pub audit_retention: Option<String>,

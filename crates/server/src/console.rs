@@ -122,6 +122,7 @@ fn console_client(env_id: &str, redirect: String) -> Result<NewClient, StorageEr
         token_endpoint_auth_method_chosen: true,
         require_pushed_authorization_requests: false,
         application_type: ApplicationType::Web,
+        dpop_bound_access_tokens: false,
     })
 }
 

@@ -41,6 +41,14 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unauthenticated(String),
+    /// A DPoP request refused (RFC 9449 §7.1): 401 with its `DPoP`
+    /// challenge, and a nonce to use when one is required (§9).
+    #[error("{message}")]
+    DpopRefused {
+        message: String,
+        challenge: String,
+        nonce: Option<String>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{message}")]
@@ -111,7 +119,7 @@ impl ApiError {
             | Self::MethodNotAllowed
             | Self::PayloadTooLarge { .. }
             | Self::UnsupportedMediaType { .. } => "invalid_request",
-            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Unauthenticated(_) | Self::DpopRefused { .. } => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "conflict",
@@ -190,7 +198,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_) | Self::DpopRefused { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -220,6 +228,16 @@ impl ResponseError for ApiError {
                 // RFC 6750 §3: a 401 names the scheme to use.
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::DpopRefused {
+                challenge, nonce, ..
+            } => {
+                if let Ok(v) = HeaderValue::from_str(challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, v));
+                }
+                if let Some(v) = nonce.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                    response.insert_header((trusec_oauth::dpop::NONCE_HEADER, v));
+                }
             }
             Self::RateLimited(limited) => {
                 response

@@ -13,7 +13,7 @@ use trusec_storage::authn::KeyRefusal;
 use trusec_storage::ids::TypedId;
 use trusec_storage::rate_limit::{Family, Subject};
 use trusec_storage::{PageRequest, ids};
-use trusec_ui::http::{Authorization, client_info};
+use trusec_ui::http::{Authorization, TokenScheme, client_info};
 
 /// A JSON body, parsed so that every error names the offending field.
 #[derive(Debug)]
@@ -184,8 +184,18 @@ impl From<KeyRefusal> for ApiError {
 /// # Errors
 /// `Unauthenticated` when there is none.
 pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    presented(req).map(|(_, token)| token)
+}
+
+/// The credential of the request and how it came: `Bearer` (an API key or
+/// an access token) or `DPoP` (a DPoP-bound access token, RFC 9449 §7.1).
+///
+/// # Errors
+/// `Unauthenticated` when there is none.
+pub fn presented(req: &HttpRequest) -> Result<(TokenScheme, String), ApiError> {
     match Authorization::of(req) {
-        Authorization::Bearer(token) => Ok(token),
+        Authorization::Bearer(token) => Ok((TokenScheme::Bearer, token)),
+        Authorization::Dpop(token) => Ok((TokenScheme::Dpop, token)),
         Authorization::Missing => Err(ApiError::Unauthenticated(
             "missing Authorization: Bearer <API key>".into(),
         )),
@@ -203,9 +213,9 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     // from one address is refused without touching the database.
     let client = client_info(req);
     state.core.limit_ip(Family::Management, &client).await?;
-    let token = bearer(req)?;
-    if KeyType::from_key(&token).is_none() {
-        return authenticate_access_token(&state, req, &token, client).await;
+    let (scheme, token) = presented(req)?;
+    if scheme == TokenScheme::Dpop || KeyType::from_key(&token).is_none() {
+        return authenticate_access_token(&state, req, (scheme, &token), client).await;
     }
     let key = state.core.authenticate_api_key(&token, &client).await?;
     if key.key_type == KeyType::Public {
@@ -282,11 +292,11 @@ fn required_scope(req: &HttpRequest) -> Result<String, ApiError> {
 async fn authenticate_access_token(
     state: &AppState,
     req: &HttpRequest,
-    token: &str,
+    presented: (TokenScheme, &str),
     client: ClientInfo,
 ) -> Result<Caller, ApiError> {
     let claims = state
-        .verify_bearer(token)
+        .verify_access_token(req, presented)
         .await
         .map_err(|e| token_refused(&e, "invalid API key or access token".into()))?;
     let needed = required_scope(req)?;
@@ -493,11 +503,20 @@ impl Caller {
 /// `error_id` it was already logged under (not logged again); anything
 /// else is `Unauthenticated` with `message`.
 pub fn token_refused(e: &trusec_oauth::OAuthError, message: String) -> ApiError {
-    match e.error_id() {
-        Some(error_id) => ApiError::Internal {
+    match (
+        e.error_id(),
+        e.challenge().filter(|_| e.is_dpop_challenge()),
+    ) {
+        (Some(error_id), _) => ApiError::Internal {
             error_id: error_id.to_owned(),
         },
-        None => ApiError::Unauthenticated(message),
+        // RFC 9449 §7.1: a DPoP refusal says why, in the DPoP challenge.
+        (None, Some(challenge)) => ApiError::DpopRefused {
+            message: e.description.clone(),
+            challenge,
+            nonce: e.dpop_nonce().map(str::to_owned),
+        },
+        (None, None) => ApiError::Unauthenticated(message),
     }
 }
 

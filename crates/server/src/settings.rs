@@ -86,6 +86,9 @@ pub struct Settings {
     /// Pushed authorization requests (RFC 9126): `TRUSEC_PAR_LIFETIME`,
     /// `TRUSEC_REQUIRE_PAR`.
     pub par: trusec_oauth::ParSettings,
+    /// DPoP (RFC 9449): `TRUSEC_DPOP_PROOF_LIFETIME`,
+    /// `TRUSEC_DPOP_REQUIRE_NONCE`.
+    pub dpop: trusec_oauth::dpop::DpopSettings,
     /// How long audit events are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
     pub workers: usize,
@@ -121,6 +124,8 @@ pub struct FileConfig {
     pub device_code_lifetime: Option<String>,
     pub par_lifetime: Option<String>,
     pub require_par: Option<bool>,
+    pub dpop_proof_lifetime: Option<String>,
+    pub dpop_require_nonce: Option<bool>,
     pub audit_retention: Option<String>,
     pub workers: Option<usize>,
     pub password_hash_threads: Option<usize>,
@@ -243,6 +248,7 @@ impl Settings {
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
             device_code_lifetime: device_code_lifetime(&args, &file)?,
             par: par(&args, &file)?,
+            dpop: dpop(&args, &file)?,
             audit_retention: audit_retention(&args, &file)?,
             workers: in_range(
                 "TRUSEC_WORKERS",
@@ -290,6 +296,7 @@ impl Settings {
             refresh_token_family_lifetime: trusec_oauth::DEFAULT_REFRESH_FAMILY_LIFETIME,
             device_code_lifetime: trusec_oauth::DEFAULT_DEVICE_CODE_TTL,
             par: trusec_oauth::ParSettings::default(),
+            dpop: trusec_oauth::dpop::DpopSettings::default(),
             audit_retention: None,
             workers: 1,
             password_hashing: trusec_storage::hashing::PasswordHashing {
@@ -525,6 +532,30 @@ fn par(args: &ConfigArgs, file: &FileConfig) -> Result<trusec_oauth::ParSettings
     })
 }
 
+/// RFC 9449 §11.1: a proof is accepted only for a short time after its
+/// `iat` — 5 s at least for a slow network, 5 minutes at most.
+fn dpop(
+    args: &ConfigArgs,
+    file: &FileConfig,
+) -> Result<trusec_oauth::dpop::DpopSettings, ConfigError> {
+    let defaults = trusec_oauth::dpop::DpopSettings::default();
+    Ok(trusec_oauth::dpop::DpopSettings {
+        proof_lifetime: bounded_duration(
+            "TRUSEC_DPOP_PROOF_LIFETIME",
+            args.dpop_proof_lifetime
+                .clone()
+                .or(file.dpop_proof_lifetime.clone()),
+            defaults.proof_lifetime,
+            (Duration::from_secs(5), Duration::from_secs(300)),
+            "5s and 5m",
+        )?,
+        require_nonce: args
+            .dpop_require_nonce
+            .or(file.dpop_require_nonce)
+            .unwrap_or(defaults.require_nonce),
+    })
+}
+
 /// A duration setting within `(min, max)` (`range` in words), `default`
 /// when unset.
 fn bounded_duration(
@@ -679,7 +710,7 @@ mod tests {
     #[test]
     fn bad_settings_name_the_setting() {
         type Case = (fn(&mut ConfigArgs), &'static str);
-        let cases: [Case; 15] = [
+        let cases: [Case; 16] = [
             (|a| a.bind = Some("nowhere".into()), "TRUSEC_BIND"),
             (
                 |a| a.redis_key_prefix = Some("a b*".into()),
@@ -722,6 +753,10 @@ mod tests {
             (
                 |a| a.par_lifetime = Some("1h".into()),
                 "TRUSEC_PAR_LIFETIME",
+            ),
+            (
+                |a| a.dpop_proof_lifetime = Some("1h".into()),
+                "TRUSEC_DPOP_PROOF_LIFETIME",
             ),
             (
                 |a| a.audit_retention = Some("a year".into()),
@@ -792,6 +827,8 @@ mod tests {
             device_code_lifetime: Some(String::new()),
             par_lifetime: Some(String::new()),
             require_par: Some(false),
+            dpop_proof_lifetime: Some(String::new()),
+            dpop_require_nonce: Some(false),
             audit_retention: Some(String::new()),
             workers: Some(1),
             password_hash_threads: Some(1),

@@ -206,6 +206,7 @@ async fn build_state(
     oauth_settings.refresh_family_lifetime = settings.refresh_token_family_lifetime;
     oauth_settings.device_code_ttl = settings.device_code_lifetime;
     oauth_settings.par = settings.par;
+    oauth_settings.dpop = settings.dpop;
     oauth_settings.client_id_metadata_documents = settings.client_id_metadata_documents;
     // One outbound client and cache for the process, shared by every
     // environment (each state clones the handle).

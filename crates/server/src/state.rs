@@ -76,4 +76,31 @@ impl AppState {
         }
         Ok(claims)
     }
+
+    /// [`Self::verify_bearer`] for a token presented to `/v1`, then how it
+    /// was presented (RFC 9449 §7): a DPoP-bound token only as `DPoP` with
+    /// a proof for this request, whose `htu` is the public URL of the path
+    /// (under the live issuer, where `/v1` is served).
+    ///
+    /// # Errors
+    /// `invalid_token`, `invalid_dpop_proof` or `use_dpop_nonce`.
+    pub async fn verify_access_token(
+        &self,
+        req: &actix_web::HttpRequest,
+        (scheme, token): (trusec_ui::http::TokenScheme, &str),
+    ) -> Result<trusec_oauth::jwt::AccessClaims, trusec_oauth::OAuthError> {
+        let challenged = |e: trusec_oauth::OAuthError| match scheme {
+            trusec_ui::http::TokenScheme::Dpop => e.at_dpop_resource(),
+            trusec_ui::http::TokenScheme::Bearer => e,
+        };
+        let claims = self.verify_bearer(token).await.map_err(challenged)?;
+        let oauth = self.oauth_for_token(token).ok_or_else(|| {
+            challenged(trusec_oauth::OAuthError::invalid_token(
+                "the token is not a valid access token of this server",
+            ))
+        })?;
+        let url = format!("{}{}", self.settings.issuer, req.path());
+        trusec_oauth::dpop::check_presented(oauth, req, &url, (scheme, token), &claims).await?;
+        Ok(claims)
+    }
 }

@@ -40,6 +40,7 @@ fn confidential() -> NewClient {
         token_endpoint_auth_signing_alg: None,
         require_pushed_authorization_requests: false,
         application_type: ApplicationType::Web,
+        dpop_bound_access_tokens: false,
         token_endpoint_auth_method_chosen: false,
     }
 }

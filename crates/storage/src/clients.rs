@@ -176,6 +176,10 @@ pub struct ClientRow {
     /// RFC 7591 §2: `web` or `native`.
     #[serde(default)]
     pub application_type: ApplicationType,
+    /// RFC 9449 §5.2: every token request of the client must carry a DPoP
+    /// proof, so its access tokens are always sender-constrained.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A client as the API shows it (never the secret or its hash).
@@ -207,6 +211,8 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// `web` or `native` (RFC 7591 §2).
     pub application_type: String,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -280,6 +286,7 @@ impl ClientRow {
                 .map(|a| a.as_str().to_owned()),
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             application_type: self.application_type.as_str().to_owned(),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -309,6 +316,7 @@ pub struct NewClient {
     pub token_endpoint_auth_signing_alg: Option<AssertionAlg>,
     pub require_pushed_authorization_requests: bool,
     pub application_type: ApplicationType,
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl NewClient {
@@ -338,6 +346,7 @@ impl NewClient {
             token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             application_type: self.application_type,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }
 }
@@ -382,6 +391,7 @@ pub struct ClientPatch {
     pub keys: Option<ClientKeys>,
     pub require_pushed_authorization_requests: Option<bool>,
     pub application_type: Option<ApplicationType>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Where a client's assertion keys come from, and the algorithm it uses.
@@ -411,6 +421,7 @@ struct ClientChanges {
     token_endpoint_auth_signing_alg: Option<Option<AssertionAlg>>,
     require_pushed_authorization_requests: Option<bool>,
     application_type: Option<ApplicationType>,
+    dpop_bound_access_tokens: Option<bool>,
     /// Cleared when the method becomes one that is not `client_secret_jwt`.
     secret_sealed: Option<Option<String>>,
     updated_at: NaiveDateTime,
@@ -552,6 +563,7 @@ pub fn update(
             .map(|k| k.token_endpoint_auth_signing_alg),
         require_pushed_authorization_requests: patch.require_pushed_authorization_requests,
         application_type: patch.application_type,
+        dpop_bound_access_tokens: patch.dpop_bound_access_tokens,
         // Never kept for another method (a secret sealed for a client that
         // switches to client_secret_jwt comes with its next rotation).
         secret_sealed: patch

@@ -55,6 +55,10 @@ pub struct RefreshRow {
     /// ours, OIDC Core §5.5.1.1); `None`: derived from `amr`
     /// ([`crate::assurance::Assurance::of_amr`]).
     pub acr: Option<String>,
+    /// RFC 9449 §5: the JWK thumbprint (RFC 7638) of the DPoP key a public
+    /// client's token is bound to; a refresh must prove that key again.
+    /// `None`: not bound (and every row of earlier releases).
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a family keeps through every rotation.

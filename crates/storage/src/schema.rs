@@ -114,6 +114,7 @@ diesel::table! {
         require_pushed_authorization_requests -> Bool,
         secret_sealed -> Nullable<Text>,
         application_type -> Text,
+        dpop_bound_access_tokens -> Bool,
     }
 }
 
@@ -179,6 +180,7 @@ diesel::table! {
         resources -> Nullable<Text>,
         amr -> Nullable<Text>,
         acr -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

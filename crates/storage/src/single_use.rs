@@ -21,6 +21,9 @@ crate::text_enum! {
         /// The `jti` of a client assertion (RFC 7523 §3 point 7: used once
         /// until it expires), by the SHA-256 of client id and `jti`.
         ClientAssertion = "client_assertion",
+        /// A DPoP proof (RFC 9449 §11.1), claimed here when the ephemeral
+        /// store cannot answer.
+        DpopProof = "dpop_proof",
     }
 }
 

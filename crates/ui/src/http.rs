@@ -18,6 +18,9 @@ pub enum Authorization {
     Missing,
     /// `Bearer <token>` (the scheme is case-insensitive).
     Bearer(String),
+    /// `DPoP <token>` (RFC 9449 §7.1): a DPoP-bound access token, sent
+    /// with its proof in the `DPoP` header.
+    Dpop(String),
     /// `Basic <base64(user:password)>`, decoded but not otherwise unescaped.
     Basic { user: String, password: String },
     /// A `Basic` header whose payload is not base64 of `user:password`.
@@ -32,6 +35,7 @@ impl std::fmt::Debug for Authorization {
         f.write_str(match self {
             Self::Missing => "Missing",
             Self::Bearer(_) => "Bearer(..)",
+            Self::Dpop(_) => "DPoP(..)",
             Self::Basic { .. } => "Basic(..)",
             Self::MalformedBasic => "MalformedBasic",
             Self::Other => "Other",
@@ -61,6 +65,9 @@ impl Authorization {
         if scheme.eq_ignore_ascii_case("bearer") {
             return Self::Bearer(rest.to_owned());
         }
+        if scheme.eq_ignore_ascii_case("dpop") {
+            return Self::Dpop(rest.to_owned());
+        }
         if !scheme.eq_ignore_ascii_case("basic") {
             return Self::Other;
         }
@@ -81,9 +88,29 @@ impl Authorization {
     pub fn bearer(&self) -> Option<&str> {
         match self {
             Self::Bearer(token) => Some(token),
+            Self::Missing
+            | Self::Dpop(_)
+            | Self::Basic { .. }
+            | Self::MalformedBasic
+            | Self::Other => None,
+        }
+    }
+
+    /// The access token of a `Bearer` or `DPoP` header, with its scheme.
+    pub fn access_token(&self) -> Option<(TokenScheme, &str)> {
+        match self {
+            Self::Bearer(token) => Some((TokenScheme::Bearer, token)),
+            Self::Dpop(token) => Some((TokenScheme::Dpop, token)),
             Self::Missing | Self::Basic { .. } | Self::MalformedBasic | Self::Other => None,
         }
     }
+}
+
+/// How an access token was presented (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenScheme {
+    Bearer,
+    Dpop,
 }
 
 /// The reverse proxies whose forwarding headers are believed

@@ -36,6 +36,7 @@ impl Documents {
             // RFC 9126 §5.
             "pushed_authorization_request_endpoint": format!("{iss}/oauth/par"),
             "require_pushed_authorization_requests": settings.par.required,
+            "dpop_signing_alg_values_supported": crate::dpop::ALGS,
             "userinfo_endpoint": format!("{iss}/oauth/userinfo"),
             "jwks_uri": format!("{iss}/.well-known/jwks.json"),
             "registration_endpoint": format!("{iss}/oauth/register"),

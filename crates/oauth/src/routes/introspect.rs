@@ -78,11 +78,16 @@ async fn refresh_token(
         }))
 }
 
-/// The token's `auth_time`, `amr` and `acr` (RFC 9068 §2.2.1; RFC 7662 §2.2
+/// The token's `cnf` (RFC 9449 §6.2), `auth_time`, `amr` and `acr` (RFC 9068 §2.2.1; RFC 7662 §2.2
 /// allows members of its own), when it has them:
 /// a claim the token lacks is left out, not null.
 fn with_sign_in(c: &AccessClaims, mut body: Value) -> Value {
     if let Some(obj) = body.as_object_mut() {
+        // RFC 9449 §6.2: a DPoP-bound token's key, and its type.
+        if let Some(cnf) = &c.cnf {
+            obj.insert("cnf".into(), json!({"jkt": cnf.jkt}));
+            obj.insert("token_type".into(), json!("DPoP"));
+        }
         if let Some(t) = c.auth_time {
             obj.insert("auth_time".into(), json!(t));
         }

@@ -15,6 +15,7 @@
 use super::authorize::request::AuthzRequest;
 use super::no_store;
 use crate::OAuthState;
+use crate::dpop::{self, Jkt};
 use crate::error::OAuthError;
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, Data};
@@ -41,15 +42,36 @@ pub async fn post(
     let (client, _) =
         super::token::authenticate(&state, &req, &params, crate::client_auth::Endpoint::Par)
             .await?;
-    let request = super::authorize::validate(&state, &client.row, &params)
+    let mut request = super::authorize::validate(&state, &client.row, &params)
         .await
         .map_err(super::authorize::Refusal::into_error)?;
+    request.dpop_jkt = dpop_binding(&state, &req, request.dpop_jkt).await?;
     let request_uri = store(&state, &client.row, request).await?;
     // §2.2: 201 Created.
     Ok(no_store(StatusCode::CREATED).json(serde_json::json!({
         "request_uri": request_uri,
         "expires_in": state.settings.par.lifetime.as_secs(),
     })))
+}
+
+/// RFC 9449 §10.1: a proof sent with the pushed request binds the code to
+/// its key like `dpop_jkt` does; both must then name the same key.
+async fn dpop_binding(
+    state: &OAuthState,
+    req: &HttpRequest,
+    named: Option<Jkt>,
+) -> Result<Option<Jkt>, OAuthError> {
+    let url = crate::client_auth::Endpoint::Par.url(&state.settings.issuer);
+    let proved = dpop::check(state, req, &url, None)
+        .await
+        .map_err(dpop::Refusal::at_token_endpoint)?;
+    match (named, proved) {
+        (Some(named), Some(proved)) if !named.matches(&proved) => Err(
+            OAuthError::invalid_dpop_proof("dpop_jkt is not the key of the DPoP proof"),
+        ),
+        (Some(key), _) | (None, Some(key)) => Ok(Some(key)),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Stores the validated request; returns its request_uri.

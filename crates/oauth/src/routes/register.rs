@@ -42,6 +42,8 @@ struct Metadata {
     /// `web` (default) or `native` (loopback and private-use scheme
     /// redirect URIs, RFC 8252).
     application_type: Option<String>,
+    /// RFC 9449 §5.2.
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Who is registering.
@@ -74,9 +76,12 @@ async fn registrant(
     match Authorization::of(req) {
         Authorization::Bearer(key) => key_holder(state, &key, client).await,
         Authorization::Missing => anonymous(state, client).await,
-        Authorization::Basic { .. } | Authorization::MalformedBasic | Authorization::Other => Err(
-            OAuthError::token_required("registration takes a secret API key as bearer token"),
-        ),
+        Authorization::Basic { .. }
+        | Authorization::Dpop(_)
+        | Authorization::MalformedBasic
+        | Authorization::Other => Err(OAuthError::token_required(
+            "registration takes a secret API key as bearer token",
+        )),
     }
 }
 
@@ -264,6 +269,7 @@ fn validate(
         token_endpoint_auth_signing_alg: meta.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: meta.require_pushed_authorization_requests,
         application_type: meta.application_type,
+        dpop_bound_access_tokens: meta.dpop_bound_access_tokens,
         catalog,
         outbound,
     })
@@ -292,6 +298,7 @@ fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpR
         "scope": client.scopes.join(" "),
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "application_type": client.application_type,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     });
     if let Some(obj) = body.as_object_mut() {
         if let Some(jwks) = client.jwks {

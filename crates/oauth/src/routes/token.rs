@@ -6,6 +6,7 @@ use super::grants;
 use super::{no_store_json, require_form};
 use crate::OAuthState;
 use crate::client_auth::{self, AuthenticatedClient};
+use crate::dpop::{self, Jkt};
 use crate::error::OAuthError;
 use crate::form::Params;
 use actix_web::web::{Bytes, Data};
@@ -27,8 +28,11 @@ pub async fn post(
     let params = read_form(&req, &body)?;
     let (client, caller) =
         authenticate(&state, &req, &params, client_auth::Endpoint::Token).await?;
+    let dpop = proof_key(&state, &req, &client).await?;
     if !client.row.is_public() {
-        return Ok(no_store_json(&grant(&state, &client, &params).await?));
+        return Ok(no_store_json(
+            &grant(&state, &client, &params, dpop.as_ref()).await?,
+        ));
     }
     // A public client proves nothing: anyone can send its `client_id`, so a
     // per-client budget would be everyone's to spend. Its failed grants are
@@ -42,9 +46,33 @@ pub async fn post(
         .core()
         .reserve(Family::Token, &budget, || refusal(&client, &caller))
         .await?;
-    let body = grant(&state, &client, &params).await?;
+    let body = grant(&state, &client, &params, dpop.as_ref()).await?;
     state.core().refund(Family::Token, &budget).await;
     Ok(no_store_json(&body))
+}
+
+/// The key of the request's DPoP proof (RFC 9449 §5), checked for this
+/// endpoint; `None` without one, unless the client registered
+/// `dpop_bound_access_tokens` (§5.2: then a request without a proof is
+/// refused).
+///
+/// # Errors
+/// `invalid_dpop_proof` or `use_dpop_nonce` (400).
+async fn proof_key(
+    state: &OAuthState,
+    req: &HttpRequest,
+    client: &AuthenticatedClient,
+) -> Result<Option<Jkt>, OAuthError> {
+    let url = client_auth::Endpoint::Token.url(&state.settings.issuer);
+    let key = dpop::check(state, req, &url, None)
+        .await
+        .map_err(dpop::Refusal::at_token_endpoint)?;
+    if key.is_none() && client.row.dpop_bound_access_tokens {
+        return Err(OAuthError::invalid_dpop_proof(
+            "this client's token requests must carry a DPoP proof (dpop_bound_access_tokens)",
+        ));
+    }
+    Ok(key)
 }
 
 /// A form body of at most [`MAX_BODY`] bytes.
@@ -105,16 +133,17 @@ async fn grant(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop: Option<&Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     let grant_type = grant_type(params)?;
     allowed(client, grant_type)?;
     match grant_type {
-        GrantType::AuthorizationCode => grants::code::exchange(state, client, params).await,
-        GrantType::RefreshToken => grants::refresh::exchange(state, client, params).await,
+        GrantType::AuthorizationCode => grants::code::exchange(state, client, params, dpop).await,
+        GrantType::RefreshToken => grants::refresh::exchange(state, client, params, dpop).await,
         GrantType::ClientCredentials => {
-            grants::client_credentials::exchange(state, client, params).await
+            grants::client_credentials::exchange(state, client, params, dpop).await
         }
-        GrantType::DeviceCode => grants::device_code::exchange(state, client, params).await,
+        GrantType::DeviceCode => grants::device_code::exchange(state, client, params, dpop).await,
     }
 }
 

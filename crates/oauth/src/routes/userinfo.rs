@@ -1,6 +1,7 @@
 //! `GET/POST /oauth/userinfo` (OIDC Core §5.3): claims about the user of an
 //! access token with the `openid` scope, filtered by its other scopes.
 
+use crate::dpop::{self, TokenScheme};
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::jwt::AccessClaims;
@@ -13,11 +14,17 @@ use trusec_storage::users::UserRow;
 use trusec_storage::{StorageError, users};
 use trusec_ui::http::Authorization;
 
-/// The bearer token (RFC 6750 §2.1), or for POST the `access_token` form
-/// field (§2.2); never both.
-fn bearer(req: &HttpRequest, form: Option<&Params>) -> Result<String, OAuthError> {
-    let header = Authorization::of(req).bearer().map(str::to_owned);
-    let body = form.and_then(|f| f.get("access_token")).map(str::to_owned);
+/// The access token: `Bearer` (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1)
+/// in the header, or for POST the `access_token` form field (§2.2, a
+/// bearer token); never both.
+fn bearer(req: &HttpRequest, form: Option<&Params>) -> Result<(TokenScheme, String), OAuthError> {
+    let authorization = Authorization::of(req);
+    let header = authorization
+        .access_token()
+        .map(|(scheme, t)| (scheme, t.to_owned()));
+    let body = form
+        .and_then(|f| f.get("access_token"))
+        .map(|t| (TokenScheme::Bearer, t.to_owned()));
     match (header, body) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "send the token once, not in both header and body",
@@ -28,7 +35,7 @@ fn bearer(req: &HttpRequest, form: Option<&Params>) -> Result<String, OAuthError
 }
 
 pub async fn get(req: HttpRequest, state: Data<OAuthState>) -> Result<HttpResponse, OAuthError> {
-    respond(&state, &bearer(&req, None)?).await
+    respond(&state, &req, bearer(&req, None)?).await
 }
 
 pub async fn post(
@@ -41,11 +48,23 @@ pub async fn post(
     } else {
         Some(Params::parse(&body)?)
     };
-    respond(&state, &bearer(&req, form.as_ref())?).await
+    respond(&state, &req, bearer(&req, form.as_ref())?).await
 }
 
-async fn respond(state: &OAuthState, token: &str) -> Result<HttpResponse, OAuthError> {
-    let claims = issue::verify_own_access_token(state, token).await?;
+async fn respond(
+    state: &OAuthState,
+    req: &HttpRequest,
+    (scheme, token): (TokenScheme, String),
+) -> Result<HttpResponse, OAuthError> {
+    let dpop_challenge = |e: OAuthError| match scheme {
+        TokenScheme::Dpop => e.at_dpop_resource(),
+        TokenScheme::Bearer => e,
+    };
+    let claims = issue::verify_own_access_token(state, &token)
+        .await
+        .map_err(dpop_challenge)?;
+    let url = format!("{}/oauth/userinfo", state.settings.issuer);
+    dpop::check_presented(state, req, &url, (scheme, &token), &claims).await?;
     if !claims.has_scope("openid") {
         return Err(OAuthError::insufficient_scope(
             "the token lacks the openid scope",

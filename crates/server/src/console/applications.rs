@@ -43,6 +43,9 @@ pub struct RegisterForm {
     name: String,
     #[serde(default, rename = "type")]
     client_type: String,
+    /// `web` or `native` (RFC 7591 §2); empty: web.
+    #[serde(default)]
+    application_type: String,
     /// One per line.
     #[serde(default)]
     redirect_uris: String,
@@ -58,6 +61,9 @@ pub struct RegisterForm {
     /// RFC 9126 §6: authorization requests must be pushed first.
     #[serde(default)]
     require_par: Option<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    #[serde(default)]
+    require_dpop: Option<String>,
 }
 
 impl RegisterForm {
@@ -103,7 +109,8 @@ impl RegisterForm {
             jwks_uri: None,
             token_endpoint_auth_signing_alg: None,
             require_pushed_authorization_requests: Some(self.require_par.is_some()),
-            application_type: None,
+            application_type: Some(self.application_type.clone()).filter(|a| !a.is_empty()),
+            dpop_bound_access_tokens: Some(self.require_dpop.is_some()),
             catalog,
             outbound: trusec_oauth::fetch::OutboundSettings::default(),
         }

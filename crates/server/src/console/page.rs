@@ -185,7 +185,9 @@ impl From<ApiError> for ConsoleError {
                 "This request cannot be done",
                 message,
             ),
-            ApiError::Unauthenticated(message) | ApiError::Forbidden(message) => {
+            ApiError::Unauthenticated(message)
+            | ApiError::Forbidden(message)
+            | ApiError::DpopRefused { message, .. } => {
                 refused(StatusCode::FORBIDDEN, "Not allowed", message)
             }
             ApiError::NotFound { message, .. } => {

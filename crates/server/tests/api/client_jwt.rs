@@ -32,7 +32,7 @@ fn b64(bytes: &[u8]) -> String {
 pub(crate) struct Key {
     pub(crate) alg: Algorithm,
     pub(crate) jwk: Value,
-    signing: EncodingKey,
+    pub(crate) signing: EncodingKey,
 }
 
 pub(crate) fn make_key(alg: Algorithm, kid: &str) -> Key {

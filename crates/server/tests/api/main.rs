@@ -24,6 +24,7 @@ mod console_users;
 mod cookies;
 mod device_flow;
 mod doc_server;
+mod dpop;
 mod environments;
 mod faults;
 mod instances;

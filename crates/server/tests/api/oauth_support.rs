@@ -420,6 +420,18 @@ pub async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Valu
     body
 }
 
+/// The OpenID Provider metadata of the live environment.
+pub async fn openid_configuration(app: &TestApp) -> Value {
+    app.client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The JWKS at `path` (an environment's `/.well-known/jwks.json`).
 pub async fn jwks(app: &TestApp, path: &str) -> jsonwebtoken::jwk::JwkSet {
     app.client

@@ -27,6 +27,8 @@ pub enum KeyKind {
     CodeReplayed,
     RevokedJti,
     ClientAssertionUsed,
+    DpopProofUsed,
+    DpopNonce,
     RevokedFamily,
     AccessTokenStatus,
     RefreshSuccessor,
@@ -70,7 +72,9 @@ impl KeyKind {
             Self::Interaction
             | Self::LogoutIntent
             | Self::SamlSloChain
-            | Self::ConsoleSignIn => WhenFull::Refuse,
+            | Self::ConsoleSignIn
+            // A DPoP nonce is handed to anyone who sends a proof.
+            | Self::DpopNonce => WhenFull::Refuse,
             // Refusing these would let a request through that must not
             // pass (a revoked token, a replayed code or message, an
             // unlimited caller) or flood the audit log.
@@ -80,6 +84,7 @@ impl KeyKind {
             | Self::CodeReplayed
             | Self::RevokedJti
             | Self::ClientAssertionUsed
+            | Self::DpopProofUsed
             | Self::RevokedFamily
             | Self::SamlRequest
             | Self::SamlLogout => WhenFull::Store,
@@ -198,6 +203,17 @@ impl StoreKey {
                 crate::secrets::hash_secret(jti)
             ),
         )
+    }
+
+    /// A DPoP proof used once (RFC 9449 §11.1), by the SHA-256 of its
+    /// key's thumbprint and its `jti`, for as long as its `iat` could pass.
+    pub fn dpop_proof_used(hash: &str) -> Self {
+        Self::of(KeyKind::DpopProofUsed, format!("dpop-jti:{hash}"))
+    }
+
+    /// A server-provided DPoP nonce (RFC 9449 §8), by its SHA-256.
+    pub fn dpop_nonce(hash: &str) -> Self {
+        Self::of(KeyKind::DpopNonce, format!("dpop-nonce:{hash}"))
     }
 
     /// An access token revoked before its expiry, by `jti`.

@@ -36,6 +36,7 @@ pub fn new_client() -> NewClient {
         token_endpoint_auth_signing_alg: None,
         require_pushed_authorization_requests: false,
         application_type: ApplicationType::Web,
+        dpop_bound_access_tokens: false,
     }
 }
 

@@ -305,6 +305,7 @@ async fn issue_code(
         resources: req.resources.clone(),
         amr: amr_of(login),
         acr: req.acr.met_by(login.session.assurance()).map(str::to_owned),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let code = code::store(state, &grant).await?;
     finish(state, interaction).await;

@@ -5,6 +5,7 @@
 
 use super::acr::AcrRequest;
 use super::params::{self, Prompt, ResponseMode, ResponseType};
+use crate::dpop::Jkt;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::scopes::{self, ScopeSet};
@@ -47,6 +48,9 @@ pub struct AuthzRequest {
     /// The assurance asked for (`acr_values`, `claims`).
     #[serde(default)]
     pub acr: AcrRequest,
+    /// RFC 9449 §10: the DPoP key the code will be bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<Jkt>,
 }
 
 /// Where a sign-in and consent lead.
@@ -89,6 +93,7 @@ impl AuthzRequest {
             scope_descriptions: std::collections::BTreeMap::new(),
             ending: Ending::Redirect,
             acr: AcrRequest::default(),
+            dpop_jkt: None,
         })
     }
 
@@ -118,6 +123,7 @@ impl AuthzRequest {
                 user_code_hash: row.user_code_hash.clone(),
             },
             acr: AcrRequest::default(),
+            dpop_jkt: None,
         }
     }
 
@@ -138,11 +144,24 @@ impl AuthzRequest {
         self.prompt = params::prompts(params)?;
         self.max_age = max_age(params)?;
         self.acr = AcrRequest::parse(params)?;
+        self.dpop_jkt = dpop_jkt(params)?;
         self.login_hint = params
             .get("login_hint")
             .map(|h| h.chars().take(MAX_LOGIN_HINT).collect());
         Ok(())
     }
+}
+
+/// RFC 9449 §10: `dpop_jkt`, a JWK SHA-256 thumbprint (RFC 7638).
+fn dpop_jkt(params: &Params) -> Result<Option<Jkt>, OAuthError> {
+    params
+        .get("dpop_jkt")
+        .map(|v| {
+            Jkt::parse(v).ok_or_else(|| {
+                OAuthError::invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
+            })
+        })
+        .transpose()
 }
 
 /// The redirect URI and whether the request named it.

@@ -5,6 +5,7 @@
 
 use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
+use crate::dpop::Jkt;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant};
@@ -16,6 +17,7 @@ pub async fn exchange(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop: Option<&Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     if client.row.is_public() {
         return Err(OAuthError::unauthorized_client(
@@ -52,6 +54,7 @@ pub async fn exchange(
             family: None,
             with_refresh: false,
             with_id_token: false,
+            dpop,
         },
         now,
     )?;

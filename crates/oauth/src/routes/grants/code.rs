@@ -5,6 +5,7 @@
 
 use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
+use crate::dpop::Jkt;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant, Tokens};
@@ -49,6 +50,11 @@ pub struct CodeGrant {
     /// the request named one; `None`: ours, from `amr` ([`issue::acr_of`]).
     #[serde(default)]
     pub acr: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to
+    /// (`dpop_jkt` at `/oauth/authorize`, or the proof at `/oauth/par`);
+    /// the token request must prove that key.
+    #[serde(default)]
+    pub dpop_jkt: Option<Jkt>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -97,13 +103,15 @@ pub async fn exchange(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop: Option<&Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     let hash = secrets::hash_secret(params.require("code")?);
     let grant = redeem(state, &hash, client).await?;
     check_binding(&grant, client, params)?;
     check_pkce(&grant, params.get("code_verifier"))?;
+    check_dpop_binding(&grant, dpop)?;
     let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
-    let (tokens, redeemed) = issue(state, client, params, &grant, &user).await?;
+    let (tokens, redeemed) = issue(state, client, params, &grant, &user, dpop).await?;
     refuse_if_replayed(state, &hash, &redeemed).await?;
     audit_issued(state, client, &user, &tokens, GrantType::AuthorizationCode).await?;
     Ok(tokens.to_json())
@@ -205,6 +213,21 @@ fn check_pkce(grant: &CodeGrant, verifier: Option<&str>) -> Result<(), OAuthErro
     }
 }
 
+/// RFC 9449 §10: a code bound to a key (`dpop_jkt`) is redeemed only
+/// with a proof of that key.
+fn check_dpop_binding(grant: &CodeGrant, dpop: Option<&Jkt>) -> Result<(), OAuthError> {
+    match (&grant.dpop_jkt, dpop) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(key)) if bound.matches(key) => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_dpop_proof(
+            "the DPoP proof's key is not the one the authorization request named (dpop_jkt)",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_dpop_proof(
+            "the code is bound to a DPoP key: send a DPoP proof of it",
+        )),
+    }
+}
+
 /// Mints the tokens, stores the refresh token (when the client may
 /// refresh), and remembers what the code issued. The device grant issues
 /// through here too: the same tokens as the code flow.
@@ -214,6 +237,7 @@ pub(crate) async fn issue(
     params: &Params,
     grant: &CodeGrant,
     user: &UserRow,
+    dpop: Option<&Jkt>,
 ) -> Result<(Tokens, Redeemed), OAuthError> {
     // RFC 8707 §2.2: the access token is for one of the authorized
     // resources (the one named, else the first), with its part of the scope.
@@ -238,6 +262,7 @@ pub(crate) async fn issue(
             family: None,
             with_refresh: client.row.allows(GrantType::RefreshToken),
             with_id_token: grant.scope.contains("openid"),
+            dpop,
         },
         now,
     )?;

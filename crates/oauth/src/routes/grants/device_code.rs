@@ -7,6 +7,7 @@
 use super::code::{self, CodeGrant};
 use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
+use crate::dpop::Jkt;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Params;
 use crate::issue;
@@ -18,6 +19,7 @@ pub async fn exchange(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop: Option<&Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     let hash = secrets::hash_secret(params.require("device_code")?);
     let (env, cid) = (client.row.environment_id.clone(), client.row.id.clone());
@@ -30,7 +32,7 @@ pub async fn exchange(
     let row = answer(poll)?;
     let grant = code_grant(&row);
     let user = issue::grant_user(state, &grant.environment_id, &grant.user_id).await?;
-    let (tokens, _) = code::issue(state, client, params, &grant, &user).await?;
+    let (tokens, _) = code::issue(state, client, params, &grant, &user, dpop).await?;
     code::audit_issued(state, client, &user, &tokens, GrantType::DeviceCode).await?;
     Ok(tokens.to_json())
 }
@@ -72,5 +74,6 @@ fn code_grant(row: &DeviceGrantRow) -> CodeGrant {
         resources: row.resources.0.clone(),
         amr: row.amr.as_ref().map(|a| a.0.clone()).unwrap_or_default(),
         acr: None,
+        dpop_jkt: None,
     }
 }

@@ -10,6 +10,7 @@
 use crate::OAuthState;
 use crate::client_auth::AuthenticatedClient;
 use crate::crypto;
+use crate::dpop::Jkt;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::issue::{self, Grant, Tokens};
@@ -57,6 +58,7 @@ pub async fn exchange(
     state: &OAuthState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop: Option<&Jkt>,
 ) -> Result<serde_json::Value, OAuthError> {
     let token = params.require("refresh_token")?;
     let presented = Presented {
@@ -67,10 +69,12 @@ pub async fn exchange(
     };
     let now = state.core().clock.now_naive();
     let row = live_row(state, client, token, now).await?;
+    check_dpop_binding(&row, dpop)?;
     if let Some(rotated_at) = row.rotated_at {
         return retry_or_reuse(state, client, &row, &presented, now - rotated_at).await;
     }
-    let (tokens, successor) = mint_successor(state, client, &row, params, &presented, now).await?;
+    let (tokens, successor) =
+        mint_successor(state, client, &row, params, &presented, dpop, now).await?;
     if let Some(winner) = share_successor(state, client, &row, &presented, &tokens).await? {
         return Ok(winner.to_json());
     }
@@ -129,6 +133,23 @@ async fn live_row(
     Ok(row)
 }
 
+/// RFC 9449 §5: a refresh token bound to a DPoP key (a public client's)
+/// is used only with a proof of that key.
+fn check_dpop_binding(row: &RefreshRow, dpop: Option<&Jkt>) -> Result<(), OAuthError> {
+    let Some(bound) = row.dpop_jkt.as_deref() else {
+        return Ok(());
+    };
+    match dpop {
+        Some(key) if secrets::constant_time_eq(key.as_str().as_bytes(), bound.as_bytes()) => Ok(()),
+        Some(_) => Err(OAuthError::invalid_dpop_proof(
+            "the refresh token is bound to another DPoP key",
+        )),
+        None => Err(OAuthError::invalid_dpop_proof(
+            "the refresh token is DPoP-bound: send a DPoP proof of its key",
+        )),
+    }
+}
+
 /// A rotated token again: the same successor for an identical retry
 /// inside the client's leeway, else a reuse.
 async fn retry_or_reuse(
@@ -157,6 +178,7 @@ async fn mint_successor(
     row: &RefreshRow,
     params: &Params,
     presented: &Presented<'_>,
+    dpop: Option<&Jkt>,
     now: chrono::NaiveDateTime,
 ) -> Result<(Tokens, RefreshRow), OAuthError> {
     let granted = ScopeSet::parse(&row.scope).map_err(|e| OAuthError::server_error(&e))?;
@@ -197,6 +219,7 @@ async fn mint_successor(
             family: Some(row.family_terms(state.settings.refresh_family_lifetime())),
             with_refresh: true,
             with_id_token: asked.contains("openid"),
+            dpop,
         },
         now,
     )?;

@@ -57,6 +57,9 @@ pub struct CreateClient {
     /// `web` (default: https redirect URIs only) or `native` (also
     /// loopback and private-use scheme redirect URIs, RFC 8252).
     application_type: Option<String>,
+    /// Every token request must carry a DPoP proof, so its access tokens
+    /// are always DPoP-bound (RFC 9449 §5.2). Default false.
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -92,6 +95,7 @@ pub struct UpdateClient {
     token_endpoint_auth_signing_alg: Option<Option<String>>,
     require_pushed_authorization_requests: Option<bool>,
     application_type: Option<String>,
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// [`present`] for a JSON value.
@@ -147,6 +151,7 @@ pub async fn create(
         token_endpoint_auth_signing_alg: body.token_endpoint_auth_signing_alg,
         require_pushed_authorization_requests: body.require_pushed_authorization_requests,
         application_type: body.application_type,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
         catalog: catalog(&state, &caller.environment).await?,
         outbound: state.settings.outbound,
     };
@@ -366,6 +371,10 @@ fn patch_of(
                 .clone()
                 .unwrap_or(existing.application_type),
         ),
+        dpop_bound_access_tokens: Some(
+            body.dpop_bound_access_tokens
+                .unwrap_or(existing.dpop_bound_access_tokens),
+        ),
         catalog,
         outbound,
     })
@@ -394,6 +403,7 @@ fn patch_of(
         keys: keys_changed.then_some(merged.keys),
         require_pushed_authorization_requests: body.require_pushed_authorization_requests,
         application_type: body.application_type.map(|_| merged.application_type),
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     })
 }
 

@@ -372,14 +372,14 @@ pub(crate) async fn user_token(
     req: &actix_web::HttpRequest,
     state: &AppState,
 ) -> Result<trusec_oauth::jwt::AccessClaims, ApiError> {
-    let token = crate::extract::bearer(req)?;
+    let (scheme, token) = crate::extract::presented(req)?;
     if token.starts_with("trusec_") {
         return Err(ApiError::Unauthenticated(
             "/v1/users/me takes an OAuth access token, not an API key".into(),
         ));
     }
     let claims = state
-        .verify_bearer(&token)
+        .verify_access_token(req, (scheme, &token))
         .await
         .map_err(|e| crate::extract::token_refused(&e, e.description.clone()))?;
     if claims.sub == claims.client_id {
