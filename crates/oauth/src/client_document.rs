@@ -66,6 +66,8 @@ struct Document {
     jwks_uri: Option<String>,
     token_endpoint_auth_signing_alg: Option<String>,
     application_type: Option<String>,
+    /// RFC 9449 §5.2.
+    dpop_bound_access_tokens: Option<bool>,
     client_secret: Option<Value>,
     client_secret_expires_at: Option<Value>,
 }
@@ -188,6 +190,7 @@ async fn client_of(
         jwks_uri: doc.jwks_uri,
         token_endpoint_auth_signing_alg: doc.token_endpoint_auth_signing_alg,
         application_type,
+        dpop_bound_access_tokens: doc.dpop_bound_access_tokens,
         catalog,
         outbound: state.settings.fetcher.settings(),
         ..ClientInput::default()

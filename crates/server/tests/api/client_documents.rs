@@ -116,6 +116,18 @@ async fn a_document_client_signs_in_with_pkce(backend: Backend) {
     let resp = new_browser().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 302, "{url}");
     assert!(location(&resp).contains("/login"));
+    // RFC 9449 §5.2 in a document: its tokens need a DPoP proof.
+    let bound = publish(&docs, "/bound.json", |d| {
+        d["dpop_bound_access_tokens"] = json!(true);
+    });
+    let (code, verifier) =
+        authorize_code(&app, &app.client, &bound, "ada@example.com", "openid").await;
+    let (status, body) = redeem(&app, &bound, &code, &verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{body}"
+    );
 }
 
 /// docs/oauth.md's worked example: an MCP server registered as a resource,
