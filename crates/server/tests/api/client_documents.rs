@@ -28,6 +28,7 @@ fn document(client_id: &str) -> Value {
         "client_uri": "https://mcp-client.example",
         "logo_uri": "https://mcp-client.example/logo.png",
         "redirect_uris": [REDIRECT],
+        "post_logout_redirect_uris": ["https://app.example.com/bye"],
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
@@ -116,6 +117,7 @@ async fn a_document_client_signs_in_with_pkce(backend: Backend) {
     let resp = new_browser().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 302, "{url}");
     assert!(location(&resp).contains("/login"));
+    rp_initiated_logout(&app, tokens["id_token"].as_str().unwrap()).await;
     // RFC 9449 §5.2 in a document: its tokens need a DPoP proof.
     let bound = publish(&docs, "/bound.json", |d| {
         d["dpop_bound_access_tokens"] = json!(true);
@@ -127,6 +129,26 @@ async fn a_document_client_signs_in_with_pkce(backend: Backend) {
         (status, body["error"].as_str()),
         (400, Some("invalid_dpop_proof")),
         "{body}"
+    );
+}
+
+/// RP-initiated logout (OIDC RP-Initiated Logout §2) with the document's
+/// `post_logout_redirect_uris`, named by an ID token of the client.
+async fn rp_initiated_logout(app: &TestApp, id_token: &str) {
+    let bye = "https://app.example.com/bye";
+    let mut url = url::Url::parse(&app.url("/oauth/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", bye)
+        .append_pair("state", "later");
+    let resp = app.client.get(url.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let confirm = app.url(resp.headers()["location"].to_str().unwrap());
+    let (html, resp) = confirm_logout(app, &app.client, &confirm).await;
+    assert!(html.contains("Example MCP client"), "{html}");
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{bye}?state=later").as_str()
     );
 }
 
