@@ -146,6 +146,13 @@ impl Fetcher {
             .timeout(TOTAL_TIMEOUT)
             .user_agent(concat!("TruSec/", env!("CARGO_PKG_VERSION")))
             .build();
+        if settings.allow_http || settings.allow_private {
+            tracing::warn!(
+                allow_http = settings.allow_http,
+                allow_private = settings.allow_private,
+                "outbound fetches (jwks_uri, client ID metadata documents) are not limited to public https URLs"
+            );
+        }
         let client = match client {
             Ok(c) => Some(c),
             Err(e) => {

@@ -117,6 +117,12 @@ async fn a_document_client_signs_in_with_pkce(backend: Backend) {
     let resp = new_browser().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 302, "{url}");
     assert!(location(&resp).contains("/login"));
+    // The same URL is a client of every environment: the test
+    // environment's issuer resolves it for itself.
+    let in_test = url.replace("/oauth/authorize", "/env/test/oauth/authorize");
+    let resp = new_browser().get(&in_test).send().await.unwrap();
+    assert_eq!(resp.status(), 302, "{in_test}");
+    assert!(location(&resp).starts_with("/env/test/login?"));
     rp_initiated_logout(&app, tokens["id_token"].as_str().unwrap()).await;
     // RFC 9449 §5.2 in a document: its tokens need a DPoP proof.
     let bound = publish(&docs, "/bound.json", |d| {
