@@ -192,7 +192,7 @@ pub async fn authenticate(
     }
     let p = presented(req, params)?;
     let fail = |msg: &str| OAuthError::invalid_client(msg).with_basic_challenge(p.basic);
-    if p.client_id.is_empty() || p.client_id.len() > 64 {
+    if !plausible_id(state, &p.client_id) {
         return Err(fail("unknown client"));
     }
     let row = cached_client(state, &p.client_id)
@@ -234,7 +234,7 @@ async fn by_assertion(
     endpoint: Endpoint,
 ) -> Result<AuthenticatedClient, OAuthError> {
     let fail = |msg: &str| OAuthError::invalid_client(msg);
-    if a.client_id.is_empty() || a.client_id.len() > 64 {
+    if !plausible_id(state, &a.client_id) {
         return Err(fail("unknown client"));
     }
     let row = cached_client(state, &a.client_id)
@@ -263,13 +263,18 @@ async fn by_assertion(
                 .await?
                 .ok_or_else(|| fail("the client's secret predates client_secret_jwt: rotate it"))?;
             crate::client_mac::verify(&row, &a.assertion, secret.expose_secret(), &expect)
+                .map_err(fail)?
         }
         AuthMethod::PrivateKeyJwt
         | AuthMethod::ClientSecretBasic
         | AuthMethod::ClientSecretPost
-        | AuthMethod::None => client_keys::verify(&row, &a.assertion, &expect),
-    }
-    .map_err(fail)?;
+        | AuthMethod::None => match &row.jwks_uri {
+            Some(uri) => {
+                crate::remote_jwks::verify(state, &row, uri, &a.assertion, &expect).await?
+            }
+            None => client_keys::verify(&row, &a.assertion, &expect).map_err(fail)?,
+        },
+    };
     claim_jti(state, &row.id, &verified).await?;
     Ok(AuthenticatedClient {
         row,
@@ -394,18 +399,35 @@ pub fn mac_secret(
     }
 }
 
+/// A registered client's id (`client_…`, well under 64), or a client ID
+/// metadata document's URL: anything longer is no client, unlooked-up.
+fn plausible_id(state: &OAuthState, id: &str) -> bool {
+    let max = if crate::client_document::names_a_document(state, id) {
+        crate::client_document::MAX_ID_LEN
+    } else {
+        64
+    };
+    !id.is_empty() && id.len() <= max
+}
+
 /// The client row of this endpoint's environment, from the cache or the
 /// database: the token endpoint's hot path should not pay a database round
 /// trip per request. Changes and deletions through the management API mark
 /// the entry stale at once ([`forget_client`]), on every instance sharing
 /// Redis. A client of another environment is no client here (contract).
+/// A `client_id` that is a metadata document's URL is the client that
+/// document describes ([`crate::client_document`]).
 ///
 /// # Errors
-/// Database failures.
+/// Database failures; `invalid_client` for a metadata document that
+/// cannot be fetched or is refused.
 pub async fn cached_client(
     state: &OAuthState,
     id: &str,
 ) -> Result<Option<Arc<ClientRow>>, OAuthError> {
+    if let Some(row) = crate::client_document::resolve(state, id).await? {
+        return Ok(Some(Arc::new(row)));
+    }
     let row = state.core().client(id).await?;
     Ok(row.filter(|c| c.environment_id == state.env().id))
 }

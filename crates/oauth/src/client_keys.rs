@@ -21,15 +21,19 @@ pub const MAX_ASSERTION_LEN: usize = 8 * 1024;
 /// Clock skew allowed on `exp`, `nbf` and `iat` (RFC 7519 §4.1.4).
 pub const LEEWAY_SECONDS: i64 = 30;
 const MAX_KEYS: usize = 10;
-const MAX_JWKS_LEN: usize = 32 * 1024;
+/// The largest JWK Set, inline or fetched from a `jwks_uri`.
+pub const MAX_JWKS_LEN: usize = 32 * 1024;
 const MAX_JTI_LEN: usize = 256;
 /// Members of a private or symmetric JWK (RFC 7518 §6.2.2, §6.3.2, §6.4;
 /// RFC 8037 §2): a client registers only what verifies its signatures.
 pub(crate) const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// The key metadata of a client, checked against its method: `jwks` only
-/// (and then required) for `private_key_jwt`, an algorithm only of the
-/// method's family (HS* for `client_secret_jwt`, whose key is the secret).
+/// The key metadata of a client, checked against its method: `jwks` or
+/// `jwks_uri` (one, RFC 7591 §2) only (and then required) for
+/// `private_key_jwt`, an algorithm only of the method's family (HS* for
+/// `client_secret_jwt`, whose key is the secret). A `jwks_uri` must be one
+/// `outbound` may fetch (https, no literal non-public address); where its
+/// name resolves is checked at each fetch.
 ///
 /// # Errors
 /// The field that is wrong.
@@ -38,22 +42,33 @@ pub fn validate(
     jwks: Option<Value>,
     jwks_uri: Option<String>,
     alg: Option<&str>,
+    outbound: crate::fetch::OutboundSettings,
 ) -> Result<ClientKeys, FieldError> {
     let alg = signing_alg(method, alg)?;
-    if jwks_uri.is_some() {
-        // Fetching needs an outbound HTTPS client this release does not
-        // have yet; refusing beats accepting a key source never read.
-        return Err(bad(
-            "jwks_uri",
-            "not supported yet: register the public keys inline as jwks",
-        ));
+    if let Some(uri) = &jwks_uri {
+        // RFC 7591 §2: "MUST NOT both be present".
+        if jwks.is_some() {
+            return Err(bad("jwks_uri", "give jwks or jwks_uri, not both"));
+        }
+        if method != AuthMethod::PrivateKeyJwt {
+            return Err(bad(
+                "jwks_uri",
+                "only for token_endpoint_auth_method=private_key_jwt",
+            ));
+        }
+        crate::fetch::check_url(uri, outbound).map_err(|e| bad("jwks_uri", e.to_string()))?;
+        return Ok(ClientKeys {
+            jwks: None,
+            jwks_uri,
+            token_endpoint_auth_signing_alg: alg,
+        });
     }
     let jwks = match (method, jwks) {
         (AuthMethod::PrivateKeyJwt, Some(set)) => Some(public_jwks(set, alg)?),
         (AuthMethod::PrivateKeyJwt, None) => {
             return Err(bad(
                 "jwks",
-                "private_key_jwt needs the client's public keys",
+                "private_key_jwt needs the client's public keys (jwks or jwks_uri)",
             ));
         }
         (
@@ -98,7 +113,10 @@ fn signing_alg(method: AuthMethod, name: Option<&str>) -> Result<Option<Assertio
 
 /// A JWK Set of public signature keys, each usable by some algorithm of
 /// `private_key_jwt` (the registered one when there is one).
-fn public_jwks(set: Value, alg: Option<AssertionAlg>) -> Result<ClientJwks, FieldError> {
+///
+/// # Errors
+/// What is wrong with the set.
+pub fn public_jwks(set: Value, alg: Option<AssertionAlg>) -> Result<ClientJwks, FieldError> {
     let field = "jwks";
     if serde_json::to_vec(&set).map_or(usize::MAX, |v| v.len()) > MAX_JWKS_LEN {
         return Err(bad(field, format!("at most {MAX_JWKS_LEN} bytes")));
@@ -243,9 +261,27 @@ pub fn verify(
     assertion: &str,
     expect: &Expect<'_>,
 ) -> Result<Verified, &'static str> {
+    verify_with(client, client.jwks.as_deref(), assertion, expect)
+}
+
+/// The refusal of an assertion whose `kid` (and `alg`) no key of the set
+/// fits: for keys from a `jwks_uri`, a sign they may have rotated.
+pub const NO_FITTING_KEY: &str = "no registered key of the client fits the assertion's kid and alg";
+
+/// [`verify`] with the client's keys given: inline, or fetched from its
+/// `jwks_uri` ([`crate::remote_jwks`]).
+///
+/// # Errors
+/// Why it is refused (the caller answers `invalid_client`).
+pub fn verify_with(
+    client: &ClientRow,
+    keys: Option<&ClientJwks>,
+    assertion: &str,
+    expect: &Expect<'_>,
+) -> Result<Verified, &'static str> {
     let (alg, header) = assertion_alg(client, assertion)?;
     let kid = header.claim("kid").and_then(Value::as_str);
-    let verifier = key_for(client, alg, kid)?;
+    let verifier = key_for(keys, alg, kid)?;
     let (payload, _) = jwt::decode_with_verifier(assertion, verifier.as_ref())
         .map_err(|_| "client_assertion signature does not verify")?;
     claims(client, payload.claims_set(), expect)
@@ -282,14 +318,11 @@ pub(crate) fn assertion_alg(
 /// The verifier of the one registered key the assertion names (by `kid`),
 /// or of the only key of that algorithm when it names none.
 fn key_for(
-    client: &ClientRow,
+    keys: Option<&ClientJwks>,
     alg: AssertionAlg,
     kid: Option<&str>,
 ) -> Result<Box<dyn JwsVerifier>, &'static str> {
-    let keys = client
-        .jwks
-        .as_ref()
-        .ok_or("the client has no registered keys")?;
+    let keys = keys.ok_or("the client has no registered keys")?;
     let mut fitting = keys
         .keys
         .iter()
@@ -298,7 +331,7 @@ fn key_for(
         .filter_map(|k| verifier(alg, &k));
     match (fitting.next(), fitting.next()) {
         (Some(v), None) => Ok(v),
-        (None, _) => Err("no registered key of the client fits the assertion's kid and alg"),
+        (None, _) => Err(NO_FITTING_KEY),
         (Some(_), Some(_)) => Err("several registered keys fit: name one with kid"),
     }
 }

@@ -45,6 +45,8 @@ pub struct ClientInput {
     pub dpop_bound_access_tokens: Option<bool>,
     /// The environment's resources: their scopes may be allowed too.
     pub catalog: crate::resources::Catalog,
+    /// What a `jwks_uri` may point at.
+    pub outbound: crate::fetch::OutboundSettings,
 }
 
 /// A field that failed, and why.
@@ -217,6 +219,7 @@ pub fn validate(input: ClientInput) -> Result<ValidClient, FieldError> {
         input.jwks,
         input.jwks_uri,
         input.token_endpoint_auth_signing_alg.as_deref(),
+        input.outbound,
     )?;
     // Fields in the order they are checked: the first wrong one is reported.
     Ok(ValidClient {
@@ -402,7 +405,10 @@ pub fn is_first_party(client: &trusec_storage::clients::ClientRow) -> bool {
     use trusec_storage::clients::RegisteredBy;
     match client.registered_by {
         RegisteredBy::Console => true,
-        RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Anonymous => false,
+        RegisteredBy::ManagementApi
+        | RegisteredBy::ApiKey
+        | RegisteredBy::Anonymous
+        | RegisteredBy::MetadataDocument => false,
     }
 }
 

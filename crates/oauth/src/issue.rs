@@ -445,9 +445,12 @@ pub async fn verify_live_access_token(
     // A deleted client's tokens stop working at once, wherever they are
     // presented: the row comes from the read-through cache, which the
     // deletion marks stale on every instance (`storage::cache`).
-    match crate::client_auth::cached_client(state, &claims.client_id).await? {
-        Some(client) if client.environment_id == claims.env => Ok(claims),
-        _ => Err(OAuthError::invalid_token(
+    // A metadata document's client whose document is gone or refused now is
+    // no client either.
+    match crate::client_auth::cached_client(state, &claims.client_id).await {
+        Ok(Some(client)) if client.environment_id == claims.env => Ok(claims),
+        Err(e) if e.code == crate::error::ErrorCode::ServerError => Err(e),
+        Ok(_) | Err(_) => Err(OAuthError::invalid_token(
             "the client this token was issued to no longer exists",
         )),
     }

@@ -10,17 +10,20 @@
 //! our own handlers; see the project's crate notes).
 
 pub mod client_auth;
+pub mod client_document;
 pub mod client_keys;
 pub mod client_mac;
 pub mod client_metadata;
 pub mod crypto;
 pub mod dpop;
 pub mod error;
+pub mod fetch;
 pub mod first_party;
 pub mod form;
 pub mod issue;
 pub mod jwt;
 pub mod keys;
+pub mod remote_jwks;
 pub mod resources;
 mod routes;
 pub mod scopes;
@@ -84,6 +87,12 @@ pub struct OAuthSettings {
     /// 4 lets the server bound it); a leeway is added.
     pub client_assertion_max_lifetime: Duration,
     pub par: ParSettings,
+    /// The one outbound HTTP client and its cache (`jwks_uri`, client ID
+    /// metadata documents), shared by every environment's state.
+    pub fetcher: fetch::Fetcher,
+    /// `client_id`s that are https URLs resolve to the metadata document
+    /// there ([`client_document`]).
+    pub client_id_metadata_documents: bool,
     /// DPoP (RFC 9449): the proof window and whether nonces are required.
     pub dpop: dpop::DpopSettings,
 }
@@ -102,6 +111,8 @@ impl OAuthSettings {
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
             par: ParSettings::default(),
+            fetcher: fetch::Fetcher::default(),
+            client_id_metadata_documents: true,
             dpop: dpop::DpopSettings::default(),
         }
     }

@@ -220,6 +220,15 @@ pub struct ConfigArgs {
     /// Serve the administrator setup links (`/console/setup`) to clients that are not on a loopback address [default: false].
     #[arg(long, env = "TRUSEC_SETUP_ALLOW_REMOTE", global = true)]
     pub setup_allow_remote: Option<bool>,
+    /// Resolve a client_id that is an https URL by fetching the client ID metadata document there (MCP clients; draft-ietf-oauth-client-id-metadata-document) [default: true].
+    #[arg(long, env = "TRUSEC_CLIENT_ID_METADATA_DOCUMENTS", global = true)]
+    pub client_id_metadata_documents: Option<bool>,
+    /// Let outbound fetches (jwks_uri, client ID metadata documents) reach loopback, private, link-local and other non-public addresses [default: false].
+    #[arg(long, env = "TRUSEC_OUTBOUND_ALLOW_PRIVATE", global = true)]
+    pub outbound_allow_private: Option<bool>,
+    /// Let outbound fetches use http:// URLs, unprotected on the way: for tests only [default: false].
+    #[arg(long, env = "TRUSEC_OUTBOUND_ALLOW_HTTP", global = true)]
+    pub outbound_allow_http: Option<bool>,
     /// Failed sign-ins per account and IP (ceilings: ten times that per account, a hundred times per IP): N/s, N/min, N/h or off [default: 10/min].
     #[arg(long, env = "TRUSEC_RATE_LIMIT_LOGIN", global = true)]
     pub rate_limit_login: Option<String>,

@@ -72,6 +72,10 @@ pub struct Settings {
     /// Whether setup links (`/console/setup`) work from a non-loopback
     /// client address (default: loopback only).
     pub setup_allow_remote: bool,
+    /// Resolve https-URL `client_id`s through their metadata documents.
+    pub client_id_metadata_documents: bool,
+    /// What outbound fetches may reach.
+    pub outbound: trusec_oauth::fetch::OutboundSettings,
     /// The reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: trusec_ui::http::TrustedProxies,
     pub rate_limits: RateLimits,
@@ -112,6 +116,9 @@ pub struct FileConfig {
     pub open_registration: Option<bool>,
     pub client_assertion_max_lifetime_seconds: Option<u64>,
     pub setup_allow_remote: Option<bool>,
+    pub client_id_metadata_documents: Option<bool>,
+    pub outbound_allow_private: Option<bool>,
+    pub outbound_allow_http: Option<bool>,
     pub trusted_proxies: Option<String>,
     pub refresh_token_family_lifetime: Option<String>,
     pub device_code_lifetime: Option<String>,
@@ -222,6 +229,20 @@ impl Settings {
                 .setup_allow_remote
                 .or(file.setup_allow_remote)
                 .unwrap_or(false),
+            client_id_metadata_documents: args
+                .client_id_metadata_documents
+                .or(file.client_id_metadata_documents)
+                .unwrap_or(true),
+            outbound: trusec_oauth::fetch::OutboundSettings {
+                allow_private: args
+                    .outbound_allow_private
+                    .or(file.outbound_allow_private)
+                    .unwrap_or(false),
+                allow_http: args
+                    .outbound_allow_http
+                    .or(file.outbound_allow_http)
+                    .unwrap_or(false),
+            },
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
@@ -260,6 +281,8 @@ impl Settings {
             open_registration: false,
             client_assertion_max_lifetime: Duration::from_secs(300),
             setup_allow_remote: false,
+            client_id_metadata_documents: true,
+            outbound: trusec_oauth::fetch::OutboundSettings::default(),
             trusted_proxies: trusec_ui::http::TrustedProxies::default(),
             rate_limits: RateLimits {
                 login: None,
@@ -796,6 +819,9 @@ mod tests {
             open_registration: Some(false),
             client_assertion_max_lifetime_seconds: Some(300),
             setup_allow_remote: Some(false),
+            client_id_metadata_documents: Some(true),
+            outbound_allow_private: Some(false),
+            outbound_allow_http: Some(false),
             trusted_proxies: Some(String::new()),
             refresh_token_family_lifetime: Some(String::new()),
             device_code_lifetime: Some(String::new()),

@@ -207,6 +207,10 @@ async fn build_state(
     oauth_settings.device_code_ttl = settings.device_code_lifetime;
     oauth_settings.par = settings.par;
     oauth_settings.dpop = settings.dpop;
+    oauth_settings.client_id_metadata_documents = settings.client_id_metadata_documents;
+    // One outbound client and cache for the process, shared by every
+    // environment (each state clones the handle).
+    oauth_settings.fetcher = trusec_oauth::fetch::Fetcher::new(settings.outbound);
     // Storage keeps a revoked family's marks as long as its access tokens live.
     let core = Core::new(db, store, clock, audit, settings.rate_limits, hashing)
         .with_access_token_ttl(oauth_settings.access_token_ttl);

@@ -120,6 +120,11 @@ crate::text_enum! {
         /// The server itself: the admin console of the environment
         /// (registered at start-up, one per environment).
         Console = "console",
+        /// Nobody: the client published its own metadata at its
+        /// `client_id` URL (draft-ietf-oauth-client-id-metadata-document).
+        /// Such a row is built from the document at each use and never
+        /// stored.
+        MetadataDocument = "metadata_document",
     }
 }
 
@@ -314,6 +319,38 @@ pub struct NewClient {
     pub dpop_bound_access_tokens: bool,
 }
 
+impl NewClient {
+    /// The row this client is under `id`, made `now`.
+    pub fn into_row(self, id: String, now: NaiveDateTime) -> ClientRow {
+        ClientRow {
+            id,
+            environment_id: self.environment_id,
+            name: self.name,
+            client_type: self.client_type,
+            secret_hash: self.secret_hash,
+            redirect_uris: Json(self.redirect_uris),
+            post_logout_redirect_uris: Json(self.post_logout_redirect_uris),
+            grant_types: Json(self.grant_types),
+            scopes: Json(self.scopes),
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            refresh_token_leeway_seconds: self.refresh_token_leeway_seconds,
+            registered_by: self.registered_by,
+            created_at: now,
+            updated_at: now,
+            resource_server: self.resource_server,
+            token_endpoint_auth_method_chosen: self.token_endpoint_auth_method_chosen,
+            default_resource: self.default_resource,
+            jwks: self.jwks.map(Json),
+            jwks_uri: self.jwks_uri,
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            application_type: self.application_type,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+        }
+    }
+}
+
 /// The secret of a `client_secret_jwt` client, to keep sealed under the
 /// master key beside its hash: OIDC Core §9 makes the secret itself the
 /// MAC key, which a hash cannot check. Never kept for another method.
@@ -413,32 +450,7 @@ pub fn insert_sealing(
     mac: Option<MacSecret>,
     now: NaiveDateTime,
 ) -> Result<ClientRow, StorageError> {
-    let row = ClientRow {
-        id: ids::new_id(ids::CLIENT),
-        environment_id: new.environment_id,
-        name: new.name,
-        client_type: new.client_type,
-        secret_hash: new.secret_hash,
-        redirect_uris: Json(new.redirect_uris),
-        post_logout_redirect_uris: Json(new.post_logout_redirect_uris),
-        grant_types: Json(new.grant_types),
-        scopes: Json(new.scopes),
-        token_endpoint_auth_method: new.token_endpoint_auth_method,
-        id_token_signed_response_alg: new.id_token_signed_response_alg,
-        refresh_token_leeway_seconds: new.refresh_token_leeway_seconds,
-        registered_by: new.registered_by,
-        created_at: now,
-        updated_at: now,
-        resource_server: new.resource_server,
-        token_endpoint_auth_method_chosen: new.token_endpoint_auth_method_chosen,
-        default_resource: new.default_resource,
-        jwks: new.jwks.map(Json),
-        jwks_uri: new.jwks_uri,
-        token_endpoint_auth_signing_alg: new.token_endpoint_auth_signing_alg,
-        require_pushed_authorization_requests: new.require_pushed_authorization_requests,
-        application_type: new.application_type,
-        dpop_bound_access_tokens: new.dpop_bound_access_tokens,
-    };
+    let row = new.into_row(ids::new_id(ids::CLIENT), now);
     let sealed = mac.map(|m| m.seal(&row.id)).transpose()?;
     diesel::insert_into(oauth_clients::table)
         .values((&row, oauth_clients::secret_sealed.eq(sealed)))

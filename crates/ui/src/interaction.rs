@@ -19,6 +19,10 @@ pub struct Interaction {
     pub base_path: String,
     pub client_id: Option<String>,
     pub client_name: Option<String>,
+    /// For a client that published its own metadata at a URL, that URL's
+    /// host: the consent page shows it beside the name.
+    #[serde(default)]
+    pub client_host: Option<String>,
     /// Scopes to show on the consent page.
     pub scopes: Vec<String>,
     /// Words for scopes the protocol knows better than
@@ -63,6 +67,7 @@ impl Interaction {
             base_path: env.base_path.clone(),
             client_id: None,
             client_name: None,
+            client_host: None,
             scopes: Vec::new(),
             scope_descriptions: std::collections::BTreeMap::new(),
             login_hint: None,

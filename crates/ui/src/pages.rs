@@ -94,6 +94,8 @@ pub struct ScopeLine {
 #[template(path = "consent.html")]
 pub struct ConsentPage {
     pub client_name: String,
+    /// Where a client that published its own metadata is from.
+    pub client_host: Option<String>,
     pub scopes: Vec<ScopeLine>,
     pub user_email: String,
     pub csrf: String,

@@ -201,12 +201,21 @@ async fn pushed(
         })
 }
 
-/// The client with this id, or a page saying it is `missing`.
+/// The client with this id, or a page saying it is `missing`: a
+/// registered one, or the one a client ID metadata document describes (a
+/// document that cannot be had is a page too, never a redirect: nothing
+/// about its redirect URIs is known, RFC 6749 §4.1.2.1).
 async fn registered(
     state: &OAuthState,
     id: &str,
     missing: &'static str,
 ) -> Result<ClientRow, PageError> {
+    match crate::client_document::resolve(state, id).await {
+        Ok(Some(row)) => return Ok(row),
+        Ok(None) => {}
+        Err(e) if e.code == ErrorCode::ServerError => return Err(PageError::internal(&e)),
+        Err(e) => return Err(invalid(e.description)),
+    }
     crate::client_auth::client_of_env(state, id)
         .await?
         .ok_or_else(|| invalid(missing))

@@ -61,6 +61,8 @@ impl Documents {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"],
             "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "code_challenge_methods_supported": ["S256"],
+            // draft-ietf-oauth-client-id-metadata-document §5.
+            "client_id_metadata_document_supported": settings.client_id_metadata_documents,
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "amr", "acr", "nonce", "at_hash", "sid",
                 "name", "given_name", "family_name", "email", "email_verified", "groups", "updated_at"],
             // §5.5: read for `id_token.acr` (step-up); other members are

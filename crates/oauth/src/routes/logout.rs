@@ -44,7 +44,17 @@ pub async fn post(
 async fn handle(state: &OAuthState, params: &Params) -> Result<HttpResponse, PageError> {
     let named = client_id(state, params).await?;
     let client = match &named.client_id {
-        Some(id) => crate::client_auth::client_of_env(state, id).await?,
+        // A metadata document's client: its post_logout_redirect_uris are
+        // the document's; one that cannot be had now is no client (the
+        // user is still signed out, just not sent anywhere).
+        Some(id) => match crate::client_document::resolve(state, id).await {
+            Ok(Some(row)) => Some(row),
+            Ok(None) => crate::client_auth::client_of_env(state, id).await?,
+            Err(e) => {
+                tracing::info!(reason = %e.description, "logout names an unusable client document");
+                None
+            }
+        },
         None => None,
     };
     let return_url = return_url(params, client.as_ref(), named.hinted)?;
@@ -112,7 +122,7 @@ async fn client_id(state: &OAuthState, params: &Params) -> Result<Named, PageErr
 fn trusted_without_hint(client: &ClientRow) -> bool {
     match client.registered_by {
         RegisteredBy::ManagementApi | RegisteredBy::ApiKey | RegisteredBy::Console => true,
-        RegisteredBy::Anonymous => false,
+        RegisteredBy::Anonymous | RegisteredBy::MetadataDocument => false,
     }
 }
 

@@ -58,7 +58,10 @@ impl Registrant {
     fn is_anonymous(&self) -> bool {
         match self.registered_by {
             RegisteredBy::Anonymous => true,
-            RegisteredBy::ApiKey | RegisteredBy::ManagementApi | RegisteredBy::Console => false,
+            RegisteredBy::ApiKey
+            | RegisteredBy::ManagementApi
+            | RegisteredBy::Console
+            | RegisteredBy::MetadataDocument => false,
         }
     }
 }
@@ -155,7 +158,8 @@ pub async fn post(
     let registrant = registrant(&state, &req, &caller).await?;
     let meta = parse_metadata(&body)?;
     let catalog = crate::resources::Catalog::of(state.core(), &registrant.environment_id).await?;
-    let valid = validate(meta, &registrant, catalog)?;
+    let outbound = state.settings.fetcher.settings();
+    let valid = validate(meta, &registrant, catalog, outbound)?;
     let secret = client_auth::secret_for(&valid)?;
     let mac = secret.as_ref().and_then(|(s, _)| {
         client_auth::mac_secret(valid.token_endpoint_auth_method, s, &state.ui.seal_key)
@@ -206,6 +210,7 @@ fn validate(
     meta: Metadata,
     registrant: &Registrant,
     catalog: crate::resources::Catalog,
+    outbound: crate::fetch::OutboundSettings,
 ) -> Result<ValidClient, OAuthError> {
     let method = meta
         .token_endpoint_auth_method
@@ -266,6 +271,7 @@ fn validate(
         application_type: meta.application_type,
         dpop_bound_access_tokens: meta.dpop_bound_access_tokens,
         catalog,
+        outbound,
     })
     .map_err(|e| {
         if e.field.contains("redirect_uris") {
@@ -297,6 +303,9 @@ fn respond(row: &ClientRow, secret: Option<String>, now: NaiveDateTime) -> HttpR
     if let Some(obj) = body.as_object_mut() {
         if let Some(jwks) = client.jwks {
             obj.insert("jwks".into(), json!(jwks));
+        }
+        if let Some(uri) = client.jwks_uri {
+            obj.insert("jwks_uri".into(), json!(uri));
         }
         if let Some(alg) = client.token_endpoint_auth_signing_alg {
             obj.insert("token_endpoint_auth_signing_alg".into(), json!(alg));

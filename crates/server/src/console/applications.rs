@@ -112,6 +112,7 @@ impl RegisterForm {
             application_type: Some(self.application_type.clone()).filter(|a| !a.is_empty()),
             dpop_bound_access_tokens: Some(self.require_dpop.is_some()),
             catalog,
+            outbound: trusec_oauth::fetch::OutboundSettings::default(),
         }
     }
 }

@@ -145,6 +145,17 @@ pub(crate) async fn post_assertion(
     (status, body, challenge)
 }
 
+/// RFC 7591 registration of a `private_key_jwt` service, with `keys`
+/// (`jwks` or `jwks_uri`, and any other member) added.
+pub(crate) async fn register_service(app: &TestApp, keys: Value) -> (u16, Value) {
+    let mut body = json!({"client_name": "Service", "grant_types": ["client_credentials"],
+                          "scope": "read:users", "token_endpoint_auth_method": "private_key_jwt"});
+    for (k, v) in keys.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    rfc7591_register(app, &body).await
+}
+
 pub(crate) const CC: [(&str, &str); 2] = [
     ("grant_type", "client_credentials"),
     ("scope", "read:users"),
@@ -412,8 +423,9 @@ async fn registration_refuses_bad_keys(backend: Backend) {
             with(json!({"jwks": {"keys": [ec.jwk]}, "token_endpoint_auth_signing_alg": "RS256"})),
             "jwks",
         ),
+        // A key source this server may not fetch (jwks_uri.rs has the rest).
         (
-            with(json!({"jwks_uri": "https://keys.example.com/jwks.json"})),
+            with(json!({"jwks_uri": "https://127.0.0.1/jwks.json"})),
             "jwks_uri",
         ),
         (
@@ -459,18 +471,9 @@ async fn registration_refuses_bad_keys(backend: Backend) {
     .await;
     assert_eq!(status, 200);
     // RFC 7591 registration takes the same metadata.
-    let (status, reg) = status_json(
-        app.client
-            .post(app.url("/oauth/register"))
-            .bearer_auth(&app.secret_key)
-            .json(
-                &json!({"client_name": "Service", "grant_types": ["client_credentials"],
-                          "scope": "read:users", "token_endpoint_auth_method": "private_key_jwt",
-                          "jwks": {"keys": [ec.jwk]}, "token_endpoint_auth_signing_alg": "ES256"}),
-            )
-            .send()
-            .await
-            .unwrap(),
+    let (status, reg) = register_service(
+        &app,
+        json!({"jwks": {"keys": [ec.jwk]}, "token_endpoint_auth_signing_alg": "ES256"}),
     )
     .await;
     assert_eq!(status, 201, "{reg}");

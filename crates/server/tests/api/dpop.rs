@@ -355,15 +355,6 @@ async fn code_with(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -
     (code, verifier)
 }
 
-fn redeem_form<'a>(code: &'a str, verifier: &'a str) -> [(&'static str, &'a str); 4] {
-    [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier),
-    ]
-}
-
 async fn codes_and_public_refresh_tokens_are_bound_to_the_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     make_user(&app, "ada@example.com").await;
@@ -395,7 +386,7 @@ async fn codes_and_public_refresh_tokens_are_bound_to_the_key(backend: Backend) 
         let (code, verifier) = code_with(&app, &client, &[("dpop_jkt", &jkt)]).await;
         let refs: Vec<&str> = proofs.iter().map(String::as_str).collect();
         let (status, body, _) =
-            token_with(&app, &client, &redeem_form(&code, &verifier), &refs).await;
+            token_with(&app, &client, &code_form(&code, &verifier), &refs).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
     }
@@ -403,7 +394,7 @@ async fn codes_and_public_refresh_tokens_are_bound_to_the_key(backend: Backend) 
     let (status, t, _) = token_with(
         &app,
         &client,
-        &redeem_form(&code, &verifier),
+        &code_form(&code, &verifier),
         &[&proof(&key, "POST", "/oauth/token")],
     )
     .await;
@@ -654,7 +645,7 @@ async fn pushed_requests_bind_the_code_to_the_proof(backend: Backend) {
     };
     let trip = browse_as(&app, &new_browser(), &url, "ada@example.com", true).await;
     let code = query(&trip.callback).remove("code").unwrap();
-    let form = redeem_form(&code, &verifier);
+    let form = code_form(&code, &verifier);
     let (status, body, _) = token_with(
         &app,
         &client,

@@ -6,7 +6,7 @@
 //! wrong code changes nothing.
 
 use crate::oauth_support::{
-    self, PASSWORD, REDIRECT, browse_as, hidden, make_user, new_browser, pkce, query,
+    self, PASSWORD, REDIRECT, browse_as, hidden, make_user, new_browser, query,
 };
 use chrono::TimeDelta;
 use serde_json::Value;
@@ -267,18 +267,7 @@ async fn an_oauth_code_flow_asks_for_the_second_factor(backend: Backend) {
     make_user(&app, "ada@example.com").await;
     let (key, _) = enrol(&app, &new_browser(), "ada@example.com").await;
     let client = oauth_support::public_client(&app).await;
-    let (verifier, challenge) = pkce();
-    let url = oauth_support::authorize_url(
-        &app,
-        &client.id,
-        &[
-            ("scope", "openid email"),
-            ("state", "s1"),
-            ("nonce", "n1"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ],
-    );
+    let (url, verifier) = oauth_support::pkce_authorize_url(&app, &client.id, "openid email");
     let browser = new_browser();
     let resp = browser.get(&url).send().await.unwrap();
     assert!(resp.status().is_redirection());

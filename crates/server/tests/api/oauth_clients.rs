@@ -1,5 +1,6 @@
 //! `/v1/oauth/clients` and RFC 7591 registration.
 
+use crate::oauth_support::rfc7591_register;
 use serde_json::json;
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
@@ -289,18 +290,7 @@ async fn application_type_decides_the_redirect_uris(backend: Backend) {
     // RFC 7591 registration: the same rules, RFC 7591 §3.2.2 errors.
     let register = |body: serde_json::Value| {
         let app = &app;
-        async move {
-            status_json(
-                app.client
-                    .post(app.url("/oauth/register"))
-                    .bearer_auth(&app.secret_key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        }
+        async move { rfc7591_register(app, &body).await }
     };
     let (status, err) = register(json!({"redirect_uris": ["http://127.0.0.1/cb"],
                                         "token_endpoint_auth_method": "none"}))

@@ -363,12 +363,7 @@ async fn code_is_single_use_and_pkce_checked(backend: Backend) {
         ],
     );
     let code = query(&browse(&app, &url, "pk@example.com", true).await.callback)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = code_form(&code, &verifier);
     let (status, tokens) = token(&app, &client, &form).await;
     assert_eq!(status, 200);
     let access = tokens["access_token"].as_str().unwrap();
@@ -925,12 +920,7 @@ async fn a_code_presented_by_another_client_is_not_consumed(backend: Backend) {
     );
     let trip = browse(&app, &url, "ada@example.com", true).await;
     let code = query(&trip.callback)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
+    let form = code_form(&code, &verifier);
     let (status, err) = token(&app, &other, &form).await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"], "invalid_grant");

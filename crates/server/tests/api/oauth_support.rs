@@ -93,11 +93,21 @@ pub fn query(url: &str) -> HashMap<String, String> {
 
 /// The authorize URL for a client.
 pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> String {
+    authorize_url_to(app, client_id, REDIRECT, extra)
+}
+
+/// [`authorize_url`] with another redirect URI.
+pub fn authorize_url_to(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = url::Url::parse(&app.url("/oauth/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", client_id)
-        .append_pair("redirect_uri", REDIRECT);
+        .append_pair("redirect_uri", redirect_uri);
     for (k, v) in extra {
         url.query_pairs_mut().append_pair(k, v);
     }
@@ -306,10 +316,21 @@ pub async fn authorize_code(
     email: &str,
     scope: &str,
 ) -> (String, String) {
+    let (url, verifier) = pkce_authorize_url(app, &client.id, scope);
+    let trip = browse_as(app, browser, &url, email, true).await;
+    let code = query(&trip.callback)
+        .remove("code")
+        .unwrap_or_else(|| panic!("no code in {}", trip.callback));
+    (code, verifier)
+}
+
+/// An authorize URL for `scope` with `state`, `nonce` and PKCE; and the
+/// PKCE verifier.
+pub fn pkce_authorize_url(app: &TestApp, client_id: &str, scope: &str) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(
         app,
-        &client.id,
+        client_id,
         &[
             ("scope", scope),
             ("state", "s1"),
@@ -318,11 +339,17 @@ pub async fn authorize_code(
             ("code_challenge_method", "S256"),
         ],
     );
-    let trip = browse_as(app, browser, &url, email, true).await;
-    let code = query(&trip.callback)
-        .remove("code")
-        .unwrap_or_else(|| panic!("no code in {}", trip.callback));
-    (code, verifier)
+    (url, verifier)
+}
+
+/// The token request that redeems `code` (at [`REDIRECT`], with PKCE).
+pub fn code_form<'a>(code: &'a str, verifier: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ]
 }
 
 /// Redeems a code at the token endpoint.
@@ -332,17 +359,7 @@ pub async fn redeem(
     code: &str,
     verifier: &str,
 ) -> (u16, Value) {
-    token(
-        app,
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await
+    token(app, client, &code_form(code, verifier)).await
 }
 
 pub async fn make_user(app: &TestApp, email: &str) -> Value {
@@ -475,4 +492,18 @@ pub async fn password_login(
         .send()
         .await
         .unwrap()
+}
+
+/// RFC 7591 registration (`POST /oauth/register`) with the secret key.
+pub(crate) async fn rfc7591_register(app: &TestApp, body: &Value) -> (u16, Value) {
+    status_json(
+        app.client
+            .post(app.url("/oauth/register"))
+            .bearer_auth(&app.secret_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }

@@ -49,7 +49,7 @@ fn borrowed<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a st
 }
 
 /// Pushes a valid request: its request_uri and PKCE verifier.
-async fn pushed(app: &TestApp, client: &TestClient) -> (String, String) {
+pub(crate) async fn pushed(app: &TestApp, client: &TestClient) -> (String, String) {
     let (verifier, challenge) = pkce();
     let resp = push(app, client, &borrowed(&request(&challenge))).await;
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -84,7 +84,7 @@ fn by_reference(
 }
 
 /// Signs ada in through a pushed request: the code.
-async fn signs_in(app: &TestApp, client: &TestClient, request_uri: &str) -> String {
+pub(crate) async fn signs_in(app: &TestApp, client: &TestClient, request_uri: &str) -> String {
     let url = by_reference(app, &client.id, request_uri, &[]);
     let trip = browse(app, &url, "ada@example.com", true).await;
     query(&trip.callback)
@@ -93,7 +93,7 @@ async fn signs_in(app: &TestApp, client: &TestClient, request_uri: &str) -> Stri
 }
 
 /// An authorize URL refused with an error page (never a redirect, §4).
-async fn refused_page(app: &TestApp, url: &str, says: &str) {
+pub(crate) async fn refused_page(app: &TestApp, url: &str, says: &str) {
     let resp = app.client.get(url).send().await.unwrap();
     assert_eq!(resp.status(), 400, "{url}");
     assert!(resp.headers().get("location").is_none());

@@ -55,6 +55,7 @@ pub async fn get(
     };
     let (csrf, cookie) = cookies::csrf(&req, state.secure_cookies);
     let page = ConsentPage {
+        client_host: interaction.client_host.clone(),
         client_name: interaction
             .client_name
             .clone()

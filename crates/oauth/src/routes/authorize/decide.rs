@@ -12,7 +12,7 @@ use crate::{OAuthState, scopes};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use trusec_storage::audit::{Actor, EventType, NewAuditEvent};
-use trusec_storage::clients::ClientRow;
+use trusec_storage::clients::{ClientRow, RegisteredBy};
 use trusec_storage::consents;
 use trusec_ui::step_up::{self, StepUp};
 use trusec_ui::{Interaction, LoginSession, PageError, pages};
@@ -223,6 +223,15 @@ async fn consent(
     if crate::client_metadata::is_first_party(client) && !req.prompt.contains(&Prompt::Consent) {
         return Ok(Consent::Remembered);
     }
+    // A metadata document's client is never stored, so nor is a consent
+    // to it: asked every time (crate::client_document).
+    if client.registered_by == RegisteredBy::MetadataDocument {
+        return Ok(if req.prompt.contains(&Prompt::None) {
+            Consent::Refused
+        } else {
+            Consent::Ask
+        });
+    }
     let (uid, cid) = (login.user.id.clone(), client.id.clone());
     let remembered = state
         .core()
@@ -257,11 +266,13 @@ async fn remember_consent(
     let env = client.environment_id.clone();
     let (uid, cid, scope) = (login.user.id.clone(), client.id.clone(), req.scope.clone());
     let now = state.core().clock.now_naive();
-    state
-        .core()
-        .db
-        .run(move |c| consents::grant(c, &env, &uid, &cid, scope.as_slice(), now))
-        .await?;
+    if client.registered_by != RegisteredBy::MetadataDocument {
+        state
+            .core()
+            .db
+            .run(move |c| consents::grant(c, &env, &uid, &cid, scope.as_slice(), now))
+            .await?;
+    }
     let event = NewAuditEvent::new(
         EventType::OAuthConsentGranted,
         Some(&client.environment_id),
@@ -341,6 +352,14 @@ async fn to_hosted_page(
     };
     i.client_id = Some(client.id.clone());
     i.client_name = Some(client.name.clone());
+    // The draft's §6.5: beside the name a document chose, where it is from.
+    i.client_host = match client.registered_by {
+        RegisteredBy::MetadataDocument => crate::client_document::host_of(&client.id),
+        RegisteredBy::ManagementApi
+        | RegisteredBy::ApiKey
+        | RegisteredBy::Anonymous
+        | RegisteredBy::Console => None,
+    };
     i.scopes = req.scope.as_slice().to_vec();
     i.scope_descriptions.clone_from(&req.scope_descriptions);
     i.login_hint.clone_from(&req.login_hint);

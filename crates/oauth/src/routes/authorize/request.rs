@@ -75,7 +75,8 @@ impl AuthzRequest {
         let (redirect_uri, redirect_uri_sent) = redirect_uri(client, params)?;
         Ok(Self {
             trusted_redirect: match client.registered_by {
-                RegisteredBy::Anonymous => false,
+                // Anyone could have chosen these redirect URIs.
+                RegisteredBy::Anonymous | RegisteredBy::MetadataDocument => false,
                 RegisteredBy::ApiKey | RegisteredBy::ManagementApi | RegisteredBy::Console => true,
             },
             client_id: client.id.clone(),

@@ -45,7 +45,7 @@ pub struct CreateClient {
     /// §5; private members refused).
     #[schema(value_type = Option<Object>)]
     jwks: Option<serde_json::Value>,
-    /// Not supported yet: refused (register `jwks`).
+    /// Or the https URL where the client publishes its JWK Set (RFC 7591 §2; not with `jwks`).
     jwks_uri: Option<String>,
     /// The one algorithm its assertions may use: ES256, PS256, EdDSA or
     /// RS256 (`private_key_jwt`), HS256, HS384 or HS512
@@ -84,7 +84,11 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "present_value")]
     #[schema(value_type = Option<Object>)]
     jwks: Option<Option<serde_json::Value>>,
-    jwks_uri: Option<String>,
+    /// Replaces the URL of the keys (and drops inline `jwks`); `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    jwks_uri: Option<Option<String>>,
     /// `null` allows any algorithm that fits the key again.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -149,6 +153,7 @@ pub async fn create(
         application_type: body.application_type,
         dpop_bound_access_tokens: body.dpop_bound_access_tokens,
         catalog: catalog(&state, &caller.environment).await?,
+        outbound: state.settings.outbound,
     };
     let (row, secret) = register(&state, &caller.acting(), input).await?;
     Ok(HttpResponse::Created().json(with_secret(&row, secret)?))
@@ -306,7 +311,13 @@ fn patch_of(
     body: UpdateClient,
     existing: Client,
     catalog: Catalog,
+    outbound: trusec_oauth::fetch::OutboundSettings,
 ) -> Result<ClientPatch, ApiError> {
+    // One key source replaces the other (RFC 7591 §2: never both).
+    let (keep_jwks, keep_jwks_uri) = (
+        !matches!(body.jwks_uri, Some(Some(_))),
+        !matches!(body.jwks, Some(Some(_))),
+    );
     let merged = client_metadata::validate(ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
         client_type: Some(existing.client_type),
@@ -337,11 +348,16 @@ fn patch_of(
             .default_resource
             .clone()
             .unwrap_or(existing.default_resource),
-        jwks: body
-            .jwks
+        jwks: body.jwks.clone().unwrap_or_else(|| {
+            existing
+                .jwks
+                .filter(|_| keep_jwks)
+                .and_then(|j| serde_json::to_value(j).ok())
+        }),
+        jwks_uri: body
+            .jwks_uri
             .clone()
-            .unwrap_or_else(|| existing.jwks.and_then(|j| serde_json::to_value(j).ok())),
-        jwks_uri: body.jwks_uri.clone().or(existing.jwks_uri),
+            .unwrap_or_else(|| existing.jwks_uri.filter(|_| keep_jwks_uri)),
         token_endpoint_auth_signing_alg: body
             .token_endpoint_auth_signing_alg
             .clone()
@@ -360,6 +376,7 @@ fn patch_of(
                 .unwrap_or(existing.dpop_bound_access_tokens),
         ),
         catalog,
+        outbound,
     })
     .map_err(invalid)?;
     let keys_changed = body.token_endpoint_auth_method.is_some()
@@ -403,6 +420,7 @@ pub async fn update(
         body,
         current.to_client(),
         catalog(&state, &caller.environment).await?,
+        state.settings.outbound,
     )?;
     let (env, cid) = (caller.environment.clone(), current.id.clone());
     let now = state.core.clock.now_naive();
