@@ -16,8 +16,13 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// Management resources an access token may reach. API keys, clients and
 /// signing keys are not among them: an OAuth token must never mint the
 /// credentials that outrank it.
-pub const MANAGEMENT_RESOURCES: [&str; 4] =
-    ["users", "sessions", "audit_events", "service_providers"];
+pub const MANAGEMENT_RESOURCES: [&str; 5] = [
+    "users",
+    "sessions",
+    "audit_events",
+    "service_providers",
+    "policies",
+];
 /// Users who may delegate management scopes to an app belong to this group.
 pub const ADMIN_GROUP: &str = "trusec-admins";
 

@@ -104,12 +104,19 @@ pub async fn create_user(
         );
     }
     validate::password(&password).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await??;
     let env = match environment {
         EnvironmentArg::Live => ids::ENV_LIVE,
         EnvironmentArg::Test => ids::ENV_TEST,
     };
     let db = open_database(settings).await?;
+    let policy = db
+        .run(move |conn| trusec_storage::policies::get(conn, env))
+        .await?;
+    policy
+        .password
+        .check(&password)
+        .map_err(|e| anyhow::anyhow!("password: {e} (the environment's password policy)"))?;
+    let hash = tokio::task::spawn_blocking(move || secrets::hash_password(&password)).await??;
     let key = audit_key_for_writing(settings, &db).await?;
     let now = Clock::System.now_naive();
     let new = NewUser {

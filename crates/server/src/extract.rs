@@ -254,6 +254,7 @@ pub enum Resource {
     Sessions,
     AuditEvents,
     ServiceProviders,
+    Policies,
 }
 
 impl Resource {
@@ -263,6 +264,7 @@ impl Resource {
             Self::Sessions => "sessions",
             Self::AuditEvents => "audit_events",
             Self::ServiceProviders => "service_providers",
+            Self::Policies => "policies",
         }
     }
 }

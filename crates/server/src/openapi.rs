@@ -42,7 +42,7 @@ impl Modify for Security {
         crate::api::v1::sessions::list_for_user, crate::api::v1::sessions::revoke_all_for_user,
         crate::api::v1::api_keys::create, crate::api::v1::api_keys::list, crate::api::v1::api_keys::get,
         crate::api::v1::api_keys::revoke, crate::api::v1::api_keys::rotate,
-        crate::api::v1::audit_events::list,
+        crate::api::v1::audit_events::list, crate::api::v1::policies::get, crate::api::v1::policies::update,
         crate::api::v1::clients::create, crate::api::v1::clients::list, crate::api::v1::clients::get,
         crate::api::v1::resources::create, crate::api::v1::resources::list, crate::api::v1::resources::get,
         crate::api::v1::resources::update, crate::api::v1::resources::delete,

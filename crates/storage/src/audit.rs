@@ -97,6 +97,9 @@ crate::text_enum! {
         /// retention setting); the chain now starts after the head this
         /// event records (`chain::prune`).
         AuditChainPruned = "audit.chain.pruned",
+        /// An environment's security policy changed (`data.before`,
+        /// `data.after`).
+        PolicyUpdated = "policy.updated",
     }
 }
 

@@ -32,6 +32,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod page;
 pub mod passkeys;
+pub mod policies;
 pub mod pushed_requests;
 pub mod rate_limit;
 pub mod refresh_tokens;

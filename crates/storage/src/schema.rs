@@ -331,3 +331,11 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    policies (environment_id) {
+        environment_id -> Text,
+        document -> Text,
+        updated_at -> Timestamp,
+    }
+}

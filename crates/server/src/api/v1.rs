@@ -8,6 +8,7 @@ pub(crate) mod audit_events;
 pub(crate) mod clients;
 pub(crate) mod consents;
 pub(crate) mod factors;
+pub(crate) mod policies;
 pub(crate) mod resources;
 pub(crate) mod service_providers;
 pub(crate) mod sessions;
@@ -16,7 +17,7 @@ pub(crate) mod users;
 
 use crate::error::ApiError;
 use crate::extract::Access::{self, ApiKey, Scoped, UserToken};
-use crate::extract::Resource::{AuditEvents, ServiceProviders, Sessions, Users};
+use crate::extract::Resource::{AuditEvents, Policies, ServiceProviders, Sessions, Users};
 use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{Resource, web};
@@ -93,7 +94,12 @@ fn session_and_key_routes(cfg: &mut web::ServiceConfig) {
             .delete(api_keys::revoke),
     )
     .service(resource("/api-keys/{id}/rotate", ApiKey).post(api_keys::rotate))
-    .service(resource("/audit-events", Scoped(AuditEvents)).get(audit_events::list));
+    .service(resource("/audit-events", Scoped(AuditEvents)).get(audit_events::list))
+    .service(
+        resource("/policies", Scoped(Policies))
+            .get(policies::get)
+            .patch(policies::update),
+    );
 }
 
 /// OAuth clients, API resources, signing keys.

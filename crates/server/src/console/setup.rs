@@ -249,7 +249,7 @@ async fn create_admin(
         "name",
         Some(form.name.clone()).filter(|n| !n.trim().is_empty()),
     )?;
-    let hash = password_hash(state, form.password.clone()).await?;
+    let hash = password_hash(state, &ui.env.id, form.password.clone()).await?;
     let (env, token, now) = (
         ui.env.id.clone(),
         form.token.clone(),

@@ -81,8 +81,10 @@ async fn redis_stopped_and_back() {
     assert_eq!(app.get("/v1/users", &app.secret_key).await.status(), 200);
 
     redis.up();
+    // Up to 10 s: the server restarting and the pool reconnecting take a
+    // few hundred milliseconds, much more on a loaded CI machine.
     let mut back = false;
-    for _ in 0..100 {
+    for _ in 0..500 {
         if readyz(&app).await.0 == 200 {
             back = true;
             break;

@@ -41,6 +41,7 @@ mod ops;
 mod par;
 mod passkeys;
 mod password_load;
+mod policies;
 mod rate_limit;
 mod restart;
 mod saml;

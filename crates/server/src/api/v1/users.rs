@@ -62,9 +62,25 @@ pub(crate) fn user_not_found(e: StorageError) -> ApiError {
     }
 }
 
-/// Hashes a password after checking its length.
-pub(crate) async fn password_hash(state: &AppState, password: String) -> Result<String, ApiError> {
+/// Hashes a password after checking it against the absolute bounds and
+/// the password policy of `env` (read from the database: a policy change
+/// holds at once on every instance).
+pub(crate) async fn password_hash(
+    state: &AppState,
+    env: &str,
+    password: String,
+) -> Result<String, ApiError> {
     validate::password(&password)?;
+    let env = env.to_owned();
+    let policy = state
+        .core
+        .db
+        .run(move |conn| trusec_storage::policies::get(conn, &env))
+        .await?;
+    policy
+        .password
+        .check(&password)
+        .map_err(|refusal| ApiError::validation("password", refusal.to_string()))?;
     Ok(state.core.hash_password(password).await?)
 }
 
@@ -97,7 +113,7 @@ pub(crate) async fn register(
     let groups = validate::groups(body.groups.unwrap_or_default())?;
     let metadata = validate::metadata(body.metadata.unwrap_or_else(|| serde_json::json!({})))?;
     let password_hash = match body.password {
-        Some(p) => Some(password_hash(state, p).await?),
+        Some(p) => Some(password_hash(state, &acting.environment, p).await?),
         None => None,
     };
     let new = NewUser {
@@ -165,6 +181,7 @@ pub async fn list(
 /// changes (a new password is hashed here).
 async fn to_patch(
     state: &AppState,
+    env: &str,
     body: UpdateUser,
 ) -> Result<(UserPatch, Vec<&'static str>), ApiError> {
     let mut changed: Vec<&'static str> = Vec::new();
@@ -197,7 +214,7 @@ async fn to_patch(
     }
     if let Some(password) = body.password {
         patch.password_hash = Some(match password {
-            Some(p) => Some(password_hash(state, p).await?),
+            Some(p) => Some(password_hash(state, env, p).await?),
             None => None,
         });
         changed.push("password");
@@ -232,7 +249,7 @@ pub(crate) async fn change(
     id: &UserId,
     body: UpdateUser,
 ) -> Result<User, ApiError> {
-    let (patch, changed) = to_patch(state, body).await?;
+    let (patch, changed) = to_patch(state, &acting.environment, body).await?;
     let disabling = patch.disabled == Some(true);
     let env = acting.environment.clone();
     let now = state.core.clock.now_naive();
