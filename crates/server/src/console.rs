@@ -30,6 +30,7 @@ mod audit;
 mod dashboard;
 mod keys;
 mod page;
+mod policies;
 mod saml;
 mod session;
 mod setup;
@@ -177,6 +178,11 @@ fn application_and_key_routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/signing-keys/rotate",
         web::post().to(keys::rotate_signing_keys),
+    )
+    .service(
+        web::resource("/policies")
+            .get(policies::show)
+            .post(policies::update),
     )
     .route("/dashboard", web::get().to(dashboard::show))
     .route("/audit", web::get().to(audit::list))

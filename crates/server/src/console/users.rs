@@ -236,6 +236,8 @@ impl From<&sessions::SessionRow> for SessionLine {
 
 pub struct FactorLine {
     pub kind: &'static str,
+    /// A passkey's name; empty for an authenticator app.
+    pub name: String,
     pub created_at: String,
     pub last_used_at: String,
 }
@@ -266,11 +268,12 @@ async fn details(admin: &Admin, id: &UserId) -> Result<Details, ConsoleError> {
         let user = users::get(conn, &env, &uid)?;
         let live = sessions::list_active_for_user(conn, &env, &uid, now, &page)?;
         let factors = mfa::list(conn, &env, &uid)?;
+        let passkeys = trusec_storage::passkeys::list(conn, &env, &uid)?;
         let left = mfa::recovery_codes_left(conn, &env, &uid)?;
         let consents = consent_rows::list_for_user(conn, &env, &uid, None, &page)?;
-        Ok((user, live.data, factors, left, consents.data))
+        Ok((user, live.data, (factors, passkeys), left, consents.data))
     });
-    let (user, live, factors, left, consents) = read.await.map_err(|e| match e {
+    let (user, live, (factors, passkeys), left, consents) = read.await.map_err(|e| match e {
         StorageError::NotFound => ApiError::not_found("user", Some("id")).into(),
         other => ConsoleError::from(other),
     })?;
@@ -282,9 +285,16 @@ async fn details(admin: &Admin, id: &UserId) -> Result<Details, ConsoleError> {
             .filter(|f| f.confirmed_at.is_some())
             .map(|f| FactorLine {
                 kind: f.kind.as_str(),
+                name: String::new(),
                 created_at: when(f.confirmed_at.unwrap_or(f.created_at)),
                 last_used_at: f.last_used_at.map(when).unwrap_or_default(),
             })
+            .chain(passkeys.iter().map(|p| FactorLine {
+                kind: "passkey",
+                name: p.name.clone(),
+                created_at: when(p.created_at),
+                last_used_at: p.last_used_at.map(when).unwrap_or_default(),
+            }))
             .collect(),
         recovery_codes_left: left,
         consents: consents

@@ -4,7 +4,8 @@
 //! wherever a password is set (`/v1/users`, the console's first-run page
 //! shares the same check), on every instance at once.
 
-use crate::oauth_support::{confidential_client, token};
+use crate::console::{sign_in, user};
+use crate::oauth_support::{confidential_client, hidden, new_browser, token};
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
 
@@ -13,6 +14,7 @@ on_every_backend!(
     password_rules_hold_where_passwords_are_set,
     policies_belong_to_an_environment_and_are_scoped,
     a_change_holds_on_every_instance_at_once,
+    the_console_shows_and_changes_the_policy,
 );
 
 async fn policy(app: &TestApp, key: &str) -> (u16, Value) {
@@ -234,4 +236,77 @@ async fn a_change_holds_on_every_instance_at_once(backend: Backend) {
         policy(&b, &b.secret_key).await.1["password"]["min_length"],
         30
     );
+}
+
+async fn the_console_shows_and_changes_the_policy(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    user(&app, &app.secret_key, "admin@example.com", true).await;
+    let browser = new_browser();
+    let resp = sign_in(&app, &browser, "", "admin@example.com").await;
+    assert_eq!(resp.status(), 303);
+    let html = browser
+        .get(app.url("/console/policies"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"min_length\"") && html.contains("value=\"8\""),
+        "{html}"
+    );
+    let csrf = hidden(&html, "csrf_token");
+    let post = |form: Vec<(&'static str, String)>| {
+        let browser = browser.clone();
+        let url = app.url("/console/policies");
+        async move {
+            let resp = browser.post(url).form(&form).send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    // Out of bounds: shown next to the field, nothing changed.
+    let (status, html) = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("min_length", "5".into()),
+    ])
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("min_length-error"), "{html}");
+    let (status, html) = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("min_length", "ten".into()),
+    ])
+    .await;
+    assert_eq!(status, 422, "{html}");
+    assert_eq!(
+        policy(&app, &app.secret_key).await.1["password"]["min_length"],
+        8
+    );
+    // Saved: the checkbox left unticked turns the breached list off.
+    let (status, html) = post(vec![
+        ("csrf_token", csrf.clone()),
+        ("min_length", "14".into()),
+    ])
+    .await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Saved."), "{html}");
+    assert_eq!(
+        policy(&app, &app.secret_key).await.1["password"],
+        json!({"min_length": 14, "refuse_common": false})
+    );
+    // The administrator is the actor of the audited change.
+    let (_, events) = status_json(
+        app.get("/v1/audit-events?type=policy.updated", &app.secret_key)
+            .await,
+    )
+    .await;
+    assert_eq!(events["data"][0]["actor"]["type"], "user", "{events}");
+    // CSRF.
+    let (status, _) = post(vec![
+        ("csrf_token", "x".into()),
+        ("min_length", "20".into()),
+    ])
+    .await;
+    assert_eq!(status, 403);
 }

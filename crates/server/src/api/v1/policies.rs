@@ -3,7 +3,7 @@
 //! `policy.updated` with the policy before and after.
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{Acting, ApiJson, Caller};
 use crate::state::AppState;
 use actix_web::web;
 use trusec_storage::audit::EventType;
@@ -32,10 +32,23 @@ pub async fn update(
     caller: Caller,
     ApiJson(body): ApiJson<PolicyPatch>,
 ) -> Result<web::Json<Policy>, ApiError> {
-    let patch = body
+    Ok(web::Json(apply(&state, &caller.acting(), body).await?))
+}
+
+/// Validates and applies `patch` to `acting`'s environment's policy and
+/// audits it: the decide step of `PATCH /v1/policies` and of the console.
+///
+/// # Errors
+/// `Validation` naming the member out of bounds; storage failures.
+pub(crate) async fn apply(
+    state: &AppState,
+    acting: &Acting,
+    patch: PolicyPatch,
+) -> Result<Policy, ApiError> {
+    let patch = patch
         .validate()
         .map_err(|e| ApiError::validation(e.field, e.message))?;
-    let (env, now) = (caller.environment.clone(), state.core.clock.now_naive());
+    let (env, now) = (acting.environment.clone(), state.core.clock.now_naive());
     let change = state
         .core
         .db
@@ -44,7 +57,20 @@ pub async fn update(
     let data = serde_json::json!({"before": change.before, "after": change.after});
     state
         .core
-        .audit(caller.event(EventType::PolicyUpdated).data(data))
+        .audit(acting.event(EventType::PolicyUpdated).data(data))
         .await?;
-    Ok(web::Json(change.after))
+    Ok(change.after)
+}
+
+/// The policy of `env`.
+///
+/// # Errors
+/// Storage failures.
+pub(crate) async fn read(state: &AppState, env: &str) -> Result<Policy, ApiError> {
+    let env = env.to_owned();
+    Ok(state
+        .core
+        .db
+        .run(move |conn| policies::get(conn, &env))
+        .await?)
 }
