@@ -32,6 +32,49 @@ const PG_POLICIES_LOCK: i64 = 0x7275_7365_635f_706f;
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     pub password: PasswordPolicy,
+    pub mfa: MfaPolicy,
+}
+
+/// Who must sign in with a second factor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MfaPolicy {
+    /// `optional` or `required`.
+    #[schema(value_type = String)]
+    pub mode: MfaMode,
+    /// Members of `trusec-admins` must, whatever the mode (they can change
+    /// every other account).
+    pub required_for_admins: bool,
+}
+
+crate::text_enum! {
+    /// Whether users must have a second factor.
+    pub enum MfaMode as "MFA mode" {
+        /// Each user's own choice (the default).
+        Optional = "optional",
+        /// Every sign-in needs one; a user without a factor adds one first.
+        Required = "required",
+    }
+}
+
+#[expect(
+    clippy::derivable_impls,
+    reason = "text_enum! defines the enum; a derive cannot be added to it"
+)]
+impl Default for MfaMode {
+    fn default() -> Self {
+        Self::Optional
+    }
+}
+
+impl MfaPolicy {
+    /// Whether a user (an administrator or not) must give a second factor.
+    pub fn requires(&self, is_admin: bool) -> bool {
+        match self.mode {
+            MfaMode::Required => true,
+            MfaMode::Optional => self.required_for_admins && is_admin,
+        }
+    }
 }
 
 /// What a new password must be (NIST SP 800-63B §3.1.1.2: a minimum
@@ -112,6 +155,15 @@ impl PasswordPolicy {
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     pub password: Option<PasswordPatch>,
+    pub mfa: Option<MfaPatch>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaPatch {
+    #[schema(value_type = Option<String>)]
+    pub mode: Option<MfaMode>,
+    pub required_for_admins: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -166,6 +218,14 @@ impl Policy {
             }
             if let Some(on) = p.refuse_common {
                 next.password.refuse_common = on;
+            }
+        }
+        if let Some(m) = &patch.0.mfa {
+            if let Some(mode) = m.mode {
+                next.mfa.mode = mode;
+            }
+            if let Some(on) = m.required_for_admins {
+                next.mfa.required_for_admins = on;
             }
         }
         next
@@ -281,6 +341,7 @@ mod tests {
                 min_length: Some(12),
                 refuse_common: None,
             }),
+            mfa: None,
         };
         let next = p.patched(&patch.validate().unwrap());
         assert_eq!(next.password.min_length, 12);
@@ -291,6 +352,7 @@ mod tests {
                     min_length: Some(bad),
                     refuse_common: None,
                 }),
+                mfa: None,
             };
             assert_eq!(patch.validate().unwrap_err().field, "password.min_length");
         }

@@ -133,6 +133,15 @@ impl Interaction {
         format!("{}/second-factor?interaction={}", self.base_path, self.id)
     }
 
+    /// `/account/security?interaction=…` of its environment: a user the
+    /// MFA policy requires a second factor of adds one, then goes on.
+    pub fn enrol_url(&self) -> String {
+        format!(
+            "{}/account/security?interaction={}",
+            self.base_path, self.id
+        )
+    }
+
     /// `/consent?interaction=…` of its environment.
     pub fn consent_url(&self) -> String {
         format!("{}/consent?interaction={}", self.base_path, self.id)

@@ -54,6 +54,9 @@ pub struct AccountSecurityPage {
     pub passkeys_on: bool,
     pub error: Option<String>,
     pub csrf: String,
+    /// The app the MFA policy holds back until a second factor is added:
+    /// its name and where to go on to it.
+    pub waiting: Option<(String, String)>,
 }
 
 /// One passkey on the account page.
@@ -83,6 +86,8 @@ pub struct TotpEnrolPage {
 pub struct RecoveryCodesPage {
     pub codes: Vec<String>,
     pub account_url: String,
+    /// The app waiting for this factor ([`AccountSecurityPage::waiting`]).
+    pub waiting: Option<(String, String)>,
 }
 
 pub struct ScopeLine {

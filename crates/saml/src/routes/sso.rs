@@ -51,6 +51,9 @@ enum Next {
     Assert(AuthnContextClass),
     /// The second-factor page first (step-up).
     StepUp,
+    /// The account page first: the MFA policy requires a second factor
+    /// the user has not added yet.
+    Enrol,
     /// A failed Response.
     Fail(Failure),
 }
@@ -249,6 +252,7 @@ async fn answer(
                 Next::Assert(class) => respond(state, sp, &pending, &login, class).await,
                 Next::Fail(failure) => fail(state, sp, &pending, failure).await,
                 Next::StepUp => to_hosted(state, sp, pending, Interaction::second_factor_url).await,
+                Next::Enrol => to_hosted(state, sp, pending, Interaction::enrol_url).await,
             }
         }
         _ if is_passive => fail(state, sp, &pending, Failure::NoPassive).await,
@@ -265,6 +269,16 @@ async fn next(
     login: &LoginSession,
     is_passive: bool,
 ) -> Result<Next, SamlError> {
+    // The environment's MFA policy first, whatever the SP asked for.
+    match step_up::policy(&state.ui, login).await? {
+        step_up::PolicyStep::Met => {}
+        step_up::PolicyStep::Ask | step_up::PolicyStep::Enrol if is_passive => {
+            return Ok(Next::Fail(Failure::NoPassive));
+        }
+        step_up::PolicyStep::Ask => return Ok(Next::StepUp),
+        step_up::PolicyStep::Enrol => return Ok(Next::Enrol),
+        step_up::PolicyStep::Unreachable => return Ok(Next::Fail(Failure::NoAuthnContext)),
+    }
     let methods = &login.session.amr;
     let Some(accepted) = &pending.accepted else {
         return Ok(Next::Assert(AuthnContextClass::default_for(methods)));
@@ -352,6 +366,7 @@ async fn resume_sign_in(http: &HttpRequest, state: &SamlState) -> Result<HttpRes
     match next(state, &pending, &login, false).await? {
         // The same interaction brings the browser back here after it.
         Next::StepUp => Ok(found(&interaction.second_factor_url())),
+        Next::Enrol => Ok(found(&interaction.enrol_url())),
         Next::Assert(class) => {
             finished(state, &interaction).await;
             respond(state, &sp, &pending, &login, class).await

@@ -10,7 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use trusec_storage::policies::{MIN_LENGTH_RANGE, PasswordPatch, Policy, PolicyPatch};
+use trusec_storage::policies::{
+    MIN_LENGTH_RANGE, MfaMode, MfaPatch, PasswordPatch, Policy, PolicyPatch,
+};
 
 #[derive(Template)]
 #[template(path = "console/policies.html")]
@@ -40,6 +42,12 @@ pub struct PolicyForm {
     /// A checkbox: present when ticked.
     #[serde(default)]
     refuse_common: Option<String>,
+    /// `optional` or `required`.
+    #[serde(default)]
+    mfa_mode: String,
+    /// A checkbox.
+    #[serde(default)]
+    mfa_admins: Option<String>,
 }
 
 fn page(
@@ -107,6 +115,11 @@ pub async fn update(
         password: Some(PasswordPatch {
             min_length: Some(min_length),
             refuse_common: Some(form.refuse_common.is_some()),
+        }),
+        mfa: Some(MfaPatch {
+            // An unknown choice (a forged form) changes nothing.
+            mode: MfaMode::parse(&form.mfa_mode),
+            required_for_admins: Some(form.mfa_admins.is_some()),
         }),
     };
     match v1_policies::apply(&state, &admin.acting, patch).await {

@@ -31,6 +31,7 @@ mod instances;
 mod jwks_uri;
 mod master_key;
 mod mfa;
+mod mfa_policy;
 mod oauth_clients;
 mod oauth_flow;
 mod oauth_resources;

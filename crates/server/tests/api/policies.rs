@@ -47,7 +47,8 @@ async fn policies_have_defaults_and_change_in_part(backend: Backend) {
     assert_eq!(status, 200, "{p}");
     assert_eq!(
         p,
-        json!({"password": {"min_length": 8, "refuse_common": true}})
+        json!({"password": {"min_length": 8, "refuse_common": true},
+               "mfa": {"mode": "optional", "required_for_admins": false}})
     );
     let (status, p) = patch(
         &app,
@@ -80,6 +81,7 @@ async fn policies_have_defaults_and_change_in_part(backend: Backend) {
         (json!({"password": {"min_length": "twelve"}}), 400),
         (json!({"password": {"max_length": 20}}), 400),
         (json!({"mfa": "required"}), 400),
+        (json!({"mfa": {"mode": "sometimes"}}), 400),
     ] {
         let (got, e) = patch(&app, &app.secret_key, body.clone()).await;
         assert_eq!(got, status, "{body}: {e}");
@@ -287,13 +289,16 @@ async fn the_console_shows_and_changes_the_policy(backend: Backend) {
     let (status, html) = post(vec![
         ("csrf_token", csrf.clone()),
         ("min_length", "14".into()),
+        ("mfa_mode", "optional".into()),
+        ("mfa_admins", "on".into()),
     ])
     .await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("Saved."), "{html}");
     assert_eq!(
-        policy(&app, &app.secret_key).await.1["password"],
-        json!({"min_length": 14, "refuse_common": false})
+        policy(&app, &app.secret_key).await.1,
+        json!({"password": {"min_length": 14, "refuse_common": false},
+               "mfa": {"mode": "optional", "required_for_admins": true}})
     );
     // The administrator is the actor of the audited change.
     let (_, events) = status_json(

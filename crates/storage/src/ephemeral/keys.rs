@@ -47,6 +47,7 @@ pub enum KeyKind {
     PasskeyRegistration,
     PasskeySignIn,
     PasskeySecondFactor,
+    EnrolThenContinue,
     ConsoleSignIn,
     ConsoleSession,
 }
@@ -115,6 +116,8 @@ impl KeyKind {
             | Self::PasskeySecondFactor
             // A passkey being added by a signed-in user.
             | Self::PasskeyRegistration
+            // A signed-in user sent to add a second factor first.
+            | Self::EnrolThenContinue
             // An administrator's console session, after their sign-in.
             | Self::ConsoleSession => WhenFull::Store,
         }
@@ -298,6 +301,15 @@ impl StoreKey {
         Self::of(
             KeyKind::PasskeySecondFactor,
             format!("passkey-second-factor:{token_hash}"),
+        )
+    }
+
+    /// The interaction a login session goes on with once its user has
+    /// added the second factor the MFA policy requires.
+    pub fn enrol_then_continue(session_hash: &str) -> Self {
+        Self::of(
+            KeyKind::EnrolThenContinue,
+            format!("enrol-then-continue:{session_hash}"),
         )
     }
 

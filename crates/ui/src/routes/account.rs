@@ -46,10 +46,25 @@ impl CsrfForm {
     }
 }
 
-pub async fn get(req: HttpRequest, state: web::Data<UiState>) -> Result<HttpResponse, PageError> {
+/// `?interaction=`: the MFA policy sent the user here from a sign-in
+/// ([`crate::Interaction::enrol_url`]).
+#[derive(Debug, Deserialize)]
+pub struct GetQuery {
+    #[serde(default)]
+    interaction: String,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<UiState>,
+    query: web::Query<GetQuery>,
+) -> Result<HttpResponse, PageError> {
     let Some(login) = LoginSession::from_request(&req, &state).await? else {
         return Ok(sign_in_first(&state));
     };
+    if !query.interaction.is_empty() {
+        crate::step_up::remember_continue(&state, &login, &query.interaction).await?;
+    }
     overview(&req, &state, &login, StatusCode::OK, None).await
 }
 
@@ -140,6 +155,7 @@ pub async fn confirm(
     let page = RecoveryCodesPage {
         codes,
         account_url: state.env.path("/account/security"),
+        waiting: crate::step_up::waiting(&state, &login).await?,
     };
     Ok(pages::render(&page, StatusCode::OK, Vec::new()))
 }
@@ -294,6 +310,7 @@ pub(super) async fn overview(
         passkeys_on: crate::passkey::available(state),
         error: error.map(str::to_owned),
         csrf,
+        waiting: crate::step_up::waiting(state, login).await?,
     };
     Ok(pages::render(&page, status, cookie.into_iter().collect()))
 }

@@ -203,6 +203,7 @@ pub async fn add(
         let page = RecoveryCodesPage {
             codes,
             account_url: state.env.path("/account/security"),
+            waiting: crate::step_up::waiting(&state, &login).await?,
         };
         return Ok(pages::render(&page, StatusCode::OK, Vec::new()));
     }

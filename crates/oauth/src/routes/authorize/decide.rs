@@ -44,6 +44,8 @@ enum Hosted {
     Login,
     /// Step-up: the missing factor only.
     SecondFactor,
+    /// The MFA policy requires a factor the user has not added yet.
+    Enrol,
     Consent,
 }
 
@@ -116,6 +118,9 @@ async fn assure(
     login: &LoginSession,
     interaction: Option<&Interaction>,
 ) -> Result<Option<HttpResponse>, PageError> {
+    if let Some(page) = by_policy(state, client, req, login, interaction).await? {
+        return Ok(Some(page));
+    }
     let acr = &req.acr;
     if acr.essential && acr.none_known {
         let why = "none of the requested acr values is supported";
@@ -150,6 +155,41 @@ async fn assure(
                 .map(Some)
         }
     }
+}
+
+/// The environment's MFA policy, before what the request asks for: a user
+/// it requires a second factor of gives it (the step-up page), or adds one
+/// first (the account page, then back here); under `prompt=none`, or for
+/// a passkey-only session (the missing factor is the password), the
+/// request fails as an essential `acr` would.
+async fn by_policy(
+    state: &OAuthState,
+    client: &ClientRow,
+    req: &AuthzRequest,
+    login: &LoginSession,
+    interaction: Option<&Interaction>,
+) -> Result<Option<HttpResponse>, PageError> {
+    let passive = req.prompt.contains(&Prompt::None);
+    let hosted = match step_up::policy(&state.ui, login).await? {
+        step_up::PolicyStep::Met => return Ok(None),
+        step_up::PolicyStep::Ask if !passive => Hosted::SecondFactor,
+        step_up::PolicyStep::Enrol if !passive => Hosted::Enrol,
+        step_up::PolicyStep::Ask | step_up::PolicyStep::Enrol => {
+            let why = "the MFA policy requires a second factor and prompt=none forbids asking";
+            return refuse(state, req, ErrorCode::InteractionRequired, why)
+                .await
+                .map(Some);
+        }
+        step_up::PolicyStep::Unreachable => {
+            let why = "the MFA policy requires the password and a second factor: sign in again";
+            return refuse(state, req, ErrorCode::UnmetAuthenticationRequirements, why)
+                .await
+                .map(Some);
+        }
+    };
+    to_hosted_page(state, client, req, interaction.cloned(), hosted)
+        .await
+        .map(Some)
 }
 
 /// The request cannot go on: the client hears why at its redirect URI, or
@@ -370,6 +410,7 @@ async fn to_hosted_page(
     let target = match page {
         Hosted::Login => i.login_url(),
         Hosted::SecondFactor => i.second_factor_url(),
+        Hosted::Enrol => i.enrol_url(),
         Hosted::Consent => i.consent_url(),
     };
     Ok(pages::page_response(StatusCode::FOUND)
