@@ -70,7 +70,7 @@ fn metadata(entity: &str, cert_pem: &str, key_use: Option<&str>, methods: &[&str
 }
 
 /// SP-initiated SSO for `entity` (signed in already or not): the response XML.
-async fn response_for(app: &TestApp, entity: &str, request_id: &str) -> String {
+pub(crate) async fn response_for(app: &TestApp, entity: &str, request_id: &str) -> String {
     let xml = authn_request(
         request_id,
         entity,
@@ -317,7 +317,7 @@ fn flip_content_cipher(xml: &str) -> String {
 /// Runs `tests/saml-sp/ruby-saml-acs.rb` on a response: `Ok(its JSON)` when
 /// ruby-saml accepts it, `Err(its errors)` when it refuses it; `None` when
 /// Ruby is not installed outside CI.
-fn ruby_saml(settings: &Value) -> Option<Result<Value, String>> {
+pub(crate) fn ruby_saml(settings: &Value) -> Option<Result<Value, String>> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/saml-sp/ruby-saml-acs.rb"
