@@ -9,7 +9,7 @@
 //! out by; the response, the assertion or both are signed; an SP that
 //! wants signed requests has registered the certificate to check them with;
 //! and assertions are encrypted only for an SP with an encryption
-//! certificate (an RSA one).
+//! certificate (an RSA one) that has not expired when it is given.
 
 use crate::{profiles, sp_metadata};
 use std::collections::BTreeMap;
@@ -93,14 +93,37 @@ fn invalid(field: &'static str, message: impl Into<String>) -> SpConfigError {
 }
 
 /// The configuration `input` asks for, over `base` (the current one) for
-/// an update, complete with defaults and checked as a whole.
+/// an update, complete with defaults and checked as a whole at `now`.
 ///
 /// # Errors
 /// [`SpConfigError`] naming the first field at fault.
-pub fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+pub fn validate(
+    input: SpInput,
+    base: Option<SpFields>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SpFields, SpConfigError> {
+    let given = given_encryption_field(&input);
     let fields = start(&input, base)?;
     let fields = apply(input, fields)?;
-    check(fields)
+    let fields = check(fields)?;
+    if let (Some(field), Some(pem)) = (given, &fields.encryption_certificate_pem) {
+        sp_metadata::check_not_expired(pem, now).map_err(|m| invalid(field, m))?;
+    }
+    Ok(fields)
+}
+
+/// The field whose encryption certificate must be current: one given in
+/// this request (in `encryption_certificate_pem`, else in the metadata),
+/// unless the same request turns encryption off; else `encrypt_assertions`
+/// when the request turns encryption on for the certificate on file.
+fn given_encryption_field(input: &SpInput) -> Option<&'static str> {
+    match input.encrypt_assertions {
+        Some(false) => None,
+        _ if input.encryption_certificate_pem.is_some() => Some("encryption_certificate_pem"),
+        _ if input.metadata_xml.is_some() => Some("metadata_xml"),
+        Some(true) => Some("encrypt_assertions"),
+        None => None,
+    }
 }
 
 fn all_attributes() -> AttributeMap {
@@ -357,6 +380,12 @@ fn check(mut f: SpFields) -> Result<SpFields, SpConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`super::validate`] at a fixed time (2026-12-06).
+    fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+        let now = chrono::DateTime::from_timestamp(1_796_515_200, 0).unwrap_or_default();
+        super::validate(input, base, now)
+    }
 
     fn plain(entity_id: &str, acs_url: &str) -> SpInput {
         SpInput {

@@ -47,6 +47,7 @@ mod saml;
 mod saml_attributes;
 mod saml_bindings;
 mod saml_encryption;
+mod saml_encryption_expiry;
 mod saml_rotation;
 mod sessions;
 mod signin_limits;

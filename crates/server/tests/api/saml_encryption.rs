@@ -34,6 +34,15 @@ fn rsa_pair() -> (String, String) {
 }
 
 fn certificate(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> String {
+    certificate_valid(key, 1_700_000_000, 2_100_000_000)
+}
+
+/// A self-signed certificate for `key`, valid between these Unix times.
+pub(crate) fn certificate_valid(
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    not_before: i64,
+    not_after: i64,
+) -> String {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, x509};
     let mut name = x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "sp.test").unwrap();
@@ -43,9 +52,9 @@ fn certificate(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> String {
     cert.set_subject_name(&name).unwrap();
     cert.set_issuer_name(&name).unwrap();
     cert.set_pubkey(key).unwrap();
-    cert.set_not_before(Asn1Time::from_unix(1_700_000_000).unwrap().as_ref())
+    cert.set_not_before(Asn1Time::from_unix(not_before).unwrap().as_ref())
         .unwrap();
-    cert.set_not_after(Asn1Time::from_unix(2_100_000_000).unwrap().as_ref())
+    cert.set_not_after(Asn1Time::from_unix(not_after).unwrap().as_ref())
         .unwrap();
     cert.sign(key, MessageDigest::sha256()).unwrap();
     String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
@@ -57,7 +66,12 @@ fn b64_of(pem: &str) -> String {
 
 /// SP metadata with one `KeyDescriptor` (`key_use`, or none) for `cert_pem`
 /// and these `EncryptionMethod`s.
-fn metadata(entity: &str, cert_pem: &str, key_use: Option<&str>, methods: &[&str]) -> String {
+pub(crate) fn metadata(
+    entity: &str,
+    cert_pem: &str,
+    key_use: Option<&str>,
+    methods: &[&str],
+) -> String {
     let key_use = key_use.map(|u| format!(" use=\"{u}\"")).unwrap_or_default();
     let methods: String = methods
         .iter()
@@ -84,7 +98,7 @@ pub(crate) async fn response_for(app: &TestApp, entity: &str, request_id: &str) 
 }
 
 /// `xmlsec1 --decrypt` with `key_pem`: the decrypted document, or `None`.
-fn xmlsec1_decrypts(xml: &str, key_pem: &str) -> Option<String> {
+pub(crate) fn xmlsec1_decrypts(xml: &str, key_pem: &str) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let (xml_path, key_path) = (dir.path().join("response.xml"), dir.path().join("sp.key"));
     std::fs::write(&xml_path, xml).unwrap();

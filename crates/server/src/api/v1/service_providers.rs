@@ -120,8 +120,9 @@ pub(crate) async fn fields(
         .first()
         .map(|e| e.saml.xml.clone())
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("no environment is served")))?;
+    let now = state.core.clock.now();
     let validated = pool
-        .run(move || sp_config::validate(input, base))
+        .run(move || sp_config::validate(input, base, now))
         .await
         .map_err(|busy| ApiError::Unavailable {
             error_id: trusec_ui::error::log_error(&busy, "SP metadata turned away"),
