@@ -154,6 +154,7 @@ impl Encryption {
 const fn cipher(c: AssertionCipher) -> Cipher {
     match c {
         AssertionCipher::Aes256Gcm => Cipher::Aes256Gcm,
+        AssertionCipher::Aes128Gcm => Cipher::Aes128Gcm,
         AssertionCipher::Aes256Cbc => Cipher::Aes256Cbc,
     }
 }

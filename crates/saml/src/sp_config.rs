@@ -46,6 +46,8 @@ pub struct SpInput {
     pub want_authn_requests_signed: Option<bool>,
     pub encryption_certificate_pem: Option<String>,
     pub encrypt_assertions: Option<bool>,
+    /// `aes256-gcm`, `aes128-gcm` or `aes256-cbc`.
+    pub assertion_cipher: Option<String>,
 }
 
 /// Which attributes to release: a list of our names (released as the
@@ -254,6 +256,11 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
         .want_authn_requests_signed
         .unwrap_or(f.want_authn_requests_signed);
     f.encrypt_assertions = input.encrypt_assertions.unwrap_or(f.encrypt_assertions);
+    if let Some(c) = input.assertion_cipher {
+        let must = "must be aes256-gcm, aes128-gcm or aes256-cbc";
+        f.assertion_cipher =
+            AssertionCipher::parse(c.trim()).ok_or_else(|| invalid("assertion_cipher", must))?;
+    }
     Ok(f)
 }
 

@@ -46,6 +46,7 @@ mod restart;
 mod saml;
 mod saml_attributes;
 mod saml_bindings;
+mod saml_ciphers;
 mod saml_encryption;
 mod saml_encryption_expiry;
 mod saml_rotation;

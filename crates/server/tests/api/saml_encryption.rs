@@ -25,7 +25,7 @@ const CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes256-cbc";
 const IDP_ENTITY: &str = "http://127.0.0.1:8080/saml/metadata";
 
 /// An SP's key pair: (private key PEM, certificate PEM).
-fn rsa_pair() -> (String, String) {
+pub(crate) fn rsa_pair() -> (String, String) {
     let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
     (
         String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
@@ -132,7 +132,7 @@ fn attribute(a: &samael::schema::Assertion, name: &str) -> Vec<String> {
 }
 
 /// The `EncryptionMethod` algorithm of the `EncryptedData` (the first one).
-fn content_cipher(xml: &str) -> String {
+pub(crate) fn content_cipher(xml: &str) -> String {
     xml.split("<xenc:EncryptionMethod Algorithm=\"")
         .nth(1)
         .unwrap()
@@ -142,16 +142,20 @@ fn content_cipher(xml: &str) -> String {
         .to_owned()
 }
 
+/// An SP registered from metadata with a `use="encryption"` key: (its
+/// private key PEM, its certificate PEM, the SP).
+pub(crate) async fn encrypting_sp(app: &TestApp, entity: &str) -> (String, String, Value) {
+    let (key, cert) = rsa_pair();
+    let md = metadata(entity, &cert, Some("encryption"), &[]);
+    let sp = register_sp(app, json!({ "metadata_xml": md })).await;
+    (key, cert, sp)
+}
+
 async fn an_encrypted_assertion_opens_only_with_the_sps_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     make_user(&app, "ada@example.com").await;
-    let (key, cert) = rsa_pair();
     let entity = "https://enc.example.com";
-    let sp = register_sp(
-        &app,
-        json!({"metadata_xml": metadata(entity, &cert, Some("encryption"), &[])}),
-    )
-    .await;
+    let (key, cert, sp) = encrypting_sp(&app, entity).await;
     assert_eq!(sp["encrypt_assertions"], true, "{sp}");
     assert_eq!(sp["assertion_cipher"], "aes256-gcm");
     assert_eq!(sp["encryption_certificate_pem"], cert.as_str());

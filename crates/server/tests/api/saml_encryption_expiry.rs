@@ -7,7 +7,7 @@
 
 use crate::console_saml::admin_browser;
 use crate::oauth_support::make_user;
-use crate::saml::{authn_request, enc, redirect_query, register_sp};
+use crate::saml::{authn_request, enc, patch_sp, redirect_query, register_sp};
 use crate::saml_encryption::{certificate_valid, metadata, response_for, xmlsec1_decrypts};
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -73,13 +73,11 @@ async fn an_expired_encryption_certificate_is_refused_when_given(backend: Backen
     assert_eq!(sp["encrypt_assertions"], false);
     // And it cannot be switched on.
     let id = sp["id"].as_str().unwrap();
-    let path = format!("/v1/saml/service-providers/{id}");
     let on = json!({"encrypt_assertions": true});
-    let (status, body) = status_json(app.patch(&path, &app.secret_key, &on).await).await;
+    let (status, body) = patch_sp(&app, id, on).await;
     assert_refused(status, &body, "encrypt_assertions", expired);
     // Other changes to the SP are not held up by it.
-    let renamed = json!({"name": "Renamed"});
-    let (status, body) = status_json(app.patch(&path, &app.secret_key, &renamed).await).await;
+    let (status, body) = patch_sp(&app, id, json!({"name": "Renamed"})).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -147,9 +145,8 @@ async fn sign_in_is_refused_once_the_encryption_certificate_expires(backend: Bac
 
     // Switched off by the administrator, the SP signs in with a plain
     // (signed) assertion again.
-    let path = format!("/v1/saml/service-providers/{id}");
     let off = json!({"encrypt_assertions": false});
-    let (status, body) = status_json(app.patch(&path, &app.secret_key, &off).await).await;
+    let (status, body) = patch_sp(&app, &id, off).await;
     assert_eq!(status, 200, "{body}");
     let xml = response_for(&app, entity, "_exp3").await;
     assert!(xml.contains("<saml2:Assertion"), "{xml}");

@@ -76,6 +76,10 @@ pub struct SpBody {
     /// Encrypt assertions for the SP's encryption certificate; on by
     /// default when it has one. `true` without one is refused.
     encrypt_assertions: Option<bool>,
+    /// The content cipher of encrypted assertions: `aes256-gcm` (the
+    /// default), `aes128-gcm`, or `aes256-cbc` for an SP that cannot do
+    /// GCM; from the metadata's `EncryptionMethod`s when not given.
+    assertion_cipher: Option<String>,
 }
 
 impl From<SpBody> for SpInput {
@@ -99,6 +103,7 @@ impl From<SpBody> for SpInput {
             want_authn_requests_signed: b.want_authn_requests_signed,
             encryption_certificate_pem: b.encryption_certificate_pem,
             encrypt_assertions: b.encrypt_assertions,
+            assertion_cipher: b.assertion_cipher,
         }
     }
 }
