@@ -408,6 +408,56 @@ mod tests {
         }
     }
 
+    /// A PEM RSA certificate valid until `not_after` (Unix time).
+    fn certificate_until(not_after: i64) -> String {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut cert = x509::X509::builder().unwrap();
+        cert.set_pubkey(&key).unwrap();
+        let from = Asn1Time::from_unix(not_after - 86_400 * 400).unwrap();
+        cert.set_not_before(&from).unwrap();
+        cert.set_not_after(&Asn1Time::from_unix(not_after).unwrap())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_expired_encryption_certificate_is_refused_only_when_given_for_use() {
+        // A day before the fixed now of `validate`.
+        let expired = certificate_until(1_796_515_200 - 86_400);
+        let with = |encrypt: Option<bool>| SpInput {
+            encryption_certificate_pem: Some(expired.clone()),
+            encrypt_assertions: encrypt,
+            ..plain("https://sp", "https://sp/acs")
+        };
+        let refused = validate(with(None), None).unwrap_err();
+        assert_eq!(field_of(refused.clone()), "encryption_certificate_pem");
+        assert!(
+            refused.to_string().contains("expired on 2026-12-05"),
+            "{refused}"
+        );
+        let kept = validate(with(Some(false)), None).unwrap();
+        assert!(!kept.encrypt_assertions);
+        let on = SpInput {
+            encrypt_assertions: Some(true),
+            ..SpInput::default()
+        };
+        let refused = validate(on, Some(kept.clone())).unwrap_err();
+        assert_eq!(field_of(refused), "encrypt_assertions");
+        let renamed = SpInput {
+            name: Some("Renamed".into()),
+            ..SpInput::default()
+        };
+        assert!(validate(renamed, Some(kept)).is_ok());
+        // Current: encrypted.
+        let current = SpInput {
+            encryption_certificate_pem: Some(certificate_until(1_796_515_200 + 86_400)),
+            ..plain("https://sp", "https://sp/acs")
+        };
+        assert!(validate(current, None).unwrap().encrypt_assertions);
+    }
+
     #[test]
     fn a_plain_sp_gets_the_defaults() -> Result<(), SpConfigError> {
         let f = validate(plain("https://sp", "https://sp/acs"), None)?;
