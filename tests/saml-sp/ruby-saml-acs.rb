@@ -5,7 +5,10 @@
 #
 # Reads one JSON object on stdin:
 #   saml_response   the SAMLResponse form field (base64)
-#   idp_cert        the IdP's signing certificate (PEM)
+#   idp_cert        the IdP's signing certificate (PEM), or
+#   idp_metadata    the IdP's metadata XML as the SP fetched it: every
+#                   signing certificate it lists is trusted (ruby-saml's
+#                   IdpMetadataParser, idp_cert_multi)
 #   issuer          the IdP entity id the SP expects
 #   audience        the SP's entity id
 #   acs             the SP's assertion consumer service URL
@@ -32,7 +35,11 @@ if input['now']
 end
 
 settings = OneLogin::RubySaml::Settings.new
-settings.idp_cert = input.fetch('idp_cert')
+if input['idp_metadata']
+  OneLogin::RubySaml::IdpMetadataParser.new.parse(input['idp_metadata'], settings: settings)
+else
+  settings.idp_cert = input.fetch('idp_cert')
+end
 settings.idp_entity_id = input.fetch('issuer')
 settings.sp_entity_id = input.fetch('audience')
 settings.assertion_consumer_service_url = input.fetch('acs')

@@ -66,6 +66,14 @@ pub enum Refusal {
     /// The signed message names another issuer than the SP it was checked for.
     #[error("the signed message names another issuer")]
     IssuerMismatch,
+    /// The SP gets encrypted assertions and its encryption certificate has
+    /// expired since it was registered (the date, `YYYY-MM-DD`): nothing is
+    /// encrypted to a dead key, nor sent in the clear instead.
+    #[error(
+        "the service provider's encryption certificate expired on {0}; its administrator must \
+         register the current one"
+    )]
+    EncryptionCertificateExpired(String),
 }
 
 impl Refusal {
@@ -88,6 +96,7 @@ impl Refusal {
             Self::RelayStateTooLong => "relay_state_too_long",
             Self::SignaturePolicy(_) => "signature_policy",
             Self::IssuerMismatch => "issuer_mismatch",
+            Self::EncryptionCertificateExpired(_) => "encryption_certificate_expired",
         }
     }
 }

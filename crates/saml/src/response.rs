@@ -138,11 +138,23 @@ impl Encryption {
                 cipher: sp.assertion_cipher,
             })
     }
+
+    /// The expiry date (`YYYY-MM-DD`) of the certificate when it has
+    /// expired at `now`: an assertion is then refused rather than
+    /// encrypted to a dead key (`Refusal::EncryptionCertificateExpired`).
+    ///
+    /// # Errors
+    /// A certificate that no longer parses (it did at import).
+    pub fn expired_on(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Option<String>, String> {
+        let not_after = crate::sp_metadata::summarize_certificate(&self.certificate_pem)?.not_after;
+        Ok((not_after < now).then(|| not_after.format("%Y-%m-%d").to_string()))
+    }
 }
 
 const fn cipher(c: AssertionCipher) -> Cipher {
     match c {
         AssertionCipher::Aes256Gcm => Cipher::Aes256Gcm,
+        AssertionCipher::Aes128Gcm => Cipher::Aes128Gcm,
         AssertionCipher::Aes256Cbc => Cipher::Aes256Cbc,
     }
 }

@@ -9,7 +9,7 @@
 //! out by; the response, the assertion or both are signed; an SP that
 //! wants signed requests has registered the certificate to check them with;
 //! and assertions are encrypted only for an SP with an encryption
-//! certificate (an RSA one).
+//! certificate (an RSA one) that has not expired when it is given.
 
 use crate::{profiles, sp_metadata};
 use std::collections::BTreeMap;
@@ -46,6 +46,8 @@ pub struct SpInput {
     pub want_authn_requests_signed: Option<bool>,
     pub encryption_certificate_pem: Option<String>,
     pub encrypt_assertions: Option<bool>,
+    /// `aes256-gcm`, `aes128-gcm` or `aes256-cbc`.
+    pub assertion_cipher: Option<String>,
 }
 
 /// Which attributes to release: a list of our names (released as the
@@ -93,14 +95,37 @@ fn invalid(field: &'static str, message: impl Into<String>) -> SpConfigError {
 }
 
 /// The configuration `input` asks for, over `base` (the current one) for
-/// an update, complete with defaults and checked as a whole.
+/// an update, complete with defaults and checked as a whole at `now`.
 ///
 /// # Errors
 /// [`SpConfigError`] naming the first field at fault.
-pub fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+pub fn validate(
+    input: SpInput,
+    base: Option<SpFields>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SpFields, SpConfigError> {
+    let given = given_encryption_field(&input);
     let fields = start(&input, base)?;
     let fields = apply(input, fields)?;
-    check(fields)
+    let fields = check(fields)?;
+    if let (Some(field), Some(pem)) = (given, &fields.encryption_certificate_pem) {
+        sp_metadata::check_not_expired(pem, now).map_err(|m| invalid(field, m))?;
+    }
+    Ok(fields)
+}
+
+/// The field whose encryption certificate must be current: one given in
+/// this request (in `encryption_certificate_pem`, else in the metadata),
+/// unless the same request turns encryption off; else `encrypt_assertions`
+/// when the request turns encryption on for the certificate on file.
+fn given_encryption_field(input: &SpInput) -> Option<&'static str> {
+    match input.encrypt_assertions {
+        Some(false) => None,
+        _ if input.encryption_certificate_pem.is_some() => Some("encryption_certificate_pem"),
+        _ if input.metadata_xml.is_some() => Some("metadata_xml"),
+        Some(true) => Some("encrypt_assertions"),
+        None => None,
+    }
 }
 
 fn all_attributes() -> AttributeMap {
@@ -231,6 +256,11 @@ fn apply(input: SpInput, mut f: SpFields) -> Result<SpFields, SpConfigError> {
         .want_authn_requests_signed
         .unwrap_or(f.want_authn_requests_signed);
     f.encrypt_assertions = input.encrypt_assertions.unwrap_or(f.encrypt_assertions);
+    if let Some(c) = input.assertion_cipher {
+        let must = "must be aes256-gcm, aes128-gcm or aes256-cbc";
+        f.assertion_cipher =
+            AssertionCipher::parse(c.trim()).ok_or_else(|| invalid("assertion_cipher", must))?;
+    }
     Ok(f)
 }
 
@@ -358,6 +388,12 @@ fn check(mut f: SpFields) -> Result<SpFields, SpConfigError> {
 mod tests {
     use super::*;
 
+    /// [`super::validate`] at a fixed time (2026-12-06).
+    fn validate(input: SpInput, base: Option<SpFields>) -> Result<SpFields, SpConfigError> {
+        let now = chrono::DateTime::from_timestamp(1_796_515_200, 0).unwrap_or_default();
+        super::validate(input, base, now)
+    }
+
     fn plain(entity_id: &str, acs_url: &str) -> SpInput {
         SpInput {
             entity_id: Some(entity_id.into()),
@@ -370,6 +406,56 @@ mod tests {
         match e {
             SpConfigError::Incomplete { field, .. } | SpConfigError::Invalid { field, .. } => field,
         }
+    }
+
+    /// A PEM RSA certificate valid until `not_after` (Unix time).
+    fn certificate_until(not_after: i64) -> String {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut cert = x509::X509::builder().unwrap();
+        cert.set_pubkey(&key).unwrap();
+        let from = Asn1Time::from_unix(not_after - 86_400 * 400).unwrap();
+        cert.set_not_before(&from).unwrap();
+        cert.set_not_after(&Asn1Time::from_unix(not_after).unwrap())
+            .unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_expired_encryption_certificate_is_refused_only_when_given_for_use() {
+        // A day before the fixed now of `validate`.
+        let expired = certificate_until(1_796_515_200 - 86_400);
+        let with = |encrypt: Option<bool>| SpInput {
+            encryption_certificate_pem: Some(expired.clone()),
+            encrypt_assertions: encrypt,
+            ..plain("https://sp", "https://sp/acs")
+        };
+        let refused = validate(with(None), None).unwrap_err();
+        assert_eq!(field_of(refused.clone()), "encryption_certificate_pem");
+        assert!(
+            refused.to_string().contains("expired on 2026-12-05"),
+            "{refused}"
+        );
+        let kept = validate(with(Some(false)), None).unwrap();
+        assert!(!kept.encrypt_assertions);
+        let on = SpInput {
+            encrypt_assertions: Some(true),
+            ..SpInput::default()
+        };
+        let refused = validate(on, Some(kept.clone())).unwrap_err();
+        assert_eq!(field_of(refused), "encrypt_assertions");
+        let renamed = SpInput {
+            name: Some("Renamed".into()),
+            ..SpInput::default()
+        };
+        assert!(validate(renamed, Some(kept)).is_ok());
+        // Current: encrypted.
+        let current = SpInput {
+            encryption_certificate_pem: Some(certificate_until(1_796_515_200 + 86_400)),
+            ..plain("https://sp", "https://sp/acs")
+        };
+        assert!(validate(current, None).unwrap().encrypt_assertions);
     }
 
     #[test]

@@ -68,6 +68,28 @@ pub fn check_encryption_certificate(pem: &str) -> Result<(), String> {
     }
 }
 
+/// Checks that a (parsed) encryption certificate has not expired at `now`:
+/// an assertion encrypted to a dead key is one the SP should not be able
+/// to open, and a current certificate is what its administrator must give.
+///
+/// # Errors
+/// A message naming the expiry date, for a 422.
+pub fn check_not_expired(pem: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let summary = summarize_certificate(pem)?;
+    if summary.not_after < now {
+        Err(format!(
+            "the encryption certificate expired on {} (notAfter {}): give the SP's current \
+             encryption certificate, or turn encrypt_assertions off",
+            summary.not_after.format("%Y-%m-%d"),
+            summary
+                .not_after
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// What an administrator checks of a certificate before trusting it.
 #[derive(Debug, Clone)]
 pub struct CertificateSummary {

@@ -64,6 +64,7 @@ pub async fn register_sp(
             ..SpInput::default()
         },
         None,
+        state.core().clock.now(),
     )
     .unwrap();
     let now = state.core().clock.now_naive();

@@ -40,7 +40,7 @@ enum {
 };
 
 /* Keep in step with `Cipher` in src/encrypt.rs. */
-enum { TRUSEC_AES256_GCM = 0, TRUSEC_AES256_CBC = 1 };
+enum { TRUSEC_AES256_GCM = 0, TRUSEC_AES256_CBC = 1, TRUSEC_AES128_GCM = 2 };
 
 /* The first element child of the document element named {ns_href}local. */
 static xmlNodePtr find_child(xmlDocPtr doc, const char *ns_href, const char *local) {
@@ -107,8 +107,9 @@ static void prefix_namespaces(xmlNodePtr node) {
  * (RSA-OAEP, MGF1 with SHA-1: xmlenc#rsa-oaep-mgf1p) in its KeyInfo.
  * The caller frees it unless xmlsec has put it into the document. */
 static xmlNodePtr enc_template(xmlDocPtr doc, int cipher) {
-    xmlSecTransformId content =
-        cipher == TRUSEC_AES256_CBC ? xmlSecTransformAes256CbcId : xmlSecTransformAes256GcmId;
+    xmlSecTransformId content = cipher == TRUSEC_AES256_CBC   ? xmlSecTransformAes256CbcId
+                                : cipher == TRUSEC_AES128_GCM ? xmlSecTransformAes128GcmId
+                                                              : xmlSecTransformAes256GcmId;
     xmlNodePtr data = xmlSecTmplEncDataCreate(doc, content, NULL, xmlSecTypeEncElement, NULL, NULL);
     if (data == NULL) {
         return NULL;
@@ -184,7 +185,8 @@ int trusec_encrypt_element(const char *xml, size_t xml_len, const char *ns_href,
                            size_t *out_len) {
     if (xml == NULL || ns_href == NULL || local == NULL || prefix == NULL || wrapper == NULL ||
         cert_pem == NULL || out == NULL || out_len == NULL || xml_len > INT_MAX ||
-        cert_len > UINT_MAX || (cipher != TRUSEC_AES256_GCM && cipher != TRUSEC_AES256_CBC)) {
+        cert_len > UINT_MAX ||
+        (cipher != TRUSEC_AES256_GCM && cipher != TRUSEC_AES256_CBC && cipher != TRUSEC_AES128_GCM)) {
         return TRUSEC_ENC_BAD_ARGUMENT;
     }
     *out = NULL;
@@ -213,8 +215,8 @@ int trusec_encrypt_element(const char *xml, size_t xml_len, const char *ns_href,
         goto done;
     }
     if ((ctx = xmlSecEncCtxCreate(mngr)) == NULL ||
-        (ctx->encKey = xmlSecKeyGenerate(xmlSecKeyDataAesId, 256, xmlSecKeyDataTypeSession)) ==
-            NULL) {
+        (ctx->encKey = xmlSecKeyGenerate(xmlSecKeyDataAesId, cipher == TRUSEC_AES128_GCM ? 128 : 256,
+                                         xmlSecKeyDataTypeSession)) == NULL) {
         rc = TRUSEC_ENC_ENCRYPT;
         goto done;
     }

@@ -1,6 +1,6 @@
 //! XML Encryption of one element, by xmlsec (`csrc/encrypt.c`): a fresh
-//! AES-256 session key encrypts the element (AES-256-GCM, or AES-256-CBC
-//! for a recipient that asks for it), and RSA-OAEP
+//! AES session key encrypts the element (AES-256-GCM, AES-128-GCM, or
+//! AES-256-CBC for a recipient that asks for it), and RSA-OAEP
 //! (`xmlenc#rsa-oaep-mgf1p`: MGF1 and digest SHA-1, as that algorithm
 //! defines them) encrypts the session key for the holder of a certificate,
 //! in an `xenc:EncryptedKey` inside the `xenc:EncryptedData`'s `ds:KeyInfo`.
@@ -14,6 +14,9 @@ use std::ffi::{CString, c_char, c_int};
 pub enum Cipher {
     /// `http://www.w3.org/2009/xmlenc11#aes256-gcm`: authenticated.
     Aes256Gcm,
+    /// `http://www.w3.org/2009/xmlenc11#aes128-gcm`: authenticated, a
+    /// 128-bit session key.
+    Aes128Gcm,
     /// `http://www.w3.org/2001/04/xmlenc#aes256-cbc`: for recipients that
     /// cannot do GCM. Not authenticated, so only the signature inside
     /// protects the plaintext.
@@ -25,6 +28,7 @@ impl Cipher {
     pub const fn uri(self) -> &'static str {
         match self {
             Self::Aes256Gcm => "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+            Self::Aes128Gcm => "http://www.w3.org/2009/xmlenc11#aes128-gcm",
             Self::Aes256Cbc => "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
         }
     }
@@ -34,6 +38,7 @@ impl Cipher {
         match self {
             Self::Aes256Gcm => 0,
             Self::Aes256Cbc => 1,
+            Self::Aes128Gcm => 2,
         }
     }
 }

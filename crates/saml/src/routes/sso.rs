@@ -245,6 +245,7 @@ async fn answer(
     pending: Pending,
     is_passive: bool,
 ) -> Result<HttpResponse, SamlError> {
+    encryption_current(state, sp)?;
     let login = LoginSession::from_request(http, &state.ui).await?;
     match login {
         Some(login) if !pending.force_authn => {
@@ -503,6 +504,24 @@ fn assertion_for(
     Ok((response::success(&input), name_id, session_index))
 }
 
+/// Refuses a sign-in to an SP that gets encrypted assertions when its
+/// encryption certificate has expired since it was registered: checked
+/// before the login page and again before an assertion is made. The
+/// refusal names the SP, so its console trace lists it.
+fn encryption_current(state: &SamlState, sp: &ServiceProviderRow) -> Result<(), SamlError> {
+    let Some(encryption) = response::Encryption::of(sp) else {
+        return Ok(());
+    };
+    match encryption.expired_on(state.core().clock.now()) {
+        Ok(None) => Ok(()),
+        Ok(Some(date)) => Err(About::sign_in()
+            .issuer(&sp.entity_id)
+            .sp(sp)
+            .refuse(Refusal::EncryptionCertificateExpired(date))),
+        Err(message) => Err(SamlError::internal(&std::io::Error::other(message))),
+    }
+}
+
 async fn respond(
     state: &SamlState,
     sp: &ServiceProviderRow,
@@ -510,6 +529,7 @@ async fn respond(
     login: &LoginSession,
     class: AuthnContextClass,
 ) -> Result<HttpResponse, SamlError> {
+    encryption_current(state, sp)?;
     let user = &login.user;
     let (resp, name_id, session_index) = assertion_for(
         state,

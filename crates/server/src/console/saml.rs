@@ -162,6 +162,8 @@ pub struct Summary {
     /// The SP has an encryption certificate: the toggle is offered.
     pub can_encrypt: bool,
     pub encrypts: bool,
+    /// The content cipher (`aes256-gcm`, …), selected in the form.
+    pub cipher: &'static str,
 }
 
 pub struct EndpointLine {
@@ -258,6 +260,7 @@ impl Summary {
             assertions: assertions_line(admin, f),
             can_encrypt: f.encryption_certificate_pem.is_some(),
             encrypts: f.encrypt_assertions,
+            cipher: f.assertion_cipher.as_str(),
         }
     }
 }
@@ -658,17 +661,20 @@ pub async fn attributes(
     show_page(&req, &state, &admin, row, StatusCode::OK, note).await
 }
 
-/// The encryption form: `csrf_token` and, when ticked, `encrypt_assertions`.
+/// The encryption form: `csrf_token`, when ticked `encrypt_assertions`,
+/// and the content cipher chosen (`assertion_cipher`).
 #[derive(Debug, Deserialize)]
 pub struct EncryptionForm {
     #[serde(default)]
     csrf_token: String,
     #[serde(default)]
     encrypt_assertions: Option<String>,
+    #[serde(default)]
+    assertion_cipher: Option<String>,
 }
 
 /// `POST /console/saml/{id}/encryption`: assertions to the SP encrypted
-/// for its encryption certificate, or not.
+/// for its encryption certificate, or not, and with which content cipher.
 pub async fn encryption(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -680,6 +686,7 @@ pub async fn encryption(
     let current = load(&admin, &id).await?;
     let input = SpInput {
         encrypt_assertions: Some(form.encrypt_assertions.is_some()),
+        assertion_cipher: form.assertion_cipher.clone().filter(|c| !c.is_empty()),
         ..SpInput::default()
     };
     let row = change(&state, &admin.acting, current, input).await?;

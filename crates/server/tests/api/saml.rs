@@ -256,6 +256,16 @@ pub(crate) async fn register_sp(app: &TestApp, body: serde_json::Value) -> serde
     sp
 }
 
+/// `PATCH /v1/saml/service-providers/{id}` with `body`: (status, body).
+pub(crate) async fn patch_sp(
+    app: &TestApp,
+    id: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let path = format!("/v1/saml/service-providers/{id}");
+    status_json(app.patch(&path, &app.secret_key, &body).await).await
+}
+
 /// Follows the browser from an SSO URL through the login form to the
 /// auto-post page; returns (ACS action, SAMLResponse XML, RelayState).
 pub(crate) async fn sso(

@@ -216,15 +216,8 @@ async fn each_profile_names_the_attributes_exactly(backend: Backend) {
         patched["attributes"]["groups"]["name"],
         "urn:oid:1.3.6.1.4.1.5923.1.5.1.1"
     );
-    let (status, refused) = status_json(
-        app.patch(
-            &format!("/v1/saml/service-providers/{id}"),
-            &app.secret_key,
-            &json!({"attribute_profile": "ldap"}),
-        )
-        .await,
-    )
-    .await;
+    let (status, refused) =
+        crate::saml::patch_sp(&app, id, json!({"attribute_profile": "ldap"})).await;
     assert_eq!(status, 422, "{refused}");
     assert_eq!(refused["error"]["param"], "attribute_profile");
 }

@@ -25,7 +25,7 @@ const CBC: &str = "http://www.w3.org/2001/04/xmlenc#aes256-cbc";
 const IDP_ENTITY: &str = "http://127.0.0.1:8080/saml/metadata";
 
 /// An SP's key pair: (private key PEM, certificate PEM).
-fn rsa_pair() -> (String, String) {
+pub(crate) fn rsa_pair() -> (String, String) {
     let key = openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
     (
         String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap(),
@@ -34,6 +34,15 @@ fn rsa_pair() -> (String, String) {
 }
 
 fn certificate(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> String {
+    certificate_valid(key, 1_700_000_000, 2_100_000_000)
+}
+
+/// A self-signed certificate for `key`, valid between these Unix times.
+pub(crate) fn certificate_valid(
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    not_before: i64,
+    not_after: i64,
+) -> String {
     use openssl::{asn1::Asn1Time, hash::MessageDigest, x509};
     let mut name = x509::X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", "sp.test").unwrap();
@@ -43,9 +52,9 @@ fn certificate(key: &openssl::pkey::PKey<openssl::pkey::Private>) -> String {
     cert.set_subject_name(&name).unwrap();
     cert.set_issuer_name(&name).unwrap();
     cert.set_pubkey(key).unwrap();
-    cert.set_not_before(Asn1Time::from_unix(1_700_000_000).unwrap().as_ref())
+    cert.set_not_before(Asn1Time::from_unix(not_before).unwrap().as_ref())
         .unwrap();
-    cert.set_not_after(Asn1Time::from_unix(2_100_000_000).unwrap().as_ref())
+    cert.set_not_after(Asn1Time::from_unix(not_after).unwrap().as_ref())
         .unwrap();
     cert.sign(key, MessageDigest::sha256()).unwrap();
     String::from_utf8(cert.build().to_pem().unwrap()).unwrap()
@@ -57,7 +66,12 @@ fn b64_of(pem: &str) -> String {
 
 /// SP metadata with one `KeyDescriptor` (`key_use`, or none) for `cert_pem`
 /// and these `EncryptionMethod`s.
-fn metadata(entity: &str, cert_pem: &str, key_use: Option<&str>, methods: &[&str]) -> String {
+pub(crate) fn metadata(
+    entity: &str,
+    cert_pem: &str,
+    key_use: Option<&str>,
+    methods: &[&str],
+) -> String {
     let key_use = key_use.map(|u| format!(" use=\"{u}\"")).unwrap_or_default();
     let methods: String = methods
         .iter()
@@ -70,7 +84,7 @@ fn metadata(entity: &str, cert_pem: &str, key_use: Option<&str>, methods: &[&str
 }
 
 /// SP-initiated SSO for `entity` (signed in already or not): the response XML.
-async fn response_for(app: &TestApp, entity: &str, request_id: &str) -> String {
+pub(crate) async fn response_for(app: &TestApp, entity: &str, request_id: &str) -> String {
     let xml = authn_request(
         request_id,
         entity,
@@ -84,7 +98,7 @@ async fn response_for(app: &TestApp, entity: &str, request_id: &str) -> String {
 }
 
 /// `xmlsec1 --decrypt` with `key_pem`: the decrypted document, or `None`.
-fn xmlsec1_decrypts(xml: &str, key_pem: &str) -> Option<String> {
+pub(crate) fn xmlsec1_decrypts(xml: &str, key_pem: &str) -> Option<String> {
     let dir = tempfile::tempdir().unwrap();
     let (xml_path, key_path) = (dir.path().join("response.xml"), dir.path().join("sp.key"));
     std::fs::write(&xml_path, xml).unwrap();
@@ -118,7 +132,7 @@ fn attribute(a: &samael::schema::Assertion, name: &str) -> Vec<String> {
 }
 
 /// The `EncryptionMethod` algorithm of the `EncryptedData` (the first one).
-fn content_cipher(xml: &str) -> String {
+pub(crate) fn content_cipher(xml: &str) -> String {
     xml.split("<xenc:EncryptionMethod Algorithm=\"")
         .nth(1)
         .unwrap()
@@ -128,16 +142,20 @@ fn content_cipher(xml: &str) -> String {
         .to_owned()
 }
 
+/// An SP registered from metadata with a `use="encryption"` key: (its
+/// private key PEM, its certificate PEM, the SP).
+pub(crate) async fn encrypting_sp(app: &TestApp, entity: &str) -> (String, String, Value) {
+    let (key, cert) = rsa_pair();
+    let md = metadata(entity, &cert, Some("encryption"), &[]);
+    let sp = register_sp(app, json!({ "metadata_xml": md })).await;
+    (key, cert, sp)
+}
+
 async fn an_encrypted_assertion_opens_only_with_the_sps_key(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     make_user(&app, "ada@example.com").await;
-    let (key, cert) = rsa_pair();
     let entity = "https://enc.example.com";
-    let sp = register_sp(
-        &app,
-        json!({"metadata_xml": metadata(entity, &cert, Some("encryption"), &[])}),
-    )
-    .await;
+    let (key, cert, sp) = encrypting_sp(&app, entity).await;
     assert_eq!(sp["encrypt_assertions"], true, "{sp}");
     assert_eq!(sp["assertion_cipher"], "aes256-gcm");
     assert_eq!(sp["encryption_certificate_pem"], cert.as_str());
@@ -317,7 +335,7 @@ fn flip_content_cipher(xml: &str) -> String {
 /// Runs `tests/saml-sp/ruby-saml-acs.rb` on a response: `Ok(its JSON)` when
 /// ruby-saml accepts it, `Err(its errors)` when it refuses it; `None` when
 /// Ruby is not installed outside CI.
-fn ruby_saml(settings: &Value) -> Option<Result<Value, String>> {
+pub(crate) fn ruby_saml(settings: &Value) -> Option<Result<Value, String>> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/saml-sp/ruby-saml-acs.rb"

@@ -102,12 +102,15 @@ crate::text_enum! {
 
 crate::text_enum! {
     /// The content cipher of an SP's encrypted assertions (XML Encryption
-    /// 1.1 §5.2). GCM unless the SP's metadata asks for CBC and not GCM.
+    /// 1.1 §5.2). AES-256-GCM unless the SP's metadata asks for CBC and
+    /// not GCM, or the administrator chose another.
     #[derive(Default)]
     pub enum AssertionCipher as "assertion cipher" {
         /// `http://www.w3.org/2009/xmlenc11#aes256-gcm`.
         #[default]
         Aes256Gcm = "aes256-gcm",
+        /// `http://www.w3.org/2009/xmlenc11#aes128-gcm`.
+        Aes128Gcm = "aes128-gcm",
         /// `http://www.w3.org/2001/04/xmlenc#aes256-cbc`.
         Aes256Cbc = "aes256-cbc",
     }
@@ -118,6 +121,7 @@ impl AssertionCipher {
     pub const fn uri(self) -> &'static str {
         match self {
             Self::Aes256Gcm => "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+            Self::Aes128Gcm => "http://www.w3.org/2009/xmlenc11#aes128-gcm",
             Self::Aes256Cbc => "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
         }
     }
@@ -126,6 +130,7 @@ impl AssertionCipher {
     pub const fn label(self) -> &'static str {
         match self {
             Self::Aes256Gcm => "AES-256-GCM",
+            Self::Aes128Gcm => "AES-128-GCM",
             Self::Aes256Cbc => "AES-256-CBC",
         }
     }

@@ -76,6 +76,10 @@ pub struct SpBody {
     /// Encrypt assertions for the SP's encryption certificate; on by
     /// default when it has one. `true` without one is refused.
     encrypt_assertions: Option<bool>,
+    /// The content cipher of encrypted assertions: `aes256-gcm` (the
+    /// default), `aes128-gcm`, or `aes256-cbc` for an SP that cannot do
+    /// GCM; from the metadata's `EncryptionMethod`s when not given.
+    assertion_cipher: Option<String>,
 }
 
 impl From<SpBody> for SpInput {
@@ -99,6 +103,7 @@ impl From<SpBody> for SpInput {
             want_authn_requests_signed: b.want_authn_requests_signed,
             encryption_certificate_pem: b.encryption_certificate_pem,
             encrypt_assertions: b.encrypt_assertions,
+            assertion_cipher: b.assertion_cipher,
         }
     }
 }
@@ -120,8 +125,9 @@ pub(crate) async fn fields(
         .first()
         .map(|e| e.saml.xml.clone())
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("no environment is served")))?;
+    let now = state.core.clock.now();
     let validated = pool
-        .run(move || sp_config::validate(input, base))
+        .run(move || sp_config::validate(input, base, now))
         .await
         .map_err(|busy| ApiError::Unavailable {
             error_id: trusec_ui::error::log_error(&busy, "SP metadata turned away"),
