@@ -174,13 +174,39 @@ async fn database_connections_dropped_under_load(backend: Backend) {
             "{status}: {body}"
         );
     }
+    // Connections ended while idle in the pool are found broken when next
+    // used: each fails that one request with a 503 and is replaced (the
+    // pool does not test connections on checkout, which would cost a round
+    // trip per query). So a read may meet one; what must hold is that
+    // every answered user is there.
     for (_, body) in answers.iter().filter(|(s, _)| *s == 201) {
         let id = body["id"].as_str().unwrap();
-        let (status, _) =
-            status_json(app.get(&format!("/v1/users/{id}"), &app.secret_key).await).await;
+        let mut status = 0;
+        for _ in 0..=app.state.settings.database_pool_size {
+            status = status_json(app.get(&format!("/v1/users/{id}"), &app.secret_key).await)
+                .await
+                .0;
+            if status != 503 {
+                break;
+            }
+        }
         assert_eq!(status, 200, "an answered user is in the database");
     }
-    // The pool recovers by itself: the next burst succeeds in full.
-    let again = burst(2).await;
-    assert!(again.iter().all(|(s, _)| *s == 201), "{again:?}");
+    // The pool recovers by itself: once its broken connections are spent,
+    // a burst succeeds in full, without a restart.
+    let mut recovered = false;
+    for round in 2..5 {
+        let again = burst(round).await;
+        assert!(
+            again
+                .iter()
+                .all(|(s, b)| *s == 201 || (*s == 503 && b["error"]["type"] == "unavailable")),
+            "{again:?}"
+        );
+        if again.iter().all(|(s, _)| *s == 201) {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the pool recovered without a restart");
 }
