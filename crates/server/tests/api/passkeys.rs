@@ -276,9 +276,17 @@ async fn a_passkey_is_the_second_step_after_the_password(backend: Backend) {
     let step = resp.text().await.unwrap();
     assert!(step.contains("Two-step verification"), "{step}");
     assert!(
-        step.contains("passkey"),
+        step.contains("Use a passkey"),
         "the step offers the passkey: {step}"
     );
+    // A user with an authenticator app and no passkey is not offered one.
+    make_user(&app, "bob@example.com").await;
+    crate::mfa::enrol(&app, &new_browser(), "bob@example.com").await;
+    let other = new_browser();
+    let resp = password_login(&app, &other, "bob@example.com", PASSWORD).await;
+    let bobs = resp.text().await.unwrap();
+    assert!(bobs.contains("Two-step verification"), "{bobs}");
+    assert!(!bobs.contains("Use a passkey"), "{bobs}");
     let (csrf, token) = (hidden(&step, "csrf_token"), hidden(&step, "token"));
     let (status, started) = post_json(
         &app,

@@ -50,6 +50,9 @@ struct Pending {
     /// own, checked again when the code comes); `None`: a new sign-in.
     #[serde(default)]
     step_up_session: Option<String>,
+    /// Whether the user has a passkey to offer at this step.
+    #[serde(default)]
+    passkeys: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,7 +132,15 @@ pub(super) async fn ask(
     step_up_session: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let token = secrets::generate_secret("").map_err(|e| PageError::internal(&e))?;
+    let (env, user_id) = (user.environment_id.clone(), user.id.clone());
+    let passkeys = crate::passkey::available(state)
+        && state
+            .core
+            .db
+            .run(move |conn| passkeys::any(conn, &env, &user_id))
+            .await?;
     let pending = Pending {
+        passkeys,
         step_up_session,
         environment_id: attempt.environment.clone(),
         user_id: user.id.clone(),
@@ -141,7 +152,14 @@ pub(super) async fn ask(
             .unwrap_or_default(),
     };
     save(state, &token, &pending).await?;
-    Ok(page(req, state, StatusCode::OK, attempt, token, None))
+    Ok(page(
+        req,
+        state,
+        StatusCode::OK,
+        (attempt, passkeys),
+        token,
+        None,
+    ))
 }
 
 /// `GET /second-factor?interaction=…`: step-up of the browser's session
@@ -196,7 +214,7 @@ pub async fn post(
             &req,
             &state,
             StatusCode::FORBIDDEN,
-            &attempt,
+            (&attempt, pending.passkeys),
             form.token,
             error,
         ));
@@ -209,7 +227,7 @@ pub async fn post(
             &req,
             &state,
             StatusCode::TOO_MANY_REQUESTS,
-            &attempt,
+            (&attempt, pending.passkeys),
             form.token,
             error,
         );
@@ -229,7 +247,8 @@ pub async fn post(
     audit(&state, &attempt, &user, given).await?;
     let Some(second) = given.accepted() else {
         let last = attempt_no == ATTEMPTS;
-        return wrong_code(&req, &state, &attempt, form.token, last, given).await;
+        let offer = (&attempt, pending.passkeys);
+        return wrong_code(&req, &state, offer, form.token, last, given).await;
     };
     state.core.refund(Family::Login, &budgets).await;
     forget(&state, &form.token).await?;
@@ -285,7 +304,7 @@ async fn stepped_up(
 async fn wrong_code(
     req: &HttpRequest,
     state: &UiState,
-    attempt: &Attempt,
+    offer: (&Attempt, bool),
     token: String,
     last: bool,
     given: Given,
@@ -310,17 +329,19 @@ async fn wrong_code(
         req,
         state,
         StatusCode::UNAUTHORIZED,
-        attempt,
+        offer,
         token,
         error,
     ))
 }
 
+/// The second-factor page; `passkeys`: whether to offer the user's
+/// passkey beside the code.
 fn page(
     req: &HttpRequest,
     state: &UiState,
     status: StatusCode,
-    attempt: &Attempt,
+    (attempt, passkeys): (&Attempt, bool),
     token: String,
     error: Option<String>,
 ) -> HttpResponse {
@@ -330,7 +351,7 @@ fn page(
         error,
         csrf,
         token,
-        passkey: crate::passkey::available(state),
+        passkey: passkeys,
     };
     pages::render(&page, status, cookie.into_iter().collect())
 }
