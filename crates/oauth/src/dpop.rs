@@ -367,6 +367,15 @@ pub async fn check(
     Ok(Some(proof.jkt))
 }
 
+/// A resource's refusal of a token as the client presented it (§7.1): a
+/// `DPoP` request hears a `DPoP` challenge, a `Bearer` one RFC 6750's.
+pub fn as_presented(scheme: TokenScheme) -> impl Fn(OAuthError) -> OAuthError {
+    move |e| match scheme {
+        TokenScheme::Dpop => e.at_dpop_resource(),
+        TokenScheme::Bearer => e,
+    }
+}
+
 /// A resource's check of how an access token it verified was presented
 /// (§7): a DPoP-bound token only as `DPoP` with a proof of its key for
 /// this request (`htm`, `htu` = `url`, `ath` of the token); an unbound

@@ -180,23 +180,14 @@ impl Settings {
     pub fn merge(args: ConfigArgs, file: FileConfig) -> Result<Self, ConfigError> {
         // The default of the worker and hashing thread counts: one per core.
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let bind = args
-            .bind
-            .clone()
-            .or(file.bind.clone())
-            .unwrap_or_else(|| DEFAULT_BIND.into());
-        let bind: SocketAddr = bind
-            .parse()
-            .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{bind:?}: {e}")))?;
-        let issuer = validate_issuer(
-            args.issuer
-                .clone()
-                .or(file.issuer.clone())
-                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
-        )?;
         Ok(Self {
-            bind,
-            issuer,
+            bind: bind(&args, &file)?,
+            issuer: validate_issuer(
+                args.issuer
+                    .clone()
+                    .or(file.issuer.clone())
+                    .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            )?,
             database_url: database_url(&args, &file)?,
             database_pool_size: in_range(
                 "TRUSEC_DATABASE_POOL_SIZE",
@@ -233,16 +224,7 @@ impl Settings {
                 .client_id_metadata_documents
                 .or(file.client_id_metadata_documents)
                 .unwrap_or(true),
-            outbound: trusec_oauth::fetch::OutboundSettings {
-                allow_private: args
-                    .outbound_allow_private
-                    .or(file.outbound_allow_private)
-                    .unwrap_or(false),
-                allow_http: args
-                    .outbound_allow_http
-                    .or(file.outbound_allow_http)
-                    .unwrap_or(false),
-            },
+            outbound: outbound(&args, &file),
             trusted_proxies: trusted_proxies(&args, &file)?,
             rate_limits: rate_limits(&args, &file)?,
             refresh_token_family_lifetime: refresh_token_family_lifetime(&args, &file)?,
@@ -530,6 +512,32 @@ fn par(args: &ConfigArgs, file: &FileConfig) -> Result<trusec_oauth::ParSettings
         )?,
         required: args.require_par.or(file.require_par).unwrap_or(false),
     })
+}
+
+/// `TRUSEC_BIND`: the address to listen on.
+fn bind(args: &ConfigArgs, file: &FileConfig) -> Result<SocketAddr, ConfigError> {
+    let bind = args
+        .bind
+        .clone()
+        .or(file.bind.clone())
+        .unwrap_or_else(|| DEFAULT_BIND.into());
+    bind.parse()
+        .map_err(|e| ConfigError::new("TRUSEC_BIND", format!("{bind:?}: {e}")))
+}
+
+/// What a fetched URL may point at (`TRUSEC_OUTBOUND_ALLOW_PRIVATE`,
+/// `TRUSEC_OUTBOUND_ALLOW_HTTP`; both off by default).
+fn outbound(args: &ConfigArgs, file: &FileConfig) -> trusec_oauth::fetch::OutboundSettings {
+    trusec_oauth::fetch::OutboundSettings {
+        allow_private: args
+            .outbound_allow_private
+            .or(file.outbound_allow_private)
+            .unwrap_or(false),
+        allow_http: args
+            .outbound_allow_http
+            .or(file.outbound_allow_http)
+            .unwrap_or(false),
+    }
 }
 
 /// RFC 9449 §11.1: a proof is accepted only for a short time after its

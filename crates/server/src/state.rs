@@ -62,6 +62,18 @@ impl AppState {
         &self,
         token: &str,
     ) -> Result<trusec_oauth::jwt::AccessClaims, trusec_oauth::OAuthError> {
+        Ok(self.verify_with_issuer(token).await?.1)
+    }
+
+    /// [`Self::verify_bearer`], with the authorization server that issued
+    /// the token.
+    async fn verify_with_issuer(
+        &self,
+        token: &str,
+    ) -> Result<
+        (&trusec_oauth::OAuthState, trusec_oauth::jwt::AccessClaims),
+        trusec_oauth::OAuthError,
+    > {
         let refused = || {
             trusec_oauth::OAuthError::invalid_token(
                 "the token is not a valid access token of this server",
@@ -74,7 +86,7 @@ impl AppState {
         if claims.env != oauth.env().id {
             return Err(refused());
         }
-        Ok(claims)
+        Ok((oauth, claims))
     }
 
     /// [`Self::verify_bearer`] for a token presented to `/v1`, then how it
@@ -89,16 +101,10 @@ impl AppState {
         req: &actix_web::HttpRequest,
         (scheme, token): (trusec_ui::http::TokenScheme, &str),
     ) -> Result<trusec_oauth::jwt::AccessClaims, trusec_oauth::OAuthError> {
-        let challenged = |e: trusec_oauth::OAuthError| match scheme {
-            trusec_ui::http::TokenScheme::Dpop => e.at_dpop_resource(),
-            trusec_ui::http::TokenScheme::Bearer => e,
-        };
-        let claims = self.verify_bearer(token).await.map_err(challenged)?;
-        let oauth = self.oauth_for_token(token).ok_or_else(|| {
-            challenged(trusec_oauth::OAuthError::invalid_token(
-                "the token is not a valid access token of this server",
-            ))
-        })?;
+        let (oauth, claims) = self
+            .verify_with_issuer(token)
+            .await
+            .map_err(trusec_oauth::dpop::as_presented(scheme))?;
         let url = format!("{}{}", self.settings.issuer, req.path());
         trusec_oauth::dpop::check_presented(oauth, req, &url, (scheme, token), &claims).await?;
         Ok(claims)

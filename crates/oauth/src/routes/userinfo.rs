@@ -56,13 +56,9 @@ async fn respond(
     req: &HttpRequest,
     (scheme, token): (TokenScheme, String),
 ) -> Result<HttpResponse, OAuthError> {
-    let dpop_challenge = |e: OAuthError| match scheme {
-        TokenScheme::Dpop => e.at_dpop_resource(),
-        TokenScheme::Bearer => e,
-    };
     let claims = issue::verify_own_access_token(state, &token)
         .await
-        .map_err(dpop_challenge)?;
+        .map_err(dpop::as_presented(scheme))?;
     let url = format!("{}/oauth/userinfo", state.settings.issuer);
     dpop::check_presented(state, req, &url, (scheme, &token), &claims).await?;
     if !claims.has_scope("openid") {

@@ -11,6 +11,7 @@ use crate::oauth_support::{
     query, redeem,
 };
 use crate::saml::{ACS, SP_ENTITY, authn_request, auto_post, redirect_query, register_sp};
+use crate::step_up::follow;
 use chrono::TimeDelta;
 use serde_json::{Value, json};
 use trusec_testkit::{Backend, TestApp, on_every_backend, status_json};
@@ -20,23 +21,6 @@ on_every_backend!(
     required_mfa_for_admins_only_holds_administrators,
     required_mfa_holds_saml_sign_ins_too,
 );
-
-/// Follows redirects from `url` until a page (200) or the app's callback:
-/// the last URL and the page.
-async fn follow(app: &TestApp, browser: &reqwest::Client, url: &str) -> (String, String) {
-    let mut url = absolute(app, url);
-    for _ in 0..10 {
-        if url.starts_with(REDIRECT) {
-            return (url, String::new());
-        }
-        let resp = browser.get(&url).send().await.unwrap();
-        match resp.headers().get("location") {
-            Some(loc) => url = absolute(app, loc.to_str().unwrap()),
-            None => return (url, resp.text().await.unwrap()),
-        }
-    }
-    panic!("too many redirects from {url}");
-}
 
 /// Posts a form and follows where it leads.
 async fn submit(
@@ -49,7 +33,7 @@ async fn submit(
     match resp.headers().get("location") {
         Some(loc) => {
             let loc = loc.to_str().unwrap().to_owned();
-            follow(app, browser, &loc).await
+            follow(app, browser, &absolute(app, &loc)).await
         }
         None => (path.to_owned(), resp.text().await.unwrap()),
     }
@@ -194,7 +178,7 @@ async fn required_mfa_sends_a_user_to_add_a_factor_and_then_asks_for_it(backend:
 
     // Going on: the new factor is asked for (the confirming code proved the
     // app works, not that this sign-in has it).
-    let (url, step) = follow(&app, &browser, &next).await;
+    let (url, step) = follow(&app, &browser, &absolute(&app, &next)).await;
     assert!(url.contains("/second-factor"), "{url}");
     let at = submit(
         &app,

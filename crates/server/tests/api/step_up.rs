@@ -30,7 +30,11 @@ on_every_backend!(saml_requested_authn_context);
 
 /// Follows redirects from `url` until a page (200) or the client; returns
 /// the last URL and the page.
-async fn follow(app: &TestApp, browser: &reqwest::Client, url: &str) -> (String, String) {
+pub(crate) async fn follow(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+) -> (String, String) {
     let mut url = url.to_owned();
     for _ in 0..10 {
         if url.starts_with(REDIRECT) {

@@ -305,20 +305,20 @@ pub async fn get(
     Ok(web::Json(load(&state, &caller, &id).await?.to_client()))
 }
 
-/// The change `body` asks for, validated against the client as it would be
-/// after it (`existing` with the change applied), as a whole.
-fn patch_of(
-    body: UpdateClient,
+/// The client as it would be after `body` (`existing` with the change
+/// applied), as input to validate as a whole.
+fn merged_input(
+    body: &UpdateClient,
     existing: Client,
     catalog: Catalog,
     outbound: trusec_oauth::fetch::OutboundSettings,
-) -> Result<ClientPatch, ApiError> {
+) -> ClientInput {
     // One key source replaces the other (RFC 7591 §2: never both).
     let (keep_jwks, keep_jwks_uri) = (
         !matches!(body.jwks_uri, Some(Some(_))),
         !matches!(body.jwks, Some(Some(_))),
     );
-    let merged = client_metadata::validate(ClientInput {
+    ClientInput {
         name: Some(body.name.clone().unwrap_or(existing.name)),
         client_type: Some(existing.client_type),
         redirect_uris: Some(body.redirect_uris.clone().unwrap_or(existing.redirect_uris)),
@@ -377,8 +377,19 @@ fn patch_of(
         ),
         catalog,
         outbound,
-    })
-    .map_err(invalid)?;
+    }
+}
+
+/// The change `body` asks for, validated against the client as it would be
+/// after it, as a whole ([`merged_input`]).
+fn patch_of(
+    body: UpdateClient,
+    existing: Client,
+    catalog: Catalog,
+    outbound: trusec_oauth::fetch::OutboundSettings,
+) -> Result<ClientPatch, ApiError> {
+    let merged = client_metadata::validate(merged_input(&body, existing, catalog, outbound))
+        .map_err(invalid)?;
     let keys_changed = body.token_endpoint_auth_method.is_some()
         || body.jwks.is_some()
         || body.jwks_uri.is_some()
